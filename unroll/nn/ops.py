@@ -1,0 +1,184 @@
+"""Building blocks around the recurrent cells: activations, linear over time, embedding, softmax
+cross-entropy with a mask, and inverted dropout.
+
+Every op is a pure forward/backward pair. Time-major shapes: ``T`` steps, ``N`` sequences, ``D`` input
+features, ``H`` hidden units, ``V`` vocabulary entries, ``E`` embedding width. Derivatives of activations
+are taken from their outputs (``1 - y**2`` for tanh, ``y * (1 - y)`` for the sigmoid), so caches store
+post-activation values only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unroll.nn import checks
+
+
+# ----------------------------------------------------------------------------------------------------
+# Activations: forward, and derivative expressed through the forward's output y.
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid, computed as 0.5 * (1 + tanh(a / 2)), which never overflows."""
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+def sigmoid_grad_from_output(y: np.ndarray) -> np.ndarray:
+    """d sigmoid(a) / da = y * (1 - y)."""
+    return y * (1.0 - y)
+
+
+def tanh_grad_from_output(y: np.ndarray) -> np.ndarray:
+    """d tanh(a) / da = 1 - y**2."""
+    return 1.0 - y * y
+
+
+def relu(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0.0)
+
+
+def relu_grad_from_output(y: np.ndarray) -> np.ndarray:
+    """d relu(a) / da = 1 where the output is positive (the subgradient 0 is taken at a = 0)."""
+    return (y > 0).astype(y.dtype)
+
+
+ACTIVATIONS = {
+    "tanh": (np.tanh, tanh_grad_from_output),
+    "relu": (relu, relu_grad_from_output),
+}
+
+
+def activation(name: str):
+    """Return the (forward, derivative-from-output) pair of a hidden-state nonlinearity."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Linear over time: all T*N rows in one matrix product.
+
+def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """y = x W + b over every leading index.
+
+    x: (..., D), W: (D, K), b: (K,) or None  ->  y: (..., K)
+    """
+    lead = x.shape[:-1]
+    y = x.reshape(-1, x.shape[-1]) @ W
+    if b is not None:
+        y += b
+    return y.reshape(*lead, W.shape[1])
+
+
+def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool = True):
+    """Backward of ``linear_forward``: returns (dx, dW, db); dx is None if not needed.
+
+    dy: (..., K), x: (..., D), W: (D, K)  ->  dx: (..., D), dW: (D, K), db: (K,)
+    """
+    dy2 = dy.reshape(-1, dy.shape[-1])
+    x2 = x.reshape(-1, x.shape[-1])
+    dW = x2.T @ dy2
+    db = dy2.sum(axis=0)
+    dx = (dy2 @ W.T).reshape(x.shape) if need_dx else None
+    return dx, dW, db
+
+
+# ----------------------------------------------------------------------------------------------------
+# Embedding.
+
+def embedding_forward(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Look up rows of ``table``.
+
+    ids: int (T, N) with values in [0, V), table: (V, E)  ->  (T, N, E)
+    """
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be an integer array, got dtype {ids.dtype}")
+    V = table.shape[0]
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError(f"ids must lie in [0, V) = [0, {V}), got values in [{ids.min()}, {ids.max()}]")
+    return table[ids]
+
+
+def embedding_backward(d_out: np.ndarray, ids: np.ndarray, V: int) -> np.ndarray:
+    """Gradient of the table: rows scatter-added by id (repeated ids accumulate).
+
+    d_out: (T, N, E), ids: (T, N)  ->  d_table: (V, E)
+    """
+    E = d_out.shape[-1]
+    d_table = np.zeros((V, E), dtype=d_out.dtype)
+    np.add.at(d_table, ids.reshape(-1), d_out.reshape(-1, E))
+    return d_table
+
+
+# ----------------------------------------------------------------------------------------------------
+# Softmax cross-entropy with a mask.
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable log softmax over the last axis."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None):
+    """Mean negative log-likelihood over the real (mask = 1) tokens, and its gradient.
+
+    logits: (T, N, V), targets: int (T, N), mask: (T, N) or None
+    returns (loss: float, d_logits: (T, N, V))
+    """
+    T, N, V = logits.shape
+    targets = np.asarray(targets)
+    if targets.shape != (T, N):
+        raise ValueError(f"targets must have shape (T, N) = ({T}, {N}), got {targets.shape}")
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"targets must lie in [0, V) = [0, {V}), got values in [{targets.min()}, {targets.max()}]")
+    weights = np.ones((T, N), dtype=logits.dtype) if mask is None else np.asarray(mask, dtype=logits.dtype)
+    if weights.shape != (T, N):
+        raise ValueError(f"mask must have shape (T, N) = ({T}, {N}), got {weights.shape}")
+    count = weights.sum()
+    if count == 0:
+        raise ValueError("mask selects no token: the loss of zero tokens is undefined")
+    probs = softmax(logits)
+    rows_t, rows_n = np.indices((T, N))
+    picked = probs[rows_t, rows_n, targets]
+    tiny = np.finfo(logits.dtype).tiny
+    loss = float(-(np.log(np.maximum(picked, tiny)) * weights).sum() / count)
+    d_logits = probs
+    d_logits[rows_t, rows_n, targets] -= 1.0
+    d_logits *= (weights / count)[:, :, None]
+    return loss, d_logits
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inverted dropout.
+
+def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator | None, training: bool = True):
+    """Zero each element with probability p and scale the survivors by 1 / (1 - p).
+
+    Returns (y, keep) where keep is the scaled keep-mask (same shape as x) or None when no dropout
+    was applied (p == 0 or not training). The rng is explicit so runs are reproducible.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout p must lie in [0, 1), got {p}")
+    if p == 0.0 or not training:
+        return x, None
+    if rng is None:
+        raise ValueError("dropout with p > 0 in training needs an explicit rng (np.random.Generator)")
+    keep = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)
+    return x * keep, keep
+
+
+def dropout_backward(dy: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    return dy if keep is None else dy * keep
+
+
+__all__ = [
+    "sigmoid", "sigmoid_grad_from_output", "tanh_grad_from_output", "relu", "relu_grad_from_output",
+    "activation", "linear_forward", "linear_backward", "embedding_forward", "embedding_backward",
+    "log_softmax", "softmax", "softmax_cross_entropy", "dropout_forward", "dropout_backward", "checks",
+]

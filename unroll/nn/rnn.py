@@ -1,0 +1,118 @@
+"""Vanilla (Elman) RNN with tanh or ReLU units, and full backpropagation through time.
+
+Forward, for t = 1..T (row vectors, so ``x_t W_x`` is the seeds' ``W_xh x_t``)::
+
+    a_t = x_t W_x + h_{t-1} W_h + b                     (pre-activation)
+    h_t = f(a_t),   f = tanh | relu
+
+Backward (docs/derivations.md, section "Vanilla RNN"), with δ^{h_t} the gradient flowing into h_t from
+the future and ∂L_t/∂h_t the gradient from the output at step t::
+
+    δ^{a_t}     = (∂L_t/∂h_t + δ^{h_t}) ⊙ f'(a_t)       f'(a) = 1 - h_t²  |  [h_t > 0]
+    δ^{h_{t-1}} = δ^{a_t} W_hᵀ
+    ∂L/∂W_x = Σ_t x_tᵀ δ^{a_t},   ∂L/∂W_h = Σ_t h_{t-1}ᵀ δ^{a_t},   ∂L/∂b = Σ_t δ^{a_t}
+
+Only ``h_{t-1} W_h`` and the elementwise work stay inside the time loop: the input projection of all
+T·N rows is one matrix product before it, and the three weight gradients are one product each after it.
+
+With a mask ``(T, N)`` a padded step carries the state through unchanged and outputs zeros.
+
+Cache memory: 2·T·N·H floats (the states entering each step and the new states) plus the input.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from unroll.nn import checks, ops
+
+
+class RNNCache(NamedTuple):
+    x: np.ndarray            # (T, N, D) inputs
+    h_prev: np.ndarray       # (T, N, H) state entering step t, h_{t-1}
+    h_new: np.ndarray        # (T, N, H) f(a_t), the post-activation value of step t
+    mask: np.ndarray | None  # (T, N, 1) 1.0 on real steps, or None
+    params: dict             # the parameters used (read only)
+    activation: str          # "tanh" | "relu"
+
+
+def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """Parameters drawn like PyTorch's: uniform(-1/sqrt(H), 1/sqrt(H)).
+
+    Returns {"W_x": (D, H), "W_h": (H, H), "b": (H,)}.
+    """
+    bound = 1.0 / np.sqrt(hidden_size)
+    draw = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
+    return {"W_x": draw(input_size, hidden_size), "W_h": draw(hidden_size, hidden_size), "b": draw(hidden_size)}
+
+
+def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:
+    return {"W_x": (D, H), "W_h": (H, H), "b": (H,)}
+
+
+def forward(x: np.ndarray, params: dict, state0: np.ndarray | None = None, mask=None, activation: str = "tanh"):
+    """Run the RNN over a whole sequence.
+
+    x: (T, N, D), state0: (N, H) or None (zeros), mask: (T, N) or None
+    returns hs: (T, N, H), state: (N, H) the final state, cache: RNNCache
+    """
+    T, N, H, dtype = _check_inputs(x, params, state0)
+    m = checks.mask_array(mask, T, N, dtype)
+    f, _ = ops.activation(activation)
+    W_h = params["W_h"]
+    xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
+    h = np.zeros((N, H), dtype) if state0 is None else state0
+    h_prev = np.empty((T, N, H), dtype)
+    h_new = np.empty((T, N, H), dtype)
+    for t in range(T):
+        h_prev[t] = h
+        h_new[t] = f(xw[t] + h @ W_h)                          # h_t = f(x_t W_x + h_{t-1} W_h + b)
+        h = h_new[t] if m is None else np.where(m[t] > 0, h_new[t], h)
+    hs = h_new if m is None else h_new * m
+    return hs, h.copy(), RNNCache(x, h_prev, h_new, m, params, activation)
+
+
+def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None):
+    """Backpropagate through time.
+
+    dhs: (T, N, H) gradient of the loss w.r.t. every output, dstate: (N, H) w.r.t. the final state
+    returns dx: (T, N, D), dstate0: (N, H), grads: {"W_x", "W_h", "b"}
+    """
+    x, h_prev, h_new, m, params, activation = cache
+    T, N, H = h_new.shape
+    checks.float_array("dhs", dhs, (T, N, H), h_new.dtype)
+    dh_next = np.zeros((N, H), h_new.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_new.dtype)
+    _, f_grad = ops.activation(activation)
+    fprime = f_grad(h_new)                                     # f'(a_t) from the output, all steps at once
+    W_h_T = params["W_h"].T
+    da = np.empty_like(h_new)
+    for t in reversed(range(T)):
+        if m is None:
+            da[t] = (dhs[t] + dh_next) * fprime[t]             # δ^{a_t} = (∂L_t/∂h_t + δ^{h_t}) ⊙ f'(a_t)
+            dh_next = da[t] @ W_h_T                            # δ^{h_{t-1}} = δ^{a_t} W_hᵀ
+        else:  # a padded step passed the state through: state_t = m h_new_t + (1 - m) h_{t-1}
+            da[t] = m[t] * (dhs[t] + dh_next) * fprime[t]
+            dh_next = da[t] @ W_h_T + (1.0 - m[t]) * dh_next
+    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, H)
+    return dx, dh_next, {"W_x": dW_x, "W_h": dW_h, "b": db}
+
+
+def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "tanh") -> np.ndarray:
+    """One timestep, for decoding: x_t (N, D), state (N, H) -> new state (N, H)."""
+    f, _ = ops.activation(activation)
+    return f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"])
+
+
+def _check_inputs(x, params, state0):
+    """Validate x, params and state0; return T, N, H and the dtype."""
+    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
+    dtype = checks.params_of("params", params, param_shapes("D", H))
+    D = params["W_x"].shape[0]
+    checks.float_array("x", x, ("T", "N", D), dtype)
+    T, N, _ = x.shape
+    if state0 is not None:
+        checks.float_array("state0", state0, (N, H), dtype)
+    return T, N, H, dtype
