@@ -71,3 +71,47 @@ def contract(outputs, weights) -> float:
     if isinstance(outputs, tuple):
         return float(sum(np.sum(o * w) for o, w in zip(outputs, weights)))
     return float(np.sum(outputs * weights))
+
+
+def report(seed: int = 0) -> list[tuple[str, str, float]]:
+    """Check every cell alone and in stacks; return rows (case, tensor, relative error).
+
+    Cases: RNN (tanh, relu), LSTM, GRU as single layers with a mask, 2-layer stacks and 1-layer
+    bidirectional stacks, on tiny float64 problems (T=4, N=2, D=3, H=3).
+    """
+    from unroll.nn.stack import Stack  # stack imports this module's neighbours; keep the import local
+
+    rng = np.random.default_rng(seed)
+    T, N, D, H = 4, 2, 3, 3
+    mask = np.array([[1, 1], [1, 1], [1, 0], [1, 0]])
+    cases = []
+    for cell, activation in (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")):
+        label = cell if cell != "rnn" else f"rnn({activation})"
+        cases.append((f"{label} masked", Stack(cell, D, H, 1, activation=activation), mask))
+        cases.append((f"{label} 2 layers", Stack(cell, D, H, 2, activation=activation), None))
+        cases.append((f"{label} bidirectional", Stack(cell, D, H, 1, bidirectional=True, activation=activation), mask))
+    rows = []
+    for name, stack, case_mask in cases:
+        errors = _check_stack(stack, case_mask, T, N, D, rng)
+        rows.extend((name, tensor, err) for tensor, err in errors.items())
+    return rows
+
+
+def _check_stack(stack, mask, T, N, D, rng) -> dict[str, float]:
+    params = stack.init(rng, np.float64)
+    x = rng.standard_normal((T, N, D))
+    state0 = upstream(stack.zero_state(N, np.float64), rng)   # a random initial state of the right layout
+    hs, stateT, cache = stack.forward(x, params, state0, mask)
+    G, GT = upstream(hs, rng), upstream(stateT, rng)
+
+    def loss():
+        out, final, _ = stack.forward(x, params, state0, mask)
+        return contract(out, G) + contract(final, GT)
+
+    dx, dstate0, grads = stack.backward(G, cache, GT)
+    arrays, analytic = {"x": x, **params}, {"x": dx, **grads}
+    states = state0 if isinstance(state0, tuple) else (state0,)
+    dstates = dstate0 if isinstance(dstate0, tuple) else (dstate0,)
+    for i, (s, ds) in enumerate(zip(states, dstates)):
+        arrays[f"state0[{i}]"], analytic[f"state0[{i}]"] = s, ds
+    return check(loss, arrays, analytic)

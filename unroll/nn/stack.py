@@ -1,0 +1,292 @@
+"""Stacks of recurrent layers: depth, bidirectional layers, variable-length sequences, dropout between layers.
+
+A stack of L layers of one cell kind (``rnn`` | ``lstm`` | ``gru``, or any cell registered with
+``register_cell``) in ``dirs`` = 1 or 2 directions. For layer l = 0..L-1 and sequence n of length T_n::
+
+    x^(0) = x                                                              (T, N, D)
+    →h^(l)_t = cell(x^(l)_t, →h^(l)_{t-1})          t = 1 .. T_n            forward in time
+    ←h^(l)_t = cell(x^(l)_t, ←h^(l)_{t+1})          t = T_n .. 1            reverse, from the last REAL step
+    y^(l)_t  = [→h^(l)_t ; ←h^(l)_t]                                        (T, N, dirs·H)
+    x^(l+1)  = dropout_p(y^(l))                     inverted dropout, training only, between layers only
+    hs = y^(L-1)                                                            (T, N, dirs·H)
+
+The reverse direction is the same cell run over ``x^(l)[R]``, where ``R`` reverses each sequence within its
+own length: ``R[t, n] = T_n - 1 - t`` for t < T_n and ``R[t, n] = t`` on padding. ``R`` is an involution
+(``x[R][R] = x``), so the outputs are gathered back with ``R`` and the backward pass scatters its gradients
+with the same gather. Padded steps output zeros in both directions.
+
+State layout, PyTorch's: an array ``(L·dirs, N, H)`` for rnn/gru, a tuple ``(h, c)`` of two such arrays for
+lstm; row ``l·dirs + d`` (d = 0 forward, 1 reverse). ``state0=None`` means zeros. The final state of the
+reverse direction is the one after reading step 1.
+
+Backward runs the layers top down: the gradient of ``y^(l)`` is split into the directions, each cell
+backpropagates through time, the two input gradients add up, and dropout's keep-mask multiplies them on
+the way to ``y^(l-1)``.
+
+Parameters are one flat dict, ``"layer{l}.{cell}.{name}"`` and ``"layer{l}.{cell}_reverse.{name}"``
+(e.g. ``"layer1.lstm_reverse.W_h"``); layer 0 reads D features, deeper layers dirs·H.
+
+Cache memory: the cells' caches (each ~ c·T·N·H floats) for every layer and direction, plus one
+(T, N, dirs·H) dropout keep-mask per layer boundary when dropout is on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+
+from unroll.nn import checks, ops
+
+
+@dataclass(frozen=True)
+class CellKind:
+    """How a stack drives one cell module (which has init, param_shapes, forward, backward and step)."""
+
+    module: str | ModuleType         # the module, or its dotted name (imported on first use)
+    state_parts: int = 1             # 1: the state is h (N, H); 2: it is (h, c)
+    options: tuple[str, ...] = ()    # keyword options that forward and step take, e.g. ("activation",)
+    init_options: tuple[str, ...] = ()  # keyword options that init and param_shapes take (change the params)
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module) if isinstance(self.module, str) else self.module
+
+
+CELLS: dict[str, CellKind] = {}
+
+
+def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, options: tuple[str, ...] = (),
+                  init_options: tuple[str, ...] = ()):
+    """Make a cell module usable as ``Stack(name, ...)``.
+
+    The module has ``init(D, H, rng, dtype, **init_options)``, ``param_shapes(D, H, **init_options)``,
+    ``forward(x, params, state0, mask, **options)``, ``backward(dhs, cache, dstate)`` and
+    ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays.
+    """
+    if state_parts not in (1, 2):
+        raise ValueError(f"state_parts must be 1 (h) or 2 ((h, c)), got {state_parts}")
+    CELLS[name] = CellKind(module, state_parts, tuple(options), tuple(init_options))
+
+
+register_cell("rnn", "unroll.nn.rnn", 1, ("activation",))
+register_cell("lstm", "unroll.nn.lstm", 2)
+register_cell("gru", "unroll.nn.gru", 1)
+
+
+class StackCache(NamedTuple):
+    caches: list                 # [l][d] the cell's cache of layer l, direction d
+    keeps: list                  # [l] dropout keep-mask (T, N, dirs·H) applied to layer l's input, or None
+    rev: np.ndarray | None       # (T, N) per-sequence reversal index R, or None when unidirectional
+    dtype: np.dtype              # the parameters' dtype
+
+
+class Stack:
+    """``num_layers`` layers of one cell kind, optionally bidirectional; see the module docstring.
+
+    cell: a registered cell name ("rnn", "lstm", "gru"); activation: "tanh" | "relu" for cells that take
+    one (rnn); cell_options: further keyword options of a registered cell (e.g. a leak rate), each routed
+    to forward/step or to init/param_shapes as the cell's registration says.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, activation: str = "tanh",
+                 cell_options: dict | None = None):
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(sorted(CELLS))}, got {cell!r}")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.cell, self.kind = cell, CELLS[cell]
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bidirectional, self.dropout, self.activation = bool(bidirectional), float(dropout), activation
+        self.dirs = 2 if self.bidirectional else 1
+        options = self._cell_options(activation, dict(cell_options or {}))
+        self.options = {k: v for k, v in options.items() if k in self.kind.options}          # forward, step
+        self.init_options = {k: v for k, v in options.items() if k in self.kind.init_options}  # init, shapes
+
+    def __repr__(self):
+        return (f"Stack({self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, dropout={self.dropout}"
+                + "".join(f", {k}={v!r}" for k, v in (self.options | self.init_options).items()) + ")")
+
+    # ------------------------------------------------------------------------------------------------
+    # Parameters and states.
+
+    def prefix(self, layer: int, direction: int) -> str:
+        """The key prefix of one layer and direction, e.g. "layer1.gru_reverse"."""
+        return f"layer{layer}.{self.cell}{'_reverse' if direction else ''}"
+
+    def layer_input_size(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.dirs * self.hidden_size
+
+    def param_shapes(self) -> dict[str, tuple]:
+        """Every parameter's flat key and shape, in layer, direction order."""
+        module = self.kind.load()
+        return {f"{self.prefix(l, d)}.{k}": shape
+                for l in range(self.num_layers) for d in range(self.dirs)
+                for k, shape in module.param_shapes(self.layer_input_size(l), self.hidden_size,
+                                                    **self.init_options).items()}
+
+    def init(self, rng: np.random.Generator, dtype=np.float32) -> dict:
+        """Each cell's own initialisation, drawn in layer, direction order from ``rng``."""
+        module = self.kind.load()
+        return {f"{self.prefix(l, d)}.{k}": v
+                for l in range(self.num_layers) for d in range(self.dirs)
+                for k, v in module.init(self.layer_input_size(l), self.hidden_size, rng, dtype,
+                                        **self.init_options).items()}
+
+    def zero_state(self, N: int, dtype=np.float32):
+        """Zeros in the stack's state layout: (L·dirs, N, H), or a tuple (h, c) of those for lstm."""
+        shape = (self.num_layers * self.dirs, N, self.hidden_size)
+        return np.zeros(shape, dtype) if self.kind.state_parts == 1 else (np.zeros(shape, dtype), np.zeros(shape, dtype))
+
+    # ------------------------------------------------------------------------------------------------
+    # Forward, backward, step.
+
+    def forward(self, x: np.ndarray, params: dict, state0=None, mask=None, rng: np.random.Generator | None = None,
+                training: bool = True):
+        """Run every layer and direction over the whole sequence.
+
+        x: (T, N, D), state0: see the module docstring or None (zeros), mask: (T, N) or None,
+        rng: draws the dropout masks (needed only when dropout > 0 and training)
+        returns hs: (T, N, dirs·H), state: the final states in state0's layout, cache: StackCache
+        """
+        dtype = self._check_params(params)
+        checks.float_array("x", x, ("T", "N", self.input_size), dtype)
+        T, N, _ = x.shape
+        m = checks.mask_array(mask, T, N, dtype)
+        states0 = self._split_state("state0", state0, N, dtype)
+        rev = _reverse_index(m, T, N) if self.bidirectional else None
+        module, inp, caches, keeps, finals = self.kind.load(), x, [], [], []
+        for l in range(self.num_layers):
+            keep = None
+            if l > 0:                                              # x^(l) = dropout(y^(l-1))
+                inp, keep = ops.dropout_forward(inp, self.dropout, rng, training)
+            outs, layer_caches = [], []
+            for d in range(self.dirs):
+                x_d = inp if d == 0 else _gather(inp, rev)         # the reverse direction reads x[R]
+                hs, final, cache = module.forward(x_d, self._cell_params(params, l, d), states0[l * self.dirs + d],
+                                                  mask, **self.options)
+                outs.append(hs if d == 0 else _gather(hs, rev))    # ... and its outputs are put back by R
+                layer_caches.append(cache)
+                finals.append(final)
+            inp = outs[0] if self.dirs == 1 else np.concatenate(outs, axis=-1)   # y^(l) = [→h ; ←h]
+            caches.append(layer_caches)
+            keeps.append(keep)
+        return inp, self._join_state(finals), StackCache(caches, keeps, rev, dtype)
+
+    def backward(self, dhs: np.ndarray, cache: StackCache, dstate=None):
+        """Backpropagate through every layer, direction and timestep.
+
+        dhs: (T, N, dirs·H), dstate: gradient w.r.t. the final state (state layout) or None
+        returns dx: (T, N, D), dstate0: the state layout, grads: one array per key of ``param_shapes()``
+        """
+        H, dirs = self.hidden_size, self.dirs
+        dtype = cache.dtype
+        checks.float_array("dhs", dhs, ("T", "N", dirs * H), dtype)
+        N = dhs.shape[1]
+        dstates = self._split_state("dstate", dstate, N, dtype)
+        module, grads, dstate0 = self.kind.load(), {}, [None] * (self.num_layers * dirs)
+        dy = dhs
+        for l in reversed(range(self.num_layers)):
+            dinp = None
+            for d in range(dirs):
+                dh = dy[..., d * H:(d + 1) * H]
+                if d == 1:
+                    dh = _gather(dh, cache.rev)                    # outputs were gathered by R
+                dx_d, dstate0[l * dirs + d], g = module.backward(np.ascontiguousarray(dh), cache.caches[l][d],
+                                                                 dstates[l * dirs + d])
+                if d == 1:
+                    dx_d = _gather(dx_d, cache.rev)                # the input was gathered by R
+                dinp = dx_d if dinp is None else dinp + dx_d       # both directions read x^(l)
+                grads.update({f"{self.prefix(l, d)}.{k}": v for k, v in g.items()})
+            dy = ops.dropout_backward(dinp, cache.keeps[l])        # x^(l) = dropout(y^(l-1))
+        return dy, self._join_state(dstate0), {k: grads[k] for k in self.param_shapes()}
+
+    def step(self, x_t: np.ndarray, params: dict, state=None):
+        """One timestep through every layer (no dropout), for decoding; unidirectional stacks only.
+
+        x_t: (N, D), state: the state layout or None (zeros)
+        returns out_t: (N, H) the top layer's output, state: the new state
+        """
+        if self.bidirectional:
+            raise ValueError("step needs a unidirectional stack: a bidirectional one reads the whole "
+                             "sequence (use forward)")
+        dtype = self._check_params(params)
+        checks.float_array("x_t", x_t, ("N", self.input_size), dtype)
+        N = x_t.shape[0]
+        states = self._split_state("state", state, N, dtype)
+        module, inp, new = self.kind.load(), x_t, []
+        for l in range(self.num_layers):
+            s = states[l]
+            if s is None:
+                s = np.zeros((N, self.hidden_size), dtype)
+                s = s if self.kind.state_parts == 1 else (s, s.copy())
+            s = module.step(inp, self._cell_params(params, l, 0), s, **self.options)
+            new.append(s)
+            inp = s if self.kind.state_parts == 1 else s[0]
+        return inp, self._join_state(new)
+
+    # ------------------------------------------------------------------------------------------------
+    # Helpers.
+
+    def _cell_options(self, activation: str, extra: dict) -> dict:
+        """All the cell's keyword options, activation included where the cell takes one."""
+        options = self.kind.options + self.kind.init_options
+        if "activation" in options:
+            ops.activation(activation)                             # raises on an unknown name
+            extra = {"activation": activation} | extra
+        elif activation != "tanh":
+            raise ValueError(f"activation applies only to cells that take one; {self.cell!r} does not")
+        unknown = [k for k in extra if k not in options]
+        if unknown:
+            raise ValueError(f"cell {self.cell!r} takes no option {', '.join(unknown)} (its options: "
+                             f"{', '.join(options) or 'none'})")
+        return extra
+
+    def _check_params(self, params: dict) -> np.dtype:
+        """Check every parameter's key and shape (extra keys are ignored); return the dtype."""
+        return checks.params_of("params", params, self.param_shapes())
+
+    def _cell_params(self, params: dict, layer: int, direction: int) -> dict:
+        prefix = self.prefix(layer, direction) + "."
+        return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+    def _split_state(self, name: str, state, N: int, dtype) -> list:
+        """The state layout -> a list, per layer·dirs + direction, of the cell's state (or None)."""
+        rows = self.num_layers * self.dirs
+        if state is None:
+            return [None] * rows
+        shape = (rows, N, self.hidden_size)
+        if self.kind.state_parts == 1:
+            checks.float_array(name, state, shape, dtype)
+            return list(state)
+        if not isinstance(state, tuple) or len(state) != 2:
+            raise ValueError(f"{name} must be a tuple (h, c) of arrays of shape {shape}, got {type(state).__name__}")
+        h, c = (checks.float_array(f"{name}[{i}]", a, shape, dtype) for i, a in enumerate(state))
+        return list(zip(h, c))
+
+    def _join_state(self, states: list):
+        """Inverse of ``_split_state``: a list of the cells' states -> the state layout."""
+        if self.kind.state_parts == 1:
+            return np.stack(states)
+        return np.stack([s[0] for s in states]), np.stack([s[1] for s in states])
+
+
+def _reverse_index(m: np.ndarray | None, T: int, N: int) -> np.ndarray:
+    """R (T, N): R[t, n] = T_n - 1 - t on sequence n's real steps, t on its padding; R is an involution."""
+    t = np.arange(T)[:, None]
+    lengths = np.full((1, N), T) if m is None else m[:, :, 0].sum(axis=0, keepdims=True).astype(np.int64)
+    return np.where(t < lengths, lengths - 1 - t, t)
+
+
+def _gather(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """a[index[t, n], n] for every (t, n): a (T, N, ...) -> (T, N, ...)."""
+    return a[index, np.arange(a.shape[1])[None, :]]
