@@ -1,0 +1,81 @@
+"""Reading corpora: errors that name the file and place; the 90/10 split; the bundled tiny-shakespeare."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unroll.data import text
+
+DATA = Path("/work/shared/data")
+needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared data sets not present")
+
+
+def test_reads_utf8_exactly(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes("naïve café 中文字符\r\nline two\n".encode("utf-8"))
+    assert text.read_text(path) == "naïve café 中文字符\r\nline two\n"      # no newline translation
+    path.write_bytes(b"\xef\xbb\xbfhi\n")
+    assert text.read_text(str(path)) == "hi\n"                                 # BOM dropped
+
+
+def test_missing_empty_and_directory(tmp_path):
+    with pytest.raises(ValueError, match=r"text file .*nope.txt does not exist"):
+        text.read_text(tmp_path / "nope.txt")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"text file .*empty.txt is empty"):
+        text.read_text(tmp_path / "empty.txt")
+    with pytest.raises(ValueError, match="is not a regular file"):
+        text.read_text(tmp_path)
+
+
+def test_binary_file_is_named_binary(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"abc\ndef\x00\x01\x02")
+    with pytest.raises(ValueError, match=r"model.bin looks binary: it holds a NUL byte at line 2 \(byte offset 7\)"):
+        text.read_text(path)
+
+
+def test_non_utf8_names_line_and_offset(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("first\nsecond\nthird café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt is not UTF-8: byte 0xe9 at line 3 \(byte offset 22\)"):
+        text.read_text(path)
+
+
+@needs_data
+def test_latin1_rt_polarity_names_its_line():
+    path = DATA / "rt-polarity" / "rt-polarity.neg"
+    with pytest.raises(ValueError) as err:
+        text.read_text(path)
+    message = str(err.value)
+    assert "rt-polarity.neg is not UTF-8: byte 0xe9 at line 32 (byte offset 3777)" in message
+    assert "\n" not in message
+
+
+def test_split_first_ninety_last_ten_percent():
+    train, valid = text.split("abcdefghij")
+    assert (train, valid) == ("abcdefghi", "j")
+    ids = np.arange(1000)
+    tr, va = text.split(ids, valid_fraction=0.25)
+    np.testing.assert_array_equal(np.concatenate([tr, va]), ids)
+    assert len(tr) == 750 and tr[-1] == 749 and va[0] == 750
+    assert text.split([1, 2, 3], valid_fraction=0.0) == ([1, 2, 3], [])
+    with pytest.raises(ValueError, match="valid_fraction must lie in"):
+        text.split("abc", valid_fraction=1.0)
+    with pytest.raises(ValueError, match="cannot split a sequence of length 1"):
+        text.split("a", valid_fraction=0.1)
+
+
+def test_bundled_tinyshakespeare_is_byte_identical_and_splits_like_nanogpt():
+    path = text.bundled_corpus_path()
+    data = path.read_bytes()
+    assert len(data) == 1_115_394
+    assert hashlib.sha256(data).hexdigest() == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+    corpus = text.load_bundled("tinyshakespeare")
+    assert len(corpus) == 1_115_394 and len(set(corpus)) == 65 and corpus.startswith("First Citizen:\n")
+    train, valid = text.split(corpus)
+    assert (len(train), len(valid)) == (1_003_854, 111_540)
+    with pytest.raises(ValueError, match="no bundled corpus named 'war-and-peace' .bundled: tinyshakespeare."):
+        text.load_bundled("war-and-peace")

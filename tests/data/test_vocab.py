@@ -1,0 +1,178 @@
+"""Vocabularies: character round trips in any script, word tokenization rules, <unk> cut-off, JSON, PTB."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unroll.data import text as textio
+from unroll.data.vocab import UNK, CharVocab, WordVocab, detokenize, tokenize, vocab_from_json
+
+DATA = Path("/work/shared/data")
+needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared data sets not present")
+MIXED = "naïve café 中文字符\nÀ bientôt — «ça va?»\n"
+
+
+# ---------------------------------------------------------------------------------------------- chars
+
+def test_char_vocab_is_sorted_code_points_and_round_trips():
+    v = CharVocab.from_text(MIXED)
+    assert list(v.tokens) == sorted(set(MIXED)) and len(v) == len(set(MIXED))
+    assert "中" in v and v.index("符") == len(v) - 1                # U+7B26, the highest code point, sorts last
+    ids = v.encode(MIXED)
+    assert ids.dtype == np.int32 and ids.shape == (len(MIXED),)
+    assert [v.tokens[i] for i in ids] == list(MIXED)               # one id per code point, not per byte
+    assert v.decode(ids) == MIXED and v.decode(ids.tolist()) == MIXED
+    assert v.encode("") .shape == (0,) and v.decode([]) == ""
+
+
+def test_char_vocab_hello_from_the_seed():
+    v = CharVocab.from_text("hello")
+    assert v.tokens == ("e", "h", "l", "o")
+    np.testing.assert_array_equal(v.encode("hell"), [1, 0, 2, 2])
+
+
+def test_char_vocab_unknown_character_names_it_and_its_position():
+    v = CharVocab.from_text("abc def")
+    with pytest.raises(ValueError, match=r"character 'X' at position 4 is not in the vocabulary of 7 characters"):
+        v.encode("abc Xd")
+    with pytest.raises(ValueError, match=r"character '\\n' at position 1"):
+        v.encode("a\nb")
+    with pytest.raises(ValueError, match="character 'z' is not in the vocabulary"):
+        v.index("z")
+
+
+def test_char_vocab_json_round_trip_through_json_text():
+    v = CharVocab.from_text(MIXED)
+    d = json.loads(json.dumps(v.to_json()))
+    assert CharVocab.from_json(d) == v and vocab_from_json(d) == v
+    assert d["kind"] == "char"
+
+
+def test_decode_rejects_out_of_range_and_float_ids():
+    v = CharVocab.from_text("abc")
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, V\) = \[0, 3\), got 3 at position 1"):
+        v.decode([0, 3])
+    with pytest.raises(ValueError, match="ids must be integers"):
+        v.decode(np.array([0.0, 1.0]))
+
+
+def test_bad_vocab_json_and_entries():
+    with pytest.raises(ValueError, match="kind 'char' or 'word', got 'bytes'"):
+        vocab_from_json({"kind": "bytes", "tokens": []})
+    with pytest.raises(ValueError, match="must have kind 'word'"):
+        WordVocab.from_json({"kind": "char", "tokens": ["a"]})
+    with pytest.raises(ValueError, match="single characters, got 'ab'"):
+        CharVocab(["a", "ab"])
+    with pytest.raises(ValueError, match="character 'a' appears twice"):
+        CharVocab(["a", "b", "a"])
+    with pytest.raises(ValueError, match="first token must be '<unk>'"):
+        WordVocab(["the", UNK])
+
+
+@given(st.text(min_size=1, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_char_round_trip_on_any_text(s):
+    v = CharVocab.from_text(s)
+    assert v.decode(v.encode(s)) == s
+
+
+# ---------------------------------------------------------------------------------------------- words
+
+def test_punct_tokenizer_rules():
+    assert tokenize("Hello, world.\nHow are you? I'm fine (thanks)!") == [
+        "Hello", ",", "world", ".", "\n", "How", "are", "you", "?", "I'm", "fine", "(", "thanks", ")", "!"]
+    assert tokenize("after-dinner  don’t\t\"so\"") == ["after-dinner", "don’t", '"', "so", '"']
+    assert tokenize("a <unk> b<unk>c") == ["a", UNK, "b", UNK, "c"]
+    assert tokenize("x\r\ny") == ["x", "\n", "y"]
+    assert tokenize("naïve café 中文字符，好！") == ["naïve", "café", "中文字符", "，", "好", "！"]
+
+
+@pytest.mark.parametrize("s", [
+    "Hello, world.\nHow are you? I'm fine (thanks)!",
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n",
+    "He said \" yes \"; then - after-dinner - left [at 5].",
+    "naïve café 中文字符\n",
+])
+def test_punct_decode_is_the_inverse_on_conventional_text(s):
+    v = WordVocab.from_text(s)
+    assert v.decode(v.encode(s)) == s
+
+
+def test_exact_tokenizer_is_lossless():
+    s = "  Two  spaces,\ttabs\r\nand  <unk> too!\n"
+    v = WordVocab.from_text(s, tokenizer="exact")
+    assert v.decode(v.encode(s)) == s
+    assert " " in v and "\t" in v and "\r" in v and "\n" in v
+
+
+@given(st.text(alphabet=st.sampled_from("ab cé中\n,.!?()'-\"<>unk\t"), max_size=80),
+       st.sampled_from(["punct", "space", "exact"]))
+@settings(max_examples=300, deadline=None)
+def test_decoded_text_re_tokenizes_to_the_same_tokens(s, tokenizer):
+    toks = tokenize(s, tokenizer)
+    assert tokenize(detokenize(toks, tokenizer), tokenizer) == toks
+
+
+def test_word_vocab_order_min_count_and_unk():
+    s = "the cat . the dog . the cat sat .\n"
+    v = WordVocab.from_text(s, min_count=2)
+    assert v.tokens == (UNK, ".", "the", "cat")               # <unk> first, then -count, then alphabetical
+    assert v.unk_id == 0
+    np.testing.assert_array_equal(v.encode("the dog sat ."), [2, 0, 0, 1])
+    assert v.decode(v.encode("the dog sat .")) == "the <unk> <unk>."
+    assert v.encode("zebra").tolist() == [0]                   # unknown words encode to <unk>
+    full = WordVocab.from_text(s)
+    assert full.tokens == (UNK, ".", "the", "cat", "\n", "dog", "sat")
+    with pytest.raises(ValueError, match="min_count must be an integer >= 1"):
+        WordVocab.from_text(s, min_count=0)
+
+
+def test_word_vocab_json_round_trip():
+    v = WordVocab.from_text(MIXED, tokenizer="space")
+    d = json.loads(json.dumps(v.to_json()))
+    assert d["kind"] == "word" and d["tokenizer"] == "space"
+    w = vocab_from_json(d)
+    assert w == v and w.tokenizer == "space"
+    np.testing.assert_array_equal(w.encode(MIXED), v.encode(MIXED))
+
+
+def test_unk_in_the_text_is_the_unk_token():
+    v = WordVocab.from_text("a <unk> b <unk> a\n")
+    assert v.tokens == (UNK, "a", "\n", "b")                   # counted once, kept at id 0
+    np.testing.assert_array_equal(v.encode("<unk> a"), [0, 1])
+    assert "<" not in v and "unk" not in v
+
+
+@needs_data
+def test_word_level_timemachine():
+    corpus = textio.read_text(DATA / "timemachine" / "timemachine.txt")
+    v = WordVocab.from_text(corpus, min_count=3)
+    ids = v.encode(corpus)
+    assert v.tokens[:6] == (UNK, "\n", ",", "the", ".", "I")     # 3221 "\n", 2225 ",", 2058 "the", ...
+    assert "\n" in v and "Traveller" in v
+    first = corpus.split("\n\n\n\n\n")[0]                      # "The Time Machine, by H. G. Wells [1898]"
+    assert v.decode(v.encode(first)) == "The Time Machine, by <unk>. <unk>. <unk> <unk> <unk> <unk>"
+    full = WordVocab.from_text(corpus)
+    assert full.decode(full.encode(first)) == first and len(full) > len(v)
+    counts = np.bincount(ids, minlength=len(v))
+    assert counts[1:].min() >= 3 and counts[0] > 0             # rarer words went to <unk>
+    assert ids.size == len(tokenize(corpus))
+
+
+@needs_data
+def test_ptb_lines_end_in_newline_tokens_and_unk_stays_whole():
+    lines = (DATA / "ptb" / "ptb.valid.txt").read_text(encoding="utf-8").splitlines(keepends=True)[:50]
+    corpus = "".join(lines)
+    v = WordVocab.from_text(corpus, tokenizer="space")
+    toks = v.tokenize(corpus)
+    assert toks.count("\n") == 50 and toks[-1] == "\n"
+    assert toks[:5] == ["consumers", "may", "want", "to", "move"]
+    assert "<" not in v and ">" not in v and "unk" not in v
+    ids = v.encode(corpus)
+    assert (ids == v.unk_id).sum() == corpus.count("<unk>") > 0
+    assert v.decode(v.encode(lines[1])) == lines[1].strip() + "\n"
+    assert sum(len(line.split()) for line in lines) + 50 == ids.size

@@ -1,0 +1,1 @@
+"""Training: optimizers and clipping (optim), BPTT drivers, the training loop, checkpoints."""

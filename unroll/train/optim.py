@@ -1,0 +1,371 @@
+"""Optimizers, gradient clipping and learning-rate schedules, in increasing complexity.
+
+Every optimizer updates a flat ``params`` dict ``{name: array}`` in place from a ``grads`` dict with the same
+keys and shapes. For parameters p, gradient g, step t = 1, 2, ... (``lr`` = η):
+
+    SGD       p ← p - η g
+    Momentum  v ← μ v + g;   p ← p - η v                (torch.optim.SGD(momentum=μ), dampening 0)
+              nesterov:      p ← p - η (g + μ v)
+    Adagrad   m ← m + g²;    p ← p - η g / sqrt(m + ε)   (min-char-rnn, ε = 1e-8 *inside* the root;
+                                                          torch.optim.Adagrad uses sqrt(m) + ε, ε = 1e-10)
+    RMSprop   s ← α s + (1 - α) g²;   p ← p - η g / (sqrt(s) + ε)     (torch semantics, α = 0.99, ε = 1e-8;
+              char-rnn uses α = 0.95). ``centered``: s - ḡ², ḡ ← α ḡ + (1 - α) g.
+              ``momentum`` μ > 0: b ← μ b + g / (sqrt(s) + ε);  p ← p - η b.
+    Adam      m ← β1 m + (1 - β1) g;  v ← β2 v + (1 - β2) g²;
+              p ← p - (η / (1 - β1^t)) m / (sqrt(v) / sqrt(1 - β2^t) + ε)   (torch's order, ε = 1e-8)
+
+State buffers start at zero and keep the parameters' dtype (float32 stays float32). Updates run through
+in-place ufuncs into one scratch buffer per dtype, so a step allocates nothing. Checkpoints:
+``state_dict()`` returns ``(arrays, scalars)``: arrays keyed ``"<optimizer>.<buffer>.<param name>"``
+(``"adam.m.layer0.lstm.W_h"``) for safetensors, and JSON-able scalars (name, lr, step count, settings).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Optimizer:
+    """Common base: parameter/gradient checks, per-parameter buffers, scratch space, state dicts."""
+
+    name = "optimizer"
+    buffers: tuple[str, ...] = ()       # names of the per-parameter state arrays
+    settings: tuple[str, ...] = ()      # names of the scalar hyper-parameters saved in checkpoints
+
+    def __init__(self, params: dict, lr: float):
+        if not isinstance(params, dict) or not params:
+            raise ValueError("params must be a non-empty dict of float arrays")
+        for key, p in params.items():
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+                raise ValueError(f"params[{key!r}] must be a float32 or float64 array, got {_describe(p)}")
+        self.params = params
+        self.lr = lr
+        self.steps = 0
+        self.state = {b: {k: np.zeros_like(p) for k, p in params.items()} for b in self._buffer_names(vars(self))}
+        size = {p.dtype: 0 for p in params.values()}
+        for p in params.values():
+            size[p.dtype] = max(size[p.dtype], p.size)
+        self._scratch = {dtype: np.empty(n, dtype) for dtype, n in size.items()}
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        if not isinstance(value, (int, float, np.floating)) or not value >= 0 or not math.isfinite(value):
+            raise ValueError(f"lr must be a finite number >= 0, got {value!r}")
+        self._lr = float(value)
+
+    def step(self, grads: dict) -> None:
+        """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
+        if grads.keys() != self.params.keys():
+            missing, extra = self.params.keys() - grads.keys(), grads.keys() - self.params.keys()
+            raise ValueError(f"grads must have the keys of params: missing {sorted(missing)}, "
+                             f"unexpected {sorted(extra)}")
+        self.steps += 1
+        for key, p in self.params.items():
+            g = grads[key]
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{key!r}] has shape {g.shape} but params[{key!r}] has {p.shape}")
+            t = self._scratch[p.dtype][: p.size].reshape(p.shape)
+            self._update(key, p, g, t)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, t: np.ndarray) -> None:
+        """Update ``p`` in place; ``t`` is scratch space of p's shape and dtype."""
+        raise NotImplementedError
+
+    def _buffer_names(self, settings: dict) -> tuple[str, ...]:
+        """The state buffers that these settings need."""
+        return self.buffers
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays {"<name>.<buffer>.<param>": array}, scalars {name, lr, steps, settings...})."""
+        arrays = {f"{self.name}.{b}.{k}": v for b, bufs in self.state.items() for k, v in bufs.items()}
+        scalars = {"name": self.name, "lr": self.lr, "steps": self.steps}
+        scalars.update({s: getattr(self, s) for s in self.settings})
+        return arrays, scalars
+
+    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
+        """Restore buffers (copies of ``arrays``), step count, lr and settings; check everything first."""
+        if scalars.get("name") != self.name:
+            raise ValueError(f"optimizer state is for {scalars.get('name')!r}, not {self.name!r}")
+        known = {"name", "lr", "steps", *self.settings}
+        if scalars.keys() != known:
+            raise ValueError(f"{self.name} scalars must have the keys {sorted(known)}, got {sorted(scalars)}")
+        names = self._buffer_names(scalars)
+        expected = {f"{self.name}.{b}.{k}": p for b in names for k, p in self.params.items()}
+        if arrays.keys() != expected.keys():
+            missing, extra = sorted(expected.keys() - arrays.keys()), sorted(arrays.keys() - expected.keys())
+            raise ValueError(f"{self.name} state arrays do not match the parameters: missing {missing}, "
+                             f"unexpected {extra}")
+        for key, p in expected.items():
+            a = np.asarray(arrays[key])
+            if a.shape != p.shape or a.dtype != p.dtype:
+                raise ValueError(f"optimizer array {key} has shape {a.shape} dtype {a.dtype}, "
+                                 f"expected {p.shape} {p.dtype} like its parameter")
+        self.state = {b: {k: np.array(arrays[f"{self.name}.{b}.{k}"]) for k in self.params} for b in names}
+        for s in self.settings:
+            setattr(self, s, scalars[s])
+        self.lr, self.steps = scalars["lr"], int(scalars["steps"])
+
+
+class SGD(Optimizer):
+    """p ← p - lr g."""
+
+    name = "sgd"
+
+    def _update(self, key, p, g, t):
+        np.multiply(g, self.lr, out=t)
+        p -= t
+
+
+class Momentum(Optimizer):
+    """Classical momentum as torch.optim.SGD(momentum=μ): v ← μ v + g; p ← p - lr v (or g + μ v, nesterov)."""
+
+    name = "momentum"
+    buffers = ("v",)
+    settings = ("momentum", "nesterov")
+
+    def __init__(self, params: dict, lr: float, momentum: float = 0.9, nesterov: bool = False):
+        super().__init__(params, lr)
+        self.momentum, self.nesterov = _in_range("momentum", momentum, 0, 1), bool(nesterov)
+
+    def _update(self, key, p, g, t):
+        v = self.state["v"][key]
+        v *= self.momentum
+        v += g
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=t)
+            t += g
+        else:
+            np.copyto(t, v)
+        t *= self.lr
+        p -= t
+
+
+class Adagrad(Optimizer):
+    """min-char-rnn's Adagrad: mem ← mem + g²; p ← p - lr g / sqrt(mem + eps)."""
+
+    name = "adagrad"
+    buffers = ("mem",)
+    settings = ("eps",)
+
+    def __init__(self, params: dict, lr: float, eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.eps = _in_range("eps", eps, 0, math.inf)
+
+    def _update(self, key, p, g, t):
+        mem = self.state["mem"][key]
+        np.multiply(g, g, out=t)
+        mem += t
+        np.add(mem, self.eps, out=t)
+        np.sqrt(t, out=t)
+        np.divide(g, t, out=t)
+        t *= self.lr
+        p -= t
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: s ← α s + (1-α) g²; p ← p - lr g / (sqrt(s) + eps); optional centered, momentum."""
+
+    name = "rmsprop"
+    settings = ("alpha", "eps", "momentum", "centered")
+
+    def __init__(self, params: dict, lr: float, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, centered: bool = False):
+        self.alpha, self.eps = _in_range("alpha", alpha, 0, 1), _in_range("eps", eps, 0, math.inf)
+        self.momentum, self.centered = _in_range("momentum", momentum, 0, 1), bool(centered)
+        super().__init__(params, lr)
+
+    def _buffer_names(self, settings):
+        centered, momentum = settings["centered"], settings["momentum"]
+        return ("square_avg",) + (("grad_avg",) if centered else ()) + (("buf",) if momentum else ())
+
+    def _update(self, key, p, g, t):
+        s = self.state["square_avg"][key]
+        s *= self.alpha
+        np.multiply(g, g, out=t)
+        t *= 1.0 - self.alpha
+        s += t
+        if self.centered:
+            ga = self.state["grad_avg"][key]
+            ga *= self.alpha
+            np.multiply(g, 1.0 - self.alpha, out=t)
+            ga += t
+            np.multiply(ga, ga, out=t)
+            np.subtract(s, t, out=t)                    # s - ḡ²
+            np.sqrt(t, out=t)
+        else:
+            np.sqrt(s, out=t)
+        t += self.eps
+        np.divide(g, t, out=t)                          # g / (sqrt(s) + eps)
+        if self.momentum:
+            b = self.state["buf"][key]
+            b *= self.momentum
+            b += t
+            np.multiply(b, self.lr, out=t)
+        else:
+            t *= self.lr
+        p -= t
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (bias-corrected, eps outside the root): see the module docstring."""
+
+    name = "adam"
+    buffers = ("m", "v")
+    settings = ("beta1", "beta2", "eps")
+
+    def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = _in_range("beta1", beta1, 0, 1), _in_range("beta2", beta2, 0, 1)
+        self.eps = _in_range("eps", eps, 0, math.inf)
+
+    def step(self, grads: dict) -> None:
+        t = self.steps + 1
+        self._step_size = self.lr / (1.0 - self.beta1 ** t)
+        self._root_bc2 = math.sqrt(1.0 - self.beta2 ** t)
+        super().step(grads)
+
+    def _update(self, key, p, g, t):
+        m, v = self.state["m"][key], self.state["v"][key]
+        m *= self.beta1
+        np.multiply(g, 1.0 - self.beta1, out=t)
+        m += t
+        v *= self.beta2
+        np.multiply(g, g, out=t)
+        t *= 1.0 - self.beta2
+        v += t
+        np.sqrt(v, out=t)
+        t /= self._root_bc2
+        t += self.eps                                   # denom = sqrt(v) / sqrt(1 - β2^t) + eps
+        np.divide(m, t, out=t)
+        t *= self._step_size
+        p -= t
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSprop, Adam)}
+
+
+def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
+    """Build an optimizer by name ("sgd", "momentum", "adagrad", "rmsprop", "adam") with its options."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    cls = OPTIMIZERS[name]
+    options = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "params", "lr")]
+    unknown = sorted(set(kw) - set(options))
+    if unknown:
+        raise ValueError(f"{name} has no option {', '.join(unknown)} (options: {', '.join(options) or 'none'})")
+    return cls(params, lr, **kw)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Clipping.
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Scale all gradients in place so their global L2 norm is at most ``max_norm``; return the norm before.
+
+    As torch.nn.utils.clip_grad_norm_: total = sqrt(Σ ||g||²), and when max_norm / (total + 1e-6) < 1
+    every array is multiplied by that factor. A non-finite total is returned as is and nothing is scaled
+    unless it is +inf (then the factor is 0), so a NaN guard can look at the returned value.
+    """
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
+    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads.values():
+            g *= coef
+    return total
+
+
+def clip_grad_value(grads: dict, clip: float) -> None:
+    """Clamp every gradient entry to [-clip, clip] in place (torch.nn.utils.clip_grad_value_)."""
+    if not clip > 0:
+        raise ValueError(f"clip must be > 0, got {clip!r}")
+    for g in grads.values():
+        np.clip(g, -clip, clip, out=g)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Learning-rate schedules: pure functions of the step, so a resumed run gets exactly the same rates.
+
+SCHEDULES = ("constant", "exponential", "multistep", "cosine")
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """lr_at(step) for step = 0, 1, ... (the number of updates made before this one).
+
+    constant     lr
+    exponential  lr · decay_rate^n, n = max(0, step - decay_start) // decay_every: the rate drops at steps
+                 decay_start + k·decay_every, k = 1, 2, ...  char-rnn (decay 0.97 at the end of every epoch
+                 from epoch ``decay_after`` = 10 on) is decay_every = B, decay_start = (decay_after - 1)·B
+                 with B batches per epoch.
+    multistep    lr · decay_rate^(number of milestones <= step)          (torch MultiStepLR)
+    cosine       min_lr + (lr - min_lr) (1 + cos(π min(step, total_steps) / total_steps)) / 2
+    warmup_steps > 0 multiplies the first steps by (step + 1) / warmup_steps, for every kind.
+    """
+
+    lr: float
+    kind: str = "constant"
+    decay_rate: float = 0.97
+    decay_every: int = 1
+    decay_start: int = 0
+    milestones: tuple[int, ...] = ()
+    total_steps: int = 0
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULES)}, got {self.kind!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        _in_range("decay_rate", self.decay_rate, 0, 1, low_open=True)
+        if self.decay_every < 1 or self.decay_start < 0 or self.warmup_steps < 0:
+            raise ValueError("decay_every must be >= 1, decay_start and warmup_steps >= 0")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        if self.kind == "cosine" and self.total_steps < 1:
+            raise ValueError(f"a cosine schedule needs total_steps >= 1, got {self.total_steps}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"min_lr must lie in [0, lr] = [0, {self.lr}], got {self.min_lr}")
+
+    def lr_at(self, step: int) -> float:
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        if self.kind == "constant":
+            lr = self.lr
+        elif self.kind == "exponential":
+            n = max(0, step - self.decay_start) // self.decay_every
+            lr = self.lr * self.decay_rate ** n
+        elif self.kind == "multistep":
+            lr = self.lr * self.decay_rate ** sum(1 for m in self.milestones if m <= step)
+        else:
+            frac = min(step, self.total_steps) / self.total_steps
+            lr = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        if step < self.warmup_steps:
+            lr *= (step + 1) / self.warmup_steps
+        return lr
+
+
+# ----------------------------------------------------------------------------------------------------
+
+def _in_range(name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    """``value`` as a float in [low, high) (or (low, high] when low_open), else a ValueError."""
+    ok = (low < value <= high) if low_open else (low <= value < high)
+    if not isinstance(value, (int, float, np.floating)) or isinstance(value, bool) or not ok:
+        interval = f"({low}, {high}]" if low_open else f"[{low}, {high})"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return float(value)
+
+
+def _describe(x) -> str:
+    return f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
