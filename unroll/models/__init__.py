@@ -1,0 +1,5 @@
+"""The wirings of the seeds' Figure 1, each built only from ``unroll.nn``."""
+
+from unroll.models.language_model import LanguageModel
+
+__all__ = ["LanguageModel"]

@@ -1,0 +1,93 @@
+"""Full and truncated backpropagation through time.
+
+Full BPTT is one ``model.loss_and_grads`` over a whole sequence. Truncated BPTT(k1, k2) (Williams & Peng
+1990) reads a long stream k1 new steps at a time and, after each k1 steps, backpropagates the losses of
+those k1 steps through the last k2 ≥ k1 steps. k1 = k2 = T is char-rnn's scheme: batches of T steps,
+the hidden state carried from batch to batch, the gradient stopped at the batch boundary.
+
+For k2 > k1 the driver keeps the previous k2 - k1 input steps (the "history") and the state at the
+history's start. Each call runs the window [history, new k1 steps] in two segments:
+
+    A = window[:W - h]   starts from the stored state; its final state is carried to the next call
+    B = window[W - h:]   becomes the next call's history (h = min(k2 - k1, W))
+
+the loss is taken on the last k1 steps only, and B's backward hands its δ^{h} to A's backward, so the
+gradient flows through all W ≤ k2 steps. The cost is k2 / k1 forward-backward steps per new step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unroll.nn import ops
+
+
+class TruncatedBPTT:
+    """Drive a model through a token stream with BPTT(k1, k2).
+
+    model: provides forward(ids, state, training) -> (logits, state, cache) and
+           backward(d_logits, cache, dstate) -> (grads, dstate0), like LanguageModel.
+    """
+
+    def __init__(self, model, k1: int, k2: int | None = None):
+        k2 = k1 if k2 is None else k2
+        if k1 < 1 or k2 < k1:
+            raise ValueError(f"truncated BPTT needs 1 <= k1 <= k2, got k1={k1}, k2={k2}")
+        self.model, self.k1, self.k2 = model, k1, k2
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the carried state and history (a new epoch starts the streams again)."""
+        self.state = None
+        self.history = None   # (x, y) int arrays (h, N) of the last k2 - k1 steps, or None
+
+    def step(self, x: np.ndarray, y: np.ndarray):
+        """Take k1 (or fewer) new steps x, y (T, N); return (loss over those steps, grads)."""
+        window_x, window_y = self._window(x, y)
+        W = window_x.shape[0]
+        keep = min(self.k2 - self.k1, W)
+        logits_a, state_mid, cache_a = self.model.forward(window_x[:W - keep], self.state, training=True)
+        segments = [(logits_a, cache_a)]
+        if keep:
+            logits_b, _, cache_b = self.model.forward(window_x[W - keep:], state_mid, training=True)
+            segments.append((logits_b, cache_b))
+        logits = np.concatenate([s[0] for s in segments]) if keep else logits_a
+        loss, d_new = ops.softmax_cross_entropy(logits[-len(x):], y)
+        d_logits = np.zeros_like(logits)
+        d_logits[-len(x):] = d_new
+        grads = self._backward(d_logits, segments)
+        self.state = state_mid
+        self.history = (window_x[W - keep:], window_y[W - keep:]) if keep else None
+        return loss, grads
+
+    def _window(self, x, y):
+        if self.history is None:
+            return x, y
+        return np.concatenate([self.history[0], x]), np.concatenate([self.history[1], y])
+
+    def _backward(self, d_logits, segments):
+        """Backward through B (if any) then A, handing δ^{h} at the segment boundary to A."""
+        split = segments[0][0].shape[0]
+        dstate, total = None, None
+        for (logits, cache), d in reversed(list(zip(segments, (d_logits[:split], d_logits[split:])))):
+            grads, dstate = self.model.backward(d, cache, dstate)
+            total = grads if total is None else {k: total[k] + grads[k] for k in total}
+        return total
+
+    # ------------------------------------------------------------------------------------------------
+    # Checkpointing: the carried state and the history are part of an exact resume.
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        if self.state is not None:
+            parts = self.state if isinstance(self.state, tuple) else (self.state,)
+            arrays.update({f"bptt.state.{i}": p for i, p in enumerate(parts)})
+        if self.history is not None:
+            arrays["bptt.history.x"], arrays["bptt.history.y"] = self.history
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], is_tuple: bool) -> None:
+        parts = [arrays[k] for k in sorted(k for k in arrays if k.startswith("bptt.state."))]
+        self.state = (tuple(parts) if is_tuple else parts[0]) if parts else None
+        has_history = "bptt.history.x" in arrays
+        self.history = (arrays["bptt.history.x"], arrays["bptt.history.y"]) if has_history else None

@@ -1,0 +1,64 @@
+"""A one-line progress bar on stderr: step, loss, tokens/s, time left.
+
+On a terminal the line is redrawn in place a few times a second; when stderr is not a terminal (a log
+file, CI) a plain line is printed for every metrics record instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class Progress:
+    def __init__(self, quiet: bool = False, stream=None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.live = not quiet and self.stream.isatty()
+        self.last_draw = 0.0
+        self.last_record = None
+
+    def update(self, step: int, max_steps: int | None, elapsed: float, max_time: float | None, record: dict) -> None:
+        if self.quiet:
+            return
+        if not self.live:
+            if record and record is not self.last_record:
+                self.last_record = record
+                print(self._line(step, max_steps, elapsed, max_time, record), file=self.stream, flush=True)
+            return
+        now = time.monotonic()
+        if now - self.last_draw >= 0.2:
+            self.last_draw = now
+            print("\r" + self._line(step, max_steps, elapsed, max_time, record).ljust(100), end="", file=self.stream, flush=True)
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(("\n" if self.live else "") + message, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.live:
+            print(file=self.stream, flush=True)
+
+    @staticmethod
+    def _line(step, max_steps, elapsed, max_time, record) -> str:
+        parts = [f"step {step}" + (f"/{max_steps}" if max_steps else "")]
+        if record.get("train_loss") is not None:
+            parts.append(f"loss {record['train_loss']:.4f}")
+        if record.get("valid_loss") is not None:
+            parts.append(f"val {record['valid_loss']:.4f}")
+        if record.get("tokens_per_s"):
+            parts.append(f"{record['tokens_per_s']:,.0f} tok/s")
+        left = []
+        if max_time:
+            left.append(max_time - elapsed)
+        if max_steps and step:
+            left.append(elapsed / step * (max_steps - step))
+        parts.append(f"{format_seconds(elapsed)} elapsed" + (f", {format_seconds(min(left))} left" if left else ""))
+        return " | ".join(parts)
