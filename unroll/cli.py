@@ -64,6 +64,8 @@ def _add_train(sub) -> None:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embedding", type=int, default=None, help="embedding width (default: --hidden)")
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--init-scale", type=float, default=None,
+                   help="draw every weight from uniform(-s, s) (default: PyTorch's initialisation)")
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="k1: steps per batch")
     p.add_argument("--bptt", type=int, default=None, help="k2 >= k1: steps backpropagated (default k1)")
     p.add_argument("--batch", type=int, default=d.batch_size)
@@ -99,7 +101,7 @@ def cmd_train(args) -> int:
             clip=args.clip, clip_value=args.clip_value, max_steps=args.max_steps, max_time=max_time,
             eval_every=args.eval_every, seed=args.seed)
         model = dict(hidden_size=args.hidden, num_layers=args.layers, cell=args.cell, embedding_size=args.embedding,
-                     dropout=args.dropout, activation=args.activation)
+                     dropout=args.dropout, activation=args.activation, init_scale=args.init_scale)
         out = args.out or run.default_out_dir(args.cell)
         trainer = run.start(out, model, config, args.valid, quiet=args.quiet)
         print(f"run folder: {out}", file=sys.stderr)

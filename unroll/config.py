@@ -25,6 +25,7 @@ class ModelConfig:
     embedding_size: int | None = None   # None: E = H
     dropout: float = 0.0
     activation: str = "tanh"            # for cell == "rnn"
+    init_scale: float | None = None     # None: PyTorch's initialisation; s: every weight ~ uniform(-s, s) (Zaremba)
 
     def __post_init__(self):
         _positive("vocab_size", self.vocab_size)
@@ -34,6 +35,8 @@ class ModelConfig:
             _positive("embedding_size", self.embedding_size)
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.init_scale is not None and not self.init_scale > 0:
+            raise ValueError(f"init_scale must be positive, got {self.init_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 

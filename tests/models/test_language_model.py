@@ -127,3 +127,12 @@ def test_same_seed_same_parameters_and_bad_input():
         a.loss_and_grads(np.zeros((2, 2), int), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="cell must be one of"):
         LanguageModel(vocab_size=5, cell="transformer")
+
+
+def test_init_scale_draws_every_parameter_uniformly():
+    model = LanguageModel(vocab_size=50, hidden_size=20, num_layers=2, cell="lstm", init_scale=0.1, seed=1)
+    for key, value in model.params.items():
+        assert np.abs(value).max() <= 0.1, key
+        assert value.std() == pytest.approx(0.1 / np.sqrt(3), rel=0.25), key
+    with pytest.raises(ValueError, match="init_scale must be positive"):
+        LanguageModel(vocab_size=5, init_scale=0.0)

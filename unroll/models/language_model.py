@@ -42,12 +42,15 @@ class LanguageModel:
     dtype : float32 for training, float64 for gradient checks
     embedding_size : E (default H)
     activation : "tanh" | "relu" for cell="rnn"
+    init_scale : None for PyTorch's initialisation (embedding N(0, 1), cells and output uniform(±1/sqrt(H)),
+        LSTM forget bias 1), or s to draw every parameter from uniform(-s, s) as Zaremba et al. (2014) do
     """
 
     def __init__(self, vocab_size: int, hidden_size: int = 512, num_layers: int = 2, cell: str = "lstm",
                  dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_size: int | None = None,
-                 activation: str = "tanh"):
-        self.config = ModelConfig(vocab_size, hidden_size, num_layers, cell, embedding_size, dropout, activation)
+                 activation: str = "tanh", init_scale: float | None = None):
+        self.config = ModelConfig(vocab_size, hidden_size, num_layers, cell, embedding_size, dropout, activation,
+                                  init_scale)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -60,7 +63,7 @@ class LanguageModel:
     @classmethod
     def from_config(cls, config: ModelConfig, seed: int = 0, dtype=np.float32) -> "LanguageModel":
         return cls(config.vocab_size, config.hidden_size, config.num_layers, config.cell, config.dropout,
-                   seed, dtype, config.embedding_size, config.activation)
+                   seed, dtype, config.embedding_size, config.activation, config.init_scale)
 
     def _init_params(self, E: int) -> dict:
         V, H = self.config.vocab_size, self.config.hidden_size
@@ -69,6 +72,9 @@ class LanguageModel:
         params.update(self.stack.init(self.rng, self.dtype))
         params["out.W"] = self.rng.uniform(-bound, bound, (H, V)).astype(self.dtype)  # like torch.nn.Linear
         params["out.b"] = self.rng.uniform(-bound, bound, V).astype(self.dtype)
+        if self.config.init_scale is not None:
+            s = self.config.init_scale
+            params = {k: self.rng.uniform(-s, s, v.shape).astype(self.dtype) for k, v in params.items()}
         return params
 
     # ------------------------------------------------------------------------------------------------
