@@ -5,7 +5,11 @@
 The configuration (their "small" model, no dropout): 2 x 200 LSTM, embedding 200, every weight from
 uniform(-0.1, 0.1), batch 20, 35 unrolled steps (BPTT(35, 35), the state carried across batches),
 plain SGD with learning rate 1.0 for 4 epochs then halved every epoch, gradient norm clipped at 5,
-13 epochs. The paper reports test perplexity 114.5. The run uses the real CLI (`unroll train`, then
+13 epochs. The paper reports test perplexity 114.5.
+
+Their loss is the SUM over the 35 steps of the batch-mean cross-entropy, while unroll's is the mean over
+all tokens, so their gradient is 35 times ours. SGD with their lr = 1 and norm clipping at 5 is therefore
+exactly unroll's lr = 35 with clipping at 5 / 35: lr·clip(35 g, 5) = 35·lr·clip(g, 5/35). The run uses the real CLI (`unroll train`, then
 `unroll eval --data ptb.test.txt`) and prints the commands, the perplexities and the time it took.
 """
 
@@ -37,8 +41,8 @@ def main() -> None:
         train = ["unroll", "train", "--data", str(args.data / "ptb.train.txt"), "--valid", str(args.data / "ptb.valid.txt"),
                  "--level", "word", "--tokenizer", "space", "--cell", "lstm", "--hidden", "200", "--layers", "2",
                  "--init-scale", "0.1", "--seq-len", str(STEPS), "--batch", str(BATCH), "--optimizer", "sgd",
-                 "--lr", "1.0", "--lr-decay", "0.5", "--lr-decay-every", str(batches_per_epoch),
-                 "--lr-decay-start", str(4 * batches_per_epoch), "--clip", "5",
+                 "--lr", str(STEPS * 1.0), "--lr-decay", "0.5", "--lr-decay-every", str(batches_per_epoch),
+                 "--lr-decay-start", str(4 * batches_per_epoch), "--clip", f"{5 / STEPS:.6g}",
                  "--max-steps", str(args.epochs * batches_per_epoch), "--eval-every", str(batches_per_epoch),
                  "--out", str(out), "--quiet"]
         start = time.time()
