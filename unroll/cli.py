@@ -39,7 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_plot(sub)
     _add_gradcheck(sub)
+    _add_registered_commands(sub)
     return parser
+
+
+def _add_registered_commands(sub) -> None:
+    """Commands whose modules register their own parsers (experiment, diagnose, bench)."""
+    from unroll import bench, experiments
+    experiments.add_experiment_parser(sub)
+    experiments.add_diagnose_parser(sub)
+    bench.add_parser(sub)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, opt
 register_cell("rnn", "unroll.nn.rnn", 1, ("activation",))
 register_cell("lstm", "unroll.nn.lstm", 2)
 register_cell("gru", "unroll.nn.gru", 1)
+register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"))
 
 
 class StackCache(NamedTuple):
