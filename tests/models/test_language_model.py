@@ -34,7 +34,9 @@ def test_loss_gradients_match_centred_differences(cell, dropout):
 
     model.rng.bit_generator.state = rng_state
     _, grads, _ = model.loss_and_grads(x, y, state0)
-    errors = gradcheck.check(loss, model.params, grads)
+    # eps = 1e-5: with 1e-6 the rounding noise of the differences on the small embedding gradients
+    # reaches 1.6e-7 on some seeds (measured on seeds 0-7); 1e-5 gives 0.8-1.9e-8 on all of them.
+    errors = gradcheck.check(loss, model.params, grads, eps=1e-5)
     assert max(errors.values()) < 1e-7, errors
 
 
