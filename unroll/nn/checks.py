@@ -42,6 +42,18 @@ def params_of(name: str, params: dict, expected: dict[str, tuple]) -> np.dtype:
     return dtype
 
 
+def sequence_inputs(x, params, param_shapes) -> tuple[int, int, int, np.dtype]:
+    """Validate a cell's params (against ``param_shapes(D, H)``) and its input x (T, N, D).
+
+    returns T, N, H and the parameters' dtype; the cell checks its own state0 layout.
+    """
+    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
+    dtype = params_of("params", params, param_shapes("D", H))
+    float_array("x", x, ("T", "N", params["W_x"].shape[0]), dtype)
+    T, N, _ = x.shape
+    return T, N, H, dtype
+
+
 def mask_array(mask, T: int, N: int, dtype) -> np.ndarray | None:
     """Check a (T, N) mask of real steps and return it as a (T, N, 1) float array, or None.
 

@@ -145,11 +145,7 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:
 
 def _check_inputs(x, params, state0):
     """Validate x, params and state0; return T, N, H and the dtype."""
-    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
-    dtype = checks.params_of("params", params, param_shapes("D", H))
-    D = params["W_x"].shape[0]
-    checks.float_array("x", x, ("T", "N", D), dtype)
-    T, N, _ = x.shape
+    T, N, H, dtype = checks.sequence_inputs(x, params, param_shapes)
     if state0 is not None:
         checks.float_array("state0", state0, (N, H), dtype)
     return T, N, H, dtype
