@@ -11,15 +11,16 @@ import pytest
 from safetensors.numpy import load_file
 
 from unroll.cli import main
+from unroll.data.text import load_bundled
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = ["--hidden", "32", "--layers", "1", "--seq-len", "20", "--batch", "8", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    text = (SHARED / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:30000]
+    text = load_bundled("tinyshakespeare")[:30000]
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -101,7 +102,7 @@ def test_utf8_text_in_any_script_trains_and_samples_unmangled(tmp_path, capsys):
 
 def test_word_level_on_the_time_machine(tmp_path, capsys):
     run = tmp_path / "run"
-    data = SHARED / "timemachine" / "timemachine.txt"
+    data = FIXTURES / "timemachine.txt"
     assert train("--data", data, "--level", "word", "--min-count", "3", "--max-steps", 40,
                  "--eval-every", 20, "--out", run) == 0
     config = json.loads((run / "config.json").read_text())

@@ -8,8 +8,6 @@ import pytest
 
 from unroll.data import text
 
-DATA = Path("/work/shared/data")
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared data sets not present")
 
 
 def test_reads_utf8_exactly(tmp_path):
@@ -44,13 +42,19 @@ def test_non_utf8_names_line_and_offset(tmp_path):
         text.read_text(path)
 
 
-@needs_data
-def test_latin1_rt_polarity_names_its_line():
-    path = DATA / "rt-polarity" / "rt-polarity.neg"
+def test_latin1_file_like_rt_polarity_names_its_line(tmp_path):
+    # rt-polarity is Latin-1: build such a file, with the first non-ASCII byte on a line chosen here
+    lines = [f"snippet number {i} , plain ascii .\n" for i in range(40)]
+    lines[31] = "a touching , affecting drama about a naïve man .\n"
+    data = "".join(lines).encode("latin-1")
+    path = tmp_path / "rt-polarity.neg"
+    path.write_bytes(data)
+    offset = data.index(b"\xef")
+    assert data[:offset].count(b"\n") + 1 == 32
     with pytest.raises(ValueError) as err:
         text.read_text(path)
     message = str(err.value)
-    assert "rt-polarity.neg is not UTF-8: byte 0xe9 at line 32 (byte offset 3777)" in message
+    assert f"rt-polarity.neg is not UTF-8: byte 0xef at line 32 (byte offset {offset})" in message
     assert "\n" not in message
 
 

@@ -9,17 +9,17 @@ import pytest
 
 from unroll.cli import main
 from unroll.config import TrainConfig
+from unroll.data.text import load_bundled
 from unroll.train import run
 from unroll.train.trainer import TrainingDiverged
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 MODEL = dict(hidden_size=16, num_layers=1, cell="gru", embedding_size=None, dropout=0.0, activation="tanh")
 
 
 @pytest.fixture()
 def corpus(tmp_path) -> str:
     path = tmp_path / "corpus.txt"
-    path.write_text((SHARED / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:20000], encoding="utf-8")
+    path.write_text(load_bundled("tinyshakespeare")[:20000], encoding="utf-8")
     return str(path)
 
 
