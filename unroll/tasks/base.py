@@ -200,8 +200,11 @@ class Task(abc.ABC):
         """One line for `unroll eval`."""
         return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
 
-    def summary(self, model, record: dict) -> dict:
-        """Extra results when training ends (written to result.json when not empty); record: the last log line."""
+    def summary(self, model, log: list[dict]) -> dict:
+        """Results when training ends, written to the run folder's result.json when not empty.
+
+        log: every record of the run's metrics.jsonl (events included)
+        """
         return {}
 
     @classmethod
