@@ -54,8 +54,9 @@ model takes, with
 ``state_dict() -> (arrays, scalars)`` / ``load_state_dict(arrays, scalars)`` is the one state protocol of
 everything that lives in a checkpoint (optimizer, batches, carried state, RNG, counters).
 
-Worked example: a task that learns the mean of a sequence of numbers (``tests/tasks/test_protocol.py``
-holds it in full and checks it)::
+Worked example: a task that learns the mean of a sequence of numbers. ``tests/tasks/test_protocol.py``
+holds it in full and runs it through the real CLI, trainer and run folder (train, eval, predict, resume
+bit-identical) after registering it with ``register_task("mean", module)``::
 
     from dataclasses import dataclass
     import numpy as np
