@@ -36,7 +36,7 @@ COPY_BEATS_FRACTION = 0.95            # copy "beats the baseline": test loss bel
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    problem: str = option("adding", help="adding | copy")
+    problem: str = option("adding", help="the adding problem or the copying-memory problem", choices=PROBLEMS)
     T: int = option(100, "--T", "sequence length (copy: the gap)")
     target: float | None = option(None, help="stop once the validation loss is below (default: 0.005 adding, "
                                              "5%% of the baseline copy)")
@@ -66,7 +66,8 @@ class ProblemConfig:
 
 @dataclass(frozen=True)
 class CellConfig:
-    cell: str = option("lstm", help=f"{' | '.join(CELLS)}")
+    cell: str = option("lstm", help="irnn: ReLU, W_h = I (Le et al. 2015); leaky: learned α; skip: from h_{t-d}",
+                       choices=CELLS)
     hidden: int = option(64, help="units")
     skip_d: int = option(10, help="delay d of the skip cell")
     alpha_range: tuple[float, float] = option((0.02, 0.2), help="initial leak α of the leaky cell, sampled "
