@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    args.argv = argv
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
@@ -95,12 +96,17 @@ def _add_train(sub, task_name: str) -> None:
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<cell or task>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=1, metavar="P",
+                   help="train with P processes on this machine through mpiexec (data-parallel, one model; "
+                        "on several machines run `mpiexec -n P unroll train ...` yourself)")
     p.set_defaults(func=cmd_train, task_class=task)
 
 
 def cmd_train(args) -> int:
     from unroll.train import run
     task = args.task_class
+    if args.workers != 1:
+        return launch_workers(args)
     if args.resume is not None:
         defaults = defaults_of(TrainConfig, task.train_defaults)
         given = {k: getattr(args, f"train.{k}") for k in ("max_steps", "max_time")}
@@ -112,8 +118,27 @@ def cmd_train(args) -> int:
         label = next((s.cell for s in settings.values() if hasattr(s, "cell")), task.name)
         out = args.out or run.default_out_dir(label)
         trainer = run.start(out, task.name, settings, train, quiet=args.quiet)
-        print(f"run folder: {out}", file=sys.stderr)
+        if trainer.world.rank == 0:
+            print(f"run folder: {out}", file=sys.stderr)
     return finish(trainer)
+
+
+def launch_workers(args) -> int:
+    """`train --workers P`: run this same command on P MPI ranks of this machine, and wait for them."""
+    import subprocess
+    from unroll.train import distributed
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if distributed.launched_size() > 1:
+        raise ValueError("--workers starts mpiexec itself; under mpiexec leave it out")
+    argv, skip = [], False
+    for arg in args.argv:                            # the same command without --workers
+        if skip or arg == "--workers" or arg.startswith("--workers="):
+            skip = arg == "--workers"
+            continue
+        argv.append(arg)
+    command, env = distributed.launch_command(args.workers, argv)
+    return subprocess.run(command, env=env).returncode
 
 
 def finish(trainer) -> int:
@@ -125,8 +150,9 @@ def finish(trainer) -> int:
     except TrainingDiverged as err:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 1
-    run.summarise(trainer)
-    print(json.dumps({"run": str(trainer.run_dir), **record}))
+    if trainer.world.rank == 0:                      # with P ranks, rank 0 alone writes and reports
+        run.summarise(trainer)
+        print(json.dumps({"run": str(trainer.run_dir), **record}))
     return 0
 
 

@@ -192,6 +192,24 @@ class Task(abc.ABC):
         """True to stop training early after a validation with these metrics (e.g. a target loss reached)."""
         return False
 
+    def shard(self, batch, rank: int, size: int):
+        """This rank's part of a global batch for data-parallel training: contiguous sequences rank·N/P ...
+
+        By default a batch is one time-major array (T, N, ...) or a tuple of them, split along N; a task
+        whose batches hold other shapes (e.g. per-sequence targets (N, K)) overrides it.
+        """
+        arrays = batch if isinstance(batch, (tuple, list)) else (batch,)
+        sizes = {np.shape(a)[1] if np.ndim(a) >= 2 else None for a in arrays}
+        if len(sizes) != 1 or None in sizes:
+            raise ValueError(f"task {self.name} does not say how to split its batches across processes")
+        N = sizes.pop()
+        if N % size:
+            raise ValueError(f"a batch of {N} sequences does not split evenly across {size} processes; "
+                             f"choose --batch a multiple of {size}")
+        part = slice(rank * N // size, (rank + 1) * N // size)
+        pieces = tuple(a[:, part] for a in arrays)
+        return pieces if isinstance(batch, (tuple, list)) else pieces[0]
+
     def count(self, batch) -> int:
         """Tokens (or steps) in a batch, for the tokens/s figure; by default T·N of the batch's first array."""
         first = batch[0] if isinstance(batch, (tuple, list)) else batch

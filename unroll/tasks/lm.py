@@ -25,6 +25,7 @@ from unroll.data.batching import StreamBatcher, eval_batches
 from unroll.data.vocab import VOCABS
 from unroll.models.language_model import LanguageModel
 from unroll.tasks.base import Task
+from unroll.train import distributed
 from unroll.train.bptt import TruncatedBPTT
 
 
@@ -209,11 +210,16 @@ def encode_splits(corpus: CorpusConfig, vocab, text: str, valid_text: str | None
 
 def evaluate_stream(model, ids: np.ndarray, batch_size: int, seq_len: int) -> float:
     """Mean nats/token of ``model`` over every token of ``ids`` exactly once, state carried across batches."""
+    world = distributed.world()                      # P ranks: each reads its own N/P streams, sums reduced
     total, count, state = 0.0, 0.0, None
     for x, y, mask in eval_batches(ids, batch_size, seq_len):
+        if world.size > 1:
+            mine = slice(world.rank * x.shape[1] // world.size, (world.rank + 1) * x.shape[1] // world.size)
+            x, y, mask = x[:, mine], y[:, mine], mask[:, mine]
         nll, n, state = model.evaluate(x, y, state, mask)
         total += nll
         count += n
+    total, count = world.sum(total, count)
     return total / count
 
 

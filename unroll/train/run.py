@@ -19,7 +19,7 @@ from pathlib import Path
 from unroll import __version__
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.tasks import get_task
-from unroll.train import checkpoint
+from unroll.train import checkpoint, distributed
 from unroll.train.trainer import Trainer
 
 FORMAT = 2
@@ -36,11 +36,15 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.write_json_atomic(out_dir / "config.json", {
-        "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "task": task_name, "train": to_dict(train),
-        **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
+    world = distributed.world()
+    world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
+    if world.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_json_atomic(out_dir / "config.json", {
+            "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "task": task_name, "train": to_dict(train),
+            **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
+    world.barrier()
     model = task.build_model(train.seed)
     return Trainer(out_dir, task, model, train, quiet=quiet)
 
@@ -123,4 +127,5 @@ def _upgrade_v1(info: dict, path: Path) -> dict:
 
 
 def default_out_dir(label: str) -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    """runs/<time>-<label>; with P ranks, rank 0's name on every rank."""
+    return Path(distributed.world().broadcast_text(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{label}"))

@@ -22,7 +22,7 @@ import signal
 import time
 from pathlib import Path
 
-from unroll.train import checkpoint
+from unroll.train import checkpoint, distributed
 from unroll.train.optim import LRSchedule, clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.progress import Progress
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
@@ -48,15 +48,16 @@ class Trainer:
         self.schedule = LRSchedule(config.lr, "exponential" if config.lr_decay < 1 else "constant", config.lr_decay,
                                    config.lr_decay_every, config.lr_decay_start)
         self.carry = CarriedState()
+        self.world = distributed.world()                  # Solo, or P ranks under mpiexec
         self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
                                  max_grad_norm=0.0, max_train_loss=0.0)
-        self.progress = Progress(quiet=quiet)
+        self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
         parts = {"model": ParamsState(self.model.params), "optimizer": self.optimizer, "batches": self.batches,
-                 "carry": self.carry, "counters": self.counters}
+                 "carry": distributed.RankCarries(self.carry, self.world), "counters": self.counters}
         if getattr(self.model, "rng", None) is not None:
             parts["rng"] = RNGState(self.model.rng)
         return parts
@@ -80,7 +81,7 @@ class Trainer:
         window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
         record, self.task_done = {}, False
-        while not self._done(elapsed0 + time.perf_counter() - start):
+        while not self._done(c["elapsed"]):
             loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 self._roll_back(loss, norm)
@@ -89,6 +90,8 @@ class Trainer:
             window.add(loss, norm, tokens)
             c["max_grad_norm"], c["max_train_loss"] = max(c["max_grad_norm"], norm), max(c["max_train_loss"], loss)
             c["elapsed"] = elapsed0 + time.perf_counter() - start
+            if self.world.size > 1:                       # every rank stops at the same step
+                c["elapsed"], self.stop_requested = self.world.agree(c["elapsed"], self.stop_requested)
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
             if c["step"] % cfg.log_every == 0 or evaluate:
                 record = self._metrics(window, evaluate)
@@ -107,7 +110,9 @@ class Trainer:
         batch = next(self.batches)
         if self.batches.reset_state:                       # new sequences start: forget the carried state
             self.carry.value = None
-        loss, grads, self.carry.value = self.task.loss_and_grads(self.model, batch, self.carry.value)
+        mine = self.task.shard(batch, self.world.rank, self.world.size) if self.world.size > 1 else batch
+        loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
+        loss, grads = self.world.reduce_step(loss, grads, self.task.count(mine))   # P > 1: global means
         norm = clip_grad_norm(grads, cfg.clip if cfg.clip > 0 else math.inf)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return loss, norm, 0
@@ -170,13 +175,23 @@ class Trainer:
     # Checkpoints.
 
     def save(self) -> Path:
-        return checkpoint.save(self.run_dir, self.counters["step"], self.components())
+        """Write a checkpoint (with P ranks: every rank takes part, rank 0 alone writes)."""
+        parts = self.components()
+        parts["carry"] = distributed.Snapshot(*parts["carry"].state_dict())    # a collective when P > 1
+        folder = self.run_dir / "checkpoints" / f"step-{self.counters['step']:08d}"
+        if self.world.rank == 0:
+            folder = checkpoint.save(self.run_dir, self.counters["step"], parts)
+        self.world.barrier()
+        return folder
 
     def load(self, folder: Path) -> None:
         checkpoint.load(folder, self.components())
-        self._truncate_log(self.counters["step"])
+        if self.world.rank == 0:
+            self._truncate_log(self.counters["step"])
 
     def _log(self, record: dict) -> None:
+        if self.world.rank != 0:
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
