@@ -25,18 +25,18 @@ def test_task_model_gradients_match_centred_differences(task, cell):
     _, grads, _ = model.loss_and_grads(x, y)
     assert set(grads) == set(model.params)
     errors = gradcheck.check(lambda: model.loss_and_grads(x, y, need_grads=False)[0], model.params, grads)
-    assert max(errors.values()) < 1e-6, errors
+    assert max(errors.values()) < 1e-7, errors
 
 
 def test_lstm_learns_the_adding_problem_at_T50():
-    """Seed 0 solves it at about step 900 (~15 s on two shared cores); the cap leaves room for slower seeds."""
-    cfg = E.ExperimentConfig(task="adding", cell="lstm", T=50, seed=0, steps=2500, valid_size=300, test_size=1000,
-                             max_time=150)
+    """Bounded by steps, never by time: seed 0 stops early at step 900 with test MSE 0.0026 (measured;
+    the baseline is 1/6), whatever the machine's load."""
+    cfg = E.ExperimentConfig(task="adding", cell="lstm", T=50, seed=0, steps=2500, valid_size=300, test_size=1000)
     result, _ = E.run_experiment(cfg, log=lambda msg: None)
     assert not result["diverged"]
     assert result["test_mse"] < 0.01, result
     assert result["baseline_mse"] == pytest.approx(1 / 6)
-    assert result["steps"] < 2500                              # stopped early on the validation set
+    assert result["steps"] <= 1500                             # stopped early on the validation set (900)
 
 
 def test_clipping_rescues_an_irnn_whose_gradient_explodes():

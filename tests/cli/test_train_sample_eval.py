@@ -154,7 +154,7 @@ def test_bad_run_folders_and_primes_get_one_line_errors(corpus, tmp_path, capsys
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "unroll", "gradcheck"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "unroll", "gradcheck"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "PASS" in result.stdout.splitlines()[-1]
     worst = float(result.stdout.splitlines()[-1].split("worst relative error ")[1].split()[0])
