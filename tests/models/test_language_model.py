@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from unroll.models import LanguageModel
 from unroll.nn import gradcheck, ops
@@ -121,7 +122,6 @@ def test_bptt_k1_equal_k2_is_loss_and_grads_with_the_carried_state():
 
 
 def test_matches_torch_embedding_lstm_linear():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     model = tiny_model("lstm")
     x, y = ids(rng), ids(rng)

@@ -3,6 +3,7 @@ step loop, α = 0 equals the plain RNN (and PyTorch's), masks, α stays in (0, 1
 
 import numpy as np
 import pytest
+import torch
 
 from unroll.nn import gradcheck, leaky, ops, rnn
 
@@ -95,7 +96,6 @@ def test_alpha_zero_is_the_plain_rnn_forward_and_backward(activation):
 
 
 def test_alpha_zero_matches_torch_rnn():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     params, x, h0 = make(rng, learn_alpha=False)
     net = torch.nn.RNN(D, H, nonlinearity="tanh").double()
