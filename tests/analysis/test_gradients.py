@@ -149,16 +149,35 @@ def test_seeds_bound_is_attained_by_an_orthogonal_linear_recurrence():
     np.testing.assert_allclose(norms["mean"], G.seeds_bound(params, norms["distance"]), rtol=1e-9)
 
 
-def test_seeds_bound_with_leaky_units():
+def logit(p):
+    return np.log(p / (1.0 - p))
+
+
+def test_seeds_bound_with_leaky_units_hand_worked():
+    """α = (0.1, 0.2, 0.5, 0.6, 0.3) set through its logits, W_h = 2·Q with Q orthogonal (σ_max = 2 by
+    construction): the one-step factor is max α + max(1 - α)·σ_max = 0.6 + 0.9·2 = 2.4."""
     rng = np.random.default_rng(8)
     params = leaky.init(D, H, rng, np.float64)
-    params["W_h"] *= 4.0
+    Q, _ = np.linalg.qr(rng.standard_normal((H, H)))
+    params["W_h"] = 2.0 * Q
+    params["a"] = logit(np.array([0.1, 0.2, 0.5, 0.6, 0.3]))
+    np.testing.assert_allclose(G.seeds_bound(params, [0, 1, 2, 3]), [1, 2.4, 2.4 ** 2, 2.4 ** 3], rtol=1e-12)
     x = data(rng, T=30)
     norms = G.jacobian_norms("leaky", params, x, examples=2)
-    alpha = ops.sigmoid(params["a"])
-    beta = alpha.max() + (1 - alpha).max() * G.spectral_norm(params["W_h"])
-    np.testing.assert_allclose(G.seeds_bound(params, [0, 1, 2]), [1, beta, beta ** 2])
     assert np.all(norms["per_example"] <= G.seeds_bound(params, norms["distance"]) * (1 + 1e-12))
+
+
+def test_seeds_bound_with_leaky_units_is_attained_by_a_uniform_leak_on_a_scaled_identity():
+    """α_i = 0.3 for every unit, W_h = 1.5·I, inputs so small that tanh' = 1: ∂h_t/∂h_{t-1} =
+    0.3 I + 0.7·1.5 I = 1.35 I, so ‖∂h_T/∂h_{T-k}‖ = 1.35^k exactly, the bound itself."""
+    rng = np.random.default_rng(12)
+    params = leaky.init(D, H, rng, np.float64)
+    params["W_h"], params["b"] = 1.5 * np.eye(H), np.zeros(H)
+    params["a"] = np.full(H, logit(0.3))
+    x = 1e-9 * data(rng, T=10)
+    norms = G.jacobian_norms("leaky", params, x, examples=2)
+    np.testing.assert_allclose(norms["mean"], 1.35 ** np.arange(11), rtol=1e-9)
+    np.testing.assert_allclose(G.seeds_bound(params, norms["distance"]), 1.35 ** np.arange(11), rtol=1e-12)
 
 
 def test_a_leak_near_one_slows_the_vanishing():
