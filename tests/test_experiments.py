@@ -97,12 +97,27 @@ def test_same_seed_same_result():
     assert a["test_mse"] == b["test_mse"] and 0.02 <= a["alpha"]["min"] and a["alpha"]["max"] < 0.3
 
 
-def test_diagnose_trains_three_models_and_writes_figures_and_json(tmp_path):
+def test_diagnose_trains_three_models_and_writes_figures_and_json(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    drawn, savefig = {}, Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (drawn.__setitem__(path.name, fig),
+                                                                     savefig(fig, path, **kw))[1])
     report = E.diagnose(tmp_path, T=8, steps=10, hidden=4, log=lambda msg: None)
     assert set(report["models"]) == {"rnn", "lstm", "gru"}
-    for name in ("gradient_flow.png", "jacobian_norms.png"):
-        assert (tmp_path / name).stat().st_size > 10_000
+    assert set(drawn) == {"gradient_flow.png", "jacobian_norms.png"}
+    assert all((tmp_path / name).is_file() for name in drawn)
     saved = json.loads((tmp_path / "diagnose.json").read_text())
+    for name, fig in drawn.items():                            # each panel draws its JSON series, log scale
+        panels = saved["figures"][name]
+        assert [ax.get_title() for ax in fig.axes] == list(panels)
+        for ax, (label, data) in zip(fig.axes, panels.items()):
+            assert ax.get_yscale() == "log" and ax.get_xlabel() == "distance in time T - k"
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            assert set(lines) == {k.replace("_", " ") for k in data if k != "distance"}
+            for key in set(data) - {"distance"}:
+                line = lines[key.replace("_", " ")]
+                assert list(line.get_xdata()) == list(range(9)) == data["distance"]
+                np.testing.assert_array_equal(np.nan_to_num(line.get_ydata()), np.array(data[key], float))
     flow = saved["figures"]["gradient_flow.png"]
     assert set(flow) == {"rnn", "lstm", "gru"} and len(flow["rnn"]["distance"]) == 9
     assert {"initial", "trained", "initial (cell state c)", "trained (cell state c)"} == set(flow["lstm"]) - {"distance"}
