@@ -11,20 +11,20 @@ from unroll.train.bptt import TruncatedBPTT
 V, H, T, N = 7, 4, 5, 3
 
 
-def tiny_model(cell, layers=2, dropout=0.0, seed=0):
+def tiny_model(cell, layers=2, dropout=0.0, seed=0, activation="tanh"):
     return LanguageModel(vocab_size=V, hidden_size=H, num_layers=layers, cell=cell, dropout=dropout,
-                         seed=seed, dtype=np.float64, embedding_size=3)
+                         seed=seed, dtype=np.float64, embedding_size=3, activation=activation)
 
 
 def ids(rng, T=T, N=N):
     return rng.integers(0, V, (T, N))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_loss_gradients_match_centred_differences(cell, dropout):
+def test_loss_gradients_match_centred_differences(cell, activation, dropout):
     rng = np.random.default_rng(0)
-    model = tiny_model(cell, dropout=dropout)
+    model = tiny_model(cell, dropout=dropout, activation=activation)
     x, y = ids(rng), ids(rng)
     state0 = gradcheck.upstream(model.zero_state(N), rng)
     rng_state = model.rng.bit_generator.state
