@@ -35,11 +35,12 @@ def names(registry: str) -> tuple[str, ...]:
     return tuple(getattr(importlib.import_module(module), attribute))
 
 
-def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | None = None,
+def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | tuple | None = None,
            cli: bool = True, metavar=None):
     """A dataclass field that is also a CLI option.
 
-    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES; cli=False: not a flag
+    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES or a tuple of names;
+    cli=False: not a flag
     """
     return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
                                             "metavar": metavar})
@@ -215,10 +216,11 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
         kwargs = dict(type=kind, default=default, dest=dest, help=help_text)
         if nargs:
             kwargs["nargs"] = nargs
-        if meta.get("metavar"):
-            kwargs["metavar"] = meta["metavar"]
+        flag_name = _flags(f, meta)[0].lstrip("-").replace("-", "_").upper()
+        kwargs["metavar"] = meta.get("metavar") or (None if meta.get("choices") else flag_name)
         if meta.get("choices"):
-            kwargs["choices"] = names(meta["choices"])
+            choices = meta["choices"]
+            kwargs["choices"] = names(choices) if isinstance(choices, str) else tuple(choices)
         parser.add_argument(*_flags(f, meta), **kwargs)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ COPY_BEATS_FRACTION = 0.95            # copy "beats the baseline": test loss bel
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    problem: str = option("adding", help="adding | copy")
+    problem: str = option("adding", help="the adding problem or the copying-memory problem", choices=PROBLEMS)
     T: int = option(100, "--T", "sequence length (copy: the gap)")
     target: float | None = option(None, help="stop once the validation loss is below (default: 0.005 adding, "
                                              "5%% of the baseline copy)")
@@ -66,7 +65,8 @@ class ProblemConfig:
 
 @dataclass(frozen=True)
 class CellConfig:
-    cell: str = option("lstm", help=f"{' | '.join(CELLS)}")
+    cell: str = option("lstm", help="irnn: ReLU, W_h = I (Le et al. 2015); leaky: learned α; skip: from h_{t-d}",
+                       choices=CELLS)
     hidden: int = option(64, help="units")
     skip_d: int = option(10, help="delay d of the skip cell")
     alpha_range: tuple[float, float] = option((0.02, 0.2), help="initial leak α of the leaky cell, sampled "
@@ -194,7 +194,7 @@ def cmd_experiment(args) -> int:
     problem = from_args(ProblemConfig, args, "problem", {"problem": args.problem})
     settings = {"problem": problem, "model": from_args(CellConfig, args, "model")}
     train = from_args(TrainConfig, args, "train", LongTermTask.train_defaults)
-    result, _ = run_experiment(settings, train, args.out, quiet=args.json or not sys.stderr.isatty())
+    result, _ = run_experiment(settings, train, args.out, quiet=args.json)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}) if args.json else sentence(result))
     return 0
 
