@@ -53,7 +53,8 @@ def test_training_lowers_the_loss_and_eval_agrees_with_the_log(corpus, tmp_path,
     assert main(["eval", str(run)]) == 0
     assert capsys.readouterr().out.startswith(f"{result['loss']:.4f} nats/char")
     assert main(["plot", str(run)]) == 0
-    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    import matplotlib.image
+    assert matplotlib.image.imread(run / "curves.png").shape[:2] == (440, 1210)   # figsize (11, 4) at 110 dpi
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
@@ -154,7 +155,7 @@ def test_bad_run_folders_and_primes_get_one_line_errors(corpus, tmp_path, capsys
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "unroll", "gradcheck"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "unroll", "gradcheck"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "PASS" in result.stdout.splitlines()[-1]
     worst = float(result.stdout.splitlines()[-1].split("worst relative error ")[1].split()[0])

@@ -6,12 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-torch = pytest.importorskip("torch")
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
-
-from unroll.interop import torch_weights as tw  # noqa: E402
-from unroll.nn.stack import Stack  # noqa: E402
+from unroll.interop import torch_weights as tw
+from unroll.nn.stack import Stack
 
 torch.set_num_threads(1)
 T, N, D, H = 5, 3, 4, 3

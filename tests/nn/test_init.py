@@ -3,6 +3,7 @@ dicts, and the IRNN against torch.nn.RNN(nonlinearity='relu') with identity recu
 
 import numpy as np
 import pytest
+import torch
 
 from unroll.nn import init, rnn
 
@@ -40,7 +41,6 @@ def test_xavier_uses_the_glorot_bound_per_gate_block():
 
 
 def test_xavier_bound_equals_torch_on_a_plain_matrix():
-    torch = pytest.importorskip("torch")
     W = torch.empty(300, 200)                                  # torch's (out, in) = our W (in, out) transposed
     torch.nn.init.xavier_uniform_(W, gain=2.0)
     ours = init.xavier({"W_x": np.zeros((200, 300))}, np.random.default_rng(4), gain=2.0)["W_x"]
@@ -85,7 +85,6 @@ def test_identity_is_the_irnn_and_zeroes_the_bias():
 
 def test_irnn_matches_torch_relu_rnn_with_identity_init():
     """An IRNN is torch.nn.RNN(nonlinearity='relu') with W_hh = I and zero biases: same init, same forward."""
-    torch = pytest.importorskip("torch")
     T, N, D, H = 30, 4, 3, 6
     rng = np.random.default_rng(9)
     params = init.gaussian(init.identity(rnn.init(D, H, rng, np.float64)), rng, std=0.001, keys=("W_x",))

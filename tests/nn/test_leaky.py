@@ -3,8 +3,9 @@ step loop, α = 0 equals the plain RNN (and PyTorch's), masks, α stays in (0, 1
 
 import numpy as np
 import pytest
+import torch
 
-from unroll.nn import gradcheck, leaky, ops, rnn
+from unroll.nn import gradcheck, leaky, rnn
 
 T, N, D, H = 5, 3, 4, 6
 MASK = np.array([[1, 1, 1]] * 2 + [[1, 0, 1]] * 2 + [[1, 0, 0]])
@@ -95,7 +96,6 @@ def test_alpha_zero_is_the_plain_rnn_forward_and_backward(activation):
 
 
 def test_alpha_zero_matches_torch_rnn():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     params, x, h0 = make(rng, learn_alpha=False)
     net = torch.nn.RNN(D, H, nonlinearity="tanh").double()
@@ -144,7 +144,11 @@ def test_init_samples_alpha_from_the_seed_range_and_sigmoid_keeps_it_inside():
     alpha = leaky.alpha_of(params)
     assert 0.02 <= alpha.min() and alpha.max() <= 0.2
     assert abs(alpha.mean() - 0.11) < 0.005                    # U(0.02, 0.2) has mean 0.11
-    np.testing.assert_allclose(alpha, ops.sigmoid(params["a"]))
+    chosen = np.array([0.02, 0.1, 0.5, 0.9, 0.98])            # α set through its logit log(α / (1 - α))
+    few = leaky.init(3, 5, np.random.default_rng(6), np.float64) | {"a": np.log(chosen / (1 - chosen))}
+    np.testing.assert_allclose(leaky.alpha_of(few), chosen, rtol=1e-12)
+    np.testing.assert_array_equal(leaky.alpha_of(leaky.init(3, 5, np.random.default_rng(6), learn_alpha=False),
+                                                 alpha=0.25), np.full(5, 0.25))
     extreme = params | {"a": np.linspace(-50, 50, 1000)}     # any logit gives an α in (0, 1) or at the float ends
     assert np.all((leaky.alpha_of(extreme) >= 0) & (leaky.alpha_of(extreme) <= 1))
     fixed = leaky.init(3, 8, np.random.default_rng(6), learn_alpha=False)

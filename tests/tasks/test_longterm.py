@@ -18,8 +18,9 @@ from unroll.train import run
 
 
 def experiment(problem="adding", cell="lstm", T=100, seed=0, hidden=64, steps=5000, clip=1.0, eval_every=100,
-               target=None, valid_size=500, test_size=2000, max_time=900.0, skip_d=10):
-    """run_experiment with the settings of the old ExperimentConfig (same defaults)."""
+               target=None, valid_size=500, test_size=2000, max_time=None, skip_d=10):
+    """run_experiment with the settings of the old ExperimentConfig (same defaults, but bounded by steps only:
+    no test depends on the machine's speed)."""
     settings = {"problem": ProblemConfig(problem, T, target, valid_size, test_size),
                 "model": CellConfig(cell, hidden, skip_d)}
     train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "clip": clip, "eval_every": eval_every,
@@ -45,16 +46,17 @@ def test_task_model_gradients_match_centred_differences(task, cell):
     _, grads, state = model.loss_and_grads((x, y))
     assert set(grads) == set(model.params) and state is None
     errors = gradcheck.check(lambda: model.forward_loss(x, y, need_grads=False)[0], model.params, grads)
-    assert max(errors.values()) < 1e-6, errors
+    assert max(errors.values()) < 1e-7, errors
 
 
 def test_lstm_learns_the_adding_problem_at_T50():
-    """Seed 0 solves it at about step 900 (~15 s on two shared cores); the cap leaves room for slower seeds."""
-    result, _ = experiment("adding", "lstm", T=50, seed=0, steps=2500, valid_size=300, test_size=1000, max_time=150)
+    """Bounded by steps, never by time: seed 0 stops early at step 900 with test MSE 0.0026 (measured;
+    the baseline is 1/6), whatever the machine's load."""
+    result, _ = experiment("adding", "lstm", T=50, seed=0, steps=2500, valid_size=300, test_size=1000)
     assert not result["diverged"]
     assert result["test_mse"] < 0.01, result
     assert result["baseline_mse"] == pytest.approx(1 / 6)
-    assert result["steps"] < 2500                              # stopped early on the validation set
+    assert result["steps"] <= 1500                             # stopped early on the validation set (900)
 
 
 def test_clipping_rescues_an_irnn_whose_gradient_explodes():
@@ -126,12 +128,27 @@ def test_same_seed_same_result():
     assert a["test_mse"] == b["test_mse"] and 0.02 <= a["alpha"]["min"] and a["alpha"]["max"] < 0.3
 
 
-def test_diagnose_trains_three_models_and_writes_figures_and_json(tmp_path):
+def test_diagnose_trains_three_models_and_writes_figures_and_json(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    drawn, savefig = {}, Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (drawn.__setitem__(path.name, fig),
+                                                                     savefig(fig, path, **kw))[1])
     report = D.diagnose(tmp_path, T=8, steps=10, hidden=4, log=lambda msg: None)
     assert set(report["models"]) == {"rnn", "lstm", "gru"}
-    for name in ("gradient_flow.png", "jacobian_norms.png"):
-        assert (tmp_path / name).stat().st_size > 10_000
+    assert set(drawn) == {"gradient_flow.png", "jacobian_norms.png"}
+    assert all((tmp_path / name).is_file() for name in drawn)
     saved = json.loads((tmp_path / "diagnose.json").read_text())
+    for name, fig in drawn.items():                            # each panel draws its JSON series, log scale
+        panels = saved["figures"][name]
+        assert [ax.get_title() for ax in fig.axes] == list(panels)
+        for ax, (label, data) in zip(fig.axes, panels.items()):
+            assert ax.get_yscale() == "log" and ax.get_xlabel() == "distance in time T - k"
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            assert set(lines) == {k.replace("_", " ") for k in data if k != "distance"}
+            for key in set(data) - {"distance"}:
+                line = lines[key.replace("_", " ")]
+                assert list(line.get_xdata()) == list(range(9)) == data["distance"]
+                np.testing.assert_array_equal(np.nan_to_num(line.get_ydata()), np.array(data[key], float))
     flow = saved["figures"]["gradient_flow.png"]
     assert set(flow) == {"rnn", "lstm", "gru"} and len(flow["rnn"]["distance"]) == 9
     assert {"initial", "trained", "initial (cell state c)", "trained (cell state c)"} == set(flow["lstm"]) - {"distance"}
