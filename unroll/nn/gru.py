@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, kernels, ops
 
 
 class GRUCache(NamedTuple):
@@ -78,6 +78,9 @@ def forward(x: np.ndarray, params: dict, state0: np.ndarray | None = None, mask=
     W_h, b_hn = params["W_h"], params["b_hn"]
     xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 3H): input side of r, z, n, all steps
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        h_prev, gates, u, hs = kernels.load("gru").forward(xw, W_h, b_hn, h, _mask_rows(m))
+        return hs, h_prev[T].copy(), GRUCache(x, h_prev[:T], gates, u, m, params)
     h_prev = np.empty((T, N, H), dtype)
     gates = np.empty((T, N, 3 * H), dtype)
     u = np.empty((T, N, H), dtype)
@@ -107,6 +110,9 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
     T, N, H = h_prev.shape
     checks.float_array("dhs", dhs, (T, N, H), h_prev.dtype)
     dh_next = np.zeros((N, H), h_prev.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_prev.dtype)
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        da, dhw, dh0 = kernels.load("gru").backward(dhs, gates, h_prev, u, params["W_h"], dh_next, _mask_rows(m))
+        return _weight_grads(da, dhw, x, h_prev, params, dh0)
     # d gate / d pre-activation from the outputs, all steps at once: s (1 - s) for r, z and 1 - n² for n
     dgate_da = ops.sigmoid_grad_from_output(gates)
     dgate_da[:, :, 2 * H:] = ops.tanh_grad_from_output(gates[:, :, 2 * H:])
@@ -126,10 +132,21 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
         # δ^{h_{t-1}}: the direct (1 - z_t) path plus the recurrent product h_{t-1} W_h
         dh_prev = dh * (1.0 - z) + dhw[t] @ W_h_T
         dh_next = dh_prev if m is None else dh_prev + (1.0 - m[t]) * dh_next  # padded steps pass state through
+    return _weight_grads(da, dhw, x, h_prev, params, dh_next)
+
+
+def _weight_grads(da, dhw, x, h_prev, params, dstate0):
+    """dx and the weight gradients from the input side δ^{a} and the recurrent side (both (T, N, 3H))."""
+    H = h_prev.shape[-1]
     dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
     dW_h = h_prev.reshape(-1, H).T @ dhw.reshape(-1, 3 * H)
     db_hn = dhw[:, :, 2 * H:].sum(axis=(0, 1))
-    return dx, dh_next, {"W_x": dW_x, "W_h": dW_h, "b": db, "b_hn": db_hn}
+    return dx, dstate0, {"W_x": dW_x, "W_h": dW_h, "b": db, "b_hn": db_hn}
+
+
+def _mask_rows(m):
+    """The (T, N, 1) mask as a contiguous (T, N) array for the kernels, or None."""
+    return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
 def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:

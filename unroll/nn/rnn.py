@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, kernels, ops
 
 
 class RNNCache(NamedTuple):
@@ -64,6 +64,10 @@ def forward(x: np.ndarray, params: dict, state0: np.ndarray | None = None, mask=
     W_h = params["W_h"]
     xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
+        h_prev, h_new = kernels.load("rnn").forward(xw, W_h, h, _mask_rows(m), kernels.ACTIVATION_CODES[activation])
+        hs = h_new if m is None else h_new * m
+        return hs, h_prev[T].copy(), RNNCache(x, h_prev[:T], h_new, m, params, activation)
     h_prev = np.empty((T, N, H), dtype)
     h_new = np.empty((T, N, H), dtype)
     for t in range(T):
@@ -84,6 +88,10 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
     T, N, H = h_new.shape
     checks.float_array("dhs", dhs, (T, N, H), h_new.dtype)
     dh_next = np.zeros((N, H), h_new.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_new.dtype)
+    if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
+        da, dh_next = kernels.load("rnn").backward(dhs, h_new, params["W_h"], dh_next, _mask_rows(m),
+                                                   kernels.ACTIVATION_CODES[activation])
+        return _weight_grads(da, x, h_prev, params, dh_next)
     _, f_grad = ops.activation(activation)
     fprime = f_grad(h_new)                                     # f'(a_t) from the output, all steps at once
     W_h_T = params["W_h"].T
@@ -95,9 +103,20 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
         else:  # a padded step passed the state through: state_t = m h_new_t + (1 - m) h_{t-1}
             da[t] = m[t] * (dhs[t] + dh_next) * fprime[t]
             dh_next = da[t] @ W_h_T + (1.0 - m[t]) * dh_next
+    return _weight_grads(da, x, h_prev, params, dh_next)
+
+
+def _weight_grads(da, x, h_prev, params, dstate0):
+    """dx and the weight gradients from δ^{a} (T, N, H), one product each: returns backward's triple."""
+    H = da.shape[-1]
     dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
     dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, H)
-    return dx, dh_next, {"W_x": dW_x, "W_h": dW_h, "b": db}
+    return dx, dstate0, {"W_x": dW_x, "W_h": dW_h, "b": db}
+
+
+def _mask_rows(m):
+    """The (T, N, 1) mask as a contiguous (T, N) array for the kernels, or None."""
+    return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
 def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "tanh") -> np.ndarray:
