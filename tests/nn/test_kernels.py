@@ -135,3 +135,47 @@ def test_switch_reads_the_environment_and_rejects_unknown_names(monkeypatch):
         kernels.backend()
     with pytest.raises(ValueError, match="backend"):
         kernels.use("cuda")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The embedding fold (models/language_model.py): xw_t = (E W_x + b)[x_t] in place of e_t W_x + b.
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_embedding_fold_equals_the_general_path(cell, backend):
+    from unroll.models import LanguageModel
+    kernels.use(backend)
+    rng = np.random.default_rng(4)
+    model = LanguageModel(vocab_size=7, hidden_size=5, num_layers=2, cell=cell, dtype=np.float64, embedding_size=3)
+    x, y = rng.integers(0, 7, (6, 4)), rng.integers(0, 7, (6, 4))
+    state0 = gradcheck.upstream(model.zero_state(4), rng)
+    results = {}
+    for fold in (True, False):
+        model.fold = fold
+        logits, _, cache = model.forward(x, state0)
+        assert cache.folded is fold
+        results[fold] = (logits, *model.loss_and_grads(x, y, state0))
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-12, atol=1e-12)
+    assert results[True][1] == pytest.approx(results[False][1], rel=1e-12)
+    for key, g in results[False][2].items():
+        np.testing.assert_allclose(results[True][2][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_embedding_fold_gradients_match_centred_differences(cell):
+    from unroll.models import LanguageModel
+    rng = np.random.default_rng(5)
+    model = LanguageModel(vocab_size=6, hidden_size=4, num_layers=2, cell=cell, dtype=np.float64, embedding_size=3)
+    model.fold = True
+    x, y = rng.integers(0, 6, (5, 3)), rng.integers(0, 6, (5, 3))
+    x[0, 0] = x[1, 0] = 2                                       # a repeated id: rows of δP accumulate
+    loss, grads, _ = model.loss_and_grads(x, y)
+    errors = gradcheck.check(lambda: model.loss_and_grads(x, y)[0], model.params, grads, eps=1e-5)
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_fold_is_automatic_only_for_vocabularies_smaller_than_the_batch():
+    from unroll.models import LanguageModel
+    model = LanguageModel(vocab_size=30, hidden_size=4, num_layers=1, cell="lstm")
+    small, large = np.zeros((5, 4), np.int64), np.zeros((10, 4), np.int64)   # 20 and 40 tokens against V = 30
+    assert not model.forward(small)[2].folded and model.forward(large)[2].folded

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unroll.nn import checks
+from unroll.nn import checks, kernels
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -82,6 +82,19 @@ def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool 
     return dx, dW, db
 
 
+def projection_stand_in(x, xw, params: dict):
+    """What a cell validates as its input x: x itself, or, when the caller passed the projection xw
+    (T, N, G) instead (the embedding fold), a zero-stride (T, N, D) stand-in with xw's T, N and dtype."""
+    if xw is None:
+        return x
+    if x is not None:
+        raise ValueError("pass either x or xw (its projection x W_x + b), not both")
+    if not isinstance(xw, np.ndarray) or xw.ndim != 3:
+        raise ValueError(f"xw must be a numpy array of shape (T, N, G), got {getattr(xw, 'shape', type(xw).__name__)}")
+    D = params["W_x"].shape[0] if isinstance(params, dict) and "W_x" in params else 0
+    return np.broadcast_to(np.zeros((), xw.dtype), (xw.shape[0], xw.shape[1], D))
+
+
 # ----------------------------------------------------------------------------------------------------
 # Embedding.
 
@@ -106,7 +119,11 @@ def embedding_backward(d_out: np.ndarray, ids: np.ndarray, V: int) -> np.ndarray
     """
     E = d_out.shape[-1]
     d_table = np.zeros((V, E), dtype=d_out.dtype)
-    np.add.at(d_table, ids.reshape(-1), d_out.reshape(-1, E))
+    ids, rows = ids.reshape(-1), d_out.reshape(-1, E)
+    if kernels.fused(2):                                       # the same sum, in the same order, compiled
+        kernels.load("embed").scatter_add(d_table, ids, np.ascontiguousarray(rows))
+    else:
+        np.add.at(d_table, ids, rows)
     return d_table
 
 
