@@ -179,3 +179,38 @@ def test_fold_is_automatic_only_for_vocabularies_smaller_than_the_batch():
     model = LanguageModel(vocab_size=30, hidden_size=4, num_layers=1, cell="lstm")
     small, large = np.zeros((5, 4), np.int64), np.zeros((10, 4), np.int64)   # 20 and 40 tokens against V = 30
     assert not model.forward(small)[2].folded and model.forward(large)[2].folded
+
+
+# ----------------------------------------------------------------------------------------------------
+# One-pass Adam and the in-place softmax cross-entropy.
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_equals_the_ufunc_sequence_bit_for_bit(dtype):
+    from unroll.train.optim import Adam
+    rng = np.random.default_rng(6)
+    start = {"w": rng.standard_normal((7, 5)).astype(dtype), "b": rng.standard_normal(5).astype(dtype)}
+    grads = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in start.items()} for _ in range(4)]
+    out = {}
+    for backend in ("numpy", "numba"):
+        kernels.use(backend)
+        params = {k: v.copy() for k, v in start.items()}
+        opt = Adam(params, lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
+        for g in grads:
+            opt.step(g)
+        out[backend] = (params, opt.state)
+    for k in start:
+        np.testing.assert_array_equal(out["numba"][0][k], out["numpy"][0][k])
+        for buf in ("m", "v"):
+            np.testing.assert_array_equal(out["numba"][1][buf][k], out["numpy"][1][buf][k])
+
+
+def test_inplace_softmax_cross_entropy_equals_the_copying_one():
+    from unroll.nn import ops
+    rng = np.random.default_rng(7)
+    logits, targets = rng.standard_normal((4, 3, 6)) * 5, rng.integers(0, 6, (4, 3))
+    mask = np.array([[1, 1, 1]] * 3 + [[1, 0, 1]])
+    loss, d = ops.softmax_cross_entropy(logits, targets, mask)
+    buffer = logits.copy()
+    loss_in, d_in = ops.softmax_cross_entropy(buffer, targets, mask, inplace=True)
+    assert d_in is buffer and loss_in == loss
+    np.testing.assert_array_equal(d_in, d)

@@ -137,7 +137,7 @@ class LanguageModel:
         returns loss (float, nats/token), grads (dict with the keys of params), state
         """
         logits, state, cache = self.forward(x, state, training=True)
-        loss, d_logits = ops.softmax_cross_entropy(logits, self._check_ids("y", y), mask)
+        loss, d_logits = ops.softmax_cross_entropy(logits, self._check_ids("y", y), mask, inplace=True)
         grads, _ = self.backward(d_logits, cache)
         return loss, grads, state
 

@@ -142,10 +142,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None):
+def _softmax_inplace(logits: np.ndarray) -> np.ndarray:
+    """softmax over the last axis, written into ``logits``."""
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
+                          inplace: bool = False):
     """Mean negative log-likelihood over the real (mask = 1) tokens, and its gradient.
 
-    logits: (T, N, V), targets: int (T, N), mask: (T, N) or None
+    logits: (T, N, V), targets: int (T, N), mask: (T, N) or None; inplace: overwrite logits with the
+    gradient (no (T, N, V) temporaries; the language model's training step does this)
     returns (loss: float, d_logits: (T, N, V))
     """
     T, N, V = logits.shape
@@ -160,7 +170,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
     count = weights.sum()
     if count == 0:
         raise ValueError("mask selects no token: the loss of zero tokens is undefined")
-    probs = softmax(logits)
+    probs = _softmax_inplace(logits) if inplace else softmax(logits)
     rows_t, rows_n = np.indices((T, N))
     picked = probs[rows_t, rows_n, targets]
     tiny = np.finfo(logits.dtype).tiny
