@@ -8,6 +8,18 @@
 Parameters live in one flat dict: ``embed.W (V, E)``, the stack's ``layer{l}.{cell}.{W_x, W_h, b, ...}``,
 ``out.W (H, V)``, ``out.b (V,)``. ``loss_and_grads`` returns gradients with exactly these keys and the
 final recurrent state, which truncated BPTT carries into the next batch.
+
+Embedding fold. Layer 0 of an rnn/lstm/gru stack starts with the input projection ``e_t W_x + b`` of every
+token, a (T·N × E) @ (E × G) product (G = H, 3H or 4H). As e_t = E[x_t] is a row of the table, this is
+row x_t of the small table ``P = E W_x + b`` (V × G)::
+
+    forward     P = E W_x + b;   xw_t = P[x_t]                            (a gather instead of a product)
+    backward    δP = Σ_t scatter-add of δ^{xw_t} into row x_t             (V × G)
+                ∂L/∂E = δP W_xᵀ,   ∂L/∂W_x = Eᵀ δP,   ∂L/∂b = Σ_rows δP
+
+This is exact (the same sums in another order) and pays when V < T·N, i.e. when the table is smaller than
+the batch's projection (65 characters against 2,500 tokens per batch in the char-rnn setting); larger
+vocabularies take the general path. ``model.fold`` = "auto" (that rule) | True | False.
 """
 
 from __future__ import annotations
@@ -23,11 +35,15 @@ from unroll.nn import ops
 from unroll.nn.stack import Stack
 
 
+FOLDABLE = ("rnn", "lstm", "gru")   # cells whose forward takes a precomputed input projection (xw)
+
+
 class LMCache(NamedTuple):
     ids: np.ndarray              # (T, N) input token ids
     stack_cache: object          # the Stack's cache
     hs_dropped: np.ndarray       # (T, N, H) last layer's outputs after dropout
     keep: np.ndarray | None      # (T, N, H) scaled dropout keep-mask, or None
+    folded: bool = False         # True when the embedding was folded into layer 0 (see the module docstring)
 
 
 class LanguageModel:
@@ -64,6 +80,7 @@ class LanguageModel:
         self.stack = Stack(cell, E, hidden_size, num_layers, dropout=dropout, activation=activation)
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())
+        self.fold = "auto"     # embedding fold: "auto" (when V < T·N) | True | False; see the module docstring
 
     @classmethod
     def from_config(cls, config: ModelConfig, seed: int = 0, dtype=np.float32) -> "LanguageModel":
@@ -87,18 +104,33 @@ class LanguageModel:
     def forward(self, ids: np.ndarray, state=None, training: bool = True):
         """ids: int (T, N) -> logits (T, N, V), final state, cache."""
         ids = self._check_ids("x", ids)
-        emb = ops.embedding_forward(ids, self.params["embed.W"])
-        hs, state, stack_cache = self.stack.forward(emb, self._stack_params(), state, rng=self.rng, training=training)
+        folded = self._folds(ids.size)
+        if folded:                                   # xw_t = (E W_x + b)[x_t], layer 0's input projection
+            W_x, b = self.params[self._layer0("W_x")], self.params[self._layer0("b")]
+            xw0 = ops.embedding_forward(ids, self.params["embed.W"] @ W_x + b)
+            hs, state, stack_cache = self.stack.forward(None, self._stack_params(), state, rng=self.rng,
+                                                        training=training, xw0=xw0)
+        else:
+            emb = ops.embedding_forward(ids, self.params["embed.W"])
+            hs, state, stack_cache = self.stack.forward(emb, self._stack_params(), state, rng=self.rng,
+                                                        training=training)
         hs_dropped, keep = ops.dropout_forward(hs, self.config.dropout, self.rng, training)
         logits = ops.linear_forward(hs_dropped, self.params["out.W"], self.params["out.b"])
-        return logits, state, LMCache(ids, stack_cache, hs_dropped, keep)
+        return logits, state, LMCache(ids, stack_cache, hs_dropped, keep, folded)
 
     def backward(self, d_logits: np.ndarray, cache: LMCache, dstate=None):
         """d_logits (T, N, V) -> grads (keys of params), d initial state."""
         d_hs_dropped, dW_out, db_out = ops.linear_backward(d_logits, cache.hs_dropped, self.params["out.W"])
         d_hs = ops.dropout_backward(d_hs_dropped, cache.keep)
         d_emb, dstate0, grads = self.stack.backward(d_hs, cache.stack_cache, dstate)
-        grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config.vocab_size)
+        if cache.folded:                             # d_emb is δ^{xw}: scatter into δP, then two small products
+            d_table = ops.embedding_backward(d_emb, cache.ids, self.config.vocab_size)   # δP (V, G)
+            W_x = self.params[self._layer0("W_x")]
+            grads[self._layer0("W_x")] = self.params["embed.W"].T @ d_table
+            grads[self._layer0("b")] = d_table.sum(axis=0)
+            grads["embed.W"] = d_table @ W_x.T
+        else:
+            grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config.vocab_size)
         grads["out.W"], grads["out.b"] = dW_out, db_out
         return grads, dstate0
 
@@ -109,7 +141,7 @@ class LanguageModel:
         returns loss (float, nats/token), grads (dict with the keys of params), state
         """
         logits, state, cache = self.forward(x, state, training=True)
-        loss, d_logits = ops.softmax_cross_entropy(logits, self._check_ids("y", y), mask)
+        loss, d_logits = ops.softmax_cross_entropy(logits, self._check_ids("y", y), mask, inplace=True)
         grads, _ = self.backward(d_logits, cache)
         return loss, grads, state
 
@@ -145,6 +177,15 @@ class LanguageModel:
 
     def zero_state(self, N: int):
         return self.stack.zero_state(N, self.dtype)
+
+    def _folds(self, tokens: int) -> bool:
+        """Whether forward folds the embedding into layer 0 for a batch of ``tokens`` ids."""
+        if self.fold != "auto":
+            return bool(self.fold) and self.stack.cell in FOLDABLE and not self.stack.bidirectional
+        return self.stack.cell in FOLDABLE and not self.stack.bidirectional and self.config.vocab_size < tokens
+
+    def _layer0(self, name: str) -> str:
+        return f"{self.stack.prefix(0, 0)}.{name}"
 
     def _stack_params(self) -> dict:
         return {k: self.params[k] for k in self.stack_keys}

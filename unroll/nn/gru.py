@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, kernels, ops
 
 
 class GRUCache(NamedTuple):
@@ -67,17 +67,25 @@ def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:
     return {"W_x": (D, three_h), "W_h": (H, three_h), "b": (three_h,), "b_hn": (H,)}
 
 
-def forward(x: np.ndarray, params: dict, state0: np.ndarray | None = None, mask=None):
+def forward(x: np.ndarray | None, params: dict, state0: np.ndarray | None = None, mask=None,
+            xw: np.ndarray | None = None):
     """Run the GRU over a whole sequence.
 
     x: (T, N, D), state0: (N, H) or None (zeros), mask: (T, N) or None
+    xw: (T, N, 3H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
+        model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
+        w.r.t. xw in place of dx and None for W_x and b
     returns hs: (T, N, H), state: (N, H) the final state, cache: GRUCache
     """
-    T, N, H, dtype = _check_inputs(x, params, state0)
+    T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     W_h, b_hn = params["W_h"], params["b_hn"]
-    xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 3H): input side of r, z, n, all steps
+    if xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 3H): input side of r, z, n, all steps
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        h_prev, gates, u, hs = kernels.load("gru").forward(xw, W_h, b_hn, h, _mask_rows(m))
+        return hs, h_prev[T].copy(), GRUCache(x, h_prev[:T], gates, u, m, params)
     h_prev = np.empty((T, N, H), dtype)
     gates = np.empty((T, N, 3 * H), dtype)
     u = np.empty((T, N, H), dtype)
@@ -107,6 +115,9 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
     T, N, H = h_prev.shape
     checks.float_array("dhs", dhs, (T, N, H), h_prev.dtype)
     dh_next = np.zeros((N, H), h_prev.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_prev.dtype)
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        da, dhw, dh0 = kernels.load("gru").backward(dhs, gates, h_prev, u, params["W_h"], dh_next, _mask_rows(m))
+        return _weight_grads(da, dhw, x, h_prev, params, dh0)
     # d gate / d pre-activation from the outputs, all steps at once: s (1 - s) for r, z and 1 - n² for n
     dgate_da = ops.sigmoid_grad_from_output(gates)
     dgate_da[:, :, 2 * H:] = ops.tanh_grad_from_output(gates[:, :, 2 * H:])
@@ -126,10 +137,23 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
         # δ^{h_{t-1}}: the direct (1 - z_t) path plus the recurrent product h_{t-1} W_h
         dh_prev = dh * (1.0 - z) + dhw[t] @ W_h_T
         dh_next = dh_prev if m is None else dh_prev + (1.0 - m[t]) * dh_next  # padded steps pass state through
-    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return _weight_grads(da, dhw, x, h_prev, params, dh_next)
+
+
+def _weight_grads(da, dhw, x, h_prev, params, dstate0):
+    """dx and the weight gradients from the input side δ^{a} and the recurrent side (both (T, N, 3H))."""
+    H = h_prev.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ dhw.reshape(-1, 3 * H)
     db_hn = dhw[:, :, 2 * H:].sum(axis=(0, 1))
-    return dx, dh_next, {"W_x": dW_x, "W_h": dW_h, "b": db, "b_hn": db_hn}
+    if x is None:                                              # forward was given xw: its gradient is δ^{a}
+        return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None, "b_hn": db_hn}
+    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return dx, dstate0, {"W_x": dW_x, "W_h": dW_h, "b": db, "b_hn": db_hn}
+
+
+def _mask_rows(m):
+    """The (T, N, 1) mask as a contiguous (T, N) array for the kernels, or None."""
+    return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
 def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:
@@ -143,9 +167,11 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:
     return (1.0 - z) * state + z * n
 
 
-def _check_inputs(x, params, state0):
-    """Validate x, params and state0; return T, N, H and the dtype."""
-    T, N, H, dtype = checks.sequence_inputs(x, params, param_shapes)
+def _check_inputs(x, params, state0, xw=None):
+    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
+    if xw is not None:
+        checks.float_array("xw", xw, (T, N, 3 * H), dtype)
     if state0 is not None:
         checks.float_array("state0", state0, (N, H), dtype)
     return T, N, H, dtype

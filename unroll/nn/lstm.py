@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, kernels, ops
 
 
 class LSTMCache(NamedTuple):
@@ -69,17 +69,25 @@ def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:
     return {"W_x": (D, four_h), "W_h": (H, four_h), "b": (four_h,)}
 
 
-def forward(x: np.ndarray, params: dict, state0: tuple | None = None, mask=None):
+def forward(x: np.ndarray | None, params: dict, state0: tuple | None = None, mask=None, xw: np.ndarray | None = None):
     """Run the LSTM over a whole sequence.
 
     x: (T, N, D), state0: a tuple (h0, c0) of (N, H) arrays or None (zeros), mask: (T, N) or None
+    xw: (T, N, 4H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
+        model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
+        w.r.t. xw in place of dx and None for W_x and b
     returns hs: (T, N, H), state: (h_T, c_T) each (N, H), cache: LSTMCache
     """
-    T, N, H, dtype = _check_inputs(x, params, state0)
+    T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     W_h = params["W_h"]
-    xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 4H): input side of all gates, all steps
+    if xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 4H): input side of all gates, all steps
     h, c = (np.zeros((N, H), dtype), np.zeros((N, H), dtype)) if state0 is None else state0
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        h_prev, c_prev, gates, tanh_c, hs = kernels.load("lstm").forward(xw, W_h, h, c, _mask_rows(m))
+        return (hs, (h_prev[T].copy(), c_prev[T].copy()),
+                LSTMCache(x, h_prev[:T], c_prev[:T], gates, tanh_c, m, params))
     h_prev = np.empty((T, N, H), dtype)
     c_prev = np.empty((T, N, H), dtype)
     gates = np.empty((T, N, 4 * H), dtype)
@@ -116,6 +124,10 @@ def backward(dhs: np.ndarray, cache: LSTMCache, dstate: tuple | None = None):
     dtype = h_prev.dtype
     checks.float_array("dhs", dhs, (T, N, H), dtype)
     dh_next, dc_next = _check_dstate(dstate, N, H, dtype)
+    if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
+        da, dh0, dc0 = kernels.load("lstm").backward(dhs, gates, tanh_c, c_prev, params["W_h"], dh_next, dc_next,
+                                                     _mask_rows(m))
+        return _weight_grads(da, x, h_prev, params, (dh0, dc0))
     # d gate / d pre-activation from the outputs, all steps at once: s (1 - s) for i, f, o and 1 - g² for g
     dgate_da = ops.sigmoid_grad_from_output(gates)
     dgate_da[:, :, 2 * H:3 * H] = ops.tanh_grad_from_output(gates[:, :, 2 * H:3 * H])
@@ -134,9 +146,22 @@ def backward(dhs: np.ndarray, cache: LSTMCache, dstate: tuple | None = None):
         else:  # a padded step passed the state through: state_t = m new_t + (1 - m) state_{t-1}
             dc_next = dc * f + (1.0 - m[t]) * dc_next
             dh_next = da[t] @ W_h_T + (1.0 - m[t]) * dh_next
-    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return _weight_grads(da, x, h_prev, params, (dh_next, dc_next))
+
+
+def _weight_grads(da, x, h_prev, params, dstate0):
+    """dx and the weight gradients from δ^{a} (T, N, 4H), one product each: returns backward's triple."""
+    H = h_prev.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, 4 * H)
-    return dx, (dh_next, dc_next), {"W_x": dW_x, "W_h": dW_h, "b": db}
+    if x is None:                                              # forward was given xw: its gradient is δ^{a}
+        return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
+    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return dx, dstate0, {"W_x": dW_x, "W_h": dW_h, "b": db}
+
+
+def _mask_rows(m):
+    """The (T, N, 1) mask as a contiguous (T, N) array for the kernels, or None."""
+    return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
 def step(x_t: np.ndarray, params: dict, state: tuple) -> tuple:
@@ -149,9 +174,11 @@ def step(x_t: np.ndarray, params: dict, state: tuple) -> tuple:
     return o * np.tanh(c), c
 
 
-def _check_inputs(x, params, state0):
-    """Validate x, params and state0; return T, N, H and the dtype."""
-    T, N, H, dtype = checks.sequence_inputs(x, params, param_shapes)
+def _check_inputs(x, params, state0, xw=None):
+    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
+    if xw is not None:
+        checks.float_array("xw", xw, (T, N, 4 * H), dtype)
     if state0 is not None:
         if not isinstance(state0, tuple) or len(state0) != 2:
             raise ValueError(f"state0 must be a tuple (h0, c0) of arrays (N, H) = ({N}, {H}), "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unroll.nn import checks
+from unroll.nn import checks, kernels
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -82,6 +82,19 @@ def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool 
     return dx, dW, db
 
 
+def projection_stand_in(x, xw, params: dict):
+    """What a cell validates as its input x: x itself, or, when the caller passed the projection xw
+    (T, N, G) instead (the embedding fold), a zero-stride (T, N, D) stand-in with xw's T, N and dtype."""
+    if xw is None:
+        return x
+    if x is not None:
+        raise ValueError("pass either x or xw (its projection x W_x + b), not both")
+    if not isinstance(xw, np.ndarray) or xw.ndim != 3:
+        raise ValueError(f"xw must be a numpy array of shape (T, N, G), got {getattr(xw, 'shape', type(xw).__name__)}")
+    D = params["W_x"].shape[0] if isinstance(params, dict) and "W_x" in params else 0
+    return np.broadcast_to(np.zeros((), xw.dtype), (xw.shape[0], xw.shape[1], D))
+
+
 # ----------------------------------------------------------------------------------------------------
 # Embedding.
 
@@ -106,7 +119,11 @@ def embedding_backward(d_out: np.ndarray, ids: np.ndarray, V: int) -> np.ndarray
     """
     E = d_out.shape[-1]
     d_table = np.zeros((V, E), dtype=d_out.dtype)
-    np.add.at(d_table, ids.reshape(-1), d_out.reshape(-1, E))
+    ids, rows = ids.reshape(-1), d_out.reshape(-1, E)
+    if kernels.fused(2):                                       # the same sum, in the same order, compiled
+        kernels.load("embed").scatter_add(d_table, ids, np.ascontiguousarray(rows))
+    else:
+        np.add.at(d_table, ids, rows)
     return d_table
 
 
@@ -125,10 +142,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None):
+def _softmax_inplace(logits: np.ndarray) -> np.ndarray:
+    """softmax over the last axis, written into ``logits``."""
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
+                          inplace: bool = False):
     """Mean negative log-likelihood over the real (mask = 1) tokens, and its gradient.
 
-    logits: (T, N, V), targets: int (T, N), mask: (T, N) or None
+    logits: (T, N, V), targets: int (T, N), mask: (T, N) or None; inplace: overwrite logits with the
+    gradient (no (T, N, V) temporaries; the language model's training step does this)
     returns (loss: float, d_logits: (T, N, V))
     """
     T, N, V = logits.shape
@@ -143,7 +170,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
     count = weights.sum()
     if count == 0:
         raise ValueError("mask selects no token: the loss of zero tokens is undefined")
-    probs = softmax(logits)
+    probs = _softmax_inplace(logits) if inplace else softmax(logits)
     rows_t, rows_n = np.indices((T, N))
     picked = probs[rows_t, rows_n, targets]
     tiny = np.finfo(logits.dtype).tiny

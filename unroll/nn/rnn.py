@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, kernels, ops
 
 
 class RNNCache(NamedTuple):
@@ -52,18 +52,27 @@ def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:
     return {"W_x": (D, H), "W_h": (H, H), "b": (H,)}
 
 
-def forward(x: np.ndarray, params: dict, state0: np.ndarray | None = None, mask=None, activation: str = "tanh"):
+def forward(x: np.ndarray | None, params: dict, state0: np.ndarray | None = None, mask=None, activation: str = "tanh",
+            xw: np.ndarray | None = None):
     """Run the RNN over a whole sequence.
 
     x: (T, N, D), state0: (N, H) or None (zeros), mask: (T, N) or None
+    xw: (T, N, H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
+        model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
+        w.r.t. xw in place of dx and None for W_x and b
     returns hs: (T, N, H), state: (N, H) the final state, cache: RNNCache
     """
-    T, N, H, dtype = _check_inputs(x, params, state0)
+    T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     f, _ = ops.activation(activation)
     W_h = params["W_h"]
-    xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
+    if xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
+        h_prev, h_new = kernels.load("rnn").forward(xw, W_h, h, _mask_rows(m), kernels.ACTIVATION_CODES[activation])
+        hs = h_new if m is None else h_new * m
+        return hs, h_prev[T].copy(), RNNCache(x, h_prev[:T], h_new, m, params, activation)
     h_prev = np.empty((T, N, H), dtype)
     h_new = np.empty((T, N, H), dtype)
     for t in range(T):
@@ -84,6 +93,10 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
     T, N, H = h_new.shape
     checks.float_array("dhs", dhs, (T, N, H), h_new.dtype)
     dh_next = np.zeros((N, H), h_new.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_new.dtype)
+    if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
+        da, dh_next = kernels.load("rnn").backward(dhs, h_new, params["W_h"], dh_next, _mask_rows(m),
+                                                   kernels.ACTIVATION_CODES[activation])
+        return _weight_grads(da, x, h_prev, params, dh_next)
     _, f_grad = ops.activation(activation)
     fprime = f_grad(h_new)                                     # f'(a_t) from the output, all steps at once
     W_h_T = params["W_h"].T
@@ -95,9 +108,22 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
         else:  # a padded step passed the state through: state_t = m h_new_t + (1 - m) h_{t-1}
             da[t] = m[t] * (dhs[t] + dh_next) * fprime[t]
             dh_next = da[t] @ W_h_T + (1.0 - m[t]) * dh_next
-    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return _weight_grads(da, x, h_prev, params, dh_next)
+
+
+def _weight_grads(da, x, h_prev, params, dstate0):
+    """dx and the weight gradients from δ^{a} (T, N, H), one product each: returns backward's triple."""
+    H = da.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, H)
-    return dx, dh_next, {"W_x": dW_x, "W_h": dW_h, "b": db}
+    if x is None:                                              # forward was given xw: its gradient is δ^{a}
+        return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
+    dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
+    return dx, dstate0, {"W_x": dW_x, "W_h": dW_h, "b": db}
+
+
+def _mask_rows(m):
+    """The (T, N, 1) mask as a contiguous (T, N) array for the kernels, or None."""
+    return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
 def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "tanh") -> np.ndarray:
@@ -106,9 +132,11 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "ta
     return f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"])
 
 
-def _check_inputs(x, params, state0):
-    """Validate x, params and state0; return T, N, H and the dtype."""
-    T, N, H, dtype = checks.sequence_inputs(x, params, param_shapes)
+def _check_inputs(x, params, state0, xw=None):
+    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
+    if xw is not None:
+        checks.float_array("xw", xw, (T, N, H), dtype)
     if state0 is not None:
         checks.float_array("state0", state0, (N, H), dtype)
     return T, N, H, dtype

@@ -151,17 +151,25 @@ class Stack:
     # ------------------------------------------------------------------------------------------------
     # Forward, backward, step.
 
-    def forward(self, x: np.ndarray, params: dict, state0=None, mask=None, rng: np.random.Generator | None = None,
-                training: bool = True):
+    def forward(self, x: np.ndarray | None, params: dict, state0=None, mask=None, rng: np.random.Generator | None = None,
+                training: bool = True, xw0: np.ndarray | None = None):
         """Run every layer and direction over the whole sequence.
 
         x: (T, N, D), state0: see the module docstring or None (zeros), mask: (T, N) or None,
-        rng: draws the dropout masks (needed only when dropout > 0 and training)
+        rng: draws the dropout masks (needed only when dropout > 0 and training),
+        xw0: None, or (unidirectional rnn/lstm/gru only) layer 0's input projection x W_x + b (T, N, G)
+        computed by the caller in place of x (the embedding fold); backward then returns its gradient as dx
+        and None for layer 0's W_x and b
         returns hs: (T, N, dirs·H), state: the final states in state0's layout, cache: StackCache
         """
         dtype = self._check_params(params)
-        checks.float_array("x", x, ("T", "N", self.input_size), dtype)
-        T, N, _ = x.shape
+        if xw0 is not None:
+            if self.bidirectional or x is not None:
+                raise ValueError("xw0 replaces x, and only in a unidirectional stack")
+            checks.float_array("xw0", xw0, ("T", "N", "G"), dtype)
+        else:
+            checks.float_array("x", x, ("T", "N", self.input_size), dtype)
+        T, N, _ = x.shape if xw0 is None else xw0.shape
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = _reverse_index(m, T, N) if self.bidirectional else None
@@ -173,8 +181,9 @@ class Stack:
             outs, layer_caches = [], []
             for d in range(self.dirs):
                 x_d = inp if d == 0 else _gather(inp, rev)         # the reverse direction reads x[R]
+                fold = {"xw": xw0} if l == 0 and xw0 is not None else {}
                 hs, final, cache = module.forward(x_d, self._cell_params(params, l, d), states0[l * self.dirs + d],
-                                                  mask, **self.options)
+                                                  mask, **self.options, **fold)
                 outs.append(hs if d == 0 else _gather(hs, rev))    # ... and its outputs are put back by R
                 layer_caches.append(cache)
                 finals.append(final)

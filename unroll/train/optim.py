@@ -15,7 +15,8 @@ keys and shapes. For parameters p, gradient g, step t = 1, 2, ... (``lr`` = η):
               p ← p - (η / (1 - β1^t)) m / (sqrt(v) / sqrt(1 - β2^t) + ε)   (torch's order, ε = 1e-8)
 
 State buffers start at zero and keep the parameters' dtype (float32 stays float32). Updates run through
-in-place ufuncs into one scratch buffer per dtype, so a step allocates nothing. Checkpoints:
+in-place ufuncs into one scratch buffer per dtype, so a step allocates nothing; Adam's sequence runs as one
+compiled pass per parameter on the fused path (unroll/nn/kernels/optim.py, same operations in the same order). Checkpoints:
 ``state_dict()`` returns ``(arrays, scalars)``: arrays keyed ``"<optimizer>.<buffer>.<param name>"``
 (``"adam.m.layer0.lstm.W_h"``) for safetensors, and JSON-able scalars (name, lr, step count, settings).
 """
@@ -27,6 +28,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from unroll.nn import kernels
 
 
 class Optimizer:
@@ -234,6 +237,12 @@ class Adam(Optimizer):
 
     def _update(self, key, p, g, t):
         m, v = self.state["m"][key], self.state["v"][key]
+        if kernels.fused(2) and p.flags.c_contiguous and g.flags.c_contiguous:   # the same sequence, one pass
+            c = p.dtype.type                          # scalars in p's dtype, as NumPy's in-place ufuncs use them
+            kernels.load("optim").adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), c(self.beta1),
+                                       c(1.0 - self.beta1), c(self.beta2), c(1.0 - self.beta2), c(self._root_bc2),
+                                       c(self.eps), c(self._step_size))
+            return
         m *= self.beta1
         np.multiply(g, 1.0 - self.beta1, out=t)
         m += t

@@ -1,0 +1,69 @@
+"""Fused elementwise kernels for the cells' time loops (numba), and the switch that selects them.
+
+Each cell's forward and backward keep their matrix products in BLAS (``h_{t-1} W_h`` and ``δ^{a_t} W_hᵀ``
+per step, the input projection and the weight gradients once per sequence) and hand the elementwise part
+of a step to one compiled loop that reads and writes every (n, j) once. The NumPy code in ``nn/rnn.py``,
+``nn/lstm.py`` and ``nn/gru.py`` is the readable reference that docs/derivations.md quotes; both paths
+produce the same caches, so a forward on one path can be followed by a backward on the other.
+
+Switch: the environment variable ``UNROLL_KERNELS`` = ``numba`` (the default) | ``numpy``, read at every
+call, or ``use("numpy")`` / ``use("numba")`` / ``use(None)`` (back to the environment) from code. When numba
+cannot be imported the NumPy path runs, and a batch of one sequence always takes it (see ``fused``). Kernels are compiled on first use and cached on disk
+(``@njit(cache=True)``): next to this file, or in the user cache folder when the package folder is read-only
+(numba's own fallback; ``NUMBA_CACHE_DIR`` overrides both).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+BACKENDS = ("numba", "numpy")
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}   # the RNN activations the kernels know
+
+MIN_ROWS = 2                 # smaller batches take the NumPy path (see fused)
+
+_override: str | None = None
+_numba_ok: bool | None = None
+
+
+def use(backend: str | None) -> None:
+    """Select the path from code: "numba", "numpy", or None to follow ``UNROLL_KERNELS`` again."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} or None, got {backend!r}")
+    global _override
+    _override = backend
+
+
+def backend() -> str:
+    """The path in use now: ``use``'s choice, else ``UNROLL_KERNELS``, else "numba" (when importable)."""
+    choice = _override or os.environ.get("UNROLL_KERNELS", "numba").strip().lower() or "numba"
+    if choice not in BACKENDS:
+        raise ValueError(f"UNROLL_KERNELS must be one of {', '.join(BACKENDS)}, got {choice!r}")
+    return "numba" if choice == "numba" and _have_numba() else "numpy"
+
+
+def fused(rows: int, activation: str | None = None) -> bool:
+    """True when the fused path should run a batch of ``rows`` sequences (and knows ``activation``).
+
+    A single sequence (sampling's priming pass, N = 1) stays on the NumPy path: its elementwise work is tiny,
+    and importing numba and loading the cached kernels would add ~0.5-1 s to ``unroll sample``'s start-up.
+    """
+    return (rows >= MIN_ROWS and backend() == "numba"
+            and (activation is None or activation in ACTIVATION_CODES))
+
+
+def load(cell: str):
+    """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use."""
+    return importlib.import_module(f"unroll.nn.kernels.{cell}")
+
+
+def _have_numba() -> bool:
+    global _numba_ok
+    if _numba_ok is None:
+        try:
+            import numba  # noqa: F401
+            _numba_ok = True
+        except ImportError:
+            _numba_ok = False
+    return _numba_ok

@@ -1,0 +1,98 @@
+"""Fused time loop of the GRU (equations in ``unroll/nn/gru.py``; gate blocks r, z, n, reset after W_hn).
+
+Per step, BLAS computes ``h_{t-1} W_h`` (forward) and ``[δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ`` (backward) for all
+three blocks; one compiled call does the rest of the step row by row, in loops that touch few arrays so
+LLVM vectorizes them; padded rows (mask 0) take a plain loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from unroll.nn.kernels.mathfn import OPTIONS, const, sigmoid, tanh
+
+
+@njit(**OPTIONS)
+def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
+    """xw_t, hw, gates_t (N, 3H); b_hn (H,); h, u_t, hs_t, h_next (N, H); m_t (N,)."""
+    N, H = h.shape
+    one = const(1.0, h)
+    for n in range(N):
+        a, b, gt, u = xw_t[n], hw[n], gates_t[n], u_t[n]
+        for k in range(2 * H):                                  # r, z
+            gt[k] = sigmoid(a[k] + b[k])
+        for j in range(H):                                      # u = h W_hn + b_hn, n = tanh(x W_xn + b_n + r u)
+            uj = b[2 * H + j] + b_hn[j]
+            u[j] = uj
+            gt[2 * H + j] = tanh(a[2 * H + j] + gt[j] * uj)
+        hp, hr, hn = h[n], hs_t[n], h_next[n]
+        if masked and not m_t[n] > 0:
+            hr[:] = 0.0
+            hn[:] = hp
+        else:
+            for j in range(H):                                  # h_t = (1 - z) h_{t-1} + z n
+                z = gt[H + j]
+                hv = (one - z) * hp[j] + z * gt[2 * H + j]
+                hr[j] = hv
+                hn[j] = hv
+
+
+@njit(**OPTIONS)
+def backward_step(dhs_t, dh_rec, dh_dir, gates_t, h_prev_t, u_t, m_t, masked, da_t, dhw_t):
+    """da_t, dhw_t (N, 3H) from dh = dh_rec + dh_dir into h_t; dh_dir becomes the direct path into h_{t-1}
+    (δh ⊙ (1 - z_t), plus the padded-step carry)."""
+    N, H = dh_rec.shape
+    one = const(1.0, dh_rec)
+    for n in range(N):
+        dhs, rec, dir_, gt, hp, u, da, dhw = dhs_t[n], dh_rec[n], dh_dir[n], gates_t[n], h_prev_t[n], u_t[n], da_t[n], dhw_t[n]
+        mn = m_t[n] if masked else one
+        for j in range(H):
+            z, nn = gt[H + j], gt[2 * H + j]
+            dh_in = rec[j] + dir_[j]
+            dh = mn * (dhs[j] + dh_in) if masked else dhs[j] + dh_in
+            da[H + j] = dh * (nn - hp[j]) * (z * (one - z))
+            da[2 * H + j] = dh * z * (one - nn * nn)
+            dir_[j] = dh * (one - z) + (one - mn) * dh_in if masked else dh * (one - z)
+        for j in range(H):
+            r, da_n = gt[j], da[2 * H + j]
+            da_r = da_n * u[j] * (r * (one - r))
+            da[j] = da_r
+            dhw[j] = da_r
+            dhw[H + j] = da[H + j]
+            dhw[2 * H + j] = da_n * r
+
+
+def forward(xw, W_h, b_hn, h0, m):
+    """xw (T, N, 3H) input side of r, z, n; W_h (H, 3H); b_hn (H,); h0 (N, H); m (T, N) or None.
+
+    returns h_prev (T + 1, N, H) (the states entering each step, then the final state), gates (T, N, 3H),
+    u (T, N, H), hs (T, N, H)
+    """
+    T, N, G = xw.shape
+    H, dtype = G // 3, xw.dtype
+    h_prev = np.empty((T + 1, N, H), dtype)
+    h_prev[0] = h0
+    gates, u, hs = np.empty_like(xw), np.empty((T, N, H), dtype), np.empty((T, N, H), dtype)
+    hw = np.empty((N, G), dtype)
+    masked, m = (m is not None), (m if m is not None else np.ones((T, N), dtype))
+    for t in range(T):
+        np.matmul(h_prev[t], W_h, out=hw)
+        forward_step(xw[t], hw, b_hn, h_prev[t], m[t], masked, gates[t], u[t], hs[t], h_prev[t + 1])
+    return h_prev, gates, u, hs
+
+
+def backward(dhs, gates, h_prev, u, W_h, dstate, m):
+    """dhs (T, N, H), gates (T, N, 3H), h_prev, u (T, N, H), dstate (N, H), m (T, N) or None.
+
+    returns da (T, N, 3H) (input side), dhw (T, N, 3H) (recurrent side), dstate0 (N, H)
+    """
+    T, N, H = dhs.shape
+    W_h_T = np.ascontiguousarray(W_h.T)
+    dh_rec, dh_dir = dstate.copy(), np.zeros((N, H), dhs.dtype)
+    da, dhw = np.empty_like(gates), np.empty_like(gates)
+    masked, m = (m is not None), (m if m is not None else np.ones((T, N), dhs.dtype))
+    for t in range(T - 1, -1, -1):
+        backward_step(dhs[t], dh_rec, dh_dir, gates[t], h_prev[t], u[t], m[t], masked, da[t], dhw[t])
+        np.matmul(dhw[t], W_h_T, out=dh_rec)
+    return da, dhw, dh_rec + dh_dir

@@ -1,0 +1,122 @@
+"""Fused time loop of the LSTM (equations in ``unroll/nn/lstm.py``; gate blocks i, f, g, o).
+
+Per step, BLAS computes ``h_{t-1} W_h`` (forward) and ``δ^{a_t} W_hᵀ`` (backward) for all four gates; one
+compiled call does the rest of the step row by row (a row of 4H gates stays in L1): the activations, c_t,
+tanh(c_t) and h_t forward; δc, the four δ^{a} and δ^{c_{t-1}} backward. Each inner loop touches few arrays
+so LLVM vectorizes it; padded rows (mask 0) take a plain loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from unroll.nn.kernels.mathfn import OPTIONS, const, sigmoid, tanh
+
+
+@njit(**OPTIONS)
+def forward_step(xw_t, hw, c, m_t, masked, gates_t, tanh_c_t, hs_t, h_next, c_next):
+    """xw_t, hw, gates_t (N, 4H); c, tanh_c_t, hs_t, h_next, c_next (N, H); m_t (N,).
+
+    On a padded row (m_t[n] = 0) hs_t is 0, c_next = c, and h_next is left as it is (the caller copied h).
+    """
+    N, H = c.shape
+    for n in range(N):
+        a, b, gt = xw_t[n], hw[n], gates_t[n]
+        for k in range(2 * H):                                  # i, f
+            gt[k] = sigmoid(a[k] + b[k])
+        for k in range(2 * H, 3 * H):                           # g
+            gt[k] = tanh(a[k] + b[k])
+        for k in range(3 * H, 4 * H):                           # o
+            gt[k] = sigmoid(a[k] + b[k])
+        cp, tc, cn = c[n], tanh_c_t[n], c_next[n]
+        for j in range(H):                                      # c_t = f c_{t-1} + i g, tanh(c_t)
+            c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+            tc[j] = tanh(c_new)
+            cn[j] = c_new
+        hr, hn = hs_t[n], h_next[n]
+        if masked and not m_t[n] > 0:
+            hr[:] = 0.0
+            cn[:] = cp
+        else:
+            for j in range(H):                                  # h_t = o tanh(c_t)
+                h = gt[3 * H + j] * tc[j]
+                hr[j] = h
+                hn[j] = h
+
+
+@njit(**OPTIONS)
+def backward_step(dhs_t, dh_rec, dh_dir, dc_next, gates_t, tanh_c_t, c_prev_t, m_t, masked, da_t):
+    """δ^{a_t} (N, 4H) from dh = dh_rec + dh_dir into h_t and dc_next into c_t; dc_next becomes δ^{c_{t-1}}
+    and dh_dir the padded-step carry into h_{t-1} (kept zero when unmasked)."""
+    N, H = dc_next.shape
+    for n in range(N):
+        dhs, rec, dcn, gt, tc, cp, da = dhs_t[n], dh_rec[n], dc_next[n], gates_t[n], tanh_c_t[n], c_prev_t[n], da_t[n]
+        if masked:
+            _backward_row_masked(dhs, rec, dh_dir[n], dcn, gt, tc, cp, m_t[n], da, H)
+            continue
+        one = const(1.0, dcn)
+        for j in range(H):
+            dh = dhs[j] + rec[j]
+            o, t = gt[3 * H + j], tc[j]
+            da[3 * H + j] = dh * t * (o * (one - o))
+            dcn[j] = dh * o * (one - t * t) + dcn[j]            # δc, kept here until the next loop
+        for j in range(H):
+            dc, i, f, g = dcn[j], gt[j], gt[H + j], gt[2 * H + j]
+            da[j] = dc * g * (i * (one - i))
+            da[H + j] = dc * cp[j] * (f * (one - f))
+            da[2 * H + j] = dc * i * (one - g * g)
+            dcn[j] = dc * f                                     # δ^{c_{t-1}} = δc ⊙ f_t
+
+
+@njit(**OPTIONS)
+def _backward_row_masked(dhs, rec, dir_, dcn, gt, tc, cp, mn, da, H):
+    one = const(1.0, dcn)
+    for j in range(H):
+        i, f, g, o, t = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tc[j]
+        dh_in = rec[j] + dir_[j]
+        dh = mn * (dhs[j] + dh_in)
+        dc = dh * o * (one - t * t) + mn * dcn[j]
+        da[j] = dc * g * (i * (one - i))
+        da[H + j] = dc * cp[j] * (f * (one - f))
+        da[2 * H + j] = dc * i * (one - g * g)
+        da[3 * H + j] = dh * t * (o * (one - o))
+        dcn[j] = dc * f + (one - mn) * dcn[j]
+        dir_[j] = (one - mn) * dh_in
+
+
+def forward(xw, W_h, h0, c0, m):
+    """xw (T, N, 4H) input side of the gates, W_h (H, 4H), h0, c0 (N, H), m (T, N) or None.
+
+    returns h_prev, c_prev (T + 1, N, H) (the states entering each step, then the final state),
+    gates (T, N, 4H), tanh_c (T, N, H), hs (T, N, H)
+    """
+    T, N, G = xw.shape
+    H, dtype = G // 4, xw.dtype
+    h_prev, c_prev = np.empty((T + 1, N, H), dtype), np.empty((T + 1, N, H), dtype)
+    h_prev[0], c_prev[0] = h0, c0
+    gates, tanh_c, hs = np.empty_like(xw), np.empty((T, N, H), dtype), np.empty((T, N, H), dtype)
+    hw = np.empty((N, G), dtype)
+    masked, m = (m is not None), (m if m is not None else np.ones((T, N), dtype))
+    for t in range(T):
+        np.matmul(h_prev[t], W_h, out=hw)
+        if masked:
+            h_prev[t + 1] = h_prev[t]
+        forward_step(xw[t], hw, c_prev[t], m[t], masked, gates[t], tanh_c[t], hs[t], h_prev[t + 1], c_prev[t + 1])
+    return h_prev, c_prev, gates, tanh_c, hs
+
+
+def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m):
+    """dhs (T, N, H), gates (T, N, 4H), tanh_c, c_prev (T, N, H), dh_T, dc_T (N, H), m (T, N) or None.
+
+    returns da (T, N, 4H), dh0, dc0 (N, H)
+    """
+    T, N, H = dhs.shape
+    W_h_T = np.ascontiguousarray(W_h.T)
+    dh_rec, dh_dir, dc_next = dh_T.copy(), np.zeros((N, H), dhs.dtype), dc_T.copy()
+    da = np.empty_like(gates)
+    masked, m = (m is not None), (m if m is not None else np.ones((T, N), dhs.dtype))
+    for t in range(T - 1, -1, -1):
+        backward_step(dhs[t], dh_rec, dh_dir, dc_next, gates[t], tanh_c[t], c_prev[t], m[t], masked, da[t])
+        np.matmul(da[t], W_h_T, out=dh_rec)
+    return da, dh_rec + dh_dir, dc_next
