@@ -96,7 +96,7 @@ def test_masked_batch_equals_each_sequence_alone():
     (dict(mask=np.ones((4, 3))), r"mask must have shape \(T, N\) = \(5, 3\)"),
     (dict(mask=np.array([[1, 1, 1], [0, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]])), "mask column 0 is not a prefix"),
     (dict(mask=np.array([[1, 0, 1]] * 5)), "mask column 1 has no real step"),
-    (dict(activation="sigmoid"), "activation must be one of"),
+    (dict(activation="softsign"), "activation must be one of"),
 ])
 def test_bad_input_names_the_argument(bad, match):
     params, x, _ = make(np.random.default_rng(4))

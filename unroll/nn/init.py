@@ -28,6 +28,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def draw_uniform(shapes: dict[str, tuple], hidden_size: int, rng: np.random.Generator, dtype=np.float32,
+                 scales: dict[str, float] | None = None) -> dict:
+    """Every cell's default: each parameter ~ uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch's, drawn in the
+    order of ``shapes`` (a cell's ``param_shapes(D, H)``), times ``scales[name]`` where given.
+
+    Returns {name: array of shapes[name]} in ``dtype``.
+    """
+    bound = 1.0 / np.sqrt(hidden_size)
+    scales = scales or {}
+    return {name: (scales.get(name, 1.0) * rng.uniform(-bound, bound, size=shape)).astype(dtype)
+            for name, shape in shapes.items()}
+
+
 def matching(params: dict, keys) -> list[str]:
     """Names in ``params`` equal to one of ``keys`` or ending in "." + one of them."""
     keys = (keys,) if isinstance(keys, str) else tuple(keys)
@@ -127,4 +140,4 @@ def _require(params: dict, keys) -> list[str]:
     return names
 
 
-__all__ = ["gaussian", "xavier", "orthogonal", "identity", "lstm_forget_bias", "orthogonal_matrix", "matching"]
+__all__ = ["draw_uniform", "gaussian", "xavier", "orthogonal", "identity", "lstm_forget_bias", "orthogonal_matrix", "matching"]

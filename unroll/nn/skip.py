@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, ops
+from unroll.nn import init as init_
 
 
 class SkipCache(NamedTuple):
@@ -55,10 +56,9 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, H), "W_h": (H, H), "W_skip": (H, H), "b": (H,)}.
     """
-    bound = 1.0 / np.sqrt(hidden_size)
-    draw = lambda *shape, s=1.0: (s * rng.uniform(-bound, bound, size=shape)).astype(dtype)  # noqa: E731
-    return {"W_x": draw(input_size, hidden_size), "W_h": draw(hidden_size, hidden_size, s=np.sqrt(0.5)),
-            "W_skip": draw(hidden_size, hidden_size, s=np.sqrt(0.5)), "b": draw(hidden_size)}
+    half = np.sqrt(0.5)
+    return init_.draw_uniform(param_shapes(input_size, hidden_size), hidden_size, rng, dtype,
+                              scales={"W_h": half, "W_skip": half})
 
 
 def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:
@@ -134,11 +134,7 @@ def _check_inputs(x, params, state0, d):
     """Validate x, params, state0 and d; return T, N, H and the dtype."""
     if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
         raise ValueError(f"d (the skip delay) must be an integer >= 1, got {d!r}")
-    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
-    dtype = checks.params_of("params", params, param_shapes("D", H))
-    D = params["W_x"].shape[0]
-    checks.float_array("x", x, ("T", "N", D), dtype)
-    T, N, _ = x.shape
+    T, N, H, dtype = checks.sequence_inputs(x, params, param_shapes)
     if state0 is not None:
         if isinstance(state0, np.ndarray) and state0.ndim == 2:
             checks.float_array("state0", state0, (N, H), dtype)
