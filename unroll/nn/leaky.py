@@ -80,7 +80,8 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
     return params
 
 
-def param_shapes(D: int | str, H: int | str, learn_alpha: bool = True) -> dict[str, tuple]:
+def param_shapes(D: int | str, H: int | str, learn_alpha: bool = True, alpha_range=None) -> dict[str, tuple]:
+    """The parameters' shapes (alpha_range, an init option, changes none of them)."""
     shapes = {"W_x": (D, H), "W_h": (H, H), "b": (H,)}
     return shapes | {"a": (H,)} if learn_alpha else shapes
 
@@ -151,6 +152,18 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "ta
     f, _ = ops.activation(activation)
     al, _ = _alpha(params, alpha, params["W_h"].shape[0], params["W_h"].dtype)
     return al * state + (1.0 - al) * f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"])
+
+
+def resolve_options(options: dict) -> dict:
+    """Stack options of the leaky cell: a fixed ``alpha`` implies learn_alpha=False; without one α is learned."""
+    learn = options.get("learn_alpha")
+    if "alpha" in options:
+        if learn:
+            raise ValueError("leaky: give alpha (a fixed leak) or learn_alpha=True (a learned one), not both")
+        return options | {"learn_alpha": False}
+    if learn is False:
+        raise ValueError("leaky: learn_alpha=False needs a fixed leak alpha (a float or (H,) array in [0, 1])")
+    return options | {"learn_alpha": True}
 
 
 def alpha_of(params: dict, alpha=None) -> np.ndarray:
