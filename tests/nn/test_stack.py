@@ -234,7 +234,7 @@ def test_registered_cells_drive_the_stack(monkeypatch):
 
 
 @pytest.mark.parametrize("args, match", [
-    (dict(cell="transformer"), "cell must be one of gru, leaky, lstm, rnn, skip, got 'transformer'"),
+    (dict(cell="transformer"), "cell must be one of deep_output, deep_transition, gru, leaky, lstm, rnn, skip, got 'transformer'"),
     (dict(input_size=0), "input_size must be a positive integer"),
     (dict(hidden_size=2.5), "hidden_size must be a positive integer"),
     (dict(num_layers=True), "num_layers must be a positive integer"),

@@ -1,17 +1,18 @@
-"""Leaky and skip cells inside a Stack: fixed and learned α, the skip window in the stack's state layout, the
+"""Leaky, skip, deep-transition and deep-output cells inside a Stack: fixed and learned α, the skip window in the stack's state layout, the
 "only connections of length d" variant of seed 001, float64 gradient checks (masks, 2 layers, bidirectional),
 hand-composed layers, the step loop, and the options' one-line errors."""
 
 import numpy as np
 import pytest
 
-from unroll.nn import gradcheck, leaky, skip
+from unroll.nn import deep_output, deep_transition, gradcheck, leaky, skip
 from unroll.nn.stack import Stack
 
 T, N, D, H = 5, 3, 4, 3
 MASK = np.array([[1, 1, 1]] * 2 + [[1, 0, 1]] * 2 + [[1, 0, 0]])
 VARIANTS = [("leaky", {"alpha": 0.5}), ("leaky", {}), ("leaky", {"alpha_range": (0.3, 0.6)}),
-            ("skip", {"d": 2}), ("skip", {"d": 3}), ("skip", {"d": 2, "only_skip": True})]
+            ("skip", {"d": 2}), ("skip", {"d": 3}), ("skip", {"d": 2, "only_skip": True}),
+            ("deep_transition", {"depth": 3, "shortcut": True}), ("deep_output", {"depth": 2})]
 
 
 def layer_params(params, layer):
@@ -39,7 +40,7 @@ def test_stack_equals_hand_composed_cells(cell, options):
     params = net.init(rng, np.float64)
     x = rng.standard_normal((T, N, D))
     hs, state, _ = net.forward(x, params, mask=MASK)
-    module = {"leaky": leaky, "skip": skip}[cell]
+    module = {"leaky": leaky, "skip": skip, "deep_transition": deep_transition, "deep_output": deep_output}[cell]
     forward_options = {k: v for k, v in options.items() if k in ("alpha", "d")}
     h1, s1, _ = module.forward(x, layer_params(params, 0), None, MASK, **forward_options)
     h2, s2, _ = module.forward(h1, layer_params(params, 1), None, MASK, **forward_options)

@@ -80,6 +80,9 @@ CASES = (
     ("lstm", "lstm", "tanh", {}), ("gru", "gru", "tanh", {}),
     ("leaky(alpha=0.5)", "leaky", "tanh", {"alpha": 0.5}), ("leaky(learned)", "leaky", "tanh", {}),
     ("skip(d=2)", "skip", "tanh", {"d": 2}), ("skip(d=2,only)", "skip", "tanh", {"d": 2, "only_skip": True}),
+    ("deep_transition(2)", "deep_transition", "tanh", {"depth": 2}),
+    ("deep_transition(3,S)", "deep_transition", "tanh", {"depth": 3, "shortcut": True}),
+    ("deep_output(2)", "deep_output", "tanh", {"depth": 2}),
 )
 
 

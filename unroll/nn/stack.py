@@ -68,7 +68,8 @@ def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, opt
     ``forward(x, params, state0, mask, **options)``, ``backward(dhs, cache, dstate)`` and
     ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays, or, with
     ``window="d"``, one window (d, N, H) of the last d states whose length is the option ``d``. A module may
-    also have ``resolve_options(options) -> options`` to fill in defaults and check combinations.
+    also have ``resolve_options(options) -> options`` to fill in defaults and check combinations, and
+    ``output(h, params, **options)`` when a step's output is not its new h (deep_output).
     """
     if state_parts not in (1, 2):
         raise ValueError(f"state_parts must be 1 (h) or 2 ((h, c)), got {state_parts}")
@@ -82,6 +83,8 @@ register_cell("lstm", "unroll.nn.lstm", 2)
 register_cell("gru", "unroll.nn.gru", 1)
 register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"), ("learn_alpha", "alpha_range"))
 register_cell("skip", "unroll.nn.skip", 1, ("activation", "d"), ("only_skip",), window="d")
+register_cell("deep_transition", "unroll.nn.deep_transition", 1, ("activation",), ("depth", "shortcut"))
+register_cell("deep_output", "unroll.nn.deep_output", 1, ("activation",), ("depth",))
 
 
 class StackCache(NamedTuple):
@@ -239,9 +242,12 @@ class Stack:
             if s is None:
                 s = np.zeros(self._row_shape(N), dtype)
                 s = s if self.kind.state_parts == 1 else (s, s.copy())
-            s = module.step(inp, self._cell_params(params, l, 0), s, **self.options)
+            cell_params = self._cell_params(params, l, 0)
+            s = module.step(inp, cell_params, s, **self.options)
             new.append(s)
             inp = s[0] if self.kind.state_parts == 2 else (s[-1] if self.kind.window else s)   # the new h_t
+            if hasattr(module, "output"):                          # a cell whose output is not its state
+                inp = module.output(inp, cell_params, **self.options)
         return inp, self._join_state(new)
 
     # ------------------------------------------------------------------------------------------------
