@@ -133,7 +133,7 @@ def by_name(params: dict, spec: str, rng: np.random.Generator, forget_bias: floa
     Recurrent-layer matrices are the keys ending in W_x, W_h, W_skip, W_s, W_j, V_j; a model's ``embed.W``,
     ``out.W`` and ``out.b`` are never touched. returns a new dict.
     """
-    name, value = _parse_spec(spec)
+    name, value = parse_spec(spec)
     matrices = [k for k in matching(params, RECURRENT_MATRICES) if params[k].ndim == 2]
     if not matrices:
         raise ValueError(f"init {spec!r}: no recurrent weight matrix among the params ({', '.join(params)})")
@@ -160,7 +160,7 @@ def by_name(params: dict, spec: str, rng: np.random.Generator, forget_bias: floa
     return out
 
 
-def _parse_spec(spec: str) -> tuple[str, float | None]:
+def parse_spec(spec: str) -> tuple[str, float | None]:
     """'uniform:0.1' -> ('uniform', 0.1); checks the name and the value."""
     name, _, raw = str(spec).partition(":")
     if name not in INIT_NAMES:

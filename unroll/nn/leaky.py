@@ -160,6 +160,9 @@ def resolve_options(options: dict) -> dict:
     if "alpha" in options:
         if learn:
             raise ValueError("leaky: give alpha (a fixed leak) or learn_alpha=True (a learned one), not both")
+        alpha = np.asarray(options["alpha"], dtype=np.float64)
+        if alpha.ndim > 1 or not np.all((alpha >= 0) & (alpha <= 1)):
+            raise ValueError(f"alpha must lie in [0, 1] (a float or an (H,) array), got {options['alpha']!r}")
         return options | {"learn_alpha": False}
     if learn is False:
         raise ValueError("leaky: learn_alpha=False needs a fixed leak alpha (a float or (H,) array in [0, 1])")
