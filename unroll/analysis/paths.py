@@ -58,10 +58,11 @@ def shortest_path_length(cell: str, k: int, cell_options: dict | None = None,
 
 
 def path_table(k_values=(1, 2, 4, 8)) -> dict[str, list[float]]:
-    """Measured shortest-path lengths by k for the seed's comparison; rows named like ``gradcheck.CASES``."""
+    """Measured shortest-path lengths by k for the seed's comparison (None: no path), one row per variant."""
     cells = {"rnn": ("rnn", {}), "deep_transition(L=3)": ("deep_transition", {"depth": 3}),
              "deep_transition(L=3, shortcut)": ("deep_transition", {"depth": 3, "shortcut": True}),
              "deep_output(K=2)": ("deep_output", {"depth": 2}), "skip(d=4)": ("skip", {"d": 4}),
              "skip(d=4, only)": ("skip", {"d": 4, "only_skip": True}), "leaky(alpha=0.5)": ("leaky", {"alpha": 0.5})}
-    return {label: [round(shortest_path_length(cell, k, opts), 3) for k in k_values]
+    length = lambda cell, k, opts: shortest_path_length(cell, k, opts)  # noqa: E731
+    return {label: [None if math.isinf(v := length(cell, k, opts)) else round(v, 3) for k in k_values]
             for label, (cell, opts) in cells.items()}
