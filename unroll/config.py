@@ -76,7 +76,8 @@ class TrainConfig:
     max_time: float | None = option(None, help=f"stop after this many seconds (default {DEFAULT_MAX_TIME:.0f} "
                                                "when --max-steps is not given either)")
     eval_every: int = option(500, help="validate and write a checkpoint every this many steps")
-    log_every: int = option(50, help="write a metrics line every this many steps")
+    log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
+                                     "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
 
     def __post_init__(self):
@@ -188,7 +189,8 @@ class CorpusConfig:
     """The text a language model reads and how it is cut into tokens."""
 
     data: str | None = option(None, help="UTF-8 text file to train on (default: bundled tiny Shakespeare)")
-    valid: str | None = option(None, help="separate validation file (default: the last --valid-fraction of --data)")
+    valid: str | None = option(None, help="separate validation file (default: the last --valid-fraction of --data), "
+                                          "or none: train on all of --data and validate nothing (tiny texts)")
     valid_fraction: float = option(0.1, help="share of --data held out for validation")
     level: str = option("char", help="tokens are characters or words", choices="levels")
     min_count: int = option(1, help="word level: rarer words become <unk>")

