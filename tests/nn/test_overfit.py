@@ -5,7 +5,6 @@ output layer -> softmax cross-entropy against the next character. The optimizer 
 Adam written here, so these tests depend on nothing but the engine (unroll.nn).
 """
 
-
 import numpy as np
 import pytest
 

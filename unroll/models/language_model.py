@@ -22,17 +22,6 @@ from unroll.nn import init, ops
 from unroll.nn.stack import Stack
 
 
-VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional")
-
-
-def _variant_fields(variant: dict) -> dict:
-    """ModelConfig's cell-variant settings passed to LanguageModel as keywords; anything else is named."""
-    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
-    if unknown:
-        raise ValueError(f"LanguageModel takes no option {', '.join(unknown)} (cell variants: {', '.join(VARIANT_FIELDS)})")
-    return variant
-
-
 class LMCache(NamedTuple):
     ids: np.ndarray              # (T, N) input token ids
     stack_cache: object          # the Stack's cache
@@ -174,3 +163,14 @@ class LanguageModel:
         if ids.size and (ids.min() < 0 or ids.max() >= V):
             raise ValueError(f"{name} must hold token ids in [0, V) = [0, {V}), got [{ids.min()}, {ids.max()}]")
         return ids
+
+
+VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional")
+
+
+def _variant_fields(variant: dict) -> dict:
+    """ModelConfig's cell-variant settings passed to LanguageModel as keywords; anything else is named."""
+    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
+    if unknown:
+        raise ValueError(f"LanguageModel takes no option {', '.join(unknown)} (cell variants: {', '.join(VARIANT_FIELDS)})")
+    return variant

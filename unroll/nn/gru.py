@@ -40,7 +40,6 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, ops
-from unroll.nn import init as init_
 
 
 class GRUCache(NamedTuple):
@@ -57,7 +56,8 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, 3H), "W_h": (H, 3H), "b": (3H,), "b_hn": (H,)}, gate blocks r, z, n.
     """
-    return init_.draw_uniform(param_shapes(input_size, hidden_size), hidden_size, rng, dtype)
+    from unroll.nn.init import draw_uniform
+    return draw_uniform(param_shapes(input_size, hidden_size), hidden_size, rng, dtype)
 
 
 def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:

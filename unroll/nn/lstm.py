@@ -39,7 +39,6 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, ops
-from unroll.nn import init as init_
 
 
 class LSTMCache(NamedTuple):
@@ -57,8 +56,9 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, 4H), "W_h": (H, 4H), "b": (4H,)}, gate blocks i, f, g, o.
     """
+    from unroll.nn.init import draw_uniform
     H = hidden_size
-    params = init_.draw_uniform(param_shapes(input_size, H), H, rng, dtype)
+    params = draw_uniform(param_shapes(input_size, H), H, rng, dtype)
     params["b"][H:2 * H] = 1.0  # remember by default early in training (Gers et al., Jozefowicz et al.)
     return params
 
