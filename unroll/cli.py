@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     """The whole command line; ``task`` decides which task's flags `train` and `predict` offer."""
+    from unroll import __version__
     parser = argparse.ArgumentParser(prog="unroll", description="Recurrent neural networks from first principles.")
+    parser.add_argument("--version", action="version", version=f"unroll {__version__}")
     sub = parser.add_subparsers(metavar="command")
     _add_train(sub, task)
     _add_eval(sub)
@@ -112,6 +114,13 @@ def cmd_train(args) -> int:
         given = {k: getattr(args, f"train.{k}") for k in ("max_steps", "max_time")}
         given = {k: v for k, v in given.items() if v != defaults[k]}
         trainer = run.resume(args.resume, given.get("max_steps"), given.get("max_time"), quiet=args.quiet)
+        reached = run.limit_reached(trainer)
+        if reached:
+            c, cfg = trainer.counters, trainer.config
+            print(f"unroll: {args.resume} has nothing left to train: {reached}. Extend it with "
+                  f"`unroll train --resume {args.resume} --max-steps {max(c['step'] * 2, c['step'] + 1)}` "
+                  f"(or --max-time SECONDS, counted from the run's start)", file=sys.stderr)
+            return 0
     else:
         settings = {name: from_args(cls, args, name) for name, cls in task.sections.items()}
         train = from_args(TrainConfig, args, "train", task.train_defaults)
@@ -163,13 +172,18 @@ def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="validation (or --data) metrics of a run's latest checkpoint")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
+    p.add_argument("--batch", type=int, default=None,
+                   help="sequences read side by side (default: the run's --batch, fewer for a short file)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args) -> int:
+    from dataclasses import replace
     from unroll.train import run
     task, model, info = run.load(args.run_dir)
+    if args.batch is not None:                               # a new TrainConfig checks it (a positive integer)
+        task.settings["train"] = replace(task.settings["train"], batch_size=args.batch)
     result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
     print(json.dumps(result) if args.json else task.describe(result))
     return 0

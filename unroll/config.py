@@ -76,7 +76,8 @@ class TrainConfig:
     max_time: float | None = option(None, help=f"stop after this many seconds (default {DEFAULT_MAX_TIME:.0f} "
                                                "when --max-steps is not given either)")
     eval_every: int = option(500, help="validate and write a checkpoint every this many steps")
-    log_every: int = option(50, help="write a metrics line every this many steps")
+    log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
+                                     "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
 
     def __post_init__(self):
@@ -117,8 +118,55 @@ class ModelConfig:
     activation: str = option("tanh", help="for --cell rnn", choices="activations")
     init_scale: float | None = option(None, help="draw every weight from uniform(-s, s) "
                                                  "(default: PyTorch's initialisation)")
+    # Cell variants (seeds 001, 003, 004) and initialisers; each applies to the cells named in its help.
+    alpha: float | None = option(None, help="--cell leaky: one fixed leak α in [0, 1] for every unit "
+                                            "(default: α learned per unit, initialised in (0.02, 0.2))")
+    skip_every: int | None = option(None, help="--cell skip: the delay d of the connection from h_{t-d} (default 2)")
+    skip_only: bool = option(False, help="--cell skip: only connections of length d, none of length one "
+                                         "(seed 001's 'remove connections')")
+    depth: int | None = option(None, help="--cell deep_transition | deep_output: layers of the MLP between "
+                                          "h_{t-1} and h_t (default 2) | between h_t and the output (default 1)")
+    shortcut: bool = option(False, help="--cell deep_transition: a skip connection from h_{t-1} into the MLP's "
+                                        "last layer, which shortens the path through time again")
+    init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
+                                       "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
+    forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
+    bidirectional: bool = option(False, help="refused for a language model, whose backward direction would read "
+                                             "the token it must predict (for classification, tagging, encoders)")
+
+    def cell_options(self) -> dict:
+        """The Stack cell_options these settings ask for (defaults of unset fields are the cells' own)."""
+        if self.cell == "leaky":
+            return {} if self.alpha is None else {"alpha": self.alpha}
+        if self.cell == "skip":
+            return {"only_skip": self.skip_only} | ({} if self.skip_every is None else {"d": self.skip_every})
+        if self.cell == "deep_transition":
+            return {"shortcut": self.shortcut} | ({} if self.depth is None else {"depth": self.depth})
+        if self.cell == "deep_output":
+            return {} if self.depth is None else {"depth": self.depth}
+        return {}
+
+    def _check_variants(self) -> None:
+        """Each variant option only with its cell; a bidirectional language model refused with the reason."""
+        if self.bidirectional:
+            raise ValueError("bidirectional: a left-to-right language model predicts token t+1 from tokens 1..t, "
+                             "and a backward direction would read token t+1 itself (the answer); use "
+                             "bidirectional layers for classification, tagging or encoders")
+        wrong = [(flag, cells) for flag, given, cells in (
+            ("--alpha", self.alpha is not None, ("leaky",)), ("--skip-every", self.skip_every is not None, ("skip",)),
+            ("--skip-only", self.skip_only, ("skip",)), ("--shortcut", self.shortcut, ("deep_transition",)),
+            ("--depth", self.depth is not None, ("deep_transition", "deep_output")),
+            ("--forget-bias", self.forget_bias is not None, ("lstm",))) if given and self.cell not in cells]
+        if wrong:
+            flag, cells = wrong[0]
+            raise ValueError(f"{flag} applies to --cell {' | '.join(cells)}, not to --cell {self.cell}")
+        if self.init_scale is not None and self.init != "default":
+            raise ValueError(f"give --init {self.init} or --init-scale {self.init_scale}, not both")
+        from unroll.nn import init
+        init.parse_spec(self.init)                              # a one-line error for a bad name or scale
 
     def __post_init__(self):
+        self._check_variants()
         if self.vocab_size is not None:
             _positive("vocab_size", self.vocab_size)
         _positive("hidden_size", self.hidden_size)
@@ -127,6 +175,9 @@ class ModelConfig:
             _positive("embedding_size", self.embedding_size)
         _one_of("cell", self.cell, "cells")
         _one_of("activation", self.activation, "activations")
+        if self.cell_options():                                  # the cell's own checks (d >= 1, α in [0, 1] ...)
+            from unroll.nn.stack import Stack
+            Stack(self.cell, 1, 1, cell_options=self.cell_options())
         if self.init_scale is not None and not self.init_scale > 0:
             raise ValueError(f"init_scale must be positive, got {self.init_scale}")
         if not 0.0 <= self.dropout < 1.0:
@@ -138,7 +189,8 @@ class CorpusConfig:
     """The text a language model reads and how it is cut into tokens."""
 
     data: str | None = option(None, help="UTF-8 text file to train on (default: bundled tiny Shakespeare)")
-    valid: str | None = option(None, help="separate validation file (default: the last --valid-fraction of --data)")
+    valid: str | None = option(None, help="separate validation file (default: the last --valid-fraction of --data), "
+                                          "or none: train on all of --data and validate nothing (tiny texts)")
     valid_fraction: float = option(0.1, help="share of --data held out for validation")
     level: str = option("char", help="tokens are characters or words", choices="levels")
     min_count: int = option(1, help="word level: rarer words become <unk>")

@@ -233,7 +233,7 @@ ARRAY_STATE_BAD_INPUT = [
     (dict(state0=np.zeros((3, 6), np.float32)), "state0 has dtype float32 but the parameters are float64"),
 ]
 BAD_INPUT = {
-    "rnn-tanh": ARRAY_STATE_BAD_INPUT + [(dict(activation="sigmoid"), "activation must be one of")],
+    "rnn-tanh": ARRAY_STATE_BAD_INPUT + [(dict(activation="softsign"), "activation must be one of")],
     "gru": ARRAY_STATE_BAD_INPUT,
     "lstm": [
         (dict(state0=np.zeros((3, 6))), r"state0 must be a tuple \(h0, c0\) of arrays \(N, H\) = \(3, 6\)"),

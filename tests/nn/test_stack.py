@@ -234,14 +234,14 @@ def test_registered_cells_drive_the_stack(monkeypatch):
 
 
 @pytest.mark.parametrize("args, match", [
-    (dict(cell="transformer"), "cell must be one of gru, leaky, lstm, rnn, got 'transformer'"),
+    (dict(cell="transformer"), "cell must be one of deep_output, deep_transition, gru, leaky, lstm, rnn, skip, got 'transformer'"),
     (dict(input_size=0), "input_size must be a positive integer"),
     (dict(hidden_size=2.5), "hidden_size must be a positive integer"),
     (dict(num_layers=True), "num_layers must be a positive integer"),
     (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
     (dict(dropout=-0.1), r"dropout must be a number in \[0, 1\)"),
     (dict(bidirectional="yes"), "bidirectional must be True or False"),
-    (dict(activation="sigmoid"), "activation must be one of"),
+    (dict(activation="softsign"), "activation must be one of"),
     (dict(cell="lstm", activation="relu"), "activation applies only to cells that take one"),
     (dict(cell_options={"alpha": 0.5}), "cell 'rnn' takes no option alpha"),
 ])

@@ -2,7 +2,11 @@
 problem, before and after training (or for the long-term run folders given with ``--run``).
 
 Writes gradient_flow.png (‖∂L_T/∂h_k‖ against the distance T - k), jacobian_norms.png (‖∂s_T/∂s_k‖₂ with
-the seeds' bound for tanh cells) and diagnose.json with every plotted number.
+the seeds' bound for tanh cells) and diagnose.json with every plotted number. It also draws the seeds'
+warnings (``analysis/vanishing.py``): activations.png (the derivatives of tanh, sigmoid, relu and the
+gradient reach each gives on the same weights) and gaussian_scale.png (a wrong Gaussian scale vanishes or
+explodes), and records the measured shortest path through time of each cell variant
+(``analysis/paths.py``: a deeper transition lengthens it, skip connections shorten it).
 """
 
 from __future__ import annotations
@@ -45,9 +49,10 @@ def diagnose(out: Path, runs=None, T: int = 50, steps: int = 1000, hidden: int =
     flow of each before and after training, write gradient_flow.png, jacobian_norms.png and diagnose.json."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
+    entries = list(_entries(runs, T, steps, hidden, seed, log))   # a bad --run fails before out is created
     out.mkdir(parents=True, exist_ok=True)
     report = {"models": {}, "figures": {"gradient_flow.png": {}, "jacobian_norms.png": {}}}
-    for label, task, initial, trained, result in _entries(runs, T, steps, hidden, seed, log):
+    for label, task, initial, trained, result in entries:
         x, y = task.make_batch(64, np.random.default_rng(seed + 1_000_003))
         clip = task.settings["train"].clip
         stages = {"initial": gradient_flow(initial, x, y, clip), "trained": gradient_flow(trained, x, y, clip)}
@@ -61,6 +66,10 @@ def diagnose(out: Path, runs=None, T: int = 50, steps: int = 1000, hidden: int =
             s: stages[s]["jacobian_norm_geomean"] for s in stages} | (
             {"seeds_bound_trained": stages["trained"]["seeds_bound"]} if "seeds_bound" in stages["trained"] else {})
     _plot(report["figures"], out)
+    from unroll.analysis import paths, vanishing
+    report["seeds"] = vanishing.draw(out, seed=seed) | {"shortest_path_length": {
+        "k": [1, 2, 4, 8], **paths.path_table((1, 2, 4, 8))}}
+    report["figures"] |= {"activations.png": {}, "gaussian_scale.png": {}}
     (out / "diagnose.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
 

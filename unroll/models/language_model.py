@@ -31,7 +31,7 @@ import numpy as np
 
 from unroll import decode
 from unroll.config import ModelConfig
-from unroll.nn import ops
+from unroll.nn import init, ops
 from unroll.nn.stack import Stack
 
 
@@ -62,14 +62,17 @@ class LanguageModel:
     activation : "tanh" | "relu" for cell="rnn"
     init_scale : None for PyTorch's initialisation (embedding N(0, 1), cells and output uniform(±1/sqrt(H)),
         LSTM forget bias 1), or s to draw every parameter from uniform(-s, s) as Zaremba et al. (2014) do
+    **variant : the cell variants and initialisers of ModelConfig (``VARIANT_FIELDS``): alpha (leaky),
+        skip_every and skip_only (skip), depth and shortcut (deep_transition, deep_output),
+        init (``unroll.nn.init.by_name``), forget_bias (lstm); bidirectional is refused with the reason
     """
 
     def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 2, cell: str = "lstm",
                  dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_size: int | None = None,
-                 activation: str = "tanh", init_scale: float | None = None):
+                 activation: str = "tanh", init_scale: float | None = None, **variant):
         self.config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
                                   embedding_size=embedding_size, dropout=dropout, activation=activation,
-                                  init_scale=init_scale)
+                                  init_scale=init_scale, **_variant_fields(variant))
         if vocab_size is None:
             raise ValueError("vocab_size must be a positive integer, got None")
         self.dtype = np.dtype(dtype)
@@ -77,7 +80,8 @@ class LanguageModel:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = np.random.default_rng(seed)
         E = embedding_size or hidden_size
-        self.stack = Stack(cell, E, hidden_size, num_layers, dropout=dropout, activation=activation)
+        self.stack = Stack(cell, E, hidden_size, num_layers, dropout=dropout, activation=activation,
+                           cell_options=self.config.cell_options())
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.fold = "auto"     # embedding fold: "auto" (when V < T·N) | True | False; see the module docstring
@@ -93,6 +97,7 @@ class LanguageModel:
         params.update(self.stack.init(self.rng, self.dtype))
         params["out.W"] = self.rng.uniform(-bound, bound, (H, V)).astype(self.dtype)  # like torch.nn.Linear
         params["out.b"] = self.rng.uniform(-bound, bound, V).astype(self.dtype)
+        params = init.by_name(params, self.config.init, self.rng, self.config.forget_bias)   # "default": unchanged
         if self.config.init_scale is not None:
             s = self.config.init_scale
             params = {k: self.rng.uniform(-s, s, v.shape).astype(self.dtype) for k, v in params.items()}
@@ -198,3 +203,14 @@ class LanguageModel:
         if ids.size and (ids.min() < 0 or ids.max() >= V):
             raise ValueError(f"{name} must hold token ids in [0, V) = [0, {V}), got [{ids.min()}, {ids.max()}]")
         return ids
+
+
+VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional")
+
+
+def _variant_fields(variant: dict) -> dict:
+    """ModelConfig's cell-variant settings passed to LanguageModel as keywords; anything else is named."""
+    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
+    if unknown:
+        raise ValueError(f"LanguageModel takes no option {', '.join(unknown)} (cell variants: {', '.join(VARIANT_FIELDS)})")
+    return variant

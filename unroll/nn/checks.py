@@ -42,12 +42,13 @@ def params_of(name: str, params: dict, expected: dict[str, tuple]) -> np.dtype:
     return dtype
 
 
-def sequence_inputs(x, params, param_shapes) -> tuple[int, int, int, np.dtype]:
+def sequence_inputs(x, params, param_shapes, hidden_key: str = "W_h") -> tuple[int, int, int, np.dtype]:
     """Validate a cell's params (against ``param_shapes(D, H)``) and its input x (T, N, D).
 
+    H is the row count of ``params[hidden_key]`` (an (H, ·) matrix).
     returns T, N, H and the parameters' dtype; the cell checks its own state0 layout.
     """
-    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
+    H = params[hidden_key].shape[0] if isinstance(params, dict) and hidden_key in params else "H"
     dtype = params_of("params", params, param_shapes("D", H))
     float_array("x", x, ("T", "N", params["W_x"].shape[0]), dtype)
     T, N, _ = x.shape

@@ -73,11 +73,24 @@ def contract(outputs, weights) -> float:
     return float(np.sum(outputs * weights))
 
 
-def report(seed: int = 0) -> list[tuple[str, str, float]]:
-    """Check every cell alone and in stacks; return rows (case, tensor, relative error).
+# Every cell ``unroll gradcheck`` covers: (label, Stack cell name, activation, cell_options).
+CASES = (
+    ("rnn(tanh)", "rnn", "tanh", {}), ("rnn(relu)", "rnn", "relu", {}),
+    ("rnn(sigmoid)", "rnn", "sigmoid", {}), ("rnn(identity)", "rnn", "identity", {}),
+    ("lstm", "lstm", "tanh", {}), ("gru", "gru", "tanh", {}),
+    ("leaky(alpha=0.5)", "leaky", "tanh", {"alpha": 0.5}), ("leaky(learned)", "leaky", "tanh", {}),
+    ("skip(d=2)", "skip", "tanh", {"d": 2}), ("skip(d=2,only)", "skip", "tanh", {"d": 2, "only_skip": True}),
+    ("deep_transition(2)", "deep_transition", "tanh", {"depth": 2}),
+    ("deep_transition(3,S)", "deep_transition", "tanh", {"depth": 3, "shortcut": True}),
+    ("deep_output(2)", "deep_output", "tanh", {"depth": 2}),
+)
 
-    Cases: RNN (tanh, relu), LSTM, GRU as single layers with a mask, 2-layer stacks and 1-layer
-    bidirectional stacks, on tiny float64 problems (T=4, N=2, D=3, H=3).
+
+def report(seed: int = 0) -> list[tuple[str, str, float]]:
+    """Check every cell of ``CASES`` in stacks; return rows (case, tensor, relative error).
+
+    Each cell as a single layer with a mask, a 2-layer stack and a 1-layer bidirectional stack with a
+    mask, on tiny float64 problems (T=4, N=2, D=3, H=3).
     """
     from unroll.nn.stack import Stack  # stack imports this module's neighbours; keep the import local
 
@@ -85,19 +98,23 @@ def report(seed: int = 0) -> list[tuple[str, str, float]]:
     T, N, D, H = 4, 2, 3, 3
     mask = np.array([[1, 1], [1, 1], [1, 0], [1, 0]])
     cases = []
-    for cell, activation in (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")):
-        label = cell if cell != "rnn" else f"rnn({activation})"
-        cases.append((f"{label} masked", Stack(cell, D, H, 1, activation=activation), mask))
-        cases.append((f"{label} 2 layers", Stack(cell, D, H, 2, activation=activation), None))
-        cases.append((f"{label} bidirectional", Stack(cell, D, H, 1, bidirectional=True, activation=activation), mask))
+    for label, cell, activation, options in CASES:
+        make = lambda layers, bi: Stack(cell, D, H, layers, bidirectional=bi, activation=activation,  # noqa: E731
+                                        cell_options=options)
+        cases += [(f"{label} masked", make(1, False), mask), (f"{label} 2 layers", make(2, False), None),
+                  (f"{label} bidirectional", make(1, True), mask)]
     rows = []
     for name, stack, case_mask in cases:
-        errors = _check_stack(stack, case_mask, T, N, D, rng)
+        errors = check_stack(stack, case_mask, T, N, D, rng)
         rows.extend((name, tensor, err) for tensor, err in errors.items())
     return rows
 
 
-def _check_stack(stack, mask, T, N, D, rng) -> dict[str, float]:
+def check_stack(stack, mask, T, N, D, rng) -> dict[str, float]:
+    """Relative error of every gradient of a Stack (x, state0, every parameter) on a random float64 problem.
+
+    mask: (T, N) or None; rng draws the parameters, x (T, N, D), state0 and the upstream gradients.
+    """
     params = stack.init(rng, np.float64)
     x = rng.standard_normal((T, N, D))
     state0 = upstream(stack.zero_state(N, np.float64), rng)   # a random initial state of the right layout

@@ -56,10 +56,8 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, 3H), "W_h": (H, 3H), "b": (3H,), "b_hn": (H,)}, gate blocks r, z, n.
     """
-    H = hidden_size
-    bound = 1.0 / np.sqrt(H)
-    draw = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    return {"W_x": draw(input_size, 3 * H), "W_h": draw(H, 3 * H), "b": draw(3 * H), "b_hn": draw(H)}
+    from unroll.nn.init import draw_uniform
+    return draw_uniform(param_shapes(input_size, hidden_size), hidden_size, rng, dtype)
 
 
 def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:

@@ -28,6 +28,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def draw_uniform(shapes: dict[str, tuple], hidden_size: int, rng: np.random.Generator, dtype=np.float32,
+                 scales: dict[str, float] | None = None) -> dict:
+    """Every cell's default: each parameter ~ uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch's, drawn in the
+    order of ``shapes`` (a cell's ``param_shapes(D, H)``), times ``scales[name]`` where given.
+
+    Returns {name: array of shapes[name]} in ``dtype``.
+    """
+    bound = 1.0 / np.sqrt(hidden_size)
+    scales = scales or {}
+    return {name: (scales.get(name, 1.0) * rng.uniform(-bound, bound, size=shape)).astype(dtype)
+            for name, shape in shapes.items()}
+
+
 def matching(params: dict, keys) -> list[str]:
     """Names in ``params`` equal to one of ``keys`` or ending in "." + one of them."""
     keys = (keys,) if isinstance(keys, str) else tuple(keys)
@@ -97,6 +110,93 @@ def lstm_forget_bias(params: dict, value: float = 1.0, keys=("b",)) -> dict:
     return out
 
 
+# Names usable from the CLI (--init NAME[:VALUE]) and LanguageModel(init=...): what each sets.
+INIT_NAMES = ("default", "gaussian", "xavier", "orthogonal", "identity", "uniform")
+RECURRENT_MATRICES = ("W_x", "W_h", "W_skip", "W_s") + tuple(f"W_{j}" for j in range(1, 10)) \
+    + tuple(f"V_{j}" for j in range(1, 10))
+
+
+def by_name(params: dict, spec: str, rng: np.random.Generator, forget_bias: float | None = None) -> dict:
+    """Initialise a cell's or a model's params by name: ``spec`` is NAME or NAME:VALUE.
+
+    - ``default``:     the cells' own (PyTorch's uniform(±1/sqrt(H)), LSTM forget bias 1): nothing changes
+    - ``gaussian[:S]``: every recurrent-layer matrix ~ N(0, S²), S = 1/sqrt(H) by default (σ_max(W_h) ≈ 2 then,
+                        the edge between vanishing and exploding; seed 003 warns that a wrong scale explodes
+                        or vanishes, which ``unroll diagnose`` draws)
+    - ``xavier``:      Glorot-uniform per gate block on every recurrent-layer matrix
+    - ``orthogonal``:  W_h orthogonal per gate block (every singular value 1); the rest unchanged
+    - ``identity``:    IRNN: W_h = I, b = 0 (Le et al. 2015, with relu units)
+    - ``uniform:S``:   every parameter the cells hold ~ uniform(-S, S), biases included (Zaremba et al. 2014
+                       use S = 0.1 or 0.05; a model's --init-scale does this to every parameter)
+
+    forget_bias: set every LSTM bias's forget block to this value afterwards (the cells' default is 1).
+    Recurrent-layer matrices are the keys ending in W_x, W_h, W_skip, W_s, W_j, V_j; a model's ``embed.W``,
+    ``out.W`` and ``out.b`` are never touched. returns a new dict.
+    """
+    name, value = parse_spec(spec)
+    matrices = [k for k in matching(params, RECURRENT_MATRICES) if params[k].ndim == 2]
+    if not matrices:
+        raise ValueError(f"init {spec!r}: no recurrent weight matrix among the params ({', '.join(params)})")
+    out = dict(params)
+    if name == "gaussian":
+        for k in matrices:
+            std = value if value is not None else 1.0 / np.sqrt(_hidden_size(params, k))
+            out[k] = (std * rng.standard_normal(params[k].shape)).astype(params[k].dtype)
+    elif name == "xavier":
+        out = xavier(params, rng, keys=tuple(matrices))
+    elif name == "orthogonal":
+        out = orthogonal(params, rng, keys=("W_h",))
+    elif name == "identity":
+        out = identity(params, keys=("W_h",))
+    elif name == "uniform":
+        cell_keys = [k for k in params if k not in ("embed.W", "out.W", "out.b")]
+        for k in cell_keys:
+            out[k] = rng.uniform(-value, value, size=params[k].shape).astype(params[k].dtype)
+    if forget_bias is not None:
+        lstm_biases = _lstm_biases(params)
+        if not lstm_biases:
+            raise ValueError("forget_bias applies to LSTM cells only: these params hold no LSTM bias")
+        out = lstm_forget_bias(out, forget_bias, keys=tuple(lstm_biases))
+    return out
+
+
+def parse_spec(spec: str) -> tuple[str, float | None]:
+    """'uniform:0.1' -> ('uniform', 0.1); checks the name and the value."""
+    name, _, raw = str(spec).partition(":")
+    if name not in INIT_NAMES:
+        raise ValueError(f"init must be one of {', '.join(INIT_NAMES)} (gaussian:S and uniform:S take a scale), "
+                         f"got {spec!r}")
+    if not raw:
+        if name == "uniform":
+            raise ValueError("init uniform needs its scale: uniform:S, e.g. uniform:0.1")
+        return name, None
+    if name not in ("gaussian", "uniform"):
+        raise ValueError(f"init {name} takes no value, got {spec!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"init {name}:S needs a number S > 0, got {raw!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"init {name}:S needs a number S > 0, got {raw!r}")
+    return name, value
+
+
+def _hidden_size(params: dict, name: str) -> int:
+    """H of the layer that holds ``name``: the row count of its sibling W_h, W_skip or W_s."""
+    prefix = name[: name.rfind(".") + 1]
+    for sibling in ("W_h", "W_skip", "W_s"):
+        if prefix + sibling in params:
+            return params[prefix + sibling].shape[0]
+    return params[name].shape[0]
+
+
+def _lstm_biases(params: dict) -> tuple[str, ...]:
+    """The LSTM biases (4H,): "b" of an LSTM cell's own dict, or "layer{l}.lstm[_reverse].b" in a flat one."""
+    W_h = params.get("W_h")
+    own = W_h is not None and W_h.ndim == 2 and W_h.shape[1] == 4 * W_h.shape[0] and "b" in params
+    return ("b",) if own else tuple(k for k in params if k.endswith((".lstm.b", ".lstm_reverse.b")))
+
+
 def orthogonal_matrix(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
     """A (rows, cols) float64 matrix with orthonormal columns (rows >= cols) or rows (rows < cols)."""
     A = rng.standard_normal((max(rows, cols), min(rows, cols)))
@@ -127,4 +227,4 @@ def _require(params: dict, keys) -> list[str]:
     return names
 
 
-__all__ = ["gaussian", "xavier", "orthogonal", "identity", "lstm_forget_bias", "orthogonal_matrix", "matching"]
+__all__ = ["by_name", "INIT_NAMES", "draw_uniform", "gaussian", "xavier", "orthogonal", "identity", "lstm_forget_bias", "orthogonal_matrix", "matching"]

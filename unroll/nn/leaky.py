@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, ops
+from unroll.nn import init as init_
 
 ALPHA_RANGE = (0.02, 0.2)
 
@@ -70,9 +71,7 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
     Returns {"W_x": (D, H), "W_h": (H, H), "b": (H,)} and, if learn_alpha, "a": (H,) = logit(α_0) with
     α_0 ~ U(alpha_range). For a fixed α, draw it with ``sample_alpha`` and pass it as ``alpha=``.
     """
-    bound = 1.0 / np.sqrt(hidden_size)
-    draw = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    params = {"W_x": draw(input_size, hidden_size), "W_h": draw(hidden_size, hidden_size), "b": draw(hidden_size)}
+    params = init_.draw_uniform(param_shapes(input_size, hidden_size, learn_alpha=False), hidden_size, rng, dtype)
     if learn_alpha:
         alpha0 = sample_alpha(hidden_size, rng, *alpha_range, dtype=np.float64)
         if np.any(alpha0 <= 0.0):
@@ -81,7 +80,8 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
     return params
 
 
-def param_shapes(D: int | str, H: int | str, learn_alpha: bool = True) -> dict[str, tuple]:
+def param_shapes(D: int | str, H: int | str, learn_alpha: bool = True, alpha_range=None) -> dict[str, tuple]:
+    """The parameters' shapes (alpha_range, an init option, changes none of them)."""
     shapes = {"W_x": (D, H), "W_h": (H, H), "b": (H,)}
     return shapes | {"a": (H,)} if learn_alpha else shapes
 
@@ -154,6 +154,21 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "ta
     return al * state + (1.0 - al) * f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"])
 
 
+def resolve_options(options: dict) -> dict:
+    """Stack options of the leaky cell: a fixed ``alpha`` implies learn_alpha=False; without one α is learned."""
+    learn = options.get("learn_alpha")
+    if "alpha" in options:
+        if learn:
+            raise ValueError("leaky: give alpha (a fixed leak) or learn_alpha=True (a learned one), not both")
+        alpha = np.asarray(options["alpha"], dtype=np.float64)
+        if alpha.ndim > 1 or not np.all((alpha >= 0) & (alpha <= 1)):
+            raise ValueError(f"alpha must lie in [0, 1] (a float or an (H,) array), got {options['alpha']!r}")
+        return options | {"learn_alpha": False}
+    if learn is False:
+        raise ValueError("leaky: learn_alpha=False needs a fixed leak alpha (a float or (H,) array in [0, 1])")
+    return options | {"learn_alpha": True}
+
+
 def alpha_of(params: dict, alpha=None) -> np.ndarray:
     """The α a forward pass would use: sigmoid(params["a"]) or the fixed ``alpha``, as (H,)."""
     return _alpha(params, alpha, params["W_h"].shape[0], params["W_h"].dtype)[0]
@@ -176,12 +191,8 @@ def _alpha(params, alpha, H, dtype):
 
 def _check_inputs(x, params, state0):
     """Validate x, params and state0; return T, N, H and the dtype."""
-    H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else "H"
     learned = isinstance(params, dict) and "a" in params
-    dtype = checks.params_of("params", params, param_shapes("D", H, learned))
-    D = params["W_x"].shape[0]
-    checks.float_array("x", x, ("T", "N", D), dtype)
-    T, N, _ = x.shape
+    T, N, H, dtype = checks.sequence_inputs(x, params, lambda D, H: param_shapes(D, H, learned))
     if state0 is not None:
         checks.float_array("state0", state0, (N, H), dtype)
     return T, N, H, dtype

@@ -56,10 +56,9 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, 4H), "W_h": (H, 4H), "b": (4H,)}, gate blocks i, f, g, o.
     """
+    from unroll.nn.init import draw_uniform
     H = hidden_size
-    bound = 1.0 / np.sqrt(H)
-    draw = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    params = {"W_x": draw(input_size, 4 * H), "W_h": draw(H, 4 * H), "b": draw(4 * H)}
+    params = draw_uniform(param_shapes(input_size, H), H, rng, dtype)
     params["b"][H:2 * H] = 1.0  # remember by default early in training (Gers et al., Jozefowicz et al.)
     return params
 

@@ -1,14 +1,14 @@
-"""Vanilla (Elman) RNN with tanh or ReLU units, and full backpropagation through time.
+"""Vanilla (Elman) RNN with tanh, ReLU, sigmoid or identity (linear) units, and full backpropagation through time.
 
 Forward, for t = 1..T (row vectors, so ``x_t W_x`` is the seeds' ``W_xh x_t``)::
 
     a_t = x_t W_x + h_{t-1} W_h + b                     (pre-activation)
-    h_t = f(a_t),   f = tanh | relu
+    h_t = f(a_t),   f = tanh | relu | sigmoid | identity     (ops.ACTIVATIONS)
 
 Backward (docs/derivations.md, section "Vanilla RNN"), with δ^{h_t} the gradient flowing into h_t from
 the future and ∂L_t/∂h_t the gradient from the output at step t::
 
-    δ^{a_t}     = (∂L_t/∂h_t + δ^{h_t}) ⊙ f'(a_t)       f'(a) = 1 - h_t²  |  [h_t > 0]
+    δ^{a_t}     = (∂L_t/∂h_t + δ^{h_t}) ⊙ f'(a_t)       f'(a) = 1 - h_t²  |  [h_t > 0]  |  h_t (1 - h_t)  |  1
     δ^{h_{t-1}} = δ^{a_t} W_hᵀ
     ∂L/∂W_x = Σ_t x_tᵀ δ^{a_t},   ∂L/∂W_h = Σ_t h_{t-1}ᵀ δ^{a_t},   ∂L/∂b = Σ_t δ^{a_t}
 
@@ -35,7 +35,7 @@ class RNNCache(NamedTuple):
     h_new: np.ndarray        # (T, N, H) f(a_t), the post-activation value of step t
     mask: np.ndarray | None  # (T, N, 1) 1.0 on real steps, or None
     params: dict             # the parameters used (read only)
-    activation: str          # "tanh" | "relu"
+    activation: str          # a name in ops.ACTIVATIONS: "tanh" | "relu" | "sigmoid" | "identity"
 
 
 def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.float32) -> dict:
@@ -43,9 +43,8 @@ def init(input_size: int, hidden_size: int, rng: np.random.Generator, dtype=np.f
 
     Returns {"W_x": (D, H), "W_h": (H, H), "b": (H,)}.
     """
-    bound = 1.0 / np.sqrt(hidden_size)
-    draw = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    return {"W_x": draw(input_size, hidden_size), "W_h": draw(hidden_size, hidden_size), "b": draw(hidden_size)}
+    from unroll.nn.init import draw_uniform
+    return draw_uniform(param_shapes(input_size, hidden_size), hidden_size, rng, dtype)
 
 
 def param_shapes(D: int | str, H: int | str) -> dict[str, tuple]:

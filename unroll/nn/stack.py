@@ -15,8 +15,9 @@ own length: ``R[t, n] = T_n - 1 - t`` for t < T_n and ``R[t, n] = t`` on padding
 (``x[R][R] = x``), so the outputs are gathered back with ``R`` and the backward pass scatters its gradients
 with the same gather. Padded steps output zeros in both directions.
 
-State layout, PyTorch's: an array ``(L·dirs, N, H)`` for rnn/gru, a tuple ``(h, c)`` of two such arrays for
-lstm; row ``l·dirs + d`` (d = 0 forward, 1 reverse). ``state0=None`` means zeros. The final state of the
+State layout, PyTorch's: an array ``(L·dirs, N, H)`` for rnn/gru/leaky, a tuple ``(h, c)`` of two such arrays
+for lstm, ``(L·dirs, d, N, H)`` (each row the window of its last d states) for skip; row ``l·dirs + d``
+(d = 0 forward, 1 reverse). ``state0=None`` means zeros. The final state of the
 reverse direction is the one after reading step 1.
 
 Backward runs the layers top down: the gradient of ``y^(l)`` is split into the directions, each cell
@@ -50,6 +51,7 @@ class CellKind:
     state_parts: int = 1             # 1: the state is h (N, H); 2: it is (h, c)
     options: tuple[str, ...] = ()    # keyword options that forward and step take, e.g. ("activation",)
     init_options: tuple[str, ...] = ()  # keyword options that init and param_shapes take (change the params)
+    window: str | None = None        # the option giving a window length d when the state is (d, N, H)
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module) if isinstance(self.module, str) else self.module
@@ -59,22 +61,30 @@ CELLS: dict[str, CellKind] = {}
 
 
 def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, options: tuple[str, ...] = (),
-                  init_options: tuple[str, ...] = ()):
+                  init_options: tuple[str, ...] = (), window: str | None = None):
     """Make a cell module usable as ``Stack(name, ...)``.
 
     The module has ``init(D, H, rng, dtype, **init_options)``, ``param_shapes(D, H, **init_options)``,
     ``forward(x, params, state0, mask, **options)``, ``backward(dhs, cache, dstate)`` and
-    ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays.
+    ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays, or, with
+    ``window="d"``, one window (d, N, H) of the last d states whose length is the option ``d``. A module may
+    also have ``resolve_options(options) -> options`` to fill in defaults and check combinations, and
+    ``output(h, params, **options)`` when a step's output is not its new h (deep_output).
     """
     if state_parts not in (1, 2):
         raise ValueError(f"state_parts must be 1 (h) or 2 ((h, c)), got {state_parts}")
-    CELLS[name] = CellKind(module, state_parts, tuple(options), tuple(init_options))
+    if window is not None and (state_parts != 1 or window not in (*options, *init_options)):
+        raise ValueError(f"window must name one of the cell's options and needs state_parts 1, got {window!r}")
+    CELLS[name] = CellKind(module, state_parts, tuple(options), tuple(init_options), window)
 
 
 register_cell("rnn", "unroll.nn.rnn", 1, ("activation",))
 register_cell("lstm", "unroll.nn.lstm", 2)
 register_cell("gru", "unroll.nn.gru", 1)
-register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"))
+register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"), ("learn_alpha", "alpha_range"))
+register_cell("skip", "unroll.nn.skip", 1, ("activation", "d"), ("only_skip",), window="d")
+register_cell("deep_transition", "unroll.nn.deep_transition", 1, ("activation",), ("depth", "shortcut"))
+register_cell("deep_output", "unroll.nn.deep_output", 1, ("activation",), ("depth",))
 
 
 class StackCache(NamedTuple):
@@ -87,9 +97,10 @@ class StackCache(NamedTuple):
 class Stack:
     """``num_layers`` layers of one cell kind, optionally bidirectional; see the module docstring.
 
-    cell: a registered cell name ("rnn", "lstm", "gru"); activation: "tanh" | "relu" for cells that take
-    one (rnn); cell_options: further keyword options of a registered cell (e.g. a leak rate), each routed
-    to forward/step or to init/param_shapes as the cell's registration says.
+    cell: a registered cell name ("rnn", "lstm", "gru", "leaky", "skip", ...); activation: a name in
+    ``ops.ACTIVATIONS`` for cells that take one (rnn, leaky, skip); cell_options: further keyword options of a
+    registered cell (leaky: alpha or learn_alpha, alpha_range; skip: d, only_skip), each routed to
+    forward/step or to init/param_shapes as the cell's registration says.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -144,8 +155,9 @@ class Stack:
                                         **self.init_options).items()}
 
     def zero_state(self, N: int, dtype=np.float32):
-        """Zeros in the stack's state layout: (L·dirs, N, H), or a tuple (h, c) of those for lstm."""
-        shape = (self.num_layers * self.dirs, N, self.hidden_size)
+        """Zeros in the stack's state layout: (L·dirs, N, H) ((L·dirs, d, N, H) for a windowed cell such as
+        skip), or a tuple (h, c) of those for lstm."""
+        shape = (self.num_layers * self.dirs, *self._row_shape(N))
         return np.zeros(shape, dtype) if self.kind.state_parts == 1 else (np.zeros(shape, dtype), np.zeros(shape, dtype))
 
     # ------------------------------------------------------------------------------------------------
@@ -237,11 +249,14 @@ class Stack:
         for l in range(self.num_layers):
             s = states[l]
             if s is None:
-                s = np.zeros((N, self.hidden_size), dtype)
+                s = np.zeros(self._row_shape(N), dtype)
                 s = s if self.kind.state_parts == 1 else (s, s.copy())
-            s = module.step(inp, self._cell_params(params, l, 0), s, **self.options)
+            cell_params = self._cell_params(params, l, 0)
+            s = module.step(inp, cell_params, s, **self.options)
             new.append(s)
-            inp = s if self.kind.state_parts == 1 else s[0]
+            inp = s[0] if self.kind.state_parts == 2 else (s[-1] if self.kind.window else s)   # the new h_t
+            if hasattr(module, "output"):                          # a cell whose output is not its state
+                inp = module.output(inp, cell_params, **self.options)
         return inp, self._join_state(new)
 
     # ------------------------------------------------------------------------------------------------
@@ -259,7 +274,13 @@ class Stack:
         if unknown:
             raise ValueError(f"cell {self.cell!r} takes no option {', '.join(unknown)} (its options: "
                              f"{', '.join(options) or 'none'})")
-        return extra
+        module = self.kind.load()
+        return module.resolve_options(extra) if hasattr(module, "resolve_options") else extra
+
+    def _row_shape(self, N: int) -> tuple:
+        """One cell's state shape: (N, H), or (d, N, H) for a windowed cell."""
+        window = () if self.kind.window is None else (self.options[self.kind.window],)
+        return (*window, N, self.hidden_size)
 
     def _check_params(self, params: dict) -> np.dtype:
         """Check every parameter's key and shape (extra keys are ignored); return the dtype."""
@@ -274,7 +295,7 @@ class Stack:
         rows = self.num_layers * self.dirs
         if state is None:
             return [None] * rows
-        shape = (rows, N, self.hidden_size)
+        shape = (rows, *self._row_shape(N))
         if self.kind.state_parts == 1:
             checks.float_array(name, state, shape, dtype)
             return list(state)

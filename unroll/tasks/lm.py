@@ -57,14 +57,14 @@ class LanguageModelTask(Task):
     def prepare(self) -> dict:
         corpus = self.settings["corpus"]
         text, source = read_corpus(corpus.data)
-        valid_text = text_data.read_text(corpus.valid) if corpus.valid else None
+        valid_text = text_data.read_text(corpus.valid) if has_valid_file(corpus) else None
         vocab_text = text if corpus.level == "word" or valid_text is None else text + valid_text
         vocab = build_vocab(corpus, vocab_text)
         train_ids, valid_ids = encode_splits(corpus, vocab, text, valid_text)
         self.settings["model"] = replace(self.settings["model"], vocab_size=len(vocab))
         self.prepared = {
             "data": {"source": source, "sha256": sha256(text),
-                     "valid": str(Path(corpus.valid).resolve()) if corpus.valid else None,
+                     "valid": str(Path(corpus.valid).resolve()) if has_valid_file(corpus) else None,
                      "valid_sha256": sha256(valid_text) if valid_text is not None else None,
                      "train_tokens": int(train_ids.size), "valid_tokens": int(valid_ids.size)},
             "vocab": {"level": corpus.level, **vocab.to_json()}}
@@ -113,9 +113,14 @@ class LanguageModelTask(Task):
         """Nats per token over every token of the validation split (or of the file ``split``) once."""
         if split == "valid":
             ids = self.splits_ids()[1]
+            if ids.size == 0:                                    # --valid none: nothing to validate on
+                return {}
         else:
             ids = self.vocab.encode(text_data.read_text(split))
-        nats = evaluate_stream(model, ids, self.settings["train"].batch_size, self.settings["bptt"].seq_len)
+        if ids.size < 2:
+            raise ValueError(f"{split} holds {ids.size} token(s): evaluation needs at least 2 (an input and its next)")
+        batch = min(self.settings["train"].batch_size, ids.size - 1)   # a short file: fewer columns
+        nats = evaluate_stream(model, ids, batch, self.settings["bptt"].seq_len)
         level = self.settings["corpus"].level
         out = {"loss": nats, "tokens": int(ids.size), "level": level}
         if level == "char":
@@ -125,6 +130,8 @@ class LanguageModelTask(Task):
         return out
 
     def describe(self, metrics: dict) -> str:
+        if "loss" not in metrics:
+            return f"no validation split (the run was trained with --valid none); give --data FILE (step {metrics.get('step', '?')})"
         if metrics["level"] == "char":
             line = f"{metrics['loss']:.4f} nats/char, {metrics['bits_per_char']:.4f} bits/char"
         else:
@@ -170,15 +177,20 @@ class LanguageModelTask(Task):
 def cmd_sample(args) -> int:
     from unroll.train import run
     task, model, _ = run.load(args.run_dir)
+    if task.name != LanguageModelTask.name:
+        raise ValueError(f"{args.run_dir} is a --task {task.name} run; sample reads language-model runs "
+                         f"(use unroll predict or unroll eval)")
     vocab = task.vocab
     prime = args.prime if args.prime is not None else ("\n" if "\n" in vocab else vocab.tokens[0])
     prime_ids = vocab.encode(prime)
     if len(prime_ids) == 0:
         raise ValueError("--prime must hold at least one token")
+    tokens = model.generate(prime_ids, args.length, args.temperature, args.top_k, args.greedy, args.seed)
+    first = next(tokens, None)                                   # bad options fail here, before any output
     out = sys.stdout
     out.write(prime)
     previous = int(prime_ids[-1])
-    for token in model.generate(prime_ids, args.length, args.temperature, args.top_k, args.greedy, args.seed):
+    for token in _chain(first, tokens):
         out.write(text_piece(vocab, previous, token))
         out.flush()
         previous = token
@@ -205,7 +217,17 @@ def encode_splits(corpus: CorpusConfig, vocab, text: str, valid_text: str | None
     """Token ids of the training and validation streams (last valid_fraction, or --valid's file)."""
     if valid_text is not None:
         return vocab.encode(text), vocab.encode(valid_text)
+    if corpus.valid == NO_VALID:
+        ids = vocab.encode(text)
+        return ids, ids[:0]
     return text_data.split(vocab.encode(text), corpus.valid_fraction)
+
+
+NO_VALID = "none"        # --valid none: train on the whole text, no validation split
+
+
+def has_valid_file(corpus: CorpusConfig) -> bool:
+    return bool(corpus.valid) and corpus.valid != NO_VALID
 
 
 def evaluate_stream(model, ids: np.ndarray, batch_size: int, seq_len: int) -> float:
@@ -221,6 +243,13 @@ def evaluate_stream(model, ids: np.ndarray, batch_size: int, seq_len: int) -> fl
         count += n
     total, count = world.sum(total, count)
     return total / count
+
+
+def _chain(first, rest):
+    """``first`` (unless None), then the rest of the iterator."""
+    if first is not None:
+        yield first
+    yield from rest
 
 
 def text_piece(vocab, previous: int, token: int) -> str:

@@ -36,6 +36,8 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
+    model = task.build_model(train.seed)
+    trainer = Trainer(out_dir, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
     world = distributed.world()
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
     if world.rank == 0:
@@ -45,12 +47,12 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
             "task": task_name, "train": to_dict(train),
             **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
     world.barrier()
-    model = task.build_model(train.seed)
-    return Trainer(out_dir, task, model, train, quiet=quiet)
+    return trainer
 
 
 def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
+    run_dir = run_folder(run_dir)
     task, _ = read_task(run_dir)
     train = task.settings["train"]
     if max_steps is not None or max_time is not None:
@@ -64,6 +66,7 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
 
 def load(run_dir: Path):
     """(task, model with the latest checkpoint's weights, run info with "step") for eval, predict, sample."""
+    run_dir = run_folder(run_dir)
     task, info = read_task(run_dir)
     model = task.build_model(task.settings["train"].seed)
     folder = checkpoint.latest(run_dir)
@@ -93,11 +96,31 @@ def read_task(run_dir: Path):
     return task_cls(settings, prepared), info
 
 
+def run_folder(path: Path) -> Path:
+    """The run folder a user named: the folder itself, or the folder of its config.json (or of a file in it)."""
+    path = Path(path)
+    if path.is_file():
+        if (path.parent / "config.json").is_file():
+            return path.parent
+        raise ValueError(f"{path} is a file, not a run folder (give the folder that holds config.json)")
+    if not path.is_dir():
+        raise ValueError(f"run folder {path} does not exist")
+    return path
+
+
+def limit_reached(trainer: Trainer) -> str | None:
+    """Why a (resumed) run would not train another step: its --max-steps or --max-time is used up; else None."""
+    c, cfg = trainer.counters, trainer.config
+    if cfg.max_steps is not None and c["step"] >= cfg.max_steps:
+        return f"it reached its limit of --max-steps {cfg.max_steps} (step {c['step']})"
+    if cfg.max_time is not None and c["elapsed"] >= cfg.max_time:
+        return f"it reached its limit of --max-time {cfg.max_time:g} s ({c['elapsed']:.1f} s trained)"
+    return None
+
+
 def read_config(run_dir: Path) -> dict:
     """config.json of a run folder, upgraded to the current format."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ValueError(f"run folder {run_dir} does not exist")
+    run_dir = run_folder(run_dir)
     path = run_dir / "config.json"
     info = checkpoint.read_json(path, "run configuration")
     if "format" not in info:

@@ -53,6 +53,7 @@ class Trainer:
                                  max_grad_norm=0.0, max_train_loss=0.0)
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
+        self.log_every = log_interval(config)
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -80,7 +81,7 @@ class Trainer:
         c, cfg = self.counters, self.config
         window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
-        record, self.task_done = {}, False
+        record, self.task_done, evaluated = {}, False, False
         while not self._done(c["elapsed"]):
             loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -93,12 +94,13 @@ class Trainer:
             if self.world.size > 1:                       # every rank stops at the same step
                 c["elapsed"], self.stop_requested = self.world.agree(c["elapsed"], self.stop_requested)
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
-            if c["step"] % cfg.log_every == 0 or evaluate:
+            if c["step"] % self.log_every == 0 or evaluate:
                 record = self._metrics(window, evaluate)
                 self._log(record)
                 window = _Window()
+            evaluated = evaluate
             self.progress.update(c["step"], cfg.max_steps, c["elapsed"], cfg.max_time, record)
-        if window.steps or "valid_loss" not in record:
+        if window.steps or not evaluated:
             record = self._metrics(window, evaluate=True)
             self._log(record)
         self.progress.close()
@@ -215,3 +217,13 @@ class _Window:
         self.norm += norm
         self.steps += 1
         self.tokens += tokens
+
+
+PLOT_POINTS = 100       # a run of known length logs at least this many training lines (every step if shorter)
+
+
+def log_interval(config) -> int:
+    """Steps between metrics lines: log_every, shortened so a run of max_steps has >= PLOT_POINTS lines."""
+    if config.max_steps:
+        return max(1, min(config.log_every, config.max_steps // PLOT_POINTS))
+    return config.log_every
