@@ -80,7 +80,8 @@ def test_diagnose_command_on_experiment_run_folders(tmp_path, capsys):
     capsys.readouterr()
     out = tmp_path / "diag"
     assert main(["diagnose", "--out", str(out), "--run", str(runs["rnn"]), "--run", str(runs["lstm"])]) == 0
-    assert capsys.readouterr().out.split() == [str(out / "gradient_flow.png"), str(out / "jacobian_norms.png")]
+    assert capsys.readouterr().out.split() == [str(out / name) for name in (
+        "gradient_flow.png", "jacobian_norms.png", "activations.png", "gaussian_scale.png")]
     report = json.loads((out / "diagnose.json").read_text())
     assert set(report["models"]) == {"rnn (rnn)", "lstm (lstm)"}
     for cell, H, blocks in (("rnn", 5, 1), ("lstm", 5, 4)):

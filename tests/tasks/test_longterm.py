@@ -135,11 +135,11 @@ def test_diagnose_trains_three_models_and_writes_figures_and_json(tmp_path, monk
                                                                      savefig(fig, path, **kw))[1])
     report = D.diagnose(tmp_path, T=8, steps=10, hidden=4, log=lambda msg: None)
     assert set(report["models"]) == {"rnn", "lstm", "gru"}
-    assert set(drawn) == {"gradient_flow.png", "jacobian_norms.png"}
+    assert set(drawn) == {"gradient_flow.png", "jacobian_norms.png", "activations.png", "gaussian_scale.png"}
     assert all((tmp_path / name).is_file() for name in drawn)
     saved = json.loads((tmp_path / "diagnose.json").read_text())
-    for name, fig in drawn.items():                            # each panel draws its JSON series, log scale
-        panels = saved["figures"][name]
+    for name in ("gradient_flow.png", "jacobian_norms.png"):   # each panel draws its JSON series, log scale
+        fig, panels = drawn[name], saved["figures"][name]
         assert [ax.get_title() for ax in fig.axes] == list(panels)
         for ax, (label, data) in zip(fig.axes, panels.items()):
             assert ax.get_yscale() == "log" and ax.get_xlabel() == "distance in time T - k"

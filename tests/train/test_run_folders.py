@@ -83,7 +83,9 @@ def test_resume_with_max_time(corpus, tmp_path, capsys):
     assert train("--data", corpus, "--max-steps", 3, "--out", run_dir) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(run_dir), "--max-time", "1e-9", "--quiet"]) == 0
-    assert json.loads(capsys.readouterr().out)["step"] == 3
+    said = capsys.readouterr()
+    assert said.out == "" and "reached its limit of --max-time 1e-09 s" in said.err      # issue 12, defect 3
+    assert (run_dir / "latest").read_text().strip() == "step-00000003"
     assert main(["train", "--resume", str(run_dir), "--max-time", "10000", "--max-steps", "5", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 5
     elapsed = [r["elapsed"] for r in log(run_dir) if "elapsed" in r]

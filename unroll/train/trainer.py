@@ -82,7 +82,7 @@ class Trainer:
         window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
         record, self.task_done, evaluated = {}, False, False
-        while not self._done(c["elapsed"]):
+        while not self._done(c["elapsed"] if self.world.size > 1 else elapsed0 + time.perf_counter() - start):
             loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 self._roll_back(loss, norm)
