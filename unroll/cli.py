@@ -49,6 +49,8 @@ def _add_registered_commands(sub) -> None:
     experiments.add_experiment_parser(sub)
     experiments.add_diagnose_parser(sub)
     bench.add_parser(sub)
+    from unroll.interop import commands as interop_commands   # export, import (interop, #8)
+    interop_commands.add_parsers(sub)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -177,6 +179,8 @@ def cmd_eval(args) -> int:
     from unroll.train.trainer import evaluate_stream
     model, vocab, info = run.load(args.run_dir)
     config = from_dict(TrainConfig, info["train"])
+    if info.get("imported") and not args.data:
+        raise ValueError(f"run folder {args.run_dir} was imported from {info['imported']} and has no data; pass --data FILE")
     if args.data:
         ids = vocab.encode(text_data.read_text(args.data))
     else:

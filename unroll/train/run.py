@@ -71,6 +71,9 @@ def start(out_dir: Path, model_config: dict, config: TrainConfig, valid_path: st
 def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
     info = read_config(run_dir)
+    if info.get("imported"):
+        raise ValueError(f"run folder {run_dir} was imported from {info['imported']}; it can be sampled and "
+                         "evaluated, not resumed")
     config = from_dict(TrainConfig, info["train"])
     if max_steps is not None or max_time is not None:
         config = replace(config, max_steps=max_steps, max_time=max_time)
