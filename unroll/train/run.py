@@ -7,6 +7,7 @@ so that a resumed run reads the same token stream (and refuses a corpus that cha
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from unroll.config import ModelConfig, TrainConfig, from_dict, to_dict
 from unroll.data import text as text_data
 from unroll.data.vocab import CharVocab, WordVocab
 from unroll.models.language_model import LanguageModel
-from unroll.train import checkpoint
+from unroll.train import checkpoint, lock
 from unroll.train.trainer import Trainer
 
 VOCABS = {"char": CharVocab, "word": WordVocab}
@@ -56,6 +57,7 @@ def start(out_dir: Path, model_config: dict, config: TrainConfig, valid_path: st
     train_ids, valid_ids = encode_splits(config, vocab, text, valid_text)
     model_cfg = ModelConfig(vocab_size=len(vocab), **model_config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire(out_dir)                                # one process per run folder (train/lock.py)
     checkpoint.write_json_atomic(out_dir / "config.json", {
         "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "model": to_dict(model_cfg), "train": to_dict(config),
@@ -85,7 +87,16 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
     train_ids, valid_ids = encode_splits(config, vocab, text, valid_text)
     model = LanguageModel.from_config(from_dict(ModelConfig, info["model"]), seed=config.seed)
     trainer = Trainer(Path(run_dir), config, model, train_ids, valid_ids, quiet=quiet)
-    trainer.load(checkpoint.latest(run_dir))
+    lock.acquire(run_dir)
+    folder, _, skipped = checkpoint.find_good(run_dir, {k: v.shape for k, v in model.params.items()})
+    for reason in skipped:
+        print(f"unroll: warning: {reason}", file=sys.stderr)
+    if folder is None:
+        print(f"unroll: run folder {run_dir} has no checkpoint yet; starting from step 0", file=sys.stderr)
+    else:
+        if skipped:
+            print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
+        trainer.load(folder)
     return trainer
 
 
@@ -93,12 +104,24 @@ def load(run_dir: Path):
     """(model with the latest checkpoint's weights, vocabulary, run info) for sampling and evaluation."""
     info = read_config(run_dir)
     model = LanguageModel.from_config(from_dict(ModelConfig, info["model"]))
-    folder = checkpoint.latest(run_dir)
-    params, _, state = checkpoint.load(folder, {k: v.shape for k, v in model.params.items()})
+    expected = {k: v.shape for k, v in model.params.items()}
+    try:
+        params, _, state = checkpoint.load(checkpoint.latest(run_dir), expected)
+    except ValueError as err:
+        raise ValueError(f"{err}{_older_good_hint(run_dir, expected)}") from None
     for key, value in params.items():
         model.params[key][...] = value
     info["step"] = state["counters"]["step"]
     return model, load_vocab(info), info
+
+
+def _older_good_hint(run_dir: Path, expected: dict) -> str:
+    """'; the older checkpoint ... is intact' when one loads cleanly, else ''."""
+    try:
+        folder, _, _ = checkpoint.find_good(run_dir, expected)
+    except ValueError:
+        return ""
+    return f"; the older checkpoint {folder.name} is intact (unroll train --resume falls back to it)" if folder else ""
 
 
 def read_config(run_dir: Path) -> dict:
