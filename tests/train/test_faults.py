@@ -6,6 +6,7 @@ parameters of an undisturbed run, bit for bit."""
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,7 +103,7 @@ def test_damaged_latest_checkpoint_is_named_and_resume_falls_back(what, run_dir,
 def test_damaged_latest_pointer_falls_back_to_the_newest_good_folder(run_dir, reference, capsys):
     (run_dir / "latest").write_bytes(b"\xff\xfe garbage")
     assert main(["eval", str(run_dir)]) == 2
-    assert "is not a checkpoint folder" in capsys.readouterr().err
+    assert f"run folder {run_dir}: the file 'latest' is damaged" in capsys.readouterr().err
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0
     assert "resuming from the older checkpoint step-00000006" in capsys.readouterr().err
     model, _, _ = run.load(run_dir)
@@ -116,6 +117,27 @@ def test_when_every_checkpoint_is_damaged_resume_names_the_newest(run_dir, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("unroll: error: checkpoint file") and "step-00000006" in err
     assert "no older checkpoint loads either (1 tried)" in err
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(corpus, tmp_path, reference, capsys):
+    start(corpus, tmp_path / "run", steps=8)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")          # as if killed between config.json and step 0
+    (tmp_path / "run" / "latest").unlink()
+    (tmp_path / "run" / "metrics.jsonl").unlink()
+    capsys.readouterr()
+    assert train("--resume", tmp_path / "run", "--quiet") == 0
+    assert "has no checkpoint yet; starting from step 0" in capsys.readouterr().err
+    model, _, info = run.load(tmp_path / "run")
+    assert info["step"] == 8 and all(np.array_equal(model.params[k], reference[k]) for k in reference)
+
+
+def test_a_metrics_line_cut_short_by_a_crash_is_dropped_on_resume(run_dir):
+    log = run_dir / "metrics.jsonl"
+    with open(log, "a", encoding="utf-8") as f:
+        f.write('{"step": 7, "train_lo')                    # the crash came mid-line
+    assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0
+    steps = [json.loads(line)["step"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert steps == sorted(steps) and steps[-1] == 8
 
 
 def holder(run_dir: Path) -> subprocess.Popen:

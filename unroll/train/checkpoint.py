@@ -117,9 +117,11 @@ def latest(run_dir: Path) -> Path:
     if not (run_dir / "latest").is_file():
         raise ValueError(f"run folder {run_dir} has no checkpoint (the file 'latest' is missing)")
     name = _pointer(run_dir)
-    folder = run_dir / "checkpoints" / (name or "?")
-    if not name or not folder.is_dir():
-        raise ValueError(f"run folder {run_dir}: the file 'latest' names {name!r}, which is not a checkpoint folder")
+    if name is None:
+        raise ValueError(f"run folder {run_dir}: the file 'latest' is damaged (it names no checkpoint folder)")
+    folder = run_dir / "checkpoints" / name
+    if not folder.is_dir():
+        raise ValueError(f"run folder {run_dir}: the file 'latest' names {name}, which is missing")
     return folder
 
 
@@ -135,6 +137,9 @@ def load(folder: Path, expected_params: dict[str, tuple]) -> tuple[dict, dict, d
         raise ValueError(f"checkpoint file {folder / 'state.json'} is damaged: it has no valid 'checksums' entry")
     if _state_sha256(state) != sums["state"]:
         raise ValueError(f"checkpoint file {folder / 'state.json'} is damaged: its SHA-256 differs from the one it records")
+    counters = state.get("counters")
+    if not isinstance(counters, dict) or type(counters.get("step")) is not int or counters["step"] < 0:
+        raise ValueError(f"checkpoint file {folder / 'state.json'} has no valid counters.step")
     params, train_arrays = (_load_tensors(folder / file, sums[file]) for file in FILES)
     check_shapes(params, expected_params, str(folder / "model.safetensors"))
     return params, train_arrays, state
@@ -242,10 +247,11 @@ def _fresh_name(root: Path, step: int) -> str:
 
 
 def _prune(root: Path, keep: str) -> None:
-    """Delete checkpoints of later steps than ``keep`` (a future abandoned by a resume from an older one)
-    and all but the newest KEEP_LAST; never ``keep`` itself."""
-    folders = [f for f in _folders(root) if _step_of(f.name) <= _step_of(keep)]
-    doomed = [f for f in _folders(root) if _step_of(f.name) > _step_of(keep)] + folders[:-KEEP_LAST]
+    """Delete checkpoints of ``keep``'s step or later (superseded, or a future abandoned by a resume from an
+    older checkpoint, damaged ones included) and all but the newest KEEP_LAST; never ``keep`` itself."""
+    step = _step_of(keep)
+    folders = [f for f in _folders(root) if _step_of(f.name) < step or f.name == keep]
+    doomed = [f for f in _folders(root) if _step_of(f.name) >= step] + folders[:-KEEP_LAST]
     for folder in doomed:
         if folder.name != keep:
             shutil.rmtree(folder, ignore_errors=True)

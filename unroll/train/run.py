@@ -96,7 +96,11 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
     else:
         if skipped:
             print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
-        trainer.load(folder)
+        try:
+            trainer.load(folder)
+        except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as err:
+            raise ValueError(f"checkpoint file {folder / 'state.json'} does not fit this run: "
+                             f"{type(err).__name__} {err}") from None
     return trainer
 
 
@@ -132,7 +136,26 @@ def read_config(run_dir: Path) -> dict:
     for key in ("model", "train", "data", "vocab"):
         if key not in info:
             raise ValueError(f"run configuration {run_dir / 'config.json'} has no '{key}' section")
+    _validate(info, run_dir / "config.json")
     return info
+
+
+def _validate(info: dict, path: Path) -> None:
+    """Parse every section once, so a damaged config.json is one ValueError naming it, never a traceback."""
+    try:
+        for key in ("model", "train", "data", "vocab"):
+            if not isinstance(info[key], dict):
+                raise ValueError(f"section '{key}' must be a JSON object, got {type(info[key]).__name__}")
+        from_dict(ModelConfig, info["model"])
+        if not isinstance(from_dict(TrainConfig, info["train"]).data, (str, type(None))):
+            raise ValueError("train.data must be a path or null")
+        for key in ("source", "sha256", "valid"):
+            if not isinstance(info["data"][key], (str, type(None))):
+                raise ValueError(f"data.{key} must be a string or null")
+        load_vocab(info)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        kind = "" if isinstance(err, ValueError) else type(err).__name__ + " "
+        raise ValueError(f"run configuration {path} is damaged: {kind}{err}".replace("\n", "\\n")) from None
 
 
 def load_vocab(info: dict):
