@@ -149,16 +149,19 @@ def test_random_safetensors_with_matching_checksums(header, body, which, good_ru
 
 
 @FUZZ
-@given(value=json_values, where=st.sampled_from(["state", "counters", "optimizer", "batcher", "rng"]))
+@given(value=json_values, where=st.sampled_from(["state", "components", "counters", "optimizer", "batches", "rng",
+                                                 "carry"]))
 def test_random_json_as_checkpoint_state_with_matching_checksum(value, where, good_run, tmp_path, capsys):
     folder = fresh_copy(good_run, tmp_path)
     path = checkpoint.latest(folder) / "state.json"
     state = json.loads(path.read_text())
     sums = state.pop("checksums")
     if where == "state":
-        state = value if isinstance(value, dict) else {"counters": value}
+        state = value if isinstance(value, dict) else {"format": 2, "components": value}
+    elif where == "components":
+        state["components"] = value
     else:
-        state[where] = value
+        state["components"][where] = value
     sums["state"] = checkpoint._state_sha256(state)
     path.write_text(json.dumps({**state, "checksums": sums}))
     try:
@@ -169,7 +172,7 @@ def test_random_json_as_checkpoint_state_with_matching_checksum(value, where, go
 
 
 @FUZZ
-@given(value=json_values, section=st.sampled_from(["model", "train", "data", "vocab", None]))
+@given(value=json_values, section=st.sampled_from(["task", "model", "train", "corpus", "bptt", "data", "vocab", None]))
 def test_random_json_in_the_run_configuration(value, section, good_run, tmp_path, capsys):
     folder = fresh_copy(good_run, tmp_path)
     info = json.loads((folder / "config.json").read_text())

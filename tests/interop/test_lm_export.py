@@ -14,13 +14,13 @@ import onnxruntime as ort
 from safetensors.torch import save_file as torch_save_file
 
 from unroll.cli import main
-from unroll.config import TrainConfig
+from unroll.config import BPTTConfig, TrainConfig
 from unroll.data.text import load_bundled
 from unroll.data.vocab import CharVocab
 from unroll.interop import lm_onnx, lm_torch
 from unroll.models.language_model import LanguageModel
 from unroll.train import run
-from unroll.train.trainer import evaluate_stream
+from unroll.tasks.lm import evaluate_stream
 
 torch.set_num_threads(1)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "interop.md"
@@ -103,8 +103,8 @@ def test_import_of_a_torch_trained_state_dict_matches_torch(cell, activation, tm
     (tmp_path / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     lm_torch.import_model(tmp_path / "m.safetensors", tmp_path / "vocab.json", tmp_path / "run",
                           activation if cell == "rnn" else None)
-    model, loaded_vocab, info = run.load(tmp_path / "run")
-    assert loaded_vocab == CharVocab(vocab) and info["model"]["cell"] == cell
+    task, model, info = run.load(tmp_path / "run")
+    assert task.vocab == CharVocab(vocab) and info["model"]["cell"] == cell
     ids = np.random.default_rng(4).integers(0, V, (30, N))
     logits, _, _ = model.forward(ids, training=False)
     with torch.no_grad():
@@ -122,14 +122,15 @@ def test_cli_export_import_sample_eval_round_trip(tmp_path, capsys):
     assert main(["export", str(tmp_path / "run"), "--to", "onnx", str(tmp_path / "m.onnx")]) == 0
     assert main(["import", str(tmp_path / "m.safetensors"), "--vocab", str(tmp_path / "m.vocab.json"),
                  "--out", str(tmp_path / "imported")]) == 0
-    original, vocab, _ = run.load(tmp_path / "run")
-    imported, vocab2, _ = run.load(tmp_path / "imported")
-    assert vocab == vocab2
+    task, original, _ = run.load(tmp_path / "run")
+    task2, imported, _ = run.load(tmp_path / "imported")
+    vocab = task.vocab
+    assert vocab == task2.vocab
     assert all(np.array_equal(original.params[k], imported.params[k]) for k in original.params)
     capsys.readouterr()
-    defaults = TrainConfig()                           # an imported run evaluates with the default batching
-    loss = evaluate_stream(original, vocab.encode(corpus.read_text(encoding="utf-8")), defaults.batch_size,
-                           defaults.seq_len)
+    # an imported run evaluates with the default batching
+    loss = evaluate_stream(original, vocab.encode(corpus.read_text(encoding="utf-8")), TrainConfig().batch_size,
+                           BPTTConfig().seq_len)
     assert main(["eval", str(tmp_path / "imported"), "--data", str(corpus), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["loss"] == loss
     assert main(["sample", str(tmp_path / "run"), "--length", "20", "--seed", "5"]) == 0

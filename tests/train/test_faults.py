@@ -43,7 +43,7 @@ def start(corpus, out, steps=STEPS) -> Path:
 @pytest.fixture(scope="module")
 def reference(corpus, tmp_path_factory) -> dict:
     """Parameters of an undisturbed 8-step run."""
-    model, _, info = run.load(start(corpus, tmp_path_factory.mktemp("ref") / "run", steps=8))
+    _, model, info = run.load(start(corpus, tmp_path_factory.mktemp("ref") / "run", steps=8))
     assert info["step"] == 8
     return model.params
 
@@ -68,7 +68,7 @@ def flip_byte(path: Path, offset_from_end: int = 5) -> None:
 def damage_state_number(path: Path) -> None:
     """Change the step counter in state.json: still valid JSON, different content."""
     state = json.loads(path.read_text())
-    state["counters"]["step"] += 1
+    state["components"]["counters"]["step"] += 1
     path.write_text(json.dumps(state, indent=1))
 
 
@@ -95,7 +95,7 @@ def test_damaged_latest_checkpoint_is_named_and_resume_falls_back(what, run_dir,
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0
     err = capsys.readouterr().err
     assert str(path) in err and "resuming from the older checkpoint step-00000004" in err
-    model, _, info = run.load(run_dir)
+    _, model, info = run.load(run_dir)
     assert info["step"] == 8
     assert all(np.array_equal(model.params[k], reference[k]) for k in reference)
 
@@ -106,7 +106,7 @@ def test_damaged_latest_pointer_falls_back_to_the_newest_good_folder(run_dir, re
     assert f"run folder {run_dir}: the file 'latest' is damaged" in capsys.readouterr().err
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0
     assert "resuming from the older checkpoint step-00000006" in capsys.readouterr().err
-    model, _, _ = run.load(run_dir)
+    _, model, _ = run.load(run_dir)
     assert all(np.array_equal(model.params[k], reference[k]) for k in reference)
 
 
@@ -127,7 +127,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(corpus, tm
     capsys.readouterr()
     assert train("--resume", tmp_path / "run", "--quiet") == 0
     assert "has no checkpoint yet; starting from step 0" in capsys.readouterr().err
-    model, _, info = run.load(tmp_path / "run")
+    _, model, info = run.load(tmp_path / "run")
     assert info["step"] == 8 and all(np.array_equal(model.params[k], reference[k]) for k in reference)
 
 
@@ -167,7 +167,7 @@ def test_a_second_process_on_one_run_folder_is_refused_and_a_killed_one_leaves_n
 
 
 def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(run_dir, monkeypatch, capsys):
-    before, _, _ = run.load(run_dir)
+    _, before, _ = run.load(run_dir)
     real_write = checkpoint._write_bytes
 
     def full_disk(path, data):
@@ -181,7 +181,7 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(run_dir, mo
     assert err == (f"unroll: error: cannot write checkpoint step-00000008 in {run_dir}: No space left on device; "
                    "the previous checkpoint step-00000006 is intact\n")
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-00000004", "step-00000006"]
-    after, _, info = run.load(run_dir)
+    _, after, info = run.load(run_dir)
     assert info["step"] == 6 and all(np.array_equal(after.params[k], before.params[k]) for k in before.params)
     monkeypatch.undo()
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0       # space again: it carries on

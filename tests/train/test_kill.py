@@ -55,7 +55,7 @@ def test_kill_9_at_20_moments_then_resume_ends_bit_identical(tmp_path):
     corpus.write_text(load_bundled("tinyshakespeare")[:3000], encoding="utf-8")
     reference = tmp_path / "reference"
     assert main(["train", "--data", str(corpus), *MODEL, "--out", str(reference)]) == 0
-    expected = run.load(reference)[0].params
+    expected = run.load(reference)[1].params
 
     run_dir, point, rng = tmp_path / "run", tmp_path / "run" / "fault-point", random.Random(9)
     first = ["--data", str(corpus), *MODEL, "--out", str(run_dir)]
@@ -78,7 +78,7 @@ def test_kill_9_at_20_moments_then_resume_ends_bit_identical(tmp_path):
         inside_writes += stage in STAGES
         outcomes.append(stage)
         if (run_dir / "latest").exists():                    # the run folder always loads, with nothing skipped
-            model, _, info = run.load(run_dir)
+            _, model, info = run.load(run_dir)
             folder, _, skipped = checkpoint.find_good(run_dir, {k: v.shape for k, v in model.params.items()})
             assert skipped == [] and folder == checkpoint.latest(run_dir), outcomes
     assert inside_writes >= KILLS // 4, outcomes
@@ -86,7 +86,7 @@ def test_kill_9_at_20_moments_then_resume_ends_bit_identical(tmp_path):
     proc = launch(["--resume", str(run_dir)], pause=None)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    model, _, info = run.load(run_dir)
+    _, model, info = run.load(run_dir)
     assert info["step"] == 60
     assert all(np.array_equal(model.params[k], expected[k]) for k in expected), outcomes
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -33,7 +33,10 @@ def cmd_export(args) -> int:
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:
         raise ValueError(f"--to must be torch or onnx, got {fmt!r}")
-    model, vocab, info = run.load(args.run_dir)
+    task, model, info = run.load(args.run_dir)
+    if info["task"] != "lm":
+        raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
+    vocab = task.vocab
     writers[fmt](model, out)
     vocab_path = out.with_suffix(".vocab.json")
     checkpoint.write_json_atomic(vocab_path, vocab.to_json())

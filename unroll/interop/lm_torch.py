@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_bytes, save_file
 
 from unroll import __version__
-from unroll.config import ModelConfig, TrainConfig, to_dict
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig, to_dict
 from unroll.data.vocab import CharVocab, WordVocab, vocab_from_json
 from unroll.interop import torch_weights
 from unroll.models.language_model import LanguageModel
@@ -131,8 +131,10 @@ def read_vocab(path: Path):
 
 
 def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: str | None = None) -> Path:
-    """Make a run folder (config.json + one checkpoint) that ``unroll sample`` and ``eval --data`` load."""
-    from unroll.train import checkpoint                     # train imports models; keep interop light
+    """Make a language-model run folder (config.json + one checkpoint) that ``unroll sample`` and
+    ``unroll eval --data`` load."""
+    from unroll.train import checkpoint, run                # train imports models; keep interop light
+    from unroll.train.state import Counters, ParamsState
 
     model, vocab, out_dir = read_torch(model_path, activation), read_vocab(vocab_path), Path(out_dir)
     if len(vocab) != model.config.vocab_size:
@@ -142,14 +144,16 @@ def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: 
         raise ValueError(f"--out {out_dir} already holds a run")
     out_dir.mkdir(parents=True, exist_ok=True)
     source = str(Path(model_path).resolve())
+    corpus = CorpusConfig(level=vocab.kind, **({"tokenizer": vocab.tokenizer} if vocab.kind == "word" else {}))
     checkpoint.write_json_atomic(out_dir / "config.json", {
-        "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "imported": source,
-        "model": to_dict(model.config), "train": to_dict(TrainConfig(level=vocab.kind)),
+        "format": run.FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "task": "lm", "train": to_dict(TrainConfig()), "corpus": to_dict(corpus), "bptt": to_dict(BPTTConfig()),
+        "model": to_dict(model.config), "imported": source,
         "data": {"source": None, "sha256": None, "valid": None, "valid_sha256": None},
         "vocab": {"level": vocab.kind, **vocab.to_json()},
     })
-    counters = {"step": 0, "tokens": 0, "elapsed": 0.0, "lr_scale": 1.0, "nan_retries": 0}
-    checkpoint.save(out_dir, 0, model.params, {}, {"counters": counters, "imported": source})
+    counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0)
+    checkpoint.save(out_dir, 0, {"model": ParamsState(model.params), "counters": counters})
     return out_dir
 
 

@@ -2,13 +2,15 @@
 
 A run folder holds::
 
-    config.json                    model and training settings, vocabulary (written once)
+    config.json                    the task, its settings, what it prepared (vocabulary ...) (written once)
     metrics.jsonl                  one JSON object per logged step
     lock                           held (fcntl.flock) by the process training in this folder; see train/lock.py
-    checkpoints/step-00001500/     model.safetensors   the parameters
-                                   train.safetensors   optimizer arrays, carried hidden state, BPTT history
-                                   state.json          step, counters, optimizer scalars, RNG, data position,
-                                                       and "checksums": SHA-256 of both safetensors files and
+    checkpoints/step-00001500/     model.safetensors   the parameters, under their own names
+                                   train.safetensors   every other component's arrays, "<component>.<name>"
+                                                       (optimizer moments, carried state, BPTT history)
+                                   state.json          every component's scalars by name (counters,
+                                                       optimizer, batches, RNG, carry), the format, and
+                                                       "checksums": SHA-256 of both safetensors files and
                                                        of the rest of state.json
     latest                         the name of the newest complete checkpoint folder
 
@@ -21,7 +23,8 @@ fails (disk full) removes its temporary folder and raises ``CheckpointError``; t
 
 Reading: every file is checked against its checksum, so a truncated or bit-flipped file is a one-line
 error naming it. ``find_good`` walks back from ``latest`` to the newest checkpoint that reads cleanly and
-says which ones it skipped (``unroll train --resume`` uses it).
+says which ones it skipped (``unroll train --resume`` uses it). Checkpoints of unroll 0.1 (no "format",
+no checksums) are read and upgraded.
 
 Fault hooks for the tests: with ``UNROLL_FAULT_PAUSE=seconds`` set, ``save`` writes the name of each stage
 to RUN_DIR/fault-point and sleeps that long there, so a test can kill the process inside a write.
@@ -41,7 +44,10 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors_bytes, save as tensors_bytes
 
+from unroll import __version__
+
 KEEP_LAST = 2
+FORMAT = 2            # 1: unroll 0.1 (fixed fields); 2: components saved by name
 FILES = ("model.safetensors", "train.safetensors")
 
 
@@ -70,11 +76,22 @@ def read_json(path: Path, what: str) -> dict:
     return data
 
 
-def save(run_dir: Path, step: int, params: dict, train_arrays: dict, state: dict) -> Path:
-    """Write checkpoint ``step`` into run_dir/checkpoints and point ``latest`` at it.
+def save(run_dir: Path, step: int, components: dict) -> Path:
+    """Write checkpoint ``step`` of ``components`` (name -> state_dict() holder) and point ``latest`` at it.
 
+    The "model" component's arrays go to model.safetensors under their own names; every other component's
+    arrays to train.safetensors as "<component>.<name>"; all scalars to state.json under the component name.
     Raises CheckpointError (one line) if the disk refuses the write; nothing already written is touched.
     """
+    params, train_arrays, scalars = {}, {}, {}
+    for component, holder in components.items():
+        arrays, scalars[component] = holder.state_dict()
+        if component == "model":
+            params = arrays
+        else:
+            train_arrays.update({f"{component}.{k}": v for k, v in arrays.items()})
+    state = {"format": FORMAT, "unroll_version": __version__, "step": step, "components": scalars}
+    state = json.loads(json.dumps(state))                    # as a reader will see it (tuples -> lists ...)
     run_dir, root = Path(run_dir), Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob("*.tmp"):
@@ -125,30 +142,62 @@ def latest(run_dir: Path) -> Path:
     return folder
 
 
-def load(folder: Path, expected_params: dict[str, tuple]) -> tuple[dict, dict, dict]:
-    """Read and verify a checkpoint folder; check every parameter's name and shape against ``expected_params``.
-
-    returns (params, train_arrays, state); a damaged file is a one-line ValueError that names it
-    """
+def read(folder: Path, expected_params: dict[str, tuple]) -> dict[str, tuple[dict, dict]]:
+    """Every component of a checkpoint folder as {name: (arrays, scalars)}, each file verified against its
+    checksum; the parameters ("model") are checked by name and shape against ``expected_params``.
+    Checkpoints of unroll 0.1 are upgraded. A damaged file is a one-line ValueError that names it."""
     folder = Path(folder)
-    state = read_json(folder / "state.json", "checkpoint file")
+    path = folder / "state.json"
+    state = read_json(path, "checkpoint file")
+    if "format" not in state:                                 # unroll 0.1: no checksums
+        params = _load_tensors(folder / "model.safetensors")
+        check_shapes(params, expected_params, str(folder / "model.safetensors"))
+        return {"model": (params, {}), **_upgrade_v1(_load_tensors(folder / "train.safetensors"), state)}
+    if state["format"] != FORMAT:
+        raise ValueError(f"checkpoint {folder} was written by unroll {state.get('unroll_version', '?')} "
+                         f"(format {state['format']}); this is unroll {__version__}, which reads format {FORMAT}")
     sums = state.pop("checksums", None)
     if not isinstance(sums, dict) or not all(isinstance(sums.get(k), str) for k in (*FILES, "state")):
-        raise ValueError(f"checkpoint file {folder / 'state.json'} is damaged: it has no valid 'checksums' entry")
+        raise ValueError(f"checkpoint file {path} is damaged: it has no valid 'checksums' entry")
     if _state_sha256(state) != sums["state"]:
-        raise ValueError(f"checkpoint file {folder / 'state.json'} is damaged: its SHA-256 differs from the one it records")
-    counters = state.get("counters")
-    if not isinstance(counters, dict) or type(counters.get("step")) is not int or counters["step"] < 0:
-        raise ValueError(f"checkpoint file {folder / 'state.json'} has no valid counters.step")
+        raise ValueError(f"checkpoint file {path} is damaged: its SHA-256 differs from the one it records")
+    components = state.get("components")
+    if not isinstance(components, dict) or not all(isinstance(v, dict) for v in components.values()):
+        raise ValueError(f"checkpoint file {path} has no valid 'components' entry")
+    step = components.get("counters", {}).get("step")
+    if type(step) is not int or step < 0:
+        raise ValueError(f"checkpoint file {path} has no valid counters.step")
     params, train_arrays = (_load_tensors(folder / file, sums[file]) for file in FILES)
     check_shapes(params, expected_params, str(folder / "model.safetensors"))
-    return params, train_arrays, state
+    named = {"model": (params, {})}
+    for component, scalars in components.items():
+        if component == "model":
+            continue
+        prefix = component + "."
+        named[component] = ({k[len(prefix):]: v for k, v in train_arrays.items() if k.startswith(prefix)}, scalars)
+    return named
+
+
+def load(folder: Path, components: dict) -> dict[str, tuple[dict, dict]]:
+    """Restore ``components`` (name -> load_state_dict() holder) from a checkpoint folder, by name."""
+    expected = {k: v.shape for k, v in components["model"].state_dict()[0].items()}
+    named = read(folder, expected)
+    missing = sorted(set(components) - set(named))
+    if missing:
+        raise ValueError(f"checkpoint {folder} has no state for {', '.join(missing)}")
+    for component, holder in components.items():
+        try:
+            holder.load_state_dict(*named[component])
+        except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as err:
+            raise ValueError(f"checkpoint file {Path(folder) / 'state.json'}: the {component} state does not fit "
+                             f"this run ({type(err).__name__} {err})".replace("\n", " ")) from None
+    return named
 
 
 def find_good(run_dir: Path, expected_params: dict[str, tuple]):
     """The newest checkpoint that loads cleanly, starting from ``latest``.
 
-    returns (folder, (params, train_arrays, state), skipped) with skipped a list of one-line reasons for
+    returns (folder, {component: (arrays, scalars)}, skipped) with skipped a list of one-line reasons for
     each damaged checkpoint passed over; (None, None, []) when the run has no checkpoint at all.
     Raises the newest checkpoint's error when none of them loads.
     """
@@ -165,7 +214,7 @@ def find_good(run_dir: Path, expected_params: dict[str, tuple]):
     candidates += sorted(older, key=lambda f: f.name, reverse=True)
     for folder in candidates:
         try:
-            return folder, load(folder, expected_params), skipped
+            return folder, read(folder, expected_params), skipped
         except ValueError as err:
             skipped.append(str(err))
             first_error = first_error or err
@@ -173,6 +222,24 @@ def find_good(run_dir: Path, expected_params: dict[str, tuple]):
         older = f"; no older checkpoint loads either ({len(skipped) - 1} tried)" if len(skipped) > 1 else ""
         raise ValueError(f"{first_error}{older}")
     return None, None, []
+
+
+def _upgrade_v1(arrays: dict, state: dict) -> dict[str, tuple[dict, dict]]:
+    """unroll 0.1's layout (optimizer.*, bptt.state.i, bptt.history.x/y; batcher, rng, counters) by name."""
+    from unroll.train.state import save_tree
+    try:
+        parts = [arrays[k] for k in sorted(k for k in arrays if k.startswith("bptt.state."))]
+        carry = None
+        if parts:
+            history = (arrays["bptt.history.x"], arrays["bptt.history.y"]) if "bptt.history.x" in arrays else None
+            carry = {"state": tuple(parts) if len(parts) > 1 else parts[0], "history": history}
+        carry_arrays, spec = save_tree(carry)
+        return {"optimizer": ({k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")},
+                              state["optimizer"]),
+                "carry": (carry_arrays, {"tree": spec}), "batches": ({}, state["batcher"]),
+                "rng": ({}, state["rng"]), "counters": ({}, state["counters"])}
+    except KeyError as err:
+        raise ValueError(f"checkpoint state of unroll 0.1 lacks {err}; it cannot be resumed") from None
 
 
 def check_shapes(params: dict, expected: dict[str, tuple], source: str) -> None:
@@ -191,11 +258,11 @@ def check_shapes(params: dict, expected: dict[str, tuple], source: str) -> None:
 # ----------------------------------------------------------------------------------------------------
 # Helpers.
 
-def _load_tensors(path: Path, sha256: str) -> dict:
+def _load_tensors(path: Path, sha256: str | None = None) -> dict:
     if not path.is_file():
         raise ValueError(f"checkpoint file {path} is missing")
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise ValueError(f"checkpoint file {path} is damaged ({len(data)} bytes): its SHA-256 differs from the "
                          "one recorded in state.json (truncated or overwritten)")
     try:
