@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:   # `unroll sample ... | head`
         return 0
+    except OSError as err:    # the disk is full, a folder is read-only ... (docs/reliability.md)
+        print(f"unroll: error: {err}", file=sys.stderr)
+        return 2
 
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:

@@ -186,3 +186,13 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(run_dir, mo
     monkeypatch.undo()
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0       # space again: it carries on
     assert run.load(run_dir)[2]["step"] == 8
+
+
+def test_disk_full_outside_a_checkpoint_is_one_line_too(corpus, tmp_path, monkeypatch, capsys):
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(checkpoint, "_write_bytes", full_disk)             # config.json is written through it
+    assert train("--data", corpus, "--max-steps", 1, "--quiet", "--out", tmp_path / "new") == 2
+    err = capsys.readouterr().err
+    assert err == f"unroll: error: [Errno 28] No space left on device: '{tmp_path / 'new' / 'config.json.tmp'}'\n"
