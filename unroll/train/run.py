@@ -60,16 +60,25 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
     model = task.build_model(train.seed)
     trainer = Trainer(Path(run_dir), task, model, train, quiet=quiet)
     lock.acquire(run_dir)                                # before reading: a second process stops here
-    folder, _, skipped = checkpoint.find_good(run_dir, {k: v.shape for k, v in model.params.items()})
+    try:
+        _load_newest_good(trainer, run_dir)
+    except BaseException:
+        lock.release(run_dir)
+        raise
+    return trainer
+
+
+def _load_newest_good(trainer: Trainer, run_dir: Path) -> None:
+    """Load the newest checkpoint that reads cleanly, saying on stderr which damaged ones it passed over."""
+    folder, _, skipped = checkpoint.find_good(run_dir, {k: v.shape for k, v in trainer.model.params.items()})
     for reason in skipped:
         print(f"unroll: warning: {reason}", file=sys.stderr)
     if folder is None:
         print(f"unroll: run folder {run_dir} has no checkpoint yet; starting from step 0", file=sys.stderr)
-    else:
-        if skipped:
-            print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
-        trainer.load(folder)
-    return trainer
+        return
+    if skipped:
+        print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
+    trainer.load(folder)
 
 
 def load(run_dir: Path):
