@@ -74,7 +74,7 @@ def to_onnx(model: LanguageModel):
         + [helper.make_tensor_value_info(f"{s}n", TensorProto.FLOAT, state_shape) for s in states],
         inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="unroll")
-    proto.ir_version = min(proto.ir_version, 8)              # readable by onnxruntime releases back to 1.10
+    proto.ir_version = min(proto.ir_version, 8)              # IR 8 suffices for opset 17; older runtimes load it
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
