@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:   # `unroll sample ... | head`
         return 0
+    except OSError as err:    # the disk is full, a folder is read-only ... (docs/reliability.md)
+        print(f"unroll: error: {err}", file=sys.stderr)
+        return 2
 
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
@@ -79,6 +82,8 @@ def _add_registered_commands(sub) -> None:
         get_task(name).add_commands(sub)
     diagnose.add_parser(sub)
     bench.add_parser(sub)
+    from unroll.interop import commands as interop_commands   # export, import (interop, #8)
+    interop_commands.add_parsers(sub)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -184,6 +189,8 @@ def cmd_eval(args) -> int:
     task, model, info = run.load(args.run_dir)
     if args.batch is not None:                               # a new TrainConfig checks it (a positive integer)
         task.settings["train"] = replace(task.settings["train"], batch_size=args.batch)
+    if info.get("imported") and not args.data:
+        raise ValueError(f"run folder {args.run_dir} was imported from {info['imported']} and has no data; pass --data FILE")
     result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
     print(json.dumps(result) if args.json else task.describe(result))
     return 0

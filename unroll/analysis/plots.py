@@ -12,12 +12,18 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not path.is_file():
         raise ValueError(f"run folder {run_dir} has no metrics log (metrics.jsonl is missing)")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8: byte offset {err.start}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path} line {number} is not valid JSON: {err}") from None
+            if not isinstance(records[-1], dict):                  # a damaged log (interop #8: fuzzing)
+                raise ValueError(f"{path} line {number} is not a JSON object")
     return records
 
 

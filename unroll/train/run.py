@@ -12,6 +12,7 @@ version does not know gets a one-line error naming the version that wrote it.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from unroll import __version__
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.tasks import get_task
-from unroll.train import checkpoint, distributed
+from unroll.train import checkpoint, distributed, lock
 from unroll.train.trainer import Trainer
 
 FORMAT = 2
@@ -42,6 +43,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
     if world.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire(out_dir)                            # one process per run folder (train/lock.py)
         checkpoint.write_json_atomic(out_dir / "config.json", {
             "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "task": task_name, "train": to_dict(train),
@@ -53,15 +55,36 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
 def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
     run_dir = run_folder(run_dir)
-    task, _ = read_task(run_dir)
+    task, info = read_task(run_dir)
+    if info.get("imported"):
+        raise ValueError(f"run folder {run_dir} was imported from {info['imported']}; it can be sampled and "
+                         "evaluated, not resumed")
     train = task.settings["train"]
     if max_steps is not None or max_time is not None:
         train = replace(train, max_steps=max_steps, max_time=max_time)
         task.settings["train"] = train
     model = task.build_model(train.seed)
     trainer = Trainer(Path(run_dir), task, model, train, quiet=quiet)
-    trainer.load(checkpoint.latest(run_dir))
+    lock.acquire(run_dir)                                # before reading: a second process stops here
+    try:
+        _load_newest_good(trainer, run_dir)
+    except BaseException:
+        lock.release(run_dir)
+        raise
     return trainer
+
+
+def _load_newest_good(trainer: Trainer, run_dir: Path) -> None:
+    """Load the newest checkpoint that reads cleanly, saying on stderr which damaged ones it passed over."""
+    folder, _, skipped = checkpoint.find_good(run_dir, {k: v.shape for k, v in trainer.model.params.items()})
+    for reason in skipped:
+        print(f"unroll: warning: {reason}", file=sys.stderr)
+    if folder is None:
+        print(f"unroll: run folder {run_dir} has no checkpoint yet; starting from step 0", file=sys.stderr)
+        return
+    if skipped:
+        print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
+    trainer.load(folder)
 
 
 def load(run_dir: Path):
@@ -69,8 +92,11 @@ def load(run_dir: Path):
     run_dir = run_folder(run_dir)
     task, info = read_task(run_dir)
     model = task.build_model(task.settings["train"].seed)
-    folder = checkpoint.latest(run_dir)
-    named = checkpoint.read(folder, {k: v.shape for k, v in model.params.items()})
+    expected = {k: v.shape for k, v in model.params.items()}
+    try:
+        named = checkpoint.read(checkpoint.latest(run_dir), expected)
+    except ValueError as err:
+        raise ValueError(f"{err}{_older_good_hint(run_dir, expected)}") from None
     for key, value in named["model"][0].items():
         model.params[key][...] = value
     info["step"] = named["counters"][1]["step"]
@@ -86,14 +112,46 @@ def summarise(trainer) -> dict:
     return summary
 
 
+def _older_good_hint(run_dir: Path, expected: dict) -> str:
+    """'; the older checkpoint ... is intact' when one loads cleanly, else ''."""
+    try:
+        folder, _, _ = checkpoint.find_good(run_dir, expected)
+    except ValueError:
+        return ""
+    return f"; the older checkpoint {folder.name} is intact (unroll train --resume falls back to it)" if folder else ""
+
+
 def read_task(run_dir: Path):
     """(the run's Task, built from its settings and prepared data, the config.json dict)."""
     info = read_config(run_dir)
-    task_cls = get_task(info["task"])
-    settings = {"train": from_dict(TrainConfig, info["train"])}
-    settings.update({name: from_dict(cls, info[name]) for name, cls in task_cls.sections.items()})
-    prepared = {k: v for k, v in info.items() if k not in META and k not in task_cls.sections}
-    return task_cls(settings, prepared), info
+    try:                                                 # a damaged config.json: one line naming it
+        task_cls = get_task(info["task"])
+        for name in ("train", *task_cls.sections):
+            if not isinstance(info.get(name), dict):
+                raise ValueError(f"section '{name}' must be a JSON object, got {type(info.get(name)).__name__}")
+        settings = {"train": from_dict(TrainConfig, info["train"])}
+        settings.update({name: from_dict(cls, info[name]) for name, cls in task_cls.sections.items()})
+        prepared = {k: v for k, v in info.items() if k not in META and k not in task_cls.sections}
+        task = task_cls(settings, prepared)
+        _check_prepared(task_cls, task, prepared)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        kind = "" if isinstance(err, ValueError) else type(err).__name__ + " "
+        path = Path(run_dir) / "config.json"
+        raise ValueError(f"run configuration {path} is damaged: {kind}{err}".replace("\n", "\\n")) from None
+    return task, info
+
+
+def _check_prepared(task_cls, task, prepared: dict) -> None:
+    """Parse what the task stored now, not in the middle of a command: its vocabulary and data record."""
+    if hasattr(task_cls, "vocab"):
+        task.vocab
+    if "data" in prepared:
+        data = prepared["data"]
+        if not isinstance(data, dict):
+            raise ValueError(f"'data' must be a JSON object, got {type(data).__name__}")
+        for key in ("source", "sha256", "valid"):
+            if key not in data or not isinstance(data[key], (str, type(None))):
+                raise ValueError(f"data.{key} must be a string or null")
 
 
 def run_folder(path: Path) -> Path:

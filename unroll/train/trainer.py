@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
 
-from unroll.train import checkpoint, distributed
+from unroll.train import checkpoint, distributed, lock
 from unroll.train.optim import LRSchedule, clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.progress import Progress
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
@@ -67,6 +68,7 @@ class Trainer:
 
     def train(self) -> dict:
         """Train until max_steps, max_time or the task's criterion; return the last metrics record."""
+        lock.acquire(self.run_dir)                        # one process per run folder (train/lock.py)
         if not (self.run_dir / "latest").exists():
             self.save()                                   # step 0: a rollback target from the start
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -75,6 +77,7 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            lock.release(self.run_dir)
         return record
 
     def _loop(self) -> dict:
@@ -200,10 +203,20 @@ class Trainer:
     def _truncate_log(self, step: int) -> None:
         """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
         path = self.run_dir / "metrics.jsonl"
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        if path.exists():                                 # a line cut short by kill -9 is dropped too
+            lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+            kept = [line for line in lines if _logged_step(line) <= step]
+            tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, path)
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics line, or infinity for a line that does not parse (cut short by a crash)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 class _Window:

@@ -1,0 +1,52 @@
+"""``unroll export`` and ``unroll import``: thin CLI glue over lm_torch and lm_onnx."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("export", help="write a run's model as a torch state_dict (safetensors) or an ONNX graph",
+                       description="Write the latest checkpoint of RUN_DIR for torch.nn (safetensors state_dict) "
+                                   "or ONNX, and its vocabulary beside it as OUT.vocab.json. See docs/interop.md.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "OUT"),
+                   help="torch OUT.safetensors | onnx OUT.onnx")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", help="make a run folder from a torch state_dict (safetensors) and a vocabulary",
+                       description="Make a run folder that sample and eval --data load, from a safetensors "
+                                   "state_dict of Embedding + RNN/LSTM/GRU + Linear (docs/interop.md).")
+    p.add_argument("model", type=Path, help="safetensors file with embed.*, rnn.*, out.* tensors")
+    p.add_argument("--vocab", type=Path, required=True, help="vocabulary JSON (unroll's, or a list of tokens)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to create")
+    p.add_argument("--activation", choices=("tanh", "relu"), default=None,
+                   help="an RNN's nonlinearity (default: the file's metadata, else tanh)")
+    p.set_defaults(func=cmd_import)
+
+
+def cmd_export(args) -> int:
+    from unroll.interop import lm_onnx, lm_torch
+    from unroll.train import checkpoint, run
+    fmt, out = args.to[0], Path(args.to[1])
+    writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
+    if fmt not in writers:
+        raise ValueError(f"--to must be torch or onnx, got {fmt!r}")
+    task, model, info = run.load(args.run_dir)
+    if info["task"] != "lm":
+        raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
+    vocab = task.vocab
+    writers[fmt](model, out)
+    vocab_path = out.with_suffix(".vocab.json")
+    checkpoint.write_json_atomic(vocab_path, vocab.to_json())
+    print(json.dumps({"model": str(out), "vocab": str(vocab_path), "step": info["step"], "format": fmt}))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from unroll.interop import lm_torch
+    out = lm_torch.import_model(args.model, args.vocab, args.out, args.activation)
+    print(f"run folder: {out} (sample it with: unroll sample {out}; evaluate with: unroll eval {out} --data FILE)",
+          file=sys.stderr)
+    return 0
