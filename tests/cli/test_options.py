@@ -35,7 +35,9 @@ def train(*args, quiet=True) -> int:
 
 
 def weights_at(run_dir, step: int) -> dict:
-    return load_file(str(run_dir / "checkpoints" / f"step-{step:08d}" / "model.safetensors"))
+    """The newest checkpoint of ``step`` (a step saved twice gets step-N-01: names are never reused)."""
+    folder = sorted((run_dir / "checkpoints").glob(f"step-{step:08d}*"))[-1]
+    return load_file(str(folder / "model.safetensors"))
 
 
 def config_of(run_dir) -> dict:

@@ -56,12 +56,16 @@ def test_latest_naming_a_missing_folder_is_a_one_line_error(corpus, tmp_path, ca
     assert train("--data", corpus, "--max-steps", 2, "--out", run_dir) == 0
     (run_dir / "latest").write_text("step-00000099\n")
     capsys.readouterr()
-    for argv in (["eval", str(run_dir)], ["train", "--resume", str(run_dir), "--max-steps", "4", "--quiet"],
-                 ["sample", str(run_dir), "--length", "5"]):
+    for argv in (["eval", str(run_dir)], ["sample", str(run_dir), "--length", "5"]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("unroll: error:") and "'latest' names step-00000099, which is missing" in err
         assert "\n" not in err
+    # --resume falls back to the newest good checkpoint and says so (issue 8)
+    assert main(["train", "--resume", str(run_dir), "--max-steps", "4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from the older checkpoint step-00000002" in err
+    assert (run_dir / "latest").read_text().strip() == "step-00000004"
 
 
 def test_a_changed_corpus_is_refused_by_its_sha256(corpus, tmp_path, capsys):
