@@ -1,5 +1,6 @@
 """The wirings of the seeds' Figure 1, each built only from ``unroll.nn``."""
 
+from unroll.models.classifier import SequenceClassifier
 from unroll.models.language_model import LanguageModel
 
-__all__ = ["LanguageModel"]
+__all__ = ["LanguageModel", "SequenceClassifier"]
