@@ -2,5 +2,6 @@
 
 from unroll.models.classifier import SequenceClassifier
 from unroll.models.language_model import LanguageModel
+from unroll.models.tagger import SequenceTagger
 
-__all__ = ["LanguageModel", "SequenceClassifier"]
+__all__ = ["LanguageModel", "SequenceClassifier", "SequenceTagger"]
