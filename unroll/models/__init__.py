@@ -1,7 +1,8 @@
 """The wirings of the seeds' Figure 1, each built only from ``unroll.nn``."""
 
 from unroll.models.classifier import SequenceClassifier
+from unroll.models.generator import ConditionalGenerator
 from unroll.models.language_model import LanguageModel
 from unroll.models.tagger import SequenceTagger
 
-__all__ = ["LanguageModel", "SequenceClassifier", "SequenceTagger"]
+__all__ = ["ConditionalGenerator", "LanguageModel", "SequenceClassifier", "SequenceTagger"]
