@@ -122,3 +122,18 @@ def test_parity_with_torch(readout, bidirectional):
     for k, g in grads.items():
         scale = max(np.abs(torch_grads[k]).max(), 1e-3)
         assert np.abs(g - torch_grads[k]).max() / scale <= 1e-10, k
+
+
+def test_gradient_check_with_dropout_masks_held_fixed():
+    """Dropout on the embeddings, between layers and before the output: the same masks in every call."""
+    model = SequenceClassifier(V, C, hidden_size=3, embedding_size=4, num_layers=2, bidirectional=True,
+                               readout="mean", dropout=0.3, embedding_dropout=0.4, seed=5, dtype=np.float64)
+    batch = make_batch(6)
+
+    def loss_and_grads():
+        model.rng = np.random.default_rng(9)
+        return model.loss_and_grads(batch)
+
+    _, grads, _ = loss_and_grads()
+    errors = gradcheck.check(lambda: loss_and_grads()[0], model.params, grads, eps=1e-5)
+    assert max(errors.values()) < 1e-7, errors

@@ -2,7 +2,7 @@
 
 For sequence n with T_n real steps (mask (T, N) marks them)::
 
-    e_t = E[x_t]                                         embedding                  (T, N, E)
+    e_t = dropout_e(E[x_t])                              embedding (dropout: training)  (T, N, E)
     y_t = Stack(e_t)                                     [→h_t ; ←h_t], zero on pad (T, N, dirs·H)
     r   = readout(y)                                                                (N, dirs·H)
           "last": [→h_{T_n} ; ←h_1]   each direction's own final state (the reverse one ends at step 1)
@@ -40,6 +40,7 @@ class ClassifyBatch(NamedTuple):
 class ClassifierCache(NamedTuple):
     ids: np.ndarray              # (T, N)
     mask: np.ndarray             # (T, N) float
+    emb_keep: np.ndarray | None  # (T, N, E) scaled embedding dropout keep-mask, or None
     stack_cache: object
     hs: np.ndarray               # (T, N, dirs·H) stack outputs
     pick: np.ndarray | None      # "max": (N, dirs·H) winning step per element
@@ -52,12 +53,13 @@ class SequenceClassifier:
 
     vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell
     ("rnn" | "lstm" | "gru"), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
-    before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check).
+    before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
+    embedding_dropout (on the embedded tokens).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = 128, embedding_size: int | None = None,
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False, readout: str = "last",
-                 dropout: float = 0.0, seed: int = 0, dtype=np.float32):
+                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -65,7 +67,8 @@ class SequenceClassifier:
         E = embedding_size or hidden_size
         self.config = dict(vocab_size=int(vocab_size), num_classes=int(num_classes), hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
-                           bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout))
+                           bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
+                           embedding_dropout=float(embedding_dropout))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
@@ -83,11 +86,12 @@ class SequenceClassifier:
         T, N = ids.shape
         m = common.check_mask(mask, T, N, self.dtype)
         emb = ops.embedding_forward(ids, self.params["embed.W"])
+        emb, emb_keep = ops.dropout_forward(emb, self.config["embedding_dropout"], self.rng, training)
         hs, _, stack_cache = self.stack.forward(emb, self._stack_params(), None, m, rng=self.rng, training=training)
         r, pick = self._readout(hs, m)
         r_dropped, keep = ops.dropout_forward(r, self.config["dropout"], self.rng, training)
         logits = ops.linear_forward(r_dropped, self.params["out.W"], self.params["out.b"])
-        return logits, ClassifierCache(ids, m, stack_cache, hs, pick, r_dropped, keep)
+        return logits, ClassifierCache(ids, m, emb_keep, stack_cache, hs, pick, r_dropped, keep)
 
     def backward(self, d_logits: np.ndarray, cache: ClassifierCache) -> dict:
         """d_logits (N, C) -> grads with the keys of params."""
@@ -95,6 +99,7 @@ class SequenceClassifier:
         d_r = ops.dropout_backward(d_r_dropped, cache.keep)                  # r_dropped = dropout(r)
         d_hs = self._readout_backward(d_r, cache)                            # r = readout(y)
         d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)       # y = Stack(e)
+        d_emb = ops.dropout_backward(d_emb, cache.emb_keep)                  # e = dropout_e(E[x])
         grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config["vocab_size"])
         grads["out.W"], grads["out.b"] = dW, db
         return {k: grads[k] for k in self.params}
