@@ -13,8 +13,6 @@ also prints the confusion matrix. Predict: one text a line -> ``label<TAB>p(labe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
 from unroll.config import option
@@ -55,9 +53,7 @@ def read_examples(spec: str, encoding: str) -> list[tuple[str, str]]:
     """[(label, text)] from a TSV file, a comma-separated list of class files, or a folder of them."""
     if spec is None:
         raise ValueError("--task classify needs --data (a TSV file, or one file per class)")
-    parts = [Path(p) for p in spec.split(",") if p]
-    if len(parts) == 1 and parts[0].is_dir():
-        parts = sorted(p for p in parts[0].iterdir() if p.is_file())
+    parts = L.data_files(spec)
     if len(parts) == 1:
         return read_tsv(parts[0], encoding)
     return read_class_files(parts, encoding)
@@ -82,7 +78,7 @@ class ClassifyTask(Task):
         tokens = [self._tokens(examples[i][1]) for i in train_idx]
         vocab = L.build_vocab(tokens, self.cfg.min_count, self.cfg.tokenizer)
         self.prepared = {"vocab": vocab.to_json(), "labels": labels, "max_length": max(map(len, tokens)),
-                         "data_sha256": L.file_digest(self._files())}
+                         "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
         return self.prepared
 
     # ------------------------------------------------------------------------------------------------
@@ -135,12 +131,6 @@ class ClassifyTask(Task):
             yield "\t".join([names[best], f"{p[best]:.4f}", " ".join(f"{n}:{q:.4f}" for n, q in zip(names, p))])
 
     # ------------------------------------------------------------------------------------------------
-
-    def _files(self) -> list[Path]:
-        spec = Path(self.cfg.data)
-        if spec.is_dir():
-            return sorted(p for p in spec.iterdir() if p.is_file())
-        return [Path(p) for p in self.cfg.data.split(",") if p]
 
     def _tokens(self, text: str) -> list[str]:
         return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)

@@ -49,6 +49,14 @@ def split_indices(n: int, valid_fraction: float, seed: int = 0) -> tuple[np.ndar
     return np.sort(perm[cut:]), np.sort(perm[:cut])
 
 
+def data_files(spec: str) -> list[Path]:
+    """The files a --data value names: one file, a comma-separated list, or every file of a folder."""
+    path = Path(spec)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file())
+    return [Path(p) for p in spec.split(",") if p]
+
+
 def file_digest(paths) -> str:
     h = hashlib.sha256()
     for p in paths:
