@@ -1,12 +1,12 @@
 """Word segmentation of tiny Shakespeare with its spaces removed: boundary F1 of a unidirectional and a
 bidirectional SequenceTagger, beside the unigram Viterbi anchor and the output-to-hidden tagger.
 
-    python benchmarks/segment.py ../shared/data/tinyshakespeare/input.txt --seconds 300
+    python benchmarks/segment.py ../shared/data/tinyshakespeare/input.txt --epochs 2 --seconds 3600
 
 The text is cut at 90% of its characters (``unroll.data.text.split``); every line of each part becomes one
 sequence of its non-space characters, tagged B where a white-space word starts (``unroll.data.segment``).
 The anchor counts word frequencies on the training part only. Each neural model trains for ``--seconds``
-(Adam, clipping 5, length-bucketed batches) and is scored once on the whole test part. The boundary F1
+or ``--epochs`` passes, whichever comes first (Adam, clipping 5, length-bucketed batches) and is scored once on the whole test part. The boundary F1
 counts word starts after each line's first character (``unroll.tasks.metrics.boundary_f1``).
 
 The output-to-hidden tagger (``OutputRecurrentTagger``: a window of inputs and the previous TAG feed the
@@ -43,11 +43,11 @@ def encode(examples, stoi):
     return seqs, tags
 
 
-def train(model, seqs, tags, seconds, batch_size, lr, seed):
-    """Adam until the time budget is spent; returns steps, tokens, tokens/s."""
+def train(model, seqs, tags, seconds, epochs, batch_size, lr, seed):
+    """Adam until the time budget is spent or ``epochs`` passes are done; returns steps, epochs, tokens/s."""
     opt, batches = Adam(model.params, lr=lr), BucketBatches([len(s) for s in seqs], batch_size, seed=seed)
     start, steps, tokens = time.time(), 0, 0
-    while time.time() - start < seconds:
+    while time.time() - start < seconds and steps < epochs * batches.batches_per_epoch:
         rows = next(batches)
         ids, mask = pad([seqs[i] for i in rows])
         tg, _ = pad([tags[i] for i in rows])
@@ -88,6 +88,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="a text file (tiny Shakespeare's input.txt)")
     p.add_argument("--seconds", type=float, default=300.0, help="training budget per neural model")
+    p.add_argument("--epochs", type=float, default=float("inf"), help="stop each model after this many epochs")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--embed", type=int, default=32)
     p.add_argument("--cell", default="lstm")
@@ -116,13 +117,13 @@ def main(argv=None):
         elif name in ("uni", "bi"):
             model = SequenceTagger(V, 2, hidden_size=args.hidden, embedding_size=args.embed, num_layers=args.layers,
                                    cell=args.cell, bidirectional=name == "bi", seed=args.seed)
-            fit = train(model, seqs, tags, args.seconds, args.batch, args.lr, args.seed)
+            fit = train(model, seqs, tags, args.seconds, args.epochs, args.batch, args.lr, args.seed)
             row = {"model": f"{'bi' if name == 'bi' else 'uni'}directional {args.cell} {args.layers}x{args.hidden}"}
             row |= scores(predict(model, test_seqs), gold) | fit
         else:
             model = OutputRecurrentTagger(V, 2, hidden_size=args.hidden, embedding_size=args.embed,
                                           window=args.window, seed=args.seed)
-            fit = train(model, seqs, tags, args.seconds, args.batch, args.lr, args.seed)
+            fit = train(model, seqs, tags, args.seconds, args.epochs, args.batch, args.lr, args.seed)
             forced = scores(predict(model, test_seqs, False, test_tags), gold)
             row = {"model": f"output-to-hidden, window {args.window}, H {args.hidden}"} | scores(
                 predict(model, test_seqs, True), gold) | {"teacher_forced_boundary_f1": forced["boundary_f1"]} | fit
