@@ -41,6 +41,7 @@ class ClassifyConfig:
     bidirectional: bool = option(False, help="read each sequence in both directions")
     readout: str = option("last", help="last | mean | max over the real steps")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
+    embedding_dropout: float = option(0.0, help="dropout on the embedded tokens")
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
@@ -92,7 +93,7 @@ class ClassifyTask(Task):
         c = self.cfg
         return SequenceClassifier(len(self.prepared["vocab"]["tokens"]), len(self.prepared["labels"]),
                                   c.hidden_size, c.embedding_size, c.num_layers, c.cell, c.bidirectional, c.readout,
-                                  c.dropout, seed, dtype)
+                                  c.dropout, seed, dtype, c.embedding_dropout)
 
     def metrics(self, model, split: str) -> dict:
         seqs, labels = self._data(split)
