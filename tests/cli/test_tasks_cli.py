@@ -77,3 +77,12 @@ def test_bad_data_is_a_one_line_error(data, capsys, monkeypatch):
     assert main(["train", "--task", "classify", "--data", "bad.tsv", "--max-steps", "1", "--out", "r", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("bad.tsv:2: no tab between label and text (expected label<TAB>text)")
+
+
+def test_data_segment_writes_a_validation_part(data, monkeypatch, capsys):
+    monkeypatch.chdir(data)
+    (data / "t.txt").write_text("ab cd\nef g\nhi j k\nlm\n")              # 21 characters: cut at 18
+    assert main(["data", "segment", "t.txt", "--out", "seg.conll", "--valid-fraction", "0.1"]) == 0
+    assert read_conll("seg.conll") == [(list("abcd"), list("BIBI")), (list("efg"), list("BIB")),
+                                       (list("hijk"), list("BIBB"))]
+    assert read_conll("seg.conll.valid") == [(list("lm"), list("BI"))]
