@@ -126,7 +126,7 @@ def test_parity_with_torch(readout, bidirectional):
 
 def test_gradient_check_with_dropout_masks_held_fixed():
     """Dropout on the embeddings, between layers and before the output: the same masks in every call."""
-    model = SequenceClassifier(V, C, hidden_size=3, embedding_size=4, num_layers=2, bidirectional=True,
+    model = SequenceClassifier(V, C, hidden_size=2, embedding_size=3, num_layers=2, bidirectional=True,
                                readout="mean", dropout=0.3, embedding_dropout=0.4, seed=5, dtype=np.float64)
     batch = make_batch(6)
 
