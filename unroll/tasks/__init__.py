@@ -15,6 +15,9 @@ from unroll.tasks.base import GeneratedBatches, Task
 TASKS: dict[str, str] = {
     "lm": "unroll.tasks.lm",                # next-token language model (truncated BPTT): the default
     "longterm": "unroll.tasks.longterm",    # adding / copying-memory problems
+    "classify": "unroll.tasks.classify",    # many-to-one: a label per sequence
+    "tag": "unroll.tasks.tag",              # aligned many-to-many: a tag per token
+    "generate": "unroll.tasks.generate",    # one-to-many: a sequence from a label or a vector
 }
 DEFAULT_TASK = "lm"
 

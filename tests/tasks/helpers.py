@@ -1,0 +1,27 @@
+"""Small generated data sets for the task tests (tests never read shared data)."""
+
+import numpy as np
+
+POS = ["good", "great", "fine", "lovely", "superb"]
+NEG = ["bad", "awful", "dull", "poor", "boring"]
+FILLER = ["the", "film", "was", "a", "plot", "and", "it", "is", "very", "story"]
+
+
+def sentiment_lines(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(label, text): a sentence of filler words with one or two words of its class somewhere in it."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        label = "pos" if rng.random() < 0.5 else "neg"
+        words = list(rng.choice(FILLER, rng.integers(2, 9)))
+        for _ in range(rng.integers(1, 3)):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POS if label == "pos" else NEG)))
+        out.append((label, " ".join(words)))
+    return out
+
+
+class Train:
+    """The two TrainConfig fields a task's batches read."""
+
+    def __init__(self, batch_size=16, seed=0):
+        self.batch_size, self.seed = batch_size, seed

@@ -1,0 +1,154 @@
+"""Many-to-one: read a whole sequence, emit one label (the seeds' sentiment classification).
+
+For sequence n with T_n real steps (mask (T, N) marks them)::
+
+    e_t = dropout_e(E[x_t])                              embedding (dropout: training)  (T, N, E)
+    y_t = Stack(e_t)                                     [→h_t ; ←h_t], zero on pad (T, N, dirs·H)
+    r   = readout(y)                                                                (N, dirs·H)
+          "last": [→h_{T_n} ; ←h_1]   each direction's own final state (the reverse one ends at step 1)
+          "mean": Σ_{t ≤ T_n} y_t / T_n
+          "max" : max_{t ≤ T_n} y_t   elementwise
+    z   = dropout(r) W_out + b_out                       logits                     (N, C)
+    L   = mean_n -log softmax(z_n)[label_n]
+
+Backward of the readouts: "last" puts dr into the two rows it read, "mean" spreads dr / T_n over the real
+steps, "max" routes each element of dr to the step that won it. Then the stack backpropagates through time.
+
+Parameters: ``embed.W (V, E)``, the stack's ``layer{l}.{cell}[_reverse].*``, ``out.W (dirs·H, C)``,
+``out.b (C,)``. Cache memory: the stack's caches plus (T, N, dirs·H) for the readout.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from unroll.models import common
+from unroll.nn import ops
+from unroll.nn.stack import Stack
+
+READOUTS = ("last", "mean", "max")
+
+
+class ClassifyBatch(NamedTuple):
+    ids: np.ndarray              # int (T, N) token ids, padded with any valid id
+    mask: np.ndarray             # (T, N) 1 on real steps
+    labels: np.ndarray           # int (N,) class of each sequence
+
+
+class ClassifierCache(NamedTuple):
+    ids: np.ndarray              # (T, N)
+    mask: np.ndarray             # (T, N) float
+    emb_keep: np.ndarray | None  # (T, N, E) scaled embedding dropout keep-mask, or None
+    stack_cache: object
+    hs: np.ndarray               # (T, N, dirs·H) stack outputs
+    pick: np.ndarray | None      # "max": (N, dirs·H) winning step per element
+    r_dropped: np.ndarray        # (N, dirs·H) readout after dropout
+    keep: np.ndarray | None      # (N, dirs·H) scaled dropout keep-mask, or None
+
+
+class SequenceClassifier:
+    """Embedding -> Stack (optionally bidirectional) -> readout -> linear -> softmax.
+
+    vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell
+    ("rnn" | "lstm" | "gru"), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
+    before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
+    embedding_dropout (on the embedded tokens).
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = 128, embedding_size: int | None = None,
+                 num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False, readout: str = "last",
+                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0):
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        E = embedding_size or hidden_size
+        self.config = dict(vocab_size=int(vocab_size), num_classes=int(num_classes), hidden_size=int(hidden_size),
+                           embedding_size=E, num_layers=int(num_layers), cell=cell,
+                           bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
+                           embedding_dropout=float(embedding_dropout))
+        self.dtype = common.check_dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
+        self.stack_keys = tuple(self.stack.param_shapes())
+        width = self.stack.dirs * hidden_size
+        self.params = {"embed.W": common.embedding_init(self.rng, vocab_size, E, self.dtype)}
+        self.params.update(self.stack.init(self.rng, self.dtype))
+        self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, width, num_classes, self.dtype)
+
+    # ------------------------------------------------------------------------------------------------
+
+    def forward(self, ids, mask=None, training: bool = True):
+        """ids int (T, N), mask (T, N) or None -> logits (N, C), cache."""
+        ids = common.check_ids("ids", ids, self.config["vocab_size"])
+        T, N = ids.shape
+        m = common.check_mask(mask, T, N, self.dtype)
+        emb = ops.embedding_forward(ids, self.params["embed.W"])
+        emb, emb_keep = ops.dropout_forward(emb, self.config["embedding_dropout"], self.rng, training)
+        hs, _, stack_cache = self.stack.forward(emb, self._stack_params(), None, m, rng=self.rng, training=training)
+        r, pick = self._readout(hs, m)
+        r_dropped, keep = ops.dropout_forward(r, self.config["dropout"], self.rng, training)
+        logits = ops.linear_forward(r_dropped, self.params["out.W"], self.params["out.b"])
+        return logits, ClassifierCache(ids, m, emb_keep, stack_cache, hs, pick, r_dropped, keep)
+
+    def backward(self, d_logits: np.ndarray, cache: ClassifierCache) -> dict:
+        """d_logits (N, C) -> grads with the keys of params."""
+        d_r_dropped, dW, db = ops.linear_backward(d_logits, cache.r_dropped, self.params["out.W"])
+        d_r = ops.dropout_backward(d_r_dropped, cache.keep)                  # r_dropped = dropout(r)
+        d_hs = self._readout_backward(d_r, cache)                            # r = readout(y)
+        d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)       # y = Stack(e)
+        d_emb = ops.dropout_backward(d_emb, cache.emb_keep)                  # e = dropout_e(E[x])
+        grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config["vocab_size"])
+        grads["out.W"], grads["out.b"] = dW, db
+        return {k: grads[k] for k in self.params}
+
+    def loss_and_grads(self, batch, state=None):
+        """batch: ClassifyBatch (ids (T, N), mask (T, N), labels (N,)) -> (mean NLL, grads, None)."""
+        ids, mask, labels = batch
+        logits, cache = self.forward(ids, mask, training=True)
+        labels = common.check_ids("labels", labels, self.config["num_classes"], ndim=1)
+        if labels.shape[0] != logits.shape[0]:
+            raise ValueError(f"labels must have shape (N,) = ({logits.shape[0]},), got {labels.shape}")
+        loss, d_logits = ops.softmax_cross_entropy(logits[None], labels[None])
+        return loss, self.backward(d_logits[0], cache), None
+
+    def predict_proba(self, ids, mask=None) -> np.ndarray:
+        """Class probabilities (N, C), no dropout."""
+        logits, _ = self.forward(ids, mask, training=False)
+        return ops.softmax(logits.astype(np.float64))
+
+    # ------------------------------------------------------------------------------------------------
+
+    def _readout(self, hs: np.ndarray, m: np.ndarray):
+        """hs (T, N, dirs·H), m (T, N) -> r (N, dirs·H), pick (N, dirs·H) for max or None."""
+        kind, H = self.config["readout"], self.config["hidden_size"]
+        if kind == "mean":
+            return (hs * m[:, :, None]).sum(axis=0) / m.sum(axis=0)[:, None], None
+        if kind == "max":
+            masked = np.where(m[:, :, None] > 0, hs, -np.inf)
+            pick = masked.argmax(axis=0)                                     # (N, dirs·H)
+            return np.take_along_axis(hs, pick[None], axis=0)[0], pick
+        last, cols = common.lengths(m) - 1, np.arange(hs.shape[1])
+        r = hs[last, cols].copy()                                            # →h at T_n
+        if self.stack.dirs == 2:
+            r[:, H:] = hs[0, :, H:]                                          # ←h after reading step 1
+        return r, None
+
+    def _readout_backward(self, d_r: np.ndarray, cache: ClassifierCache) -> np.ndarray:
+        kind, H, hs, m = self.config["readout"], self.config["hidden_size"], cache.hs, cache.mask
+        if kind == "mean":
+            return d_r[None] * (m / m.sum(axis=0))[:, :, None]
+        d_hs = np.zeros_like(hs)
+        if kind == "max":
+            np.put_along_axis(d_hs, cache.pick[None], d_r[None], axis=0)
+            return d_hs
+        last, cols = common.lengths(m) - 1, np.arange(hs.shape[1])
+        d_hs[last, cols, :H] = d_r[:, :H]
+        if self.stack.dirs == 2:
+            d_hs[0, :, H:] += d_r[:, H:]
+        return d_hs
+
+    def _stack_params(self) -> dict:
+        return {k: self.params[k] for k in self.stack_keys}

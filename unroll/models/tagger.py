@@ -1,0 +1,98 @@
+"""Aligned many-to-many: one label per input step (the seeds' POS tagging / frame-level classification).
+
+For sequence n with T_n real steps (mask (T, N))::
+
+    e_t = E[x_t]                                   embedding                        (T, N, E)
+    y_t = Stack(e_t)                               [→h_t ; ←h_t] (bidirectional: ←h_t has read x_t..x_{T_n})
+    z_t = dropout(y_t) W_out + b_out               logits                           (T, N, K)
+    L   = Σ_{n, t ≤ T_n} -log softmax(z_t)[tag_t] / Σ_n T_n      mean over real steps only
+
+A unidirectional tagger decides tag t from x_1..x_t; a bidirectional one from the whole sequence.
+
+Parameters: ``embed.W (V, E)``, the stack's keys, ``out.W (dirs·H, K)``, ``out.b (K,)``.
+Cache memory: the stack's caches plus (T, N, dirs·H) for the dropped outputs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from unroll.models import common
+from unroll.nn import ops
+from unroll.nn.stack import Stack
+
+
+class TagBatch(NamedTuple):
+    ids: np.ndarray              # int (T, N) token ids, padded with any valid id
+    mask: np.ndarray             # (T, N) 1 on real steps
+    tags: np.ndarray             # int (T, N) tag ids (any valid id on padding)
+
+
+class TaggerCache(NamedTuple):
+    ids: np.ndarray              # (T, N)
+    stack_cache: object
+    hs_dropped: np.ndarray       # (T, N, dirs·H)
+    keep: np.ndarray | None      # (T, N, dirs·H) scaled keep-mask or None
+
+
+class SequenceTagger:
+    """Embedding -> Stack (optionally bidirectional) -> linear -> softmax at every step.
+
+    vocab_size V, num_tags K, hidden_size H, embedding_size E (default H), num_layers, cell, bidirectional,
+    dropout (between layers and before the output layer), seed, dtype.
+    """
+
+    def __init__(self, vocab_size: int, num_tags: int, hidden_size: int = 128, embedding_size: int | None = None,
+                 num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0,
+                 seed: int = 0, dtype=np.float32):
+        if not isinstance(num_tags, (int, np.integer)) or num_tags < 2:
+            raise ValueError(f"num_tags must be an integer >= 2, got {num_tags!r}")
+        E = embedding_size or hidden_size
+        self.config = dict(vocab_size=int(vocab_size), num_tags=int(num_tags), hidden_size=int(hidden_size),
+                           embedding_size=E, num_layers=int(num_layers), cell=cell,
+                           bidirectional=bool(bidirectional), dropout=float(dropout))
+        self.dtype = common.check_dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
+        self.stack_keys = tuple(self.stack.param_shapes())
+        self.params = {"embed.W": common.embedding_init(self.rng, vocab_size, E, self.dtype)}
+        self.params.update(self.stack.init(self.rng, self.dtype))
+        self.params["out.W"], self.params["out.b"] = common.linear_init(
+            self.rng, self.stack.dirs * hidden_size, num_tags, self.dtype)
+
+    def forward(self, ids, mask=None, training: bool = True):
+        """ids int (T, N), mask (T, N) or None -> logits (T, N, K), cache."""
+        ids = common.check_ids("ids", ids, self.config["vocab_size"])
+        T, N = ids.shape
+        m = common.check_mask(mask, T, N, self.dtype)
+        emb = ops.embedding_forward(ids, self.params["embed.W"])
+        stack_params = {k: self.params[k] for k in self.stack_keys}
+        hs, _, stack_cache = self.stack.forward(emb, stack_params, None, m, rng=self.rng, training=training)
+        hs_dropped, keep = ops.dropout_forward(hs, self.config["dropout"], self.rng, training)
+        logits = ops.linear_forward(hs_dropped, self.params["out.W"], self.params["out.b"])
+        return logits, TaggerCache(ids, stack_cache, hs_dropped, keep)
+
+    def backward(self, d_logits: np.ndarray, cache: TaggerCache) -> dict:
+        """d_logits (T, N, K) -> grads with the keys of params."""
+        d_hs_dropped, dW, db = ops.linear_backward(d_logits, cache.hs_dropped, self.params["out.W"])
+        d_hs = ops.dropout_backward(d_hs_dropped, cache.keep)
+        d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)
+        grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config["vocab_size"])
+        grads["out.W"], grads["out.b"] = dW, db
+        return {k: grads[k] for k in self.params}
+
+    def loss_and_grads(self, batch, state=None):
+        """batch: TagBatch (ids, mask, tags), each (T, N) -> (mean NLL over real steps, grads, None)."""
+        ids, mask, tags = batch
+        logits, cache = self.forward(ids, mask, training=True)
+        tags = common.check_ids("tags", tags, self.config["num_tags"])
+        m = common.check_mask(mask, *tags.shape, self.dtype)
+        loss, d_logits = ops.softmax_cross_entropy(logits, tags, m)
+        return loss, self.backward(d_logits, cache), None
+
+    def predict_proba(self, ids, mask=None) -> np.ndarray:
+        """Tag probabilities (T, N, K), no dropout."""
+        logits, _ = self.forward(ids, mask, training=False)
+        return ops.softmax(logits.astype(np.float64))

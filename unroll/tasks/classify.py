@@ -1,0 +1,168 @@
+"""``unroll train --task classify``: many-to-one sequence classification (SequenceClassifier).
+
+Data (``--data``): a TSV file of ``label<TAB>text`` lines; or one file per class, one example a line,
+given as a comma-separated list (``--data rt-polarity.pos,rt-polarity.neg``, the class is the file's
+suffix) or as a folder holding only such files. ``--encoding latin-1`` for sentence polarity. Tokens are
+words (``--level word``, ``--tokenizer punct|space``) or characters. ``--valid`` names a separate labelled
+file for validation; otherwise a fixed random ``--valid-fraction`` of the examples is held out.
+
+Metrics: loss (mean NLL), accuracy, macro F1 and each class's precision / recall / F1; ``unroll eval``
+also prints the confusion matrix. Predict: one text a line -> ``label<TAB>p(label)<TAB>label:p ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from unroll.config import option
+from unroll.data.labelled import read_class_files, read_tsv
+from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
+from unroll.nn import ops
+from unroll.tasks import labelled as L
+from unroll.tasks import metrics as M
+from unroll.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    data: str | None = option(None, help="TSV of label<TAB>text, or comma-separated one-file-per-class files, "
+                                         "or a folder of them (required)")
+    valid: str | None = option(None, help="labelled validation file (default: hold out --valid-fraction)")
+    valid_fraction: float = option(0.1, help="share of --data held out for validation")
+    encoding: str = option("utf-8", help="text encoding of the data files (sentence polarity: latin-1)")
+    level: str = option("word", help="tokens: word | char")
+    tokenizer: str = option("punct", help="word level: punct | space (pre-tokenized text)")
+    min_count: int = option(1, help="rarer tokens become <unk>")
+    hidden_size: int = option(128, "--hidden", "units per layer and direction")
+    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
+    num_layers: int = option(1, "--layers", "recurrent layers")
+    cell: str = option("lstm", help="rnn | lstm | gru")
+    bidirectional: bool = option(False, help="read each sequence in both directions")
+    readout: str = option("last", help="last | mean | max over the real steps")
+    dropout: float = option(0.0, help="dropout between layers and before the output layer")
+    embedding_dropout: float = option(0.0, help="dropout on the embedded tokens")
+
+    def __post_init__(self):
+        for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
+                                     ("cell", self.cell, ("rnn", "lstm", "gru"))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def read_examples(spec: str, encoding: str) -> list[tuple[str, str]]:
+    """[(label, text)] from a TSV file, a comma-separated list of class files, or a folder of them."""
+    if spec is None:
+        raise ValueError("--task classify needs --data (a TSV file, or one file per class)")
+    parts = L.data_files(spec)
+    if len(parts) == 1:
+        return read_tsv(parts[0], encoding)
+    return read_class_files(parts, encoding)
+
+
+class ClassifyTask(Task):
+    name, help = "classify", "many-to-one: one label per sequence (sentiment)"
+    sections = {"classify": ClassifyConfig}
+    train_defaults = {"eval_every": 200, "log_every": 20}
+    splits = ("valid",)
+
+    @property
+    def cfg(self) -> ClassifyConfig:
+        return self.settings["classify"]
+
+    def prepare(self) -> dict:
+        examples = read_examples(self.cfg.data, self.cfg.encoding)
+        labels = sorted({label for label, _ in examples})
+        if len(labels) < 2:
+            raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")
+        train_idx, _ = self._split(examples)
+        tokens = [self._tokens(examples[i][1]) for i in train_idx]
+        vocab = L.build_vocab(tokens, self.cfg.min_count, self.cfg.tokenizer)
+        self.prepared = {"vocab": vocab.to_json(), "labels": labels, "max_length": max(map(len, tokens)),
+                         "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
+        return self.prepared
+
+    # ------------------------------------------------------------------------------------------------
+
+    def batches(self, train):
+        seqs, labels = self._data("train")
+        make = lambda index: ClassifyBatch(*L.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
+        return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
+
+    def build_model(self, seed: int, dtype=np.float32):
+        c = self.cfg
+        return SequenceClassifier(len(self.prepared["vocab"]["tokens"]), len(self.prepared["labels"]),
+                                  c.hidden_size, c.embedding_size, c.num_layers, c.cell, c.bidirectional, c.readout,
+                                  c.dropout, seed, dtype, c.embedding_dropout)
+
+    def metrics(self, model, split: str) -> dict:
+        seqs, labels = self._data(split)
+        probs = np.zeros((len(seqs), len(self.prepared["labels"])))
+        for index, ids, mask in L.in_eval_batches(seqs):
+            probs[index] = model.predict_proba(ids, mask)
+        nll = -np.log(np.maximum(probs[np.arange(len(seqs)), labels], np.finfo(float).tiny))
+        pred, names = probs.argmax(axis=1), self.prepared["labels"]
+        out = {"loss": float(nll.mean()), "accuracy": M.accuracy(pred, labels), "macro_f1": M.macro_f1(pred, labels, names)}
+        for name, s in M.per_class(pred, labels, names).items():
+            out |= {f"precision_{name}": s["precision"], f"recall_{name}": s["recall"], f"f1_{name}": s["f1"]}
+        out["confusion"] = M.confusion_matrix(pred, labels, len(names)).tolist()
+        return out
+
+    def describe(self, metrics: dict) -> str:
+        names = self.prepared["labels"]
+        head = f"loss {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
+        rows = [f"  {n}: P {metrics[f'precision_{n}']:.4f} R {metrics[f'recall_{n}']:.4f} F1 {metrics[f'f1_{n}']:.4f}"
+                for n in names]
+        cm = metrics.get("confusion")
+        if cm is not None:
+            rows.append("  confusion (rows true, columns predicted: " + " ".join(names) + ")")
+            rows += ["  " + n + " " + " ".join(str(v) for v in row) for n, row in zip(names, cm)]
+        return "\n".join([head, *rows])
+
+    def predict(self, model, lines, options):
+        names, stoi = self.prepared["labels"], self._stoi()
+        for number, line in enumerate(lines, 1):
+            tokens = self._tokens(line)
+            if not tokens:
+                raise ValueError(f"line {number}: empty text")
+            L.check_length(f"line {number}", len(tokens), self.prepared["max_length"])
+            ids = L.encode(stoi, tokens)[:, None]
+            p = model.predict_proba(ids)[0]
+            best = int(p.argmax())
+            yield "\t".join([names[best], f"{p[best]:.4f}", " ".join(f"{n}:{q:.4f}" for n, q in zip(names, p))])
+
+    # ------------------------------------------------------------------------------------------------
+
+    def _tokens(self, text: str) -> list[str]:
+        return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)
+
+    def _stoi(self) -> dict:
+        return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
+
+    def _split(self, examples):
+        return L.split_indices(len(examples), self.cfg.valid_fraction) if self.cfg.valid is None \
+            else (np.arange(len(examples)), None)
+
+    def _data(self, split: str):
+        """(token id sequences, label ids) of "train", "valid" or a labelled file."""
+        if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
+            examples = read_examples(self.cfg.data, self.cfg.encoding)
+            train_idx, valid_idx = self._split(examples)
+            chosen = [examples[i] for i in (train_idx if split == "train" else valid_idx)]
+            source = self.cfg.data
+        else:
+            source = self.cfg.valid if split == "valid" else split
+            chosen = read_examples(source, self.cfg.encoding)
+        index, stoi = {n: i for i, n in enumerate(self.prepared["labels"])}, self._stoi()
+        seqs, labels = [], []
+        for k, (label, text) in enumerate(chosen, 1):
+            if label not in index:
+                raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
+                                 f"{', '.join(self.prepared['labels'])}")
+            tokens = self._tokens(text) or [""]
+            seqs.append(L.encode(stoi, tokens))
+            labels.append(index[label])
+        return seqs, np.array(labels, np.int64)
+
+
+TASK = ClassifyTask

@@ -1,0 +1,81 @@
+"""What the classify, tag and generate tasks share: token vocabularies over labelled examples, the
+held-out split, masked batches in length buckets, and the settings every one of them has."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from unroll.data.buckets import BucketBatches, eval_order, pad
+from unroll.data.vocab import UNK, WordVocab, tokenize, vocab_from_json
+
+LEVELS = ("word", "char")
+
+
+def tokens_of(text: str, level: str, tokenizer: str = "punct") -> list[str]:
+    return list(text) if level == "char" else tokenize(text, tokenizer)
+
+
+def build_vocab(token_lists, min_count: int = 1, tokenizer: str = "punct") -> WordVocab:
+    """Tokens (words or characters) of the training examples -> a WordVocab: id 0 = <unk>, then by frequency."""
+    counts = Counter(t for tokens in token_lists for t in tokens)
+    kept = sorted((t for t, c in counts.items() if c >= min_count and t != UNK), key=lambda t: (-counts[t], t))
+    if not kept:
+        raise ValueError("the training examples hold no token seen at least min_count times")
+    return WordVocab([UNK] + kept, tokenizer)
+
+
+def encode(stoi: dict, tokens) -> np.ndarray:
+    """Token ids (L,) of a token list under ``stoi`` = {token: id}; unknown tokens -> 0 (<unk>)."""
+    get = stoi.get
+    return np.fromiter((get(t, 0) for t in tokens), np.int64, len(tokens))
+
+
+def load_vocab(d: dict):
+    return vocab_from_json(d)
+
+
+def split_indices(n: int, valid_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed random held-out part: (train indices, valid indices), both sorted."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    cut = max(1, int(round(n * valid_fraction)))
+    if cut >= n:
+        raise ValueError(f"{n} examples are too few to hold out {valid_fraction:.0%} for validation")
+    return np.sort(perm[cut:]), np.sort(perm[:cut])
+
+
+def data_files(spec: str) -> list[Path]:
+    """The files a --data value names: one file, a comma-separated list, or every file of a folder."""
+    path = Path(spec)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file())
+    return [Path(p) for p in spec.split(",") if p]
+
+
+def file_digest(paths) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def batches(lengths, batch_size: int, seed: int, make) -> BucketBatches:
+    return BucketBatches(lengths, batch_size, seed=seed, make=make)
+
+
+def in_eval_batches(seqs, batch_size: int = 128):
+    """(index array, ids (T, N), mask (T, N)) covering every sequence once, by length."""
+    for index in eval_order([len(s) for s in seqs], batch_size):
+        ids, mask = pad([seqs[i] for i in index])
+        yield index, ids, mask
+
+
+def check_length(where: str, n: int, max_trained: int, factor: int = 10) -> None:
+    if n > factor * max_trained:
+        raise ValueError(f"{where}: {n} tokens is far beyond the longest training sequence ({max_trained}); "
+                         f"split it (at most {factor * max_trained})")
