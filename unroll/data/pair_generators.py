@@ -101,4 +101,4 @@ def reverse(n: int, seed: int = 0, min_len: int = 10, max_len: int = 60, alphabe
     def draw():
         s = "".join(rng.choice(letters, int(rng.integers(min_len, max_len + 1))))
         return s, s[::-1]
-    return _distinct(n, draw, len(alphabet) ** min_len)
+    return _distinct(n, draw, sum(len(alphabet) ** k for k in range(min_len, max_len + 1)))

@@ -148,12 +148,60 @@ def make_batch(pairs_ids, dtype=np.float32) -> PairBatch:
     return PairBatch(src, src_mask, tgt_in, tgt_out, tgt_mask)
 
 
-def batches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> Iterator[PairBatch]:
-    """One epoch of shuffled batches; each chunk of 20 batches is sorted by source length (less padding)."""
-    order = rng.permutation(len(pairs_ids))
-    chunk = 20 * batch_size
+def epoch_groups(lengths, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches as index arrays: shuffled, then each chunk of 20 batches sorted by source
+    length (less padding), and the batches of a chunk in random order."""
+    order = rng.permutation(len(lengths))
+    chunk, groups = 20 * batch_size, []
     for start in range(0, len(order), chunk):
-        part = sorted(order[start:start + chunk], key=lambda i: len(pairs_ids[i][0]))
-        groups = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-        for g in (groups[j] for j in rng.permutation(len(groups))):
-            yield make_batch([pairs_ids[i] for i in g], dtype)
+        part = np.array(sorted(order[start:start + chunk], key=lambda i: lengths[i]), dtype=np.int64)
+        pieces = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        groups += [pieces[j] for j in rng.permutation(len(pieces))]
+    return groups
+
+
+def batches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> Iterator[PairBatch]:
+    """One epoch of batches (see ``epoch_groups``)."""
+    for g in epoch_groups([len(s) for s, _ in pairs_ids], batch_size, rng):
+        yield make_batch([pairs_ids[i] for i in g], dtype)
+
+
+class PairBatches:
+    """Endless epochs of batches, resumable exactly: the state is the epoch's batches, the position in
+    them and the generator's bit state (the trainer's Batches protocol)."""
+
+    reset_state = False
+
+    def __init__(self, pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32):
+        if not pairs_ids:
+            raise ValueError("no training pairs")
+        self.pairs_ids, self.batch_size, self.rng, self.dtype = pairs_ids, batch_size, rng, dtype
+        self.lengths = [len(s) for s, _ in pairs_ids]
+        self.epoch, self.position, self.drawn = 0, 0, 0
+        self.groups = epoch_groups(self.lengths, batch_size, rng)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> PairBatch:
+        if self.position == len(self.groups):
+            self.epoch, self.position = self.epoch + 1, 0
+            self.groups = epoch_groups(self.lengths, self.batch_size, self.rng)
+        group = self.groups[self.position]
+        self.position += 1
+        self.drawn += 1
+        return make_batch([self.pairs_ids[i] for i in group], self.dtype)
+
+    def state_dict(self) -> tuple[dict, dict]:
+        sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
+        return ({"groups": np.concatenate(self.groups), "group_sizes": sizes},
+                {"epoch": self.epoch, "position": self.position, "drawn": self.drawn,
+                 "pairs": len(self.pairs_ids), "rng": self.rng.bit_generator.state})
+
+    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
+        if scalars.get("pairs") != len(self.pairs_ids):
+            raise ValueError(f"batch state was saved for {scalars.get('pairs')} training pairs, "
+                             f"this run has {len(self.pairs_ids)}")
+        self.groups = np.split(np.asarray(arrays["groups"], np.int64), np.cumsum(arrays["group_sizes"])[:-1])
+        self.epoch, self.position, self.drawn = int(scalars["epoch"]), int(scalars["position"]), int(scalars["drawn"])
+        self.rng.bit_generator.state = scalars["rng"]

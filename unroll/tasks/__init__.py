@@ -15,6 +15,7 @@ from unroll.tasks.base import GeneratedBatches, Task
 TASKS: dict[str, str] = {
     "lm": "unroll.tasks.lm",                # next-token language model (truncated BPTT): the default
     "longterm": "unroll.tasks.longterm",    # adding / copying-memory problems
+    "seq2seq": "unroll.tasks.seq2seq",      # encoder-decoder on source<TAB>target pairs
 }
 DEFAULT_TASK = "lm"
 
