@@ -54,8 +54,9 @@ model takes, with
 ``state_dict() -> (arrays, scalars)`` / ``load_state_dict(arrays, scalars)`` is the one state protocol of
 everything that lives in a checkpoint (optimizer, batches, carried state, RNG, counters).
 
-Worked example: a task that learns the mean of a sequence of numbers (``tests/tasks/test_protocol.py``
-holds it in full and checks it)::
+Worked example: a task that learns the mean of a sequence of numbers. ``tests/tasks/test_protocol.py``
+holds it in full and runs it through the real CLI, trainer and run folder (train, eval, predict, resume
+bit-identical) after registering it with ``register_task("mean", module)``::
 
     from dataclasses import dataclass
     import numpy as np
@@ -200,8 +201,11 @@ class Task(abc.ABC):
         """One line for `unroll eval`."""
         return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
 
-    def summary(self, model, record: dict) -> dict:
-        """Extra results when training ends (written to result.json when not empty); record: the last log line."""
+    def summary(self, model, log: list[dict]) -> dict:
+        """Results when training ends, written to the run folder's result.json when not empty.
+
+        log: every record of the run's metrics.jsonl (events included)
+        """
         return {}
 
     @classmethod
