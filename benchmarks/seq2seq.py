@@ -115,7 +115,7 @@ def run(args):
     valid_src = [src_vocab.encode(s) for s, _ in valid_pairs]
     test_ids = [(src_vocab.encode(s), None) for s, _ in test_pairs]
     model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.hidden, args.layers, args.cell, args.bidirectional,
-                    args.conditioning, args.attention, args.embedding, bos_id=1, eos_id=2, seed=args.seed)
+                    args.conditioning, args.attention, args.embedding, args.attention_size, bos_id=1, eos_id=2, seed=args.seed)
     log(f"{args.task}: {len(train_ids)} train, {len(valid_src)} valid, {len(test_pairs)} test pairs; "
         f"vocab {len(src_vocab)} -> {len(tgt_vocab)}; {sum(v.size for v in model.params.values())} parameters")
     steps, seconds, history = train(model, train_ids, (valid_src, [t for _, t in valid_pairs]), tgt_vocab, args, log)
@@ -166,6 +166,7 @@ def main(argv=None):
     p.add_argument("--bidirectional", action="store_true")
     p.add_argument("--conditioning", default="both")
     p.add_argument("--attention", action="store_true")
+    p.add_argument("--attention-size", type=int, default=None)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--clip", type=float, default=5.0)
