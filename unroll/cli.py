@@ -78,8 +78,11 @@ def _add_registered_commands(sub) -> None:
     """Commands that their modules register: each task's own (sample, experiment), diagnose, bench."""
     from unroll import bench
     from unroll.analysis import diagnose
+    data = sub.add_parser("data", help="make data sets: `unroll data KIND ...` (word segmentation, pairs ...)")
+    kinds = data.add_subparsers(dest="data_kind", metavar="kind", required=True)
     for name in TASKS:
         get_task(name).add_commands(sub)
+        get_task(name).add_data_commands(kinds)
     diagnose.add_parser(sub)
     bench.add_parser(sub)
     from unroll.interop import commands as interop_commands   # export, import (interop, #8)

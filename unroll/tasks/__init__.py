@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "classify": "unroll.tasks.classify",    # many-to-one: a label per sequence
     "tag": "unroll.tasks.tag",              # aligned many-to-many: a tag per token
     "generate": "unroll.tasks.generate",    # one-to-many: a sequence from a label or a vector
+    "seq2seq": "unroll.tasks.seq2seq",      # encoder-decoder on source<TAB>target pairs
 }
 DEFAULT_TASK = "lm"
 

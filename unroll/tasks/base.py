@@ -232,6 +232,10 @@ class Task(abc.ABC):
     def add_commands(cls, subparsers) -> None:
         """Register task-specific commands (the language model's `sample`, the long-term `experiment`)."""
 
+    @classmethod
+    def add_data_commands(cls, kinds) -> None:
+        """Register the data sets this task can make, as kinds of `unroll data KIND` (``kinds``: subparsers)."""
+
     # ------------------------------------------------------------------------------------------------
     # Helpers.
 

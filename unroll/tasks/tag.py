@@ -130,12 +130,8 @@ class TagTask(Task):
                 yield " ".join(tags)
 
     @classmethod
-    def add_commands(cls, subparsers) -> None:
-        if "data" in subparsers.choices:
-            return
-        p = subparsers.add_parser("data", help="make data sets: `unroll data segment FILE`")
-        sub = p.add_subparsers(dest="data_command", required=True)
-        s = sub.add_parser("segment", help="word segmentation data in CoNLL form: each line's characters "
+    def add_data_commands(cls, kinds) -> None:
+        s = kinds.add_parser("segment", help="word segmentation data in CoNLL form: each line's characters "
                                            "without spaces, tagged B where a word starts, else I")
         s.add_argument("file", type=Path, help="a UTF-8 text file")
         s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")

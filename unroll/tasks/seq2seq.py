@@ -1,0 +1,275 @@
+"""The sequence-to-sequence task: train on ``source<TAB>target`` pairs, translate, evaluate.
+
+    unroll data addition|dates|numbers|reverse --n 50000 --out pairs.tsv   reproducible pair sets
+    unroll train --task seq2seq --data pairs.tsv [--attention --bidirectional --beam ...]
+    unroll predict RUN [FILE] [--beam K] [--attention-plot out.png]   one source per line -> one output
+    unroll eval RUN [--data test.tsv]                 loss, exact match, character error rate, BLEU
+
+The model is ``unroll.models.Seq2Seq``; the data format, vocabularies and batches are
+``unroll.data.pairs``; decoding is ``unroll.decode``. A run's config.json keeps both vocabularies and
+the longest training source, so predict and eval never rebuild anything from data. Bad input (a line
+without a tab, an empty line, a token outside the vocabulary, a source longer than any seen in training)
+is a one-line error that names the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from unroll.config import option
+from unroll.data import pairs as P
+from unroll.decode import beam_translate, greedy_translate, sample_translate
+from unroll.nn import ops
+from unroll.models.seq2seq import MODES, Seq2Seq, scheduled_sampling_prob
+from unroll.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class PairDataConfig:
+    data: str | None = option(None, help="TSV file of source<TAB>target pairs (required)")
+    valid: str | None = option(None, help="separate validation pairs (default: the last --valid-fraction of --data)")
+    valid_fraction: float = option(0.05, help="share of --data held out for validation")
+    level: str = option("char", help="tokens are characters or white-space separated words", choices=None)
+
+    def __post_init__(self):
+        P.tokens_of("", self.level)
+        if not 0.0 < self.valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    hidden_size: int = option(128, "--hidden", "units per layer (encoder: per direction)")
+    num_layers: int = option(1, "--layers", "recurrent layers of the encoder and of the decoder")
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
+    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
+    bidirectional: bool = option(False, help="the encoder reads both ways (C is projected, Bahdanau et al.)")
+    conditioning: str = option("both", help="C as the decoder's initial state (init), an input at every step "
+                                            "(input), or both")
+    attention: bool = option(False, help="additive attention over the encoder's outputs")
+    dropout: float = option(0.0, help="dropout between stacked layers")
+    scheduled_sampling: float = option(0.0, help="k of Bengio et al.'s schedule p = 1 - k/(k + exp(step/k)) "
+                                                 "(0: teacher forcing only)")
+    eval_beam: int = option(1, help="beam width used for the validation metrics (1: greedy)")
+
+    def __post_init__(self):
+        if self.conditioning not in MODES:
+            raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {self.conditioning!r}")
+        if self.scheduled_sampling != 0 and not self.scheduled_sampling > 1:
+            raise ValueError(f"scheduled_sampling must be 0 (off) or > 1, got {self.scheduled_sampling}")
+        if self.eval_beam < 1:
+            raise ValueError(f"eval_beam must be at least 1, got {self.eval_beam}")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    beam: int = option(1, help="beam width (1: greedy)")
+    temperature: float = option(0.0, help="sample with this temperature instead (0: greedy or beam)")
+    length_penalty: float = option(0.0, help="beam score = log p / length^this")
+    max_len: int | None = option(None, help="longest output (default: 2 x the longest training target + 10)")
+    attention_plot: str | None = option(None, help="PNG heat map of the first line's attention weights")
+    seed: int = option(0, help="seeds the sampling")
+
+
+class Seq2SeqTask(Task):
+    name, help = "seq2seq", "encoder-decoder on source<TAB>target pairs"
+    sections = {"pairs": PairDataConfig, "seq2seq": Seq2SeqConfig}
+    train_defaults = {"batch_size": 64, "eval_every": 500}
+    predict_options = PredictOptions
+
+    # ------------------------------------------------------------------------------------------------
+    # Data.
+
+    def prepare(self) -> dict:
+        data = self.settings["pairs"]
+        train, _ = self._split()
+        src = P.PairVocab.build([s for s, _ in train], data.level)
+        tgt = P.PairVocab.build([t for _, t in train], data.level)
+        self.prepared = {"src_vocab": src.to_json(), "tgt_vocab": tgt.to_json(),
+                         "max_source": max(len(P.tokens_of(s, data.level)) for s, _ in train),
+                         "max_target": max(len(P.tokens_of(t, data.level)) for _, t in train),
+                         "train_pairs": len(train)}
+        return self.prepared
+
+    def _split(self):
+        data = self.settings["pairs"]
+        if data.data is None:
+            raise ValueError("the seq2seq task needs --data, a TSV file of source<TAB>target pairs")
+        pairs = P.read_pairs(data.data)
+        if data.valid is not None:
+            return pairs, P.read_pairs(data.valid)
+        n_valid = max(1, int(round(len(pairs) * data.valid_fraction)))
+        if n_valid >= len(pairs):
+            raise ValueError(f"{data.data} holds {len(pairs)} pairs: too few to hold out a validation share")
+        return pairs[:-n_valid], pairs[-n_valid:]
+
+    @property
+    def vocabs(self):
+        if self.prepared is None:
+            raise ValueError("the task has no vocabularies before prepare()")
+        return P.PairVocab.from_json(self.prepared["src_vocab"]), P.PairVocab.from_json(self.prepared["tgt_vocab"])
+
+    def batches(self, train):
+        src, tgt = self.vocabs
+        ids = P.encode_pairs(self._split()[0], src, tgt, self.settings["pairs"].data)
+        self._batches = P.PairBatches(ids, train.batch_size, self.stream(train.seed, "train"))
+        return self._batches
+
+    def count(self, batch) -> int:
+        return int(batch.src_mask.sum() + batch.tgt_mask.sum())
+
+    def build_model(self, seed: int, dtype=np.float32):
+        c = self.settings["seq2seq"]
+        src, tgt = self.vocabs
+        return Seq2Seq(len(src), len(tgt), c.hidden_size, c.num_layers, c.cell, c.bidirectional, c.conditioning,
+                       c.attention, c.embedding_size, None, tgt.bos_id, tgt.eos_id, c.dropout, seed, dtype)
+
+    def loss_and_grads(self, model, batch, state=None):
+        k = self.settings["seq2seq"].scheduled_sampling
+        drawn = getattr(getattr(self, "_batches", None), "drawn", 0)
+        model.sampling_prob = scheduled_sampling_prob(drawn, k) if k else 0.0
+        return model.loss_and_grads(batch, state)
+
+    # ------------------------------------------------------------------------------------------------
+    # Metrics and predictions.
+
+    def encode_source(self, line: str, where: str) -> list[int]:
+        """One source line -> ids; a one-line error starting with ``where`` (the file and line)."""
+        src, _ = self.vocabs
+        if not line.strip():
+            raise ValueError(f"{where}: the source is empty")
+        try:
+            ids = src.encode(line)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if len(ids) > self.prepared["max_source"]:
+            raise ValueError(f"{where}: the source has {len(ids)} tokens, longer than any seen in training "
+                             f"({self.prepared['max_source']})")
+        return ids
+
+    def translate(self, model, src_ids, beam: int = 1, max_len: int | None = None, temperature: float = 0.0,
+                  length_penalty: float = 0.0, rng=None):
+        """Hypotheses for a list of source id lists (batched when greedy or sampling)."""
+        max_len = max_len or 2 * self.prepared["max_target"] + 10
+        if beam > 1:
+            return [beam_translate(model, s, beam, max_len, length_penalty) for s in src_ids]
+        out = []
+        for start in range(0, len(src_ids), 256):
+            chunk = src_ids[start:start + 256]
+            batch = P.make_batch([(s, []) for s in chunk], model.dtype)
+            if temperature > 0:
+                out += sample_translate(model, batch.src, batch.src_mask, max_len, temperature, rng)
+            else:
+                out += greedy_translate(model, batch.src, batch.src_mask, max_len)
+        return out
+
+    def metrics(self, model, split: str) -> dict:
+        from unroll import metrics as M
+        src, tgt = self.vocabs
+        name = self.settings["pairs"].data if split == "valid" else split
+        pairs = self._split()[1] if split == "valid" else P.read_pairs(split)
+        ids = []
+        for number, (s, t) in enumerate(pairs, 1):
+            where = f"{name} line {number}"
+            try:
+                target = tgt.encode(t)
+            except ValueError as err:
+                raise ValueError(f"{where}: target {err}") from None
+            ids.append((self.encode_source(s, where), target))
+        total, count = 0.0, 0.0
+        for start in range(0, len(ids), 256):
+            batch = P.make_batch(ids[start:start + 256], model.dtype)
+            logits, _ = model.forward(batch.src, batch.src_mask, batch.tgt_in, training=False)
+            logp = ops.log_softmax(logits.astype(np.float64))
+            t, n = np.indices(batch.tgt_out.shape)
+            total -= float((logp[t, n, batch.tgt_out] * batch.tgt_mask).sum())
+            count += float(batch.tgt_mask.sum())
+        hyps = self.translate(model, [s for s, _ in ids], self.settings["seq2seq"].eval_beam)
+        preds = [tgt.decode(h.tokens) for h in hyps]
+        refs = [P.detokenize(P.tokens_of(t, tgt.level), tgt.level) for _, t in pairs]
+        return {"loss": total / count, **M.all_metrics(preds, refs), "pairs": len(pairs)}
+
+    def done(self, metrics: dict) -> bool:
+        return metrics.get("exact_match", 0.0) >= 1.0
+
+    def predict(self, model, lines, options):
+        options = options or PredictOptions()
+        _, tgt = self.vocabs
+        rng = np.random.default_rng(options.seed)
+        for number, line in enumerate(lines, 1):
+            ids = self.encode_source(line, f"input line {number}")
+            hyp = self.translate(model, [ids], options.beam, options.max_len, options.temperature,
+                                 options.length_penalty, rng)[0]
+            if number == 1 and options.attention_plot:
+                plot_attention(hyp.attention, P.tokens_of(line, self.settings["pairs"].level),
+                               [tgt.tokens[i] for i in hyp.tokens] + (["<eos>"] if hyp.finished else []),
+                               options.attention_plot)
+            yield tgt.decode(hyp.tokens)
+
+    # ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def add_data_commands(cls, kinds) -> None:
+        from unroll.data.pair_generators import KINDS
+        for kind in KINDS:
+            p = kinds.add_parser(kind, help=f"a reproducible set of source<TAB>target pairs: {kind}",
+                                 description="Generate pairs (a seed fixes them): addition, dates, numbers, reverse.")
+            p.set_defaults(kind=kind)
+            _pair_options(p)
+
+
+def _pair_options(p) -> None:
+    """The options of `unroll data addition|dates|numbers|reverse`."""
+    p.add_argument("--n", type=int, default=10_000, help="distinct pairs (default 10000)")
+    p.add_argument("--test", type=int, default=0, help="further distinct pairs written to --test-out")
+    p.add_argument("--test-out", type=Path, default=None, help="where the --test pairs go")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-len", type=int, default=10, help="reverse: shortest string")
+    p.add_argument("--max-len", type=int, default=60, help="reverse: longest string")
+    p.add_argument("--max-digits", type=int, default=3, help="addition: digits per operand")
+    p.add_argument("--out", type=Path, default=None, help="TSV file (default: standard output)")
+    p.set_defaults(func=cmd_data)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from unroll.data.pair_generators import generate
+    options = {"reverse": {"min_len": args.min_len, "max_len": args.max_len},
+               "addition": {"max_digits": args.max_digits}}.get(args.kind, {})
+    if args.test and args.test_out is None:
+        raise ValueError("--test needs --test-out, the file its pairs go to")
+    pairs = generate(args.kind, args.n + args.test, args.seed, **options)
+    if args.out is None:
+        sys.stdout.write("".join(f"{s}\t{t}\n" for s, t in pairs[:args.n]))
+    else:
+        P.write_pairs(args.out, pairs[:args.n])
+    if args.test:
+        P.write_pairs(args.test_out, pairs[args.n:])
+    return 0
+
+
+def plot_attention(alpha, src_tokens, out_tokens, path) -> None:
+    """Heat map of attention weights alpha (U, T): output tokens down, source tokens across."""
+    if alpha is None:
+        raise ValueError("--attention-plot needs a run trained with --attention")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    U, T = alpha.shape
+    fig, ax = plt.subplots(figsize=(max(3, 0.3 * T + 1.5), max(2.5, 0.3 * U + 1.2)))
+    im = ax.imshow(alpha, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(T), src_tokens[:T], rotation=90 if max(map(len, src_tokens)) > 2 else 0)
+    ax.set_yticks(range(U), out_tokens[:U])
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+TASK = Seq2SeqTask
