@@ -6,12 +6,22 @@ resumed run reads back the same values it started with.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 CELLS = ("rnn", "lstm", "gru")
 LEVELS = ("char", "word")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 TOKENIZERS = ("punct", "space", "exact")
+
+
+def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | None = None,
+           cli: bool = True, metavar=None):
+    """A dataclass field that is also a CLI option (the CLI's flags are generated from such fields).
+
+    flag: the option string(s) (default ``--field-name``); choices: the name of a registry; cli=False: not a flag
+    """
+    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
+                                            "metavar": metavar})
 
 
 @dataclass(frozen=True)

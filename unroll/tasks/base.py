@@ -1,0 +1,252 @@
+"""The task protocol: what a task supplies so that one trainer, one run folder and one CLI serve it.
+
+A *task* is a data format, a model, and the numbers that say how well the model does. Everything else a
+run needs (run folder, atomic checkpoints, bit-identical resume, NaN rollback, progress line, metrics log,
+``--max-time``, validation, ``unroll plot``) is written once, in ``unroll.train``, and knows no task.
+
+The pieces, and who calls them::
+
+    unroll train --task NAME [task flags] [training flags]
+      cli         flags <- the fields of Task.sections' dataclasses and of TrainConfig (config.option metadata)
+      train/run   task = Task(settings)            settings: {section name: dataclass instance}
+                  prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
+                                                   JSON-able, stored in config.json beside the settings
+                  model = task.build_model(seed)   a Model (below)
+                  batches = task.batches(train)    a Batches iterator (below)
+      trainer     each step:
+                    batch = next(batches)
+                    if batches.reset_state: state = None
+                    loss, grads, state = task.loss_and_grads(model, batch, state)
+                    clip, optimizer step
+                  every eval_every steps: task.metrics(model, "valid") -> {"loss": ..., ...}
+                  logged as valid_loss, valid_<name>; stop early when task.done(metrics)
+                  checkpoint: model params, optimizer, batches, carried state, RNG, counters, by name
+    unroll eval RUN [--data FILE]    task.metrics(model, "valid" or FILE), printed by task.describe
+    unroll predict RUN [FILE|-]      task.predict(model, lines, options): one output line per input line
+
+Resuming, evaluating and predicting rebuild the task from the run folder: ``Task(settings, prepared)``
+with the ``prepared`` dict that ``prepare()`` returned when the run started (the vocabulary is never
+rebuilt from data).
+
+**A Model** (``models/``) supplies
+
+    params                                  dict {name: array}, updated in place by the optimizer
+    loss_and_grads(batch, state=None)       -> (loss: float, grads: dict with the keys of params, state)
+    rng (optional)                          np.random.Generator used while training (dropout); checkpointed
+
+A stateless model returns ``state=None``. A model whose state carries over to the next batch (the
+language model, trained by truncated BPTT) returns it, and the trainer hands it back on the next step;
+it is saved in every checkpoint (any nesting of None, arrays, tuples, lists and dicts of str keys).
+``Task.loss_and_grads(model, batch, state)`` is the one call the trainer makes per step; by default it is
+``model.loss_and_grads(batch, state)``. The language-model task overrides it to run truncated BPTT(k1, k2),
+whose carried state is (hidden state, the last k2 - k1 input steps).
+
+**Batches** (returned by ``Task.batches``) is an endless iterator of batches of whatever shape the task's
+model takes, with
+
+    epoch: int                      passes over the training data completed (0 for generated data)
+    reset_state: bool               True when the batch just returned starts new sequences (the carried
+                                    state belongs to other text and is dropped); stateless tasks: False
+    state_dict() -> (arrays, scalars)      arrays: {name: np.ndarray}; scalars: JSON-able dict
+    load_state_dict(arrays, scalars)       resume so that the next batch is exactly the one that would
+                                           have come (a one-line ValueError if the state does not fit)
+
+``state_dict() -> (arrays, scalars)`` / ``load_state_dict(arrays, scalars)`` is the one state protocol of
+everything that lives in a checkpoint (optimizer, batches, carried state, RNG, counters).
+
+Worked example: a task that learns the mean of a sequence of numbers (``tests/tasks/test_protocol.py``
+holds it in full and checks it)::
+
+    from dataclasses import dataclass
+    import numpy as np
+    from unroll.config import option
+    from unroll.tasks.base import GeneratedBatches, Task
+
+    @dataclass(frozen=True)
+    class MeanConfig:
+        T: int = option(5, "--T", "sequence length")
+        hidden: int = option(8, "--hidden", "units")
+
+    class MeanModel:                                     # h_t = tanh(x_t W_x + h_{t-1} W_h + b); ŷ = h_T w
+        def __init__(self, H, rng):
+            from unroll.nn import rnn
+            self.cell = rnn
+            self.params = {f"cell.{k}": v for k, v in rnn.init(1, H, rng, np.float64).items()}
+            self.params["out.w"] = rng.standard_normal((H, 1)) / H
+
+        def loss_and_grads(self, batch, state=None):
+            x, y = batch                                 # x (T, N, 1), y (N, 1)
+            cell = {k[5:]: v for k, v in self.params.items() if k.startswith("cell.")}
+            hs, _, cache = self.cell.forward(x, cell)
+            diff = hs[-1] @ self.params["out.w"] - y
+            dhs = np.zeros_like(hs)
+            dhs[-1] = (2 / diff.size) * diff @ self.params["out.w"].T
+            _, _, g = self.cell.backward(dhs, cache)
+            grads = {f"cell.{k}": v for k, v in g.items()}
+            grads["out.w"] = hs[-1].T @ ((2 / diff.size) * diff)
+            return float(np.mean(diff ** 2)), grads, None   # stateless
+
+    class MeanTask(Task):
+        name, help = "mean", "predict the mean of T numbers"
+        sections = {"mean": MeanConfig}
+        train_defaults = {"lr": 1e-2, "max_steps": 200}
+
+        def prepare(self):
+            return {}                                    # nothing to learn from data
+
+        def make_batch(self, N, rng):
+            x = rng.uniform(-1, 1, (self.settings["mean"].T, N, 1))
+            return x, x.mean(axis=0)
+
+        def batches(self, train):
+            return GeneratedBatches(self.make_batch, train.batch_size, self.stream(train.seed, "train"))
+
+        def build_model(self, seed, dtype=np.float64):
+            return MeanModel(self.settings["mean"].hidden, self.stream(seed, "init"))
+
+        def metrics(self, model, split):
+            loss, _, _ = model.loss_and_grads(self.make_batch(256, self.stream(0, split)))
+            return {"loss": loss}
+
+        def predict(self, model, lines, options):
+            for line in lines:                           # "0.1 0.5 -0.2" -> "0.133"
+                x = np.array(line.split(), float)[:, None, None]
+                ...                                      # run the model, yield one line per input line
+
+A task module ends with ``TASK = MeanTask`` and is listed in ``unroll.tasks.TASKS``; nothing else needs to
+change for ``unroll train --task mean --T 7``, ``unroll eval RUN`` and ``unroll predict RUN`` to work.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+import numpy as np
+
+
+class Task(abc.ABC):
+    """Base class of every task; see the module docstring for the contract and a worked example.
+
+    settings: {section name: dataclass instance} for every entry of ``sections``
+    prepared: what ``prepare()`` returned when the run started (None before ``prepare`` on a new run)
+    """
+
+    name: ClassVar[str]                          # the --task name
+    help: ClassVar[str] = ""                     # one line for `unroll train --help`
+    sections: ClassVar[dict[str, type]] = {}     # config.json section -> frozen dataclass; its fields are CLI flags
+    train_defaults: ClassVar[dict[str, Any]] = {}    # TrainConfig fields whose default this task changes
+    predict_options: ClassVar[type | None] = None    # dataclass whose fields are `unroll predict` flags
+    splits: ClassVar[tuple[str, ...]] = ("valid",)   # names metrics() accepts besides a file path
+
+    def __init__(self, settings: dict[str, Any], prepared: dict | None = None):
+        missing = sorted(set(self.sections) - set(settings))
+        if missing:
+            raise ValueError(f"task {self.name} needs the settings section(s) {', '.join(missing)}")
+        self.settings = dict(settings)
+        self.prepared = prepared
+
+    # ------------------------------------------------------------------------------------------------
+    # What every task writes.
+
+    @abc.abstractmethod
+    def prepare(self) -> dict:
+        """A new run: read the data, build vocabularies / label sets, set ``self.prepared`` and return it.
+
+        The dict is JSON-able and goes into the run folder's config.json (its keys must differ from the
+        section names and from "train", "task", "format", "unroll_version", "created"). It may also update
+        ``self.settings`` (e.g. fill the model's vocabulary size); the settings are written after it.
+        """
+
+    @abc.abstractmethod
+    def batches(self, train) -> "Batches":
+        """The training batches for ``train`` (a TrainConfig: batch_size, seed); see Batches."""
+
+    @abc.abstractmethod
+    def build_model(self, seed: int, dtype=np.float32):
+        """A fresh model (a Model: params, loss_and_grads, optional rng), initialised from ``seed``."""
+
+    @abc.abstractmethod
+    def metrics(self, model, split: str) -> dict:
+        """Numbers on one split (no dropout): at least {"loss": float}; the trainer logs each as valid_<name>.
+
+        split: one of ``splits`` or the path of a file in the task's data format (``unroll eval --data``).
+        """
+
+    # ------------------------------------------------------------------------------------------------
+    # What a task may override.
+
+    def loss_and_grads(self, model, batch, state=None):
+        """One training step's loss, gradients and carried state; by default the model's own."""
+        return model.loss_and_grads(batch, state)
+
+    def predict(self, model, lines: Iterable[str], options) -> Iterator[str]:
+        """Stream one output line per input line (labels with probabilities, tags, generated text ...).
+
+        options: an instance of ``predict_options`` (or None); bad input: a one-line ValueError naming the line.
+        """
+        raise ValueError(f"task {self.name} does not predict")
+
+    def done(self, metrics: dict) -> bool:
+        """True to stop training early after a validation with these metrics (e.g. a target loss reached)."""
+        return False
+
+    def count(self, batch) -> int:
+        """Tokens (or steps) in a batch, for the tokens/s figure; by default T·N of the batch's first array."""
+        first = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return int(np.prod(np.shape(first)[:2]))
+
+    def describe(self, metrics: dict) -> str:
+        """One line for `unroll eval`."""
+        return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+
+    def summary(self, model, record: dict) -> dict:
+        """Extra results when training ends (written to result.json when not empty); record: the last log line."""
+        return {}
+
+    @classmethod
+    def add_commands(cls, subparsers) -> None:
+        """Register task-specific commands (the language model's `sample`, the long-term `experiment`)."""
+
+    # ------------------------------------------------------------------------------------------------
+    # Helpers.
+
+    @staticmethod
+    def stream(seed: int, purpose: str) -> np.random.Generator:
+        """An independent generator for one purpose ("init", "train", "valid", "test", ...) of one seed."""
+        key = [ord(c) for c in purpose]
+        return np.random.default_rng(np.random.SeedSequence([seed, *key]))
+
+
+class GeneratedBatches:
+    """Batches drawn on the fly by ``make(N, rng) -> batch`` from one generator, resumable exactly.
+
+    The generator's bit state is the whole state, so a resumed run draws exactly the batches an
+    uninterrupted one would have drawn.
+    """
+
+    epoch = 0
+    reset_state = False
+
+    def __init__(self, make: Callable[[int, np.random.Generator], Any], batch_size: int, rng: np.random.Generator):
+        self.make, self.batch_size, self.rng, self.drawn = make, batch_size, rng, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.drawn += 1
+        return self.make(self.batch_size, self.rng)
+
+    def state_dict(self) -> tuple[dict, dict]:
+        return {}, {"drawn": self.drawn, "batch_size": self.batch_size, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
+        if scalars.get("batch_size") != self.batch_size:
+            raise ValueError(f"batch state was saved for batch {scalars.get('batch_size')}, "
+                             f"this run has batch {self.batch_size}")
+        self.rng.bit_generator.state = scalars["rng"]
+        self.drawn = int(scalars["drawn"])
+
+
+Batches = Any   # the protocol in the module docstring: iterator + epoch + reset_state + state_dict/load_state_dict
