@@ -110,3 +110,11 @@ def test_format_table_lists_layer_unit_and_r():
     rows = [{"feature": "inside_quotes", "kind": "c", "layer": 1, "unit": 17, "r": -0.734}]
     table = F.format_table(rows).splitlines()
     assert table[1].split() == ["inside_quotes", "tanh(c)", "1", "17", "-0.734"]
+
+
+def test_features_constant_over_the_text_are_left_out_and_named():
+    vocab = CharVocab.from_text("ab cd\n")
+    model = LanguageModel(len(vocab), 3, 1, "gru", seed=0, dtype=np.float64)
+    found = F.find(A.collect(model, vocab, "ab cd\nab\n"))
+    assert found["constant"] == ["inside_quotes", "bracket_depth", "indentation"]
+    assert found["features"] == ["line_position", "word_start"] and found["r"].shape == (2, 3)

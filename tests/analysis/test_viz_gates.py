@@ -46,7 +46,7 @@ def test_scatter_has_one_panel_per_layer_and_one_point_per_gate_unit_at_left_rig
         f = sat["layers"][l]["f"]
         np.testing.assert_allclose(collections["forget gate"], np.column_stack([f["left"], f["right"]]))
         assert ax.get_xlim() == pytest.approx((-0.02, 1.02))
-    assert "layer 2" == axes[1].get_title()
+    assert "layer 1" == axes[1].get_title()
 
 
 def test_gates_of_a_real_gru_and_an_rnn_without_gates():

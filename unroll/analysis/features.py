@@ -136,11 +136,16 @@ def unit_matrix(acts) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
 def find(acts, regex: str | None = None) -> dict:
     """Pearson r of every unit with every feature over the known characters of ``acts`` (an Activations).
 
-    returns {"features": [F names], "units": [(kind, layer, unit)], "r": (F, U) array}
+    returns {"features": [F names], "units": [(kind, layer, unit)], "r": (F, U) array, "constant": [names]};
+    features that are constant over the text (e.g. bracket depth in plain prose) are left out and listed.
     """
     feats = {name: v[acts.known] for name, v in features(acts.text, regex).items()}
+    constant = [name for name, v in feats.items() if v.size == 0 or np.all(v == v[0])]
+    feats = {name: v for name, v in feats.items() if name not in constant}
+    if not feats:
+        raise ValueError("every feature is constant over this text (no r can be computed): give a longer text")
     values, labels = unit_matrix(acts)
-    return {"features": list(feats), "units": labels, "r": correlate(values, feats)}
+    return {"features": list(feats), "units": labels, "r": correlate(values, feats), "constant": constant}
 
 
 def best_units(found: dict, top: int = 3) -> list[dict]:

@@ -48,7 +48,7 @@ def scatter(sat: dict, title: str | None = None):
         for name, values in layer.items():
             ax.scatter(values["left"], values["right"], s=12, alpha=0.6, color=GATE_COLOURS.get(name),
                        label=f"{GATE_NAMES.get(name, name)} gate")
-        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=f"layer {l + 1}",
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=f"layer {l}",
                xlabel=f"fraction of time < {sat['low']} (left-saturated)")
         if l == 0:
             ax.set_ylabel(f"fraction of time > {sat['high']} (right-saturated)")
