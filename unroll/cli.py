@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot(sub)
     _add_gradcheck(sub)
     _add_registered_commands(sub)
+    from unroll.analysis import commands as analysis_commands   # visualize, inspect --gates, data (#13)
+    analysis_commands.add_parsers(sub)
     return parser
 
 
