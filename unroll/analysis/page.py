@@ -1,9 +1,9 @@
 """One self-contained HTML page that shows a unit's activation under every character (inline CSS and JS).
 
-Each character's background is the chosen unit's value after reading it, on a diverging scale (blue -1,
-white 0, red +1). Hovering a character shows the model's five most probable next characters. A picker lists
-every unit of every layer (h, and tanh(c) for an LSTM), sorted by |r| with the selected feature; choosing one
-re-colours the text in place. Characters outside the vocabulary are shown with a dashed red frame and no
+Each character's background is the chosen unit's value after reading it, on a diverging scale (red -1,
+white 0, blue +1: the seed's colours). Hovering a character shows the model's five most probable next
+characters. A picker lists every unit of every layer (h, and tanh(c) for an LSTM), sorted by |r| with the
+selected feature; choosing one re-colours the text in place. Characters outside the vocabulary are shown with a dashed red frame and no
 colour. With ``find_rows`` the page also holds the table of the best units per feature.
 
 Data layout inside the page (one JSON block): per state kind, the activations as uint8 (``quantise``:
@@ -77,7 +77,7 @@ body{font-family:system-ui,sans-serif;margin:1.2em;color:#222}
 #tip{position:fixed;display:none;background:#fff;border:1px solid #888;padding:.3em .6em;font:12px ui-monospace,monospace;
  box-shadow:2px 2px 6px rgba(0,0,0,.2);pointer-events:none;z-index:9}
 #tip table{border-collapse:collapse}#tip td{padding:0 .4em}
-#scale{display:inline-block;width:160px;height:12px;background:linear-gradient(90deg,#3b4cc0,#fff,#b40426);vertical-align:middle}
+#scale{display:inline-block;width:160px;height:12px;background:linear-gradient(90deg,#b40426,#fff,#3b4cc0);vertical-align:middle}
 table.find{border-collapse:collapse;margin:.6em 0;font-size:13px}table.find td,table.find th{border:1px solid #ddd;padding:1px 6px}
 table.find tr.row:hover{background:#eef;cursor:pointer}
 </style></head><body>
@@ -108,8 +108,8 @@ const kindSel = document.getElementById("kind"), featSel = document.getElementBy
 let current = {kind: D.unit.kind, index: D.unit.layer * D.H + D.unit.unit};
 
 function show(ch) { return ch === "\n" ? "\\n" : ch === " " ? "\u2423" : ch === "\t" ? "\\t" : ch; }
-function colour(v) {               // v in [-1, 1] -> blue - white - red
-  const a = Math.min(1, Math.abs(v)), lo = [59, 76, 192], hi = [180, 4, 38], c = v < 0 ? lo : hi;
+function colour(v) {               // v in [-1, 1] -> red - white - blue, the seed's colours
+  const a = Math.min(1, Math.abs(v)), lo = [180, 4, 38], hi = [59, 76, 192], c = v < 0 ? lo : hi;
   const m = (x) => Math.round(255 + (x - 255) * a);
   return "rgb(" + m(c[0]) + "," + m(c[1]) + "," + m(c[2]) + ")";
 }
