@@ -24,6 +24,13 @@ def test_inside_quotes_opening_to_before_closing_with_escapes_apostrophes_and_tr
     assert bits(F.inside_quotes('x = """a\nb""" + c')) == "00001111111100000"  # a triple quote spans lines
 
 
+def test_quotes_split_into_one_line_strings_and_triple_quotes():
+    text = 'x = """a\nb""" + "c"'
+    np.testing.assert_array_equal(F.quote_kind(text), [0, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 1, 1, 0])
+    assert bits(F.inside_short_string(text)) == "0000000000000000110"
+    assert bits(F.inside_triple_quotes(text)) == "0000111111110000000"
+
+
 def test_bracket_depth_ignores_brackets_inside_quotes_and_never_goes_negative():
     np.testing.assert_array_equal(F.bracket_depth('f("(", [1,\n  2])'), [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 1, 0])
     np.testing.assert_array_equal(F.bracket_depth(")a(b"), [0, 0, 1, 1])
@@ -116,5 +123,6 @@ def test_features_constant_over_the_text_are_left_out_and_named():
     vocab = CharVocab.from_text("ab cd\n")
     model = LanguageModel(len(vocab), 3, 1, "gru", seed=0, dtype=np.float64)
     found = F.find(A.collect(model, vocab, "ab cd\nab\n"))
-    assert found["constant"] == ["inside_quotes", "bracket_depth", "indentation"]
+    assert found["constant"] == ["inside_quotes", "bracket_depth", "indentation", "inside_short_string",
+                                 "inside_triple_quotes"]
     assert found["features"] == ["line_position", "word_start"] and found["r"].shape == (2, 3)

@@ -41,11 +41,12 @@ def test_visualize_find_prints_the_table_and_writes_the_page(run, tmp_path, caps
     table = out.splitlines()
     assert table[0].split() == ["feature", "state", "layer", "unit", "r"]
     features = {line.split()[0] for line in table[1:]}
-    assert features == {"line_position", "inside_quotes", "bracket_depth", "indentation", "word_start", "regex"}
+    assert features == {"line_position", "inside_quotes", "bracket_depth", "indentation", "word_start", "regex",
+                        "inside_short_string", "inside_triple_quotes"}
     assert all(-1 <= float(line.split()[-1]) <= 1 for line in table[1:])
     assert "302 characters, 1 outside the vocabulary (marked)" in err and "layer 1 unit 7 (tanh(c))" in err
     data = json.loads(re.search(r'id="data">(.*?)</script>', page.read_text(encoding="utf-8"), re.S).group(1))
-    assert data["unit"] == {"kind": "c", "layer": 1, "unit": 7} and len(data["find"]) == 18
+    assert data["unit"] == {"kind": "c", "layer": 1, "unit": 7} and len(data["find"]) == 3 * 8
 
 
 def test_visualize_from_a_prime_and_by_default_from_the_validation_text(run, tmp_path, capsys):

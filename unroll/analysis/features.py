@@ -6,6 +6,8 @@ Every feature is the state *after reading* character t, like h_t:
 - ``inside_quotes``: 1 from an opening quote up to the character before the closing quote's last, else 0. Quotes
   are ``"``, ``'`` (ended by the line's end if left open) and Python's ``\"\"\"`` / ``'''`` (which span lines);
   a backslash escapes the next character. A single quote between two letters (``don't``) is an apostrophe.
+  ``inside_short_string`` / ``inside_triple_quotes`` split it into one-line strings and (doc)strings in
+  triple quotes, which a small model may track with different units.
 - ``bracket_depth``: open ``( [ {`` minus closed, outside quotes, never below 0.
 - ``indentation``: leading spaces (a tab counts 4) of the current line read so far.
 - ``word_start``: 1 on a letter, digit or ``_`` that follows none of those.
@@ -23,6 +25,7 @@ import re
 import numpy as np
 
 FEATURES = ("line_position", "inside_quotes", "bracket_depth", "indentation", "word_start")
+REFINEMENTS = ("inside_short_string", "inside_triple_quotes")   # inside_quotes split by kind of quote
 OPEN, CLOSE = "([{", ")]}"
 
 
@@ -38,29 +41,44 @@ def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def inside_quotes(text: str) -> np.ndarray:
+def quote_kind(text: str) -> np.ndarray:
+    """(C,) 0 outside quotes, else the length of the open quote's delimiter (1 for ' or ", 3 for triple)."""
     out, quote, t, n = np.zeros(len(text)), "", 0, len(text)
     while t < n:
         ch = text[t]
         if quote:
             if ch == "\\":                                   # an escape: itself and the next are inside
-                out[t:t + 2] = 1.0
+                out[t:t + 2] = len(quote)
                 t += 2
             elif text.startswith(quote, t):                   # closed after its last character
-                out[t:t + len(quote) - 1] = 1.0
+                out[t:t + len(quote) - 1] = len(quote)
                 t, quote = t + len(quote), ""
             elif ch == "\n" and len(quote) == 1:              # a one-line quote left open ends with the line
                 t, quote = t + 1, ""
             else:
-                out[t] = 1.0
+                out[t] = len(quote)
                 t += 1
         elif ch in "\"'" and not (ch == "'" and 0 < t < n - 1 and text[t - 1].isalpha() and text[t + 1].isalpha()):
             quote = ch * 3 if text.startswith(ch * 3, t) else ch
-            out[t:t + len(quote)] = 1.0
+            out[t:t + len(quote)] = len(quote)
             t += len(quote)
         else:
             t += 1
-    return out
+    return out[:n]
+
+
+def inside_quotes(text: str) -> np.ndarray:
+    return (quote_kind(text) > 0).astype(float)
+
+
+def inside_short_string(text: str) -> np.ndarray:
+    """inside_quotes restricted to one-line ' or " strings."""
+    return (quote_kind(text) == 1).astype(float)
+
+
+def inside_triple_quotes(text: str) -> np.ndarray:
+    """inside_quotes restricted to \"\"\" or \'\'\' strings (docstrings), which span lines."""
+    return (quote_kind(text) == 3).astype(float)
 
 
 def bracket_depth(text: str) -> np.ndarray:
@@ -105,7 +123,7 @@ def regex_feature(text: str, pattern: str) -> np.ndarray:
 
 def features(text: str, regex: str | None = None) -> dict[str, np.ndarray]:
     """{name: (C,)} every feature of the module docstring (``regex`` only when a pattern is given)."""
-    out = {name: globals()[name](text) for name in FEATURES}
+    out = {name: globals()[name](text) for name in FEATURES + REFINEMENTS}
     if regex:
         out["regex"] = regex_feature(text, regex)
     return out
