@@ -178,8 +178,8 @@ def best_units(found: dict, top: int = 3) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """The rows of ``best_units`` as an aligned text table."""
-    lines = [f"{'feature':<15} {'state':<8} {'layer':>5} {'unit':>5} {'r':>7}"]
+    lines = [f"{'feature':<20} {'state':<8} {'layer':>5} {'unit':>5} {'r':>7}"]
     for row in rows:
         state = "tanh(c)" if row["kind"] == "c" else "h"
-        lines.append(f"{row['feature']:<15} {state:<8} {row['layer']:>5} {row['unit']:>5} {row['r']:>+7.3f}")
+        lines.append(f"{row['feature']:<20} {state:<8} {row['layer']:>5} {row['unit']:>5} {row['r']:>+7.3f}")
     return "\n".join(lines)

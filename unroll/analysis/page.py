@@ -183,6 +183,10 @@ box.addEventListener("mouseover", (e) => {
   tip.style.left = (e.clientX + 12) + "px"; tip.style.top = (e.clientY + 14) + "px";
 });
 box.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+{ // start with the feature the first unit tracks best
+  const rs = D.r[current.kind].map((r) => Math.abs(r[current.index]));
+  featSel.selectedIndex = rs.indexOf(Math.max(...rs));
+}
 buildText(); findTable(); select(current.kind, current.index);
 </script></body></html>
 """
