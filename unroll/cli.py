@@ -1,7 +1,9 @@
 """The command line: ``unroll <command>`` (or ``python -m unroll <command>``).
 
 Thin wrappers: each subcommand parses its options, calls the library, and turns a ValueError into a
-one-line ``unroll: error: ...`` message with exit status 2 (no traceback).
+one-line ``unroll: error: ...`` message with exit status 2 (no traceback). The CLI knows no task: `train`
+offers the flags of ``--task NAME``'s settings dataclasses and of TrainConfig, generated from their fields;
+`eval` and `predict` ask the run folder's task; tasks register their own commands (`sample`, `experiment`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import json
 import sys
 from pathlib import Path
 
-from unroll.config import CELLS, LEVELS, OPTIMIZERS, TOKENIZERS, TrainConfig
-
-DEFAULT_MAX_TIME = 600.0
+from unroll.config import TrainConfig, add_arguments, defaults_of, from_args
+from unroll.tasks import DEFAULT_TASK, TASKS, get_task
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(task_hint(argv))
+    except ValueError as err:
+        print(f"unroll: error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
@@ -31,12 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
+    """The whole command line; ``task`` decides which task's flags `train` and `predict` offer."""
     parser = argparse.ArgumentParser(prog="unroll", description="Recurrent neural networks from first principles.")
     sub = parser.add_subparsers(metavar="command")
-    _add_train(sub)
-    _add_sample(sub)
+    _add_train(sub, task)
     _add_eval(sub)
+    _add_predict(sub, task)
     _add_plot(sub)
     _add_gradcheck(sub)
     _add_registered_commands(sub)
@@ -45,126 +52,91 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def task_hint(argv: list[str]) -> str:
+    """The task whose flags to offer: `train --task NAME`, or the task of `predict RUN`'s run folder."""
+    if argv[:1] == ["train"]:
+        for i, arg in enumerate(argv):
+            if arg == "--task" and i + 1 < len(argv):
+                return argv[i + 1] if argv[i + 1] in TASKS else DEFAULT_TASK
+            if arg.startswith("--task="):
+                return arg.split("=", 1)[1] if arg.split("=", 1)[1] in TASKS else DEFAULT_TASK
+    if argv[:1] == ["predict"] and len(argv) > 1 and not argv[1].startswith("-"):
+        try:
+            from unroll.train.run import read_config
+            name = read_config(argv[1])["task"]
+            return name if name in TASKS else DEFAULT_TASK
+        except ValueError:
+            return DEFAULT_TASK             # the command itself reports the bad run folder
+    return DEFAULT_TASK
+
+
 def _add_registered_commands(sub) -> None:
-    """Commands whose modules register their own parsers (experiment, diagnose, bench)."""
-    from unroll import bench, experiments
-    experiments.add_experiment_parser(sub)
-    experiments.add_diagnose_parser(sub)
+    """Commands that their modules register: each task's own (sample, experiment), diagnose, bench."""
+    from unroll import bench
+    from unroll.analysis import diagnose
+    for name in TASKS:
+        get_task(name).add_commands(sub)
+    diagnose.add_parser(sub)
     bench.add_parser(sub)
 
 
 # ----------------------------------------------------------------------------------------------------
 # train
 
-def _add_train(sub) -> None:
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a character- or word-level language model",
-                       description="Train a language model. With no options: a 2-layer LSTM on the bundled tiny "
-                                   f"Shakespeare for {DEFAULT_MAX_TIME:.0f} seconds.")
-    p.add_argument("--data", help="UTF-8 text file to train on (default: bundled tiny Shakespeare)")
-    p.add_argument("--valid", help="separate validation file (default: the last --valid-fraction of --data)")
-    p.add_argument("--valid-fraction", type=float, default=d.valid_fraction)
-    p.add_argument("--level", choices=LEVELS, default=d.level)
-    p.add_argument("--min-count", type=int, default=d.min_count, help="word level: rarer words become <unk>")
-    p.add_argument("--tokenizer", choices=TOKENIZERS, default=d.tokenizer,
-                   help="word level: punct (words and punctuation marks), space (pre-tokenized text such as "
-                        "Penn Treebank), exact (white space kept as tokens)")
-    p.add_argument("--cell", choices=CELLS, default="lstm")
-    p.add_argument("--activation", choices=("tanh", "relu"), default="tanh", help="for --cell rnn")
-    p.add_argument("--hidden", type=int, default=256, help="units per layer")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--embedding", type=int, default=None, help="embedding width (default: --hidden)")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--init-scale", type=float, default=None,
-                   help="draw every weight from uniform(-s, s) (default: PyTorch's initialisation)")
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="k1: steps per batch")
-    p.add_argument("--bptt", type=int, default=None, help="k2 >= k1: steps backpropagated (default k1)")
-    p.add_argument("--batch", type=int, default=d.batch_size)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-decay", type=float, default=d.lr_decay)
-    p.add_argument("--lr-decay-every", type=int, default=d.lr_decay_every)
-    p.add_argument("--lr-decay-start", type=int, default=d.lr_decay_start)
-    p.add_argument("--clip", type=float, default=d.clip, help="clip the global gradient norm (0: off)")
-    p.add_argument("--clip-value", type=float, default=d.clip_value, help="clip each gradient element (0: off)")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--max-time", type=float, default=None,
-                   help=f"seconds (default {DEFAULT_MAX_TIME:.0f} when --max-steps is not given either)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<cell>)")
+def _add_train(sub, task_name: str) -> None:
+    task = get_task(task_name)
+    p = sub.add_parser("train", help="train a model on a task (default: a language model)",
+                       description="Train a model. With no options: a 2-layer LSTM language model on the bundled "
+                                   "tiny Shakespeare for 600 seconds. The flags below are those of --task "
+                                   f"{task_name}; `unroll train --task NAME --help` lists another task's.")
+    p.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK,
+                   help=f"what to learn (default {DEFAULT_TASK})")
+    for section, cls in task.sections.items():
+        add_arguments(p.add_argument_group(f"{section} ({cls.__name__})"), cls, section)
+    add_arguments(p.add_argument_group("training (TrainConfig)"), TrainConfig, "train", task.train_defaults)
+    p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<cell or task>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, task_class=task)
 
 
 def cmd_train(args) -> int:
     from unroll.train import run
-    from unroll.train.trainer import TrainingDiverged
+    task = args.task_class
     if args.resume is not None:
-        trainer = run.resume(args.resume, args.max_steps, args.max_time, quiet=args.quiet)
+        defaults = defaults_of(TrainConfig, task.train_defaults)
+        given = {k: getattr(args, f"train.{k}") for k in ("max_steps", "max_time")}
+        given = {k: v for k, v in given.items() if v != defaults[k]}
+        trainer = run.resume(args.resume, given.get("max_steps"), given.get("max_time"), quiet=args.quiet)
     else:
-        max_time = args.max_time if (args.max_time is not None or args.max_steps is not None) else DEFAULT_MAX_TIME
-        config = TrainConfig(
-            data=args.data, level=args.level, min_count=args.min_count, tokenizer=args.tokenizer, valid_fraction=args.valid_fraction,
-            seq_len=args.seq_len, bptt=args.bptt, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
-            lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every, lr_decay_start=args.lr_decay_start,
-            clip=args.clip, clip_value=args.clip_value, max_steps=args.max_steps, max_time=max_time,
-            eval_every=args.eval_every, seed=args.seed)
-        model = dict(hidden_size=args.hidden, num_layers=args.layers, cell=args.cell, embedding_size=args.embedding,
-                     dropout=args.dropout, activation=args.activation, init_scale=args.init_scale)
-        out = args.out or run.default_out_dir(args.cell)
-        trainer = run.start(out, model, config, args.valid, quiet=args.quiet)
+        settings = {name: from_args(cls, args, name) for name, cls in task.sections.items()}
+        train = from_args(TrainConfig, args, "train", task.train_defaults)
+        label = next((s.cell for s in settings.values() if hasattr(s, "cell")), task.name)
+        out = args.out or run.default_out_dir(label)
+        trainer = run.start(out, task.name, settings, train, quiet=args.quiet)
         print(f"run folder: {out}", file=sys.stderr)
+    return finish(trainer)
+
+
+def finish(trainer) -> int:
+    """Train, write result.json when the task has a summary, print the last record as JSON; 1 if it diverged."""
+    from unroll.train import run
+    from unroll.train.trainer import TrainingDiverged
     try:
         record = trainer.train()
     except TrainingDiverged as err:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 1
+    run.summarise(trainer)
     print(json.dumps({"run": str(trainer.run_dir), **record}))
     return 0
 
 
 # ----------------------------------------------------------------------------------------------------
-# sample, eval, plot
-
-def _add_sample(sub) -> None:
-    p = sub.add_parser("sample", help="generate text from a trained run")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--length", type=int, default=1000, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--greedy", action="store_true")
-    p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_sample)
-
-
-def cmd_sample(args) -> int:
-    from unroll.train import run
-    model, vocab, _ = run.load(args.run_dir)
-    prime = args.prime if args.prime is not None else ("\n" if "\n" in vocab else vocab.tokens[0])
-    prime_ids = vocab.encode(prime)
-    if len(prime_ids) == 0:
-        raise ValueError("--prime must hold at least one token")
-    out = sys.stdout
-    out.write(prime)
-    previous = int(prime_ids[-1])
-    for token in model.generate(prime_ids, args.length, args.temperature, args.top_k, args.greedy, args.seed):
-        out.write(text_piece(vocab, previous, token))
-        out.flush()
-        previous = token
-    out.write("\n")
-    return 0
-
-
-def text_piece(vocab, previous: int, token: int) -> str:
-    """The text that ``token`` adds after ``previous`` (word vocabularies decide spacing from both)."""
-    return vocab.decode([previous, token])[len(vocab.decode([previous])):]
-
+# eval, predict, plot
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="validation (or --data) loss of a run's latest checkpoint")
+    p = sub.add_parser("eval", help="validation (or --data) metrics of a run's latest checkpoint")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
     p.add_argument("--json", action="store_true")
@@ -172,28 +144,34 @@ def _add_eval(sub) -> None:
 
 
 def cmd_eval(args) -> int:
-    import math
-    from unroll.config import from_dict
-    from unroll.data import text as text_data
     from unroll.train import run
-    from unroll.train.trainer import evaluate_stream
-    model, vocab, info = run.load(args.run_dir)
-    config = from_dict(TrainConfig, info["train"])
-    if args.data:
-        ids = vocab.encode(text_data.read_text(args.data))
-    else:
-        text, _ = run.read_corpus(config.data)
-        valid_text = text_data.read_text(info["data"]["valid"]) if info["data"].get("valid") else None
-        ids = run.encode_splits(config, vocab, text, valid_text)[1]
-    nats = evaluate_stream(model, ids, config.batch_size, config.seq_len)
-    result = {"step": info["step"], "loss": nats, "tokens": int(ids.size), "level": config.level}
-    if config.level == "char":
-        result["bits_per_char"] = nats / math.log(2)
-        line = f"{nats:.4f} nats/char, {result['bits_per_char']:.4f} bits/char"
-    else:
-        result["perplexity"] = math.exp(nats)
-        line = f"{nats:.4f} nats/word, perplexity {result['perplexity']:.2f}"
-    print(json.dumps(result) if args.json else f"{line} ({ids.size} tokens, step {info['step']})")
+    task, model, info = run.load(args.run_dir)
+    result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
+    print(json.dumps(result) if args.json else task.describe(result))
+    return 0
+
+
+def _add_predict(sub, task_name: str) -> None:
+    task = get_task(task_name)
+    p = sub.add_parser("predict", help="read inputs, write one prediction per line (streaming)",
+                       description=f"The options below are those of --task {task_name} runs.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input)")
+    if task.predict_options is not None:
+        add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
+                      "predict")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from unroll.data.text import read_text
+    from unroll.train import run
+    task, model, _ = run.load(args.run_dir)
+    options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
+    lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
+    for line in task.predict(model, (line.rstrip("\n") for line in lines), options):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     return 0
 
 

@@ -1,50 +1,132 @@
-"""Frozen settings for models, training and sampling.
+"""Frozen settings, one dataclass per concern, each the single source of its defaults.
 
-They are plain dataclasses so that a run folder's ``config.json`` is exactly ``asdict`` of them, and a
-resumed run reads back the same values it started with.
+- ``TrainConfig``: the training loop, the same for every task (optimizer, clipping, budget, seed ...).
+- ``ModelConfig``: the language model's network. ``CorpusConfig``: its text and vocabulary.
+  ``BPTTConfig``: its truncated backpropagation through time (k1, k2). Other tasks define their own
+  settings in their modules, the same way.
+
+Every field is declared with ``option(default, flag, help)``: the CLI's flags are generated from the
+fields (``add_arguments``), so a default cannot differ between the command line and the API, and a run
+folder's ``config.json`` is ``asdict`` of the same dataclasses, read back by ``from_dict``. Lists of names
+(cells, optimizers, tokenizers, vocabulary levels) come from the registries that define them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import argparse
+import importlib
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
 
-CELLS = ("rnn", "lstm", "gru")
-LEVELS = ("char", "word")
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-TOKENIZERS = ("punct", "space", "exact")
+DEFAULT_MAX_TIME = 600.0     # seconds, when neither max_steps nor max_time is given
+
+REGISTRIES = {               # name list -> (module, attribute); read on use, so config imports nothing heavy
+    "cells": ("unroll.nn.stack", "CELLS"),
+    "activations": ("unroll.nn.ops", "ACTIVATIONS"),
+    "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
+    "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
+    "levels": ("unroll.data.vocab", "VOCABS"),
+}
 
 
-def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | None = None,
+def names(registry: str) -> tuple[str, ...]:
+    """The names registered in one of REGISTRIES (e.g. names("cells") -> ("rnn", "lstm", ...))."""
+    module, attribute = REGISTRIES[registry]
+    return tuple(getattr(importlib.import_module(module), attribute))
+
+
+def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | tuple | None = None,
            cli: bool = True, metavar=None):
-    """A dataclass field that is also a CLI option (the CLI's flags are generated from such fields).
+    """A dataclass field that is also a CLI option.
 
-    flag: the option string(s) (default ``--field-name``); choices: the name of a registry; cli=False: not a flag
+    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES or a tuple of names;
+    cli=False: not a flag
     """
     return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
                                             "metavar": metavar})
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """A language model: embedding (V -> E), a stack of recurrent layers (H units each), linear output."""
+def _one_of(name: str, value, registry: str) -> None:
+    allowed = names(registry)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
-    vocab_size: int
-    hidden_size: int = 512
-    num_layers: int = 2
-    cell: str = "lstm"
-    embedding_size: int | None = None   # None: E = H
-    dropout: float = 0.0
-    activation: str = "tanh"            # for cell == "rnn"
-    init_scale: float | None = None     # None: PyTorch's initialisation; s: every weight ~ uniform(-s, s) (Zaremba)
+
+def _positive(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The training loop (every task).
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How any task is trained. Tasks change some defaults through ``Task.train_defaults``."""
+
+    batch_size: int = option(32, "--batch", "sequences per batch")
+    optimizer: str = option("adam", help="update rule", choices="optimizers")
+    lr: float = option(2e-3, help="learning rate")
+    lr_decay: float = option(1.0, help="multiply the learning rate by this ...")
+    lr_decay_every: int = option(1000, help="... every this many steps ...")
+    lr_decay_start: int = option(0, help="... from this step on")
+    clip: float = option(5.0, help="clip the global gradient norm (0: off)")
+    clip_value: float = option(0.0, help="clip each gradient element (0: off)")
+    max_steps: int | None = option(None, help="stop after this many updates")
+    max_time: float | None = option(None, help=f"stop after this many seconds (default {DEFAULT_MAX_TIME:.0f} "
+                                               "when --max-steps is not given either)")
+    eval_every: int = option(500, help="validate and write a checkpoint every this many steps")
+    log_every: int = option(50, help="write a metrics line every this many steps")
+    seed: int = option(0, help="the run's only source of randomness")
 
     def __post_init__(self):
-        _positive("vocab_size", self.vocab_size)
+        if self.max_steps is None and self.max_time is None:
+            object.__setattr__(self, "max_time", DEFAULT_MAX_TIME)
+        _one_of("optimizer", self.optimizer, "optimizers")
+        for name in ("batch_size", "eval_every", "log_every", "lr_decay_every"):
+            _positive(name, getattr(self, name))
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.max_time is not None and not self.max_time > 0:
+            raise ValueError(f"max_time must be positive, got {self.max_time}")
+        if self.clip < 0 or self.clip_value < 0:
+            raise ValueError("clip and clip_value must be >= 0 (0 turns clipping off)")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The language model.
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A language model: embedding (V -> E), a stack of recurrent layers (H units each), linear output.
+
+    hidden_size defaults to 256: the size that `unroll train` has always used, because a 2×256 LSTM
+    trains for many more steps than a 2×512 one in the default 600 seconds on a small machine.
+    """
+
+    vocab_size: int | None = option(None, cli=False)     # set from the vocabulary
+    hidden_size: int = option(256, "--hidden", "units per layer")
+    num_layers: int = option(2, "--layers", "recurrent layers")
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
+    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
+    dropout: float = option(0.0, help="dropout between layers and before the output layer")
+    activation: str = option("tanh", help="for --cell rnn", choices="activations")
+    init_scale: float | None = option(None, help="draw every weight from uniform(-s, s) "
+                                                 "(default: PyTorch's initialisation)")
+
+    def __post_init__(self):
+        if self.vocab_size is not None:
+            _positive("vocab_size", self.vocab_size)
         _positive("hidden_size", self.hidden_size)
         _positive("num_layers", self.num_layers)
         if self.embedding_size is not None:
             _positive("embedding_size", self.embedding_size)
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        _one_of("cell", self.cell, "cells")
+        _one_of("activation", self.activation, "activations")
         if self.init_scale is not None and not self.init_scale > 0:
             raise ValueError(f"init_scale must be positive, got {self.init_scale}")
         if not 0.0 <= self.dropout < 1.0:
@@ -52,51 +134,41 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """How a language model is trained (the defaults are the ones `unroll train` uses)."""
+class CorpusConfig:
+    """The text a language model reads and how it is cut into tokens."""
 
-    data: str | None = None             # None: the bundled tiny Shakespeare
-    level: str = "char"
-    min_count: int = 1                  # word level: rarer words become <unk>
-    tokenizer: str = "punct"            # word level: "punct" | "space" (pre-tokenized, e.g. PTB) | "exact"
-    valid_fraction: float = 0.1
-    seq_len: int = 100                  # k1: steps per batch (the state is carried across batches)
-    bptt: int | None = None             # k2: steps backpropagated every k1 steps (None: k2 = k1)
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    lr_decay: float = 1.0               # multiply the learning rate by this ...
-    lr_decay_every: int = 1000          # ... every this many steps ...
-    lr_decay_start: int = 0             # ... from this step on
-    clip: float = 5.0                   # global-norm clipping (0: off)
-    clip_value: float = 0.0             # elementwise clipping (0: off)
-    max_steps: int | None = None
-    max_time: float | None = None       # seconds
-    eval_every: int = 500
-    seed: int = 0
+    data: str | None = option(None, help="UTF-8 text file to train on (default: bundled tiny Shakespeare)")
+    valid: str | None = option(None, help="separate validation file (default: the last --valid-fraction of --data)")
+    valid_fraction: float = option(0.1, help="share of --data held out for validation")
+    level: str = option("char", help="tokens are characters or words", choices="levels")
+    min_count: int = option(1, help="word level: rarer words become <unk>")
+    tokenizer: str = option("punct", help="word level: punct (words and punctuation marks), space (pre-tokenized "
+                                          "text such as Penn Treebank), exact (white space kept as tokens)",
+                            choices="tokenizers")
 
     def __post_init__(self):
-        if self.level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
-        if self.tokenizer not in TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("seq_len", "batch_size", "eval_every", "lr_decay_every", "min_count"):
-            _positive(name, getattr(self, name))
-        if self.bptt is not None and self.bptt < self.seq_len:
-            raise ValueError(f"bptt (k2) must be >= seq_len (k1) = {self.seq_len}, got {self.bptt}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        _one_of("level", self.level, "levels")
+        _one_of("tokenizer", self.tokenizer, "tokenizers")
+        _positive("min_count", self.min_count)
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
-        if self.max_steps is not None and self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.clip < 0 or self.clip_value < 0:
-            raise ValueError("clip and clip_value must be >= 0 (0 turns clipping off)")
 
+
+@dataclass(frozen=True)
+class BPTTConfig:
+    """Truncated BPTT(k1, k2): read k1 new steps per batch, backpropagate through the last k2."""
+
+    seq_len: int = option(100, "--seq-len", "k1: steps per batch (the state is carried across batches)")
+    bptt: int | None = option(None, "--bptt", "k2 >= k1: steps backpropagated (default k1)")
+
+    def __post_init__(self):
+        _positive("seq_len", self.seq_len)
+        if self.bptt is not None and self.bptt < self.seq_len:
+            raise ValueError(f"bptt (k2) must be >= seq_len (k1) = {self.seq_len}, got {self.bptt}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dicts and command lines.
 
 def from_dict(cls, values: dict):
     """Build ``cls`` from a dict, naming any key that the dataclass does not have."""
@@ -104,6 +176,8 @@ def from_dict(cls, values: dict):
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    values = {k: tuple(v) if _origin(hints[k]) is tuple and isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
 
 
@@ -111,6 +185,78 @@ def to_dict(config) -> dict:
     return asdict(config)
 
 
-def _positive(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def defaults_of(cls, overrides: dict | None = None) -> dict:
+    """{field: default} of dataclass ``cls`` as declared, with ``overrides`` (a task's train_defaults) applied."""
+    values = {f.name: f.default for f in fields(cls)}
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
+    return {**values, **(overrides or {})}
+
+
+def add_arguments(parser, cls, section: str, overrides: dict | None = None, exclude: tuple = ()) -> None:
+    """Add one flag per CLI field of dataclass ``cls``; the parsed value lands in ``section.field``.
+
+    overrides: {field: default} replacing the declared defaults (a task's train_defaults);
+    exclude: fields the caller offers in another form (a positional argument)
+    """
+    defaults = defaults_of(cls, overrides)
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        meta = f.metadata
+        if not meta.get("cli", True) or f.name in exclude:
+            continue
+        kind, nargs = _arg_type(hints[f.name])
+        default, dest, help_text = defaults[f.name], f"{section}.{f.name}", meta.get("help", "")
+        if kind is bool:
+            parser.add_argument(*_flags(f, meta), action="store_true", dest=dest, help=help_text)
+            continue
+        if default is not None and "default" not in help_text:
+            help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"
+        kwargs = dict(type=kind, default=default, dest=dest, help=help_text)
+        if nargs:
+            kwargs["nargs"] = nargs
+        flag_name = _flags(f, meta)[0].lstrip("-").replace("-", "_").upper()
+        kwargs["metavar"] = meta.get("metavar") or (None if meta.get("choices") else flag_name)
+        if meta.get("choices"):
+            choices = meta["choices"]
+            kwargs["choices"] = names(choices) if isinstance(choices, str) else tuple(choices)
+        parser.add_argument(*_flags(f, meta), **kwargs)
+
+
+def from_args(cls, args: argparse.Namespace, section: str, overrides: dict | None = None):
+    """The dataclass ``cls`` of ``section`` from parsed arguments (non-CLI fields keep their defaults)."""
+    values = defaults_of(cls, overrides)
+    for name in values:
+        key = f"{section}.{name}"
+        if hasattr(args, key):
+            value = getattr(args, key)
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def _flags(f, meta) -> list[str]:
+    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+    return [flag] if isinstance(flag, str) else list(flag)
+
+
+def _origin(hint):
+    return typing.get_origin(hint)
+
+
+def _arg_type(hint):
+    """(element type, nargs) of a field's annotation: int | None -> (int, None); tuple[float, float] -> (float, 2)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if _origin(hint) is tuple:
+        return args[0], len(args)
+    if args:                                             # X | None
+        return args[0], None
+    return hint, None
+
+
+def _show(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+__all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "TrainConfig", "add_arguments",
+           "defaults_of", "from_args", "from_dict", "names", "option", "to_dict"]

@@ -159,3 +159,55 @@ def test_python_dash_m_entry_point(tmp_path):
     assert "PASS" in result.stdout.splitlines()[-1]
     worst = float(result.stdout.splitlines()[-1].split("worst relative error ")[1].split()[0])
     assert worst < 1e-7
+
+
+def test_predict_completes_each_line(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    train("--data", corpus, "--max-steps", 5, "--out", run)
+    (tmp_path / "in.txt").write_text("ROMEO:\nFirst Citizen:\n", encoding="utf-8")
+    capsys.readouterr()
+    outputs = []
+    for _ in range(2):
+        assert main(["predict", str(run), str(tmp_path / "in.txt"), "--length", "30", "--seed", "2"]) == 0
+        outputs.append(capsys.readouterr().out.splitlines())
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 2
+    assert outputs[0][0].startswith("ROMEO:") and outputs[0][1].startswith("First Citizen:")
+    assert all(len(line) <= len(prefix) + 30 for line, prefix in zip(outputs[0], ["ROMEO:", "First Citizen:"]))
+
+
+def _as_unroll_0_1(run: Path) -> None:
+    """Rewrite a run folder in the layout unroll 0.1 wrote (config.json sections, fixed checkpoint fields)."""
+    from safetensors.numpy import save_file
+    config = json.loads((run / "config.json").read_text())
+    corpus = {k: v for k, v in config["corpus"].items() if k != "valid"}
+    old = {"unroll_version": "0.1.0", "created": config["created"], "model": config["model"],
+           "train": {**corpus, **config["bptt"], **config["train"]}, "data": config["data"], "vocab": config["vocab"]}
+    del old["train"]["log_every"]
+    (run / "config.json").write_text(json.dumps(old))
+    names = {"carry.state.0": "bptt.state.0", "carry.state.1": "bptt.state.1",
+             "carry.history.0": "bptt.history.x", "carry.history.1": "bptt.history.y"}
+    for folder in (run / "checkpoints").iterdir():
+        state = json.loads((folder / "state.json").read_text())["components"]
+        counters = {k: state["counters"][k] for k in ("step", "tokens", "elapsed", "lr_scale", "nan_retries")}
+        (folder / "state.json").write_text(json.dumps({"counters": counters, "optimizer": state["optimizer"],
+                                                       "batcher": state["batches"], "rng": state["rng"]}))
+        arrays = load_file(str(folder / "train.safetensors"))
+        save_file({names.get(k, k): v for k, v in arrays.items()}, str(folder / "train.safetensors"))
+
+
+def test_a_run_folder_of_unroll_0_1_resumes_bit_identically(corpus, tmp_path, capsys):
+    options = ["--data", corpus, "--eval-every", 5, "--layers", 2, "--bptt", 30]
+    assert train(*options, "--max-steps", 12, "--out", tmp_path / "whole") == 0
+    assert train(*options, "--max-steps", 7, "--out", tmp_path / "old") == 0
+    _as_unroll_0_1(tmp_path / "old")
+    assert "bptt.history.x" in load_file(str(tmp_path / "old" / "checkpoints" / "step-00000007" / "train.safetensors"))
+    assert main(["train", "--resume", str(tmp_path / "old"), "--max-steps", "12", "--quiet"]) == 0
+    whole, old = weights(tmp_path / "whole"), weights(tmp_path / "old")
+    for key in whole:
+        assert np.array_equal(whole[key], old[key]), key
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    (tmp_path / "old" / "config.json").write_text(json.dumps({**config, "format": 7, "unroll_version": "9.0"}))
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "old")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "written by unroll 9.0 (format 7)" in err and "\n" not in err

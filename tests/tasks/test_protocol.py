@@ -2,6 +2,7 @@
 mean of T numbers. Its model's gradients are checked by centred differences, its batches resume exactly,
 and the registry names what it has."""
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,3 +129,39 @@ def test_registry_names_its_tasks_in_one_line_errors():
     assert "lm" in TASKS and "longterm" in TASKS
     with pytest.raises(ValueError, match="task must be one of lm, longterm"):
         get_task("nope")
+
+
+TASK = MeanTask      # so that the registry can import this module as a task module
+
+
+@pytest.fixture()
+def mean_registered(monkeypatch):
+    monkeypatch.setitem(TASKS, "mean", __name__)
+
+
+def test_the_example_trains_evaluates_predicts_and_resumes_through_the_cli(tmp_path, capsys, mean_registered):
+    """Nothing in the CLI, trainer or run folder knows the task: --T is its flag, lr 1e-2 its default."""
+    from unroll.cli import main
+    from unroll.train import run
+    common = ["train", "--task", "mean", "--T", "6", "--batch", "16", "--eval-every", "10", "--quiet"]
+    assert main([*common, "--max-steps", "40", "--out", str(tmp_path / "whole")]) == 0
+    log = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    valid = [r["valid_loss"] for r in log if "valid_loss" in r]
+    assert len(valid) == 4 and valid[-1] < valid[0] and log[-1]["lr"] == 1e-2
+    config = json.loads((tmp_path / "whole" / "config.json").read_text())
+    assert config["task"] == "mean" and config["mean"] == {"T": 6, "hidden": 8}
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "whole"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] == pytest.approx(valid[-1], rel=1e-12)
+    lines = tmp_path / "in.txt"
+    lines.write_text("0.5 0.5 0.5\n-1 1\n")
+    assert main(["predict", str(tmp_path / "whole"), str(lines)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    model = run.load(tmp_path / "whole")[1]
+    expected = [model.predict(np.array(v, float)[:, None, None])[2][0, 0] for v in ([0.5] * 3, [-1, 1])]
+    assert out == [f"{v:.3f}" for v in expected]
+    assert main([*common, "--max-steps", "25", "--out", str(tmp_path / "split")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--max-steps", "40", "--quiet"]) == 0
+    whole, split = run.load(tmp_path / "whole")[1], run.load(tmp_path / "split")[1]
+    for key in whole.params:
+        assert np.array_equal(whole.params[key], split.params[key]), key

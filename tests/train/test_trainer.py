@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.config import TrainConfig
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
 from unroll.train import run
 from unroll.train.trainer import TrainingDiverged
 
-MODEL = dict(hidden_size=16, num_layers=1, cell="gru", embedding_size=None, dropout=0.0, activation="tanh")
+MODEL = ModelConfig(hidden_size=16, num_layers=1, cell="gru", embedding_size=None, dropout=0.0, activation="tanh")
 
 
 @pytest.fixture()
@@ -24,20 +24,21 @@ def corpus(tmp_path) -> str:
 
 
 def make_trainer(tmp_path, corpus, **overrides):
-    config = TrainConfig(data=corpus, seq_len=10, batch_size=4, eval_every=4, **overrides)
-    return run.start(tmp_path / "run", MODEL, config, quiet=True)
+    settings = {"corpus": CorpusConfig(data=corpus), "bptt": BPTTConfig(seq_len=10), "model": MODEL}
+    config = TrainConfig(batch_size=4, eval_every=4, **overrides)
+    return run.start(tmp_path / "run", "lm", settings, config, quiet=True)
 
 
 def poison(trainer, bad_calls: set[int], value=float("nan")):
-    """Make the BPTT driver return a non-finite loss on the given (1-based) calls."""
-    real_step, calls = trainer.bptt.step, {"n": 0}
+    """Make the task's training step return a non-finite loss on the given (1-based) calls."""
+    real_step, calls = trainer.task.loss_and_grads, {"n": 0}
 
-    def step(x, y):
+    def step(model, batch, state):
         calls["n"] += 1
-        loss, grads = real_step(x, y)
-        return (value if calls["n"] in bad_calls else loss), grads
+        loss, grads, state = real_step(model, batch, state)
+        return (value if calls["n"] in bad_calls else loss), grads, state
 
-    trainer.bptt.step = step
+    trainer.task.loss_and_grads = step
     return calls
 
 
@@ -64,15 +65,15 @@ def test_fourth_nan_stops_with_a_clear_message(tmp_path, corpus):
 
 def test_a_stop_request_finishes_the_step_and_writes_a_checkpoint(tmp_path, corpus):
     trainer = make_trainer(tmp_path, corpus, max_steps=50)
-    real_step, calls = trainer.bptt.step, {"n": 0}
+    real_step, calls = trainer.task.loss_and_grads, {"n": 0}
 
-    def step(x, y):
+    def step(model, batch, state):
         calls["n"] += 1
         if calls["n"] == 3:
             signal.raise_signal(signal.SIGINT)    # Ctrl-C in the middle of step 3
-        return real_step(x, y)
+        return real_step(model, batch, state)
 
-    trainer.bptt.step = step
+    trainer.task.loss_and_grads = step
     record = trainer.train()
     assert record["step"] == 3
     assert (tmp_path / "run" / "latest").read_text().strip() == "step-00000003"
@@ -80,8 +81,8 @@ def test_a_stop_request_finishes_the_step_and_writes_a_checkpoint(tmp_path, corp
 
 
 def test_diverging_cli_run_exits_with_status_1(tmp_path, corpus, capsys, monkeypatch):
-    from unroll.train import trainer as trainer_module
-    monkeypatch.setattr(trainer_module.TruncatedBPTT, "step", lambda self, x, y: (float("nan"), {}))
+    from unroll.train import bptt
+    monkeypatch.setattr(bptt.TruncatedBPTT, "step", lambda self, x, y: (float("nan"), {}))
     code = main(["train", "--data", corpus, "--hidden", "8", "--layers", "1", "--seq-len", "10", "--batch", "4",
                  "--max-steps", "5", "--out", str(tmp_path / "cli"), "--quiet"])
     assert code == 1

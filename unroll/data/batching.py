@@ -78,12 +78,12 @@ class StreamBatcher:
         self.step += 1
         return batch
 
-    def state_dict(self) -> dict:
-        """Plain ints (JSON-able) that ``load_state_dict`` needs to resume at exactly the same batch."""
-        return {"epoch": self.epoch, "position": self.position, "batch_size": self.batch_size,
-                "seq_len": self.seq_len, "num_tokens": self.num_tokens}
+    def state_dict(self) -> tuple[dict, dict]:
+        """(no arrays, plain ints) that ``load_state_dict`` needs to resume at exactly the same batch."""
+        return {}, {"epoch": self.epoch, "position": self.position, "batch_size": self.batch_size,
+                    "seq_len": self.seq_len, "num_tokens": self.num_tokens}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, arrays: dict, state: dict) -> None:
         """Resume from ``state_dict()``; the batcher must be built over the same corpus and shape."""
         keys = ("epoch", "position", "batch_size", "seq_len", "num_tokens")
         missing = [k for k in keys if not isinstance(state.get(k), int)]

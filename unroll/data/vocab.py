@@ -227,12 +227,14 @@ class WordVocab:
         return cls(_json_tokens(d, "word"), d.get("tokenizer", "punct"))
 
 
+VOCABS = {"char": CharVocab, "word": WordVocab}   # the vocabulary levels, by name
+
+
 def vocab_from_json(d: dict):
     """Rebuild a CharVocab or WordVocab from its ``to_json()`` dict (dispatch on ``d["kind"]``)."""
-    kinds = {"char": CharVocab, "word": WordVocab}
-    if not isinstance(d, dict) or d.get("kind") not in kinds:
+    if not isinstance(d, dict) or d.get("kind") not in VOCABS:
         raise ValueError(f"vocabulary JSON must have kind 'char' or 'word', got {_kind_of(d)!r}")
-    return kinds[d["kind"]].from_json(d)
+    return VOCABS[d["kind"]].from_json(d)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -12,10 +12,12 @@ final recurrent state, which truncated BPTT carries into the next batch.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unroll import decode
 from unroll.config import ModelConfig
 from unroll.nn import ops
 from unroll.nn.stack import Stack
@@ -46,11 +48,14 @@ class LanguageModel:
         LSTM forget bias 1), or s to draw every parameter from uniform(-s, s) as Zaremba et al. (2014) do
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int = 512, num_layers: int = 2, cell: str = "lstm",
+    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 2, cell: str = "lstm",
                  dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_size: int | None = None,
                  activation: str = "tanh", init_scale: float | None = None):
-        self.config = ModelConfig(vocab_size, hidden_size, num_layers, cell, embedding_size, dropout, activation,
-                                  init_scale)
+        self.config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+                                  embedding_size=embedding_size, dropout=dropout, activation=activation,
+                                  init_scale=init_scale)
+        if vocab_size is None:
+            raise ValueError("vocab_size must be a positive integer, got None")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -62,8 +67,7 @@ class LanguageModel:
 
     @classmethod
     def from_config(cls, config: ModelConfig, seed: int = 0, dtype=np.float32) -> "LanguageModel":
-        return cls(config.vocab_size, config.hidden_size, config.num_layers, config.cell, config.dropout,
-                   seed, dtype, config.embedding_size, config.activation, config.init_scale)
+        return cls(**{f.name: getattr(config, f.name) for f in fields(config)}, seed=seed, dtype=dtype)
 
     def _init_params(self, E: int) -> dict:
         V, H = self.config.vocab_size, self.config.hidden_size
@@ -130,8 +134,7 @@ class LanguageModel:
     def generate(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
                  greedy: bool = False, seed: int | None = None) -> Iterator[int]:
         """Yield ``length`` token ids continuing ``prime_ids`` one at a time (for streaming output)."""
-        from unroll.decode import generate  # decode imports models; the import is deferred to avoid a cycle
-        return generate(self, prime_ids, length, temperature, top_k, greedy, np.random.default_rng(seed))
+        return decode.generate(self, prime_ids, length, temperature, top_k, greedy, np.random.default_rng(seed))
 
     def sample(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
                greedy: bool = False, seed: int | None = None) -> np.ndarray:

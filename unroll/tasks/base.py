@@ -8,7 +8,8 @@ The pieces, and who calls them::
 
     unroll train --task NAME [task flags] [training flags]
       cli         flags <- the fields of Task.sections' dataclasses and of TrainConfig (config.option metadata)
-      train/run   task = Task(settings)            settings: {section name: dataclass instance}
+      train/run   task = Task(settings)            settings: {section name: dataclass instance,
+                                                              "train": the TrainConfig}
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings
                   model = task.build_model(seed)   a Model (below)
@@ -54,8 +55,9 @@ model takes, with
 ``state_dict() -> (arrays, scalars)`` / ``load_state_dict(arrays, scalars)`` is the one state protocol of
 everything that lives in a checkpoint (optimizer, batches, carried state, RNG, counters).
 
-Worked example: a task that learns the mean of a sequence of numbers (``tests/tasks/test_protocol.py``
-holds it in full and checks it)::
+Worked example: a task that learns the mean of a sequence of numbers. ``tests/tasks/test_protocol.py``
+holds it in full and runs it through the real CLI, trainer and run folder (train, eval, predict, resume
+bit-identical) after registering it with ``register_task("mean", module)``::
 
     from dataclasses import dataclass
     import numpy as np
@@ -128,7 +130,8 @@ import numpy as np
 class Task(abc.ABC):
     """Base class of every task; see the module docstring for the contract and a worked example.
 
-    settings: {section name: dataclass instance} for every entry of ``sections``
+    settings: {section name: dataclass instance} for every entry of ``sections``, and "train": the run's
+        TrainConfig (batch size, seed) when the task runs inside the trainer
     prepared: what ``prepare()`` returned when the run started (None before ``prepare`` on a new run)
     """
 
@@ -200,8 +203,11 @@ class Task(abc.ABC):
         """One line for `unroll eval`."""
         return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
 
-    def summary(self, model, record: dict) -> dict:
-        """Extra results when training ends (written to result.json when not empty); record: the last log line."""
+    def summary(self, model, log: list[dict]) -> dict:
+        """Results when training ends, written to the run folder's result.json when not empty.
+
+        log: every record of the run's metrics.jsonl (events included)
+        """
         return {}
 
     @classmethod

@@ -75,19 +75,13 @@ class TruncatedBPTT:
         return total
 
     # ------------------------------------------------------------------------------------------------
-    # Checkpointing: the carried state and the history are part of an exact resume.
+    # The carry: what the trainer keeps between steps and saves in checkpoints (unroll.train.state).
 
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {}
-        if self.state is not None:
-            parts = self.state if isinstance(self.state, tuple) else (self.state,)
-            arrays.update({f"bptt.state.{i}": p for i, p in enumerate(parts)})
-        if self.history is not None:
-            arrays["bptt.history.x"], arrays["bptt.history.y"] = self.history
-        return arrays
+    def carry(self):
+        """{"state": the stack's state, "history": (x, y) (h, N) or None}, or None before the first step."""
+        return None if self.state is None else {"state": self.state, "history": self.history}
 
-    def load_state_arrays(self, arrays: dict[str, np.ndarray], is_tuple: bool) -> None:
-        parts = [arrays[k] for k in sorted(k for k in arrays if k.startswith("bptt.state."))]
-        self.state = (tuple(parts) if is_tuple else parts[0]) if parts else None
-        has_history = "bptt.history.x" in arrays
-        self.history = (arrays["bptt.history.x"], arrays["bptt.history.y"]) if has_history else None
+    def set_carry(self, carry) -> None:
+        """Continue from ``carry()``'s value (None: start from zeros)."""
+        self.state = None if carry is None else carry["state"]
+        self.history = None if carry is None or carry["history"] is None else tuple(carry["history"])

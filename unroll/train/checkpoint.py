@@ -2,11 +2,13 @@
 
 A run folder holds::
 
-    config.json                    model and training settings, vocabulary (written once)
+    config.json                    the task, its settings, what it prepared (vocabulary ...) (written once)
     metrics.jsonl                  one JSON object per logged step
-    checkpoints/step-00001500/     model.safetensors   the parameters
-                                   train.safetensors   optimizer arrays, carried hidden state, BPTT history
-                                   state.json          step, counters, optimizer scalars, RNG, data position
+    checkpoints/step-00001500/     model.safetensors   the parameters, under their own names
+                                   train.safetensors   every other component's arrays, "<component>.<name>"
+                                                       (optimizer moments, carried state, BPTT history)
+                                   state.json          every component's scalars by name (counters,
+                                                       optimizer, batches, RNG, carry) and the format
     latest                         the name of the newest complete checkpoint folder
 
 A checkpoint folder is written under a temporary name, flushed to disk, renamed into place, and only then
@@ -24,7 +26,10 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from unroll import __version__
+
 KEEP_LAST = 2
+FORMAT = 2            # 1: unroll 0.1 (fixed fields); 2: components saved by name
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -49,17 +54,29 @@ def read_json(path: Path, what: str) -> dict:
         raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
 
 
-def save(run_dir: Path, step: int, params: dict, train_arrays: dict, state: dict) -> Path:
-    """Write checkpoint ``step`` into run_dir/checkpoints and point ``latest`` at it."""
+def save(run_dir: Path, step: int, components: dict) -> Path:
+    """Write checkpoint ``step`` of ``components`` (name -> state_dict() holder) and point ``latest`` at it.
+
+    The "model" component's arrays go to model.safetensors under their own names; every other component's
+    arrays to train.safetensors as "<component>.<name>"; all scalars to state.json under the component name.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = root / (name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    params, train_arrays, scalars = {}, {}, {}
+    for component, holder in components.items():
+        arrays, scalars[component] = holder.state_dict()
+        if component == "model":
+            params = arrays
+        else:
+            train_arrays.update({f"{component}.{k}": v for k, v in arrays.items()})
     save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, str(tmp / "model.safetensors"))
     save_file({k: np.ascontiguousarray(v) for k, v in train_arrays.items()}, str(tmp / "train.safetensors"))
-    write_json_atomic(tmp / "state.json", state)
+    write_json_atomic(tmp / "state.json", {"format": FORMAT, "unroll_version": __version__, "step": step,
+                                           "components": scalars})
     _fsync_dir(tmp)
     final = root / name
     shutil.rmtree(final, ignore_errors=True)
@@ -86,17 +103,56 @@ def latest(run_dir: Path) -> Path:
     return folder
 
 
-def load(folder: Path, expected_params: dict[str, tuple]) -> tuple[dict, dict, dict]:
-    """Read a checkpoint folder; validate every parameter's name and shape against ``expected_params``.
-
-    returns (params, train_arrays, state)
-    """
+def read(folder: Path, expected_params: dict[str, tuple]) -> dict[str, tuple[dict, dict]]:
+    """Every component of a checkpoint folder as {name: (arrays, scalars)}; the parameters ("model") are
+    checked by name and shape against ``expected_params``. Checkpoints of unroll 0.1 are upgraded."""
     folder = Path(folder)
     params = _load_tensors(folder / "model.safetensors")
+    check_shapes(params, expected_params, str(folder / "model.safetensors"))
     train_arrays = _load_tensors(folder / "train.safetensors")
     state = read_json(folder / "state.json", "checkpoint state")
-    check_shapes(params, expected_params, str(folder / "model.safetensors"))
-    return params, train_arrays, state
+    if "format" not in state:
+        return {"model": (params, {}), **_upgrade_v1(train_arrays, state)}
+    if state["format"] != FORMAT:
+        raise ValueError(f"checkpoint {folder} was written by unroll {state.get('unroll_version', '?')} "
+                         f"(format {state['format']}); this is unroll {__version__}, which reads format {FORMAT}")
+    named = {"model": (params, {})}
+    for component, scalars in state["components"].items():
+        if component == "model":
+            continue
+        prefix = component + "."
+        named[component] = ({k[len(prefix):]: v for k, v in train_arrays.items() if k.startswith(prefix)}, scalars)
+    return named
+
+
+def load(folder: Path, components: dict) -> dict[str, tuple[dict, dict]]:
+    """Restore ``components`` (name -> load_state_dict() holder) from a checkpoint folder, by name."""
+    expected = {k: v.shape for k, v in components["model"].state_dict()[0].items()}
+    named = read(folder, expected)
+    missing = sorted(set(components) - set(named))
+    if missing:
+        raise ValueError(f"checkpoint {folder} has no state for {', '.join(missing)}")
+    for component, holder in components.items():
+        holder.load_state_dict(*named[component])
+    return named
+
+
+def _upgrade_v1(arrays: dict, state: dict) -> dict[str, tuple[dict, dict]]:
+    """unroll 0.1's layout (optimizer.*, bptt.state.i, bptt.history.x/y; batcher, rng, counters) by name."""
+    from unroll.train.state import save_tree
+    try:
+        parts = [arrays[k] for k in sorted(k for k in arrays if k.startswith("bptt.state."))]
+        carry = None
+        if parts:
+            history = (arrays["bptt.history.x"], arrays["bptt.history.y"]) if "bptt.history.x" in arrays else None
+            carry = {"state": tuple(parts) if len(parts) > 1 else parts[0], "history": history}
+        carry_arrays, spec = save_tree(carry)
+        return {"optimizer": ({k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")},
+                              state["optimizer"]),
+                "carry": (carry_arrays, {"tree": spec}), "batches": ({}, state["batcher"]),
+                "rng": ({}, state["rng"]), "counters": ({}, state["counters"])}
+    except KeyError as err:
+        raise ValueError(f"checkpoint state of unroll 0.1 lacks {err}; it cannot be resumed") from None
 
 
 def check_shapes(params: dict, expected: dict[str, tuple], source: str) -> None:

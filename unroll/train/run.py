@@ -1,125 +1,129 @@
-"""Run folders: start a training run, resume one, load one for sampling and evaluation.
+"""Run folders, for every task: start a training run, resume one, load one for eval, predict and sampling.
 
-``config.json`` records the model and training settings, the vocabulary, and the SHA-256 of the corpus,
-so that a resumed run reads the same token stream (and refuses a corpus that changed).
+``config.json`` (format 2) records::
+
+    {"format": 2, "unroll_version": ..., "created": ..., "task": "lm",
+     "train": {TrainConfig}, "<section>": {the task's settings, one dict per section}, ...,
+     "<key>": ... what the task's prepare() returned (the language model: "data", "vocab")}
+
+Run folders of unroll 0.1 (language models, no "format" key) are read by ``_upgrade_v1``; a format this
+version does not know gets a one-line error naming the version that wrote it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
 
-
 from unroll import __version__
-from unroll.config import ModelConfig, TrainConfig, from_dict, to_dict
-from unroll.data import text as text_data
-from unroll.data.vocab import CharVocab, WordVocab
-from unroll.models.language_model import LanguageModel
+from unroll.config import TrainConfig, from_dict, to_dict
+from unroll.tasks import get_task
 from unroll.train import checkpoint
 from unroll.train.trainer import Trainer
 
-VOCABS = {"char": CharVocab, "word": WordVocab}
+FORMAT = 2
+META = ("format", "unroll_version", "created", "task", "train")
 
 
-def read_corpus(path: str | None) -> tuple[str, str]:
-    """(text, description) of --data, or of the bundled tiny Shakespeare when path is None."""
-    if path is None:
-        return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
-    return text_data.read_text(path), str(Path(path).resolve())
-
-
-def build_vocab(config: TrainConfig, text: str):
-    if config.level == "char":
-        return CharVocab.from_text(text)
-    return WordVocab.from_text(text, min_count=config.min_count, tokenizer=config.tokenizer)
-
-
-def encode_splits(config: TrainConfig, vocab, text: str, valid_text: str | None):
-    """Token ids of the training and validation streams (last valid_fraction, or --valid's file)."""
-    if valid_text is not None:
-        return vocab.encode(text), vocab.encode(valid_text)
-    return text_data.split(vocab.encode(text), config.valid_fraction)
-
-
-def start(out_dir: Path, model_config: dict, config: TrainConfig, valid_path: str | None = None,
-          quiet: bool = False) -> Trainer:
-    """Create a new run folder and its Trainer. model_config: ModelConfig fields except vocab_size."""
+def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, quiet: bool = False) -> Trainer:
+    """Create a new run folder and its Trainer. settings: {section: dataclass} of the task's sections."""
     out_dir = Path(out_dir)
     if (out_dir / "config.json").exists():
         raise ValueError(f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it")
-    text, source = read_corpus(config.data)
-    valid_text = text_data.read_text(valid_path) if valid_path else None
-    vocab_text = text if config.level == "word" or valid_text is None else text + valid_text
-    vocab = build_vocab(config, vocab_text)
-    train_ids, valid_ids = encode_splits(config, vocab, text, valid_text)
-    model_cfg = ModelConfig(vocab_size=len(vocab), **model_config)
+    task = get_task(task_name)({"train": train, **settings})
+    prepared = task.prepare()
+    clash = sorted(set(prepared) & (set(META) | set(task.sections)))
+    if clash:
+        raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.write_json_atomic(out_dir / "config.json", {
-        "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "model": to_dict(model_cfg), "train": to_dict(config),
-        "data": {"source": source, "sha256": _sha256(text), "valid": str(Path(valid_path).resolve()) if valid_path else None,
-                 "valid_sha256": _sha256(valid_text) if valid_text is not None else None,
-                 "train_tokens": int(train_ids.size), "valid_tokens": int(valid_ids.size)},
-        "vocab": {"level": config.level, **vocab.to_json()},
-    })
-    model = LanguageModel.from_config(model_cfg, seed=config.seed)
-    return Trainer(out_dir, config, model, train_ids, valid_ids, quiet=quiet)
+        "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "task": task_name, "train": to_dict(train),
+        **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
+    model = task.build_model(train.seed)
+    return Trainer(out_dir, task, model, train, quiet=quiet)
 
 
 def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
-    info = read_config(run_dir)
-    config = from_dict(TrainConfig, info["train"])
+    task, _ = read_task(run_dir)
+    train = task.settings["train"]
     if max_steps is not None or max_time is not None:
-        config = replace(config, max_steps=max_steps, max_time=max_time)
-    text, _ = read_corpus(config.data)
-    if _sha256(text) != info["data"]["sha256"]:
-        raise ValueError(f"the corpus {info['data']['source']} changed since the run started (SHA-256 differs)")
-    valid_text = text_data.read_text(info["data"]["valid"]) if info["data"].get("valid") else None
-    vocab = load_vocab(info)
-    train_ids, valid_ids = encode_splits(config, vocab, text, valid_text)
-    model = LanguageModel.from_config(from_dict(ModelConfig, info["model"]), seed=config.seed)
-    trainer = Trainer(Path(run_dir), config, model, train_ids, valid_ids, quiet=quiet)
+        train = replace(train, max_steps=max_steps, max_time=max_time)
+        task.settings["train"] = train
+    model = task.build_model(train.seed)
+    trainer = Trainer(Path(run_dir), task, model, train, quiet=quiet)
     trainer.load(checkpoint.latest(run_dir))
     return trainer
 
 
 def load(run_dir: Path):
-    """(model with the latest checkpoint's weights, vocabulary, run info) for sampling and evaluation."""
-    info = read_config(run_dir)
-    model = LanguageModel.from_config(from_dict(ModelConfig, info["model"]))
+    """(task, model with the latest checkpoint's weights, run info with "step") for eval, predict, sample."""
+    task, info = read_task(run_dir)
+    model = task.build_model(task.settings["train"].seed)
     folder = checkpoint.latest(run_dir)
-    params, _, state = checkpoint.load(folder, {k: v.shape for k, v in model.params.items()})
-    for key, value in params.items():
+    named = checkpoint.read(folder, {k: v.shape for k, v in model.params.items()})
+    for key, value in named["model"][0].items():
         model.params[key][...] = value
-    info["step"] = state["counters"]["step"]
-    return model, load_vocab(info), info
+    info["step"] = named["counters"][1]["step"]
+    return task, model, info
+
+
+def summarise(trainer) -> dict:
+    """The task's summary of a finished run (``Task.summary``), written to result.json when not empty."""
+    from unroll.analysis.plots import read_metrics
+    summary = trainer.task.summary(trainer.model, read_metrics(trainer.run_dir))
+    if summary:
+        checkpoint.write_json_atomic(trainer.run_dir / "result.json", summary)
+    return summary
+
+
+def read_task(run_dir: Path):
+    """(the run's Task, built from its settings and prepared data, the config.json dict)."""
+    info = read_config(run_dir)
+    task_cls = get_task(info["task"])
+    settings = {"train": from_dict(TrainConfig, info["train"])}
+    settings.update({name: from_dict(cls, info[name]) for name, cls in task_cls.sections.items()})
+    prepared = {k: v for k, v in info.items() if k not in META and k not in task_cls.sections}
+    return task_cls(settings, prepared), info
 
 
 def read_config(run_dir: Path) -> dict:
+    """config.json of a run folder, upgraded to the current format."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run folder {run_dir} does not exist")
-    info = checkpoint.read_json(run_dir / "config.json", "run configuration")
-    for key in ("model", "train", "data", "vocab"):
+    path = run_dir / "config.json"
+    info = checkpoint.read_json(path, "run configuration")
+    if "format" not in info:
+        return _upgrade_v1(info, path)
+    if info["format"] != FORMAT:
+        raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
+                         f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")
+    for key in ("task", "train"):
         if key not in info:
-            raise ValueError(f"run configuration {run_dir / 'config.json'} has no '{key}' section")
+            raise ValueError(f"run configuration {path} has no '{key}' section")
     return info
 
 
-def load_vocab(info: dict):
-    vocab_info = dict(info["vocab"])
-    level = vocab_info.pop("level", None)
-    if level not in VOCABS:
-        raise ValueError(f"run configuration names an unknown vocabulary level {level!r}")
-    return VOCABS[level].from_json(vocab_info)
+def _upgrade_v1(info: dict, path: Path) -> dict:
+    """unroll 0.1's language-model config.json: model, train (with the corpus and BPTT settings), data, vocab."""
+    if "experiment" in info:
+        raise ValueError(f"{path.parent} was written by `unroll experiment` of unroll 0.1 (weights only, no "
+                         f"checkpoints); unroll {__version__} cannot read it: run the experiment again with --out")
+    for key in ("model", "train", "data", "vocab"):
+        if key not in info:
+            raise ValueError(f"run configuration {path} has no '{key}' section "
+                             f"(written by unroll {info.get('unroll_version', '?')})")
+    train = dict(info["train"])
+    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction") if k in train}
+    corpus["valid"] = info["data"].get("valid")
+    bptt = {k: train.pop(k) for k in ("seq_len", "bptt") if k in train}
+    return {"format": FORMAT, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),
+            "task": "lm", "train": train, "corpus": corpus, "bptt": bptt, "model": info["model"],
+            "data": info["data"], "vocab": info["vocab"]}
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def default_out_dir(cell: str) -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cell}"
+def default_out_dir(label: str) -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"

@@ -1,11 +1,14 @@
-"""The training loop: batches, truncated BPTT, clipping, optimizer, validation, checkpoints, metrics.
+"""The training loop of every task: batches, clipping, optimizer, validation, checkpoints, metrics.
 
-One step: take the next (k1, N) batch of every stream, run BPTT(k1, k2) from the carried state, clip the
-gradients (global norm, then optionally by value), set the learning rate of this step from the schedule,
-update the parameters. Every ``eval_every`` steps, and when training ends, the validation stream is read
-once (no dropout) and a checkpoint is written. Everything a step depends on (parameters, optimizer
-moments, carried state, data position, RNG, learning-rate scale) is in the checkpoint, so an interrupted
-and resumed run ends with exactly the parameters of an uninterrupted one.
+It knows no task. One step: take the next batch from the task's batches (dropping the carried state when
+they say new sequences start), ``task.loss_and_grads(model, batch, state)``, clip the gradients (global
+norm, then optionally by value), set the learning rate of this step from the schedule, update the
+parameters. Every ``eval_every`` steps, and when training ends, ``task.metrics(model, "valid")`` is logged
+(``valid_loss``, ``valid_<name>``) and a checkpoint is written; ``task.done(metrics)`` may end training
+early. Everything a step depends on (parameters, optimizer moments, carried state, batch position, RNG,
+learning-rate scale) is in the checkpoint, each part saved by name through the one state protocol
+(``unroll.train.state``), so an interrupted and resumed run ends with exactly the parameters of an
+uninterrupted one.
 
 A loss or gradient norm that becomes NaN or Inf rolls the run back to the last checkpoint and halves the
 learning rate; the fourth time, training stops with ``TrainingDiverged``.
@@ -19,17 +22,12 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
-
-from unroll.data.batching import StreamBatcher, eval_batches
-from unroll.models.language_model import LanguageModel
 from unroll.train import checkpoint
-from unroll.train.bptt import TruncatedBPTT
 from unroll.train.optim import LRSchedule, clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.progress import Progress
+from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
 
 MAX_NAN_RETRIES = 3
-LOG_EVERY = 50
 
 
 class TrainingDiverged(RuntimeError):
@@ -37,28 +35,36 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """Owns one run folder: the model, the optimizer, the data streams and the counters.
+    """Owns one run folder: the task, its model, the optimizer, the batches and the counters.
 
-    run_dir: the run folder; config: TrainConfig; model: LanguageModel; train_ids, valid_ids: int arrays
+    run_dir: the run folder; task: a Task (unroll.tasks.base); model: what task.build_model returned;
+    config: TrainConfig
     """
 
-    def __init__(self, run_dir: Path, config, model: LanguageModel, train_ids: np.ndarray, valid_ids: np.ndarray,
-                 quiet: bool = False):
-        self.run_dir, self.config, self.model = Path(run_dir), config, model
-        self.valid_ids = valid_ids
-        self.batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len)
-        self.bptt = TruncatedBPTT(model, config.seq_len, config.bptt)
+    def __init__(self, run_dir: Path, task, model, config, quiet: bool = False):
+        self.run_dir, self.task, self.model, self.config = Path(run_dir), task, model, config
+        self.batches = task.batches(config)
         self.optimizer = make_optimizer(config.optimizer, model.params, config.lr)
         self.schedule = LRSchedule(config.lr, "exponential" if config.lr_decay < 1 else "constant", config.lr_decay,
                                    config.lr_decay_every, config.lr_decay_start)
-        self.counters = {"step": 0, "tokens": 0, "elapsed": 0.0, "lr_scale": 1.0, "nan_retries": 0}
+        self.carry = CarriedState()
+        self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
+                                 max_grad_norm=0.0, max_train_loss=0.0)
         self.progress = Progress(quiet=quiet)
         self.stop_requested = False
+
+    def components(self) -> dict:
+        """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
+        parts = {"model": ParamsState(self.model.params), "optimizer": self.optimizer, "batches": self.batches,
+                 "carry": self.carry, "counters": self.counters}
+        if getattr(self.model, "rng", None) is not None:
+            parts["rng"] = RNGState(self.model.rng)
+        return parts
 
     # ------------------------------------------------------------------------------------------------
 
     def train(self) -> dict:
-        """Train until max_steps or max_time; return the last metrics record."""
+        """Train until max_steps, max_time or the task's criterion; return the last metrics record."""
         if not (self.run_dir / "latest").exists():
             self.save()                                   # step 0: a rollback target from the start
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -71,74 +77,75 @@ class Trainer:
 
     def _loop(self) -> dict:
         c, cfg = self.counters, self.config
-        window = {"loss": 0.0, "norm": 0.0, "steps": 0, "start": time.perf_counter(), "tokens": 0}
+        window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
-        record = {}
+        record, self.task_done = {}, False
         while not self._done(elapsed0 + time.perf_counter() - start):
-            loss, norm = self._train_step()
+            loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 self._roll_back(loss, norm)
-                window.update(loss=0.0, norm=0.0, steps=0, tokens=0, start=time.perf_counter())
+                window = _Window()
                 continue
-            window["loss"] += loss
-            window["norm"] += norm
-            window["steps"] += 1
-            window["tokens"] += cfg.seq_len * cfg.batch_size
+            window.add(loss, norm, tokens)
+            c["max_grad_norm"], c["max_train_loss"] = max(c["max_grad_norm"], norm), max(c["max_train_loss"], loss)
             c["elapsed"] = elapsed0 + time.perf_counter() - start
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
-            if c["step"] % LOG_EVERY == 0 or evaluate:
+            if c["step"] % cfg.log_every == 0 or evaluate:
                 record = self._metrics(window, evaluate)
                 self._log(record)
-                window.update(loss=0.0, norm=0.0, steps=0, tokens=0, start=time.perf_counter())
+                window = _Window()
             self.progress.update(c["step"], cfg.max_steps, c["elapsed"], cfg.max_time, record)
-        if window["steps"] or not record.get("valid_loss"):
+        if window.steps or "valid_loss" not in record:
             record = self._metrics(window, evaluate=True)
             self._log(record)
         self.progress.close()
         return record
 
-    def _train_step(self) -> tuple[float, float]:
-        """One optimizer step; returns (loss, gradient norm before clipping)."""
+    def _train_step(self) -> tuple[float, float, int]:
+        """One optimizer step; returns (loss, gradient norm before clipping, tokens in the batch)."""
         c, cfg = self.counters, self.config
-        x, y = next(self.batcher)
-        if self.batcher.reset_state:                       # a new epoch: the streams start again
-            self.bptt.reset()
-        loss, grads = self.bptt.step(x, y)
+        batch = next(self.batches)
+        if self.batches.reset_state:                       # new sequences start: forget the carried state
+            self.carry.value = None
+        loss, grads, self.carry.value = self.task.loss_and_grads(self.model, batch, self.carry.value)
         norm = clip_grad_norm(grads, cfg.clip if cfg.clip > 0 else math.inf)
         if not (math.isfinite(loss) and math.isfinite(norm)):
-            return loss, norm
+            return loss, norm, 0
         if cfg.clip_value > 0:
             clip_grad_value(grads, cfg.clip_value)
         self.optimizer.lr = self.schedule.lr_at(c["step"]) * c["lr_scale"]
         self.optimizer.step(grads)
+        tokens = self.task.count(batch)
         c["step"] += 1
-        c["tokens"] += x.size
-        return loss, norm
+        c["tokens"] += tokens
+        return loss, norm, tokens
 
     def _done(self, elapsed: float) -> bool:
         cfg = self.config
-        return (self.stop_requested
+        return (self.stop_requested or self.task_done
                 or (cfg.max_steps is not None and self.counters["step"] >= cfg.max_steps)
                 or (cfg.max_time is not None and elapsed >= cfg.max_time))
 
-    def _metrics(self, window: dict, evaluate: bool) -> dict:
+    def _metrics(self, window: "_Window", evaluate: bool) -> dict:
         c = self.counters
-        seconds = max(time.perf_counter() - window["start"], 1e-9)
-        record = {"step": c["step"], "epoch": self.batcher.epoch,
-                  "train_loss": window["loss"] / window["steps"] if window["steps"] else None,
-                  "grad_norm": window["norm"] / window["steps"] if window["steps"] else None,
+        record = {"step": c["step"], "epoch": self.batches.epoch,
+                  "train_loss": window.loss / window.steps if window.steps else None,
+                  "grad_norm": window.norm / window.steps if window.steps else None,
                   "lr": self.schedule.lr_at(c["step"]) * c["lr_scale"],
-                  "tokens_per_s": window["tokens"] / seconds, "elapsed": round(c["elapsed"], 3)}
+                  "tokens_per_s": window.tokens / max(time.perf_counter() - window.start, 1e-9),
+                  "elapsed": round(c["elapsed"], 3)}
         if evaluate:
-            record["valid_loss"] = self.validate()
+            metrics = self.validate()
+            record.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+            self.task_done = self.task_done or self.task.done(metrics)
             self.save()
         return record
 
     # ------------------------------------------------------------------------------------------------
 
-    def validate(self) -> float:
-        """Mean negative log-likelihood (nats/token) over the whole validation stream, no dropout."""
-        return evaluate_stream(self.model, self.valid_ids, self.config.batch_size, self.config.seq_len)
+    def validate(self) -> dict:
+        """The task's metrics on its validation split (no dropout): at least {"loss": ...}."""
+        return self.task.metrics(self.model, "valid")
 
     def _roll_back(self, loss: float, norm: float) -> None:
         c = self.counters
@@ -163,23 +170,10 @@ class Trainer:
     # Checkpoints.
 
     def save(self) -> Path:
-        arrays = {f"optimizer.{k}": v for k, v in self.optimizer.state_dict()[0].items()}
-        arrays.update(self.bptt.state_arrays())
-        state = {"counters": self.counters, "optimizer": self.optimizer.state_dict()[1],
-                 "batcher": self.batcher.state_dict(), "rng": self.model.rng.bit_generator.state}
-        return checkpoint.save(self.run_dir, self.counters["step"], self.model.params, arrays, state)
+        return checkpoint.save(self.run_dir, self.counters["step"], self.components())
 
     def load(self, folder: Path) -> None:
-        expected = {k: v.shape for k, v in self.model.params.items()}
-        params, arrays, state = checkpoint.load(folder, expected)
-        for key, value in params.items():
-            self.model.params[key][...] = value          # in place: the optimizer holds these arrays
-        opt_arrays = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
-        self.optimizer.load_state_dict(opt_arrays, state["optimizer"])
-        self.bptt.load_state_arrays(arrays, is_tuple=self.model.config.cell == "lstm")
-        self.batcher.load_state_dict(state["batcher"])
-        self.model.rng.bit_generator.state = state["rng"]
-        self.counters.update(state["counters"])
+        checkpoint.load(folder, self.components())
         self._truncate_log(self.counters["step"])
 
     def _log(self, record: dict) -> None:
@@ -195,11 +189,14 @@ class Trainer:
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def evaluate_stream(model, ids: np.ndarray, batch_size: int, seq_len: int) -> float:
-    """Mean nats/token of ``model`` over every token of ``ids`` exactly once, state carried across batches."""
-    total, count, state = 0.0, 0.0, None
-    for x, y, mask in eval_batches(ids, batch_size, seq_len):
-        nll, n, state = model.evaluate(x, y, state, mask)
-        total += nll
-        count += n
-    return total / count
+class _Window:
+    """Sums over the steps since the last metrics line."""
+
+    def __init__(self):
+        self.loss, self.norm, self.steps, self.tokens, self.start = 0.0, 0.0, 0, 0, time.perf_counter()
+
+    def add(self, loss: float, norm: float, tokens: int) -> None:
+        self.loss += loss
+        self.norm += norm
+        self.steps += 1
+        self.tokens += tokens

@@ -1,0 +1,229 @@
+"""The language-model task: predict the next token of a text (characters or words), trained by truncated
+BPTT(k1, k2) with the hidden state carried from batch to batch.
+
+Data: one UTF-8 text (``--data``, default the bundled tiny Shakespeare); the last ``--valid-fraction`` of
+its tokens is the validation split, or ``--valid FILE``. The vocabulary is built when the run starts and
+stored in config.json (with the corpus's SHA-256, so that a resumed run refuses a changed corpus).
+Metrics: nats per token over every validation token exactly once, as bits/char at character level and
+perplexity at word level. Predict: each input line is completed to its end by the model. ``unroll sample``
+(registered here) streams text from a priming string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
+from unroll.data import text as text_data
+from unroll.data.batching import StreamBatcher, eval_batches
+from unroll.data.vocab import VOCABS
+from unroll.models.language_model import LanguageModel
+from unroll.tasks.base import Task
+from unroll.train.bptt import TruncatedBPTT
+
+
+@dataclass(frozen=True)
+class CompleteOptions:
+    """`unroll predict` on a language model: complete each line."""
+
+    length: int = option(200, help="most tokens added to a line")
+    temperature: float = option(1.0, help="sampling temperature")
+    top_k: int | None = option(None, help="sample among the k likeliest tokens")
+    greedy: bool = option(False, help="always take the likeliest token")
+    seed: int | None = option(None, help="sampling seed")
+
+
+class LanguageModelTask(Task):
+    name = "lm"
+    help = "character- or word-level language model (the default)"
+    sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "model": ModelConfig}
+    predict_options = CompleteOptions
+
+    def __init__(self, settings: dict, prepared: dict | None = None):
+        super().__init__(settings, prepared)
+        self._ids = None
+        self._drivers = {}
+
+    # ------------------------------------------------------------------------------------------------
+    # Data.
+
+    def prepare(self) -> dict:
+        corpus = self.settings["corpus"]
+        text, source = read_corpus(corpus.data)
+        valid_text = text_data.read_text(corpus.valid) if corpus.valid else None
+        vocab_text = text if corpus.level == "word" or valid_text is None else text + valid_text
+        vocab = build_vocab(corpus, vocab_text)
+        train_ids, valid_ids = encode_splits(corpus, vocab, text, valid_text)
+        self.settings["model"] = replace(self.settings["model"], vocab_size=len(vocab))
+        self.prepared = {
+            "data": {"source": source, "sha256": sha256(text),
+                     "valid": str(Path(corpus.valid).resolve()) if corpus.valid else None,
+                     "valid_sha256": sha256(valid_text) if valid_text is not None else None,
+                     "train_tokens": int(train_ids.size), "valid_tokens": int(valid_ids.size)},
+            "vocab": {"level": corpus.level, **vocab.to_json()}}
+        self._ids = train_ids, valid_ids
+        return self.prepared
+
+    @property
+    def vocab(self):
+        info = dict(self.prepared["vocab"])
+        level = info.pop("level", None)
+        if level not in VOCABS:
+            raise ValueError(f"run configuration names an unknown vocabulary level {level!r}")
+        return VOCABS[level].from_json(info)
+
+    def splits_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the training and validation streams, from the corpus the run started with."""
+        if self._ids is None:
+            corpus, data = self.settings["corpus"], self.prepared["data"]
+            text, _ = read_corpus(corpus.data)
+            if sha256(text) != data["sha256"]:
+                raise ValueError(f"the corpus {data['source']} changed since the run started (SHA-256 differs)")
+            valid_text = text_data.read_text(data["valid"]) if data.get("valid") else None
+            self._ids = encode_splits(corpus, self.vocab, text, valid_text)
+        return self._ids
+
+    def batches(self, train) -> StreamBatcher:
+        return StreamBatcher(self.splits_ids()[0], train.batch_size, self.settings["bptt"].seq_len)
+
+    # ------------------------------------------------------------------------------------------------
+    # Model and training.
+
+    def build_model(self, seed: int, dtype=np.float32) -> LanguageModel:
+        return LanguageModel.from_config(self.settings["model"], seed=seed, dtype=dtype)
+
+    def loss_and_grads(self, model, batch, state=None):
+        """Truncated BPTT(k1, k2) on one (x, y) batch; the carried state is {"state", "history"}."""
+        if id(model) not in self._drivers:
+            bptt = self.settings["bptt"]
+            self._drivers[id(model)] = TruncatedBPTT(model, bptt.seq_len, bptt.bptt)
+        driver = self._drivers[id(model)]
+        driver.set_carry(state)
+        loss, grads = driver.step(*batch)
+        return loss, grads, driver.carry()
+
+    def metrics(self, model, split: str) -> dict:
+        """Nats per token over every token of the validation split (or of the file ``split``) once."""
+        if split == "valid":
+            ids = self.splits_ids()[1]
+        else:
+            ids = self.vocab.encode(text_data.read_text(split))
+        nats = evaluate_stream(model, ids, self.settings["train"].batch_size, self.settings["bptt"].seq_len)
+        level = self.settings["corpus"].level
+        out = {"loss": nats, "tokens": int(ids.size), "level": level}
+        if level == "char":
+            out["bits_per_char"] = nats / math.log(2)
+        else:
+            out["perplexity"] = math.exp(nats)
+        return out
+
+    def describe(self, metrics: dict) -> str:
+        if metrics["level"] == "char":
+            line = f"{metrics['loss']:.4f} nats/char, {metrics['bits_per_char']:.4f} bits/char"
+        else:
+            line = f"{metrics['loss']:.4f} nats/word, perplexity {metrics['perplexity']:.2f}"
+        return f"{line} ({metrics['tokens']} tokens, step {metrics.get('step', '?')})"
+
+    # ------------------------------------------------------------------------------------------------
+    # Text out.
+
+    def predict(self, model, lines, options):
+        """Each line, completed by the model up to its end (one output line per input line)."""
+        options = options or CompleteOptions()
+        vocab = self.vocab
+        for number, line in enumerate(lines, 1):
+            line = line.rstrip("\n")
+            prime_ids = vocab.encode(line) if line else vocab.encode("\n")
+            if len(prime_ids) == 0:
+                raise ValueError(f"line {number} holds no token of the vocabulary")
+            pieces, previous = [], int(prime_ids[-1])
+            for token in model.generate(prime_ids, options.length, options.temperature, options.top_k,
+                                        options.greedy, options.seed):
+                piece = text_piece(vocab, previous, token)
+                if "\n" in piece:
+                    pieces.append(piece.split("\n")[0])
+                    break
+                pieces.append(piece)
+                previous = token
+            yield line + "".join(pieces)
+
+    @classmethod
+    def add_commands(cls, subparsers) -> None:
+        p = subparsers.add_parser("sample", help="generate text from a trained language model")
+        p.add_argument("run_dir", type=Path)
+        p.add_argument("--length", type=int, default=1000, help="tokens to generate")
+        p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--greedy", action="store_true")
+        p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
+        p.add_argument("--seed", type=int, default=None)
+        p.set_defaults(func=cmd_sample)
+
+
+def cmd_sample(args) -> int:
+    from unroll.train import run
+    task, model, _ = run.load(args.run_dir)
+    vocab = task.vocab
+    prime = args.prime if args.prime is not None else ("\n" if "\n" in vocab else vocab.tokens[0])
+    prime_ids = vocab.encode(prime)
+    if len(prime_ids) == 0:
+        raise ValueError("--prime must hold at least one token")
+    out = sys.stdout
+    out.write(prime)
+    previous = int(prime_ids[-1])
+    for token in model.generate(prime_ids, args.length, args.temperature, args.top_k, args.greedy, args.seed):
+        out.write(text_piece(vocab, previous, token))
+        out.flush()
+        previous = token
+    out.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+
+def read_corpus(path: str | None) -> tuple[str, str]:
+    """(text, description) of --data, or of the bundled tiny Shakespeare when path is None."""
+    if path is None:
+        return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
+    return text_data.read_text(path), str(Path(path).resolve())
+
+
+def build_vocab(corpus: CorpusConfig, text: str):
+    if corpus.level == "char":
+        return VOCABS["char"].from_text(text)
+    return VOCABS["word"].from_text(text, min_count=corpus.min_count, tokenizer=corpus.tokenizer)
+
+
+def encode_splits(corpus: CorpusConfig, vocab, text: str, valid_text: str | None):
+    """Token ids of the training and validation streams (last valid_fraction, or --valid's file)."""
+    if valid_text is not None:
+        return vocab.encode(text), vocab.encode(valid_text)
+    return text_data.split(vocab.encode(text), corpus.valid_fraction)
+
+
+def evaluate_stream(model, ids: np.ndarray, batch_size: int, seq_len: int) -> float:
+    """Mean nats/token of ``model`` over every token of ``ids`` exactly once, state carried across batches."""
+    total, count, state = 0.0, 0.0, None
+    for x, y, mask in eval_batches(ids, batch_size, seq_len):
+        nll, n, state = model.evaluate(x, y, state, mask)
+        total += nll
+        count += n
+    return total / count
+
+
+def text_piece(vocab, previous: int, token: int) -> str:
+    """The text that ``token`` adds after ``previous`` (word vocabularies decide spacing from both)."""
+    return vocab.decode([previous, token])[len(vocab.decode([previous])):]
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+TASK = LanguageModelTask
