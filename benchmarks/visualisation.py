@@ -15,8 +15,6 @@ import numpy as np
 
 from unroll.analysis import activations, features, gates
 from unroll.analysis import visualize as V
-from unroll.config import ModelConfig, from_dict
-from unroll.models import LanguageModel
 
 
 def best(model, vocab, text, chars, regex):
@@ -33,10 +31,10 @@ def main(argv=None):
     p.add_argument("--regex", default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    model, vocab, info = V.load_char_lm(args.run_dir)
-    text = V.run_text(model, vocab, info)
+    model, vocab, task, info = V.load_char_lm(args.run_dir)
+    text = V.run_text(model, vocab, task)
     trained, acts = best(model, vocab, text, args.chars, args.regex)
-    initial = LanguageModel.from_config(from_dict(ModelConfig, info["model"]), seed=info["train"].get("seed", 0))
+    initial = task.build_model(task.settings["train"].seed)      # the run's initial weights
     untrained, _ = best(initial, vocab, text, args.chars, args.regex)
     sat = gates.saturation(acts) if acts.gates and acts.gates[0] else None
     print(f"{args.run_dir}: step {info['step']}, {acts.ids.size} validation characters")

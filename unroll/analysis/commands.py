@@ -47,8 +47,8 @@ def add_parsers(sub) -> None:
 
 def cmd_visualize(args) -> int:
     from unroll.analysis import features, visualize as V
-    model, vocab, info = V.load_char_lm(args.run_dir)
-    text = V.run_text(model, vocab, info, args.text, args.prime, length=args.chars)
+    model, vocab, task, _ = V.load_char_lm(args.run_dir)
+    text = V.run_text(model, vocab, task, args.text, args.prime, length=args.chars)
     title = f"{args.run_dir}: {model.config.num_layers}x{model.config.hidden_size} {model.config.cell.upper()}"
     result = V.visualize(model, vocab, text, args.out, args.unit, args.state, args.find, args.feature_regex,
                          max_chars=args.chars, title=title)
@@ -65,8 +65,8 @@ def cmd_inspect(args) -> int:
     from unroll.analysis import visualize as V
     if not args.gates:
         raise ValueError("say what to inspect: --gates")
-    model, vocab, info = V.load_char_lm(args.run_dir)
-    text = V.run_text(model, vocab, info, args.text)
+    model, vocab, task, _ = V.load_char_lm(args.run_dir)
+    text = V.run_text(model, vocab, task, args.text)
     out = args.out or args.run_dir
     sat = V.gates(model, vocab, text, out, max_chars=args.chars)
     print(f"{'layer':>5} {'gate':>5} {'< 0.1':>7} {'> 0.9':>7}")

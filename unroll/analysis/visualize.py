@@ -1,9 +1,9 @@
 """From a run folder to the page and the gate picture: the functions behind ``unroll visualize`` / ``inspect``.
 
-``load_char_lm(run_dir)`` -> (model, vocab, info) of a character-level language-model run (other runs are a
-one-line error). ``visualize(model, vocab, text, out, ...)`` writes the HTML page (``page``) after
+``load_char_lm(run_dir)`` -> (model, vocab, task, info) of a character-level language-model run (other runs
+are a one-line error). ``visualize(model, vocab, text, out, ...)`` writes the HTML page (``page``) after
 correlating every unit with the features (``features``); ``gates(model, vocab, text, out_dir)`` writes
-``gates.json`` and ``gates.png`` (``gates``). ``run_text(info, ...)`` picks the text to look at: a file,
+``gates.json`` and ``gates.png`` (``gates``). ``run_text(model, vocab, task, ...)`` picks the text to look at: a file,
 a priming text continued by sampling, or the run's own validation text.
 """
 
@@ -19,7 +19,7 @@ from unroll.analysis import gates as gate_stats
 
 
 def load_char_lm(run_dir):
-    """(model, vocab, info) of a character-level language-model run folder, or a one-line ValueError."""
+    """(model, vocab, task, info) of a character-level language-model run folder, or a one-line ValueError."""
     from unroll.train import run
     config = Path(run_dir) / "config.json"
     if Path(run_dir).is_dir() and config.is_file():
@@ -30,13 +30,17 @@ def load_char_lm(run_dir):
         if task != "lm":
             raise ValueError(f"{run_dir} is a run of task {task!r}; visualize and inspect need a character-level "
                              "language model (task lm)")
-    model, vocab, info = run.load(run_dir)
+    task, model, info = run.load(run_dir)
+    if task.name != "lm":
+        raise ValueError(f"{run_dir} is a run of task {task.name!r}; visualize and inspect need a character-level "
+                         "language model (task lm)")
+    vocab = task.vocab
     if getattr(vocab, "kind", None) != "char":
         raise ValueError(f"{run_dir} is a word-level model; visualize and inspect need a character-level one")
-    return model, vocab, info
+    return model, vocab, task, info
 
 
-def run_text(model, vocab, info, text_file=None, prime=None, length: int = 5000, seed: int = 0) -> str:
+def run_text(model, vocab, task, text_file=None, prime=None, length: int = 5000, seed: int = 0) -> str:
     """The text to look at: ``text_file``'s contents, ``prime`` continued by sampling to ``length``
     characters, or else the run's validation text (the last ``valid_fraction`` of its corpus)."""
     from unroll.data import text as text_data
@@ -52,10 +56,7 @@ def run_text(model, vocab, info, text_file=None, prime=None, length: int = 5000,
             raise ValueError(f"--prime has characters outside the model's vocabulary: {''.join(unknown)!r}")
         ids = model.sample(vocab.encode(prime), max(0, length - len(prime)), temperature=0.8, seed=seed)
         return prime + vocab.decode(ids) if ids.size else prime
-    from unroll.train import run
-    train = info.get("train", {})
-    text, _ = run.read_corpus(train.get("data"))
-    return text_data.split(text, train.get("valid_fraction", 0.1))[1]
+    return vocab.decode(task.splits_ids()[1])
 
 
 def parse_unit(spec: str, num_layers: int, hidden: int) -> tuple[int, int]:
