@@ -83,6 +83,8 @@ def _add_registered_commands(sub) -> None:
     for name in TASKS:
         get_task(name).add_commands(sub)
         get_task(name).add_data_commands(kinds)
+    from unroll.analysis import commands as analysis_commands   # visualize, inspect --gates, data python-source
+    analysis_commands.add_parsers(sub, kinds)
     diagnose.add_parser(sub)
     bench.add_parser(sub)
     from unroll.interop import commands as interop_commands   # export, import (interop, #8)
