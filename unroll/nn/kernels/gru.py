@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
     """xw_t, hw, gates_t (N, 3H); b_hn (H,); h, u_t, hs_t, h_next (N, H); m_t (N,)."""
     N, H = h.shape
@@ -38,7 +38,7 @@ def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
                 hn[j] = hv
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, gates_t, h_prev_t, u_t, m_t, masked, da_t, dhw_t):
     """da_t, dhw_t (N, 3H) from dh = dh_rec + dh_dir into h_t; dh_dir becomes the direct path into h_{t-1}
     (δh ⊙ (1 - z_t), plus the padded-step carry)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def forward_step(xw_t, hw, c, m_t, masked, gates_t, tanh_c_t, hs_t, h_next, c_next):
     """xw_t, hw, gates_t (N, 4H); c, tanh_c_t, hs_t, h_next, c_next (N, H); m_t (N,).
 
@@ -45,7 +45,7 @@ def forward_step(xw_t, hw, c, m_t, masked, gates_t, tanh_c_t, hs_t, h_next, c_ne
                 hn[j] = h
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, dc_next, gates_t, tanh_c_t, c_prev_t, m_t, masked, da_t):
     """δ^{a_t} (N, 4H) from dh = dh_rec + dh_dir into h_t and dc_next into c_t; dc_next becomes δ^{c_{t-1}}
     and dh_dir the padded-step carry into h_{t-1} (kept zero when unmasked)."""
@@ -69,7 +69,7 @@ def backward_step(dhs_t, dh_rec, dh_dir, dc_next, gates_t, tanh_c_t, c_prev_t, m
             dcn[j] = dc * f                                     # δ^{c_{t-1}} = δc ⊙ f_t
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def _backward_row_masked(dhs, rec, dir_, dcn, gt, tc, cp, mn, da, H):
     one = const(1.0, dcn)
     for j in range(H):

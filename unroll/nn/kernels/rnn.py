@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def forward_step(xw_t, hw, h, m_t, masked, code, h_new_t, h_next):
     """h_new_t = f(xw_t + hw); h_next = h_new_t on real rows, h on padded ones. All (N, H); m_t (N,)."""
     N, H = h.shape
@@ -35,7 +35,7 @@ def forward_step(xw_t, hw, h, m_t, masked, code, h_new_t, h_next):
         h_next[n, :] = y if (not masked or m_t[n] > 0) else h[n]
 
 
-@njit(**OPTIONS)
+@njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, h_new_t, m_t, masked, code, da_t):
     """δ^{a_t} from dh = dh_rec + dh_dir (into h_t); dh_dir becomes the padded-step carry into h_{t-1}."""
     N, H = da_t.shape
