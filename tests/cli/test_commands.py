@@ -52,7 +52,7 @@ def test_bench_on_a_tiny_configuration(tmp_path, capsys):
 
 def test_bench_table_torch_columns_on_a_hand_made_result():
     from unroll import bench
-    machine = {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "blas": "openblas", "numba": "0", "torch": "2",
+    machine = {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "blas": "openblas", "blas_kernel": "Zen", "env": {}, "numba": "0", "torch": "2",
                "threads": 1, "load_average": (1.0, 2.0, 3.0), "load_average_after": (0.5, 0.25, 0.125)}
     results = {"machine": machine, "setting": {"torch": True}, "matmul_gflops": 200.0,
                "train": [{"cell": "gru", "hidden": 128, "unroll_tokens_per_s": 12345.6, "torch_tokens_per_s": 23456.7,
