@@ -216,8 +216,8 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
         kwargs = dict(type=kind, default=default, dest=dest, help=help_text)
         if nargs:
             kwargs["nargs"] = nargs
-        if meta.get("metavar"):
-            kwargs["metavar"] = meta["metavar"]
+        flag_name = _flags(f, meta)[0].lstrip("-").replace("-", "_").upper()
+        kwargs["metavar"] = meta.get("metavar") or (None if meta.get("choices") else flag_name)
         if meta.get("choices"):
             choices = meta["choices"]
             kwargs["choices"] = names(choices) if isinstance(choices, str) else tuple(choices)

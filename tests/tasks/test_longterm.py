@@ -150,3 +150,11 @@ def test_diagnose_loads_a_run_folder(tmp_path):
     initial = task.build_model(task.settings["train"].seed)
     assert not np.allclose(initial.params["cell.W_h"], trained.params["cell.W_h"])
     assert (tmp_path / "diag" / "gradient_flow.png").is_file()
+
+
+def test_an_experiment_folder_of_unroll_0_1_gets_a_one_line_message(tmp_path, capsys):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps({"experiment": {"task": "adding", "cell": "lstm"}}))
+    assert main(["diagnose", "--run", str(tmp_path / "old"), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "written by `unroll experiment` of unroll 0.1" in err and "\n" not in err

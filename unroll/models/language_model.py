@@ -12,6 +12,7 @@ final recurrent state, which truncated BPTT carries into the next batch.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -66,8 +67,7 @@ class LanguageModel:
 
     @classmethod
     def from_config(cls, config: ModelConfig, seed: int = 0, dtype=np.float32) -> "LanguageModel":
-        return cls(config.vocab_size, config.hidden_size, config.num_layers, config.cell, config.dropout, seed, dtype,
-                   config.embedding_size, config.activation, config.init_scale)
+        return cls(**{f.name: getattr(config, f.name) for f in fields(config)}, seed=seed, dtype=dtype)
 
     def _init_params(self, E: int) -> dict:
         V, H = self.config.vocab_size, self.config.hidden_size

@@ -8,7 +8,8 @@ The pieces, and who calls them::
 
     unroll train --task NAME [task flags] [training flags]
       cli         flags <- the fields of Task.sections' dataclasses and of TrainConfig (config.option metadata)
-      train/run   task = Task(settings)            settings: {section name: dataclass instance}
+      train/run   task = Task(settings)            settings: {section name: dataclass instance,
+                                                              "train": the TrainConfig}
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings
                   model = task.build_model(seed)   a Model (below)
@@ -129,7 +130,8 @@ import numpy as np
 class Task(abc.ABC):
     """Base class of every task; see the module docstring for the contract and a worked example.
 
-    settings: {section name: dataclass instance} for every entry of ``sections``
+    settings: {section name: dataclass instance} for every entry of ``sections``, and "train": the run's
+        TrainConfig (batch size, seed) when the task runs inside the trainer
     prepared: what ``prepare()`` returned when the run started (None before ``prepare`` on a new run)
     """
 

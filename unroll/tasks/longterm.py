@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,7 +194,7 @@ def cmd_experiment(args) -> int:
     problem = from_args(ProblemConfig, args, "problem", {"problem": args.problem})
     settings = {"problem": problem, "model": from_args(CellConfig, args, "model")}
     train = from_args(TrainConfig, args, "train", LongTermTask.train_defaults)
-    result, _ = run_experiment(settings, train, args.out, quiet=args.json or not sys.stderr.isatty())
+    result, _ = run_experiment(settings, train, args.out, quiet=args.json)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}) if args.json else sentence(result))
     return 0
 

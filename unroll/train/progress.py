@@ -1,7 +1,8 @@
 """A one-line progress bar on stderr: step, loss, tokens/s, time left.
 
 On a terminal the line is redrawn in place a few times a second; when stderr is not a terminal (a log
-file, CI) a plain line is printed for every metrics record instead.
+file, CI) a plain line is printed instead for every metrics record that has a validation loss or falls on
+a multiple of 50 steps (the language model logs every 50 steps; a task logging every step is not flooded).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+PLAIN_EVERY = 50      # off a terminal: a line for every validation and every 50th step
+
+
 class Progress:
     def __init__(self, quiet: bool = False, stream=None):
         self.stream = stream or sys.stderr
@@ -29,7 +33,7 @@ class Progress:
         if self.quiet:
             return
         if not self.live:
-            if record and record is not self.last_record:
+            if record and record is not self.last_record and ("valid_loss" in record or step % PLAIN_EVERY == 0):
                 self.last_record = record
                 print(self._line(step, max_steps, elapsed, max_time, record), file=self.stream, flush=True)
             return

@@ -109,6 +109,9 @@ def read_config(run_dir: Path) -> dict:
 
 def _upgrade_v1(info: dict, path: Path) -> dict:
     """unroll 0.1's language-model config.json: model, train (with the corpus and BPTT settings), data, vocab."""
+    if "experiment" in info:
+        raise ValueError(f"{path.parent} was written by `unroll experiment` of unroll 0.1 (weights only, no "
+                         f"checkpoints); unroll {__version__} cannot read it: run the experiment again with --out")
     for key in ("model", "train", "data", "vocab"):
         if key not in info:
             raise ValueError(f"run configuration {path} has no '{key}' section "
