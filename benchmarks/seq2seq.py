@@ -142,7 +142,7 @@ def plot_reverse(paths, out):
         lengths = np.array([int(k) for k in curve])
         values = np.array(list(curve.values()))
         label = "attention" if rec["settings"]["attention"] else "context C only"
-        ax.plot(lengths, values, marker=".", label=f"{label} (H={rec['settings']['hidden']})")
+        ax.plot(lengths, values, marker=".", label=f"{label} (H={rec['settings']['hidden']}, {rec['steps']} steps)")
     ax.set_xlabel("source length (characters)")
     ax.set_ylabel("exact match (greedy)")
     ax.set_ylim(-0.02, 1.02)
