@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from unroll.train import optim
+from unroll.train import optim, schedule
 
 SHAPES = {"layer0.rnn.W_x": (4, 6), "layer0.rnn.W_h": (6, 6), "layer0.rnn.b": (6,), "out.W": (6, 3)}
 STEPS = 5
@@ -206,21 +206,21 @@ def test_clip_grad_value_clamps_in_place():
 
 
 def test_schedules_give_the_documented_rates():
-    assert optim.LRSchedule(0.1).lr_at(12345) == 0.1
-    exp = optim.LRSchedule(2e-3, "exponential", decay_rate=0.5, decay_every=10, decay_start=20)
+    assert schedule.LRSchedule(0.1).lr_at(12345) == 0.1
+    exp = schedule.LRSchedule(2e-3, "exponential", decay_rate=0.5, decay_every=10, decay_start=20)
     assert [exp.lr_at(s) for s in (0, 29, 30, 39, 40, 55)] == [2e-3, 2e-3, 1e-3, 1e-3, 5e-4, 2.5e-4]
-    multi = optim.LRSchedule(1.0, "multistep", decay_rate=0.1, milestones=(3, 5))
+    multi = schedule.LRSchedule(1.0, "multistep", decay_rate=0.1, milestones=(3, 5))
     assert [multi.lr_at(s) for s in range(7)] == pytest.approx([1, 1, 1, 0.1, 0.1, 0.01, 0.01])
-    cos = optim.LRSchedule(1.0, "cosine", total_steps=100, min_lr=0.1)
+    cos = schedule.LRSchedule(1.0, "cosine", total_steps=100, min_lr=0.1)
     assert [cos.lr_at(s) for s in (0, 50, 100, 200)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
-    warm = optim.LRSchedule(1.0, warmup_steps=4)
+    warm = schedule.LRSchedule(1.0, warmup_steps=4)
     assert [warm.lr_at(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
 
 
 def test_char_rnn_decay_mapping():
     """char-rnn: after iteration i (1-based) with i % B == 0 and i / B >= decay_after, lr *= 0.97."""
     B, decay_after, lr = 7, 3, 2e-3
-    sched = optim.LRSchedule(lr, "exponential", decay_rate=0.97, decay_every=B, decay_start=(decay_after - 1) * B)
+    sched = schedule.LRSchedule(lr, "exponential", decay_rate=0.97, decay_every=B, decay_start=(decay_after - 1) * B)
     rates, current = [], lr
     for i in range(1, 60):
         rates.append(current)                      # the rate used by update i, i.e. step i - 1
@@ -231,11 +231,11 @@ def test_char_rnn_decay_mapping():
 
 def test_schedule_errors():
     with pytest.raises(ValueError, match="schedule kind must be one of constant, exponential, multistep, cosine"):
-        optim.LRSchedule(0.1, "linear")
+        schedule.LRSchedule(0.1, "linear")
     with pytest.raises(ValueError, match="cosine schedule needs total_steps"):
-        optim.LRSchedule(0.1, "cosine")
+        schedule.LRSchedule(0.1, "cosine")
     with pytest.raises(ValueError, match="decay_rate must lie in"):
-        optim.LRSchedule(0.1, "exponential", decay_rate=1.5)
+        schedule.LRSchedule(0.1, "exponential", decay_rate=1.5)
 
 
 def test_matches_torch_in_float32_too():

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from unroll.train import checkpoint, distributed, lock
-from unroll.train.optim import LRSchedule, clip_grad_norm, clip_grad_value, make_optimizer
+from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
+from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
 

@@ -1,0 +1,69 @@
+"""Learning-rate schedules: pure functions of the step, so a resumed run gets exactly the same rates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from unroll.train.optim import _in_range
+
+
+SCHEDULES = ("constant", "exponential", "multistep", "cosine")
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """lr_at(step) for step = 0, 1, ... (the number of updates made before this one).
+
+    constant     lr
+    exponential  lr · decay_rate^n, n = max(0, step - decay_start) // decay_every: the rate drops at steps
+                 decay_start + k·decay_every, k = 1, 2, ...  char-rnn (decay 0.97 at the end of every epoch
+                 from epoch ``decay_after`` = 10 on) is decay_every = B, decay_start = (decay_after - 1)·B
+                 with B batches per epoch.
+    multistep    lr · decay_rate^(number of milestones <= step)          (torch MultiStepLR)
+    cosine       min_lr + (lr - min_lr) (1 + cos(π min(step, total_steps) / total_steps)) / 2
+    warmup_steps > 0 multiplies the first steps by (step + 1) / warmup_steps, for every kind.
+    """
+
+    lr: float
+    kind: str = "constant"
+    decay_rate: float = 0.97
+    decay_every: int = 1
+    decay_start: int = 0
+    milestones: tuple[int, ...] = ()
+    total_steps: int = 0
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULES)}, got {self.kind!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        _in_range("decay_rate", self.decay_rate, 0, 1, low_open=True)
+        if self.decay_every < 1 or self.decay_start < 0 or self.warmup_steps < 0:
+            raise ValueError("decay_every must be >= 1, decay_start and warmup_steps >= 0")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        if self.kind == "cosine" and self.total_steps < 1:
+            raise ValueError(f"a cosine schedule needs total_steps >= 1, got {self.total_steps}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"min_lr must lie in [0, lr] = [0, {self.lr}], got {self.min_lr}")
+
+    def lr_at(self, step: int) -> float:
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        if self.kind == "constant":
+            lr = self.lr
+        elif self.kind == "exponential":
+            n = max(0, step - self.decay_start) // self.decay_every
+            lr = self.lr * self.decay_rate ** n
+        elif self.kind == "multistep":
+            lr = self.lr * self.decay_rate ** sum(1 for m in self.milestones if m <= step)
+        else:
+            frac = min(step, self.total_steps) / self.total_steps
+            lr = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        if step < self.warmup_steps:
+            lr *= (step + 1) / self.warmup_steps
+        return lr
