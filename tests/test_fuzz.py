@@ -61,6 +61,14 @@ def fresh_copy(good_run: Path, tmp_path: Path) -> Path:
     return target
 
 
+
+def loads_or_says_one_line(folder) -> None:
+    """run.load succeeds on a damaged run folder, or fails with a one-line ValueError."""
+    try:
+        run.load(folder)
+    except ValueError as err:
+        one_line(err)
+
 @FUZZ
 @given(data=some_bytes)
 def test_random_bytes_as_a_corpus(data, tmp_path, capsys):
@@ -117,10 +125,7 @@ FILES = ["checkpoints/{latest}/model.safetensors", "checkpoints/{latest}/train.s
 def test_random_bytes_as_run_folder_files(data, which, good_run, tmp_path, capsys):
     folder = fresh_copy(good_run, tmp_path)
     (folder / which.format(latest=checkpoint.latest(folder).name)).write_bytes(data)
-    try:
-        run.load(folder)
-    except ValueError as err:
-        one_line(err)
+    loads_or_says_one_line(folder)
     cli_outcome(["sample", folder, "--length", 3], capsys)
     cli_outcome(["plot", folder, "--out", tmp_path / "curves.png"], capsys) if which == "metrics.jsonl" else None
     cli_outcome(["train", "--resume", folder, "--max-steps", 2, "--quiet"], capsys)
@@ -141,10 +146,7 @@ def test_random_safetensors_with_matching_checksums(header, body, which, good_ru
     state = json.loads((latest / "state.json").read_text())
     state["checksums"][Path(which).name] = hashlib.sha256(data).hexdigest()
     (latest / "state.json").write_text(json.dumps(state))
-    try:
-        run.load(folder)
-    except ValueError as err:
-        one_line(err)
+    loads_or_says_one_line(folder)
     cli_outcome(["train", "--resume", folder, "--max-steps", 2, "--quiet"], capsys)
 
 
@@ -164,10 +166,7 @@ def test_random_json_as_checkpoint_state_with_matching_checksum(value, where, go
         state["components"][where] = value
     sums["state"] = checkpoint._state_sha256(state)
     path.write_text(json.dumps({**state, "checksums": sums}))
-    try:
-        run.load(folder)
-    except ValueError as err:
-        one_line(err)
+    loads_or_says_one_line(folder)
     cli_outcome(["train", "--resume", folder, "--max-steps", 2, "--quiet"], capsys)
 
 
@@ -178,10 +177,7 @@ def test_random_json_in_the_run_configuration(value, section, good_run, tmp_path
     info = json.loads((folder / "config.json").read_text())
     info = value if section is None else {**info, section: value}
     (folder / "config.json").write_text(json.dumps(info))
-    try:
-        run.load(folder)
-    except ValueError as err:
-        one_line(err)
+    loads_or_says_one_line(folder)
     cli_outcome(["eval", folder], capsys)
 
 

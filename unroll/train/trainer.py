@@ -180,13 +180,12 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------
     # Checkpoints.
 
-    def save(self) -> Path:
-        """Write a checkpoint (with P ranks: every rank takes part, rank 0 alone writes)."""
+    def save(self) -> Path | None:
+        """Write a checkpoint and return its folder (with P ranks every rank takes part; rank 0 alone writes,
+        the others get None)."""
         parts = self.components()
         parts["carry"] = distributed.Snapshot(*parts["carry"].state_dict())    # a collective when P > 1
-        folder = self.run_dir / "checkpoints" / f"step-{self.counters['step']:08d}"
-        if self.world.rank == 0:
-            folder = checkpoint.save(self.run_dir, self.counters["step"], parts)
+        folder = checkpoint.save(self.run_dir, self.counters["step"], parts) if self.world.rank == 0 else None
         self.world.barrier()
         return folder
 
