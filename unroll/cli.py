@@ -89,6 +89,8 @@ def _add_registered_commands(sub) -> None:
     bench.add_parser(sub)
     from unroll.interop import commands as interop_commands   # export, import (interop, #8)
     interop_commands.add_parsers(sub)
+    from unroll import serve                                   # the web app (#24)
+    serve.add_parser(sub)
 
 
 # ----------------------------------------------------------------------------------------------------
