@@ -27,6 +27,7 @@ from unroll.train import checkpoint, distributed, lock
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
+from unroll.train.tensorboard import TensorBoardSink
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
 
 MAX_NAN_RETRIES = 3
@@ -56,6 +57,7 @@ class Trainer:
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
+        self.sinks = [TensorBoardSink(run_dir)] if config.tensorboard else []   # more metrics destinations
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -79,6 +81,8 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             lock.release(self.run_dir)
+            for sink in self.sinks:
+                getattr(sink, "close", lambda: None)()
         return record
 
     def _loop(self) -> dict:
@@ -199,6 +203,8 @@ class Trainer:
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        for sink in self.sinks:                           # e.g. TensorBoard (train/tensorboard.py)
+            sink(record)
 
     def _truncate_log(self, step: int) -> None:
         """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
