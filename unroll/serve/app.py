@@ -128,7 +128,7 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     async def api_probe(request):
         call = request.path_params["call"]
         folder = server.folder(request.path_params["name"])
-        config = runs.read_json_quiet(folder / "config.json") or {}
+        config = _config(folder)
         probe = probes.PROBES.get(config.get("task"))
         if probe is None or call not in probe.calls:
             raise probes.Refused(404, f"a {config.get('task')} run has no '{call}'")
@@ -149,13 +149,22 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     ]
     handlers = {runs.NotFound: _not_found, probes.Refused: _refused, ValueError: _unprocessable,
                 HTTPException: _http_error, Exception: _internal}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.server = server
+    return app
+
+
+def _config(folder: Path) -> dict:
+    """The run's config.json for a call that needs its model: a damaged one is a 422 naming it."""
+    from unroll.train.checkpoint import read_json
+    config = read_json(folder / "config.json", "run configuration")
+    return {**config, "task": config.get("task", "lm")}       # unroll 0.1's language models name no task
 
 
 async def _model_and_body(server: Server, request: Request, task_name: str, folder: Path | None = None):
     """(task, model, JSON body) for a POST to a run of ``task_name``; refusals for everything else."""
     folder = folder or server.folder(request.path_params["name"])
-    config = runs.read_json_quiet(folder / "config.json") or {}
+    config = _config(folder)
     if config.get("task") != task_name:
         raise probes.Refused(404, f"this is a {config.get('task')} run; this call is for {task_name} runs")
     body = await _json_body(request)
