@@ -10,9 +10,10 @@
 
 Refusals are JSON ``{"error": one line}``: 404 for any name that ``runs.resolve`` refuses, 400 for a body
 that is not a JSON object, 413 for a body or field over its limit, 422 for a value the model cannot take
-(the library's own one-line message), 409 for a run with no checkpoint yet, 503 when every evaluation
-slot stays busy. Nothing is written under RUNS_DIR. At most ``slots`` model evaluations run at once
-(a semaphore); a request waits up to ``wait_s`` for one.
+(the library's own one-line message; also a run folder with a symlink among its checkpoints), 409 for a
+run with no checkpoint yet, 503 when every evaluation slot stays busy. Nothing is written under RUNS_DIR.
+At most ``slots`` model evaluations run at once (a semaphore); a request waits up to ``wait_s`` for one.
+Every model answer names the checkpoint it came from in the ``X-Unroll-Checkpoint`` header.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from unroll.serve import pages, probes, runs
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
+CHECKPOINT_HEADER = "X-Unroll-Checkpoint"      # the checkpoint folder a model answer came from
 
 
 class Slots:
@@ -115,7 +117,7 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
                              "records": [r for r in records if "event" not in r]})
 
     async def api_sample(request):
-        task, model, body = await _model_and_body(server, request, "lm")
+        task, model, info, body = await _model_and_body(server, request, "lm")
         req = probes.sample_request(task, body, server.limits)
         first = probes.sample_pieces(task, model, req)
 
@@ -123,7 +125,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
             with server.slots:
                 yield from first
         return StreamingResponse(stream(), media_type="text/plain; charset=utf-8",
-                                 headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+                                 headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                                          CHECKPOINT_HEADER: info["checkpoint"]})
 
     async def api_probe(request):
         call = request.path_params["call"]
@@ -132,12 +135,12 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         probe = probes.PROBES.get(config.get("task"))
         if probe is None or call not in probe.calls:
             raise probes.Refused(404, f"a {config.get('task')} run has no '{call}'")
-        task, model, body = await _model_and_body(server, request, config.get("task"), folder)
+        task, model, info, body = await _model_and_body(server, request, config.get("task"), folder)
 
         def work():
             with server.slots:
                 return probe.calls[call](task, model, body, server.limits)
-        return JSONResponse(await run_in_threadpool(work))
+        return JSONResponse(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
 
     routes = [
         Route("/", runs_page), Route("/compare", compare_page), Route("/run/{name:path}", run_page),
@@ -162,14 +165,14 @@ def _config(folder: Path) -> dict:
 
 
 async def _model_and_body(server: Server, request: Request, task_name: str, folder: Path | None = None):
-    """(task, model, JSON body) for a POST to a run of ``task_name``; refusals for everything else."""
+    """(task, model, run info, JSON body) for a POST to a run of ``task_name``; refusals for everything else."""
     folder = folder or server.folder(request.path_params["name"])
     config = _config(folder)
     if config.get("task") != task_name:
         raise probes.Refused(404, f"this is a {config.get('task')} run; this call is for {task_name} runs")
     body = await _json_body(request)
-    task, model, _ = await run_in_threadpool(server.model, folder)
-    return task, model, body
+    task, model, info = await run_in_threadpool(server.model, folder)
+    return task, model, info, body
 
 
 async def _json_body(request: Request) -> dict:

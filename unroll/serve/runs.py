@@ -224,6 +224,22 @@ def _pointer_mtime(run_dir: Path):
         return None
 
 
+def refuse_links(run_dir: Path) -> None:
+    """A one-line ValueError if ``latest``, ``checkpoints`` or anything in a checkpoint folder is a symlink
+    (the server reads nothing through a link: it could lead out of RUNS_DIR)."""
+    run_dir = Path(run_dir)
+    paths = [run_dir / "latest", run_dir / "checkpoints"]
+    if _is_real_dir(run_dir / "checkpoints"):
+        for folder in os.scandir(run_dir / "checkpoints"):
+            paths.append(Path(folder.path))
+            if folder.is_dir(follow_symlinks=False):
+                paths += [Path(f.path) for f in os.scandir(folder.path)]
+    for path in paths:
+        if path.is_symlink():
+            raise ValueError(f"run folder {run_dir.name} holds a symbolic link ({path.relative_to(run_dir)}); "
+                             "unroll serve reads no links")
+
+
 def load_newest(run_dir: Path, tries: int = 3):
     """(task, model, info with "step" and "checkpoint") of the newest checkpoint that verifies.
 
@@ -231,6 +247,7 @@ def load_newest(run_dir: Path, tries: int = 3):
     search starts again (``tries`` times). ValueError (one line) when the run has no checkpoint yet.
     """
     from unroll.train import run
+    refuse_links(run_dir)
     task, info = run.read_task(run_dir)
     model = task.build_model(task.settings["train"].seed)
     expected = {k: v.shape for k, v in model.params.items()}
