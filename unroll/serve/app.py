@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -142,8 +142,11 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
                 return probe.calls[call](task, model, body, server.limits)
         return JSONResponse(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
 
+    async def no_icon(request):
+        return Response(status_code=204)
+
     routes = [
-        Route("/", runs_page), Route("/compare", compare_page), Route("/run/{name:path}", run_page),
+        Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page), Route("/run/{name:path}", run_page),
         Route("/api/runs", api_runs),
         Route("/api/run/{name:path}/metrics", api_metrics),
         Route("/api/run/{name:path}/sample", api_sample, methods=["POST"]),

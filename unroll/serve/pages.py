@@ -28,7 +28,7 @@ def runs_page() -> str:
             '<table id="runs" class="grid"><thead><tr><th></th>'
             + "".join(f'<th data-key="{k}">{label}</th>' for k, label in COLUMNS)
             + '</tr></thead><tbody></tbody></table>')
-    return layout("runs", body, ("runs",), {})
+    return layout("runs", body, ("chart", "runs"), {})
 
 
 COLUMNS = (("name", "run"), ("task", "task"), ("cell", "cell"), ("size", "size"), ("step", "steps"),
