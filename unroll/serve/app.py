@@ -72,11 +72,11 @@ class Server:
         return reader.read()
 
     def rows(self) -> list[dict]:
-        out = []
+        out, locks = [], runs.held_locks()
         for name in runs.discover(self.root):
             folder = self.root / name
             config = runs.read_json_quiet(folder / "config.json") or {}
-            out.append(runs.summary_row(name, folder, config, self.log(folder)))
+            out.append(runs.summary_row(name, folder, config, self.log(folder), locks))
         return out
 
     def model(self, run_dir: Path):

@@ -92,19 +92,27 @@ def discover(root: Path) -> list[str]:
 # ----------------------------------------------------------------------------------------------------
 # Reading a folder.
 
-def training(run_dir: Path) -> bool:
-    """Whether a process holds the flock on run_dir/lock (``/proc/locks``; elsewhere: the pid is alive)."""
+def held_locks() -> set[str] | None:
+    """"MAJOR:MINOR:INODE" of every file flock-ed on this machine (``/proc/locks``), or None where there is none."""
+    try:
+        with open("/proc/locks", encoding="ascii") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    return {f[5] for line in lines if len(f := line.split()) > 5 and f[1] == "FLOCK"}
+
+
+def training(run_dir: Path, locks: set[str] | None = None) -> bool:
+    """Whether a process holds the flock on run_dir/lock; ``locks`` from ``held_locks`` (read once for a
+    whole table); without /proc/locks: whether the pid in the lock file is alive."""
     try:
         st = os.stat(Path(run_dir) / "lock")
     except OSError:
         return False
-    try:
-        with open("/proc/locks", encoding="ascii") as fh:
-            locks = fh.read().splitlines()
-    except OSError:
+    locks = held_locks() if locks is None else locks
+    if locks is None:
         return _pid_alive(run_dir)
-    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    return any(len(f := line.split()) > 5 and f[1] == "FLOCK" and f[5] == want for line in locks)
+    return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}" in locks
 
 
 def _pid_alive(run_dir: Path) -> bool:
@@ -166,14 +174,14 @@ def size_of(config: dict) -> dict:
     return {"cell": None, "layers": None, "hidden": None}
 
 
-def summary_row(name: str, run_dir: Path, config: dict, records: list[dict]) -> dict:
-    """One row of the runs table."""
+def summary_row(name: str, run_dir: Path, config: dict, records: list[dict], locks: set[str] | None = None) -> dict:
+    """One row of the runs table (``locks``: see ``training``)."""
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
     steps = [r for r in records if "event" not in r]
     valid = [r["valid_loss"] for r in steps if isinstance(r.get("valid_loss"), (int, float))]
     speeds = [r["tokens_per_s"] for r in steps[-5:] if isinstance(r.get("tokens_per_s"), (int, float))]
     last = steps[-1] if steps else {}
-    busy = training(run_dir)
+    busy = training(run_dir, locks)
     return {"name": name, "task": config.get("task", "lm"), **size_of(config),
             "step": last.get("step", 0), "max_steps": train.get("max_steps"),
             "elapsed": last.get("elapsed"), "best_valid": min(valid) if valid else None,
