@@ -182,3 +182,28 @@ def test_small_limits_and_a_busy_server(runs):
     with c.app.state.server.slots:                                            # the only slot is taken
         assert "slots stayed busy" in error_of(c.post("/api/run/lm-a/cells", json={"text": "First"}), 503)
     assert c.post("/api/run/lm-a/cells", json={"text": "First"}).status_code == 200
+
+
+def test_metrics_log_is_read_incrementally_and_tolerantly(tmp_path):
+    from unroll.serve.runs import MetricsLog
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "train_loss": 2.5}\n{"step": 2, "train_')           # a line being written
+    log = MetricsLog(path)
+    assert log.read() == [{"step": 1, "train_loss": 2.5}]
+    with open(path, "a") as fh:
+        fh.write('loss": NaN}\nnot json\n[1]\n{"step": 3, "valid_loss": 2.0}\n')
+    assert [r["step"] for r in log.read()] == [1, 2, 3]                                # damaged lines skipped
+    path.write_text('{"step": 1, "train_loss": 9.0}\n')                                # truncated (rollback)
+    assert log.read() == [{"step": 1, "train_loss": 9.0}]
+
+
+def test_nan_figures_are_sent_as_null(runs, tmp_path):
+    import shutil
+    root = tmp_path / "r"
+    shutil.copytree(runs / "lm-b", root / "nan")
+    with open(root / "nan" / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 5, "train_loss": NaN, "grad_norm": Infinity, "valid_loss": 1.5}\n')
+    c = TestClient(create_app(root), raise_server_exceptions=False)
+    last = c.get("/api/run/nan/metrics").json()["records"][-1]
+    assert last == {"step": 5, "train_loss": None, "grad_norm": None, "valid_loss": 1.5}
+    assert c.get("/api/runs").json()["runs"][0]["best_valid"] == 1.5

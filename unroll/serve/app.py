@@ -19,6 +19,7 @@ Every model answer names the checkpoint it came from in the ``X-Unroll-Checkpoin
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -35,6 +36,23 @@ from unroll.serve import pages, probes, runs
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
 CHECKPOINT_HEADER = "X-Unroll-Checkpoint"      # the checkpoint folder a model answer came from
+
+
+class JSON(JSONResponse):
+    """JSONResponse that writes NaN and infinities (a diverged run's figures) as null, as JSON requires."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 class Slots:
@@ -106,14 +124,14 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         return HTMLResponse(pages.run_page(name, config.get("task", "lm"), probes.PROBES))
 
     async def api_runs(request):
-        return JSONResponse({"runs": await run_in_threadpool(server.rows)})
+        return JSON({"runs": await run_in_threadpool(server.rows)})
 
     async def api_metrics(request):
         name = request.path_params["name"]
         folder = server.folder(name)
         config = runs.read_json_quiet(folder / "config.json") or {}
         records = await run_in_threadpool(server.log, folder)
-        return JSONResponse({"name": name, "task": config.get("task", "lm"),
+        return JSON({"name": name, "task": config.get("task", "lm"),
                              "records": [r for r in records if "event" not in r]})
 
     async def api_sample(request):
@@ -140,7 +158,7 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         def work():
             with server.slots:
                 return probe.calls[call](task, model, body, server.limits)
-        return JSONResponse(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
+        return JSON(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
 
     async def no_icon(request):
         return Response(status_code=204)
@@ -197,7 +215,7 @@ async def _json_body(request: Request) -> dict:
 
 
 def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": " ".join(str(reason).split())[:500]}, status_code=status)
+    return JSON({"error": " ".join(str(reason).split())[:500]}, status_code=status)
 
 
 async def _not_found(request, exc):

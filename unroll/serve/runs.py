@@ -208,20 +208,29 @@ class ModelCache:
     """(task, model, info) of a run's newest complete checkpoint, kept for the ``size`` last used."""
 
     def __init__(self, size: int = 8):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        self.size, self.items, self.lock, self.loading = size, OrderedDict(), threading.Lock(), threading.Lock()
 
     def get(self, run_dir: Path):
         key = (str(run_dir), _pointer_mtime(run_dir))
+        found = self._cached(key)
+        if found is not None:
+            return found
+        with self.loading:                        # 20 requests for a new checkpoint load it once
+            found = self._cached(key)
+            if found is None:
+                found = load_newest(run_dir)
+                with self.lock:
+                    self.items[key] = found
+                    while len(self.items) > self.size:
+                        self.items.popitem(last=False)
+        return found
+
+    def _cached(self, key):
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
-        loaded = load_newest(run_dir)
-        with self.lock:
-            self.items[key] = loaded
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return loaded
+        return None
 
 
 def _pointer_mtime(run_dir: Path):
