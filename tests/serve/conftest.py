@@ -1,5 +1,7 @@
 """Tiny run folders of every probed task, trained for a few steps through the real CLI (module-wide)."""
 
+import os
+
 import pytest
 
 from unroll.cli import main
@@ -13,7 +15,18 @@ TEXT = ('First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n
 SENTENCES = "".join(f"the {w} film was {w} and the story is good\n" for w in ("good", "bad", "fine", "dull") * 10)
 
 
+def load(run_dir):
+    """(task, model) of a run's latest checkpoint, as `unroll eval` reads it."""
+    from unroll.train import run
+    task, model, _ = run.load(run_dir)
+    return task, model
+
+
+SCALE = 50 if os.environ.get("UNROLL_SCREENSHOTS") else 1     # docs/serve.md's pictures: train longer
+
+
 def train(*args) -> None:
+    args = [str(int(a) * SCALE) if prev in ("--max-steps", "--eval-every") else a for prev, a in zip(("",) + args, args)]
     assert main(["train", *args, "--quiet"]) == 0
 
 

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from unroll.analysis import activations, features, gates, page
 from unroll.serve.app import create_app
 from unroll.serve.probes import Limits
-from unroll.train import run
+from tests.serve.conftest import load
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_pages_are_served_and_load_only_local_scripts(client):
 
 
 def test_sampling_streams_exactly_what_the_model_generates(client, runs):
-    task, model, _ = run.load(runs / "lm-a")
+    task, model = load(runs / "lm-a")
     vocab = task.vocab
     expect = "First" + vocab.decode(model.sample(vocab.encode("First"), 50, 0.7, 5, seed=11))
     with client.stream("POST", "/api/run/lm-a/sample",
@@ -71,7 +71,7 @@ def test_sampling_streams_exactly_what_the_model_generates(client, runs):
 def test_cells_are_the_visualize_page_data(client, runs):
     text = "First Citizen:\n    return (x + y)\u20ac\n"
     body = client.post("/api/run/lm-a/cells", json={"text": text}).json()
-    task, model, _ = run.load(runs / "lm-a")
+    task, model = load(runs / "lm-a")
     acts = activations.collect(model, task.vocab, text)
     found = features.find(acts)
     expect = page.page_data(acts, task.vocab, found, ("c", 0, 0), "cells", features.best_units(found, top=3))
@@ -85,13 +85,13 @@ def test_cells_are_the_visualize_page_data(client, runs):
 
 def test_gates_are_the_saturation(client, runs):
     text = "Before we proceed any further, hear me speak.\n"
-    task, model, _ = run.load(runs / "lm-a")
+    task, model = load(runs / "lm-a")
     expect = gates.saturation(activations.collect(model, task.vocab, text))
     assert client.post("/api/run/lm-a/gates", json={"text": text}).json() == json.loads(json.dumps(expect))
 
 
 def test_translate_greedy_and_beam_with_attention(client, runs):
-    task, model, _ = run.load(runs / "s2s")
+    task, model = load(runs / "s2s")
     _, tgt = task.vocabs
     for beam in (1, 3):
         body = client.post("/api/run/s2s/translate", json={"line": "abcd", "beam": beam}).json()
@@ -105,7 +105,7 @@ def test_translate_greedy_and_beam_with_attention(client, runs):
 
 
 def test_classify_probabilities_along_the_input(client, runs):
-    task, model, _ = run.load(runs / "cls")
+    task, model = load(runs / "cls")
     body = client.post("/api/run/cls/classify", json={"text": "the film was great"}).json()
     tokens = task._tokens("the film was great")
     assert body["tokens"] == tokens and body["labels"] == task.prepared["labels"]
@@ -118,7 +118,7 @@ def test_classify_probabilities_along_the_input(client, runs):
 
 
 def test_tag_one_tag_per_token(client, runs):
-    task, model, _ = run.load(runs / "tag")
+    task, model = load(runs / "tag")
     body = client.post("/api/run/tag/tag", json={"text": "the film was good"}).json()
     assert body["tokens"] == list("thefilmwasgood")
     assert " ".join(body["tags"]) == next(task.predict(model, ["the film was good"], None))

@@ -16,6 +16,12 @@ const Chart = (() => {
     for (let t = Math.ceil(lo / s) * s; t <= hi + 1e-12 * Math.abs(hi); t += s) out.push(+t.toPrecision(12));
     return out;
   }
+  function logTicks(lo, hi) {                                   // log10 range -> log10 of 1, 2, 5 x 10^k inside it
+    const out = [];
+    for (let k = Math.floor(lo); k <= Math.ceil(hi); k++)
+      for (const m of [1, 2, 5]) { const t = k + Math.log10(m); if (t >= lo && t <= hi) out.push(t); }
+    return out.length >= 2 ? out : ticks(lo, hi, 4);
+  }
   function fmt(v) { return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(1) : +v.toPrecision(4) + ""; }
   function draw(svg, series, opts) {
     opts = opts || {};
@@ -38,10 +44,11 @@ const Chart = (() => {
       el("line", {x1: sx(t), x2: sx(t), y1: H - B, y2: H - B + 4, stroke: "#888"}, axes);
       el("text", {x: sx(t), y: H - B + 15, "text-anchor": "middle"}, axes).textContent = fmt(t);
     }
-    for (const t of ticks(y0, y1, 5)) {
+    const yt = opts.logy ? logTicks(y0, y1) : ticks(y0, y1, 5);
+    for (const t of yt) {
       const y = T + (y1 - t) / (y1 - y0) * (H - T - B);
       el("line", {x1: L - 4, x2: W - R, y1: y, y2: y, stroke: "#eee"}, axes);
-      el("text", {x: L - 6, y: y + 4, "text-anchor": "end"}, axes).textContent = fmt(opts.logy ? Math.pow(10, t) : t);
+      el("text", {x: L - 6, y: y + 4, "text-anchor": "end"}, axes).textContent = opts.logy ? fmt(+Math.pow(10, t).toPrecision(2)) : fmt(t);
     }
     if (opts.xlabel) el("text", {x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle"}, axes).textContent = opts.xlabel;
     if (opts.ylabel) el("text", {x: 12, y: (T + H - B) / 2, transform: `rotate(-90 12 ${(T + H - B) / 2})`, "text-anchor": "middle"}, axes).textContent = opts.ylabel;
@@ -51,6 +58,8 @@ const Chart = (() => {
       const path = el("path", {d: d, fill: "none", stroke: s.colour, "stroke-width": s.width || 1.5, class: "curve " + (s.cls || "")}, svg);
       if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
       path.dataset.label = s.label;
+      if (s.dots || pts[i].length === 1)                        // sparse series (validation): a mark per point
+        for (const p of pts[i]) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.colour, class: "dot"}, svg);
       const ly = T + 12 + 14 * i;
       el("line", {x1: W - R + 8, x2: W - R + 28, y1: ly - 4, y2: ly - 4, stroke: s.colour, "stroke-width": 2, "stroke-dasharray": s.dash || ""}, svg);
       el("text", {x: W - R + 32, y: ly}, svg).textContent = s.label.length > 22 ? s.label.slice(0, 21) + "\u2026" : s.label;

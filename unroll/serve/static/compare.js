@@ -12,7 +12,7 @@
   }
   function redraw() {
     const x = xKey() === "step" ? "step" : "wall-clock time (s)", logy = document.getElementById("logy").checked;
-    Chart.draw(document.getElementById("loss"), [...series("train_loss", "train", "4 3"), ...series("valid_loss", "valid")],
+    Chart.draw(document.getElementById("loss"), [...series("train_loss", "train", "4 3"), ...series("valid_loss", "valid").map((s) => ({...s, dots: true}))],
       {xlabel: x, ylabel: "loss (nats/token)", logy: logy, title: "training (dashed) and validation (solid) loss"});
     Chart.draw(document.getElementById("grad"), series("grad_norm", "grad"), {xlabel: x, ylabel: "grad norm", logy: true, title: "gradient norm (before clipping)"});
     Chart.draw(document.getElementById("lr"), series("lr", "lr"), {xlabel: x, ylabel: "lr", title: "learning rate"});

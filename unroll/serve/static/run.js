@@ -8,7 +8,7 @@
     const pick = (f) => records.filter((r) => r[f] !== null && r[f] !== undefined).map((r) => [r.step, r[f]]);
     Chart.draw(document.getElementById("loss"), [
       {label: "training", colour: Chart.COLOURS[0], points: pick("train_loss"), cls: "train", dash: "4 3"},
-      {label: "validation", colour: Chart.COLOURS[1], points: pick("valid_loss"), cls: "valid"}], {xlabel: "step", ylabel: "loss"});
+      {label: "validation", colour: Chart.COLOURS[1], points: pick("valid_loss"), cls: "valid", dots: true}], {xlabel: "step", ylabel: "loss"});
   }
   refresh(); setInterval(refresh, 3000);
 })();
