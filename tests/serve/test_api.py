@@ -207,3 +207,16 @@ def test_nan_figures_are_sent_as_null(runs, tmp_path):
     last = c.get("/api/run/nan/metrics").json()["records"][-1]
     assert last == {"step": 5, "train_loss": None, "grad_norm": None, "valid_loss": 1.5}
     assert c.get("/api/runs").json()["runs"][0]["best_valid"] == 1.5
+
+
+def test_other_paths_and_an_internal_error_are_one_line(runs, monkeypatch):
+    from unroll.serve import probes
+    c = TestClient(create_app(runs), raise_server_exceptions=False)
+    assert error_of(c.get("/nothing/here"), 404) == "Not Found"
+    assert c.get("/static/%2E%2E/app.py").status_code == 404 and c.get("/static/app.css").status_code == 200
+
+    def broken(task, model, body, limits):
+        raise RuntimeError("secret detail\nTraceback (most recent call last)")
+    monkeypatch.setitem(probes.PROBES["tag"].calls, "tag", broken)
+    assert error_of(c.post("/api/run/tag/tag", json={"text": "ab"}), 500) == \
+        "internal error (RuntimeError); the server log has the details"

@@ -6,7 +6,10 @@ Without a browser this test fails (it never skips): ``apt-get install chromium c
 With ``UNROLL_SCREENSHOTS=DIR`` it also saves the pictures of docs/serve.md into DIR.
 """
 
+import contextlib
+import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -24,19 +27,28 @@ from unroll.serve.app import create_app
 from tests.serve.conftest import load
 
 
-@pytest.fixture(scope="module")
-def base(runs):
+@contextlib.contextmanager
+def serving(root):
+    """A uvicorn server over ``root`` on a free port, in a thread; yields its base URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base(runs):
+    with serving(runs) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +71,39 @@ def shot(driver, name):
 
 
 def rows(driver):
-    return [tr.get_attribute("data-name") for tr in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
-            if tr.is_displayed()]
+    """Run names in table order (read in one script: the table is re-rendered every 2 s)."""
+    return driver.execute_script("return [...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.name)")
+
+
+def column(driver, k):
+    return driver.execute_script(f"return [...document.querySelectorAll('#runs tbody tr')]"
+                                 f".map(r => r.children[{k}].textContent)")
 
 
 def test_runs_table_lists_sorts_and_filters(driver, base, runs):
     driver.get(base + "/")
     wait(driver, lambda d: len(rows(d)) == 6)
     assert sorted(rows(driver)) == ["cls", "group/gru", "lm-a", "lm-b", "s2s", "tag"]
-    states = {td.text for td in driver.find_elements(By.CSS_SELECTOR, "#runs td[class^=state-]")}
-    assert states == {"finished"}
+    assert set(column(driver, 9)) == {"finished"}
     shot(driver, "runs")
     driver.find_element(By.CSS_SELECTOR, "th[data-key=step]").click()               # ascending steps
-    steps = [int(tr.find_elements(By.TAG_NAME, "td")[5].text.split(" / ")[0])
-             for tr in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+    steps = [int(text.split(" / ")[0]) for text in column(driver, 5)]
     assert steps == sorted(steps) and rows(driver)[0] == "group/gru"                # the run of fewest steps
     driver.find_element(By.ID, "filter").send_keys("gru")
     wait(driver, lambda d: rows(d) == ["group/gru"])
+
+
+def test_the_table_follows_new_runs_and_new_log_lines(driver, runs, tmp_path):
+    root = tmp_path / "live"
+    shutil.copytree(runs / "lm-b", root / "one")
+    with serving(root) as url:
+        driver.get(url + "/")
+        wait(driver, lambda d: rows(d) == ["one"])
+        shutil.copytree(runs / "lm-a", root / "two")                              # a run starts
+        with open(root / "one" / "metrics.jsonl", "a") as fh:                        # another logs a line
+            fh.write(json.dumps({"step": 99, "train_loss": 1.0, "valid_loss": 0.5, "elapsed": 9.0}) + "\n")
+        wait(driver, lambda d: rows(d) == ["one", "two"])
+        wait(driver, lambda d: column(d, 5)[0] == "99 / 4" and column(d, 6)[0] == "0.5000")
 
 
 def test_compare_two_runs_draws_two_curves_each(driver, base):
