@@ -62,6 +62,21 @@ def test_symlinks_in_or_out_of_the_tree_are_not_followed(runs, tmp_path):
     assert r.status_code == 422 and "holds a symbolic link (checkpoints)" in r.json()["error"]
 
 
+def test_fifos_are_never_opened(runs, tmp_path):
+    import shutil
+    shutil.copytree(runs / "lm-b", tmp_path / "r" / "fifo")
+    folder = tmp_path / "r" / "fifo"
+    (folder / "metrics.jsonl").unlink()
+    os.mkfifo(folder / "metrics.jsonl")                            # reading it would wait for a writer forever
+    (folder / "latest").unlink()
+    os.mkfifo(folder / "latest")
+    c = TestClient(create_app(tmp_path / "r"), raise_server_exceptions=False)
+    assert c.get("/api/run/fifo/metrics").json()["records"] == []
+    assert c.get("/api/runs").json()["runs"][0]["step"] == 0
+    r = c.post("/api/run/fifo/cells", json={"text": "First"})
+    assert r.status_code == 422 and r.json()["error"] == "run folder fifo: latest is not a regular file"
+
+
 def test_serving_never_writes_in_the_run_folders(runs):
     before = tree(runs)
     c = TestClient(create_app(runs), raise_server_exceptions=False)

@@ -83,7 +83,7 @@ class Server:
 
     def log(self, run_dir: Path) -> list[dict]:
         path = run_dir / "metrics.jsonl"
-        if path.is_symlink():
+        if not runs.is_plain(path):                     # a symlink or a FIFO is never opened
             return []
         with self.lock:
             reader = self.logs.setdefault(str(path), runs.MetricsLog(path))

@@ -68,6 +68,16 @@ def _is_real_file(path: Path) -> bool:
         return False
 
 
+def is_plain(path: Path) -> bool:
+    """True for a regular file (not a link, FIFO, device) or for nothing at all (nothing to read)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def discover(root: Path) -> list[str]:
     """Names of every run folder under ``root`` (not following symlinks), sorted."""
     root, found = Path(root), []
@@ -243,7 +253,8 @@ def _pointer_mtime(run_dir: Path):
 
 def refuse_links(run_dir: Path) -> None:
     """A one-line ValueError if ``latest``, ``checkpoints`` or anything in a checkpoint folder is a symlink
-    (the server reads nothing through a link: it could lead out of RUNS_DIR)."""
+    (the server reads nothing through a link: it could lead out of RUNS_DIR) or a FIFO or device (a read
+    that never ends)."""
     run_dir = Path(run_dir)
     paths = [run_dir / "latest", run_dir / "checkpoints"]
     if _is_real_dir(run_dir / "checkpoints"):
@@ -255,6 +266,8 @@ def refuse_links(run_dir: Path) -> None:
         if path.is_symlink():
             raise ValueError(f"run folder {run_dir.name} holds a symbolic link ({path.relative_to(run_dir)}); "
                              "unroll serve reads no links")
+        if not (is_plain(path) or _is_real_dir(path)):
+            raise ValueError(f"run folder {run_dir.name}: {path.relative_to(run_dir)} is not a regular file")
 
 
 def load_newest(run_dir: Path, tries: int = 3):
