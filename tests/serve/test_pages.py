@@ -96,8 +96,18 @@ def test_runs_table_lists_sorts_and_filters(driver, base, runs):
 def test_the_table_follows_new_runs_and_new_log_lines(driver, runs, tmp_path):
     root = tmp_path / "live"
     shutil.copytree(runs / "lm-b", root / "one")
+    odd = "it's <b>\"odd\"</b>"
+    shutil.copytree(runs / "lm-b", root / odd)                                  # quotes and markup in a name
     with serving(root) as url:
         driver.get(url + "/")
+        wait(driver, lambda d: len(rows(d)) == 2)
+        assert rows(driver) == [odd, "one"] and not driver.find_elements(By.CSS_SELECTOR, "#runs b")
+        assert column(driver, 1)[0] == odd
+        driver.find_element(By.LINK_TEXT, odd).click()
+        wait(driver, lambda d: d.find_element(By.TAG_NAME, "h2").text == odd)
+        driver.get(url + "/")
+        wait(driver, lambda d: len(rows(d)) == 2)
+        shutil.rmtree(root / odd)
         wait(driver, lambda d: rows(d) == ["one"])
         shutil.copytree(runs / "lm-a", root / "two")                              # a run starts
         with open(root / "one" / "metrics.jsonl", "a") as fh:                        # another logs a line

@@ -72,6 +72,6 @@ const Chart = (() => {
     if (!r.ok) throw new Error(data.error || ("status " + r.status));
     return data;
   }
-  function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;"); }
+  function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;"); }
   return {draw, el, COLOURS, fetchJSON, esc, page: () => JSON.parse(document.getElementById("page").textContent)};
 })();

@@ -18,7 +18,7 @@
       return (x < y ? -1 : 1) * dir;
     });
     tbody.innerHTML = shown.map((r) => "<tr data-name='" + Chart.esc(r.name) + "'><td><input type='checkbox'" + (chosen.has(r.name) ? " checked" : "") +
-      "></td><td><a href='/run/" + encodeURI(r.name) + "'>" + Chart.esc(r.name) + "</a></td><td>" + Chart.esc(r.task) + "</td><td>" +
+      "></td><td><a href='/run/" + Chart.esc(encodeURI(r.name)) + "'>" + Chart.esc(r.name) + "</a></td><td>" + Chart.esc(r.task) + "</td><td>" +
       Chart.esc(r.cell || "") + "</td><td>" + size(r) + "</td><td>" + r.step + (r.max_steps ? " / " + r.max_steps : "") + "</td><td>" +
       num(r.best_valid, 4) + "</td><td>" + num(r.tokens_per_s, 0) + "</td><td>" + num(r.elapsed, 1) + "</td><td class='state-" + r.state + "'>" + r.state + "</td></tr>").join("");
     document.getElementById("count").textContent = shown.length + " of " + rows.length + " runs";
