@@ -131,17 +131,17 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         folder = server.folder(name)
         config = runs.read_json_quiet(folder / "config.json") or {}
         records = await run_in_threadpool(server.log, folder)
-        return JSON({"name": name, "task": config.get("task", "lm"),
-                             "records": [r for r in records if "event" not in r]})
+        steps = [r for r in records if "event" not in r]
+        return JSON({"name": name, "task": config.get("task", "lm"), "records": steps})
 
     async def api_sample(request):
         task, model, info, body = await _model_and_body(server, request, "lm")
         req = probes.sample_request(task, body, server.limits)
-        first = probes.sample_pieces(task, model, req)
+        pieces = probes.sample_pieces(task, model, req)
 
-        def stream():
+        def stream():                                     # holds a slot while it runs; released when closed
             with server.slots:
-                yield from first
+                yield from pieces
         return StreamingResponse(stream(), media_type="text/plain; charset=utf-8",
                                  headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
                                           CHECKPOINT_HEADER: info["checkpoint"]})
@@ -164,8 +164,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         return Response(status_code=204)
 
     routes = [
-        Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page), Route("/run/{name:path}", run_page),
-        Route("/api/runs", api_runs),
+        Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page),
+        Route("/run/{name:path}", run_page), Route("/api/runs", api_runs),
         Route("/api/run/{name:path}/metrics", api_metrics),
         Route("/api/run/{name:path}/sample", api_sample, methods=["POST"]),
         Route("/api/run/{name:path}/{call:str}", api_probe, methods=["POST"]),
