@@ -5,7 +5,8 @@
     python benchmarks/serve.py --quick                                    # a small check that it all runs
 
 It builds a RUNS_DIR in a temporary folder: one character LSTM trained for one step (its weights do not
-change the time), copied into --runs folders each with a metrics log of --log-lines records; then starts
+change the time), and --runs - 1 more folders of its config.json and a metrics log of --log-lines records
+(no checkpoints: the table does not read them); then starts
 ``python -m unroll serve`` as a separate process on a free port and talks to it over HTTP (httpx):
 
 - runs page: GET / and GET /api/runs (what the page polls); the first request (every log read whole)
@@ -49,8 +50,9 @@ def build_runs(folder: Path, data: Path | None, hidden: int, layers: int, copies
                                 "tokens_per_s": 5e4, "elapsed": s * 0.1,
                                 **({"valid_loss": 4.1 / (1 + s / 100)} if s % 50 == 0 else {})}) + "\n"
                     for s in range(1, log_lines + 1))
-    for k in range(1, copies):
-        shutil.copytree(first, runs / f"lm-{k:03d}", ignore=shutil.ignore_patterns("lock"))
+    for k in range(1, copies):                  # the table reads config.json and metrics.jsonl, no checkpoint
+        (runs / f"lm-{k:03d}").mkdir()
+        shutil.copy(first / "config.json", runs / f"lm-{k:03d}" / "config.json")
         (runs / f"lm-{k:03d}" / "metrics.jsonl").write_text(lines, encoding="utf-8")
     return runs
 
