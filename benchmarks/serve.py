@@ -43,7 +43,7 @@ def build_runs(folder: Path, data: Path | None, hidden: int, layers: int, copies
     runs = folder / "runs"
     first = runs / "lm-000"
     cmd = [sys.executable, "-m", "unroll", "train", "--hidden", str(hidden), "--layers", str(layers), "--seq-len", "32",
-           "--batch", "8", "--max-steps", "1", "--quiet", "--out", str(first)]
+           "--batch", "8", "--max-steps", "1", "--valid", "none", "--quiet", "--out", str(first)]
     subprocess.run(cmd + (["--data", str(data)] if data else []), check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = "".join(json.dumps({"step": s, "epoch": 0, "train_loss": 4.0 / (1 + s / 100), "grad_norm": 1.0, "lr": 2e-3,
