@@ -220,3 +220,16 @@ def test_other_paths_and_an_internal_error_are_one_line(runs, monkeypatch):
     monkeypatch.setitem(probes.PROBES["tag"].calls, "tag", broken)
     assert error_of(c.post("/api/run/tag/tag", json={"text": "ab"}), 500) == \
         "internal error (RuntimeError); the server log has the details"
+
+
+def test_a_run_stopped_by_its_task_criterion_is_finished(runs, tmp_path):
+    import shutil
+    root = tmp_path / "r"
+    for name, exact in (("done", 1.0), ("cut", 0.5)):
+        shutil.copytree(runs / "s2s", root / name)
+        log = root / name / "metrics.jsonl"
+        log.write_text(log.read_text().replace('"step": 4,', '"step": 3,') .replace(
+            '"valid_exact_match": 0.0', f'"valid_exact_match": {exact}'))
+    rows = {r["name"]: r for r in TestClient(create_app(root)).get("/api/runs").json()["runs"]}
+    assert (rows["done"]["step"], rows["done"]["state"]) == (3, "finished")        # seq2seq stops at exact match 1
+    assert rows["cut"]["state"] == "interrupted"

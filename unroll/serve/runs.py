@@ -8,7 +8,8 @@ symlinks and unknown names are ``NotFound`` (the app answers 404 without saying 
 State of a run: *training* while another process holds the flock on its ``lock`` file (read from
 ``/proc/locks``, never by taking the lock: a server that took it, even briefly, could refuse a
 ``train --resume``); *finished* when ``result.json`` exists or the run's budget (max steps / max time) is
-used up; otherwise *interrupted*.
+used up, or the task's own criterion (``Task.done``) holds for the last validation; otherwise
+*interrupted*.
 
 Metrics are read tolerantly (a training process may be half-way through writing the last line: a line
 without its newline is left for the next read) and incrementally (only the bytes added since the last
@@ -18,6 +19,7 @@ whose checksums verify (``checkpoint.find_good``), so a half-written one is neve
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -208,7 +210,29 @@ def _finished_or_interrupted(run_dir: Path, train: dict, last: dict) -> str:
         return "finished"
     if isinstance(max_time, (int, float)) and (last.get("elapsed") or 0) >= max_time:
         return "finished"
-    return "interrupted"
+    return "finished" if _task_done(run_dir, last) else "interrupted"
+
+
+@functools.lru_cache(maxsize=1024)
+def _done_by(run_dir: str, config_mtime: int, valid: tuple) -> bool:
+    """The task's own early stop (``Task.done``) on the last validation, e.g. seq2seq at exact match 1."""
+    from unroll.train import run
+    try:
+        task, _ = run.read_task(Path(run_dir))
+        return bool(task.done(dict(valid)))
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def _task_done(run_dir: Path, last: dict) -> bool:
+    valid = tuple(sorted((k[len("valid_"):], v) for k, v in last.items() if k.startswith("valid_")))
+    if not valid:
+        return False
+    try:
+        mtime = os.stat(Path(run_dir) / "config.json").st_mtime_ns
+    except OSError:
+        return False
+    return _done_by(str(run_dir), mtime, valid)
 
 
 # ----------------------------------------------------------------------------------------------------
