@@ -15,7 +15,8 @@ from safetensors.numpy import load_file
 from unroll.cli import main
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
-from unroll.train import checkpoint, run
+from unroll.runs import run
+from unroll.train import checkpoint
 
 SMALL = ["--hidden", "12", "--layers", "1", "--seq-len", "10", "--batch", "4"]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unroll.command import Command
 from unroll.config import option
 from unroll.data.labelled import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
@@ -129,16 +130,6 @@ class TagTask(Task):
             else:
                 yield " ".join(tags)
 
-    @classmethod
-    def add_data_commands(cls, kinds) -> None:
-        s = kinds.add_parser("segment", help="word segmentation data in CoNLL form: each line's characters "
-                                           "without spaces, tagged B where a word starts, else I")
-        s.add_argument("file", type=Path, help="a UTF-8 text file")
-        s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
-        s.add_argument("--valid-fraction", type=float, default=0.0,
-                       help="also write the last share of the text's characters to OUT.valid (needs --out)")
-        s.set_defaults(func=cmd_data_segment)
-
     # ------------------------------------------------------------------------------------------------
 
     def _stoi(self) -> dict:
@@ -170,6 +161,13 @@ class TagTask(Task):
         return seqs, tags
 
 
+def _segment_arguments(s) -> None:
+    s.add_argument("file", type=Path, help="a UTF-8 text file")
+    s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
+    s.add_argument("--valid-fraction", type=float, default=0.0,
+                   help="also write the last share of the text's characters to OUT.valid (needs --out)")
+
+
 def cmd_data_segment(args) -> int:
     from unroll.data.text import split
     text = read_text(args.file)
@@ -188,4 +186,7 @@ def cmd_data_segment(args) -> int:
     return 0
 
 
+TagTask.commands = (Command("segment", "word segmentation data in CoNLL form: each line's characters without "
+                            "spaces, tagged B where a word starts, else I", _segment_arguments, cmd_data_segment,
+                            kind="data"),)
 TASK = TagTask
