@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.command import Command
-from unroll.config import option
+from unroll.config import names, option
 from unroll.data.labelled import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
@@ -41,15 +41,15 @@ class TagConfig:
     hidden_size: int = option(128, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="rnn | lstm | gru")
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
 
     def __post_init__(self):
         if self.level not in L.LEVELS:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
-        if self.cell not in ("rnn", "lstm", "gru"):
-            raise ValueError(f"cell must be one of rnn, lstm, gru, got {self.cell!r}")
+        if self.cell not in names("cells"):
+            raise ValueError(f"cell must be one of {', '.join(names('cells'))}, got {self.cell!r}")
 
 
 @dataclass(frozen=True)
