@@ -59,5 +59,5 @@ def test_the_tool_prints_the_graph_and_follows_a_flag():
     flag = subprocess.run([sys.executable, "-m", "unroll.tools.imports", "--flag", "lr-decay"], capture_output=True,
                           text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
     assert flag.returncode == 0
-    assert "--lr-decay: section 'train', unroll.config.TrainConfig.lr_decay (--task lm)" in flag.stdout
-    assert "  read in unroll.train.trainer: line" in flag.stdout
+    assert "--lr-decay: section 'train', unroll.config.TrainConfig.decay_rate (--task lm)" in flag.stdout
+    assert "  read in unroll.train.schedule: line" in flag.stdout

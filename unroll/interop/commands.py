@@ -23,14 +23,14 @@ def _import_arguments(p) -> None:
                    help="an RNN's nonlinearity (default: the file's metadata, else tanh)")
 
 
-def cmd_export(args, loaded) -> int:
+def cmd_export(args, runs) -> int:
     from unroll.interop import lm_onnx, lm_torch
     from unroll.train import checkpoint
     fmt, out = args.to[0], Path(args.to[1])
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:
         raise ValueError(f"--to must be torch or onnx, got {fmt!r}")
-    task, model, info = loaded
+    task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
     if info["task"] != "lm":
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
     vocab = task.vocab
@@ -52,7 +52,7 @@ def cmd_import(args) -> int:
 COMMANDS = (
     Command("export", "write a run's model as a torch state_dict (safetensors) or an ONNX graph", _export_arguments,
             cmd_export, "Write the latest checkpoint of RUN_DIR for torch.nn (safetensors state_dict) or ONNX, and "
-            "its vocabulary beside it as OUT.vocab.json. See docs/interop.md.", needs="run"),
+            "its vocabulary beside it as OUT.vocab.json. See docs/interop.md.", needs="runs"),
     Command("import", "make a run folder from a torch state_dict (safetensors) and a vocabulary", _import_arguments,
             cmd_import, "Make a run folder that sample and eval --data load, from a safetensors state_dict of "
             "Embedding + RNN/LSTM/GRU + Linear (docs/interop.md)."),

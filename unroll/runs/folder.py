@@ -2,7 +2,7 @@
 
 A run folder is the same for every task (``unroll train``, ``unroll experiment``, ``unroll import``)::
 
-    config.json        {"format": 2, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
+    config.json        {"format": 3, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
                         what the task's prepare() returned}            written once, atomically (create)
     lock               held by the process that trains here (train/lock.py's flock; taken only by ``lock``)
     checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``read_latest``
@@ -15,8 +15,11 @@ The trainer sees only ``save(step, parts)``, ``log(record)``, ``restore(parts)``
 ``has_checkpoint()`` and ``held()`` (the lock while it trains). With P ranks, rank 0 alone writes; the
 other ranks' ``save`` returns None and their ``log`` does nothing.
 
-Run folders of unroll 0.1 (language models, config.json without "format") are upgraded when read; a
-format this version does not know gets a one-line error naming the version that wrote it.
+Older run folders are upgraded when read (the file on disk is left as it is): format 2 named the
+learning-rate schedule's settings lr_decay, lr_decay_every, lr_decay_start (now decay_rate, decay_every,
+decay_start and schedule, the names of train/schedule.py's LRSchedule); unroll 0.1's language models
+(config.json without "format") kept the corpus and BPTT settings in "train". A format this version does
+not know gets a one-line error naming the version that wrote it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 from unroll._version import __version__
 from unroll.train import checkpoint, distributed, lock
 
-FORMAT = 2
+FORMAT = 3
 META = ("format", "unroll_version", "created", "task", "train")
 
 
@@ -78,7 +81,9 @@ class RunFolder:
         path = self.path / "config.json"
         info = checkpoint.read_json(path, "run configuration")
         if "format" not in info:
-            return upgrade_v1(info, path)
+            info = upgrade_v1(info, path)
+        if info["format"] == 2:
+            info = upgrade_v2(info, path)
         if info["format"] != FORMAT:
             raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
                              f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")
@@ -224,6 +229,21 @@ def upgrade_v1(info: dict, path: Path) -> dict:
     corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction") if k in train}
     corpus["valid"] = info["data"].get("valid")
     bptt = {k: train.pop(k) for k in ("seq_len", "bptt") if k in train}
-    return {"format": FORMAT, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),
+    return {"format": 2, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),
             "task": "lm", "train": train, "corpus": corpus, "bptt": bptt, "model": info["model"],
             "data": info["data"], "vocab": info["vocab"]}
+
+
+V2_SCHEDULE = {"lr_decay": "decay_rate", "lr_decay_every": "decay_every", "lr_decay_start": "decay_start"}
+
+
+def upgrade_v2(info: dict, path: Path) -> dict:
+    """Format 2 -> 3: the schedule's settings under LRSchedule's names; lr_decay < 1 meant exponential."""
+    train = info.get("train")
+    if not isinstance(train, dict):
+        raise ValueError(f"run configuration {path} has no 'train' section")
+    train = {V2_SCHEDULE.get(k, k): v for k, v in train.items()}
+    if "schedule" not in train:
+        rate = train.get("decay_rate", 1.0)
+        train["schedule"] = "exponential" if isinstance(rate, (int, float)) and rate < 1 else "constant"
+    return {**info, "format": 3, "train": train}

@@ -47,8 +47,7 @@ class Trainer:
         self.run_dir = folder.path
         self.batches = task.batches(config)
         self.optimizer = make_optimizer(config.optimizer, model.params, config.lr)
-        self.schedule = LRSchedule(config.lr, "exponential" if config.lr_decay < 1 else "constant", config.lr_decay,
-                                   config.lr_decay_every, config.lr_decay_start)
+        self.schedule = LRSchedule.of(config)
         self.carry = CarriedState()
         self.world = distributed.world()                  # Solo, or P ranks under mpiexec
         self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
