@@ -3,7 +3,10 @@
 Thin wrappers: each subcommand parses its options, calls the library, and turns a ValueError into a
 one-line ``unroll: error: ...`` message with exit status 2 (no traceback). The CLI knows no task: `train`
 offers the flags of ``--task NAME``'s settings dataclasses and of TrainConfig, generated from their fields;
-`eval` and `predict` ask the run folder's task; tasks register their own commands (`sample`, `experiment`).
+`eval` and `predict` ask the run folder's task. Every command is an ``unroll.command.Command``: the five
+here, each task's ``commands`` (`sample`, `experiment`, data kinds) and the ``COMMANDS`` of the modules in
+``COMMAND_MODULES``, the one list; ``invoke`` hands a command the loaded run (needs="run") or the run
+machinery (needs="runs") it declared.
 """
 
 from __future__ import annotations

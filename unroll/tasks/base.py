@@ -8,7 +8,7 @@ The pieces, and who calls them::
 
     unroll train --task NAME [task flags] [training flags]
       cli         flags <- the fields of Task.sections' dataclasses and of TrainConfig (config.option metadata)
-      train/run   task = Task(settings)            settings: {section name: dataclass instance,
+      runs/run    task = Task(settings)            settings: {section name: dataclass instance,
                                                               "train": the TrainConfig}
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings

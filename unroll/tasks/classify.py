@@ -85,6 +85,7 @@ class ClassifyTask(Task):
     # ------------------------------------------------------------------------------------------------
 
     def batches(self, train):
+        L.check_digest(self.prepared, L.data_files(self.cfg.data))
         seqs, labels = self._data("train")
         make = lambda index: ClassifyBatch(*L.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)

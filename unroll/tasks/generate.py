@@ -83,6 +83,7 @@ class GenerateTask(Task):
         return self.prepared
 
     def batches(self, train):
+        L.check_digest(self.prepared, L.data_files(self.cfg.data))
         conds, seqs = self._data("train")
         return L.batches([len(s) + 1 for s in seqs], train.batch_size, train.seed,
                          lambda index: self._batch(conds, seqs, index))

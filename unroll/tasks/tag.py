@@ -82,6 +82,7 @@ class TagTask(Task):
         return self.prepared
 
     def batches(self, train):
+        L.check_digest(self.prepared, [self.cfg.data])
         seqs, tags = self._data("train")
         make = lambda index: TagBatch(*L.pad([seqs[i] for i in index]), L.pad([tags[i] for i in index])[0])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
