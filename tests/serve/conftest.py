@@ -17,9 +17,9 @@ SENTENCES = "".join(f"the {w} film was {w} and the story is good\n" for w in ("g
 
 def load(run_dir):
     """(task, model) of a run's latest checkpoint, as `unroll eval` reads it."""
-    from unroll.train import run
-    task, model, _ = run.load(run_dir)
-    return task, model
+    from unroll.runs import load as load_run
+    loaded = load_run(run_dir)
+    return loaded.task, loaded.model
 
 
 SCALE = 50 if os.environ.get("UNROLL_SCREENSHOTS") else 1     # docs/serve.md's pictures: train longer

@@ -14,20 +14,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from unroll.command import Command
+
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("serve", help="a local web app over the run folders in RUNS_DIR (curves, samples, cells)",
-                       description="Serve a read-only web app over every run folder under RUNS_DIR: the runs "
-                                   "table, curves compared, and each task's probes. Needs `pip install "
-                                   "'unroll[serve]'`.")
+def _arguments(p) -> None:
     p.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"), help="folder of run folders (default runs)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; another address warns)")
     p.add_argument("--slots", type=int, default=2, help="model evaluations run at once (default 2)")
-    p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args) -> int:
@@ -49,3 +46,8 @@ def cmd_serve(args) -> int:
     print(f"unroll serve: http://{args.host}:{args.port}/ over {args.runs_dir}", file=sys.stderr)
     uvicorn.run(create_app(args.runs_dir, slots=args.slots), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+COMMANDS = (Command("serve", "a local web app over the run folders in RUNS_DIR (curves, samples, cells)", _arguments,
+                    cmd_serve, "Serve a read-only web app over every run folder under RUNS_DIR: the runs table, "
+                               "curves compared, and each task's probes. Needs `pip install 'unroll[serve]'`."),)

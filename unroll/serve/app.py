@@ -180,9 +180,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
 
 def _config(folder: Path) -> dict:
     """The run's config.json for a call that needs its model: a damaged one is a 422 naming it."""
-    from unroll.train.checkpoint import read_json
-    config = read_json(folder / "config.json", "run configuration")
-    return {**config, "task": config.get("task", "lm")}       # unroll 0.1's language models name no task
+    from unroll.runs import RunFolder
+    return RunFolder(folder).read_config()                   # upgraded: unroll 0.1's runs name their task
 
 
 async def _model_and_body(server: Server, request: Request, task_name: str, folder: Path | None = None):

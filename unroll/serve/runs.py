@@ -216,9 +216,9 @@ def _finished_or_interrupted(run_dir: Path, train: dict, last: dict) -> str:
 @functools.lru_cache(maxsize=1024)
 def _done_by(run_dir: str, config_mtime: int, valid: tuple) -> bool:
     """The task's own early stop (``Task.done``) on the last validation, e.g. seq2seq at exact match 1."""
-    from unroll.train import run
+    from unroll.runs.run import read_task
     try:
-        task, _ = run.read_task(Path(run_dir))
+        task, _ = read_task(Path(run_dir))
         return bool(task.done(dict(valid)))
     except (ValueError, TypeError, KeyError):
         return False
@@ -300,9 +300,10 @@ def load_newest(run_dir: Path, tries: int = 3):
     A training process may prune a checkpoint between our reading ``latest`` and its files; then the
     search starts again (``tries`` times). ValueError (one line) when the run has no checkpoint yet.
     """
-    from unroll.train import run
+    from unroll.runs import RunFolder
+    from unroll.runs.run import read_task
     refuse_links(run_dir)
-    task, info = run.read_task(run_dir)
+    task, info = read_task(RunFolder(run_dir))
     model = task.build_model(task.settings["train"].seed)
     expected = {k: v.shape for k, v in model.params.items()}
     for attempt in range(tries):
