@@ -40,3 +40,16 @@ def test_without_the_flag_no_event_files(tmp_path):
                  "--batch", "4", "--max-steps", "2", "--quiet", "--out", str(tmp_path / "run")]) == 0
     assert not (tmp_path / "run" / "tensorboard").exists()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["tensorboard"] is False
+
+
+def test_a_resumed_run_keeps_writing_events(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.txt"), "--hidden", "4", "--layers", "1", "--seq-len", "8",
+                 "--batch", "4", "--max-steps", "3", "--eval-every", "3", "--tensorboard", "--quiet",
+                 "--out", str(out)]) == 0
+    assert main(["train", "--resume", str(out), "--max-steps", "6", "--quiet"]) == 0
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    got = scalars(out / "tensorboard")
+    assert got["train/loss"] == [(r["step"], pytest.approx(r["train_loss"], rel=1e-6)) for r in log]
+    assert [s for s, _ in got["valid/loss"]] == [3, 6]
