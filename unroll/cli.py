@@ -226,7 +226,8 @@ def cmd_predict(args) -> int:
 
 
 def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="PNG of a run's training and validation curves")
+    p = sub.add_parser("plot", help="PNG of a run's training and validation curves (forecast runs: also the "
+                                    "forecast with its intervals)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
     p.set_defaults(func=cmd_plot)
@@ -234,6 +235,12 @@ def _add_plot(sub) -> None:
 
 def cmd_plot(args) -> int:
     from unroll.analysis.plots import plot_metrics
+    from unroll.train import run
+    if getattr(get_task(run.read_config(args.run_dir)["task"]), "plot", None) is not None:   # forecast
+        task, model, _ = run.load(args.run_dir)
+        print(task.plot(model, run.run_folder(args.run_dir), args.out))
+        if args.out is not None:
+            return 0
     out = plot_metrics(args.run_dir, args.out)
     print(out)
     return 0
