@@ -48,6 +48,8 @@ def test_train_eval_predict_plot_resume(data, decoder, capsys, monkeypatch):
     for name in ("loss", "mase", "smape", "rmse", "coverage_80", "coverage_95", "snaive_mase"):
         assert result[name] == valid[-1][f"valid_{name}"], name
     assert result["origins"] == 2 * 4                       # origins 48, 50, 52, 54 of each store
+    assert main(["eval", "whole", "--data", "sales.csv", "--json"]) == 0       # the same file, read afresh
+    assert json.loads(capsys.readouterr().out) == result
 
     assert main(["predict", "whole"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
