@@ -31,7 +31,7 @@ import numpy as np
 from unroll.config import TrainConfig
 from unroll.data import series as S
 from unroll.tasks.forecast import ForecastConfig, ForecastTask
-from unroll.train import run
+from unroll import runs as run
 
 SETUPS = {   # file, MASE lag m, horizon h, test tail, stride between origins, context C
     "airline": dict(file="airline-passengers.csv", season=12, horizon=12, test=24, stride=12, context=36),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.train import run
+from unroll import runs as run
 
 N_MONTHS = 60
 
@@ -74,7 +74,7 @@ def test_train_eval_predict_plot_resume(data, decoder, capsys, monkeypatch):
 
 
 def test_the_figure_draws_history_forecast_and_both_bands(data):
-    from unroll.analysis.forecast_plot import forecast_figure
+    from unroll.tasks.forecast_plot import forecast_figure
     from unroll.data.series import read_series
     series = read_series(data / "sales.csv", id_column="store")
     rows = [{"date": f"2005-{m:02d}", "series": s, "mean": 1.0 * m, "lo80": m - 1.0, "hi80": m + 1.0,

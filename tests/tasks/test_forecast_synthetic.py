@@ -19,7 +19,7 @@ from unroll.config import TrainConfig
 from unroll.data import windows as W
 from unroll.models.forecaster import ForecastBatch
 from unroll.tasks.forecast import ForecastConfig, ForecastTask
-from unroll.train import run
+from unroll import runs as run
 
 SIGMA, N_POINTS, C, H = 0.3, 240, 24, 12
 

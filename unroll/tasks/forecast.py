@@ -182,7 +182,7 @@ class ForecastTask(Task):
 
     def plot(self, model, run_dir: Path, out: Path | None = None) -> Path:
         """history, forecast and intervals of every series (at most 6 panels) -> RUN_DIR/forecast.png."""
-        from unroll.analysis.forecast_plot import forecast_figure, save
+        from unroll.tasks.forecast_plot import forecast_figure, save
         series, _ = self._data(self.cfg.data)
         rows = self.forecast_future(model)
         fig = forecast_figure(series, rows, history=max(4 * self.cfg.horizon, self.cfg.context))
