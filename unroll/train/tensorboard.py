@@ -10,6 +10,8 @@ every record so that ``tensorboard --logdir RUNS_DIR`` shows a run while it trai
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 SKIPPED = ("step", "epoch", "elapsed")
@@ -38,7 +40,9 @@ class TensorBoardSink:
         if "event" in record:
             return
         if self.writer is None:
-            self.writer = self.writer_class(logdir=str(self.folder), flush_secs=1)
+            # a resume within the same second would reuse the file name (time.hostname) and overwrite it
+            self.writer = self.writer_class(logdir=str(self.folder), flush_secs=1,
+                                            filename_suffix=f".{os.getpid()}.{time.time_ns()}")
         for key, value in record.items():
             if key not in SKIPPED and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(tag_of(key), float(value), int(record["step"]))
