@@ -2,7 +2,8 @@
 
 Where ``kernels/lstm.py`` goes back to Python at every step (an ``np.matmul`` and a kernel call), these
 loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py``) for ``h_{t-1} W_h`` and
-``δ^{a_t} W_hᵀ``, without the GIL. Inside the loop as well:
+``δ^{a_t} W_hᵀ``, without the GIL, so that the batch's rows can be split across threads
+(``kernels/split.py``). Inside the loop as well:
 
 - the folded embedding's gather (``xw_t = P[x_t]``, read straight from the V x 4H table, models/
   language_model.py) and, backward, the scatter of its gradient (``δP[x_t] += δ^{a_t}``, per part, summed);
@@ -21,7 +22,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas
+from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm import backward_row, forward_row
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 
@@ -86,11 +87,12 @@ def forward(xw, table, ids, W_h, h0, c0, m):
     masked = m is not None
     xw, table, ids, m = _operands(xw, table, ids, m, dtype, 4 * H)
     W_h = np.ascontiguousarray(W_h)
+    ranges = split.parts(N, H)
 
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs,
                      _workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
-    part(0, 0, N)
+    split.run(part, ranges)
     return h_buf, c_buf, gates, tanh_c, hs
 
 
@@ -109,13 +111,14 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     masked = m is not None
     _, _, ids, m = _operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
     dhs = np.ascontiguousarray(dhs)
+    ranges = split.parts(N, H)
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
         backward_rows(dhs, gates, tanh_c, c_prev, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, dc_next, da,
                       dtable, r0, r1)
         return dtable
-    tables = [part(0, 0, N)]
+    tables = split.run(part, ranges)
     dtable = None
     if gathered:
         dtable = tables[0]
