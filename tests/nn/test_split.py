@@ -133,3 +133,12 @@ def test_row_gather_is_checked_with_one_line_errors():
         lstm.forward(None, params, xw=ops.RowGather(table, np.full((T, N), V)))
     with pytest.raises(ValueError, match=r"xw.table must have shape \(V, 16\)"):
         lstm.forward(None, params, xw=ops.RowGather(np.zeros((V, 3)), np.zeros((T, N), np.int64)))
+
+
+def test_single_thread_holds_numpys_blas_at_one_and_restores_it():
+    from threadpoolctl import threadpool_limits
+    from unroll.nn.kernels import blas
+    with threadpool_limits(2, user_api="blas"):
+        with blas.single_thread():
+            assert blas.threads() == 1
+        assert blas.threads() == 2

@@ -67,20 +67,27 @@ def threads() -> int:
 
 @contextmanager
 def single_thread():
-    """numpy's BLAS held at one thread inside the block (its previous count restored after)."""
+    """numpy's BLAS held at one thread inside the block (its previous count restored after), for the
+    calling thread; the split's worker threads call ``limit_this_thread`` (see there)."""
     lib = _find()["lib"]
-    if lib is None:
+    if lib is None or lib.get_num_threads() == 1:
         yield
         return
     before = lib.get_num_threads()
-    if before == 1:
-        yield
-        return
     lib.set_num_threads(1)
     try:
         yield
     finally:
         lib.set_num_threads(before)
+        getattr(type(lib), "clear_controlling_thread", lambda: None)()   # as threadpool_limits does on exit
+
+
+def limit_this_thread() -> None:
+    """One BLAS thread for the calling (worker) thread. An OpenBLAS on OpenMP keeps its limit per thread,
+    so each worker sets its own; one on pthreads has one process-wide pool, which ``single_thread`` set."""
+    lib = _find()["lib"]
+    if lib is not None and getattr(lib, "threading_layer", None) == "openmp":
+        lib.set_num_threads(1)
 
 
 def _find() -> dict:

@@ -74,13 +74,18 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
     if len(row_ranges) == 1:
         return [task(0, *row_ranges[0])]
     with blas.single_thread():
-        futures = [_executor(len(row_ranges) - 1).submit(task, i, r0, r1)
+        futures = [_executor(len(row_ranges) - 1).submit(_in_worker, task, i, r0, r1)
                    for i, (r0, r1) in enumerate(row_ranges) if i > 0]
         try:
             first = task(0, *row_ranges[0])
         finally:
             rest = [f.result() for f in futures]           # wait for every part, even when part 0 raised
         return [first, *rest]
+
+
+def _in_worker(task, i, r0, r1):
+    blas.limit_this_thread()
+    return task(i, r0, r1)
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
