@@ -142,3 +142,24 @@ def test_single_thread_holds_numpys_blas_at_one_and_restores_it():
         with blas.single_thread():
             assert blas.threads() == 1
         assert blas.threads() == 2
+
+
+def test_a_forked_child_splits_on_a_pool_of_its_own(monkeypatch):
+    import multiprocessing
+    monkeypatch.setattr(split, "max_parts", lambda: 2)
+    split.use("batch")
+    kernels.use("numba")
+    expected = _run("numba", "batch", 2, monkeypatch, True, None)["dW_h"]     # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_child_dW_h).get(timeout=120)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def _child_dW_h():
+    split.MIN_ROWS_PER_PART = 2
+    split.max_parts = lambda: 2
+    split.use("batch")
+    kernels.use("numba")
+    params, table, ids, state0, dstate, dhs = _setup(0)
+    _, _, cache = lstm.forward(None, params, state0, None, xw=ops.RowGather(table, ids))
+    return lstm.backward(dhs, cache, dstate)[2]["W_h"]

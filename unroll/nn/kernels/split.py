@@ -88,6 +88,16 @@ def _in_worker(task, i, r0, r1):
     return task(i, r0, r1)
 
 
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool there on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
