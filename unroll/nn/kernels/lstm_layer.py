@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from unroll.nn.kernels import blas, split
-from unroll.nn.kernels.lstm import backward_row, forward_row
+from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
@@ -63,6 +63,39 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
         blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)   # δ^{h_{t-1}} = δ^{a_t} W_hᵀ
+
+
+@njit(**CELL_OPTIONS)
+def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c, hw,
+                             r0, r1):
+    """forward_rows with recurrent dropout and zoneout (``unroll/nn/lstm_reg.py``): keep (N, H) the
+    recurrent mask, zh, zc (T, N, H); h_hat (T, N, H) gets h_{t-1} ⊙ keep, the product's left side."""
+    H = keep.shape[1]
+    for t in range(gates.shape[0]):
+        for n in range(r0, r1):
+            for j in range(H):
+                h_hat[t, n, j] = h_buf[t, n, j] * keep[n, j]
+        blas.matmul(h_hat[t, r0:r1], W_h, hw, 0.0)             # (h_{t-1} ⊙ keep) W_h
+        for n in range(r0, r1):
+            a = table[ids[t, n]] if gathered else xw[t, n]
+            forward_row_zoneout(a, hw[n - r0], h_buf[t, n], c_buf[t, n], zh[t, n], zc[t, n], gates[t, n],
+                                tanh_c[t, n], h_buf[t + 1, n], c_buf[t + 1, n])
+
+
+@njit(**CELL_OPTIONS)
+def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, ids, gathered, dh_rec, dh_dir,
+                              dc_next, da, dtable, r0, r1):
+    """backward_rows for forward_rows_regularized: dh_rec starts at zero and dh_dir at the gradient into
+    h_T; they leave with δ^{a_1} W_hᵀ and zh_1 ⊙ δh_1 (the caller forms δh_0 = dh_rec ⊙ keep + dh_dir)."""
+    for t in range(gates.shape[0] - 1, -1, -1):
+        for n in range(r0, r1):
+            backward_row_zoneout(dhs[t, n], dh_rec[n], keep[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n],
+                                 c_buf[t, n], zh[t, n], zc[t, n], da[t, n])
+            if gathered:
+                dst, src = dtable[ids[t, n]], da[t, n]
+                for k in range(src.shape[0]):
+                    dst[k] += src[k]
+        blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)
 
 
 def available() -> bool:
@@ -149,3 +182,50 @@ def _workspace(name, index, shape, dtype):
     if key not in store:
         store[key] = np.empty(shape, dtype)
     return store[key]
+
+
+def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
+    """forward with recurrent dropout and zoneout: keep (N, H), zh, zc (T, N, H) (no padding mask).
+
+    returns h_buf, c_buf (T + 1, N, H), h_hat (T, N, H) (h_{t-1} ⊙ keep), gates (T, N, 4H), tanh_c (T, N, H)
+    (tanh of the candidate c̃_t); the outputs are h_buf[1:]
+    """
+    gathered = xw is None
+    T, N = ids.shape if gathered else xw.shape[:2]
+    H, dtype = W_h.shape[0], W_h.dtype
+    h_buf, c_buf = np.empty((T + 1, N, H), dtype), np.empty((T + 1, N, H), dtype)
+    h_buf[0], c_buf[0] = h0, c0
+    h_hat, gates, tanh_c = np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype)
+    xw, table, ids, _ = _operands(xw, table, ids, None, dtype, 4 * H)
+    W_h, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (W_h, keep, zh, zc))
+
+    def part(i, r0, r1):
+        forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c,
+                                 _workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
+    split.run(part, split.parts(N, H))
+    return h_buf, c_buf, h_hat, gates, tanh_c
+
+
+def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, zc, ids=None, V=0):
+    """Backward of forward_regularized; returns da (T, N, 4H), dh0, dc0 (N, H), δtable (V, 4H) or None."""
+    T, N, H = dhs.shape
+    dtype = dhs.dtype
+    gathered = ids is not None
+    W_h_T = np.ascontiguousarray(W_h.T)
+    dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
+    da = np.empty_like(gates)
+    _, _, ids, _ = _operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)
+    dhs, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (dhs, keep, zh, zc))
+
+    def part(i, r0, r1):
+        dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
+        backward_rows_regularized(dhs, gates, tanh_c, c_prev, W_h_T, keep, zh, zc, ids, gathered, dh_rec, dh_dir,
+                                  dc_next, da, dtable, r0, r1)
+        return dtable
+    tables = split.run(part, split.parts(N, H))
+    dtable = None
+    if gathered:
+        dtable = tables[0]
+        for extra in tables[1:]:
+            dtable += extra
+    return da, dh_rec * keep + dh_dir, dc_next, dtable
