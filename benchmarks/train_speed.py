@@ -28,7 +28,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per configuration")
     parser.add_argument("--steps", type=int, default=None, help="training steps per side per round "
                                                                 "(default: 5 at H=128, 2 at H=512)")
-    parser.add_argument("--threads", default=None, help="thread counts, e.g. 2,1 (default: the cores, at most 2, and 1)")
+    parser.add_argument("--threads", default=None,
+                        help="thread counts, e.g. 2,1 (default: the cores, at most 2, and 1)")
     parser.add_argument("--strategies", default="auto", help="unroll strategies among step, off, batch, auto")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", default=None)

@@ -119,7 +119,8 @@ def table(results: dict) -> str:
     mm, has_torch = results["matmul_gflops"], results["setting"]["torch"]
     memory = {(m["cell"], m["hidden"]): m for m in results["memory"]}
     lines = ["| config | threads | strategy | unroll tokens/s | torch tokens/s | unroll / torch (median) | "
-             "unroll GFLOP/s (% of matmul) | peak RSS unroll / torch (MiB) |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+             "unroll GFLOP/s (% of matmul) | peak RSS unroll / torch (MiB) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in results["train"]:
         m = memory.get((r["cell"], r["hidden"]))
         rss = "-" if m is None else " / ".join(f"{m[s]['peak_mib']:.0f}" for s in ("unroll", "torch") if s in m)

@@ -22,7 +22,9 @@ Backward, with δ^{h_t}, δ^{c_t} flowing in from the future::
     δh̃          = (1 - zh_t) ⊙ δh
     δc̃          = (1 - zc_t) ⊙ δ^{c_t} + δh̃ ⊙ o_t ⊙ (1 - tanh²(c̃_t))
     δ^{a^o_t}   = δh̃ ⊙ tanh(c̃_t) ⊙ o_t (1 - o_t)
-    δ^{a^i_t}   = δc̃ ⊙ g_t ⊙ i_t (1 - i_t),   δ^{a^f_t} = δc̃ ⊙ c_{t-1} ⊙ f_t (1 - f_t),   δ^{a^g_t} = δc̃ ⊙ i_t ⊙ (1 - g_t²)
+    δ^{a^i_t}   = δc̃ ⊙ g_t ⊙ i_t (1 - i_t)
+    δ^{a^f_t}   = δc̃ ⊙ c_{t-1} ⊙ f_t (1 - f_t)
+    δ^{a^g_t}   = δc̃ ⊙ i_t ⊙ (1 - g_t²)
     δ^{c_{t-1}} = δc̃ ⊙ f_t + zc_t ⊙ δ^{c_t}
     δ^{h_{t-1}} = (δ^{a_t} W_hᵀ) ⊙ r + zh_t ⊙ δh
     ∂L/∂W_x = Σ_t x_tᵀ δ^{a_t},   ∂L/∂W_h = Σ_t ĥ_{t-1}ᵀ δ^{a_t},   ∂L/∂b = Σ_t δ^{a_t}
@@ -106,9 +108,9 @@ def backward(dhs: np.ndarray, cache: RegCache, dstate: tuple | None = None):
         dh = dhs[t] + dh_next                                  # δh
         dht = (1.0 - zh[t]) * dh                               # δh̃
         dct = (1.0 - zc[t]) * dc_next + dht * o * ops.tanh_grad_from_output(tanh_c[t])   # δc̃
-        da[t] = np.concatenate([dct * g * ops.sigmoid_grad_from_output(i), dct * c_prev[t] * ops.sigmoid_grad_from_output(f),
-                                dct * i * ops.tanh_grad_from_output(g), dht * tanh_c[t] * ops.sigmoid_grad_from_output(o)],
-                               axis=1)
+        sig, tnh = ops.sigmoid_grad_from_output, ops.tanh_grad_from_output
+        da[t] = np.concatenate([dct * g * sig(i), dct * c_prev[t] * sig(f), dct * i * tnh(g), dht * tanh_c[t] * sig(o)],
+                               axis=1)                         # δ^{a^i}, δ^{a^f}, δ^{a^g}, δ^{a^o}
         dc_next = dct * f + zc[t] * dc_next                    # δ^{c_{t-1}} = δc̃ ⊙ f + zc ⊙ δ^{c_t}
         dh_next = (da[t] @ W_h_T) * r + zh[t] * dh             # δ^{h_{t-1}} = (δ^{a_t} W_hᵀ) ⊙ r + zh ⊙ δh
     return lstm._weight_grads(da, x, h_hat, params, (dh_next, dc_next))
@@ -124,6 +126,6 @@ def _masks(recurrent_keep, zoneout, T, N, H, dtype):
         if not isinstance(zoneout, tuple) or len(zoneout) != 2:
             raise ValueError(f"zoneout must be None or a tuple (zh, zc) of arrays (T, N, H) = ({T}, {N}, {H}), "
                              f"got {type(zoneout).__name__}")
-        zh, zc = (checks.float_array(name, z, (T, N, H), dtype) for name, z in zip(("zoneout[0] (zh)", "zoneout[1] (zc)"),
-                                                                                     zoneout))
+        names = ("zoneout[0] (zh)", "zoneout[1] (zc)")
+        zh, zc = (checks.float_array(name, z, (T, N, H), dtype) for name, z in zip(names, zoneout))
     return r, zh, zc

@@ -25,7 +25,6 @@ import ctypes
 import itertools
 from contextlib import contextmanager
 
-import numpy as np
 from numba import types
 from numba.core.typing import signature
 from numba.extending import overload

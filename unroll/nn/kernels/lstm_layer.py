@@ -139,7 +139,8 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     dtype = dhs.dtype
     gathered = ids is not None
     W_h_T = np.ascontiguousarray(W_h.T)
-    dh_rec, dh_dir, dc_next = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype), np.array(dc_T, dtype, order="C")
+    dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
+    dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
     masked = m is not None
     _, _, ids, m = _operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
