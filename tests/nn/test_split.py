@@ -163,3 +163,14 @@ def _child_dW_h():
     params, table, ids, state0, dstate, dhs = _setup(0)
     _, _, cache = lstm.forward(None, params, state0, None, xw=ops.RowGather(table, ids))
     return lstm.backward(dhs, cache, dstate)[2]["W_h"]
+
+
+def test_without_a_usable_blas_the_per_step_loop_runs(monkeypatch):
+    """numpy on MKL, Accelerate or a 32-bit OpenBLAS: no whole-layer loop, one part, the same numbers."""
+    from unroll.nn.kernels import blas
+    expected = _run("numba", "off", 1, monkeypatch, True, MASK)
+    monkeypatch.setattr(blas, "_state", {"ok": False, "lib": None})
+    assert not kernels.layer_loop(N) and kernels.fused(N) and blas.threads() == 1
+    got = _run("numba", "batch", 2, monkeypatch, True, MASK)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
