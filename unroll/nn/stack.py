@@ -182,15 +182,14 @@ class Stack:
             if self.bidirectional or x is not None:
                 raise ValueError("xw0 replaces x, and only in a unidirectional stack")
         module, gather = self.kind.load(), None
-        if isinstance(xw0, ops.RowGather):
+        if isinstance(xw0, ops.RowGather) and not getattr(module, "TAKES_ROW_GATHER", False):
             xw0.check("xw0", "G", dtype)
-            if not getattr(module, "TAKES_ROW_GATHER", False):
-                gather, xw0 = xw0, xw0.rows()                      # materialised here, scattered in backward
-        if xw0 is not None and not isinstance(xw0, ops.RowGather):
-            checks.float_array("xw0", xw0, ("T", "N", "G"), dtype)
-        elif xw0 is None:
-            checks.float_array("x", x, ("T", "N", self.input_size), dtype)
-        T, N = x.shape[:2] if xw0 is None else (xw0.ids.shape if isinstance(xw0, ops.RowGather) else xw0.shape[:2])
+            gather, xw0 = xw0, xw0.rows()                          # materialised here, scattered in backward
+        if isinstance(xw0, ops.RowGather):
+            T, N = xw0.check("xw0", "G", dtype)
+        else:
+            T, N, _ = checks.float_array("x", x, ("T", "N", self.input_size), dtype).shape if xw0 is None else \
+                checks.float_array("xw0", xw0, ("T", "N", "G"), dtype).shape
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = _reverse_index(m, T, N) if self.bidirectional else None
