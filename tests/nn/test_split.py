@@ -174,3 +174,47 @@ def test_without_a_usable_blas_the_per_step_loop_runs(monkeypatch):
     got = _run("numba", "batch", 2, monkeypatch, True, MASK)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The GRU's whole-layer loop (kernels/gru_layer.py), split the same way.
+
+def _run_gru(backend, strategy, parts, monkeypatch, gather, mask, seed=0):
+    from unroll.nn import gru
+    kernels.use(backend)
+    split.use(strategy)
+    monkeypatch.setattr(split, "max_parts", lambda: parts)
+    rng = np.random.default_rng(seed)
+    params = gru.init(D, H, rng, np.float64)
+    table, ids = rng.standard_normal((V, 3 * H)), rng.integers(0, V, (T, N))
+    h0, dh_T, dhs = rng.standard_normal((N, H)), rng.standard_normal((N, H)), rng.standard_normal((T, N, H))
+    hs, h_T, cache = gru.forward(None, params, h0, mask, xw=ops.RowGather(table, ids) if gather else table[ids])
+    dxw, dh0, grads = gru.backward(dhs, cache, dh_T)
+    return {"hs": hs, "h_T": h_T, "dxw": dxw, "dh0": dh0, "dW_h": grads["W_h"], "db_hn": grads["b_hn"]}
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("gather", [False, True])
+def test_gru_split_equals_unsplit_and_the_reference(monkeypatch, masked, gather):
+    mask = MASK if masked else None
+    ref = _run_gru("numpy", "off", 1, monkeypatch, gather, mask)
+    whole = _run_gru("numba", "off", 1, monkeypatch, gather, mask)
+    halves = _run_gru("numba", "batch", 3, monkeypatch, gather, mask)
+    for key in ref:
+        np.testing.assert_allclose(whole[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(halves[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def test_gru_language_model_trains_alike_split_and_unsplit(monkeypatch):
+    from unroll.models import LanguageModel
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
+    out = {}
+    for strategy in ("off", "batch"):
+        split.use(strategy)
+        monkeypatch.setattr(split, "max_parts", lambda: 2)
+        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell="gru", dtype=np.float64)
+        out[strategy] = model.loss_and_grads(x, y)
+    assert out["batch"][0] == pytest.approx(out["off"][0], rel=1e-12)
+    for key, g in out["off"][1].items():
+        np.testing.assert_allclose(out["batch"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)

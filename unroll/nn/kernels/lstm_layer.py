@@ -118,13 +118,13 @@ def forward(xw, table, ids, W_h, h0, c0, m):
     gates, tanh_c = np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype)
     hs = h_buf[1:] if m is None else np.empty((T, N, H), dtype)
     masked = m is not None
-    xw, table, ids, m = _operands(xw, table, ids, m, dtype, 4 * H)
+    xw, table, ids, m = operands(xw, table, ids, m, dtype, 4 * H)
     W_h = np.ascontiguousarray(W_h)
     ranges = split.parts(N, H)
 
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs,
-                     _workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
+                     workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
     split.run(part, ranges)
     return h_buf, c_buf, gates, tanh_c, hs
 
@@ -143,7 +143,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
     masked = m is not None
-    _, _, ids, m = _operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
+    _, _, ids, m = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
     dhs = np.ascontiguousarray(dhs)
     ranges = split.parts(N, H)
 
@@ -161,7 +161,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     return da, dh_rec + dh_dir, dc_next, dtable
 
 
-def _operands(xw, table, ids, m, dtype, G):
+def operands(xw, table, ids, m, dtype, G):
     """The loops' arguments with typed stand-ins for the unused ones (numba needs every argument typed)."""
     if xw is None:
         xw = np.zeros((1, 1, G), dtype)
@@ -174,7 +174,7 @@ def _operands(xw, table, ids, m, dtype, G):
     return xw, table, ids, m
 
 
-def _workspace(name, index, shape, dtype):
+def workspace(name, index, shape, dtype):
     """A per-calling-thread, per-part scratch array, kept between calls (its contents are not)."""
     store = getattr(_workspaces, "arrays", None)
     if store is None:
@@ -197,12 +197,12 @@ def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
     h_buf, c_buf = np.empty((T + 1, N, H), dtype), np.empty((T + 1, N, H), dtype)
     h_buf[0], c_buf[0] = h0, c0
     h_hat, gates, tanh_c = np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype)
-    xw, table, ids, _ = _operands(xw, table, ids, None, dtype, 4 * H)
+    xw, table, ids, _ = operands(xw, table, ids, None, dtype, 4 * H)
     W_h, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (W_h, keep, zh, zc))
 
     def part(i, r0, r1):
         forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c,
-                                 _workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
+                                 workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
     split.run(part, split.parts(N, H))
     return h_buf, c_buf, h_hat, gates, tanh_c
 
@@ -215,7 +215,7 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     W_h_T = np.ascontiguousarray(W_h.T)
     dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
     da = np.empty_like(gates)
-    _, _, ids, _ = _operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)
+    _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)
     dhs, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (dhs, keep, zh, zc))
 
     def part(i, r0, r1):
