@@ -1,4 +1,4 @@
-"""The LSTM's whole-layer loop split across threads by batch rows (unroll/nn/kernels/split.py).
+"""The whole-layer loops (LSTM, GRU, RNN) split across threads by batch rows (unroll/nn/kernels/split.py).
 
 Split and unsplit runs compute every row with the same operations, so outputs, states, δ^{a} and dW_h
 agree to rounding; the folded embedding's δP is summed over the parts, a sum in another order, so all
@@ -218,3 +218,31 @@ def test_gru_language_model_trains_alike_split_and_unsplit(monkeypatch):
     assert out["batch"][0] == pytest.approx(out["off"][0], rel=1e-12)
     for key, g in out["off"][1].items():
         np.testing.assert_allclose(out["batch"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def _run_rnn(backend, strategy, parts, monkeypatch, gather, mask, activation, seed=0):
+    from unroll.nn import rnn
+    kernels.use(backend)
+    split.use(strategy)
+    monkeypatch.setattr(split, "max_parts", lambda: parts)
+    rng = np.random.default_rng(seed)
+    params = rnn.init(D, H, rng, np.float64)
+    table, ids = rng.standard_normal((V, H)) + 0.3, rng.integers(0, V, (T, N))
+    h0, dh_T, dhs = rng.standard_normal((N, H)), rng.standard_normal((N, H)), rng.standard_normal((T, N, H))
+    hs, h_T, cache = rnn.forward(None, params, h0, mask, activation,
+                                 xw=ops.RowGather(table, ids) if gather else table[ids])
+    dxw, dh0, grads = rnn.backward(dhs, cache, dh_T)
+    return {"hs": hs, "h_T": h_T, "dxw": dxw, "dh0": dh0, "dW_h": grads["W_h"]}
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("gather", [False, True])
+def test_rnn_split_equals_unsplit_and_the_reference(monkeypatch, masked, gather, activation):
+    mask = MASK if masked else None
+    ref = _run_rnn("numpy", "off", 1, monkeypatch, gather, mask, activation)
+    whole = _run_rnn("numba", "off", 1, monkeypatch, gather, mask, activation)
+    halves = _run_rnn("numba", "batch", 3, monkeypatch, gather, mask, activation)
+    for key in ref:
+        np.testing.assert_allclose(whole[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(halves[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)

@@ -117,9 +117,9 @@ def projection_stand_in(x, xw, params: dict):
 class RowGather(NamedTuple):
     """An input projection given as rows of a table: ``xw[t, n] = table[ids[t, n]]`` (the embedding fold).
 
-    A cell that takes it (``TAKES_ROW_GATHER``: the LSTM's whole-layer loop) reads the rows inside its time
-    loop and returns the table's gradient (V, G) in place of dxw; the stack materialises it for the others
-    (``rows``) and scatters their dxw back (``embedding_backward``).
+    A cell that takes it (``TAKES_ROW_GATHER``: rnn, lstm, gru) reads the rows inside its whole-layer loop
+    (or materialises them, ``rows``, on its other paths) and returns the table's gradient (V, G) in place of
+    dxw; the stack does the same for any other cell (``rows``, then ``embedding_backward``).
     """
 
     table: np.ndarray        # (V, G)

@@ -8,10 +8,10 @@ produce the same caches, so a forward on one path can be followed by a backward 
 
 Switch: the environment variable ``UNROLL_KERNELS`` = ``numba`` (the default) | ``numba-step`` | ``numpy``,
 read at every call, or ``use("numpy")`` / ``use("numba")`` / ``use(None)`` (back to the environment) from
-code. ``numba`` runs the LSTM's and the GRU's whole time loop per layer in one compiled call per part of
-the batch (``lstm_layer.py``, ``gru_layer.py``, with numpy's BLAS called from inside; the batch split
-across threads is ``split.py``'s), ``numba-step`` the per-step loop (one ``np.matmul`` and one kernel call
-per step, as before the whole-layer loop; the RNN always runs it). When numba
+code. ``numba`` runs each cell's whole time loop per layer in one compiled call per part of the batch
+(``lstm_layer.py``, ``gru_layer.py``, ``rnn_layer.py``, with numpy's BLAS called from inside; the batch
+split across threads is ``split.py``'s), ``numba-step`` the per-step loop (one ``np.matmul`` and one kernel
+call per step, as before the whole-layer loops). When numba
 cannot be imported the NumPy path runs, and a batch of one sequence always takes it (see ``fused``). Kernels are compiled on first use and cached on disk
 (``@njit(cache=True)``): next to this file, or in the user cache folder when the package folder is read-only
 (numba's own fallback; ``NUMBA_CACHE_DIR`` overrides both).
