@@ -55,7 +55,7 @@ def test_split_equals_unsplit_and_the_reference(monkeypatch, parts, masked, gath
     ref = _run("numpy", "off", 1, monkeypatch, gather, mask)
     whole = _run("numba", "off", 1, monkeypatch, gather, mask)
     halves = _run("numba", "batch", parts, monkeypatch, gather, mask)
-    assert split.parts(N, H) == [(N * i // parts, N * (i + 1) // parts) for i in range(parts)]
+    assert split.parts(N, H, "lstm") == [(N * i // parts, N * (i + 1) // parts) for i in range(parts)]
     if gather:
         assert halves["dxw"].shape == (V, 4 * H)                # δP, summed over the parts
     for key in ref:
@@ -104,18 +104,21 @@ def test_language_model_trains_alike_split_and_unsplit(monkeypatch):
 def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):
     monkeypatch.setattr(split, "max_parts", lambda: 2)
     monkeypatch.setenv("UNROLL_SPLIT", "off")
-    assert split.parts(50, 128) == [(0, 50)]
+    assert split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setenv("UNROLL_SPLIT", "batch")
-    assert split.parts(50, 4096) == [(0, 25), (25, 50)]
-    assert split.parts(3, 128) == [(0, 3)]                      # fewer than 2 x MIN_ROWS_PER_PART rows
+    assert split.parts(50, 4096, "lstm") == [(0, 25), (25, 50)]
+    assert split.parts(3, 128, "lstm") == [(0, 3)]              # fewer than 2 x MIN_ROWS_PER_PART rows
     monkeypatch.setenv("UNROLL_SPLIT", "auto")
-    assert split.parts(50, split.AUTO_BATCH_MAX_HIDDEN) == [(0, 25), (25, 50)]
-    assert split.parts(50, split.AUTO_BATCH_MAX_HIDDEN + 1) == [(0, 50)]
+    monkeypatch.setitem(split.AUTO_BATCH_MAX_HIDDEN, "gru", 256)
+    for cell, limit in split.AUTO_BATCH_MAX_HIDDEN.items():
+        assert split.parts(50, limit, cell) == [(0, 25), (25, 50)]
+        assert split.parts(50, limit + 1, cell) == [(0, 50)]
+    assert split.parts(50, 300, "gru") == [(0, 50)] and split.parts(50, 300, "lstm") == [(0, 25), (25, 50)]
     monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
-    assert split.parts(50, 128) == [(0, 50)]
+    assert split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setenv("UNROLL_SPLIT", "hidden")
     with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch"):
-        split.parts(50, 128)
+        split.parts(50, 128, "lstm")
     with pytest.raises(ValueError, match="split strategy"):
         split.use("rows")
 

@@ -64,7 +64,7 @@ def forward(xw, table, ids, W_h, b_hn, h0, m):
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs,
                      workspace("hw3", i, (r1 - r0, 3 * H), dtype), r0, r1)
-    split.run(part, split.parts(N, H))
+    split.run(part, split.parts(N, H, "gru"))
     return h_buf, gates, u, hs
 
 
@@ -85,7 +85,7 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
         dtable = np.zeros((V if gathered else 1, 3 * H), dtype)
         backward_rows(dhs, gates, h_prev, u, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H))
+    tables = split.run(part, split.parts(N, H, "gru"))
     dtable = None
     if gathered:
         dtable = tables[0]

@@ -120,7 +120,7 @@ def forward(xw, table, ids, W_h, h0, c0, m):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, 4 * H)
     W_h = np.ascontiguousarray(W_h)
-    ranges = split.parts(N, H)
+    ranges = split.parts(N, H, "lstm")
 
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs,
@@ -145,7 +145,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     masked = m is not None
     _, _, ids, m = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
     dhs = np.ascontiguousarray(dhs)
-    ranges = split.parts(N, H)
+    ranges = split.parts(N, H, "lstm")
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
@@ -203,7 +203,7 @@ def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
     def part(i, r0, r1):
         forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c,
                                  workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
-    split.run(part, split.parts(N, H))
+    split.run(part, split.parts(N, H, "lstm"))
     return h_buf, c_buf, h_hat, gates, tanh_c
 
 
@@ -223,7 +223,7 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
         backward_rows_regularized(dhs, gates, tanh_c, c_prev, W_h_T, keep, zh, zc, ids, gathered, dh_rec, dh_dir,
                                   dc_next, da, dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H))
+    tables = split.run(part, split.parts(N, H, "lstm"))
     dtable = None
     if gathered:
         dtable = tables[0]

@@ -58,7 +58,7 @@ def forward(xw, table, ids, W_h, h0, m, code):
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new,
                      workspace("hw1", i, (r1 - r0, H), dtype), r0, r1)
-    split.run(part, split.parts(N, H))
+    split.run(part, split.parts(N, H, "rnn"))
     return h_buf, h_new
 
 
@@ -79,7 +79,7 @@ def backward(dhs, h_new, W_h, dh_T, m, code, ids=None, V=0):
         dtable = np.zeros((V if gathered else 1, H), dtype)
         backward_rows(dhs, h_new, W_h_T, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H))
+    tables = split.run(part, split.parts(N, H, "rnn"))
     dtable = None
     if gathered:
         dtable = tables[0]

@@ -12,8 +12,8 @@ every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
-- ``auto``: ``batch`` when H <= AUTO_BATCH_MAX_HIDDEN, else ``off``. The constant is what the quiet
-  measurement of ``benchmarks/train_speed.py --strategies off,batch`` decides (docs/performance.md).
+- ``auto``: ``batch`` when H <= AUTO_BATCH_MAX_HIDDEN[cell], else ``off``. The constants are what the
+  quiet measurement of ``benchmarks/train_speed.py --strategies off,batch`` decides (docs/performance.md).
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part),
 so the split never uses more cores than the user allowed BLAS.
@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from unroll.nn.kernels import blas
 
 STRATEGIES = ("auto", "off", "batch")
-AUTO_BATCH_MAX_HIDDEN = 512      # auto splits the batch up to this hidden size (set by quiet measurement)
+# auto splits the batch up to this hidden size, per cell (the lead's quiet measurement sets them)
+AUTO_BATCH_MAX_HIDDEN = {"rnn": 512, "gru": 512, "lstm": 512}
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 
 _override: str | None = None
@@ -52,11 +53,11 @@ def strategy() -> str:
     return choice
 
 
-def parts(N: int, H: int) -> list[tuple[int, int]]:
-    """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of hidden size H."""
+def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
+    """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
     choice = strategy()
     if choice == "auto":
-        choice = "batch" if H <= AUTO_BATCH_MAX_HIDDEN else "off"
+        choice = "batch" if H <= AUTO_BATCH_MAX_HIDDEN.get(cell, 0) else "off"
     k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
