@@ -45,6 +45,7 @@ import os
 import sys
 from pathlib import Path
 
+from unroll.command import Command
 from unroll.bench.measure import (MACHINE_ENV, STRATEGIES, alternate, cpu_kernel, kernel_warnings,  # noqa: F401
                                   machine, matmul_rate, maxrss_mib, peak_rss, rss_child, sample_speed,
                                   thread_pools, train_speed)
@@ -180,11 +181,7 @@ def update_doc(path: Path, text: str) -> None:
     path.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
-def add_parser(subparsers) -> None:
-    """Register ``unroll bench``."""
-    p = subparsers.add_parser("bench", help="training/sampling speed and memory against PyTorch",
-                              description="Measure training tokens/s (unroll vs torch.nn, alternating), achieved "
-                                          "GFLOP/s against numpy's matmul rate, sampling chars/s and peak memory.")
+def _arguments(p) -> None:
     p.add_argument("--configs", default=None, help="comma-separated cell-hidden pairs, e.g. lstm-512,gru-128 "
                                                    "(default: rnn, gru, lstm x 128, 512)")
     p.add_argument("--quick", action="store_true", help="fewer rounds and steps (a smoke test, noisy numbers)")
@@ -198,7 +195,6 @@ def add_parser(subparsers) -> None:
                         "(default: the cores, at most 2, and 1)")
     p.add_argument("--strategies", default="auto", metavar="LIST",
                    help="unroll's time-loop strategies to compare: step, off, batch, auto (default: auto)")
-    p.set_defaults(func=main)
 
 
 def parse_threads(spec: str | None) -> tuple[int, ...] | None:
@@ -233,3 +229,8 @@ def main(args) -> int:
     if args.update_doc is not None:
         update_doc(args.update_doc, text)
     return 0
+
+
+COMMANDS = (Command("bench", "training/sampling speed and memory against PyTorch", _arguments, main,
+                    "Measure training tokens/s (unroll vs torch.nn, alternating), achieved GFLOP/s against numpy's "
+                    "matmul rate, sampling chars/s and peak memory."),)
