@@ -28,6 +28,7 @@ COMMAND_MODULES = (            # every module with a COMMANDS tuple (unroll.comm
     "unroll.analysis.diagnose",    # diagnose
     "unroll.bench",                # bench
     "unroll.interop.commands",     # export, import
+    "unroll.serve",                # serve (the web app, #24)
 )
 
 

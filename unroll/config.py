@@ -89,6 +89,8 @@ class TrainConfig:
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
+    tensorboard: bool = option(False, help="also write the metrics as TensorBoard event files in RUN_DIR/tensorboard "
+                                           "(needs unroll[tensorboard])")
 
     def __post_init__(self):
         if self.max_steps is None and self.max_time is None:

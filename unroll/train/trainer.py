@@ -24,6 +24,7 @@ from unroll.train import distributed
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
+from unroll.train.tensorboard import TensorBoardSink
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
 
 MAX_NAN_RETRIES = 3
@@ -55,6 +56,7 @@ class Trainer:
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
+        self.sinks = [TensorBoardSink(self.run_dir)] if config.tensorboard else []   # more metrics destinations
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -77,6 +79,8 @@ class Trainer:
             finally:
                 for s, handler in previous.items():
                     signal.signal(s, handler)
+                for sink in self.sinks:
+                    getattr(sink, "close", lambda: None)()
 
     def _loop(self) -> dict:
         c, cfg = self.counters, self.config
@@ -185,6 +189,9 @@ class Trainer:
 
     def _log(self, record: dict) -> None:
         self.folder.log(record)
+        if self.world.rank == 0:
+            for sink in self.sinks:                       # e.g. TensorBoard (train/tensorboard.py)
+                sink(record)
 
 
 class _Window:

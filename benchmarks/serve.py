@@ -1,0 +1,158 @@
+"""`unroll serve` under load: the runs page over 200 run folders, the cell viewer on 5,000 characters of a
+2x256 LSTM, and 20 concurrent sampling requests of 200 characters (issue #24's targets).
+
+    python benchmarks/serve.py [--data TEXT] [--json results.jsonl]      # the measurement (a few minutes)
+    python benchmarks/serve.py --quick                                    # a small check that it all runs
+
+It builds a RUNS_DIR in a temporary folder: one character LSTM trained for one step (its weights do not
+change the time), and --runs - 1 more folders of its config.json and a metrics log of --log-lines records
+(no checkpoints: the table does not read them); then starts
+``python -m unroll serve`` as a separate process on a free port and talks to it over HTTP (httpx):
+
+- runs page: GET / and GET /api/runs (what the page polls); the first request (every log read whole)
+  and the median of 5 later ones (incremental reads). Target < 1 s.
+- cell viewer: POST cells with --chars characters of the corpus; the first request (loads the model) and
+  the median of 5 later ones. Target < 1 s.
+- sampling: --concurrent threads each POST sample of --length characters at once, read to the end;
+  p50 and p99 latency over all of them and the number of errors (target: 0).
+
+Figures are valid only on an idle machine (the project runs them through ../shared/tools/quiet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_runs(folder: Path, data: Path | None, hidden: int, layers: int, copies: int, log_lines: int) -> Path:
+    runs = folder / "runs"
+    first = runs / "lm-000"
+    cmd = [sys.executable, "-m", "unroll", "train", "--hidden", str(hidden), "--layers", str(layers), "--seq-len", "32",
+           "--batch", "8", "--max-steps", "1", "--valid", "none", "--quiet", "--out", str(first)]
+    subprocess.run(cmd + (["--data", str(data)] if data else []), check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = "".join(json.dumps({"step": s, "epoch": 0, "train_loss": 4.0 / (1 + s / 100), "grad_norm": 1.0, "lr": 2e-3,
+                                "tokens_per_s": 5e4, "elapsed": s * 0.1,
+                                **({"valid_loss": 4.1 / (1 + s / 100)} if s % 50 == 0 else {})}) + "\n"
+                    for s in range(1, log_lines + 1))
+    for k in range(1, copies):                  # the table reads config.json and metrics.jsonl, no checkpoint
+        (runs / f"lm-{k:03d}").mkdir()
+        shutil.copy(first / "config.json", runs / f"lm-{k:03d}" / "config.json")
+        (runs / f"lm-{k:03d}" / "metrics.jsonl").write_text(lines, encoding="utf-8")
+    return runs
+
+
+def start_server(runs: Path, slots: int):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "unroll", "serve", str(runs), "--port", str(port), "--slots",
+                             str(slots)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(base + "/favicon.ico", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def first_and_median(fn, repeats: int = 5) -> dict:
+    first, _ = timed(fn)
+    later = [timed(fn)[0] for _ in range(repeats)]
+    return {"first_s": round(first, 4), "median_s": round(statistics.median(later), 4)}
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    if response.status_code != 200:
+        raise SystemExit(f"{response.request.url}: {response.status_code} {response.text[:200]}")
+    return response
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="corpus (default: the bundled tiny Shakespeare)")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--log-lines", type=int, default=1000, help="metrics records per copied run")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--chars", type=int, default=5000)
+    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument("--length", type=int, default=200)
+    parser.add_argument("--slots", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs (no timing)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.log_lines, args.hidden, args.layers = 5, 50, 16, 2
+        args.chars, args.concurrent, args.length = 300, 4, 20
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = build_runs(Path(tmp), args.data, args.hidden, args.layers, args.runs, args.log_lines)
+        from unroll.data.text import load_bundled, read_text
+        text = (read_text(args.data) if args.data else load_bundled("tinyshakespeare"))[:args.chars]
+        proc, base = start_server(runs, args.slots)
+        try:
+            client = httpx.Client(base_url=base, timeout=300)
+            listing = first_and_median(lambda: (check(client.get("/")), check(client.get("/api/runs"))))
+            assert len(client.get("/api/runs").json()["runs"]) == args.runs
+            cells = first_and_median(lambda: check(client.post("/api/run/lm-000/cells", json={"text": text})))
+            assert len(client.post("/api/run/lm-000/cells", json={"text": text}).json()["text"]) == len(text)
+
+            def sample(seed: int):
+                start = time.perf_counter()
+                try:
+                    with httpx.stream("POST", base + "/api/run/lm-000/sample", timeout=300,
+                                      json={"prime": "\n", "length": args.length, "seed": seed}) as r:
+                        body = "".join(r.iter_text())
+                        ok = r.status_code == 200 and len(body) >= args.length
+                except httpx.HTTPError:
+                    ok = False
+                return time.perf_counter() - start, ok
+            check(client.post("/api/run/lm-000/sample", json={"length": 1}))          # compiled, cached
+            with ThreadPoolExecutor(args.concurrent) as pool:
+                results = list(pool.map(sample, range(args.concurrent)))
+            latencies = sorted(t for t, _ in results)
+            p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+            sampling = {"requests": args.concurrent, "length": args.length, "errors": sum(not ok for _, ok in results),
+                        "p50_s": round(statistics.median(latencies), 4), "p99_s": round(p99, 4)}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    result = {"benchmark": "serve", "quick": args.quick, "runs": args.runs, "log_lines": args.log_lines,
+              "model": f"{args.layers}x{args.hidden} lstm", "chars": args.chars, "slots": args.slots,
+              "runs_page": listing, "cells": cells, "sampling": sampling,
+              "targets": {"runs_page_below_1s": listing["median_s"] < 1.0, "cells_below_1s": cells["median_s"] < 1.0,
+                          "sampling_no_error": sampling["errors"] == 0}}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        with open(args.json, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(result) + "\n")
+    if sampling["errors"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Tiny run folders of every probed task, trained for a few steps through the real CLI (module-wide)."""
+
+import os
+
+import pytest
+
+from unroll.cli import main
+from unroll.data.segment import segmentation_examples
+from unroll.data.labelled import write_conll
+
+from tests.tasks.helpers import sentiment_lines
+
+TEXT = ('First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n'
+        'def f(x, y):\n    return (x + y) * 2\n') * 12
+SENTENCES = "".join(f"the {w} film was {w} and the story is good\n" for w in ("good", "bad", "fine", "dull") * 10)
+
+
+def load(run_dir):
+    """(task, model) of a run's latest checkpoint, as `unroll eval` reads it."""
+    from unroll.runs import load as load_run
+    loaded = load_run(run_dir)
+    return loaded.task, loaded.model
+
+
+SCALE = 50 if os.environ.get("UNROLL_SCREENSHOTS") else 1     # docs/serve.md's pictures: train longer
+
+
+def train(*args) -> None:
+    args = [str(int(a) * SCALE) if prev in ("--max-steps", "--eval-every") else a for prev, a in zip(("",) + args, args)]
+    assert main(["train", *args, "--quiet"]) == 0
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """RUNS_DIR holding lm-a, lm-b (two LSTMs of different sizes), group/gru, s2s, cls, tag."""
+    data = tmp_path_factory.mktemp("data")
+    root = tmp_path_factory.mktemp("runs")
+    (data / "text.txt").write_text(TEXT, encoding="utf-8")
+    lm = ["--data", str(data / "text.txt"), "--seq-len", "16", "--batch", "4", "--eval-every", "3"]
+    train(*lm, "--hidden", "8", "--layers", "2", "--max-steps", "6", "--out", str(root / "lm-a"))
+    train(*lm, "--hidden", "12", "--layers", "1", "--max-steps", "4", "--lr", "0.01", "--out", str(root / "lm-b"))
+    train(*lm, "--hidden", "6", "--layers", "1", "--cell", "gru", "--max-steps", "2", "--out", str(root / "group" / "gru"))
+    assert main(["data", "reverse", "--n", "200", "--min-len", "2", "--max-len", "5", "--seed", "3",
+                 "--out", str(data / "pairs.tsv")]) == 0
+    train("--task", "seq2seq", "--attention", "--data", str(data / "pairs.tsv"), "--hidden", "12", "--batch", "16",
+          "--max-steps", "4", "--eval-every", "4", "--out", str(root / "s2s"))
+    (data / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(120)))
+    train("--task", "classify", "--data", str(data / "s.tsv"), "--hidden", "8", "--max-steps", "4",
+          "--eval-every", "4", "--out", str(root / "cls"))
+    write_conll(data / "seg.conll", segmentation_examples(SENTENCES))
+    train("--task", "tag", "--data", str(data / "seg.conll"), "--level", "char", "--hidden", "8", "--max-steps", "4",
+          "--eval-every", "4", "--out", str(root / "tag"))
+    return root

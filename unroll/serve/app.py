@@ -1,0 +1,237 @@
+"""The Starlette application: pages, JSON endpoints, refusals; ``create_app(runs_dir)``.
+
+    GET  /                               runs table (static/runs.js polls /api/runs)
+    GET  /compare?runs=A,B               curves of several runs (static/compare.js)
+    GET  /run/NAME                       one run: its curves and its task's probes
+    GET  /api/runs                       [summary row] of every run folder under RUNS_DIR
+    GET  /api/run/NAME/metrics           {"name", "task", "records": [metrics.jsonl records]}
+    POST /api/run/NAME/sample            language model: the text, streamed as it is sampled (chunked)
+    POST /api/run/NAME/{cells,gates,translate,classify,tag}     the task's probes (probes.PROBES)
+
+Refusals are JSON ``{"error": one line}``: 404 for any name that ``runs.resolve`` refuses, 400 for a body
+that is not a JSON object, 413 for a body or field over its limit, 422 for a value the model cannot take
+(the library's own one-line message; also a run folder with a symlink among its checkpoints), 409 for a
+run with no checkpoint yet, 503 when every evaluation slot stays busy. Nothing is written under RUNS_DIR.
+At most ``slots`` model evaluations run at once (a semaphore); a request waits up to ``wait_s`` for one.
+Every model answer names the checkpoint it came from in the ``X-Unroll-Checkpoint`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from unroll.serve import pages, probes, runs
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 64 * 1024
+CHECKPOINT_HEADER = "X-Unroll-Checkpoint"      # the checkpoint folder a model answer came from
+
+
+class JSON(JSONResponse):
+    """JSONResponse that writes NaN and infinities (a diverged run's figures) as null, as JSON requires."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class Slots:
+    """At most ``n`` model evaluations at once; ``acquire`` waits up to ``wait_s`` seconds, else Refused 503."""
+
+    def __init__(self, n: int, wait_s: float):
+        self.semaphore, self.wait_s, self.n = threading.BoundedSemaphore(n), wait_s, n
+
+    def __enter__(self):
+        if not self.semaphore.acquire(timeout=self.wait_s):
+            raise probes.Refused(503, f"all {self.n} evaluation slots stayed busy for {self.wait_s:g} s; try again")
+        return self
+
+    def __exit__(self, *exc):
+        self.semaphore.release()
+
+
+class Server:
+    """The state behind the routes: the runs folder, metrics readers, the model cache, limits, slots."""
+
+    def __init__(self, runs_dir: Path, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0):
+        self.root = Path(runs_dir)
+        self.limits, self.slots = limits or probes.Limits(), Slots(slots, wait_s)
+        self.models, self.logs, self.lock = runs.ModelCache(), {}, threading.Lock()
+
+    def folder(self, name: str) -> Path:
+        return runs.resolve(self.root, name)
+
+    def log(self, run_dir: Path) -> list[dict]:
+        path = run_dir / "metrics.jsonl"
+        if not runs.is_plain(path):                     # a symlink or a FIFO is never opened
+            return []
+        with self.lock:
+            reader = self.logs.setdefault(str(path), runs.MetricsLog(path))
+        return reader.read()
+
+    def rows(self) -> list[dict]:
+        out, locks = [], runs.held_locks()
+        for name in runs.discover(self.root):
+            folder = self.root / name
+            config = runs.read_json_quiet(folder / "config.json") or {}
+            out.append(runs.summary_row(name, folder, config, self.log(folder), locks))
+        return out
+
+    def model(self, run_dir: Path):
+        try:
+            return self.models.get(run_dir)
+        except ValueError as err:
+            raise probes.Refused(409 if "no checkpoint" in str(err) else 422, str(err)) from None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Routes.
+
+def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0) -> Starlette:
+    """The app over ``runs_dir``; ``limits`` bound each request, ``slots`` the concurrent evaluations."""
+    server = Server(runs_dir, limits, slots, wait_s)
+
+    async def runs_page(request):
+        return HTMLResponse(pages.runs_page())
+
+    async def compare_page(request):
+        return HTMLResponse(pages.compare_page(request.query_params.get("runs", "")))
+
+    async def run_page(request):
+        name = request.path_params["name"]
+        folder = server.folder(name)
+        config = runs.read_json_quiet(folder / "config.json") or {}
+        return HTMLResponse(pages.run_page(name, config.get("task", "lm"), probes.PROBES))
+
+    async def api_runs(request):
+        return JSON({"runs": await run_in_threadpool(server.rows)})
+
+    async def api_metrics(request):
+        name = request.path_params["name"]
+        folder = server.folder(name)
+        config = runs.read_json_quiet(folder / "config.json") or {}
+        records = await run_in_threadpool(server.log, folder)
+        steps = [r for r in records if "event" not in r]
+        return JSON({"name": name, "task": config.get("task", "lm"), "records": steps})
+
+    async def api_sample(request):
+        task, model, info, body = await _model_and_body(server, request, "lm")
+        req = probes.sample_request(task, body, server.limits)
+        pieces = probes.sample_pieces(task, model, req)
+
+        def stream():                                     # holds a slot while it runs; released when closed
+            with server.slots:
+                yield from pieces
+        return StreamingResponse(stream(), media_type="text/plain; charset=utf-8",
+                                 headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                                          CHECKPOINT_HEADER: info["checkpoint"]})
+
+    async def api_probe(request):
+        call = request.path_params["call"]
+        folder = server.folder(request.path_params["name"])
+        config = _config(folder)
+        probe = probes.PROBES.get(config.get("task"))
+        if probe is None or call not in probe.calls:
+            raise probes.Refused(404, f"a {config.get('task')} run has no '{call}'")
+        task, model, info, body = await _model_and_body(server, request, config.get("task"), folder)
+
+        def work():
+            with server.slots:
+                return probe.calls[call](task, model, body, server.limits)
+        return JSON(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
+
+    async def no_icon(request):
+        return Response(status_code=204)
+
+    routes = [
+        Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page),
+        Route("/run/{name:path}", run_page), Route("/api/runs", api_runs),
+        Route("/api/run/{name:path}/metrics", api_metrics),
+        Route("/api/run/{name:path}/sample", api_sample, methods=["POST"]),
+        Route("/api/run/{name:path}/{call:str}", api_probe, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    handlers = {runs.NotFound: _not_found, probes.Refused: _refused, ValueError: _unprocessable,
+                HTTPException: _http_error, Exception: _internal}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.server = server
+    return app
+
+
+def _config(folder: Path) -> dict:
+    """The run's config.json for a call that needs its model: a damaged one is a 422 naming it."""
+    from unroll.runs import RunFolder
+    return RunFolder(folder).read_config()                   # upgraded: unroll 0.1's runs name their task
+
+
+async def _model_and_body(server: Server, request: Request, task_name: str, folder: Path | None = None):
+    """(task, model, run info, JSON body) for a POST to a run of ``task_name``; refusals for everything else."""
+    folder = folder or server.folder(request.path_params["name"])
+    config = _config(folder)
+    if config.get("task") != task_name:
+        raise probes.Refused(404, f"this is a {config.get('task')} run; this call is for {task_name} runs")
+    body = await _json_body(request)
+    task, model, info = await run_in_threadpool(server.model, folder)
+    return task, model, info, body
+
+
+async def _json_body(request: Request) -> dict:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise probes.Refused(413, f"the request body is over {MAX_BODY} bytes")
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise probes.Refused(413, f"the request body is over {MAX_BODY} bytes")
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise probes.Refused(400, "the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise probes.Refused(400, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSON({"error": " ".join(str(reason).split())[:500]}, status_code=status)
+
+
+async def _not_found(request, exc):
+    return _error(404, "no run folder of that name")
+
+
+async def _refused(request, exc):
+    return _error(exc.status, exc.reason)
+
+
+async def _unprocessable(request, exc):
+    return _error(422, str(exc))
+
+
+async def _http_error(request, exc):
+    return _error(exc.status_code, exc.detail)
+
+
+async def _internal(request, exc):
+    return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
