@@ -218,8 +218,12 @@ def cmd_predict(args) -> int:
     from unroll.train import run
     task, model, _ = run.load(args.run_dir)
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
-    lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
-    for line in task.predict(model, (line.rstrip("\n") for line in lines), options):
+    reader = getattr(task, "predict_file", None)                 # vector runs read their own file formats
+    out = reader(model, args.input, options) if reader is not None and args.input != "-" else None
+    if out is None:
+        lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
+        out = task.predict(model, (line.rstrip("\n") for line in lines), options)
+    for line in out:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     return 0

@@ -272,4 +272,9 @@ def plot_attention(alpha, src_tokens, out_tokens, path) -> None:
     plt.close(fig)
 
 
-TASK = Seq2SeqTask
+
+# Sequences of real vectors (.csv, .tsv, .ts, .npz data; tasks/vectors.py) through the same task.
+from unroll.tasks.vector_parts import Seq2SeqVectors  # noqa: E402
+from unroll.tasks.vectors import with_vectors  # noqa: E402
+
+TASK = with_vectors(Seq2SeqTask, Seq2SeqVectors)

@@ -188,4 +188,9 @@ def cmd_data_segment(args) -> int:
     return 0
 
 
-TASK = TagTask
+
+# Sequences of real vectors (.csv, .tsv, .ts, .npz data; tasks/vectors.py) through the same task.
+from unroll.tasks.vector_parts import TagVectors  # noqa: E402
+from unroll.tasks.vectors import with_vectors  # noqa: E402
+
+TASK = with_vectors(TagTask, TagVectors)
