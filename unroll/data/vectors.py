@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-SUFFIXES = (".csv", ".tsv", ".ts", ".npz")
+SUFFIXES = (".csv", ".ts", ".npz")         # chosen by suffix; a tab-separated long file (.tsv) needs --input vectors
 MISSING = ("none", "ffill", "zero")
 ID_NAMES = ("id", "series_id", "sequence_id", "sequence", "seq_id", "case_id", "sample_id")
 TIME_NAMES = ("time", "timestamp", "t", "step", "date", "frame")
@@ -257,6 +257,8 @@ def read_ts(path, missing: str = "none") -> VectorSet:
             parts = text.split(":")
             has_label = classes is not None or info.get("targetlabel", "false").lower().startswith("true")
             series, label = (parts[:-1], parts[-1].strip()) if has_label else (parts, "")
+            if not series:
+                raise ValueError(f"{path}:{line}: no ':' before the class label (a case is dim1:dim2:...:label)")
             if dims is None:
                 dims = int(info["dimensions"]) if "dimensions" in info else len(series)
             if len(series) != dims:

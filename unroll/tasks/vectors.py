@@ -37,7 +37,8 @@ INPUTS = ("auto", "tokens", "vectors")
 
 @dataclass(frozen=True)
 class VectorConfig:
-    input: str = option("auto", help="tokens | vectors | auto (vectors for .csv, .tsv, .ts and .npz data)",
+    input: str = option("auto", help="tokens | vectors | auto (vectors for .csv, .ts and .npz data; a .tsv long "
+                                            "file needs vectors)",
                         choices=INPUTS)
     id_col: str | None = option(None, help="vector CSV: the sequence id column (default: id, series_id, ...)")
     time_col: str | None = option(None, help="vector CSV: the time column, increasing within a sequence "
