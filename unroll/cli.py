@@ -206,7 +206,8 @@ def _add_predict(sub, task_name: str) -> None:
     p = sub.add_parser("predict", help="read inputs, write one prediction per line (streaming)",
                        description=f"The options below are those of --task {task_name} runs.")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input)")
+    p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input); "
+                                                         "a vector run: a .csv, .ts or .npz file")
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
                       "predict")
