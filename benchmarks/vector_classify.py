@@ -32,7 +32,8 @@ import numba
 import numpy as np
 
 from unroll.cli import main as unroll_main
-from unroll.data.vectors import apply_scaler, fit_scaler, read_ts
+from unroll.data.vector_formats import read_ts
+from unroll.data.vectors import apply_scaler, fit_scaler
 
 SETTINGS = ["--hidden", "64", "--bidirectional", "--readout", "mean", "--dropout", "0.2", "--lr", "3e-3",
             "--batch", "16", "--eval-every", "250", "--log-every", "50"]

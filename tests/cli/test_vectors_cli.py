@@ -146,3 +146,17 @@ def test_a_token_task_given_numbers_warns(data, capsys):
                                                     "sequence_id, sequence, seq_id, case_id, sample_id); name it "
                                                     "with --id-col")
     assert not (data / "r2").exists()
+
+
+def test_a_token_run_made_before_vector_input_still_loads(data, capsys):
+    """config.json without the "vectors" section (runs written before it existed) reads with its defaults."""
+    (data / "s.tsv").write_text("".join(f"{'ab'[i % 2]}\tword{i % 2} other\n" for i in range(20)))
+    assert main(["train", "--task", "classify", "--data", "s.tsv", "--hidden", "4", "--max-steps", "2",
+                 "--eval-every", "2", "--out", "r", "--quiet"]) == 0
+    config = json.loads((data / "r" / "config.json").read_text())
+    assert config["vectors"]["input"] == "auto" and "input" not in config
+    del config["vectors"]
+    (data / "r" / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["eval", "r", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] >= 0.0
