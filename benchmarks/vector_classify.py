@@ -35,8 +35,9 @@ from unroll.cli import main as unroll_main
 from unroll.data.vector_formats import read_ts
 from unroll.data.vectors import apply_scaler, fit_scaler
 
-SETTINGS = ["--hidden", "64", "--bidirectional", "--readout", "mean", "--dropout", "0.2", "--lr", "3e-3",
-            "--batch", "16", "--eval-every", "250", "--log-every", "50"]
+# Chosen among four settings by the loss on the 10% of TRAIN held out (docs/vectors.md), never by TEST.
+SETTINGS = ["--hidden", "64", "--bidirectional", "--readout", "max", "--dropout", "0.3", "--lr", "2e-3",
+            "--batch", "16", "--eval-every", "500", "--log-every", "50"]
 
 
 @numba.njit(cache=True)
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="folder holding JapaneseVowels_TRAIN.ts and _TEST.ts")
     p.add_argument("--name", default="JapaneseVowels")
-    p.add_argument("--steps", type=int, default=3000, help="training steps per seed")
+    p.add_argument("--steps", type=int, default=1500, help="training steps per seed")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--out", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
     p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
