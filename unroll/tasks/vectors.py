@@ -82,7 +82,10 @@ def with_vectors(task_cls, part_cls):
             return self.prepared
 
         def batches(self, train):
-            return self.vec.batches(train) if self.vec else super().batches(train)
+            if self.vec is None:
+                return super().batches(train)
+            L.check_digest(self.prepared, self.vec.data_files())     # a resumed run reads the data it started with
+            return self.vec.batches(train)
 
         def build_model(self, seed, dtype=np.float32):
             return self.vec.build_model(seed, dtype) if self.vec else super().build_model(seed, dtype)
@@ -177,7 +180,10 @@ class VectorPart:
         return {"input": "vectors", "features": train.xs[0].shape[1], "feature_names": train.features,
                 "scaler": None if self.v.no_standardize else V.fit_scaler(train.xs),
                 "max_length": max(len(x) for x in train.xs),
-                "data_sha256": L.file_digest(p for p in (self.cfg.data, self.cfg.valid) if p)}
+                "data_sha256": L.file_digest(self.data_files())}
+
+    def data_files(self) -> list[str]:
+        return [p for p in (self.cfg.data, self.cfg.valid) if p]
 
     def inputs(self, xs, dtype=np.float32) -> list[np.ndarray]:
         return V.apply_scaler(xs, self.prepared["scaler"], dtype)
