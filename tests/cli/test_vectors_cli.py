@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.train import run
+from unroll.runs import run
 from tests.data.vector_helpers import make_sequences, write_csv, write_npz, write_ts
 
 

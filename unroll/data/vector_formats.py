@@ -81,8 +81,8 @@ def read_long_csv(path, columns: Columns = Columns(), per_step: bool = False, mi
                                  f"time {row[time_i].strip()} {kind} the time on line {g['lines'][-1]}; "
                                  "rows must be in increasing time within a sequence")
             g["time"] = t
-        hint = lambda j: (f" (if {header[j]!r} holds classes, name it with --label-col or leave it out of "  # noqa: E731
-                          "--feature-cols)")
+        hint = lambda j: (f" (if {header[j]!r} holds classes, name it with --label-col "  # noqa: E731
+                          "or leave it out of --feature-cols)")
         g["values"].append([parse_cell(row[j], f"{path}:{line}: column {header[j]!r} (column {j + 1})", hint(j))
                             for j in feats])
         label = row[label_i].strip() if label_i is not None else None
@@ -100,7 +100,8 @@ def read_long_csv(path, columns: Columns = Columns(), per_step: bool = False, mi
     for sid in ids:
         g = groups[sid]
         x = np.array(g["values"], np.float64)
-        where = lambda t, d, g=g: f"{path}:{g['lines'][t]}: column {header[feats[d]]!r} (column {feats[d] + 1})"  # noqa: E731
+        where = lambda t, d, g=g: (f"{path}:{g['lines'][t]}: column {header[feats[d]]!r} "  # noqa: E731
+                                   f"(column {feats[d] + 1})")
         xs.append(fill_missing(x, missing, where))
         labels.append(None if label_i is None else g["labels"] if per_step else g["labels"][0])
     return VectorSet(str(path), ids, xs, labels, [header[j] for j in feats])
@@ -197,7 +198,8 @@ def read_npz(path, per_step: bool = False, missing: str = "none", labelled: bool
     D = xs[0].shape[1] if xs[0].ndim == 2 else None
     for name, x in zip(names, xs):
         if x.ndim != 2 or x.shape[1] != D or x.shape[0] < 1:
-            raise ValueError(f"{path}: array {name} has shape {x.shape}; every sequence needs shape (T_n >= 1, D = {D})")
+            raise ValueError(f"{path}: array {name} has shape {x.shape}; every sequence needs shape "
+                             f"(T_n >= 1, D = {D})")
         if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
             raise ValueError(f"{path}: array {name} holds {x.dtype}, not numbers")
     M, rows = len(xs), sum(len(x) for x in xs)

@@ -69,7 +69,8 @@ class SequenceClassifier:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
         self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
         E = self.input.size
-        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_classes=int(num_classes), hidden_size=int(hidden_size),
+        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_classes=int(num_classes),
+                           hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
                            embedding_dropout=float(embedding_dropout))

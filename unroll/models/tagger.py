@@ -53,7 +53,8 @@ class SequenceTagger:
             raise ValueError(f"num_tags must be an integer >= 2, got {num_tags!r}")
         self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
         E = self.input.size
-        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_tags=int(num_tags), hidden_size=int(hidden_size),
+        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_tags=int(num_tags),
+                           hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), dropout=float(dropout))
         self.dtype = common.check_dtype(dtype)

@@ -67,7 +67,8 @@ class ClassifyVectors(VectorPart):
         probs, names = self.proba(model, xs), self.prepared["labels"]
         nll = -np.log(np.maximum(probs[np.arange(len(xs)), labels], TINY))
         pred = probs.argmax(axis=1)
-        out = {"loss": float(nll.mean()), "accuracy": M.accuracy(pred, labels), "macro_f1": M.macro_f1(pred, labels, names)}
+        out = {"loss": float(nll.mean()), "accuracy": M.accuracy(pred, labels),
+               "macro_f1": M.macro_f1(pred, labels, names)}
         for name, s in M.per_class(pred, labels, names).items():
             out |= {f"precision_{name}": s["precision"], f"recall_{name}": s["recall"], f"f1_{name}": s["f1"]}
         out["confusion"] = M.confusion_matrix(pred, labels, len(names)).tolist()
