@@ -1,10 +1,11 @@
-"""unroll.data.vectors: the long CSV, .ts and .npz readers give the same sequences; every kind of bad input
+"""unroll.data.vectors and vector_formats: the long CSV, .ts and .npz readers give the same sequences; every kind of bad input
 is one line naming the file, line and column; missing values are refused or filled exactly as documented."""
 
 import numpy as np
 import pytest
 
 from unroll.data import vectors as V
+from unroll.data.vector_formats import read_vectors
 from tests.data.vector_helpers import make_sequences, write_csv, write_npz, write_ts
 
 
@@ -18,7 +19,7 @@ def test_three_formats_read_the_same_sequences(tmp_path, seqs):
     write_csv(tmp_path / "a.csv", xs, labels)
     write_ts(tmp_path / "a.ts", xs, labels)
     write_npz(tmp_path / "a.npz", xs, labels)
-    sets = [V.read_vectors(tmp_path / f"a.{s}") for s in ("csv", "ts", "npz")]
+    sets = [read_vectors(tmp_path / f"a.{s}") for s in ("csv", "ts", "npz")]
     for data in sets:
         assert data.labels == labels
         assert all(np.array_equal(a, b) for a, b in zip(data.xs, xs))       # repr() round-trips floats exactly
@@ -26,14 +27,14 @@ def test_three_formats_read_the_same_sequences(tmp_path, seqs):
     write_csv(tmp_path / "t.csv", xs, tags, per_step=True)
     write_npz(tmp_path / "t.npz", xs, tags, per_step=True)
     for name in ("t.csv", "t.npz"):
-        data = V.read_vectors(tmp_path / name, per_step=True)
+        data = read_vectors(tmp_path / name, per_step=True)
         assert data.labels == tags and all(np.array_equal(a, b) for a, b in zip(data.xs, xs))
 
 
 def test_csv_columns_by_flag_and_interleaved_ids(tmp_path):
     (tmp_path / "a.csv").write_text("who,when,speed,kind,noise\nb,1,2.5,run,9\na,1,1.0,walk,9\nb,2,3.5,run,9\n"
                                     "a,5,1.5,walk,9\n")
-    data = V.read_vectors(tmp_path / "a.csv", V.Columns("who", "when", "kind", "speed"))
+    data = read_vectors(tmp_path / "a.csv", V.Columns("who", "when", "kind", "speed"))
     assert data.ids == ["b", "a"] and data.labels == ["run", "walk"] and data.features == ["speed"]
     assert [x[:, 0].tolist() for x in data.xs] == [[2.5, 3.5], [1.0, 1.5]]
 
@@ -41,7 +42,7 @@ def test_csv_columns_by_flag_and_interleaved_ids(tmp_path):
 def test_ts_header_checks_and_variable_lengths(tmp_path):
     (tmp_path / "a.ts").write_text("@problemName x\n@timeStamps false\n@dimensions 2\n@classLabel true a b\n@data\n"
                                    "1,2,3:4,5,6:a\n7,8:9,10:b\n")
-    data = V.read_vectors(tmp_path / "a.ts")
+    data = read_vectors(tmp_path / "a.ts")
     assert [x.tolist() for x in data.xs] == [[[1, 4], [2, 5], [3, 6]], [[7, 9], [8, 10]]]
     assert data.labels == ["a", "b"]
 
@@ -49,17 +50,17 @@ def test_ts_header_checks_and_variable_lengths(tmp_path):
 def test_missing_values_refused_then_filled(tmp_path):
     (tmp_path / "m.csv").write_text("id,f,g,label\na,,1,x\na,2,NaN,x\na,,3,x\nb,4,5,y\n")
     with pytest.raises(ValueError, match=r"m.csv:2: column 'f' \(column 2\): missing value .* --missing ffill"):
-        V.read_vectors(tmp_path / "m.csv")
-    ffill = V.read_vectors(tmp_path / "m.csv", missing="ffill").xs[0]
+        read_vectors(tmp_path / "m.csv")
+    ffill = read_vectors(tmp_path / "m.csv", missing="ffill").xs[0]
     assert ffill.tolist() == [[2, 1], [2, 1], [2, 3]]                    # the start takes the first value
-    zero = V.read_vectors(tmp_path / "m.csv", missing="zero").xs[0]
+    zero = read_vectors(tmp_path / "m.csv", missing="zero").xs[0]
     assert zero.tolist() == [[0, 1], [2, 0], [0, 3]]
     (tmp_path / "m.ts").write_text("@dimensions 1\n@classLabel true a\n@data\n1,?,3:a\n")
     with pytest.raises(ValueError, match=r"m.ts:4: dimension 1, value 2: missing value"):
-        V.read_vectors(tmp_path / "m.ts")
+        read_vectors(tmp_path / "m.ts")
     np.savez(tmp_path / "m.npz", x_0=np.array([[1.0], [np.nan]]), labels=np.array(["a"]))
     with pytest.raises(ValueError, match=r"m.npz: x_0 row 1, column 0: missing value"):
-        V.read_vectors(tmp_path / "m.npz")
+        read_vectors(tmp_path / "m.npz")
 
 
 BAD_CSV = [
@@ -80,7 +81,7 @@ BAD_CSV = [
 def test_bad_csv_is_one_line(tmp_path, text, message):
     (tmp_path / "b.csv").write_text(text)
     with pytest.raises(ValueError, match=message) as err:
-        V.read_vectors(tmp_path / "b.csv")
+        read_vectors(tmp_path / "b.csv")
     assert "\n" not in str(err.value)
 
 
@@ -98,22 +99,22 @@ BAD_TS = [
 def test_bad_ts_is_one_line(tmp_path, text, message):
     (tmp_path / "b.ts").write_text(text)
     with pytest.raises(ValueError, match=message):
-        V.read_vectors(tmp_path / "b.ts")
+        read_vectors(tmp_path / "b.ts")
 
 
 def test_bad_npz_is_one_line_and_never_unpickles(tmp_path):
     np.savez(tmp_path / "o.npz", x_0=np.array([[1.0]]), labels=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match=r"o.npz: .*allow_pickle.* \(save plain numeric and string arrays"):
-        V.read_vectors(tmp_path / "o.npz")
+        read_vectors(tmp_path / "o.npz")
     np.savez(tmp_path / "r.npz", x_0=np.ones((3, 2)), x_1=np.ones((2, 3)), labels=np.array(["a", "b"]))
     with pytest.raises(ValueError, match=r"r.npz: array x_1 has shape \(2, 3\); every sequence needs shape \(T_n >= 1, D = 2\)"):
-        V.read_vectors(tmp_path / "r.npz")
+        read_vectors(tmp_path / "r.npz")
     np.savez(tmp_path / "v.npz", values=np.ones((5, 2)), lengths=np.array([2, 2]), labels=np.array(["a", "b"]))
     with pytest.raises(ValueError, match=r"v.npz: 'values' has shape \(5, 2\); expected \(sum of lengths = 4, D\)"):
-        V.read_vectors(tmp_path / "v.npz")
+        read_vectors(tmp_path / "v.npz")
     np.savez(tmp_path / "l.npz", x_0=np.ones((3, 2)), labels=np.array(["a", "b"]))
     with pytest.raises(ValueError, match=r"l.npz: 'labels' holds 2 values for 1 sequences"):
-        V.read_vectors(tmp_path / "l.npz")
+        read_vectors(tmp_path / "l.npz")
 
 
 def test_measurements_are_not_classes():

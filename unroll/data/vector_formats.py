@@ -1,17 +1,45 @@
 """The three file formats of ``unroll.data.vectors``: long CSV, the UEA/UCR ``.ts`` format, NumPy ``.npz``.
 
 Each reader returns a ``VectorSet`` and raises one-line ``ValueError``s naming the file, line and column
-(the formats and the messages are described in ``unroll.data.vectors``).
+(the formats and the messages are described in ``unroll.data.vectors``); ``read_vectors`` picks the
+reader by the file's suffix.
 """
 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 
-from unroll.data.vectors import (ID_NAMES, LABEL_NAMES, TIME_NAMES, Columns, VectorSet, fill_missing,
+from unroll.data.vectors import (ID_NAMES, LABEL_NAMES, MISSING, TIME_NAMES, Columns, VectorSet, fill_missing,
                                  parse_cell)
+
+
+def read_vectors(path, columns: Columns = Columns(), per_step: bool = False, missing: str = "none",
+                 labelled: bool = True) -> VectorSet:
+    """The sequences of a .csv / .tsv / .ts / .npz file (any other suffix is read as a CSV).
+
+    labelled=False (predict): the label column / array may be absent; labels are then None.
+    """
+    if missing not in MISSING:
+        raise ValueError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".ts":
+        if per_step:
+            raise ValueError(f"{path}: a .ts file has one label per case; a label per step (--task tag) needs "
+                             "a long CSV or an .npz file")
+        data = read_ts(path, missing)
+    elif suffix == ".npz":
+        data = read_npz(path, per_step, missing, labelled)
+    else:
+        data = read_long_csv(path, columns, per_step, missing, "\t" if suffix == ".tsv" else ",", labelled)
+    if not data.xs:
+        raise ValueError(f"{path}: no sequences")
+    return data
 
 
 # ----------------------------------------------------------------------------------------------------

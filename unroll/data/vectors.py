@@ -66,33 +66,6 @@ def is_vector_file(path) -> bool:
     return Path(str(path)).suffix.lower() in SUFFIXES
 
 
-def read_vectors(path, columns: Columns = Columns(), per_step: bool = False, missing: str = "none",
-                 labelled: bool = True) -> VectorSet:
-    """The sequences of a .csv / .tsv / .ts / .npz file (any other suffix is read as a CSV).
-
-    labelled=False (predict): the label column / array may be absent; labels are then None.
-    """
-    if missing not in MISSING:
-        raise ValueError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    from unroll.data.vector_formats import read_long_csv, read_npz, read_ts
-    suffix = path.suffix.lower()
-    if suffix == ".ts":
-        if per_step:
-            raise ValueError(f"{path}: a .ts file has one label per case; a label per step (--task tag) needs "
-                             "a long CSV or an .npz file")
-        data = read_ts(path, missing)
-    elif suffix == ".npz":
-        data = read_npz(path, per_step, missing, labelled)
-    else:
-        data = read_long_csv(path, columns, per_step, missing, "\t" if suffix == ".tsv" else ",", labelled)
-    if not data.xs:
-        raise ValueError(f"{path}: no sequences")
-    return data
-
-
 # ----------------------------------------------------------------------------------------------------
 # Cells and missing values.
 

@@ -191,12 +191,12 @@ class Seq2SeqVectors(VectorPart):
         return {"loss": total / count, **MT.all_metrics(preds, refs), "pairs": len(pairs)}
 
     def predict(self, model, path, options):
-        from unroll.tasks.seq2seq import PredictOptions
-        options, tgt = options or PredictOptions(), self.target_vocab
-        data = self.read(path, labelled=False)
+        tgt, data = self.target_vocab, self.read(path, labelled=False)
         self.check_lengths(data)
-        rng = np.random.default_rng(options.seed)
+        beam, max_len, temperature, penalty, seed = ((1, None, 0.0, 0.0, 0) if options is None else
+                                                     (options.beam, options.max_len, options.temperature,
+                                                      options.length_penalty, options.seed))
+        rng = np.random.default_rng(seed)
         for sid, x in zip(data.ids, self.inputs(data.xs)):
-            hyp = self.task.translate(model, [x], options.beam, options.max_len, options.temperature,
-                                      options.length_penalty, rng)[0]
+            hyp = self.task.translate(model, [x], beam, max_len, temperature, penalty, rng)[0]
             yield f"{sid}\t{tgt.decode(hyp.tokens)}"

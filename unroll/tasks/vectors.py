@@ -29,6 +29,7 @@ import numpy as np
 
 from unroll.config import option
 from unroll.data import vectors as V
+from unroll.data.vector_formats import read_vectors
 from unroll.models.inputs import KINDS, MLP_ACTIVATIONS, VectorInput
 from unroll.tasks import labelled as L
 
@@ -154,7 +155,7 @@ class VectorPart:
     def read(self, path, labelled: bool = True) -> V.VectorSet:
         v = self.v
         columns = V.Columns(v.id_col, v.time_col, v.label_col, v.feature_cols)
-        data = V.read_vectors(path, columns, self.per_step, v.missing, labelled)
+        data = read_vectors(path, columns, self.per_step, v.missing, labelled)
         if self.prepared is not None and "features" in self.prepared:
             V.check_widths(data, self.prepared["features"])
         return data
