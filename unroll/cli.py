@@ -236,7 +236,8 @@ def cmd_eval(args, loaded) -> int:
 def _predict_arguments(task_name: str, p) -> None:
     task = get_task(task_name)
     p.add_argument("run_dir", type=Path)
-    p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input)")
+    p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input); "
+                                                         "a vector run: a .csv, .ts or .npz file")
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
                       "predict")
@@ -246,8 +247,12 @@ def cmd_predict(args, loaded) -> int:
     from unroll.data.text import read_text
     task, model, _ = loaded
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
-    lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
-    for line in task.predict(model, (line.rstrip("\n") for line in lines), options):
+    reader = getattr(task, "predict_file", None)                 # vector runs read their own file formats
+    out = reader(model, args.input, options) if reader is not None and args.input != "-" else None
+    if out is None:
+        lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
+        out = task.predict(model, (line.rstrip("\n") for line in lines), options)
+    for line in out:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     return 0

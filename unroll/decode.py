@@ -160,7 +160,7 @@ def sample_translate(model, src, src_mask=None, max_len: int = 100, temperature:
 
 def beam_translate(model, src_ids, beam_width: int = 5, max_len: int = 100,
                    length_penalty: float = 0.0) -> Hypothesis:
-    """Beam search for one source src_ids int (T,).
+    """Beam search for one source src_ids int (T,) (or real vectors (T, D) for a vector-source model).
 
     Each step extends every live beam by every id and keeps the ``beam_width`` best by summed
     log-probability; a beam that emits EOS moves to the finished set. The search stops when
@@ -174,7 +174,8 @@ def beam_translate(model, src_ids, beam_width: int = 5, max_len: int = 100,
         raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
     if length_penalty < 0:
         raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
-    src = np.asarray(src_ids, dtype=np.int64).reshape(-1, 1)
+    src = np.asarray(src_ids)
+    src = src[:, None] if src.ndim == 2 else src.astype(np.int64).reshape(-1, 1)           # (T, 1[, D])
     if src.size == 0:
         raise ValueError("the source must hold at least one token")
     candidates = [greedy_translate(model, src, None, max_len)[0]]

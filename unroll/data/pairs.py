@@ -134,11 +134,13 @@ def encode_pairs(pairs, src_vocab: PairVocab, tgt_vocab: PairVocab, name: str = 
 
 
 def make_batch(pairs_ids, dtype=np.float32) -> PairBatch:
-    """[(src ids, tgt ids), ...] -> a padded, time-major PairBatch."""
+    """[(src ids, tgt ids), ...] -> a padded, time-major PairBatch; a source of vectors (T_n, D) -> src (T, N, D)."""
     N = len(pairs_ids)
     T = max(len(s) for s, _ in pairs_ids)
     U = max(len(t) for _, t in pairs_ids) + 1
-    src, tgt_in, tgt_out = np.zeros((T, N), np.int64), np.zeros((U, N), np.int64), np.zeros((U, N), np.int64)
+    first = np.asarray(pairs_ids[0][0])                      # token ids, or real vectors (T_n, D)
+    src = np.zeros((T, N), np.int64) if first.ndim < 2 else np.zeros((T, N, first.shape[1]), dtype)
+    tgt_in, tgt_out = np.zeros((U, N), np.int64), np.zeros((U, N), np.int64)
     src_mask, tgt_mask = np.zeros((T, N), dtype), np.zeros((U, N), dtype)
     for n, (s, t) in enumerate(pairs_ids):
         src[:len(s), n], src_mask[:len(s), n] = s, 1

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.models import common
+from unroll.models.inputs import TokenInput
 from unroll.nn import ops
 from unroll.nn.stack import Stack
 
@@ -32,13 +33,13 @@ READOUTS = ("last", "mean", "max")
 
 
 class ClassifyBatch(NamedTuple):
-    ids: np.ndarray              # int (T, N) token ids, padded with any valid id
+    ids: np.ndarray              # int (T, N) token ids, padded with any valid id; or (T, N, D) vectors
     mask: np.ndarray             # (T, N) 1 on real steps
     labels: np.ndarray           # int (N,) class of each sequence
 
 
 class ClassifierCache(NamedTuple):
-    ids: np.ndarray              # (T, N)
+    ids: object                  # the input layer's cache (token ids (T, N))
     mask: np.ndarray             # (T, N) float
     emb_keep: np.ndarray | None  # (T, N, E) scaled embedding dropout keep-mask, or None
     stack_cache: object
@@ -54,18 +55,22 @@ class SequenceClassifier:
     vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell
     ("rnn" | "lstm" | "gru"), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
     before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
-    embedding_dropout (on the embedded tokens).
+    embedding_dropout (on the embedded tokens); input_layer: a ``models.inputs`` layer in place of the
+    embedding (``VectorInput`` for real vectors: then vocab_size is None and embedding_size unused).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = 128, embedding_size: int | None = None,
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False, readout: str = "last",
-                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0):
+                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0,
+                 input_layer=None):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        E = embedding_size or hidden_size
-        self.config = dict(vocab_size=int(vocab_size), num_classes=int(num_classes), hidden_size=int(hidden_size),
+        self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
+        E = self.input.size
+        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_classes=int(num_classes),
+                           hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
                            embedding_dropout=float(embedding_dropout))
@@ -74,18 +79,17 @@ class SequenceClassifier:
         self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
         self.stack_keys = tuple(self.stack.param_shapes())
         width = self.stack.dirs * hidden_size
-        self.params = {"embed.W": common.embedding_init(self.rng, vocab_size, E, self.dtype)}
+        self.params = self.input.init(self.rng, self.dtype)
         self.params.update(self.stack.init(self.rng, self.dtype))
         self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, width, num_classes, self.dtype)
 
     # ------------------------------------------------------------------------------------------------
 
     def forward(self, ids, mask=None, training: bool = True):
-        """ids int (T, N), mask (T, N) or None -> logits (N, C), cache."""
-        ids = common.check_ids("ids", ids, self.config["vocab_size"])
-        T, N = ids.shape
+        """ids int (T, N) (or vectors (T, N, D)), mask (T, N) or None -> logits (N, C), cache."""
+        T, N = self.input.shape(ids)
         m = common.check_mask(mask, T, N, self.dtype)
-        emb = ops.embedding_forward(ids, self.params["embed.W"])
+        emb, ids = self.input.forward(self.params, ids)
         emb, emb_keep = ops.dropout_forward(emb, self.config["embedding_dropout"], self.rng, training)
         hs, _, stack_cache = self.stack.forward(emb, self._stack_params(), None, m, rng=self.rng, training=training)
         r, pick = self._readout(hs, m)
@@ -100,7 +104,7 @@ class SequenceClassifier:
         d_hs = self._readout_backward(d_r, cache)                            # r = readout(y)
         d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)       # y = Stack(e)
         d_emb = ops.dropout_backward(d_emb, cache.emb_keep)                  # e = dropout_e(E[x])
-        grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config["vocab_size"])
+        grads.update(self.input.backward(self.params, d_emb, cache.ids))
         grads["out.W"], grads["out.b"] = dW, db
         return {k: grads[k] for k in self.params}
 

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from unroll.models.inputs import TokenInput
 from unroll.nn import attention, ops
 from unroll.nn.stack import Stack
 
@@ -53,15 +54,19 @@ class Seq2Seq:
     cell : "rnn" | "lstm" | "gru"; bidirectional : encoder reads both ways (adds the bridge)
     conditioning : "init" | "input" | "both"; attention : add additive attention
     bos_id, eos_id : target ids that start and end a target; dropout : between stacked layers
+    source_input : a ``models.inputs`` layer in place of the source embedding (``VectorInput``: the
+    source is real vectors (T, N, D), src_vocab_size None; issue 22's video-captioning wiring)
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, hidden_size: int = 128, num_layers: int = 1,
                  cell: str = "lstm", bidirectional: bool = False, conditioning: str = "init",
                  attention: bool = False, embedding_size: int | None = None, attention_size: int | None = None,
-                 bos_id: int = 1, eos_id: int = 2, dropout: float = 0.0, seed: int = 0, dtype=np.float32):
+                 bos_id: int = 1, eos_id: int = 2, dropout: float = 0.0, seed: int = 0, dtype=np.float32,
+                 source_input=None):
         if conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {conditioning!r}")
-        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
+        sizes = (("tgt_vocab_size", tgt_vocab_size),) + (() if source_input else (("src_vocab_size", src_vocab_size),))
+        for name, value in sizes:
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
@@ -70,8 +75,10 @@ class Seq2Seq:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.V_src, self.V_tgt, self.H, self.L = int(src_vocab_size), int(tgt_vocab_size), hidden_size, num_layers
+        self.V_src = None if source_input else int(src_vocab_size)
+        self.V_tgt, self.H, self.L = int(tgt_vocab_size), hidden_size, num_layers
         self.E = embedding_size or hidden_size
+        self.source = source_input or TokenInput(self.V_src, self.E, key="src_embed.W")
         self.A = attention_size or hidden_size
         self.cell, self.bidirectional, self.conditioning = cell, bool(bidirectional), conditioning
         self.use_attention, self.bos_id, self.eos_id = bool(attention), int(bos_id), int(eos_id)
@@ -79,15 +86,15 @@ class Seq2Seq:
         self.lstm = cell == "lstm"
         self.sampling_prob = 0.0
         self.rng = np.random.default_rng(seed)
-        self.encoder = Stack(cell, self.E, hidden_size, num_layers, bidirectional, dropout)
+        self.encoder = Stack(cell, self.source.size, hidden_size, num_layers, bidirectional, dropout)
         d_in = self.E + (hidden_size if conditioning in ("input", "both") else 0)
         self.decoder = Stack(cell, d_in, hidden_size, num_layers, False, dropout)
         self.params = self._init_params()
 
     def _init_params(self) -> dict:
         rng, dt, H = self.rng, self.dtype, self.H
-        p = {"src_embed.W": rng.standard_normal((self.V_src, self.E)).astype(dt),
-             "tgt_embed.W": rng.standard_normal((self.V_tgt, self.E)).astype(dt)}
+        p = self.source.init(rng, dt)
+        p["tgt_embed.W"] = rng.standard_normal((self.V_tgt, self.E)).astype(dt)
         p.update({f"encoder.{k}": v for k, v in self.encoder.init(rng, dt).items()})
         p.update({f"decoder.{k}": v for k, v in self.decoder.init(rng, dt).items()})
         if self.bidirectional:
@@ -111,15 +118,15 @@ class Seq2Seq:
     # Encoder and bridge.
 
     def encode(self, src: np.ndarray, src_mask=None, training: bool = False):
-        """src int (T, N), src_mask (T, N) -> Memory, decoder initial state S0, caches (for backward)."""
-        src = self._ids("src", src, self.V_src)
-        mask = np.ones(src.shape, self.dtype) if src_mask is None else np.asarray(src_mask, self.dtype)
-        emb = ops.embedding_forward(src, self.params["src_embed.W"])
+        """src int (T, N) (or vectors (T, N, D)), src_mask (T, N) -> Memory, decoder initial state S0, caches."""
+        shape = self.source.shape(src, "src")
+        mask = np.ones(shape, self.dtype) if src_mask is None else np.asarray(src_mask, self.dtype)
+        emb, src = self.source.forward(self.params, src)
         hs, final, enc_cache = self.encoder.forward(emb, self._sub("encoder"), None, mask, self.rng, training)
         state0, bridge_cache = self._bridge_forward(final)
         top_h = state0[0][-1] if self.lstm else state0[-1]
         keys = attention.keys(hs, self._sub("attn")) if self.use_attention else None
-        return Memory(hs, mask, keys, top_h), state0, (src, enc_cache, bridge_cache)
+        return Memory(hs, mask, keys, top_h), state0, ((src, shape), enc_cache, bridge_cache)
 
     def _bridge_forward(self, final):
         if not self.bidirectional:
@@ -183,7 +190,7 @@ class Seq2Seq:
 
     def backward(self, d_logits: np.ndarray, cache) -> dict:
         """d_logits (U, N, V_tgt) -> grads with the keys of params."""
-        (src, enc_cache, bridge_cache), state0, tgt_in, dec_cache, attn_cache, feat = cache
+        ((src, shape), enc_cache, bridge_cache), state0, tgt_in, dec_cache, attn_cache, feat = cache
         grads = {}
         d_feat, grads["out.W"], grads["out.b"] = ops.linear_backward(d_logits, feat, self.params["out.W"])
         d_s, d_hs = d_feat[..., :self.H], None
@@ -200,14 +207,11 @@ class Seq2Seq:
             (dstate0[0] if self.lstm else dstate0)[-1] += d_d[..., self.E:].sum(axis=0)
         grads["tgt_embed.W"] = ops.embedding_backward(np.ascontiguousarray(d_d[..., :self.E]), tgt_in, self.V_tgt)
         dfinal = self._bridge_backward(dstate0, bridge_cache, grads)
-        d_hs = np.zeros(self._hs_shape(src), self.dtype) if d_hs is None else d_hs
+        d_hs = np.zeros(tuple(shape) + (self.dirs * self.H,), self.dtype) if d_hs is None else d_hs
         d_emb, _, g = self.encoder.backward(d_hs, enc_cache, dfinal)
         grads.update({f"encoder.{k}": v for k, v in g.items()})
-        grads["src_embed.W"] = ops.embedding_backward(d_emb, src, self.V_src)
+        grads.update(self.source.backward(self.params, d_emb, src))
         return {k: grads[k] for k in self.params}
-
-    def _hs_shape(self, src):
-        return src.shape + (self.dirs * self.H,)
 
     # ------------------------------------------------------------------------------------------------
     # Free running, one step at a time (unroll.decode drives these).

@@ -20,18 +20,19 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.models import common
+from unroll.models.inputs import TokenInput
 from unroll.nn import ops
 from unroll.nn.stack import Stack
 
 
 class TagBatch(NamedTuple):
-    ids: np.ndarray              # int (T, N) token ids, padded with any valid id
+    ids: np.ndarray              # int (T, N) token ids, padded with any valid id; or (T, N, D) vectors
     mask: np.ndarray             # (T, N) 1 on real steps
     tags: np.ndarray             # int (T, N) tag ids (any valid id on padding)
 
 
 class TaggerCache(NamedTuple):
-    ids: np.ndarray              # (T, N)
+    ids: object                  # the input layer's cache (token ids (T, N))
     stack_cache: object
     hs_dropped: np.ndarray       # (T, N, dirs·H)
     keep: np.ndarray | None      # (T, N, dirs·H) scaled keep-mask or None
@@ -41,33 +42,35 @@ class SequenceTagger:
     """Embedding -> Stack (optionally bidirectional) -> linear -> softmax at every step.
 
     vocab_size V, num_tags K, hidden_size H, embedding_size E (default H), num_layers, cell, bidirectional,
-    dropout (between layers and before the output layer), seed, dtype.
+    dropout (between layers and before the output layer), seed, dtype; input_layer: a ``models.inputs``
+    layer in place of the embedding (``VectorInput`` for real vectors: vocab_size None).
     """
 
     def __init__(self, vocab_size: int, num_tags: int, hidden_size: int = 128, embedding_size: int | None = None,
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0,
-                 seed: int = 0, dtype=np.float32):
+                 seed: int = 0, dtype=np.float32, input_layer=None):
         if not isinstance(num_tags, (int, np.integer)) or num_tags < 2:
             raise ValueError(f"num_tags must be an integer >= 2, got {num_tags!r}")
-        E = embedding_size or hidden_size
-        self.config = dict(vocab_size=int(vocab_size), num_tags=int(num_tags), hidden_size=int(hidden_size),
+        self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
+        E = self.input.size
+        self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_tags=int(num_tags),
+                           hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), dropout=float(dropout))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
         self.stack_keys = tuple(self.stack.param_shapes())
-        self.params = {"embed.W": common.embedding_init(self.rng, vocab_size, E, self.dtype)}
+        self.params = self.input.init(self.rng, self.dtype)
         self.params.update(self.stack.init(self.rng, self.dtype))
         self.params["out.W"], self.params["out.b"] = common.linear_init(
             self.rng, self.stack.dirs * hidden_size, num_tags, self.dtype)
 
     def forward(self, ids, mask=None, training: bool = True):
         """ids int (T, N), mask (T, N) or None -> logits (T, N, K), cache."""
-        ids = common.check_ids("ids", ids, self.config["vocab_size"])
-        T, N = ids.shape
+        T, N = self.input.shape(ids)
         m = common.check_mask(mask, T, N, self.dtype)
-        emb = ops.embedding_forward(ids, self.params["embed.W"])
+        emb, ids = self.input.forward(self.params, ids)
         stack_params = {k: self.params[k] for k in self.stack_keys}
         hs, _, stack_cache = self.stack.forward(emb, stack_params, None, m, rng=self.rng, training=training)
         hs_dropped, keep = ops.dropout_forward(hs, self.config["dropout"], self.rng, training)
@@ -79,7 +82,7 @@ class SequenceTagger:
         d_hs_dropped, dW, db = ops.linear_backward(d_logits, cache.hs_dropped, self.params["out.W"])
         d_hs = ops.dropout_backward(d_hs_dropped, cache.keep)
         d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)
-        grads["embed.W"] = ops.embedding_backward(d_emb, cache.ids, self.config["vocab_size"])
+        grads.update(self.input.backward(self.params, d_emb, cache.ids))
         grads["out.W"], grads["out.b"] = dW, db
         return {k: grads[k] for k in self.params}
 

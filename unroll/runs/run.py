@@ -121,6 +121,8 @@ def read_task(folder: RunFolder | Path):
     info = folder.read_config()
     try:                                                 # a damaged config.json: one line naming it
         task_cls = get_task(info["task"])
+        for name in getattr(task_cls, "optional_sections", ()):      # a section added after the run was made
+            info.setdefault(name, {})
         for name in ("train", *task_cls.sections):
             if not isinstance(info.get(name), dict):
                 raise ValueError(f"section '{name}' must be a JSON object, got {type(info.get(name)).__name__}")

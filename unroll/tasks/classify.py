@@ -166,4 +166,9 @@ class ClassifyTask(Task):
         return seqs, np.array(labels, np.int64)
 
 
-TASK = ClassifyTask
+
+# Sequences of real vectors (.csv, .tsv, .ts, .npz data; tasks/vectors.py) through the same task.
+from unroll.tasks.vector_parts import ClassifyVectors  # noqa: E402
+from unroll.tasks.vectors import with_vectors  # noqa: E402
+
+TASK = with_vectors(ClassifyTask, ClassifyVectors)

@@ -271,4 +271,9 @@ Seq2SeqTask.commands = tuple(
     Command(kind, f"a reproducible set of source<TAB>target pairs: {kind}", partial(_pair_options, kind), cmd_data,
             "Generate pairs (a seed fixes them): addition, dates, numbers, reverse.", kind="data")
     for kind in PAIR_KINDS)
-TASK = Seq2SeqTask
+
+# Sequences of real vectors (.csv, .ts, .npz data; tasks/vectors.py) through the same task.
+from unroll.tasks.vector_parts import Seq2SeqVectors  # noqa: E402
+from unroll.tasks.vectors import with_vectors  # noqa: E402
+
+TASK = with_vectors(Seq2SeqTask, Seq2SeqVectors)

@@ -190,4 +190,9 @@ def cmd_data_segment(args) -> int:
 TagTask.commands = (Command("segment", "word segmentation data in CoNLL form: each line's characters without "
                             "spaces, tagged B where a word starts, else I", _segment_arguments, cmd_data_segment,
                             kind="data"),)
-TASK = TagTask
+
+# Sequences of real vectors (.csv, .ts, .npz data; tasks/vectors.py) through the same task.
+from unroll.tasks.vector_parts import TagVectors  # noqa: E402
+from unroll.tasks.vectors import with_vectors  # noqa: E402
+
+TASK = with_vectors(TagTask, TagVectors)

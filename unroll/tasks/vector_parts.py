@@ -1,0 +1,202 @@
+"""The vector side of classify, tag and seq2seq: data -> batches -> model -> metrics -> predictions.
+
+Each part follows the token task it stands in for (same metrics, same describe, same model class with a
+``VectorInput`` in place of the embedding); ``tasks/vectors.py`` says how a task chooses between them.
+
+Predict output, one line per sequence of the input file::
+
+    classify   id<TAB>label<TAB>p(label)<TAB>label:p ...
+    tag        id<TAB>tag tag ... (one per row of the sequence)
+    seq2seq    id<TAB>the decoded target text
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unroll.data import pairs as P
+from unroll.data import vectors as V
+from unroll.models.classifier import ClassifyBatch, SequenceClassifier
+from unroll.models.seq2seq import Seq2Seq
+from unroll.models.tagger import SequenceTagger, TagBatch
+from unroll.nn import ops
+from unroll.tasks import labelled as L
+from unroll.tasks import metrics as M
+from unroll.tasks.vectors import VectorPart, label_index
+
+TINY = np.finfo(float).tiny
+
+
+class ClassifyVectors(VectorPart):
+    """Many-to-one on vectors: SequenceClassifier(input_layer=VectorInput)."""
+
+    section = "classify"
+
+    def prepare(self) -> dict:
+        train = self.sets("train")
+        V.check_classes(train.labels, train.source)
+        labels = sorted(set(train.labels))
+        if len(labels) < 2:
+            raise ValueError(f"{train.source}: the training sequences hold only the class {labels[0]!r}; need two")
+        return {**self.prepare_common(train), "labels": labels}
+
+    def encoded(self, split: str):
+        data = self.sets(split)
+        index = label_index(data.labels, self.prepared["labels"], data.source)
+        return self.inputs(data.xs), np.array([index[y] for y in data.labels], np.int64)
+
+    def batches(self, train):
+        xs, y = self.encoded("train")
+        make = lambda i: ClassifyBatch(*V.pad_vectors([xs[k] for k in i]), y[i])  # noqa: E731
+        return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
+
+    def build_model(self, seed: int, dtype=np.float32):
+        c = self.cfg
+        return SequenceClassifier(None, len(self.prepared["labels"]), c.hidden_size, None, c.num_layers, c.cell,
+                                  c.bidirectional, c.readout, c.dropout, seed, dtype, c.embedding_dropout,
+                                  input_layer=self.input_layer(c.hidden_size))
+
+    def proba(self, model, xs) -> np.ndarray:
+        probs = np.zeros((len(xs), len(self.prepared["labels"])))
+        for index, x, mask in self.eval_batches(xs, model.dtype):
+            probs[index] = model.predict_proba(x, mask)
+        return probs
+
+    def metrics(self, model, split: str) -> dict:
+        xs, labels = self.encoded(split)
+        probs, names = self.proba(model, xs), self.prepared["labels"]
+        nll = -np.log(np.maximum(probs[np.arange(len(xs)), labels], TINY))
+        pred = probs.argmax(axis=1)
+        out = {"loss": float(nll.mean()), "accuracy": M.accuracy(pred, labels),
+               "macro_f1": M.macro_f1(pred, labels, names)}
+        for name, s in M.per_class(pred, labels, names).items():
+            out |= {f"precision_{name}": s["precision"], f"recall_{name}": s["recall"], f"f1_{name}": s["f1"]}
+        out["confusion"] = M.confusion_matrix(pred, labels, len(names)).tolist()
+        return out
+
+    def predict(self, model, path, options):
+        data, names = self.read(path, labelled=False), self.prepared["labels"]
+        self.check_lengths(data)
+        for sid, p in zip(data.ids, self.proba(model, self.inputs(data.xs))):
+            best = int(p.argmax())
+            yield "\t".join([sid, names[best], f"{p[best]:.4f}", " ".join(f"{n}:{q:.4f}" for n, q in zip(names, p))])
+
+
+class TagVectors(VectorPart):
+    """Aligned many-to-many on vectors: a tag per row, SequenceTagger(input_layer=VectorInput)."""
+
+    section = "tag"
+    per_step = True
+
+    def prepare(self) -> dict:
+        train = self.sets("train")
+        V.check_classes(train.labels, train.source, "tag")
+        tags = sorted({t for row in train.labels for t in row})
+        if len(tags) < 2:
+            raise ValueError(f"{train.source}: the training sequences hold only the tag {tags[0]!r}; need two")
+        return {**self.prepare_common(train), "tags": tags}
+
+    def encoded(self, split: str):
+        data = self.sets(split)
+        index = label_index(data.labels, self.prepared["tags"], data.source, "tag")
+        return self.inputs(data.xs), [np.array([index[t] for t in row], np.int64) for row in data.labels]
+
+    def batches(self, train):
+        xs, tags = self.encoded("train")
+        make = lambda i: TagBatch(*V.pad_vectors([xs[k] for k in i]), L.pad([tags[k] for k in i])[0])  # noqa: E731
+        return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
+
+    def build_model(self, seed: int, dtype=np.float32):
+        c = self.cfg
+        return SequenceTagger(None, len(self.prepared["tags"]), c.hidden_size, None, c.num_layers, c.cell,
+                              not c.unidirectional, c.dropout, seed, dtype, input_layer=self.input_layer(c.hidden_size))
+
+    def proba(self, model, xs) -> list[np.ndarray]:
+        out = [None] * len(xs)
+        for index, x, mask in self.eval_batches(xs, model.dtype):
+            probs = model.predict_proba(x, mask)
+            for col, i in enumerate(index):
+                out[i] = probs[:len(xs[i]), col]
+        return out
+
+    def metrics(self, model, split: str) -> dict:
+        xs, tags = self.encoded(split)
+        names, probs = self.prepared["tags"], self.proba(model, xs)
+        nll = sum(-np.log(np.maximum(p[np.arange(len(t)), t], TINY)).sum() for p, t in zip(probs, tags))
+        pred = [[names[k] for k in p.argmax(axis=1)] for p in probs]
+        gold = [[names[k] for k in t] for t in tags]
+        out = {"loss": float(nll / sum(map(len, tags))), "token_accuracy": M.token_accuracy(pred, gold)}
+        if any(n[:2] in ("B-", "I-") for n in names):
+            out |= {f"span_{k}": v for k, v in M.span_f1(pred, gold).items()}
+        return out
+
+    def predict(self, model, path, options):
+        data, names = self.read(path, labelled=False), self.prepared["tags"]
+        self.check_lengths(data)
+        for sid, p in zip(data.ids, self.proba(model, self.inputs(data.xs))):
+            yield f"{sid}\t" + " ".join(names[k] for k in p.argmax(axis=1))
+
+
+class Seq2SeqVectors(VectorPart):
+    """Vectors in, words out (video captioning): Seq2Seq(source_input=VectorInput); the label is the target."""
+
+    section = "pairs"
+
+    @property
+    def target_vocab(self) -> P.PairVocab:
+        return P.PairVocab.from_json(self.prepared["tgt_vocab"])
+
+    def prepare(self) -> dict:
+        train = self.sets("train")
+        level = self.cfg.level
+        tgt = P.PairVocab.build(train.labels, level)
+        return {**self.prepare_common(train), "tgt_vocab": tgt.to_json(), "max_source": max(len(x) for x in train.xs),
+                "max_target": max(len(P.tokens_of(t, level)) for t in train.labels), "train_pairs": len(train)}
+
+    def encoded(self, split: str):
+        data, tgt = self.sets(split), self.target_vocab
+        out = []
+        for sid, x, text in zip(data.ids, self.inputs(data.xs), data.labels):
+            try:
+                out.append((x, tgt.encode(text)))
+            except ValueError as err:
+                raise ValueError(f"{data.source}: sequence {sid}: target {err}") from None
+        return out, data
+
+    def batches(self, train):
+        self.task._batches = P.PairBatches(self.encoded("train")[0], train.batch_size,
+                                           self.task.stream(train.seed, "train"))
+        return self.task._batches
+
+    def build_model(self, seed: int, dtype=np.float32):
+        c, tgt = self.task.settings["seq2seq"], self.target_vocab
+        return Seq2Seq(None, len(tgt), c.hidden_size, c.num_layers, c.cell, c.bidirectional, c.conditioning,
+                       c.attention, c.embedding_size, None, tgt.bos_id, tgt.eos_id, c.dropout, seed, dtype,
+                       source_input=self.input_layer(c.hidden_size))
+
+    def metrics(self, model, split: str) -> dict:
+        from unroll import metrics as MT
+        pairs, data = self.encoded(split)
+        tgt, total, count = self.target_vocab, 0.0, 0.0
+        for start in range(0, len(pairs), 256):
+            batch = P.make_batch(pairs[start:start + 256], model.dtype)
+            logits, _ = model.forward(batch.src, batch.src_mask, batch.tgt_in, training=False)
+            logp = ops.log_softmax(logits.astype(np.float64))
+            t, n = np.indices(batch.tgt_out.shape)
+            total -= float((logp[t, n, batch.tgt_out] * batch.tgt_mask).sum())
+            count += float(batch.tgt_mask.sum())
+        hyps = self.task.translate(model, [x for x, _ in pairs], self.task.settings["seq2seq"].eval_beam)
+        preds = [tgt.decode(h.tokens) for h in hyps]
+        refs = [P.detokenize(P.tokens_of(t, tgt.level), tgt.level) for t in data.labels]
+        return {"loss": total / count, **MT.all_metrics(preds, refs), "pairs": len(pairs)}
+
+    def predict(self, model, path, options):
+        tgt, data = self.target_vocab, self.read(path, labelled=False)
+        self.check_lengths(data)
+        beam, max_len, temperature, penalty, seed = ((1, None, 0.0, 0.0, 0) if options is None else
+                                                     (options.beam, options.max_len, options.temperature,
+                                                      options.length_penalty, options.seed))
+        rng = np.random.default_rng(seed)
+        for sid, x in zip(data.ids, self.inputs(data.xs)):
+            hyp = self.task.translate(model, [x], beam, max_len, temperature, penalty, rng)[0]
+            yield f"{sid}\t{tgt.decode(hyp.tokens)}"
