@@ -4,7 +4,7 @@ network built from torch.nn: teacher-forced loss and every gradient, float64, to
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (the test extra installs it: a missing torch must fail, not skip)
 from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
 
 from unroll.interop import torch_weights as tw  # noqa: E402
