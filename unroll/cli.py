@@ -179,19 +179,26 @@ def finish(trainer) -> int:
 # eval, predict, plot
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="validation (or --data) metrics of a run's latest checkpoint")
+    p = sub.add_parser("eval", help="validation (or --data) metrics of a run's best (or latest) checkpoint")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
     p.add_argument("--batch", type=int, default=None,
                    help="sequences read side by side (default: the run's --batch, fewer for a short file)")
     p.add_argument("--json", action="store_true")
+    _add_checkpoint_choice(p)
     p.set_defaults(func=cmd_eval)
+
+
+def _add_checkpoint_choice(p) -> None:
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="best: the checkpoint of the best validation by the task's metric (the latest if none "
+                        "was kept yet); last: the latest (default best)")
 
 
 def cmd_eval(args) -> int:
     from dataclasses import replace
     from unroll.train import run
-    task, model, info = run.load(args.run_dir)
+    task, model, info = run.load(args.run_dir, args.checkpoint)
     if args.batch is not None:                               # a new TrainConfig checks it (a positive integer)
         task.settings["train"] = replace(task.settings["train"], batch_size=args.batch)
     if info.get("imported") and not args.data:
@@ -210,13 +217,14 @@ def _add_predict(sub, task_name: str) -> None:
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
                       "predict")
+    _add_checkpoint_choice(p)
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
     from unroll.data.text import read_text
     from unroll.train import run
-    task, model, _ = run.load(args.run_dir)
+    task, model, _ = run.load(args.run_dir, args.checkpoint)
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
     lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
     for line in task.predict(model, (line.rstrip("\n") for line in lines), options):

@@ -79,6 +79,8 @@ class TrainConfig:
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
+    patience: int | None = option(None, help="stop after this many validations without a better value of the "
+                                             "task's metric (the best checkpoint is kept in any case)")
 
     def __post_init__(self):
         if self.max_steps is None and self.max_time is None:
@@ -90,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.patience is not None:
+            _positive("patience", self.patience)
         if self.max_steps is not None and self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.max_time is not None and not self.max_time > 0:

@@ -21,6 +21,7 @@ The pieces, and who calls them::
                     clip, optimizer step
                   every eval_every steps: task.metrics(model, "valid") -> {"loss": ..., ...}
                   logged as valid_loss, valid_<name>; stop early when task.done(metrics)
+                  best checkpoint (RUN_DIR/best/) and --patience by task.monitor(), e.g. ("accuracy", "max")
                   checkpoint: model params, optimizer, batches, carried state, RNG, counters, by name
     unroll eval RUN [--data FILE]    task.metrics(model, "valid" or FILE), printed by task.describe
     unroll predict RUN [FILE|-]      task.predict(model, lines, options): one output line per input line
@@ -189,6 +190,10 @@ class Task(abc.ABC):
         options: an instance of ``predict_options`` (or None); bad input: a one-line ValueError naming the line.
         """
         raise ValueError(f"task {self.name} does not predict")
+
+    def monitor(self) -> tuple[str, str]:
+        """(metric name in ``metrics()``, "min" or "max"): what the best checkpoint and --patience watch."""
+        return "loss", "min"
 
     def done(self, metrics: dict) -> bool:
         """True to stop training early after a validation with these metrics (e.g. a target loss reached)."""

@@ -108,6 +108,9 @@ class ClassifyTask(Task):
         out["confusion"] = M.confusion_matrix(pred, labels, len(names)).tolist()
         return out
 
+    def monitor(self) -> tuple[str, str]:
+        return "accuracy", "max"
+
     def describe(self, metrics: dict) -> str:
         names = self.prepared["labels"]
         head = f"loss {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}"

@@ -197,6 +197,9 @@ class Seq2SeqTask(Task):
     def done(self, metrics: dict) -> bool:
         return metrics.get("exact_match", 0.0) >= 1.0
 
+    def monitor(self) -> tuple[str, str]:
+        return "exact_match", "max"
+
     def predict(self, model, lines, options):
         options = options or PredictOptions()
         _, tgt = self.vocabs

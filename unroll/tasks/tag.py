@@ -110,6 +110,15 @@ class TagTask(Task):
             out |= {f"span_{k}": v for k, v in M.span_f1(pred_tags, gold_tags).items()}
         return out
 
+    def monitor(self) -> tuple[str, str]:
+        """Word segmentation: boundary F1; BIO tags: span F1; other tags: token accuracy."""
+        names = self.prepared["tags"]
+        if set(names) == {"B", "I"}:
+            return "boundary_f1", "max"
+        if any(n[:2] in ("B-", "I-") for n in names):
+            return "span_f1", "max"
+        return "token_accuracy", "max"
+
     def predict(self, model, lines, options):
         names, stoi = self.prepared["tags"], self._stoi()
         words = options is not None and options.format == "words"

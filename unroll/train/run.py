@@ -21,7 +21,7 @@ from unroll import __version__
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.tasks import get_task
 from unroll.train import checkpoint, distributed, lock
-from unroll.train.trainer import Trainer
+from unroll.train.trainer import BEST, Trainer
 
 FORMAT = 2
 META = ("format", "unroll_version", "created", "task", "train")
@@ -87,19 +87,31 @@ def _load_newest_good(trainer: Trainer, run_dir: Path) -> None:
     trainer.load(folder)
 
 
-def load(run_dir: Path):
-    """(task, model with the latest checkpoint's weights, run info with "step") for eval, predict, sample."""
+CHECKPOINTS = ("best", "last")
+
+
+def load(run_dir: Path, which: str = "last"):
+    """(task, model with a checkpoint's weights, run info with "step" and "checkpoint") for eval, predict, sample.
+
+    which: "last" (the latest checkpoint) or "best" (RUN_DIR/best/, the best by the task's validation
+    metric; the latest when the run has kept none yet, e.g. no scheduled validation so far)
+    """
+    if which not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
     run_dir = run_folder(run_dir)
     task, info = read_task(run_dir)
     model = task.build_model(task.settings["train"].seed)
     expected = {k: v.shape for k, v in model.params.items()}
+    best = run_dir / BEST
+    use_best = which == "best" and (best / "latest").is_file()
     try:
-        named = checkpoint.read(checkpoint.latest(run_dir), expected)
+        named = checkpoint.read(checkpoint.latest(best if use_best else run_dir), expected)
     except ValueError as err:
         raise ValueError(f"{err}{_older_good_hint(run_dir, expected)}") from None
     for key, value in named["model"][0].items():
         model.params[key][...] = value
     info["step"] = named["counters"][1]["step"]
+    info["checkpoint"] = "best" if use_best else "last"
     return task, model, info
 
 
@@ -173,6 +185,9 @@ def limit_reached(trainer: Trainer) -> str | None:
         return f"it reached its limit of --max-steps {cfg.max_steps} (step {c['step']})"
     if cfg.max_time is not None and c["elapsed"] >= cfg.max_time:
         return f"it reached its limit of --max-time {cfg.max_time:g} s ({c['elapsed']:.1f} s trained)"
+    if trainer.patience_used_up():
+        return (f"it stopped early: {c['bad_evals']} validations without improvement (--patience {cfg.patience}, "
+                f"best at step {c['best_step']})")
     return None
 
 

@@ -12,6 +12,15 @@ uninterrupted one.
 
 A loss or gradient norm that becomes NaN or Inf rolls the run back to the last checkpoint and halves the
 learning rate; the fourth time, training stops with ``TrainingDiverged``.
+
+Best checkpoint and early stopping (Keras' ModelCheckpoint(save_best_only) and EarlyStopping): at every
+scheduled validation (step a multiple of ``eval_every``) the task's own metric (``Task.monitor()``, e.g.
+("accuracy", "max")) is compared with the best so far; a better value writes the parameters to the
+run folder's ``best/`` checkpoint (the metrics line says ``"new_best": true``) and a worse or equal one
+counts towards ``patience``: after ``patience`` validations without improvement training stops (the line
+says ``"early_stop"``). Only scheduled validations count (not the extra one when a budget runs out), and
+the best value, its step and the count are counters, so a stopped and resumed run keeps exactly the best
+checkpoint and stops exactly where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from unroll.train.progress import Progress
 from unroll.train.state import CarriedState, Counters, ParamsState, RNGState
 
 MAX_NAN_RETRIES = 3
+BEST = "best"           # RUN_DIR/best/: the best checkpoint by the task's validation metric (latest, checkpoints/)
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,7 +62,8 @@ class Trainer:
         self.carry = CarriedState()
         self.world = distributed.world()                  # Solo, or P ranks under mpiexec
         self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
-                                 max_grad_norm=0.0, max_train_loss=0.0)
+                                 max_grad_norm=0.0, max_train_loss=0.0, best=None, best_step=None, bad_evals=0)
+        self.monitor = task.monitor()                     # (metric name, "min" | "max")
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
@@ -133,7 +144,7 @@ class Trainer:
 
     def _done(self, elapsed: float) -> bool:
         cfg = self.config
-        return (self.stop_requested or self.task_done
+        return (self.stop_requested or self.task_done or self.patience_used_up()
                 or (cfg.max_steps is not None and self.counters["step"] >= cfg.max_steps)
                 or (cfg.max_time is not None and elapsed >= cfg.max_time))
 
@@ -149,8 +160,30 @@ class Trainer:
             metrics = self.validate()
             record.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
             self.task_done = self.task_done or self.task.done(metrics)
+            if c["step"] % self.config.eval_every == 0:
+                self._track_best(metrics, record)
             self.save()
         return record
+
+    def _track_best(self, metrics: dict, record: dict) -> None:
+        """Keep the parameters of the best scheduled validation in best/; count validations without progress."""
+        c, (name, mode) = self.counters, self.monitor
+        value = metrics.get(name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return
+        if c["best"] is None or (value > c["best"] if mode == "max" else value < c["best"]):
+            c["best"], c["best_step"], c["bad_evals"] = float(value), c["step"], 0
+            self.save_best()
+            record["new_best"] = True
+            return
+        c["bad_evals"] += 1
+        if self.patience_used_up():
+            record["early_stop"] = (f"valid_{name} has not improved for {c['bad_evals']} validations "
+                                    f"(best {c['best']:.6g} at step {c['best_step']})")
+
+    def patience_used_up(self) -> bool:
+        patience = self.config.patience
+        return patience is not None and self.counters["bad_evals"] >= patience
 
     # ------------------------------------------------------------------------------------------------
 
@@ -188,6 +221,13 @@ class Trainer:
         folder = checkpoint.save(self.run_dir, self.counters["step"], parts) if self.world.rank == 0 else None
         self.world.barrier()
         return folder
+
+    def save_best(self) -> None:
+        """Write the parameters (and counters) to RUN_DIR/best/, a checkpoint folder of its own."""
+        if self.world.rank == 0:
+            checkpoint.save(self.run_dir / BEST, self.counters["step"],
+                            {"model": ParamsState(self.model.params), "counters": self.counters})
+        self.world.barrier()
 
     def load(self, folder: Path) -> None:
         checkpoint.load(folder, self.components())
