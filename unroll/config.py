@@ -79,6 +79,10 @@ class TrainConfig:
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
+    lr_layer_decay: float = option(1.0, help="discriminative learning rates (ULMFiT): the output layer steps with --lr, "
+                                             "each group below with F times the one above, the embedding lowest")
+    unfreeze_every: int | None = option(None, help="gradual unfreezing: train the output layer alone, then one more "
+                                                   "group below every N validations (unroll/train/finetune.py)")
     patience: int | None = option(None, help="stop after this many validations without a better value of the "
                                              "task's metric (the best checkpoint is kept in any case)")
 
@@ -94,6 +98,10 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.patience is not None:
             _positive("patience", self.patience)
+        if self.unfreeze_every is not None:
+            _positive("unfreeze_every", self.unfreeze_every)
+        if not 0.0 < self.lr_layer_decay <= 1.0:
+            raise ValueError(f"lr_layer_decay must lie in (0, 1], got {self.lr_layer_decay}")
         if self.max_steps is not None and self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.max_time is not None and not self.max_time > 0:

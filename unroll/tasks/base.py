@@ -13,6 +13,7 @@ The pieces, and who calls them::
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings
                   model = task.build_model(seed)   a Model (below)
+                  task.warm_start(model)           new run only: e.g. weights of a pretrained run (--init-from)
                   batches = task.batches(train)    a Batches iterator (below)
       trainer     each step:
                     batch = next(batches)
@@ -190,6 +191,9 @@ class Task(abc.ABC):
         options: an instance of ``predict_options`` (or None); bad input: a one-line ValueError naming the line.
         """
         raise ValueError(f"task {self.name} does not predict")
+
+    def warm_start(self, model) -> None:
+        """A new run only, after build_model: set parameters from elsewhere (``--init-from``); by default none."""
 
     def monitor(self) -> tuple[str, str]:
         """(metric name in ``metrics()``, "min" or "max"): what the best checkpoint and --patience watch."""

@@ -20,6 +20,7 @@ from unroll.data.labelled import read_class_files, read_tsv
 from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.nn import ops
 from unroll.tasks import labelled as L
+from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
 from unroll.tasks.base import Task
 
@@ -42,6 +43,8 @@ class ClassifyConfig:
     readout: str = option("last", help="last | mean | max over the real steps")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
     embedding_dropout: float = option(0.0, help="dropout on the embedded tokens")
+    init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
+                                              "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
@@ -77,10 +80,19 @@ class ClassifyTask(Task):
             raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")
         train_idx, _ = self._split(examples)
         tokens = [self._tokens(examples[i][1]) for i in train_idx]
-        vocab = L.build_vocab(tokens, self.cfg.min_count, self.cfg.tokenizer)
+        c = self.cfg
+        if c.init_from:
+            vocab, warm = pretrained.prepare_vocab(c.init_from, tokens, c.level, c.tokenizer, c.cell, c.hidden_size,
+                                                   c.num_layers, c.embedding_size, c.bidirectional, c.min_count)
+        else:
+            vocab, warm = L.build_vocab(tokens, c.min_count, c.tokenizer), {}
         self.prepared = {"vocab": vocab.to_json(), "labels": labels, "max_length": max(map(len, tokens)),
-                         "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
+                         "data_sha256": L.file_digest(L.data_files(self.cfg.data)), **warm}
         return self.prepared
+
+    def warm_start(self, model) -> None:
+        if self.cfg.init_from:
+            pretrained.copy_into(model.params, pretrained.read(self.cfg.init_from), self.prepared["vocab"]["tokens"])
 
     # ------------------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
 from unroll.models.tagger import SequenceTagger, TagBatch
 from unroll.tasks import labelled as L
+from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
 from unroll.tasks.base import Task
 
@@ -43,6 +44,8 @@ class TagConfig:
     cell: str = option("lstm", help="rnn | lstm | gru")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
+    init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
+                                              "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
     def __post_init__(self):
         if self.level not in L.LEVELS:
@@ -71,14 +74,23 @@ class TagTask(Task):
             raise ValueError("--task tag needs --data (a CoNLL file; `unroll data segment` makes one from text)")
         sequences = read_conll(self.cfg.data, self.cfg.encoding)
         train_idx, _ = self._split(sequences)
-        vocab = L.build_vocab([sequences[i][0] for i in train_idx], self.cfg.min_count)
+        c, token_lists = self.cfg, [sequences[i][0] for i in train_idx]
+        if c.init_from:
+            vocab, warm = pretrained.prepare_vocab(c.init_from, token_lists, c.level, None, c.cell, c.hidden_size,
+                                                   c.num_layers, c.embedding_size, not c.unidirectional, c.min_count)
+        else:
+            vocab, warm = L.build_vocab(token_lists, c.min_count), {}
         tags = sorted({t for i in train_idx for t in sequences[i][1]})
         if len(tags) < 2:
             raise ValueError(f"{self.cfg.data}: the training sequences hold only the tag {tags[0]!r}; need two")
         self.prepared = {"vocab": vocab.to_json(), "tags": tags,
                          "max_length": max(len(sequences[i][0]) for i in train_idx),
-                         "data_sha256": L.file_digest([self.cfg.data])}
+                         "data_sha256": L.file_digest([self.cfg.data]), **warm}
         return self.prepared
+
+    def warm_start(self, model) -> None:
+        if self.cfg.init_from:
+            pretrained.copy_into(model.params, pretrained.read(self.cfg.init_from), self.prepared["vocab"]["tokens"])
 
     def batches(self, train):
         seqs, tags = self._data("train")

@@ -38,6 +38,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
     model = task.build_model(train.seed)
+    task.warm_start(model)                            # --init-from: weights of a pretrained run
     trainer = Trainer(out_dir, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
     world = distributed.world()
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes

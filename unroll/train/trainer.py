@@ -32,7 +32,9 @@ import signal
 import time
 from pathlib import Path
 
-from unroll.train import checkpoint, distributed, lock
+import numpy as np
+
+from unroll.train import checkpoint, distributed, finetune, lock
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
@@ -67,6 +69,7 @@ class Trainer:
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
+        self.groups = finetune.depth_groups(model.params)   # --lr-layer-decay, --unfreeze-every (train/finetune.py)
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -130,13 +133,16 @@ class Trainer:
         mine = self.task.shard(batch, self.world.rank, self.world.size) if self.world.size > 1 else batch
         loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
         loss, grads = self.world.reduce_step(loss, grads, self.task.count(mine))   # P > 1: global means
+        scales = finetune.lr_scales(self.groups, cfg.lr_layer_decay, cfg.unfreeze_every, c["step"], cfg.eval_every)
+        for key in (k for k, s in (scales or {}).items() if s == 0.0):
+            grads[key] = np.zeros_like(grads[key])          # frozen: out of the clipping norm too
         norm = clip_grad_norm(grads, cfg.clip if cfg.clip > 0 else math.inf)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return loss, norm, 0
         if cfg.clip_value > 0:
             clip_grad_value(grads, cfg.clip_value)
         self.optimizer.lr = self.schedule.lr_at(c["step"]) * c["lr_scale"]
-        self.optimizer.step(grads)
+        self.optimizer.step(grads, scales)
         tokens = self.task.count(batch)
         c["step"] += 1
         c["tokens"] += tokens
