@@ -143,6 +143,10 @@ class ModelConfig:
     init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
                                        "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
     forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
+    weight_drop: float = option(0.0, help="DropConnect on every layer's recurrent weights W_h, one mask per batch "
+                                          "(AWD-LSTM's weight drop; unroll/nn/regularize.py)")
+    locked_dropout: bool = option(False, help="--dropout keeps one mask per sequence for every time step "
+                                             "(variational / locked dropout, Gal & Ghahramani)")
     bidirectional: bool = option(False, help="refused for a language model, whose backward direction would read "
                                              "the token it must predict (for classification, tagging, encoders)")
 
@@ -194,6 +198,8 @@ class ModelConfig:
             raise ValueError(f"init_scale must be positive, got {self.init_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError(f"weight_drop must lie in [0, 1), got {self.weight_drop}")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ class ClassifyConfig:
     readout: str = option("last", help="last | mean | max over the real steps")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
     embedding_dropout: float = option(0.0, help="dropout on the embedded tokens")
+    weight_drop: float = option(0.0, help="DropConnect on the recurrent weights W_h, one mask per batch (AWD-LSTM)")
+    locked_dropout: bool = option(False, help="the embedding and between-layer dropouts keep one mask per sequence "
+                                             "for every time step (variational dropout)")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
                                               "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
@@ -105,7 +108,7 @@ class ClassifyTask(Task):
         c = self.cfg
         return SequenceClassifier(len(self.prepared["vocab"]["tokens"]), len(self.prepared["labels"]),
                                   c.hidden_size, c.embedding_size, c.num_layers, c.cell, c.bidirectional, c.readout,
-                                  c.dropout, seed, dtype, c.embedding_dropout)
+                                  c.dropout, seed, dtype, c.embedding_dropout, c.weight_drop, c.locked_dropout)
 
     def metrics(self, model, split: str) -> dict:
         seqs, labels = self._data(split)
