@@ -278,8 +278,10 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
             continue
         kind, nargs = _arg_type(hints[f.name])
         default, dest, help_text = defaults[f.name], f"{section}.{f.name}", meta.get("help", "")
-        if kind is bool:
-            parser.add_argument(*_flags(f, meta), action="store_true", dest=dest, help=help_text)
+        if kind is bool:                                 # on by default: --no-NAME turns it off
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(*_flags(f, meta), action=action, dest=dest, help=help_text,
+                                **({"default": True} if default else {}))
             continue
         if default is not None and "default" not in help_text:
             help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"
