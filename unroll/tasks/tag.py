@@ -38,8 +38,9 @@ class TagConfig:
     encoding: str = option("utf-8", help="text encoding of the data files")
     level: str = option("word", help="how predict splits an input line: word (at spaces) | char")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    hidden_size: int = option(128, "--hidden", "units per layer and direction")
-    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
+    # Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32, Adam 3e-3).
+    hidden_size: int = option(64, "--hidden", "units per layer and direction")
+    embedding_size: int | None = option(32, "--embedding", "embedding width")
     num_layers: int = option(1, "--layers", "recurrent layers")
     cell: str = option("lstm", help="rnn | lstm | gru")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
@@ -62,7 +63,7 @@ class TagPredictOptions:
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"
     sections = {"tag": TagConfig}
-    train_defaults = {"eval_every": 200, "log_every": 20}
+    train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
     predict_options = TagPredictOptions
 
     @property
