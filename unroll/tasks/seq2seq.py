@@ -56,6 +56,8 @@ class Seq2SeqConfig:
     scheduled_sampling: float = option(0.0, help="k of Bengio et al.'s schedule p = 1 - k/(k + exp(step/k)) "
                                                  "(0: teacher forcing only)")
     eval_beam: int = option(1, help="beam width used for the validation metrics (1: greedy)")
+    reverse_source: bool = option(False, help="the encoder reads each source backwards (Sutskever et al. 2014): "
+                                              "the first source tokens end up nearest the first target tokens")
 
     def __post_init__(self):
         if self.conditioning not in MODES:
@@ -117,6 +119,8 @@ class Seq2SeqTask(Task):
     def batches(self, train):
         src, tgt = self.vocabs
         ids = P.encode_pairs(self._split()[0], src, tgt, self.settings["pairs"].data)
+        if self.settings["seq2seq"].reverse_source:
+            ids = [(list(s_ids)[::-1], t_ids) for s_ids, t_ids in ids]
         self._batches = P.PairBatches(ids, train.batch_size, self.stream(train.seed, "train"))
         return self._batches
 
@@ -150,7 +154,7 @@ class Seq2SeqTask(Task):
         if len(ids) > self.prepared["max_source"]:
             raise ValueError(f"{where}: the source has {len(ids)} tokens, longer than any seen in training "
                              f"({self.prepared['max_source']})")
-        return ids
+        return list(ids)[::-1] if self.settings["seq2seq"].reverse_source else ids
 
     def translate(self, model, src_ids, beam: int = 1, max_len: int | None = None, temperature: float = 0.0,
                   length_penalty: float = 0.0, rng=None):
