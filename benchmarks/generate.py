@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unroll.cli import main as unroll  # noqa: E402
 from unroll.data.labelled import read_class_files  # noqa: E402
 from unroll.tasks.generate import GeneratePredictOptions  # noqa: E402
-from unroll.train import run  # noqa: E402
+from unroll.runs import run  # noqa: E402
 
 MODES = ("h0", "input", "both")
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unroll.cli import main as unroll  # noqa: E402
 from unroll.data.labelled import read_class_files  # noqa: E402
 from unroll.data.vocab import tokenize  # noqa: E402
-from unroll.train import run  # noqa: E402
+from unroll.runs import run  # noqa: E402
 
 
 def folds_of(n: int, k: int = 10, seed: int = 0) -> list[np.ndarray]:

@@ -48,7 +48,7 @@ def test_beam_one_is_greedy_and_wider_beams_are_never_worse(mode, cell):
 
 def test_predict_beam_through_the_cli(tmp_path, monkeypatch, capsys):
     from unroll.cli import main
-    from unroll.train import run
+    from unroll.runs import run
     from tests.tasks.helpers import sentiment_lines
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(80)))

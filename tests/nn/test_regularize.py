@@ -135,7 +135,7 @@ def test_bad_rates_are_one_line_errors():
 def test_cli_flags_reach_the_model(tmp_path, monkeypatch, capsys):
     import json
     from unroll.cli import main
-    from unroll.train import run
+    from unroll.runs import run
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 20)
     common = ["train", "--data", "t.txt", "--hidden", "6", "--layers", "2", "--seq-len", "8", "--batch", "4",

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from unroll.cli import main
-from unroll.train import finetune, optim, run
+from unroll.runs import run
+from unroll.train import finetune, optim
 
 from tests.tasks.helpers import sentiment_lines
 from tests.train.test_optim import TORCH_CASES, make_grads, make_params

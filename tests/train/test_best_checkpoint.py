@@ -9,7 +9,7 @@ import pytest
 
 from unroll.cli import main
 from unroll.tasks import get_task
-from unroll.train import run
+from unroll.runs import run
 
 from tests.tasks.helpers import sentiment_lines
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from unroll.config import option
+from unroll.config import names, option
 from unroll.data.labelled import read_class_files, read_tsv
 from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.nn import ops
@@ -40,7 +40,7 @@ class ClassifyConfig:
     hidden_size: int = option(100, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(128, "--embedding", "embedding width")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("gru", help="rnn | lstm | gru")
+    cell: str = option("gru", help="recurrent cell", choices="cells")
     bidirectional: bool = option(True, help="read each sequence in both directions (--no-bidirectional: left to right)")
     readout: str = option("max", help="last | mean | max over the real steps")
     dropout: float = option(0.5, help="dropout between layers and before the output layer")
@@ -53,7 +53,7 @@ class ClassifyConfig:
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
-                                     ("cell", self.cell, ("rnn", "lstm", "gru"))):
+                                     ("cell", self.cell, names("cells"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -87,7 +87,7 @@ class ClassifyTask(Task):
         tokens = [self._tokens(examples[i][1]) for i in train_idx]
         c = self.cfg
         if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(c.init_from, tokens, c.level, c.tokenizer, c.cell, c.hidden_size,
+            vocab, warm = pretrained.prepare_vocab(self.pretrained, tokens, c.level, c.tokenizer, c.cell, c.hidden_size,
                                                    c.num_layers, c.embedding_size, c.bidirectional, c.min_count)
         else:
             vocab, warm = L.build_vocab(tokens, c.min_count, c.tokenizer), {}
@@ -97,11 +97,15 @@ class ClassifyTask(Task):
 
     def warm_start(self, model) -> None:
         if self.cfg.init_from:
-            pretrained.copy_into(model.params, pretrained.read(self.cfg.init_from), self.prepared["vocab"]["tokens"])
+            pretrained.copy_into(model.params, pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"])
+
+    def init_from(self) -> str | None:
+        return self.cfg.init_from
 
     # ------------------------------------------------------------------------------------------------
 
     def batches(self, train):
+        L.check_digest(self.prepared, L.data_files(self.cfg.data))
         seqs, labels = self._data("train")
         make = lambda index: ClassifyBatch(*L.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)

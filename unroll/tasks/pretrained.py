@@ -10,7 +10,7 @@ LM's tokens are copied; the rows of the new tokens keep what the new model's own
 What is copied: the embedding rows and, for every layer l, the left-to-right direction
 ``layer{l}.{cell}.*`` of the stack. Not copied: a bidirectional stack's reverse direction (the LM reads
 left to right; it keeps its own initialisation) and the output layer (the LM predicts tokens). The LM's
-best checkpoint is read (its latest when it kept none). Refused, in one line: a run that is not a
+best checkpoint is read (its latest when it kept none), by the runs floor (``Task.init_from``). Refused, in one line: a run that is not a
 language model, another vocabulary level or tokenizer, another cell, hidden size, number of layers or
 embedding width, and a bidirectional stack of more than one layer (its upper layers read 2·H inputs).
 """
@@ -42,18 +42,18 @@ class Pretrained:
     params: dict
 
 
-def read(run_dir) -> Pretrained:
-    """The language model of a run folder (best checkpoint), or a one-line error."""
-    from unroll.train import run
-    info = run.read_config(run_dir)
+def read(loaded) -> Pretrained:
+    """The language model of a loaded run folder (``unroll.runs.load(RUN, "best")``: task, model, info,
+    folder; the runs floor loads it, see ``Task.init_from``), or a one-line error."""
+    task, model, info = loaded
+    where = loaded.folder.path if hasattr(loaded, "folder") else "?"
     if info["task"] != "lm":
-        raise ValueError(f"--init-from {run_dir}: a language-model run folder is needed, this one holds "
+        raise ValueError(f"--init-from {where}: a language-model run folder is needed, this one holds "
                          f"--task {info['task']}")
-    task, model, loaded = run.load(run_dir, "best")
     m, vocab = task.settings["model"], task.vocab
-    return Pretrained(str(Path(run_dir)), loaded["step"], task.settings["corpus"].level,
-                      getattr(vocab, "tokenizer", None), m.cell, m.hidden_size, m.num_layers,
-                      m.embedding_size or m.hidden_size, list(vocab.tokens), model.params)
+    return Pretrained(str(where), info["step"], task.settings["corpus"].level, getattr(vocab, "tokenizer", None),
+                      m.cell, m.hidden_size, m.num_layers, m.embedding_size or m.hidden_size, list(vocab.tokens),
+                      model.params)
 
 
 def check_fits(lm: Pretrained, level: str, tokenizer: str | None, cell: str, hidden_size: int, num_layers: int,
@@ -83,11 +83,11 @@ def extend_vocab(lm: Pretrained, token_lists, min_count: int = 1) -> list:
     return tokens + sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
 
 
-def prepare_vocab(run_dir, token_lists, level, tokenizer, cell, hidden_size, num_layers, embedding_size,
+def prepare_vocab(loaded, token_lists, level, tokenizer, cell, hidden_size, num_layers, embedding_size,
                   bidirectional, min_count=1):
     """A new run's (WordVocab, {"init_from": {run, step}}) from a language model, after checking the shapes."""
     from unroll.data.vocab import WordVocab
-    lm = read(run_dir)
+    lm = read(loaded)
     check_fits(lm, level, tokenizer, cell, hidden_size, num_layers, embedding_size, bidirectional)
     vocab = WordVocab(extend_vocab(lm, token_lists, min_count), lm.tokenizer or tokenizer or "punct")
     return vocab, {"init_from": {"run": lm.path, "step": lm.step, "lm_tokens": len(lm.tokens)}}

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unroll.config import option
+from unroll.command import Command
+from unroll.config import names, option
 from unroll.data.labelled import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
@@ -42,7 +43,7 @@ class TagConfig:
     hidden_size: int = option(64, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(32, "--embedding", "embedding width")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="rnn | lstm | gru")
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
@@ -51,8 +52,8 @@ class TagConfig:
     def __post_init__(self):
         if self.level not in L.LEVELS:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
-        if self.cell not in ("rnn", "lstm", "gru"):
-            raise ValueError(f"cell must be one of rnn, lstm, gru, got {self.cell!r}")
+        if self.cell not in names("cells"):
+            raise ValueError(f"cell must be one of {', '.join(names('cells'))}, got {self.cell!r}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class TagTask(Task):
         train_idx, _ = self._split(sequences)
         c, token_lists = self.cfg, [sequences[i][0] for i in train_idx]
         if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(c.init_from, token_lists, c.level, None, c.cell, c.hidden_size,
+            vocab, warm = pretrained.prepare_vocab(self.pretrained, token_lists, c.level, None, c.cell, c.hidden_size,
                                                    c.num_layers, c.embedding_size, not c.unidirectional, c.min_count)
         else:
             vocab, warm = L.build_vocab(token_lists, c.min_count), {}
@@ -91,9 +92,13 @@ class TagTask(Task):
 
     def warm_start(self, model) -> None:
         if self.cfg.init_from:
-            pretrained.copy_into(model.params, pretrained.read(self.cfg.init_from), self.prepared["vocab"]["tokens"])
+            pretrained.copy_into(model.params, pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"])
+
+    def init_from(self) -> str | None:
+        return self.cfg.init_from
 
     def batches(self, train):
+        L.check_digest(self.prepared, [self.cfg.data])
         seqs, tags = self._data("train")
         make = lambda index: TagBatch(*L.pad([seqs[i] for i in index]), L.pad([tags[i] for i in index])[0])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
@@ -151,16 +156,6 @@ class TagTask(Task):
             else:
                 yield " ".join(tags)
 
-    @classmethod
-    def add_data_commands(cls, kinds) -> None:
-        s = kinds.add_parser("segment", help="word segmentation data in CoNLL form: each line's characters "
-                                           "without spaces, tagged B where a word starts, else I")
-        s.add_argument("file", type=Path, help="a UTF-8 text file")
-        s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
-        s.add_argument("--valid-fraction", type=float, default=0.0,
-                       help="also write the last share of the text's characters to OUT.valid (needs --out)")
-        s.set_defaults(func=cmd_data_segment)
-
     # ------------------------------------------------------------------------------------------------
 
     def _stoi(self) -> dict:
@@ -192,6 +187,13 @@ class TagTask(Task):
         return seqs, tags
 
 
+def _segment_arguments(s) -> None:
+    s.add_argument("file", type=Path, help="a UTF-8 text file")
+    s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
+    s.add_argument("--valid-fraction", type=float, default=0.0,
+                   help="also write the last share of the text's characters to OUT.valid (needs --out)")
+
+
 def cmd_data_segment(args) -> int:
     from unroll.data.text import split
     text = read_text(args.file)
@@ -210,4 +212,7 @@ def cmd_data_segment(args) -> int:
     return 0
 
 
+TagTask.commands = (Command("segment", "word segmentation data in CoNLL form: each line's characters without "
+                            "spaces, tagged B where a word starts, else I", _segment_arguments, cmd_data_segment,
+                            kind="data"),)
 TASK = TagTask
