@@ -3,6 +3,7 @@
     python benchmarks/seq2seq.py addition --minutes 30 --out docs/seq2seq/addition.json
     python benchmarks/seq2seq.py dates --attention --minutes 30 --out docs/seq2seq/dates-attention.json
     python benchmarks/seq2seq.py numbers --minutes 30 --out docs/seq2seq/numbers.json
+    python benchmarks/seq2seq.py addition --reverse-source --minutes 10 --out docs/seq2seq/addition-reversed.json
     python benchmarks/seq2seq.py reverse --attention --min-len 10 --max-len 60 --out docs/seq2seq/reverse-attn.json
     python benchmarks/seq2seq.py plot-reverse docs/seq2seq/reverse-c.json docs/seq2seq/reverse-attn.json \
         --out docs/seq2seq/reverse.png
@@ -10,8 +11,8 @@
 Each run draws train + held-out pairs from one seeded generator (held-out sources never occur in
 training), trains with Adam and global-norm clipping until ``--minutes`` have passed or the validation
 exact match reaches ``--stop-at``, halves the learning rate when validation stops improving, and writes
-a JSON record: settings, steps, seconds, and on the held-out pairs exact match, CER and BLEU for
-greedy decoding and (on ``--beam-eval`` pairs) beam search k = 5, plus exact match by source length.
+a JSON record: settings, steps, seconds, and on the held-out pairs exact match, CER, per-character
+accuracy (Keras' figure) and BLEU for greedy decoding and (on ``--beam-eval`` pairs) beam search k = 5, plus exact match by source length.
 Times are wall-clock on whatever machine runs it (one BLAS thread).
 """
 
@@ -81,6 +82,13 @@ def train(model, train_ids, valid, tgt_vocab, args, log):
                     return step, elapsed, history
 
 
+def char_accuracy(preds, refs) -> float:
+    """Per-character accuracy as Keras' example counts it: position i of the output right, over
+    max(len(prediction), len(reference)) positions of each pair (a missing or extra character is wrong)."""
+    hits = sum(sum(a == b for a, b in zip(p, r)) for p, r in zip(preds, refs))
+    return hits / max(1, sum(max(len(p), len(r)) for p, r in zip(preds, refs)))
+
+
 def evaluate(model, test_pairs, test_ids, tgt_vocab, beam_n, max_len):
     srcs, refs = [s for s, _ in test_pairs], [t for _, t in test_pairs]
     t0 = time.time()
@@ -90,6 +98,8 @@ def evaluate(model, test_pairs, test_ids, tgt_vocab, beam_n, max_len):
     for s, p, r in zip(srcs, preds, refs):
         by_len[len(s)].append(p == r)
     result["greedy_exact_by_source_length"] = {k: float(np.mean(v)) for k, v in sorted(by_len.items())}
+    result["greedy"]["char_accuracy"] = char_accuracy(preds, refs)
+    result["greedy_pairs_by_source_length"] = {k: len(v) for k, v in sorted(by_len.items())}
     if beam_n:
         t0 = time.time()
         beam = [tgt_vocab.decode(beam_translate(model, s, 5, max_len).tokens) for s, _ in test_ids[:beam_n]]
@@ -114,6 +124,10 @@ def run(args):
     train_ids = encode_pairs(train_pairs, src_vocab, tgt_vocab)
     valid_src = [src_vocab.encode(s) for s, _ in valid_pairs]
     test_ids = [(src_vocab.encode(s), None) for s, _ in test_pairs]
+    if args.reverse_source:                        # Sutskever et al.: the encoder reads each source backwards
+        train_ids = [(list(s)[::-1], t) for s, t in train_ids]
+        valid_src = [list(s)[::-1] for s in valid_src]
+        test_ids = [(list(s)[::-1], t) for s, t in test_ids]
     model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.hidden, args.layers, args.cell, args.bidirectional,
                     args.conditioning, args.attention, args.embedding, args.attention_size, bos_id=1, eos_id=2, seed=args.seed)
     log(f"{args.task}: {len(train_ids)} train, {len(valid_src)} valid, {len(test_pairs)} test pairs; "
@@ -166,6 +180,8 @@ def main(argv=None):
     p.add_argument("--bidirectional", action="store_true")
     p.add_argument("--conditioning", default="both")
     p.add_argument("--attention", action="store_true")
+    p.add_argument("--reverse-source", action="store_true", help="the encoder reads each source backwards "
+                                                                 "(as unroll train --task seq2seq --reverse-source)")
     p.add_argument("--attention-size", type=int, default=None)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)

@@ -80,7 +80,7 @@ def commands(task: str = DEFAULT_TASK) -> list[Command]:
                    cmd_train, "Train a model. With no options: a 2-layer LSTM language model on the bundled tiny "
                    "Shakespeare for 600 seconds. The flags below are those of --task "
                    f"{task}; `unroll train --task NAME --help` lists another task's."),
-           Command("eval", "validation (or --data) metrics of a run's latest checkpoint", _eval_arguments, cmd_eval,
+           Command("eval", "validation (or --data) metrics of a run's best (or latest) checkpoint", _eval_arguments, cmd_eval,
                    needs="run"),
            Command("predict", "read inputs, write one prediction per line (streaming)",
                    partial(_predict_arguments, task), cmd_predict, f"The options below are those of --task {task} runs.",
@@ -106,7 +106,7 @@ def invoke(command: Command, args) -> int | None:
     """Run a parsed command, handing it the loaded run folder or the run machinery it declared it needs."""
     from unroll import runs
     if command.needs == "run":
-        return command.run(args, runs.load(args.run_dir))
+        return command.run(args, runs.load(args.run_dir, getattr(args, "checkpoint", "last")))
     if command.needs == "runs":
         return command.run(args, runs)
     return command.run(args)
@@ -219,6 +219,14 @@ def _eval_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=None,
                    help="sequences read side by side (default: the run's --batch, fewer for a short file)")
     p.add_argument("--json", action="store_true")
+    _add_checkpoint_choice(p)
+
+
+def _add_checkpoint_choice(p) -> None:
+    """--checkpoint best | last: which checkpoint ``invoke`` loads for the command (unroll.runs.load)."""
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="best: the checkpoint of the best validation by the task's metric (the latest if none "
+                        "was kept yet); last: the latest (default best)")
 
 
 def cmd_eval(args, loaded) -> int:
@@ -241,6 +249,7 @@ def _predict_arguments(task_name: str, p) -> None:
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
                       "predict")
+    _add_checkpoint_choice(p)
 
 
 def cmd_predict(args, loaded) -> int:

@@ -91,6 +91,12 @@ class TrainConfig:
     seed: int = option(0, help="the run's only source of randomness")
     tensorboard: bool = option(False, help="also write the metrics as TensorBoard event files in RUN_DIR/tensorboard "
                                            "(needs unroll[tensorboard])")
+    lr_layer_decay: float = option(1.0, help="discriminative learning rates (ULMFiT): the output layer steps with --lr, "
+                                             "each group below with F times the one above, the embedding lowest")
+    unfreeze_every: int | None = option(None, help="gradual unfreezing: train the output layer alone, then one more "
+                                                   "group below every N validations (unroll/train/finetune.py)")
+    patience: int | None = option(None, help="stop after this many validations without a better value of the "
+                                             "task's metric (the best checkpoint is kept in any case)")
 
     def __post_init__(self):
         if self.max_steps is None and self.max_time is None:
@@ -103,6 +109,12 @@ class TrainConfig:
         self._default_schedule()
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.patience is not None:
+            _positive("patience", self.patience)
+        if self.unfreeze_every is not None:
+            _positive("unfreeze_every", self.unfreeze_every)
+        if not 0.0 < self.lr_layer_decay <= 1.0:
+            raise ValueError(f"lr_layer_decay must lie in (0, 1], got {self.lr_layer_decay}")
         if self.max_steps is not None and self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.max_time is not None and not self.max_time > 0:
@@ -157,6 +169,10 @@ class ModelConfig:
     init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
                                        "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
     forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
+    weight_drop: float = option(0.0, help="DropConnect on every layer's recurrent weights W_h, one mask per batch "
+                                          "(AWD-LSTM's weight drop; unroll/nn/regularize.py)")
+    locked_dropout: bool = option(False, help="--dropout keeps one mask per sequence for every time step "
+                                             "(variational / locked dropout, Gal & Ghahramani)")
     bidirectional: bool = option(False, help="refused for a language model, whose backward direction would read "
                                              "the token it must predict (for classification, tagging, encoders)")
 
@@ -208,6 +224,8 @@ class ModelConfig:
             raise ValueError(f"init_scale must be positive, got {self.init_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError(f"weight_drop must lie in [0, 1), got {self.weight_drop}")
 
 
 @dataclass(frozen=True)
@@ -286,8 +304,10 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
             continue
         kind, nargs = _arg_type(hints[f.name])
         default, dest, help_text = defaults[f.name], f"{section}.{f.name}", meta.get("help", "")
-        if kind is bool:
-            parser.add_argument(*_flags(f, meta), action="store_true", dest=dest, help=help_text)
+        if kind is bool:                                 # on by default: --no-NAME turns it off
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(*_flags(f, meta), action=action, dest=dest, help=help_text,
+                                **({"default": True} if default else {}))
             continue
         if default not in (None, ()) and "default" not in help_text:
             help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"

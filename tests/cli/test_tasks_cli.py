@@ -47,7 +47,7 @@ def test_train_eval_predict_resume(data, task, capsys, monkeypatch):
     valid = valid_by_step(data / "whole")
     assert list(valid) == [10, 20, 30] and valid[30] < valid[20] < valid[10]
     capsys.readouterr()
-    assert main(["eval", "whole", "--json"]) == 0
+    assert main(["eval", "whole", "--json", "--checkpoint", "last"]) == 0
     assert json.loads(capsys.readouterr().out)["loss"] == pytest.approx(valid[30], rel=1e-12)
 
     (data / "in.txt").write_text(INPUTS[task])

@@ -89,7 +89,7 @@ def test_damaged_latest_checkpoint_is_named_and_resume_falls_back(what, run_dir,
     file, damage, message = DAMAGES[what]
     path = newest(run_dir) / file
     damage(path)
-    assert main(["eval", str(run_dir)]) == 2
+    assert main(["eval", str(run_dir), "--checkpoint", "last"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and message in err
     assert "older checkpoint step-00000004 is intact" in err
@@ -103,7 +103,7 @@ def test_damaged_latest_checkpoint_is_named_and_resume_falls_back(what, run_dir,
 
 def test_damaged_latest_pointer_falls_back_to_the_newest_good_folder(run_dir, reference, capsys):
     (run_dir / "latest").write_bytes(b"\xff\xfe garbage")
-    assert main(["eval", str(run_dir)]) == 2
+    assert main(["eval", str(run_dir), "--checkpoint", "last"]) == 2
     assert f"run folder {run_dir}: the file 'latest' is damaged" in capsys.readouterr().err
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 0
     assert "resuming from the older checkpoint step-00000006" in capsys.readouterr().err
@@ -179,8 +179,9 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(run_dir, mo
     monkeypatch.setattr(checkpoint, "_write_bytes", full_disk)
     assert train("--resume", run_dir, "--max-steps", 8, "--quiet") == 2
     err = capsys.readouterr().err
-    assert err == (f"unroll: error: cannot write checkpoint step-00000008 in {run_dir}: No space left on device; "
-                   "the previous checkpoint step-00000006 is intact\n")
+    # the best checkpoint (run/best/, written before the latest one) is the first to meet the full disk
+    assert err == (f"unroll: error: cannot write checkpoint step-00000008 in {run_dir / 'best'}: No space left on "
+                   "device; the previous checkpoint step-00000006 is intact\n")
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-00000004", "step-00000006"]
     _, after, info = run.load(run_dir)
     assert info["step"] == 6 and all(np.array_equal(after.params[k], before.params[k]) for k in before.params)

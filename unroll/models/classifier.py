@@ -26,7 +26,7 @@ import numpy as np
 
 from unroll.models import common
 from unroll.models.inputs import TokenInput
-from unroll.nn import ops
+from unroll.nn import ops, regularize
 from unroll.nn.stack import Stack
 
 READOUTS = ("last", "mean", "max")
@@ -55,14 +55,16 @@ class SequenceClassifier:
     vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell
     ("rnn" | "lstm" | "gru"), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
     before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
-    embedding_dropout (on the embedded tokens); input_layer: a ``models.inputs`` layer in place of the
-    embedding (``VectorInput`` for real vectors: then vocab_size is None and embedding_size unused).
+    embedding_dropout (on the embedded tokens), weight_drop (DropConnect on W_h), locked_dropout (the embedding
+    and between-layer dropouts keep one mask per sequence for every step; unroll/nn/regularize.py);
+    input_layer: a ``models.inputs`` layer in place of the embedding (``VectorInput`` for real vectors: then
+    vocab_size is None and embedding_size unused).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = 128, embedding_size: int | None = None,
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False, readout: str = "last",
                  dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0,
-                 input_layer=None):
+                 weight_drop: float = 0.0, locked_dropout: bool = False, input_layer=None):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -73,10 +75,12 @@ class SequenceClassifier:
                            hidden_size=int(hidden_size),
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
-                           embedding_dropout=float(embedding_dropout))
+                           embedding_dropout=float(embedding_dropout), weight_drop=float(weight_drop),
+                           locked_dropout=bool(locked_dropout))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
+        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout,
+                           weight_drop=weight_drop, locked=locked_dropout)
         self.stack_keys = tuple(self.stack.param_shapes())
         width = self.stack.dirs * hidden_size
         self.params = self.input.init(self.rng, self.dtype)
@@ -90,7 +94,8 @@ class SequenceClassifier:
         T, N = self.input.shape(ids)
         m = common.check_mask(mask, T, N, self.dtype)
         emb, ids = self.input.forward(self.params, ids)
-        emb, emb_keep = ops.dropout_forward(emb, self.config["embedding_dropout"], self.rng, training)
+        emb, emb_keep = regularize.dropout(emb, self.config["embedding_dropout"], self.rng, training,
+                                           self.config["locked_dropout"])
         hs, _, stack_cache = self.stack.forward(emb, self._stack_params(), None, m, rng=self.rng, training=training)
         r, pick = self._readout(hs, m)
         r_dropped, keep = ops.dropout_forward(r, self.config["dropout"], self.rng, training)

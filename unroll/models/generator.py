@@ -163,6 +163,12 @@ class ConditionalGenerator:
                 return
             yield token
 
+    def beam_generate(self, cond, bos: int, eos: int, max_len: int, beam: int = 5, length_penalty: float = 0.0):
+        """The most probable continuation for ONE condition found by beam search (``unroll.decode``'s
+        beam_translate, greedy's output a candidate too): a Hypothesis (tokens, log_prob, score, ...)."""
+        from unroll.decode import beam_translate
+        return beam_translate(_Conditioned(self, cond, bos, eos), [0], beam, max_len, length_penalty)
+
     # ------------------------------------------------------------------------------------------------
 
     def _vector(self, cond, N: int) -> np.ndarray:
@@ -196,3 +202,26 @@ class ConditionalGenerator:
 
     def _stack_params(self) -> dict:
         return {k: self.params[k] for k in self.stack_keys}
+
+
+class _Conditioned:
+    """A generator with a fixed condition, seen through the decoder interface that ``unroll.decode``'s
+    free-running and beam functions use (start, decode_step, select, bos_id, eos_id); the "source" is a
+    dummy (T, N) array whose N says how many rows to start."""
+
+    def __init__(self, model: ConditionalGenerator, cond, bos: int, eos: int):
+        self.model, self.cond, self.bos_id, self.eos_id = model, np.asarray(cond), bos, eos
+
+    def start(self, src, src_mask=None):
+        N = np.asarray(src).shape[1]
+        return None, self.model.start(np.repeat(self.cond[None], N, axis=0))
+
+    def decode_step(self, memory, tokens, state):
+        logits, state = self.model.step_logits(tokens, state)
+        return logits, state, None
+
+    @staticmethod
+    def select(memory, state, rows):
+        v, stack_state, t = state
+        pick = tuple(a[:, rows] for a in stack_state) if isinstance(stack_state, tuple) else stack_state[:, rows]
+        return memory, (v[rows], pick, t)

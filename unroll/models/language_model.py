@@ -3,6 +3,8 @@
     e_t   = E[x_t]                                  embedding          (T, N, E)
     h_t   = Stack(e_t, h_{t-1})                     recurrent layers   (T, N, H)
     ŷ_t   = dropout(h_t) W_out + b_out              logits             (T, N, V)
+            (--locked-dropout: every dropout keeps one mask per sequence for all steps; --weight-drop p:
+             DropConnect on each layer's W_h; unroll/nn/regularize.py)
     L     = mean over real tokens of -log softmax(ŷ_t)[y_t]
 
 Parameters live in one flat dict: ``embed.W (V, E)``, the stack's ``layer{l}.{cell}.{W_x, W_h, b, ...}``,
@@ -31,7 +33,7 @@ import numpy as np
 
 from unroll import decode
 from unroll.config import ModelConfig
-from unroll.nn import init, ops
+from unroll.nn import init, ops, regularize
 from unroll.nn.stack import Stack
 
 
@@ -81,7 +83,8 @@ class LanguageModel:
         self.rng = np.random.default_rng(seed)
         E = embedding_size or hidden_size
         self.stack = Stack(cell, E, hidden_size, num_layers, dropout=dropout, activation=activation,
-                           cell_options=self.config.cell_options())
+                           cell_options=self.config.cell_options(), weight_drop=self.config.weight_drop,
+                           locked=self.config.locked_dropout)
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.fold = "auto"     # embedding fold: "auto" (when V < T·N) | True | False; see the module docstring
@@ -119,7 +122,7 @@ class LanguageModel:
             emb = ops.embedding_forward(ids, self.params["embed.W"])
             hs, state, stack_cache = self.stack.forward(emb, self._stack_params(), state, rng=self.rng,
                                                         training=training)
-        hs_dropped, keep = ops.dropout_forward(hs, self.config.dropout, self.rng, training)
+        hs_dropped, keep = regularize.dropout(hs, self.config.dropout, self.rng, training, self.config.locked_dropout)
         logits = ops.linear_forward(hs_dropped, self.params["out.W"], self.params["out.b"])
         return logits, state, LMCache(ids, stack_cache, hs_dropped, keep, folded)
 
@@ -205,7 +208,8 @@ class LanguageModel:
         return ids
 
 
-VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional")
+VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional",
+                  "weight_drop", "locked_dropout")
 
 
 def _variant_fields(variant: dict) -> dict:

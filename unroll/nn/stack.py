@@ -10,6 +10,11 @@ A stack of L layers of one cell kind (``rnn`` | ``lstm`` | ``gru``, or any cell 
     x^(l+1)  = dropout_p(y^(l))                     inverted dropout, training only, between layers only
     hs = y^(L-1)                                                            (T, N, dirs·H)
 
+Regularisers that keep the fused kernels (``unroll/nn/regularize.py``): ``locked=True`` makes the dropout
+between layers locked (one mask per sequence for every step, Gal & Ghahramani); ``weight_drop=p`` runs each
+layer and direction with a DropConnect-masked W̃_h = W_h ⊙ M / (1 - p), one mask per forward call, and its
+backward masks dW_h the same way (AWD-LSTM). Both are off at evaluation.
+
 The reverse direction is the same cell run over ``x^(l)[R]``, where ``R`` reverses each sequence within its
 own length: ``R[t, n] = T_n - 1 - t`` for t < T_n and ``R[t, n] = t`` on padding. ``R`` is an involution
 (``x[R][R] = x``), so the outputs are gathered back with ``R`` and the backward pass scatters its gradients
@@ -40,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, ops
+from unroll.nn import checks, ops, regularize
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class StackCache(NamedTuple):
     rev: np.ndarray | None       # (T, N) per-sequence reversal index R, or None when unidirectional
     dtype: np.dtype              # the parameters' dtype
     gather: object = None        # the ops.RowGather given as xw0 that forward materialised, or None
+    weight_keeps: list | None = None   # [l][d] the scaled DropConnect mask of W_h, or None (weight_drop off)
 
 
 class Stack:
@@ -106,7 +112,7 @@ class Stack:
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, activation: str = "tanh",
-                 cell_options: dict | None = None):
+                 cell_options: dict | None = None, weight_drop: float = 0.0, locked: bool = False):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(sorted(CELLS))}, got {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -119,14 +125,22 @@ class Stack:
         self.cell, self.kind = cell, CELLS[cell]
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bidirectional, self.dropout, self.activation = bool(bidirectional), float(dropout), activation
+        if isinstance(weight_drop, bool) or not isinstance(weight_drop, (int, float)) or not 0.0 <= weight_drop < 1.0:
+            raise ValueError(f"weight_drop must be a number in [0, 1), got {weight_drop!r}")
+        self.weight_drop, self.locked = float(weight_drop), bool(locked)
         self.dirs = 2 if self.bidirectional else 1
         options = self._cell_options(activation, dict(cell_options or {}))
         self.options = {k: v for k, v in options.items() if k in self.kind.options}          # forward, step
         self.init_options = {k: v for k, v in options.items() if k in self.kind.init_options}  # init, shapes
+        has_W_h = sum(k.endswith(".W_h") for k in self.param_shapes()) == self.num_layers * self.dirs
+        if self.weight_drop and not has_W_h:
+            raise ValueError(f"weight_drop needs recurrent weights W_h, which cell {cell!r} with these options lacks")
 
     def __repr__(self):
         return (f"Stack({self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, dropout={self.dropout}"
+                + (f", weight_drop={self.weight_drop}" if self.weight_drop else "")
+                + (", locked=True" if self.locked else "")
                 + "".join(f", {k}={v!r}" for k, v in (self.options | self.init_options).items()) + ")")
 
     # ------------------------------------------------------------------------------------------------
@@ -193,16 +207,22 @@ class Stack:
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = _reverse_index(m, T, N) if self.bidirectional else None
-        inp, caches, keeps, finals = x, [], [], []
+        inp, caches, keeps, finals, wkeeps = x, [], [], [], []
         for l in range(self.num_layers):
             keep = None
             if l > 0:                                              # x^(l) = dropout(y^(l-1))
-                inp, keep = ops.dropout_forward(inp, self.dropout, rng, training)
-            outs, layer_caches = [], []
+                inp, keep = regularize.dropout(inp, self.dropout, rng, training, self.locked)
+            outs, layer_caches, layer_wkeeps = [], [], []
             for d in range(self.dirs):
                 x_d = inp if d == 0 else _gather(inp, rev)         # the reverse direction reads x[R]
                 fold = {"xw": xw0} if l == 0 and xw0 is not None else {}
-                hs, final, cache = module.forward(x_d, self._cell_params(params, l, d), states0[l * self.dirs + d],
+                cell_params = self._cell_params(params, l, d)
+                wkeep = None
+                if self.weight_drop:                               # W̃_h = W_h ⊙ M / (1 - p)
+                    cell_params["W_h"], wkeep = regularize.weight_drop(cell_params["W_h"], self.weight_drop, rng,
+                                                                       training)
+                layer_wkeeps.append(wkeep)
+                hs, final, cache = module.forward(x_d, cell_params, states0[l * self.dirs + d],
                                                   mask, **self.options, **fold)
                 outs.append(hs if d == 0 else _gather(hs, rev))    # ... and its outputs are put back by R
                 layer_caches.append(cache)
@@ -210,7 +230,8 @@ class Stack:
             inp = outs[0] if self.dirs == 1 else np.concatenate(outs, axis=-1)   # y^(l) = [→h ; ←h]
             caches.append(layer_caches)
             keeps.append(keep)
-        return inp, self._join_state(finals), StackCache(caches, keeps, rev, dtype, gather)
+            wkeeps.append(layer_wkeeps)
+        return inp, self._join_state(finals), StackCache(caches, keeps, rev, dtype, gather, wkeeps)
 
     def backward(self, dhs: np.ndarray, cache: StackCache, dstate=None):
         """Backpropagate through every layer, direction and timestep.
@@ -236,8 +257,10 @@ class Stack:
                 if d == 1:
                     dx_d = _gather(dx_d, cache.rev)                # the input was gathered by R
                 dinp = dx_d if dinp is None else dinp + dx_d       # both directions read x^(l)
+                if cache.weight_keeps and cache.weight_keeps[l][d] is not None:   # dW_h = dW̃_h ⊙ M / (1 - p)
+                    g["W_h"] = regularize.weight_drop_backward(g["W_h"], cache.weight_keeps[l][d])
                 grads.update({f"{self.prefix(l, d)}.{k}": v for k, v in g.items()})
-            dy = ops.dropout_backward(dinp, cache.keeps[l])        # x^(l) = dropout(y^(l-1))
+            dy = ops.dropout_backward(dinp, cache.keeps[l])        # x^(l) = dropout(y^(l-1)); a locked mask broadcasts
         if cache.gather is not None:                               # xw0 = table[ids]: δtable by scatter
             dy = ops.embedding_backward(dy, cache.gather.ids, cache.gather.table.shape[0])
         return dy, self._join_state(dstate0), {k: grads[k] for k in self.param_shapes()}

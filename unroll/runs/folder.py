@@ -7,11 +7,13 @@ A run folder is the same for every task (``unroll train``, ``unroll experiment``
     lock               held by the process that trains here (train/lock.py's flock; taken only by ``lock``)
     checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``read_latest``
                            (atomic, checksummed, with fallback: train/checkpoint.py, docs/reliability.md)
+    best/              the best checkpoint by the task's validation metric (its own checkpoints/ and latest,
+                       parameters and counters only): ``save_best``, read by ``read_best``
     metrics.jsonl      one JSON object per line: ``log`` appends, ``truncate_log`` drops lines after a step,
                        ``metrics`` reads them back
     result.json        the task's summary when training ends (``write_result``)
 
-The trainer sees only ``save(step, parts)``, ``log(record)``, ``restore(parts)`` (NaN rollback),
+The trainer sees only ``save(step, parts)``, ``save_best(step, parts)``, ``log(record)``, ``restore(parts)`` (NaN rollback),
 ``has_checkpoint()`` and ``held()`` (the lock while it trains). With P ranks, rank 0 alone writes; the
 other ranks' ``save`` returns None and their ``log`` does nothing.
 
@@ -34,6 +36,7 @@ from unroll._version import __version__
 from unroll.train import checkpoint, distributed, lock
 
 FORMAT = 3
+BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)
 META = ("format", "unroll_version", "created", "task", "train")
 
 
@@ -144,6 +147,19 @@ class RunFolder:
         if skipped:
             print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
         return self.restore(parts, folder)
+
+    def save_best(self, step: int, parts: dict) -> Path | None:
+        """Write the best checkpoint so far (best/, a checkpoint folder of its own); rank 0 writes."""
+        folder = checkpoint.save(self.path / BEST, step, parts) if self.world.rank == 0 else None
+        self.world.barrier()
+        return folder
+
+    def has_best(self) -> bool:
+        return (self.path / BEST / "latest").is_file()
+
+    def read_best(self, expected_params: dict) -> dict:
+        """{component: (arrays, scalars)} of the best checkpoint (model and counters)."""
+        return checkpoint.read(checkpoint.latest(self.path / BEST), expected_params)
 
     def read_latest(self, expected_params: dict) -> dict:
         """{component: (arrays, scalars)} of the latest checkpoint, saying when an older one is intact."""

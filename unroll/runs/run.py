@@ -50,11 +50,14 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     if folder.exists():
         raise ValueError(f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it")
     task = get_task(task_name)({"train": train, **settings})
+    if task.init_from():                              # --init-from RUN: that run's best weights start this one
+        task.pretrained = load(task.init_from(), "best")
     prepared = task.prepare()
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
     model = task.build_model(train.seed)
+    task.warm_start(model)                            # --init-from: weights of a pretrained run
     trainer = Trainer(folder, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
     folder.create({"task": task_name, "train": to_dict(train),
                    **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
@@ -83,15 +86,27 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
     return trainer
 
 
-def load(run_dir: Path) -> LoadedRun:
-    """(task, model with the latest checkpoint's weights, run info with "step") for eval, predict, sample."""
+CHECKPOINTS = ("best", "last")
+
+
+def load(run_dir: Path, which: str = "last") -> LoadedRun:
+    """(task, model with a checkpoint's weights, run info with "step" and "checkpoint") for eval, predict, sample.
+
+    which: "last" (the latest checkpoint) or "best" (best/, the best by the task's validation metric; the
+    latest when the run has kept none yet, e.g. no scheduled validation so far)
+    """
+    if which not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
     folder = RunFolder.named(run_dir)
     task, info = read_task(folder)
     model = task.build_model(task.settings["train"].seed)
-    named = folder.read_latest({k: v.shape for k, v in model.params.items()})
+    expected = {k: v.shape for k, v in model.params.items()}
+    use_best = which == "best" and folder.has_best()
+    named = folder.read_best(expected) if use_best else folder.read_latest(expected)
     for key, value in named["model"][0].items():
         model.params[key][...] = value
     info["step"] = named["counters"][1]["step"]
+    info["checkpoint"] = "best" if use_best else "last"
     return LoadedRun(task, model, info, folder)
 
 
@@ -155,6 +170,9 @@ def limit_reached(trainer: Trainer) -> str | None:
         return f"it reached its limit of --max-steps {cfg.max_steps} (step {c['step']})"
     if cfg.max_time is not None and c["elapsed"] >= cfg.max_time:
         return f"it reached its limit of --max-time {cfg.max_time:g} s ({c['elapsed']:.1f} s trained)"
+    if trainer.patience_used_up():
+        return (f"it stopped early: {c['bad_evals']} validations without improvement (--patience {cfg.patience}, "
+                f"best at step {c['best_step']})")
     return None
 
 

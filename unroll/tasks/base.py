@@ -13,6 +13,7 @@ The pieces, and who calls them::
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings
                   model = task.build_model(seed)   a Model (below)
+                  task.warm_start(model)           new run only: e.g. weights of task.pretrained (--init-from)
                   batches = task.batches(train)    a Batches iterator (below)
       trainer     each step:
                     batch = next(batches)
@@ -21,6 +22,7 @@ The pieces, and who calls them::
                     clip, optimizer step
                   every eval_every steps: task.metrics(model, "valid") -> {"loss": ..., ...}
                   logged as valid_loss, valid_<name>; stop early when task.done(metrics)
+                  best checkpoint (RUN_DIR/best/) and --patience by task.monitor(), e.g. ("accuracy", "max")
                   checkpoint: model params, optimizer, batches, carried state, RNG, counters, by name
     unroll eval RUN [--data FILE]    task.metrics(model, "valid" or FILE), printed by task.describe
     unroll predict RUN [FILE|-]      task.predict(model, lines, options): one output line per input line
@@ -199,6 +201,20 @@ class Task(abc.ABC):
         options: an instance of ``predict_options`` (or None); bad input: a one-line ValueError naming the line.
         """
         raise ValueError(f"task {self.name} does not predict")
+
+    pretrained = None   # a new run whose init_from() names a run folder: that run, loaded (unroll.runs.load)
+
+    def init_from(self) -> str | None:
+        """A run folder whose weights start a new run (``--init-from``), or None. The runs floor loads it (best
+        checkpoint) into ``self.pretrained`` before ``prepare()``; a task never reads run folders itself."""
+        return None
+
+    def warm_start(self, model) -> None:
+        """A new run only, after build_model: set parameters from elsewhere (``self.pretrained``); by default none."""
+
+    def monitor(self) -> tuple[str, str]:
+        """(metric name in ``metrics()``, "min" or "max"): what the best checkpoint and --patience watch."""
+        return "loss", "min"
 
     def check_prepared(self) -> None:
         """A loaded run: parse what ``prepare()`` stored now (vocabulary, data record), so that a damaged

@@ -57,6 +57,7 @@ class GeneratePredictOptions:
     greedy: bool = option(False, help="always take the most likely token")
     max_length: int = option(60, help="stop after this many tokens")
     seed: int = option(0, help="sampling seed")
+    beam: int = option(1, help="beam search with this many beams (1: sample, or greedy with --greedy)")
 
 
 class GenerateTask(Task):
@@ -114,8 +115,11 @@ class GenerateTask(Task):
         rng = np.random.default_rng(o.seed)
         for number, line in enumerate(lines, 1):
             cond = self._condition(line.strip(), f"line {number}")
-            ids = model.generate(cond, bos=eos, eos=eos, max_len=o.max_length, temperature=o.temperature,
-                                 top_k=o.top_k, greedy=o.greedy, rng=rng)
+            if o.beam > 1:
+                ids = model.beam_generate(cond, bos=eos, eos=eos, max_len=o.max_length, beam=o.beam).tokens
+            else:
+                ids = model.generate(cond, bos=eos, eos=eos, max_len=o.max_length, temperature=o.temperature,
+                                     top_k=o.top_k, greedy=o.greedy, rng=rng)
             words = [tokens[i] for i in ids]
             yield "".join(words) if self.cfg.level == "char" else detokenize(words, self.cfg.tokenizer)
 

@@ -26,6 +26,7 @@ from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
 from unroll.models.tagger import SequenceTagger, TagBatch
 from unroll.tasks import labelled as L
+from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
 from unroll.tasks.base import Task
 
@@ -38,12 +39,15 @@ class TagConfig:
     encoding: str = option("utf-8", help="text encoding of the data files")
     level: str = option("word", help="how predict splits an input line: word (at spaces) | char")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    hidden_size: int = option(128, "--hidden", "units per layer and direction")
-    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
+    # Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32, Adam 3e-3).
+    hidden_size: int = option(64, "--hidden", "units per layer and direction")
+    embedding_size: int | None = option(32, "--embedding", "embedding width")
     num_layers: int = option(1, "--layers", "recurrent layers")
     cell: str = option("lstm", help="recurrent cell", choices="cells")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
+    init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
+                                              "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
     def __post_init__(self):
         if self.level not in L.LEVELS:
@@ -60,7 +64,7 @@ class TagPredictOptions:
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"
     sections = {"tag": TagConfig}
-    train_defaults = {"eval_every": 200, "log_every": 20}
+    train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
     predict_options = TagPredictOptions
 
     @property
@@ -72,14 +76,26 @@ class TagTask(Task):
             raise ValueError("--task tag needs --data (a CoNLL file; `unroll data segment` makes one from text)")
         sequences = read_conll(self.cfg.data, self.cfg.encoding)
         train_idx, _ = self._split(sequences)
-        vocab = L.build_vocab([sequences[i][0] for i in train_idx], self.cfg.min_count)
+        c, token_lists = self.cfg, [sequences[i][0] for i in train_idx]
+        if c.init_from:
+            vocab, warm = pretrained.prepare_vocab(self.pretrained, token_lists, c.level, None, c.cell, c.hidden_size,
+                                                   c.num_layers, c.embedding_size, not c.unidirectional, c.min_count)
+        else:
+            vocab, warm = L.build_vocab(token_lists, c.min_count), {}
         tags = sorted({t for i in train_idx for t in sequences[i][1]})
         if len(tags) < 2:
             raise ValueError(f"{self.cfg.data}: the training sequences hold only the tag {tags[0]!r}; need two")
         self.prepared = {"vocab": vocab.to_json(), "tags": tags,
                          "max_length": max(len(sequences[i][0]) for i in train_idx),
-                         "data_sha256": L.file_digest([self.cfg.data])}
+                         "data_sha256": L.file_digest([self.cfg.data]), **warm}
         return self.prepared
+
+    def warm_start(self, model) -> None:
+        if self.cfg.init_from:
+            pretrained.copy_into(model.params, pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"])
+
+    def init_from(self) -> str | None:
+        return self.cfg.init_from
 
     def batches(self, train):
         L.check_digest(self.prepared, [self.cfg.data])
@@ -111,6 +127,15 @@ class TagTask(Task):
         elif any(n[:2] in ("B-", "I-") for n in names):
             out |= {f"span_{k}": v for k, v in M.span_f1(pred_tags, gold_tags).items()}
         return out
+
+    def monitor(self) -> tuple[str, str]:
+        """Word segmentation: boundary F1; BIO tags: span F1; other tags: token accuracy."""
+        names = self.prepared["tags"]
+        if set(names) == {"B", "I"}:
+            return "boundary_f1", "max"
+        if any(n[:2] in ("B-", "I-") for n in names):
+            return "span_f1", "max"
+        return "token_accuracy", "max"
 
     def predict(self, model, lines, options):
         names, stoi = self.prepared["tags"], self._stoi()

@@ -63,8 +63,13 @@ class Optimizer:
             raise ValueError(f"lr must be a finite number >= 0, got {value!r}")
         self._lr = float(value)
 
-    def step(self, grads: dict) -> None:
-        """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
+    def step(self, grads: dict, lr_scales: dict | None = None) -> None:
+        """Update every parameter in place from ``grads`` (same keys and shapes as ``params``).
+
+        lr_scales: {key: s >= 0} or None; parameter ``key`` steps with learning rate s·lr (torch's parameter
+        groups; every rule here moves p by an amount proportional to lr, so p ← p + s·Δp). s = 0 freezes it:
+        neither the parameter nor its buffers change (the step count, shared by all, still advances).
+        """
         if grads.keys() != self.params.keys():
             missing, extra = self.params.keys() - grads.keys(), grads.keys() - self.params.keys()
             raise ValueError(f"grads must have the keys of params: missing {sorted(missing)}, "
@@ -74,8 +79,18 @@ class Optimizer:
             g = grads[key]
             if g.shape != p.shape:
                 raise ValueError(f"grads[{key!r}] has shape {g.shape} but params[{key!r}] has {p.shape}")
+            scale = 1.0 if lr_scales is None else lr_scales.get(key, 1.0)
+            if scale == 0.0:
+                continue
             t = self._scratch[p.dtype][: p.size].reshape(p.shape)
+            if scale == 1.0:
+                self._update(key, p, g, t)
+                continue
+            before = p.copy()
             self._update(key, p, g, t)
+            p -= before                                   # Δp of the full learning rate ...
+            p *= scale
+            p += before                                   # ... scaled: p ← p_before + s·Δp
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray, t: np.ndarray) -> None:
         """Update ``p`` in place; ``t`` is scratch space of p's shape and dtype."""
@@ -228,11 +243,11 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = _in_range("beta1", beta1, 0, 1), _in_range("beta2", beta2, 0, 1)
         self.eps = _in_range("eps", eps, 0, math.inf)
 
-    def step(self, grads: dict) -> None:
+    def step(self, grads: dict, lr_scales: dict | None = None) -> None:
         t = self.steps + 1
         self._step_size = self.lr / (1.0 - self.beta1 ** t)
         self._root_bc2 = math.sqrt(1.0 - self.beta2 ** t)
-        super().step(grads)
+        super().step(grads, lr_scales)
 
     def _update(self, key, p, g, t):
         m, v = self.state["m"][key], self.state["v"][key]

@@ -12,6 +12,15 @@ uninterrupted one.
 
 A loss or gradient norm that becomes NaN or Inf rolls the run back to the last checkpoint and halves the
 learning rate; the fourth time, training stops with ``TrainingDiverged``.
+
+Best checkpoint and early stopping (Keras' ModelCheckpoint(save_best_only) and EarlyStopping): at every
+scheduled validation (step a multiple of ``eval_every``) the task's own metric (``Task.monitor()``, e.g.
+("accuracy", "max")) is compared with the best so far; a better value writes the parameters to the
+run folder's ``best/`` checkpoint (the metrics line says ``"new_best": true``) and a worse or equal one
+counts towards ``patience``: after ``patience`` validations without improvement training stops (the line
+says ``"early_stop"``). Only scheduled validations count (not the extra one when a budget runs out), and
+the best value, its step and the count are counters, so a stopped and resumed run keeps exactly the best
+checkpoint and stops exactly where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ import math
 import signal
 import time
 
-from unroll.train import distributed
+import numpy as np
+
+from unroll.train import distributed, finetune
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
@@ -38,7 +49,8 @@ class Trainer:
     """Trains one task's model in one run folder: the optimizer, the batches and the counters.
 
     folder: where checkpoints and metrics go; the trainer calls only ``folder.save(step, parts)``,
-    ``folder.log(record)``, ``folder.restore(parts)`` (NaN rollback), ``folder.has_checkpoint()`` and
+    ``folder.log(record)``, ``folder.restore(parts)`` (NaN rollback), ``folder.save_best(step, parts)``,
+    ``folder.has_checkpoint()`` and
     ``folder.held()`` (the lock while training), so any object with those serves (unroll.runs.RunFolder);
     task: a Task (unroll.tasks.base); model: what task.build_model returned; config: TrainConfig
     """
@@ -52,11 +64,13 @@ class Trainer:
         self.carry = CarriedState()
         self.world = distributed.world()                  # Solo, or P ranks under mpiexec
         self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
-                                 max_grad_norm=0.0, max_train_loss=0.0)
+                                 max_grad_norm=0.0, max_train_loss=0.0, best=None, best_step=None, bad_evals=0)
+        self.monitor = task.monitor()                     # (metric name, "min" | "max")
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
         self.sinks = [TensorBoardSink(self.run_dir)] if config.tensorboard else []   # more metrics destinations
+        self.groups = finetune.depth_groups(model.params)   # --lr-layer-decay, --unfreeze-every (train/finetune.py)
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -120,13 +134,16 @@ class Trainer:
         mine = self.task.shard(batch, self.world.rank, self.world.size) if self.world.size > 1 else batch
         loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
         loss, grads = self.world.reduce_step(loss, grads, self.task.count(mine))   # P > 1: global means
+        scales = finetune.lr_scales(self.groups, cfg.lr_layer_decay, cfg.unfreeze_every, c["step"], cfg.eval_every)
+        for key in (k for k, s in (scales or {}).items() if s == 0.0):
+            grads[key] = np.zeros_like(grads[key])          # frozen: out of the clipping norm too
         norm = clip_grad_norm(grads, cfg.clip if cfg.clip > 0 else math.inf)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return loss, norm, 0
         if cfg.clip_value > 0:
             clip_grad_value(grads, cfg.clip_value)
         self.optimizer.lr = self.schedule.lr_at(c["step"]) * c["lr_scale"]
-        self.optimizer.step(grads)
+        self.optimizer.step(grads, scales)
         tokens = self.task.count(batch)
         c["step"] += 1
         c["tokens"] += tokens
@@ -134,7 +151,7 @@ class Trainer:
 
     def _done(self, elapsed: float) -> bool:
         cfg = self.config
-        return (self.stop_requested or self.task_done
+        return (self.stop_requested or self.task_done or self.patience_used_up()
                 or (cfg.max_steps is not None and self.counters["step"] >= cfg.max_steps)
                 or (cfg.max_time is not None and elapsed >= cfg.max_time))
 
@@ -150,8 +167,30 @@ class Trainer:
             metrics = self.validate()
             record.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
             self.task_done = self.task_done or self.task.done(metrics)
+            if c["step"] % self.config.eval_every == 0:
+                self._track_best(metrics, record)
             self.save()
         return record
+
+    def _track_best(self, metrics: dict, record: dict) -> None:
+        """Keep the parameters of the best scheduled validation in best/; count validations without progress."""
+        c, (name, mode) = self.counters, self.monitor
+        value = metrics.get(name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return
+        if c["best"] is None or (value > c["best"] if mode == "max" else value < c["best"]):
+            c["best"], c["best_step"], c["bad_evals"] = float(value), c["step"], 0
+            self.save_best()
+            record["new_best"] = True
+            return
+        c["bad_evals"] += 1
+        if self.patience_used_up():
+            record["early_stop"] = (f"valid_{name} has not improved for {c['bad_evals']} validations "
+                                    f"(best {c['best']:.6g} at step {c['best_step']})")
+
+    def patience_used_up(self) -> bool:
+        patience = self.config.patience
+        return patience is not None and self.counters["bad_evals"] >= patience
 
     # ------------------------------------------------------------------------------------------------
 
@@ -186,6 +225,11 @@ class Trainer:
         parts = self.components()
         parts["carry"] = distributed.Snapshot(*parts["carry"].state_dict())    # a collective when P > 1
         return self.folder.save(self.counters["step"], parts)
+
+    def save_best(self) -> None:
+        """Write the parameters (and counters) to the run folder's best checkpoint (RunFolder.save_best)."""
+        self.folder.save_best(self.counters["step"], {"model": ParamsState(self.model.params),
+                                                      "counters": self.counters})
 
     def _log(self, record: dict) -> None:
         self.folder.log(record)
