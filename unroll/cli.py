@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:                       # --help, --version, or a bad flag (one line, exit 2)
+        return done.code if isinstance(done.code, int) else 2
     args.argv = argv
     if not hasattr(args, "func"):
         parser.print_help()
@@ -41,10 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error format: one line, no usage block (the subcommands inherit it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"unroll: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     """The whole command line; ``task`` decides which task's flags `train` and `predict` offer."""
     from unroll import __version__
-    parser = argparse.ArgumentParser(prog="unroll", description="Recurrent neural networks from first principles.")
+    parser = Parser(prog="unroll", description="Recurrent neural networks from first principles.")
     parser.add_argument("--version", action="version", version=f"unroll {__version__}")
     sub = parser.add_subparsers(metavar="command")
     _add_train(sub, task)
@@ -139,6 +149,8 @@ def cmd_train(args) -> int:
         trainer = run.start(out, task.name, settings, train, quiet=args.quiet)
         if trainer.world.rank == 0:
             print(f"run folder: {out}", file=sys.stderr)
+        with run.first_start(trainer):                  # a failed first start leaves no run folder
+            return finish(trainer)
     return finish(trainer)
 
 
@@ -214,15 +226,21 @@ def _add_predict(sub, task_name: str) -> None:
 
 
 def cmd_predict(args) -> int:
-    from unroll.data.text import read_text
+    from unroll.data.labelled import read_lines
     from unroll.train import run
     task, model, _ = run.load(args.run_dir)
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
-    lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
+    lines = sys.stdin if args.input == "-" else read_lines(args.input, _encoding(task))   # "\n" only: \x85 stays
     for line in task.predict(model, (line.rstrip("\n") for line in lines), options):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     return 0
+
+
+def _encoding(task) -> str:
+    """The text encoding of the run's data files (a task setting of classify, tag, generate), else UTF-8."""
+    return next((s.encoding for s in task.settings.values() if isinstance(getattr(s, "encoding", None), str)),
+                "utf-8")
 
 
 def _add_plot(sub) -> None:

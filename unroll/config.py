@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -57,6 +58,39 @@ def _positive(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def flag_of(config, name: str) -> str:
+    """The command-line flag of field ``name`` of a settings dataclass (``hidden_size`` -> ``--hidden``)."""
+    f = {f.name: f for f in fields(config)}[name]
+    return _flags(f, f.metadata)[0]
+
+
+def check_positive(config, *names: str) -> None:
+    """Each named int field (None allowed) is >= 1; the message names the field's flag."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            _positive(flag_of(config, name), value)
+
+
+def check_finite(config) -> None:
+    """Every float field of ``config`` is finite (NaN and infinity end in a diverged run, not a result)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{flag_of(config, f.name)} must be a finite number, got {value}")
+
+
+def finite_float(text: str) -> float:
+    """argparse type of every float flag: a finite number ('nan', 'inf' refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 # ----------------------------------------------------------------------------------------------------
 # The training loop (every task).
 
@@ -84,8 +118,10 @@ class TrainConfig:
         if self.max_steps is None and self.max_time is None:
             object.__setattr__(self, "max_time", DEFAULT_MAX_TIME)
         _one_of("optimizer", self.optimizer, "optimizers")
-        for name in ("batch_size", "eval_every", "log_every", "lr_decay_every"):
-            _positive(name, getattr(self, name))
+        check_finite(self)
+        check_positive(self, "batch_size", "eval_every", "log_every", "lr_decay_every")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, got {self.seed!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not self.lr > 0:
@@ -166,13 +202,11 @@ class ModelConfig:
         init.parse_spec(self.init)                              # a one-line error for a bad name or scale
 
     def __post_init__(self):
+        check_finite(self)
         self._check_variants()
         if self.vocab_size is not None:
             _positive("vocab_size", self.vocab_size)
-        _positive("hidden_size", self.hidden_size)
-        _positive("num_layers", self.num_layers)
-        if self.embedding_size is not None:
-            _positive("embedding_size", self.embedding_size)
+        check_positive(self, "hidden_size", "num_layers", "embedding_size")
         _one_of("cell", self.cell, "cells")
         _one_of("activation", self.activation, "activations")
         if self.cell_options():                                  # the cell's own checks (d >= 1, α in [0, 1] ...)
@@ -201,7 +235,8 @@ class CorpusConfig:
     def __post_init__(self):
         _one_of("level", self.level, "levels")
         _one_of("tokenizer", self.tokenizer, "tokenizers")
-        _positive("min_count", self.min_count)
+        check_finite(self)
+        check_positive(self, "min_count")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
 
@@ -214,7 +249,7 @@ class BPTTConfig:
     bptt: int | None = option(None, "--bptt", "k2 >= k1: steps backpropagated (default k1)")
 
     def __post_init__(self):
-        _positive("seq_len", self.seq_len)
+        check_positive(self, "seq_len")
         if self.bptt is not None and self.bptt < self.seq_len:
             raise ValueError(f"bptt (k2) must be >= seq_len (k1) = {self.seq_len}, got {self.bptt}")
 
@@ -265,7 +300,7 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
             continue
         if default is not None and "default" not in help_text:
             help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"
-        kwargs = dict(type=kind, default=default, dest=dest, help=help_text)
+        kwargs = dict(type=finite_float if kind is float else kind, default=default, dest=dest, help=help_text)
         if nargs:
             kwargs["nargs"] = nargs
         flag_name = _flags(f, meta)[0].lstrip("-").replace("-", "_").upper()
@@ -311,4 +346,4 @@ def _show(value) -> str:
 
 
 __all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "TrainConfig", "add_arguments",
-           "defaults_of", "from_args", "from_dict", "names", "option", "to_dict"]
+           "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args", "from_dict", "names", "option", "to_dict"]

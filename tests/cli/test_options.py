@@ -192,17 +192,17 @@ def test_progress_lines_on_a_non_terminal(texts, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [
-    (TrainConfig, dict(batch_size=0), "batch_size must be a positive integer"),
+    (TrainConfig, dict(batch_size=0), "--batch must be a positive integer"),
     (TrainConfig, dict(optimizer="lbfgs"), "optimizer must be one of"),
     (TrainConfig, dict(lr=0.0), "lr must be positive"),
     (TrainConfig, dict(lr_decay=1.5), r"lr_decay must lie in \(0, 1\]"),
-    (TrainConfig, dict(lr_decay_every=0), "lr_decay_every must be a positive integer"),
+    (TrainConfig, dict(lr_decay_every=0), "--lr-decay-every must be a positive integer"),
     (TrainConfig, dict(max_steps=-1), "max_steps must be >= 0"),
     (TrainConfig, dict(max_time=0.0), "max_time must be positive"),
     (TrainConfig, dict(clip=-1.0), "clip and clip_value must be >= 0"),
     (TrainConfig, dict(clip_value=-0.5), "clip and clip_value must be >= 0"),
-    (TrainConfig, dict(eval_every=0), "eval_every must be a positive integer"),
-    (TrainConfig, dict(log_every=0), "log_every must be a positive integer"),
+    (TrainConfig, dict(eval_every=0), "--eval-every must be a positive integer"),
+    (TrainConfig, dict(log_every=0), "--log-every must be a positive integer"),
     (ModelConfig, dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
     (ModelConfig, dict(cell="transformer"), "cell must be one of"),
     (ModelConfig, dict(activation="swish"), "activation must be one of"),

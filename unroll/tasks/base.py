@@ -190,6 +190,13 @@ class Task(abc.ABC):
         """
         raise ValueError(f"task {self.name} does not predict")
 
+    def check_data(self) -> None:
+        """Read and encode every other split the run will use (its ``--valid`` file) now, raising the one-line
+        ValueError that validation would raise later: a new run calls it before its folder exists.
+
+        The training split is checked by ``batches``; by default there is nothing else to check.
+        """
+
     def done(self, metrics: dict) -> bool:
         """True to stop training early after a validation with these metrics (e.g. a target loss reached)."""
         return False

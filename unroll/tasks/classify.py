@@ -48,6 +48,7 @@ class ClassifyConfig:
                                      ("cell", self.cell, ("rnn", "lstm", "gru"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
 def read_examples(spec: str, encoding: str) -> list[tuple[str, str]]:
@@ -142,6 +143,9 @@ class ClassifyTask(Task):
     def _split(self, examples):
         return L.split_indices(len(examples), self.cfg.valid_fraction) if self.cfg.valid is None \
             else (np.arange(len(examples)), None)
+
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
 
     def _data(self, split: str):
         """(token id sequences, label ids) of "train", "valid" or a labelled file."""

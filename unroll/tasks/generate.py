@@ -48,6 +48,7 @@ class GenerateConfig:
                                      ("level", self.level, L.LEVELS), ("cell", self.cell, ("rnn", "lstm", "gru"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ class GenerateTask(Task):
         if v.size != self.prepared["cond_size"]:
             raise ValueError(f"{where}: expected {self.prepared['cond_size']} numbers, got {v.size}")
         return v
+
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
 
     def _data(self, split: str):
         """(conditions: int (M,) or float (M, F), token id sequences) of "train", "valid" or a file."""

@@ -21,12 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from unroll.config import option
+from unroll.config import check_finite, option
 from unroll.data import pairs as P
 from unroll.decode import beam_translate, greedy_translate, sample_translate
 from unroll.nn import ops
 from unroll.models.seq2seq import MODES, Seq2Seq, scheduled_sampling_prob
 from unroll.tasks.base import Task
+from unroll.tasks.labelled import check_settings
+
+
+LENGTH_ALLOWANCE = 10      # sources up to 10 x the longest training one, as classify and tag allow
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,14 @@ class PairDataConfig:
     valid: str | None = option(None, help="separate validation pairs (default: the last --valid-fraction of --data)")
     valid_fraction: float = option(0.05, help="share of --data held out for validation")
     level: str = option("char", help="tokens are characters or white-space separated words", choices=None)
+    max_source_len: int | None = option(None, help="longest source that validation, eval and predict accept "
+                                                   f"(default: {LENGTH_ALLOWANCE} x the longest training source)")
 
     def __post_init__(self):
         P.tokens_of("", self.level)
+        check_finite(self)
+        if self.max_source_len is not None and (isinstance(self.max_source_len, bool) or self.max_source_len < 1):
+            raise ValueError(f"--max-source-len must be a positive integer, got {self.max_source_len}")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
 
@@ -58,6 +67,7 @@ class Seq2SeqConfig:
     eval_beam: int = option(1, help="beam width used for the validation metrics (1: greedy)")
 
     def __post_init__(self):
+        check_settings(self, "hidden_size", "num_layers", "embedding_size")
         if self.conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {self.conditioning!r}")
         if self.scheduled_sampling != 0 and not self.scheduled_sampling > 1:
@@ -73,6 +83,8 @@ class PredictOptions:
     length_penalty: float = option(0.0, help="beam score = log p / length^this")
     max_len: int | None = option(None, help="longest output (default: 2 x the longest training target + 10)")
     attention_plot: str | None = option(None, help="PNG heat map of the first line's attention weights")
+    max_source_len: int | None = option(None, help="longest source accepted (default: the run's --max-source-len, "
+                                                   f"else {LENGTH_ALLOWANCE} x the longest training source)")
     seed: int = option(0, help="seeds the sampling")
 
 
@@ -138,18 +150,23 @@ class Seq2SeqTask(Task):
     # ------------------------------------------------------------------------------------------------
     # Metrics and predictions.
 
-    def encode_source(self, line: str, where: str) -> list[int]:
-        """One source line -> ids; a one-line error starting with ``where`` (the file and line)."""
+    def encode_source(self, line: str, where: str, max_len: int | None = None) -> list[int]:
+        """One source line -> ids; a one-line error starting with ``where`` (the file and line).
+
+        max_len: the longest source accepted (default: --max-source-len, else 10 x the longest training source)
+        """
         src, _ = self.vocabs
+        longest = max_len or self.settings["pairs"].max_source_len or LENGTH_ALLOWANCE * self.prepared["max_source"]
         if not line.strip():
             raise ValueError(f"{where}: the source is empty")
         try:
             ids = src.encode(line)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
-        if len(ids) > self.prepared["max_source"]:
-            raise ValueError(f"{where}: the source has {len(ids)} tokens, longer than any seen in training "
-                             f"({self.prepared['max_source']})")
+        if len(ids) > longest:
+            raise ValueError(f"{where}: the source has {len(ids)} tokens, more than the {longest} accepted (the "
+                             f"longest training source has {self.prepared['max_source']}; --max-source-len N "
+                             "accepts longer ones)")
         return ids
 
     def translate(self, model, src_ids, beam: int = 1, max_len: int | None = None, temperature: float = 0.0,
@@ -168,19 +185,34 @@ class Seq2SeqTask(Task):
                 out += greedy_translate(model, batch.src, batch.src_mask, max_len)
         return out
 
-    def metrics(self, model, split: str) -> dict:
-        from unroll import metrics as M
-        src, tgt = self.vocabs
-        name = self.settings["pairs"].data if split == "valid" else split
-        pairs = self._split()[1] if split == "valid" else P.read_pairs(split)
+    def _encoded(self, split: str):
+        """(pairs, their (source ids, target ids)) of "valid" or a file; errors name the file and its line."""
+        _, tgt = self.vocabs
+        data = self.settings["pairs"]
+        if split != "valid":
+            name, pairs, first = split, P.read_pairs(split), 1
+        elif data.valid is not None:
+            name, pairs, first = data.valid, P.read_pairs(data.valid), 1
+        else:                                        # the held-out share is the last lines of --data
+            train, pairs = self._split()
+            name, first = data.data, len(train) + 1
         ids = []
-        for number, (s, t) in enumerate(pairs, 1):
+        for number, (s, t) in enumerate(pairs, first):
             where = f"{name} line {number}"
             try:
                 target = tgt.encode(t)
             except ValueError as err:
                 raise ValueError(f"{where}: target {err}") from None
             ids.append((self.encode_source(s, where), target))
+        return pairs, ids
+
+    def check_data(self) -> None:
+        self._encoded("valid")
+
+    def metrics(self, model, split: str) -> dict:
+        from unroll import metrics as M
+        _, tgt = self.vocabs
+        pairs, ids = self._encoded(split)
         total, count = 0.0, 0.0
         for start in range(0, len(ids), 256):
             batch = P.make_batch(ids[start:start + 256], model.dtype)
@@ -202,7 +234,7 @@ class Seq2SeqTask(Task):
         _, tgt = self.vocabs
         rng = np.random.default_rng(options.seed)
         for number, line in enumerate(lines, 1):
-            ids = self.encode_source(line, f"input line {number}")
+            ids = self.encode_source(line, f"input line {number}", options.max_source_len)
             hyp = self.translate(model, [ids], options.beam, options.max_len, options.temperature,
                                  options.length_penalty, rng)[0]
             if number == 1 and options.attention_plot:

@@ -49,6 +49,7 @@ class TagConfig:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"cell must be one of rnn, lstm, gru, got {self.cell!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ class TagTask(Task):
         if self.cfg.valid is not None:
             return np.arange(len(sequences)), None
         return L.split_indices(len(sequences), self.cfg.valid_fraction)
+
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
 
     def _data(self, split: str):
         """(token id sequences, tag id sequences) of "train", "valid" or a CoNLL file."""

@@ -12,6 +12,8 @@ version does not know gets a one-line error naming the version that wrote it.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -28,10 +30,21 @@ META = ("format", "unroll_version", "created", "task", "train")
 
 
 def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, quiet: bool = False) -> Trainer:
-    """Create a new run folder and its Trainer. settings: {section: dataclass} of the task's sections."""
+    """Create a new run folder and its Trainer. settings: {section: dataclass} of the task's sections.
+
+    Everything that can fail on bad input (the data, the validation file, the split across processes) is
+    checked before the folder exists; ``first_start`` removes the folder if training still fails early.
+    """
     out_dir = Path(out_dir)
     if (out_dir / "config.json").exists():
         raise ValueError(f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    world = distributed.world()
+    if world.size > train.batch_size:
+        raise ValueError(f"--batch {train.batch_size} leaves some of the {world.size} processes no sequence; "
+                         f"give --batch {world.size} or more")
+    settings = {name: absolute_paths(value) for name, value in settings.items()}
     task = get_task(task_name)({"train": train, **settings})
     prepared = task.prepare()
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
@@ -39,8 +52,11 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
     model = task.build_model(train.seed)
     trainer = Trainer(out_dir, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
-    world = distributed.world()
+    task.check_data()                                 # the --valid file too
+    if world.size > 1:
+        task.shard(next(task.batches(train)), world.rank, world.size)
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
+    trainer.new_folder = not out_dir.exists()
     if world.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(out_dir)                            # one process per run folder (train/lock.py)
@@ -50,6 +66,57 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
             **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
     world.barrier()
     return trainer
+
+
+RUN_FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", "metrics.jsonl", "result.json")
+
+
+@contextlib.contextmanager
+def first_start(trainer: Trainer):
+    """Around a new run's training: if it fails before any checkpoint past step 0, remove what it wrote.
+
+    The folder itself goes when the run created it; in a folder that existed before, only the run's own
+    files (RUN_FILES) go. A run that has written a later checkpoint is kept: it can be resumed.
+    """
+    try:
+        yield
+    except Exception:
+        if trainer.world.rank == 0 and not _has_trained_checkpoint(trainer.run_dir):
+            _remove_run(trainer.run_dir, getattr(trainer, "new_folder", False))
+        raise
+
+
+def _has_trained_checkpoint(run_dir: Path) -> bool:
+    return any(not p.name.startswith("step-00000000") for p in (run_dir / "checkpoints").glob("step-*"))
+
+
+def _remove_run(run_dir: Path, whole: bool) -> None:
+    if whole:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+
+
+PATH_FIELDS = ("data", "valid")       # settings that name files: stored absolute, so any folder can resume
+
+
+def absolute_paths(settings):
+    """``settings`` (a dataclass) with its file fields (PATH_FIELDS; a comma-separated list of files too)
+    made absolute where they name existing files; other values ('none', a missing file) stay as typed."""
+    changes = {}
+    for name in PATH_FIELDS:
+        value = getattr(settings, name, None)
+        if not isinstance(value, str) or not value:
+            continue
+        parts = [value] if Path(value).exists() else value.split(",")
+        if all(Path(p).exists() for p in parts):
+            changes[name] = ",".join(str(Path(p).resolve()) for p in parts)
+    return replace(settings, **changes) if changes else settings
 
 
 def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:

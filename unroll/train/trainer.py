@@ -204,7 +204,7 @@ class Trainer:
         """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
         path = self.run_dir / "metrics.jsonl"
         if path.exists():                                 # a line cut short by kill -9 is dropped too
-            lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+            lines = [line for line in path.read_bytes().decode("utf-8", "replace").split("\n") if line]
             kept = [line for line in lines if _logged_step(line) <= step]
             tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
