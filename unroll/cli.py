@@ -34,14 +34,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except ValueError as err:
-        print(f"unroll: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:   # `unroll sample ... | head`
         return 0
-    except OSError as err:    # the disk is full, a folder is read-only ... (docs/reliability.md)
-        print(f"unroll: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:    # bad input; the disk is full, a folder is read-only ...
+        report(err)
         return 2
+
+
+def report(err: Exception) -> None:
+    """The one `unroll: error:` line (with P ranks, rank 0's alone: every rank checks the same input)."""
+    from unroll.train import distributed
+    if distributed.launched_size() > 1 and distributed.world().rank != 0:
+        return
+    print(f"unroll: error: {one_line(err)}", file=sys.stderr)
+
+
+MAX_MESSAGE = 400        # characters of an error line; a longer one is cut (a list of 5000 unknown tags ...)
+
+
+def one_line(err: Exception) -> str:
+    """The error's message on one bounded line; an OSError reads 'cannot ...: reason: path', not [Errno N]."""
+    if isinstance(err, OSError) and err.strerror:
+        names = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        text = f"{err.strerror}" + (f": {names}" if names else "")
+    else:
+        text = str(err)
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + f" ... ({len(text) - MAX_MESSAGE} more characters)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -156,12 +175,15 @@ def cmd_train(args) -> int:
 
 def launch_workers(args) -> int:
     """`train --workers P`: run this same command on P MPI ranks of this machine, and wait for them."""
-    import subprocess
     from unroll.train import distributed
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if distributed.launched_size() > 1:
         raise ValueError("--workers starts mpiexec itself; under mpiexec leave it out")
+    batch = getattr(args, "train.batch_size", None)
+    if args.resume is None and batch is not None and batch < args.workers:     # before any process starts
+        raise ValueError(f"--batch {batch} leaves some of the --workers {args.workers} processes no sequence; "
+                         f"give --batch {args.workers} or more")
     argv, skip = [], False
     for arg in args.argv:                            # the same command without --workers
         if skip or arg == "--workers" or arg.startswith("--workers="):
@@ -169,7 +191,7 @@ def launch_workers(args) -> int:
             continue
         argv.append(arg)
     command, env = distributed.launch_command(args.workers, argv)
-    return subprocess.run(command, env=env).returncode
+    return distributed.run_launcher(command, env)
 
 
 def finish(trainer) -> int:

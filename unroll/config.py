@@ -113,11 +113,16 @@ class TrainConfig:
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")
     seed: int = option(0, help="the run's only source of randomness")
+    dtype: str | None = option(None, help="float32 | float64: the parameters' and activations' precision "
+                                          "(default: the task's own, float32; float64 for research and checks)",
+                               choices=("float32", "float64"))
 
     def __post_init__(self):
         if self.max_steps is None and self.max_time is None:
             object.__setattr__(self, "max_time", DEFAULT_MAX_TIME)
         _one_of("optimizer", self.optimizer, "optimizers")
+        if self.dtype not in (None, "float32", "float64"):
+            raise ValueError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         check_finite(self)
         check_positive(self, "batch_size", "eval_every", "log_every", "lr_decay_every")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

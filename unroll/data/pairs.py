@@ -17,6 +17,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unroll.data.vocab import UnknownToken
+
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
 LEVELS = ("char", "word")
@@ -106,7 +108,7 @@ class PairVocab:
         out = []
         for tok in tokens_of(text, self.level):
             if tok not in self._ids or tok in SPECIALS:
-                raise ValueError(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
+                raise UnknownToken(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
                                  f"vocabulary of {len(self)} tokens")
             out.append(self._ids[tok])
         return out

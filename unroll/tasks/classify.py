@@ -66,6 +66,7 @@ class ClassifyTask(Task):
     sections = {"classify": ClassifyConfig}
     train_defaults = {"eval_every": 200, "log_every": 20}
     splits = ("valid",)
+    per_sequence = ("labels",)
 
     @property
     def cfg(self) -> ClassifyConfig:

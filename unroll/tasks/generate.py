@@ -65,6 +65,7 @@ class GenerateTask(Task):
     sections = {"generate": GenerateConfig}
     train_defaults = {"eval_every": 200, "log_every": 20}
     predict_options = GeneratePredictOptions
+    per_sequence = ("cond",)
 
     @property
     def cfg(self) -> GenerateConfig:
@@ -136,6 +137,8 @@ class GenerateTask(Task):
             raise ValueError(f"{where}: expected a row of numbers, got {text!r}") from None
         if v.size == 0:
             raise ValueError(f"{where}: expected a row of numbers, got nothing")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{where}: the numbers must be finite, got {text!r}")
         return v
 
     def _condition(self, text: str, where: str):

@@ -22,7 +22,7 @@ import numpy as np
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
 from unroll.data import text as text_data
 from unroll.data.batching import StreamBatcher, eval_batches
-from unroll.data.vocab import VOCABS
+from unroll.data.vocab import VOCABS, drop_unknown, where_first
 from unroll.models.language_model import LanguageModel
 from unroll.tasks.base import Task
 from unroll.train import distributed
@@ -116,7 +116,7 @@ class LanguageModelTask(Task):
             if ids.size == 0:                                    # --valid none: nothing to validate on
                 return {}
         else:
-            ids = self.vocab.encode(text_data.read_text(split))
+            ids = self.vocab.encode(known_text(self.vocab, text_data.read_text(split), split))
         if ids.size < 2:
             raise ValueError(f"{split} holds {ids.size} token(s): evaluation needs at least 2 (an input and its next)")
         batch = min(self.settings["train"].batch_size, ids.size - 1)   # a short file: fewer columns
@@ -147,7 +147,8 @@ class LanguageModelTask(Task):
         vocab = self.vocab
         for number, line in enumerate(lines, 1):
             line = line.rstrip("\n")
-            prime_ids = vocab.encode(line) if line else vocab.encode("\n")
+            prime = known_text(vocab, line, f"input line {number}")
+            prime_ids = vocab.encode(prime) if prime else vocab.encode("\n")
             if len(prime_ids) == 0:
                 raise ValueError(f"line {number} holds no token of the vocabulary")
             pieces, previous = [], int(prime_ids[-1])
@@ -205,6 +206,19 @@ def read_corpus(path: str | None) -> tuple[str, str]:
     if path is None:
         return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
     return text_data.read_text(path), str(Path(path).resolve())
+
+
+def known_text(vocab, text: str, where: str) -> str:
+    """``text`` without the characters a character vocabulary lacks, saying on stderr how many it skipped
+    (a word vocabulary maps unseen words to <unk> itself)."""
+    if not isinstance(vocab, VOCABS["char"]):
+        return text
+    kept, dropped = drop_unknown(text, vocab.tokens)
+    if dropped:
+        shown = ", ".join(repr(c) for c in list(dropped)[:5]) + (" ..." if len(dropped) > 5 else "")
+        print(f"unroll: warning: {where}: {sum(dropped.values())} characters not in the run's vocabulary skipped "
+              f"({shown}; the first at {where_first(text, dropped)})", file=sys.stderr)
+    return kept
 
 
 def build_vocab(corpus: CorpusConfig, text: str):

@@ -23,6 +23,7 @@ import numpy as np
 
 from unroll.config import check_finite, option
 from unroll.data import pairs as P
+from unroll.data.vocab import UnknownToken
 from unroll.decode import beam_translate, greedy_translate, sample_translate
 from unroll.nn import ops
 from unroll.models.seq2seq import MODES, Seq2Seq, scheduled_sampling_prob
@@ -135,6 +136,9 @@ class Seq2SeqTask(Task):
     def count(self, batch) -> int:
         return int(batch.src_mask.sum() + batch.tgt_mask.sum())
 
+    def weight(self, batch) -> float:
+        return float(batch.tgt_mask.sum())           # the loss is the mean over real target tokens
+
     def build_model(self, seed: int, dtype=np.float32):
         c = self.settings["seq2seq"]
         src, tgt = self.vocabs
@@ -161,8 +165,8 @@ class Seq2SeqTask(Task):
             raise ValueError(f"{where}: the source is empty")
         try:
             ids = src.encode(line)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
+        except UnknownToken as err:
+            raise UnknownToken(f"{where}: {err}") from None
         if len(ids) > longest:
             raise ValueError(f"{where}: the source has {len(ids)} tokens, more than the {longest} accepted (the "
                              f"longest training source has {self.prepared['max_source']}; --max-source-len N "
@@ -196,15 +200,26 @@ class Seq2SeqTask(Task):
         else:                                        # the held-out share is the last lines of --data
             train, pairs = self._split()
             name, first = data.data, len(train) + 1
-        ids = []
+        kept, ids, skipped = [], [], []
         for number, (s, t) in enumerate(pairs, first):
             where = f"{name} line {number}"
             try:
-                target = tgt.encode(t)
-            except ValueError as err:
-                raise ValueError(f"{where}: target {err}") from None
-            ids.append((self.encode_source(s, where), target))
-        return pairs, ids
+                try:
+                    target = tgt.encode(t)
+                except UnknownToken as err:
+                    raise UnknownToken(f"{where}: target {err}") from None
+                ids.append((self.encode_source(s, where), target))
+                kept.append((s, t))
+            except UnknownToken as err:
+                if split == "valid":                 # the run's own validation data: strict
+                    raise ValueError(str(err)) from None
+                skipped.append(str(err))             # a file given to eval: score what can be scored
+        if skipped:
+            print(f"unroll: warning: {name}: {len(skipped)} of {len(pairs)} pairs skipped, holding a token outside "
+                  f"the run's vocabularies (first: {skipped[0]})", file=sys.stderr)
+        if not ids:
+            raise ValueError(f"{name}: none of its {len(pairs)} pairs can be evaluated (first: {skipped[0]})")
+        return kept, ids
 
     def check_data(self) -> None:
         self._encoded("valid")
@@ -234,7 +249,12 @@ class Seq2SeqTask(Task):
         _, tgt = self.vocabs
         rng = np.random.default_rng(options.seed)
         for number, line in enumerate(lines, 1):
-            ids = self.encode_source(line, f"input line {number}", options.max_source_len)
+            try:
+                ids = self.encode_source(line, f"input line {number}", options.max_source_len)
+            except UnknownToken as err:              # one line the model cannot read: an empty output line
+                print(f"unroll: warning: {err}; its output line is left empty", file=sys.stderr)
+                yield ""
+                continue
             hyp = self.translate(model, [ids], options.beam, options.max_len, options.temperature,
                                  options.length_penalty, rng)[0]
             if number == 1 and options.attention_plot:

@@ -81,6 +81,9 @@ class TagTask(Task):
                          "data_sha256": L.file_digest([self.cfg.data])}
         return self.prepared
 
+    def count(self, batch) -> int:
+        return int(batch.mask.sum())                 # real tokens: the loss is their mean
+
     def batches(self, train):
         seqs, tags = self._data("train")
         make = lambda index: TagBatch(*L.pad([seqs[i] for i in index]), L.pad([tags[i] for i in index])[0])  # noqa: E731

@@ -7,6 +7,7 @@ a multiple of 50 steps (the language model logs every 50 steps; a task logging e
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -25,7 +26,7 @@ class Progress:
     def __init__(self, quiet: bool = False, stream=None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.live = not quiet and self.stream.isatty()
+        self.live = not quiet and (self.stream.isatty() or os.environ.get("UNROLL_LIVE_PROGRESS") == "1")
         self.last_draw = 0.0
         self.last_record = None
 

@@ -19,6 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from unroll import __version__
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.tasks import get_task
@@ -50,7 +52,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
-    model = task.build_model(train.seed)
+    model = build_model(task, train)
     trainer = Trainer(out_dir, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
     task.check_data()                                 # the --valid file too
     if world.size > 1:
@@ -58,12 +60,13 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
     trainer.new_folder = not out_dir.exists()
     if world.rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lock.acquire(out_dir)                            # one process per run folder (train/lock.py)
-        checkpoint.write_json_atomic(out_dir / "config.json", {
-            "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "task": task_name, "train": to_dict(train),
-            **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
+        with first_start(trainer):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire(out_dir)                        # one process per run folder (train/lock.py)
+            checkpoint.write_json_atomic(out_dir / "config.json", {
+                "format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "task": task_name, "train": to_dict(train),
+                **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
     world.barrier()
     return trainer
 
@@ -80,8 +83,11 @@ def first_start(trainer: Trainer):
     """
     try:
         yield
+    except lock.RunFolderBusy:                           # another process's folder: not ours to remove
+        raise
     except Exception:
         if trainer.world.rank == 0 and not _has_trained_checkpoint(trainer.run_dir):
+            lock.release(trainer.run_dir)
             _remove_run(trainer.run_dir, getattr(trainer, "new_folder", False))
         raise
 
@@ -130,7 +136,7 @@ def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None =
     if max_steps is not None or max_time is not None:
         train = replace(train, max_steps=max_steps, max_time=max_time)
         task.settings["train"] = train
-    model = task.build_model(train.seed)
+    model = build_model(task, train)
     trainer = Trainer(Path(run_dir), task, model, train, quiet=quiet)
     lock.acquire(run_dir)                                # before reading: a second process stops here
     try:
@@ -158,16 +164,26 @@ def load(run_dir: Path):
     """(task, model with the latest checkpoint's weights, run info with "step") for eval, predict, sample."""
     run_dir = run_folder(run_dir)
     task, info = read_task(run_dir)
-    model = task.build_model(task.settings["train"].seed)
+    model = build_model(task, task.settings["train"])
     expected = {k: v.shape for k, v in model.params.items()}
     try:
         named = checkpoint.read(checkpoint.latest(run_dir), expected)
     except ValueError as err:
         raise ValueError(f"{err}{_older_good_hint(run_dir, expected)}") from None
+    saved = {v.dtype for v in named["model"][0].values()}
+    if len(saved) == 1 and saved != {v.dtype for v in model.params.values()}:   # keep the checkpoint's precision
+        model = task.build_model(task.settings["train"].seed, saved.pop().type)
     for key, value in named["model"][0].items():
         model.params[key][...] = value
     info["step"] = named["counters"][1]["step"]
     return task, model, info
+
+
+def build_model(task, train: TrainConfig):
+    """The task's fresh model, in --dtype when the run gave one (else the task's default precision)."""
+    if train.dtype is None:
+        return task.build_model(train.seed)
+    return task.build_model(train.seed, np.dtype(train.dtype).type)
 
 
 def summarise(trainer) -> dict:

@@ -23,6 +23,8 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
+
 from unroll.train import checkpoint, distributed, lock
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
@@ -117,8 +119,12 @@ class Trainer:
         if self.batches.reset_state:                       # new sequences start: forget the carried state
             self.carry.value = None
         mine = self.task.shard(batch, self.world.rank, self.world.size) if self.world.size > 1 else batch
-        loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
-        loss, grads = self.world.reduce_step(loss, grads, self.task.count(mine))   # P > 1: global means
+        weight = self.task.weight(mine)
+        if weight > 0 or self.world.size == 1:
+            loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
+        else:                                              # a short batch left this rank no sequence
+            loss, grads = 0.0, {k: np.zeros_like(v) for k, v in self.model.params.items()}
+        loss, grads = self.world.reduce_step(loss, grads, weight)   # P > 1: means over every rank's tokens
         norm = clip_grad_norm(grads, cfg.clip if cfg.clip > 0 else math.inf)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return loss, norm, 0
