@@ -154,13 +154,15 @@ class ClassifyTask(Task):
             examples = read_examples(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(examples)
             chosen = [examples[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
             source = self.cfg.data
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_examples(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         index, stoi = {n: i for i, n in enumerate(self.prepared["labels"])}, self._stoi()
         seqs, labels = [], []
-        for k, (label, text) in enumerate(chosen, 1):
+        for k, (label, text) in zip(numbers, chosen):
             if label not in index:
                 raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
                                  f"{', '.join(self.prepared['labels'])}")

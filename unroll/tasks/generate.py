@@ -161,11 +161,13 @@ class GenerateTask(Task):
             examples = read_examples(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(examples)
             source, chosen = self.cfg.data, [examples[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_examples(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         stoi = {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
-        conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in enumerate(chosen, 1)]
+        conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in zip(numbers, chosen)]
         seqs = [L.encode(stoi, self._tokens(t)) for _, t in chosen]
         return np.array(conds), seqs
 

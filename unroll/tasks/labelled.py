@@ -28,6 +28,13 @@ def check_settings(config, *positive: str) -> None:
             raise ValueError(f"{flag_of(config, name)} must lie in {interval}, got {value}")
 
 
+def some(names, shown: int = 10) -> str:
+    """'a, b, c' of the first ``shown`` names and how many more (an error line stays short)."""
+    names = list(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(str, names[:shown])) + more
+
+
 def tokens_of(text: str, level: str, tokenizer: str = "punct") -> list[str]:
     return list(text) if level == "char" else tokenize(text, tokenizer)
 

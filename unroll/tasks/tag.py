@@ -162,16 +162,18 @@ class TagTask(Task):
             sequences = read_conll(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(sequences)
             source, chosen = self.cfg.data, [sequences[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_conll(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         index, stoi = {t: i for i, t in enumerate(self.prepared["tags"])}, self._stoi()
         seqs, tags = [], []
-        for k, (tokens, tg) in enumerate(chosen, 1):
+        for k, (tokens, tg) in zip(numbers, chosen):
             unknown = sorted(set(tg) - set(index))
             if unknown:
-                raise ValueError(f"{source}: sequence {k} has the tag(s) {', '.join(unknown)}, not in the run's "
-                                 f"tag set {', '.join(self.prepared['tags'])}")
+                raise ValueError(f"{source}: sequence {k} has the tag(s) {L.some(unknown)}, not in the run's "
+                                 f"tag set {L.some(self.prepared['tags'])}")
             seqs.append(L.encode(stoi, tokens))
             tags.append(np.array([index[t] for t in tg], np.int64))
         return seqs, tags

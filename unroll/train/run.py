@@ -13,6 +13,7 @@ version does not know gets a one-line error naming the version that wrote it.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sys
 import time
@@ -125,26 +126,47 @@ def absolute_paths(settings):
     return replace(settings, **changes) if changes else settings
 
 
-def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
-    """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
+def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> Trainer:
+    """Rebuild a run's Trainer from its folder and latest checkpoint.
+
+    changes: {TrainConfig field: value} of the fields a resumed run may change (the learning rate, the
+    budgets, the evaluation and logging cadence). A new budget replaces both old ones (--max-steps alone
+    trains to that step with no time limit). What changed is logged in metrics.jsonl (event
+    "resumed_with_changes"), written into config.json and appended to config-history.jsonl.
+    """
     run_dir = run_folder(run_dir)
     task, info = read_task(run_dir)
     if info.get("imported"):
         raise ValueError(f"run folder {run_dir} was imported from {info['imported']}; it can be sampled and "
                          "evaluated, not resumed")
-    train = task.settings["train"]
-    if max_steps is not None or max_time is not None:
-        train = replace(train, max_steps=max_steps, max_time=max_time)
-        task.settings["train"] = train
+    old = task.settings["train"]
+    changes = dict(changes or {})
+    if "max_steps" in changes or "max_time" in changes:
+        changes = {"max_steps": None, "max_time": None, **changes}
+    train = replace(old, **changes)
+    changed = {k: [getattr(old, k), getattr(train, k)] for k in changes if getattr(old, k) != getattr(train, k)}
+    task.settings["train"] = train
     model = build_model(task, train)
     trainer = Trainer(Path(run_dir), task, model, train, quiet=quiet)
     lock.acquire(run_dir)                                # before reading: a second process stops here
     try:
         _load_newest_good(trainer, run_dir)
+        if changed and trainer.world.rank == 0:
+            _record_changes(trainer, info, changed)
     except BaseException:
         lock.release(run_dir)
         raise
     return trainer
+
+
+def _record_changes(trainer: Trainer, info: dict, changed: dict) -> None:
+    """A resumed run's new settings: a metrics event, config.json's train section, a config-history line."""
+    step = trainer.counters["step"]
+    trainer._log({"step": step, "event": "resumed_with_changes", "changes": changed})
+    checkpoint.write_json_atomic(trainer.run_dir / "config.json", {**info, "train": to_dict(trainer.config)})
+    line = json.dumps({"step": step, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changed})
+    with open(trainer.run_dir / "config-history.jsonl", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 def _load_newest_good(trainer: Trainer, run_dir: Path) -> None:
