@@ -236,6 +236,8 @@ def finish(trainer) -> int:
     if trainer.world.rank == 0:                      # with P ranks, rank 0 alone writes and reports
         run.summarise(trainer)
         print(json.dumps({"run": str(trainer.run_dir), **record}))
+    if trainer.stop_signal is not None:              # interrupted (checkpoint written): 130 SIGINT, 143 SIGTERM
+        return 128 + int(trainer.stop_signal)
     return 0
 
 

@@ -58,6 +58,8 @@ class Trainer:
         self.progress = Progress(quiet=quiet or self.world.rank != 0)
         self.stop_requested = False
         self.log_every = log_interval(config)
+        self.log_seconds = log_seconds(config)
+        self.stop_signal = None
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -100,7 +102,7 @@ class Trainer:
             if self.world.size > 1:                       # every rank stops at the same step
                 c["elapsed"], self.stop_requested = self.world.agree(c["elapsed"], self.stop_requested)
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
-            if c["step"] % self.log_every == 0 or evaluate:
+            if c["step"] % self.log_every == 0 or evaluate or window.age() >= self.log_seconds:
                 record = self._metrics(window, evaluate)
                 self._log(record)
                 window = _Window()
@@ -180,7 +182,7 @@ class Trainer:
         self.progress.say(message)
 
     def _request_stop(self, signum, frame) -> None:
-        self.stop_requested = True
+        self.stop_requested, self.stop_signal = True, signum
         self.progress.say("stopping after this step; a checkpoint will be written (resume with --resume)")
 
     # ------------------------------------------------------------------------------------------------
@@ -231,6 +233,9 @@ class _Window:
     def __init__(self):
         self.loss, self.norm, self.steps, self.tokens, self.start = 0.0, 0.0, 0, 0, time.perf_counter()
 
+    def age(self) -> float:
+        return time.perf_counter() - self.start
+
     def add(self, loss: float, norm: float, tokens: int) -> None:
         self.loss += loss
         self.norm += norm
@@ -239,6 +244,14 @@ class _Window:
 
 
 PLOT_POINTS = 100       # a run of known length logs at least this many training lines (every step if shorter)
+
+
+def log_seconds(config) -> float:
+    """Seconds between metrics lines under --max-time: a run of known duration also gets about PLOT_POINTS
+    lines (at most one every half second, at least one every 10 s), however fast its steps are."""
+    if config.max_time is None:
+        return math.inf
+    return min(10.0, max(0.5, config.max_time / PLOT_POINTS))
 
 
 def log_interval(config) -> int:
