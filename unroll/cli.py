@@ -263,6 +263,8 @@ def cmd_eval(args) -> int:
     if info.get("imported") and not args.data:
         raise ValueError(f"run folder {args.run_dir} was imported from {info['imported']} and has no data; pass --data FILE")
     result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
+    if "loss" not in result:                             # nothing evaluated: say so, and fail
+        raise ValueError(task.describe(result))
     print(json.dumps(result) if args.json else task.describe(result))
     return 0
 

@@ -193,3 +193,64 @@ def test_addition_with_one_digit_makes_every_distinct_pair(capsys):
     assert len(set(lines)) == 100
     assert main(["data", "addition", "--n", "101", "--max-digits", "1"]) == 2
     assert "exceeds the 100 distinct pairs" in one_error(capsys)
+
+
+@pytest.mark.parametrize("run_name, flags, message", [
+    ("s2s", ["--beam", "0"], "--beam must be a positive integer, got 0"),
+    ("s2s", ["--temperature=-1"], "--temperature must be >= 0"),
+    ("s2s", ["--max-len", "0"], "--max-len must be a positive integer, got 0"),
+    ("lm", ["--length", "0"], "--length must be a positive integer, got 0"),
+    ("lm", ["--temperature", "0"], "--temperature must be positive"),
+    ("lm", ["--temperature", "nan"], "argument --temperature: 'nan' is not a finite number"),
+])
+def test_predict_options_are_checked_before_any_output(runs, run_name, flags, message, capsys):
+    (runs / "in.txt").write_text("ab\n")
+    assert main(["predict", str(runs / run_name), str(runs / "in.txt"), *flags]) == 2
+    assert message in one_error(capsys)
+    assert capsys.readouterr().out == ""
+
+
+def test_tag_predict_format_is_checked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.conll").write_text("a\tB\nb\tI\n\nb\tB\na\tI\n\n" * 5)
+    assert main(["train", "--task", "tag", "--data", "t.conll", "--hidden", "4", "--batch", "2", "--max-steps", "1",
+                 "--quiet", "--out", "r"]) == 0
+    (tmp_path / "in.txt").write_text("a b\n")
+    capsys.readouterr()
+    assert main(["predict", "r", "in.txt", "--format", "bogus"]) == 2
+    assert "--format must be tags or words, got 'bogus'" in one_error(capsys)
+
+
+def test_eval_that_evaluates_nothing_exits_non_zero(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.txt").write_text(CORPUS)
+    assert main([*LM, "--data", "c.txt", "--valid", "none", "--out", "r"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "r"]) == 2
+    assert "was trained with --valid none" in one_error(capsys)
+
+
+def test_long_error_lines_are_bounded(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.conll").write_text("a\tB\nb\tI\n\n" * 10)
+    (tmp_path / "v.conll").write_text("".join(f"a\tT{i}\n" for i in range(3000)) + "\n")
+    assert main(["train", "--task", "tag", "--data", "t.conll", "--valid", "v.conll", "--max-steps", "1",
+                 "--quiet", "--out", "r"]) == 2
+    line = one_error(capsys)
+    assert len(line) < 500 and "and 2990 more" in line
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys, monkeypatch):
+    import time as time_module
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.txt").write_text(CORPUS)
+    monkeypatch.setattr(time_module, "strftime", lambda fmt, *a: "20260101-000000" if "%H" in fmt else "2026-01-01")
+    for _ in range(2):
+        assert main([a for a in LM if a != "--quiet"] + ["--data", "c.txt", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["20260101-000000-lstm", "20260101-000000-lstm-2"]
+
+
+def test_plot_names_the_file_it_writes(runs, tmp_path, capsys):
+    assert main(["plot", str(runs / "lm"), "--out", str(tmp_path / "curves")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

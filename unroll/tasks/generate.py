@@ -59,6 +59,11 @@ class GeneratePredictOptions:
     max_length: int = option(60, help="stop after this many tokens")
     seed: int = option(0, help="sampling seed")
 
+    def __post_init__(self):
+        L.check_settings(self, "top_k", "max_length")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
+
 
 class GenerateTask(Task):
     name, help = "generate", "one-to-many: a sequence from a label or a vector"

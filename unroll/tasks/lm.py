@@ -39,6 +39,12 @@ class CompleteOptions:
     greedy: bool = option(False, help="always take the likeliest token")
     seed: int | None = option(None, help="sampling seed")
 
+    def __post_init__(self):
+        from unroll.tasks.labelled import check_settings
+        check_settings(self, "length", "top_k")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
+
 
 class LanguageModelTask(Task):
     name = "lm"

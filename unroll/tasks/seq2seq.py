@@ -88,6 +88,11 @@ class PredictOptions:
                                                    f"else {LENGTH_ALLOWANCE} x the longest training source)")
     seed: int = option(0, help="seeds the sampling")
 
+    def __post_init__(self):
+        check_settings(self, "beam", "max_len", "max_source_len")
+        if self.temperature < 0:
+            raise ValueError(f"--temperature must be >= 0 (0: greedy or beam), got {self.temperature}")
+
 
 class Seq2SeqTask(Task):
     name, help = "seq2seq", "encoder-decoder on source<TAB>target pairs"

@@ -56,6 +56,10 @@ class TagConfig:
 class TagPredictOptions:
     format: str = option("tags", help="tags (space-separated) | words (B/I tags: the text re-spaced)")
 
+    def __post_init__(self):
+        if self.format not in ("tags", "words"):
+            raise ValueError(f"--format must be tags or words, got {self.format!r}")
+
 
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"

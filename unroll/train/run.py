@@ -59,7 +59,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     if world.size > 1:
         task.shard(next(task.batches(train)), world.rank, world.size)
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
-    trainer.new_folder = not out_dir.exists()
+    trainer.new_folder = not out_dir.exists() or out_dir.resolve() in _RESERVED
     if world.rank == 0:
         with first_start(trainer):
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +315,22 @@ def _upgrade_v1(info: dict, path: Path) -> dict:
             "data": info["data"], "vocab": info["vocab"]}
 
 
+_RESERVED: set = set()       # folders default_out_dir created for this process's new run
+
+
 def default_out_dir(label: str) -> Path:
-    """runs/<time>-<label>; with P ranks, rank 0's name on every rank."""
-    return Path(distributed.world().broadcast_text(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{label}"))
+    """runs/<time>-<label>, or runs/<time>-<label>-2 ... when a run started in the same second took it (rank 0
+    creates the folder, so two processes never share one); with P ranks, rank 0's name on every rank."""
+    world, name = distributed.world(), ""
+    if world.rank == 0:
+        base = f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+        Path("runs").mkdir(exist_ok=True)
+        for k in range(1, 1000):
+            name = base if k == 1 else f"{base}-{k}"
+            try:
+                Path(name).mkdir()
+                break
+            except FileExistsError:
+                continue
+        _RESERVED.add(Path(name).resolve())
+    return Path(world.broadcast_text(name))
