@@ -254,3 +254,18 @@ def test_plot_names_the_file_it_writes(runs, tmp_path, capsys):
     assert main(["plot", str(runs / "lm"), "--out", str(tmp_path / "curves")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_conll_line_without_a_tab_is_named_as_such(tmp_path):
+    from unroll.data.labelled import read_conll
+    (tmp_path / "t.conll").write_text("a\tB\nb I\n\n")
+    with pytest.raises(ValueError, match=r"t.conll:2: no tab between token and tag"):
+        read_conll(tmp_path / "t.conll")
+
+
+def test_the_version_flag_matches_the_package_metadata():
+    import tomllib
+    from pathlib import Path
+    from unroll import __version__
+    meta = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == __version__
