@@ -80,6 +80,14 @@ def check_finite(config) -> None:
             raise ValueError(f"{flag_of(config, f.name)} must be a finite number, got {value}")
 
 
+def check_encoding(encoding: str) -> None:
+    import codecs
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"--encoding {encoding!r} is not a codec Python knows (try utf-8 or latin-1)") from None
+
+
 def finite_float(text: str) -> float:
     """argparse type of every float flag: a finite number ('nan', 'inf' refused)."""
     try:
@@ -236,10 +244,12 @@ class CorpusConfig:
     tokenizer: str = option("punct", help="word level: punct (words and punctuation marks), space (pre-tokenized "
                                           "text such as Penn Treebank), exact (white space kept as tokens)",
                             choices="tokenizers")
+    encoding: str = option("utf-8", help="text encoding of --data and --valid (e.g. latin-1)")
 
     def __post_init__(self):
         _one_of("level", self.level, "levels")
         _one_of("tokenizer", self.tokenizer, "tokenizers")
+        check_encoding(self.encoding)
         check_finite(self)
         check_positive(self, "min_count")
         if not 0.0 < self.valid_fraction < 1.0:

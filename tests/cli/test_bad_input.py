@@ -269,3 +269,32 @@ def test_the_version_flag_matches_the_package_metadata():
     from unroll import __version__
     meta = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert meta["project"]["version"] == __version__
+
+
+def test_lm_and_seq2seq_read_other_encodings(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.txt").write_bytes(("café crème, déjà vu. " * 40).encode("latin-1"))
+    assert main([*LM, "--data", "c.txt", "--out", "bad"]) == 2
+    assert "--encoding latin-1" in one_error(capsys) and not (tmp_path / "bad").exists()
+    assert main([*LM, "--data", "c.txt", "--encoding", "latin-1", "--out", "lm"]) == 0
+    assert "é" in run.load(tmp_path / "lm")[0].vocab.tokens
+    capsys.readouterr()
+    (tmp_path / "p.tsv").write_bytes("".join(f"{s}\t{s[::-1]}\n" for s in ("éa", "aé", "éé", "aéa") * 10).encode("latin-1"))
+    assert main(["train", "--task", "seq2seq", "--data", "p.tsv", "--hidden", "4", "--max-steps", "1", "--quiet",
+                 "--out", "bad"]) == 2
+    assert "--encoding latin-1" in one_error(capsys)
+    assert main(["train", "--task", "seq2seq", "--data", "p.tsv", "--encoding", "latin-1", "--hidden", "4",
+                 "--max-steps", "1", "--quiet", "--out", "s"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--task", "lm", "--encoding", "klingon", "--out", "bad"]) == 2
+    assert "--encoding 'klingon' is not a codec" in one_error(capsys)
+
+
+def test_tag_takes_bidirectional_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.conll").write_text("a\tB\nb\tI\n\nb\tB\na\tI\n\n" * 5)
+    base = ["train", "--task", "tag", "--data", "t.conll", "--hidden", "4", "--batch", "2", "--max-steps", "1", "--quiet"]
+    assert main([*base, "--bidirectional", "--out", "r"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--bidirectional", "--unidirectional", "--out", "r2"]) == 2
+    assert "not both" in one_error(capsys)

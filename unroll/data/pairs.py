@@ -52,15 +52,16 @@ def parse_pairs(text: str, name: str = "<text>") -> list[tuple[str, str]]:
     return pairs
 
 
-def read_pairs(path) -> list[tuple[str, str]]:
-    """Read a UTF-8 TSV file of pairs (see ``parse_pairs``)."""
+def read_pairs(path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """Read a TSV file of pairs, UTF-8 or ``encoding`` (see ``parse_pairs``)."""
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        text = path.read_bytes().decode(encoding)
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        raise ValueError(f"{path}: not {encoding} text (byte {err.start}; give its encoding, e.g. --encoding "
+                         "latin-1)") from None
     return parse_pairs(text, str(path))
 
 

@@ -62,8 +62,8 @@ class LanguageModelTask(Task):
 
     def prepare(self) -> dict:
         corpus = self.settings["corpus"]
-        text, source = read_corpus(corpus.data)
-        valid_text = text_data.read_text(corpus.valid) if has_valid_file(corpus) else None
+        text, source = read_corpus(corpus.data, corpus.encoding)
+        valid_text = text_data.read_text(corpus.valid, corpus.encoding) if has_valid_file(corpus) else None
         vocab_text = text if corpus.level == "word" or valid_text is None else text + valid_text
         vocab = build_vocab(corpus, vocab_text)
         train_ids, valid_ids = encode_splits(corpus, vocab, text, valid_text)
@@ -89,10 +89,10 @@ class LanguageModelTask(Task):
         """Token ids of the training and validation streams, from the corpus the run started with."""
         if self._ids is None:
             corpus, data = self.settings["corpus"], self.prepared["data"]
-            text, _ = read_corpus(corpus.data)
+            text, _ = read_corpus(corpus.data, corpus.encoding)
             if sha256(text) != data["sha256"]:
                 raise ValueError(f"the corpus {data['source']} changed since the run started (SHA-256 differs)")
-            valid_text = text_data.read_text(data["valid"]) if data.get("valid") else None
+            valid_text = text_data.read_text(data["valid"], corpus.encoding) if data.get("valid") else None
             self._ids = encode_splits(corpus, self.vocab, text, valid_text)
         return self._ids
 
@@ -122,7 +122,7 @@ class LanguageModelTask(Task):
             if ids.size == 0:                                    # --valid none: nothing to validate on
                 return {}
         else:
-            ids = self.vocab.encode(known_text(self.vocab, text_data.read_text(split), split))
+            ids = self.vocab.encode(known_text(self.vocab, text_data.read_text(split, self.settings["corpus"].encoding), split))
         if ids.size < 2:
             raise ValueError(f"{split} holds {ids.size} token(s): evaluation needs at least 2 (an input and its next)")
         batch = min(self.settings["train"].batch_size, ids.size - 1)   # a short file: fewer columns
@@ -207,11 +207,11 @@ def cmd_sample(args) -> int:
 
 # ----------------------------------------------------------------------------------------------------
 
-def read_corpus(path: str | None) -> tuple[str, str]:
+def read_corpus(path: str | None, encoding: str = "utf-8") -> tuple[str, str]:
     """(text, description) of --data, or of the bundled tiny Shakespeare when path is None."""
     if path is None:
         return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
-    return text_data.read_text(path), str(Path(path).resolve())
+    return text_data.read_text(path, encoding), str(Path(path).resolve())
 
 
 def known_text(vocab, text: str, where: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unroll.config import check_finite, option
+from unroll.config import check_encoding, check_finite, option
 from unroll.data import pairs as P
 from unroll.data.vocab import UnknownToken
 from unroll.decode import beam_translate, greedy_translate, sample_translate
@@ -40,11 +40,13 @@ class PairDataConfig:
     valid: str | None = option(None, help="separate validation pairs (default: the last --valid-fraction of --data)")
     valid_fraction: float = option(0.05, help="share of --data held out for validation")
     level: str = option("char", help="tokens are characters or white-space separated words", choices=None)
+    encoding: str = option("utf-8", help="text encoding of --data, --valid and eval's --data (e.g. latin-1)")
     max_source_len: int | None = option(None, help="longest source that validation, eval and predict accept "
                                                    f"(default: {LENGTH_ALLOWANCE} x the longest training source)")
 
     def __post_init__(self):
         P.tokens_of("", self.level)
+        check_encoding(self.encoding)
         check_finite(self)
         if self.max_source_len is not None and (isinstance(self.max_source_len, bool) or self.max_source_len < 1):
             raise ValueError(f"--max-source-len must be a positive integer, got {self.max_source_len}")
@@ -118,9 +120,9 @@ class Seq2SeqTask(Task):
         data = self.settings["pairs"]
         if data.data is None:
             raise ValueError("the seq2seq task needs --data, a TSV file of source<TAB>target pairs")
-        pairs = P.read_pairs(data.data)
+        pairs = P.read_pairs(data.data, data.encoding)
         if data.valid is not None:
-            return pairs, P.read_pairs(data.valid)
+            return pairs, P.read_pairs(data.valid, data.encoding)
         n_valid = max(1, int(round(len(pairs) * data.valid_fraction)))
         if n_valid >= len(pairs):
             raise ValueError(f"{data.data} holds {len(pairs)} pairs: too few to hold out a validation share")
@@ -199,9 +201,9 @@ class Seq2SeqTask(Task):
         _, tgt = self.vocabs
         data = self.settings["pairs"]
         if split != "valid":
-            name, pairs, first = split, P.read_pairs(split), 1
+            name, pairs, first = split, P.read_pairs(split, data.encoding), 1
         elif data.valid is not None:
-            name, pairs, first = data.valid, P.read_pairs(data.valid), 1
+            name, pairs, first = data.valid, P.read_pairs(data.valid, data.encoding), 1
         else:                                        # the held-out share is the last lines of --data
             train, pairs = self._split()
             name, first = data.data, len(train) + 1
@@ -219,7 +221,7 @@ class Seq2SeqTask(Task):
                 if split == "valid":                 # the run's own validation data: strict
                     raise ValueError(str(err)) from None
                 skipped.append(str(err))             # a file given to eval: score what can be scored
-        if skipped:
+        if skipped and ids:
             print(f"unroll: warning: {name}: {len(skipped)} of {len(pairs)} pairs skipped, holding a token outside "
                   f"the run's vocabularies (first: {skipped[0]})", file=sys.stderr)
         if not ids:

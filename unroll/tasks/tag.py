@@ -41,6 +41,8 @@ class TagConfig:
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
     cell: str = option("lstm", help="rnn | lstm | gru")
+    bidirectional: bool = option(False, help="read both ways: the default for tagging (the flag classify and "
+                                             "seq2seq take, accepted here too)")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
 
@@ -50,6 +52,8 @@ class TagConfig:
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"cell must be one of rnn, lstm, gru, got {self.cell!r}")
         L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
+        if self.bidirectional and self.unidirectional:
+            raise ValueError("give --bidirectional or --unidirectional, not both")
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,7 @@ def _upgrade_v1(info: dict, path: Path) -> dict:
             raise ValueError(f"run configuration {path} has no '{key}' section "
                              f"(written by unroll {info.get('unroll_version', '?')})")
     train = dict(info["train"])
-    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction") if k in train}
+    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction", "encoding") if k in train}
     corpus["valid"] = info["data"].get("valid")
     bptt = {k: train.pop(k) for k in ("seq_len", "bptt") if k in train}
     return {"format": FORMAT, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),
