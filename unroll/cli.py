@@ -136,7 +136,7 @@ def _add_train(sub, task_name: str) -> None:
     add_arguments(p.add_argument_group("training (TrainConfig)"), TrainConfig, "train", task.train_defaults)
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<cell or task>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--workers", type=int, default=1, metavar="P",
                    help="train with P processes on this machine through mpiexec (data-parallel, one model; "
                         "on several machines run `mpiexec -n P unroll train ...` yourself)")
@@ -246,11 +246,11 @@ def finish(trainer) -> int:
 
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="validation (or --data) metrics of a run's latest checkpoint")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
     p.add_argument("--batch", type=int, default=None,
                    help="sequences read side by side (default: the run's --batch, fewer for a short file)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=cmd_eval)
 
 
@@ -273,7 +273,7 @@ def _add_predict(sub, task_name: str) -> None:
     task = get_task(task_name)
     p = sub.add_parser("predict", help="read inputs, write one prediction per line (streaming)",
                        description=f"The options below are those of --task {task_name} runs.")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input)")
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
@@ -301,7 +301,7 @@ def _encoding(task) -> str:
 
 def _add_plot(sub) -> None:
     p = sub.add_parser("plot", help="PNG of a run's training and validation curves")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
     p.set_defaults(func=cmd_plot)
 
@@ -318,7 +318,7 @@ def cmd_plot(args) -> int:
 
 def _add_gradcheck(sub) -> None:
     p = sub.add_parser("gradcheck", help="float64 finite-difference check of every cell's backward pass")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs (default 0)")
     p.set_defaults(func=cmd_gradcheck)
 
 

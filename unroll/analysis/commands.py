@@ -16,7 +16,7 @@ def add_parsers(sub, data_kinds) -> None:
     p = sub.add_parser("visualize", help="HTML page: text coloured by a unit's activation, top-5 predictions",
                        description="Write one self-contained HTML page showing a trained character model's units "
                                    "over a text (Karpathy, Johnson, Fei-Fei 2015).")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", type=Path, help="UTF-8 file to run the model over (default: the run's validation text)")
     src.add_argument("--prime", help="start from this text and let the model continue it")
@@ -31,7 +31,7 @@ def add_parsers(sub, data_kinds) -> None:
     p.set_defaults(func=cmd_visualize)
 
     p = sub.add_parser("inspect", help="gate saturation of a trained LSTM/GRU (JSON and scatter plot)")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--gates", action="store_true", help="fraction of time each gate unit is < 0.1 and > 0.9")
     p.add_argument("--text", type=Path, help="UTF-8 file to run over (default: the run's validation text)")
     p.add_argument("--chars", type=int, default=20000, help="characters read (default 20000)")

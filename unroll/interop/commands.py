@@ -12,7 +12,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("export", help="write a run's model as a torch state_dict (safetensors) or an ONNX graph",
                        description="Write the latest checkpoint of RUN_DIR for torch.nn (safetensors state_dict) "
                                    "or ONNX, and its vocabulary beside it as OUT.vocab.json. See docs/interop.md.")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "OUT"),
                    help="torch OUT.safetensors | onnx OUT.onnx")
     p.set_defaults(func=cmd_export)

@@ -171,13 +171,13 @@ class LanguageModelTask(Task):
     @classmethod
     def add_commands(cls, subparsers) -> None:
         p = subparsers.add_parser("sample", help="generate text from a trained language model")
-        p.add_argument("run_dir", type=Path)
+        p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
         p.add_argument("--length", type=int, default=1000, help="tokens to generate")
-        p.add_argument("--temperature", type=float, default=1.0)
-        p.add_argument("--top-k", type=int, default=None)
-        p.add_argument("--greedy", action="store_true")
+        p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+        p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
+        p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
         p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
-        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("--seed", type=int, default=None, help="sampling seed (default: a fresh one)")
         p.set_defaults(func=cmd_sample)
 
 

@@ -160,7 +160,7 @@ class LongTermTask(Task):
         p = subparsers.add_parser("experiment", help="train a cell on the adding or copying-memory problem",
                                   description="Train a cell on a long-term-dependency task and compare the test "
                                               "loss with the memoryless baseline.")
-        p.add_argument("problem", choices=PROBLEMS)
+        p.add_argument("problem", choices=PROBLEMS, help="the adding problem or the copying-memory problem")
         add_arguments(p.add_argument_group("problem"), ProblemConfig, "problem", exclude=("problem",))
         add_arguments(p.add_argument_group("cell"), CellConfig, "model")
         add_arguments(p.add_argument_group("training"), TrainConfig, "train", cls.train_defaults)

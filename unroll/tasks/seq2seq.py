@@ -287,7 +287,7 @@ def _pair_options(p) -> None:
     p.add_argument("--n", type=int, default=10_000, help="distinct pairs (default 10000)")
     p.add_argument("--test", type=int, default=0, help="further distinct pairs written to --test-out")
     p.add_argument("--test-out", type=Path, default=None, help="where the --test pairs go")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="fixes the pairs drawn (default 0)")
     p.add_argument("--min-len", type=int, default=10, help="reverse: shortest string")
     p.add_argument("--max-len", type=int, default=60, help="reverse: longest string")
     p.add_argument("--max-digits", type=int, default=3, help="addition: digits per operand")
