@@ -115,8 +115,9 @@ class TrainConfig:
     clip: float = option(5.0, help="clip the global gradient norm (0: off)")
     clip_value: float = option(0.0, help="clip each gradient element (0: off)")
     max_steps: int | None = option(None, help="stop after this many updates")
-    max_time: float | None = option(None, help=f"stop after this many seconds (default {DEFAULT_MAX_TIME:.0f} "
-                                               "when --max-steps is not given either)")
+    max_time: float | None = option(None, help=f"stop after this many seconds of training (default "
+                                               f"{DEFAULT_MAX_TIME:.0f} when --max-steps is not given either); "
+                                               "start-up and the final validation come on top")
     eval_every: int = option(500, help="validate and write a checkpoint every this many steps")
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")

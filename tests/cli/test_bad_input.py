@@ -298,3 +298,23 @@ def test_tag_takes_bidirectional_too(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main([*base, "--bidirectional", "--unidirectional", "--out", "r2"]) == 2
     assert "not both" in one_error(capsys)
+
+
+def test_an_imported_run_without_text_names_what_to_give(runs, tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    assert main(["export", str(runs / "lm"), "--to", "torch", str(model)]) == 0
+    assert main(["import", str(model), "--vocab", str(model.with_suffix(".vocab.json")), "--out", str(tmp_path / "imp")]) == 0
+    capsys.readouterr()
+    assert main(["visualize", str(tmp_path / "imp"), "--out", str(tmp_path / "p.html")]) == 2
+    line = one_error(capsys)
+    assert "was imported from" in line and "--text FILE" in line and "None" not in line
+
+
+def test_an_all_unknown_evaluation_warns(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.txt").write_text("the cat sat on the mat . " * 40)
+    assert main([*LM, "--data", "w.txt", "--level", "word", "--out", "r"]) == 0
+    (tmp_path / "other.txt").write_text("zebra quokka axolotl narwhal " * 5)
+    capsys.readouterr()
+    assert main(["eval", "r", "--data", "other.txt", "--json"]) == 0
+    assert "100% of the 20 tokens of other.txt are <unk>" in capsys.readouterr().err

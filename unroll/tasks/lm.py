@@ -89,6 +89,9 @@ class LanguageModelTask(Task):
         """Token ids of the training and validation streams, from the corpus the run started with."""
         if self._ids is None:
             corpus, data = self.settings["corpus"], self.prepared["data"]
+            if data.get("source") is None:
+                raise ValueError(f"this run was imported from {self.prepared.get('imported', 'a model file')} and "
+                                 "has no training text; give a text file (eval --data FILE, visualize --text FILE)")
             text, _ = read_corpus(corpus.data, corpus.encoding)
             if sha256(text) != data["sha256"]:
                 raise ValueError(f"the corpus {data['source']} changed since the run started (SHA-256 differs)")
@@ -128,6 +131,11 @@ class LanguageModelTask(Task):
         batch = min(self.settings["train"].batch_size, ids.size - 1)   # a short file: fewer columns
         nats = evaluate_stream(model, ids, batch, self.settings["bptt"].seq_len)
         level = self.settings["corpus"].level
+        unknown = float(np.mean(ids == 0)) if level == "word" else 0.0      # id 0 is <unk>
+        if unknown >= 0.5:
+            print(f"unroll: warning: {unknown:.0%} of the {ids.size} tokens of {split} are <unk>: the perplexity "
+                  "mostly measures predicting <unk> (a lower --min-count, or text closer to the training corpus)",
+                  file=sys.stderr)
         out = {"loss": nats, "tokens": int(ids.size), "level": level}
         if level == "char":
             out["bits_per_char"] = nats / math.log(2)
