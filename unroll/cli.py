@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from unroll.config import TrainConfig, add_arguments, defaults_of, from_args
+from unroll.config import TrainConfig, add_arguments, from_args
 from unroll.tasks import DEFAULT_TASK, TASKS, get_task
 
 
@@ -143,45 +143,13 @@ def _add_train(sub, task_name: str) -> None:
     p.set_defaults(func=cmd_train, task_class=task, parser=p)
 
 
-RESUMABLE = ("lr", "max_steps", "max_time", "eval_every", "log_every")   # TrainConfig fields --resume may change
-NOT_SETTINGS = ("--resume", "--quiet", "--workers")
-
-
-def resume_changes(args) -> dict:
-    """{TrainConfig field: value} that `train --resume` was asked to change; a one-line error naming every
-    typed flag that cannot change (the model, the data, the seed ...: start a new run for those)."""
-    from unroll.train import run
-    actions = args.parser._option_string_actions
-    typed = []
-    for token in args.argv[1:]:
-        if token.startswith("--") and token != "--":
-            name = token.split("=", 1)[0]
-            match = [name] if name in actions else [o for o in actions if o.startswith(name)]
-            if len(match) == 1 and actions[match[0]].option_strings[0] not in typed:
-                typed.append(actions[match[0]].option_strings[0])
-    dests = {flag: actions[flag].dest for flag in typed}
-    changeable = {flag for flag, dest in dests.items() if dest.startswith("train.") and dest[6:] in RESUMABLE}
-    run_task = run.read_config(args.resume)["task"]
-    fixed = [f for f in typed if f not in changeable and f not in NOT_SETTINGS
-             and not (f == "--task" and args.task == run_task) and f not in ("-h", "--help")]
-    if fixed:
-        allowed = ", ".join(actions_flag(args.parser, f"train.{k}") for k in RESUMABLE)
-        raise ValueError(f"--resume {args.resume} continues the run with its own settings; these cannot change on "
-                         f"--resume: {', '.join(fixed)} (only {allowed} can; start a new run with --out for the "
-                         "others)")
-    return {dests[f][6:]: getattr(args, dests[f]) for f in typed if f in changeable}
-
-
-def actions_flag(parser, dest: str) -> str:
-    return next(a.option_strings[0] for a in parser._actions if a.dest == dest)
-
-
 def cmd_train(args) -> int:
     from unroll.train import run
     task = args.task_class
     if args.workers != 1:
         return launch_workers(args)
     if args.resume is not None:
+        from unroll.train.changes import resume_changes
         trainer = run.resume(args.resume, resume_changes(args), quiet=args.quiet)
         reached = run.limit_reached(trainer)
         if reached:

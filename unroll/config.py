@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
+
+from unroll.checks import check_encoding, check_finite, check_positive, finite_float, flag_of
 
 DEFAULT_MAX_TIME = 600.0     # seconds, when neither max_steps nor max_time is given
 
@@ -56,47 +57,6 @@ def _one_of(name: str, value, registry: str) -> None:
 def _positive(name: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def flag_of(config, name: str) -> str:
-    """The command-line flag of field ``name`` of a settings dataclass (``hidden_size`` -> ``--hidden``)."""
-    f = {f.name: f for f in fields(config)}[name]
-    return _flags(f, f.metadata)[0]
-
-
-def check_positive(config, *names: str) -> None:
-    """Each named int field (None allowed) is >= 1; the message names the field's flag."""
-    for name in names:
-        value = getattr(config, name)
-        if value is not None:
-            _positive(flag_of(config, name), value)
-
-
-def check_finite(config) -> None:
-    """Every float field of ``config`` is finite (NaN and infinity end in a diverged run, not a result)."""
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{flag_of(config, f.name)} must be a finite number, got {value}")
-
-
-def check_encoding(encoding: str) -> None:
-    import codecs
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError(f"--encoding {encoding!r} is not a codec Python knows (try utf-8 or latin-1)") from None
-
-
-def finite_float(text: str) -> float:
-    """argparse type of every float flag: a finite number ('nan', 'inf' refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -362,4 +322,5 @@ def _show(value) -> str:
 
 
 __all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "TrainConfig", "add_arguments",
-           "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args", "from_dict", "names", "option", "to_dict"]
+           "check_encoding", "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args",
+           "from_dict", "names", "option", "to_dict"]

@@ -12,9 +12,6 @@ version does not know gets a one-line error naming the version that wrote it.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -26,6 +23,8 @@ from unroll import __version__
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.tasks import get_task
 from unroll.train import checkpoint, distributed, lock
+from unroll.train.changes import record_changes
+from unroll.train.first_start import RESERVED, absolute_paths, first_start, new_run_folder
 from unroll.train.trainer import Trainer
 
 FORMAT = 2
@@ -59,7 +58,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     if world.size > 1:
         task.shard(next(task.batches(train)), world.rank, world.size)
     world.barrier()                                   # P > 1: every rank has checked before rank 0 writes
-    trainer.new_folder = not out_dir.exists() or out_dir.resolve() in _RESERVED
+    trainer.new_folder = not out_dir.exists() or out_dir.resolve() in RESERVED
     if world.rank == 0:
         with first_start(trainer):
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,60 +69,6 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
                 **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
     world.barrier()
     return trainer
-
-
-RUN_FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", "metrics.jsonl", "result.json")
-
-
-@contextlib.contextmanager
-def first_start(trainer: Trainer):
-    """Around a new run's training: if it fails before any checkpoint past step 0, remove what it wrote.
-
-    The folder itself goes when the run created it; in a folder that existed before, only the run's own
-    files (RUN_FILES) go. A run that has written a later checkpoint is kept: it can be resumed.
-    """
-    try:
-        yield
-    except lock.RunFolderBusy:                           # another process's folder: not ours to remove
-        raise
-    except Exception:
-        if trainer.world.rank == 0 and not _has_trained_checkpoint(trainer.run_dir):
-            lock.release(trainer.run_dir)
-            _remove_run(trainer.run_dir, getattr(trainer, "new_folder", False))
-        raise
-
-
-def _has_trained_checkpoint(run_dir: Path) -> bool:
-    return any(not p.name.startswith("step-00000000") for p in (run_dir / "checkpoints").glob("step-*"))
-
-
-def _remove_run(run_dir: Path, whole: bool) -> None:
-    if whole:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    for name in RUN_FILES:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.exists():
-            path.unlink()
-
-
-PATH_FIELDS = ("data", "valid")       # settings that name files: stored absolute, so any folder can resume
-
-
-def absolute_paths(settings):
-    """``settings`` (a dataclass) with its file fields (PATH_FIELDS; a comma-separated list of files too)
-    made absolute where they name existing files; other values ('none', a missing file) stay as typed."""
-    changes = {}
-    for name in PATH_FIELDS:
-        value = getattr(settings, name, None)
-        if not isinstance(value, str) or not value:
-            continue
-        parts = [value] if Path(value).exists() else value.split(",")
-        if all(Path(p).exists() for p in parts):
-            changes[name] = ",".join(str(Path(p).resolve()) for p in parts)
-    return replace(settings, **changes) if changes else settings
 
 
 def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> Trainer:
@@ -152,21 +97,11 @@ def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> T
     try:
         _load_newest_good(trainer, run_dir)
         if changed and trainer.world.rank == 0:
-            _record_changes(trainer, info, changed)
+            record_changes(trainer, info, changed)
     except BaseException:
         lock.release(run_dir)
         raise
     return trainer
-
-
-def _record_changes(trainer: Trainer, info: dict, changed: dict) -> None:
-    """A resumed run's new settings: a metrics event, config.json's train section, a config-history line."""
-    step = trainer.counters["step"]
-    trainer._log({"step": step, "event": "resumed_with_changes", "changes": changed})
-    checkpoint.write_json_atomic(trainer.run_dir / "config.json", {**info, "train": to_dict(trainer.config)})
-    line = json.dumps({"step": step, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changed})
-    with open(trainer.run_dir / "config-history.jsonl", "a", encoding="utf-8") as f:
-        f.write(line + "\n")
 
 
 def _load_newest_good(trainer: Trainer, run_dir: Path) -> None:
@@ -315,22 +250,6 @@ def _upgrade_v1(info: dict, path: Path) -> dict:
             "data": info["data"], "vocab": info["vocab"]}
 
 
-_RESERVED: set = set()       # folders default_out_dir created for this process's new run
-
-
 def default_out_dir(label: str) -> Path:
-    """runs/<time>-<label>, or runs/<time>-<label>-2 ... when a run started in the same second took it (rank 0
-    creates the folder, so two processes never share one); with P ranks, rank 0's name on every rank."""
-    world, name = distributed.world(), ""
-    if world.rank == 0:
-        base = f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{label}"
-        Path("runs").mkdir(exist_ok=True)
-        for k in range(1, 1000):
-            name = base if k == 1 else f"{base}-{k}"
-            try:
-                Path(name).mkdir()
-                break
-            except FileExistsError:
-                continue
-        _RESERVED.add(Path(name).resolve())
-    return Path(world.broadcast_text(name))
+    """runs/<time>-<label> (-2, -3 ... when a run started in the same second took it); see first_start.py."""
+    return new_run_folder(label)

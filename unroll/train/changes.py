@@ -1,0 +1,58 @@
+"""`unroll train --resume RUN` with other flags: which settings a resumed run may change, and the record.
+
+A resumed run continues with its own settings. It may change its learning rate, its step and time
+budgets and its evaluation and logging cadence (``RESUMABLE``); any other flag typed with --resume is
+refused in one line naming every such flag (an abbreviation argparse accepts counts as the flag). What
+changed is logged in metrics.jsonl (event "resumed_with_changes"), written into config.json's train
+section and appended to config-history.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from unroll.config import to_dict
+from unroll.train import checkpoint
+
+RESUMABLE = ("lr", "max_steps", "max_time", "eval_every", "log_every")   # TrainConfig fields --resume may change
+NOT_SETTINGS = ("--resume", "--quiet", "--workers")
+
+
+def resume_changes(args) -> dict:
+    """{TrainConfig field: value} that `train --resume` was asked to change; a one-line error naming every
+    typed flag that cannot change (the model, the data, the seed ...: start a new run for those)."""
+    from unroll.train import run
+    actions = args.parser._option_string_actions
+    typed = []
+    for token in args.argv[1:]:
+        if token.startswith("--") and token != "--":
+            name = token.split("=", 1)[0]
+            match = [name] if name in actions else [o for o in actions if o.startswith(name)]
+            if len(match) == 1 and actions[match[0]].option_strings[0] not in typed:
+                typed.append(actions[match[0]].option_strings[0])
+    dests = {flag: actions[flag].dest for flag in typed}
+    changeable = {flag for flag, dest in dests.items() if dest.startswith("train.") and dest[6:] in RESUMABLE}
+    run_task = run.read_config(args.resume)["task"]
+    fixed = [f for f in typed if f not in changeable and f not in NOT_SETTINGS
+             and not (f == "--task" and args.task == run_task) and f not in ("-h", "--help")]
+    if fixed:
+        allowed = ", ".join(actions_flag(args.parser, f"train.{k}") for k in RESUMABLE)
+        raise ValueError(f"--resume {args.resume} continues the run with its own settings; these cannot change on "
+                         f"--resume: {', '.join(fixed)} (only {allowed} can; start a new run with --out for the "
+                         "others)")
+    return {dests[f][6:]: getattr(args, dests[f]) for f in typed if f in changeable}
+
+
+def actions_flag(parser, dest: str) -> str:
+    return next(a.option_strings[0] for a in parser._actions if a.dest == dest)
+
+
+def record_changes(trainer, info: dict, changed: dict) -> None:
+    """A resumed run's new settings: a metrics event, config.json's train section, a config-history line."""
+    step = trainer.counters["step"]
+    trainer._log({"step": step, "event": "resumed_with_changes", "changes": changed})
+    checkpoint.write_json_atomic(trainer.run_dir / "config.json", {**info, "train": to_dict(trainer.config)})
+    line = json.dumps({"step": step, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changed})
+    with open(trainer.run_dir / "config-history.jsonl", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
