@@ -28,7 +28,7 @@ def latest_step(run_dir) -> int:
     (["--hidden", "64"], "--hidden"),
     (["--lr", "0.5", "--data", "/bin/ls"], "--data"),
     (["--task", "classify"], "--task"),
-    (["--hidden", "8", "--seed", "3"], "--hidden, --seed"),        # even a value equal to the run's own
+    (["--hidden", "8", "--seed", "3", "--layers", "2"], "--seed, --layers"),   # --hidden 8 is the run's own
     (["--hid", "64"], "--hidden"),                                 # an abbreviation argparse accepts
     (["--out", "elsewhere"], "--out"),
 ])
@@ -54,3 +54,10 @@ def test_resume_changes_lr_budget_and_cadence_and_records_them(started, capsys):
     history = [json.loads(line) for line in (started / "config-history.jsonl").read_text().splitlines()]
     assert history == [{"step": 4, "created": history[0]["created"], "changes": event["changes"]}]
     assert latest_step(started) == 9
+
+
+def test_resume_accepts_the_whole_command_again(started, capsys):
+    """Typing the start command again with --resume changes nothing that cannot change: it continues."""
+    assert main(["train", "--data", "c.txt", "--hidden", "8", "--layers", "1", "--seq-len", "5", "--batch", "2",
+                 "--max-steps", "6", "--eval-every", "2", "--quiet", "--resume", "run", "--task", "lm"]) == 0
+    assert latest_step(started) == 6

@@ -2,7 +2,8 @@
 
 A resumed run continues with its own settings. It may change its learning rate, its step and time
 budgets and its evaluation and logging cadence (``RESUMABLE``); any other flag typed with --resume is
-refused in one line naming every such flag (an abbreviation argparse accepts counts as the flag). What
+refused in one line naming every such flag (an abbreviation argparse accepts counts as the flag),
+unless it repeats the run's own value (the whole command again, with --resume added). What
 changed is logged in metrics.jsonl (event "resumed_with_changes"), written into config.json's train
 section and appended to config-history.jsonl.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from unroll.config import to_dict
 from unroll.train import checkpoint
@@ -33,15 +35,28 @@ def resume_changes(args) -> dict:
                 typed.append(actions[match[0]].option_strings[0])
     dests = {flag: actions[flag].dest for flag in typed}
     changeable = {flag for flag, dest in dests.items() if dest.startswith("train.") and dest[6:] in RESUMABLE}
-    run_task = run.read_config(args.resume)["task"]
-    fixed = [f for f in typed if f not in changeable and f not in NOT_SETTINGS
-             and not (f == "--task" and args.task == run_task) and f not in ("-h", "--help")]
+    config = run.read_config(args.resume)
+    fixed = [f for f in typed if f not in changeable and f not in NOT_SETTINGS and f not in ("-h", "--help")
+             and not _same_as_the_run(config, f, dests[f], getattr(args, dests[f], None))]
     if fixed:
         allowed = ", ".join(actions_flag(args.parser, f"train.{k}") for k in RESUMABLE)
         raise ValueError(f"--resume {args.resume} continues the run with its own settings; these cannot change on "
                          f"--resume: {', '.join(fixed)} (only {allowed} can; start a new run with --out for the "
                          "others)")
     return {dests[f][6:]: getattr(args, dests[f]) for f in typed if f in changeable}
+
+
+def _same_as_the_run(config: dict, flag: str, dest: str, value) -> bool:
+    """True when a typed flag repeats the run's own setting (the whole command again, with --resume): no change."""
+    if flag == "--task":
+        return value == config["task"]
+    section, _, name = dest.partition(".")
+    if not isinstance(config.get(section), dict) or name not in config[section]:
+        return False
+    stored = config[section][name]
+    if name in ("data", "valid") and isinstance(value, str) and isinstance(stored, str):
+        value = ",".join(str(Path(p).resolve()) if Path(p).exists() else p for p in value.split(","))
+    return (list(value) if isinstance(value, tuple) else value) == stored
 
 
 def actions_flag(parser, dest: str) -> str:
