@@ -72,3 +72,19 @@ def test_load_keeps_the_precision_of_a_checkpoint_written_in_float64(corpus, tmp
     assert run.read_config(tmp_path / "r")["train"]["dtype"] is None
     _, model, _ = run.load(tmp_path / "r")
     assert {v.dtype for v in model.params.values()} == {np.dtype(np.float64)}
+
+
+def test_off_a_terminal_slow_steps_still_print_a_line_every_30_seconds():
+    import io
+    from unroll.train.progress import Progress
+    stream = io.StringIO()                    # not a terminal
+    progress = Progress(stream=stream)
+    for step in range(1, 11):                 # one step every 10 s of training, each logged
+        progress.update(step, 100, 10.0 * step, None, {"step": step, "train_loss": 1.0})
+    assert [line.split(" | ")[0] for line in stream.getvalue().splitlines()] == ["step 3/100", "step 6/100",
+                                                                                   "step 9/100"]
+
+
+def test_the_cell_choices_of_every_task_are_shown_and_checked(corpus, capsys):
+    assert main(["train", "--task", "classify", "--data", corpus, "--cell", "leaky"]) == 2
+    assert "argument --cell: invalid choice: 'leaky' (choose from 'rnn', 'lstm', 'gru')" in capsys.readouterr().err

@@ -37,7 +37,7 @@ class ClassifyConfig:
     hidden_size: int = option(128, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="rnn | lstm | gru")
+    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
     bidirectional: bool = option(False, help="read each sequence in both directions")
     readout: str = option("last", help="last | mean | max over the real steps")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")

@@ -40,7 +40,7 @@ class GenerateConfig:
     hidden_size: int = option(128, "--hidden", "units per layer")
     embedding_size: int | None = option(None, "--embedding", "token embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="rnn | lstm | gru")
+    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
     dropout: float = option(0.0, help="dropout between layers")
 
     def __post_init__(self):

@@ -40,7 +40,7 @@ class TagConfig:
     hidden_size: int = option(128, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="rnn | lstm | gru")
+    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
     bidirectional: bool = option(False, help="read both ways: the default for tagging (the flag classify and "
                                              "seq2seq take, accepted here too)")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
