@@ -17,7 +17,8 @@ from unroll.cli import main
 from unroll.data import text as text_data
 from unroll.data.vocab import CharVocab, WordVocab, vocab_from_json
 from unroll.interop import lm_torch
-from unroll.train import checkpoint, run
+from unroll.runs import run
+from unroll.train import checkpoint
 
 FUZZ = settings(max_examples=int(os.environ.get("UNROLL_FUZZ_EXAMPLES", 60)),   # more for a longer hunt
                  deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

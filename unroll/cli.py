@@ -3,18 +3,32 @@
 Thin wrappers: each subcommand parses its options, calls the library, and turns a ValueError into a
 one-line ``unroll: error: ...`` message with exit status 2 (no traceback). The CLI knows no task: `train`
 offers the flags of ``--task NAME``'s settings dataclasses and of TrainConfig, generated from their fields;
-`eval` and `predict` ask the run folder's task; tasks register their own commands (`sample`, `experiment`).
+`eval` and `predict` ask the run folder's task. Every command is an ``unroll.command.Command``: the five
+here, each task's ``commands`` (`sample`, `experiment`, data kinds) and the ``COMMANDS`` of the modules in
+``COMMAND_MODULES``, the one list; ``invoke`` hands a command the loaded run (needs="run") or the run
+machinery (needs="runs") it declared.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
+from unroll.command import Command
 from unroll.config import TrainConfig, add_arguments, from_args
 from unroll.tasks import DEFAULT_TASK, TASKS, get_task
+
+
+COMMAND_MODULES = (            # every module with a COMMANDS tuple (unroll.command); tasks bring their own
+    "unroll.analysis.commands",    # visualize, inspect, data python-source
+    "unroll.analysis.diagnose",    # diagnose
+    "unroll.bench",                # bench
+    "unroll.interop.commands",     # export, import
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:                       # --help, --version, or a bad flag (one line, exit 2)
         return done.code if isinstance(done.code, int) else 2
     args.argv = argv
-    if not hasattr(args, "func"):
+    if not hasattr(args, "command"):
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        return invoke(args.command, args) or 0
     except BrokenPipeError:   # `unroll sample ... | head`
         return 0
     except (ValueError, OSError) as err:    # bad input; the disk is full, a folder is read-only ...
@@ -72,17 +86,57 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     """The whole command line; ``task`` decides which task's flags `train` and `predict` offer."""
-    from unroll import __version__
+    from unroll._version import __version__
     parser = Parser(prog="unroll", description="Recurrent neural networks from first principles.")
     parser.add_argument("--version", action="version", version=f"unroll {__version__}")
     sub = parser.add_subparsers(metavar="command")
-    _add_train(sub, task)
-    _add_eval(sub)
-    _add_predict(sub, task)
-    _add_plot(sub)
-    _add_gradcheck(sub)
-    _add_registered_commands(sub)
+    every = commands(task)
+    for command in every:
+        if command.kind == "command":
+            add_command(sub, command)
+    data = sub.add_parser("data", help="make data sets: `unroll data KIND ...` (word segmentation, pairs ...)")
+    kinds = data.add_subparsers(dest="data_kind", metavar="kind", required=True)
+    for command in every:
+        if command.kind == "data":
+            add_command(sub, command, kinds)
     return parser
+
+
+def commands(task: str = DEFAULT_TASK) -> list[Command]:
+    """Every command, in --help order: the CLI's own, every task's, then COMMAND_MODULES'."""
+    own = [Command("train", "train a model on a task (default: a language model)", partial(_train_arguments, task),
+                   cmd_train, "Train a model. With no options: a 2-layer LSTM language model on the bundled tiny "
+                   "Shakespeare for 600 seconds. The flags below are those of --task "
+                   f"{task}; `unroll train --task NAME --help` lists another task's."),
+           Command("eval", "validation (or --data) metrics of a run's latest checkpoint", _eval_arguments, cmd_eval,
+                   needs="run"),
+           Command("predict", "read inputs, write one prediction per line (streaming)",
+                   partial(_predict_arguments, task), cmd_predict, f"The options below are those of --task {task} runs.",
+                   needs="run"),
+           Command("plot", "PNG of a run's training and validation curves", _plot_arguments, cmd_plot),
+           Command("gradcheck", "float64 finite-difference check of every cell's backward pass", _gradcheck_arguments,
+                   cmd_gradcheck)]
+    tasks = [c for name in TASKS for c in get_task(name).commands]
+    return own + tasks + [c for module in COMMAND_MODULES for c in importlib.import_module(module).COMMANDS]
+
+
+def add_command(sub, command: Command, kinds=None) -> argparse.ArgumentParser:
+    """Register ``command`` on the subparsers ``sub`` (a data kind on ``kinds``, the subparsers of `unroll data`)."""
+    where = kinds if command.kind == "data" else sub
+    p = where.add_parser(command.name, help=command.help, description=command.description)
+    command.arguments(p)
+    p.set_defaults(command=command)
+    return p
+
+
+def invoke(command: Command, args) -> int | None:
+    """Run a parsed command, handing it the loaded run folder or the run machinery it declared it needs."""
+    from unroll import runs
+    if command.needs == "run":
+        return command.run(args, runs.load(args.run_dir))
+    if command.needs == "runs":
+        return command.run(args, runs)
+    return command.run(args)
 
 
 def task_hint(argv: list[str]) -> str:
@@ -95,40 +149,19 @@ def task_hint(argv: list[str]) -> str:
                 return arg.split("=", 1)[1] if arg.split("=", 1)[1] in TASKS else DEFAULT_TASK
     if argv[:1] == ["predict"] and len(argv) > 1 and not argv[1].startswith("-"):
         try:
-            from unroll.train.run import read_config
-            name = read_config(argv[1])["task"]
+            from unroll.runs.folder import RunFolder
+            name = RunFolder.named(argv[1]).read_config()["task"]
             return name if name in TASKS else DEFAULT_TASK
         except ValueError:
             return DEFAULT_TASK             # the command itself reports the bad run folder
     return DEFAULT_TASK
 
 
-def _add_registered_commands(sub) -> None:
-    """Commands that their modules register: each task's own (sample, experiment), diagnose, bench."""
-    from unroll import bench
-    from unroll.analysis import diagnose
-    data = sub.add_parser("data", help="make data sets: `unroll data KIND ...` (word segmentation, pairs ...)")
-    kinds = data.add_subparsers(dest="data_kind", metavar="kind", required=True)
-    for name in TASKS:
-        get_task(name).add_commands(sub)
-        get_task(name).add_data_commands(kinds)
-    from unroll.analysis import commands as analysis_commands   # visualize, inspect --gates, data python-source
-    analysis_commands.add_parsers(sub, kinds)
-    diagnose.add_parser(sub)
-    bench.add_parser(sub)
-    from unroll.interop import commands as interop_commands   # export, import (interop, #8)
-    interop_commands.add_parsers(sub)
-
-
 # ----------------------------------------------------------------------------------------------------
 # train
 
-def _add_train(sub, task_name: str) -> None:
+def _train_arguments(task_name: str, p) -> None:
     task = get_task(task_name)
-    p = sub.add_parser("train", help="train a model on a task (default: a language model)",
-                       description="Train a model. With no options: a 2-layer LSTM language model on the bundled "
-                                   "tiny Shakespeare for 600 seconds. The flags below are those of --task "
-                                   f"{task_name}; `unroll train --task NAME --help` lists another task's.")
     p.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK,
                    help=f"what to learn (default {DEFAULT_TASK})")
     for section, cls in task.sections.items():
@@ -140,16 +173,16 @@ def _add_train(sub, task_name: str) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="P",
                    help="train with P processes on this machine through mpiexec (data-parallel, one model; "
                         "on several machines run `mpiexec -n P unroll train ...` yourself)")
-    p.set_defaults(func=cmd_train, task_class=task, parser=p)
+    p.set_defaults(task_class=task, parser=p)
 
 
 def cmd_train(args) -> int:
-    from unroll.train import run
+    from unroll.runs import run
     task = args.task_class
     if args.workers != 1:
         return launch_workers(args)
     if args.resume is not None:
-        from unroll.train.changes import resume_changes
+        from unroll.runs.changes import resume_changes
         trainer = run.resume(args.resume, resume_changes(args), quiet=args.quiet)
         reached = run.limit_reached(trainer)
         if reached:
@@ -194,7 +227,7 @@ def launch_workers(args) -> int:
 
 def finish(trainer) -> int:
     """Train, write result.json when the task has a summary, print the last record as JSON; 1 if it diverged."""
-    from unroll.train import run
+    from unroll.runs import run
     from unroll.train.trainer import TrainingDiverged
     try:
         record = trainer.train()
@@ -212,20 +245,17 @@ def finish(trainer) -> int:
 # ----------------------------------------------------------------------------------------------------
 # eval, predict, plot
 
-def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="validation (or --data) metrics of a run's latest checkpoint")
+def _eval_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
     p.add_argument("--batch", type=int, default=None,
                    help="sequences read side by side (default: the run's --batch, fewer for a short file)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.set_defaults(func=cmd_eval)
 
 
-def cmd_eval(args) -> int:
+def cmd_eval(args, loaded) -> int:
     from dataclasses import replace
-    from unroll.train import run
-    task, model, info = run.load(args.run_dir)
+    task, model, info = loaded
     if args.batch is not None:                               # a new TrainConfig checks it (a positive integer)
         task.settings["train"] = replace(task.settings["train"], batch_size=args.batch)
     if info.get("imported") and not args.data:
@@ -237,22 +267,18 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _add_predict(sub, task_name: str) -> None:
+def _predict_arguments(task_name: str, p) -> None:
     task = get_task(task_name)
-    p = sub.add_parser("predict", help="read inputs, write one prediction per line (streaming)",
-                       description=f"The options below are those of --task {task_name} runs.")
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input)")
     if task.predict_options is not None:
         add_arguments(p.add_argument_group(f"{task_name} ({task.predict_options.__name__})"), task.predict_options,
                       "predict")
-    p.set_defaults(func=cmd_predict)
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args, loaded) -> int:
     from unroll.data.labelled import read_lines
-    from unroll.train import run
-    task, model, _ = run.load(args.run_dir)
+    task, model, _ = loaded
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
     lines = sys.stdin if args.input == "-" else read_lines(args.input, _encoding(task))   # "\n" only: \x85 stays
     for line in task.predict(model, (line.rstrip("\n") for line in lines), options):
@@ -262,16 +288,14 @@ def cmd_predict(args) -> int:
 
 
 def _encoding(task) -> str:
-    """The text encoding of the run's data files (a task setting of classify, tag, generate), else UTF-8."""
+    """The text encoding of the run's data files (a task setting of lm, classify, tag, generate, seq2seq)."""
     return next((s.encoding for s in task.settings.values() if isinstance(getattr(s, "encoding", None), str)),
                 "utf-8")
 
 
-def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="PNG of a run's training and validation curves")
+def _plot_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
-    p.set_defaults(func=cmd_plot)
 
 
 def cmd_plot(args) -> int:
@@ -284,10 +308,8 @@ def cmd_plot(args) -> int:
 # ----------------------------------------------------------------------------------------------------
 # gradcheck
 
-def _add_gradcheck(sub) -> None:
-    p = sub.add_parser("gradcheck", help="float64 finite-difference check of every cell's backward pass")
+def _gradcheck_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs (default 0)")
-    p.set_defaults(func=cmd_gradcheck)
 
 
 def cmd_gradcheck(args) -> int:

@@ -28,6 +28,7 @@ REGISTRIES = {               # name list -> (module, attribute); read on use, so
     "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
     "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
     "levels": ("unroll.data.vocab", "VOCABS"),
+    "schedules": ("unroll.train.schedule", "SCHEDULES"),
 }
 
 
@@ -69,9 +70,18 @@ class TrainConfig:
     batch_size: int = option(32, "--batch", "sequences per batch")
     optimizer: str = option("adam", help="update rule", choices="optimizers")
     lr: float = option(2e-3, help="learning rate")
-    lr_decay: float = option(1.0, help="multiply the learning rate by this ...")
-    lr_decay_every: int = option(1000, help="... every this many steps ...")
-    lr_decay_start: int = option(0, help="... from this step on")
+    # The learning-rate schedule: the fields of train/schedule.py's LRSchedule, under the same names.
+    schedule: str | None = option(None, help="learning-rate schedule (default: exponential when --decay-rate < 1, "
+                                             "else constant)", choices="schedules")
+    decay_rate: float = option(1.0, ("--decay-rate", "--lr-decay"), "exponential: multiply the learning rate by "
+                               "this ... (multistep: at each milestone)")
+    decay_every: int = option(1000, ("--decay-every", "--lr-decay-every"), "... every this many steps ...")
+    decay_start: int = option(0, ("--decay-start", "--lr-decay-start"), "... from this step on")
+    milestones: tuple[int, ...] = option((), help="multistep: the steps at which the rate is multiplied by "
+                                                  "--decay-rate")
+    total_steps: int | None = option(None, help="cosine: steps from lr down to --min-lr (default --max-steps)")
+    min_lr: float = option(0.0, help="cosine: the rate it ends at")
+    warmup_steps: int = option(0, help="any schedule: ramp the first steps up linearly from lr/warmup_steps")
     clip: float = option(5.0, help="clip the global gradient norm (0: off)")
     clip_value: float = option(0.0, help="clip each gradient element (0: off)")
     max_steps: int | None = option(None, help="stop after this many updates")
@@ -93,11 +103,12 @@ class TrainConfig:
         if self.dtype not in (None, "float32", "float64"):
             raise ValueError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         check_finite(self)
-        check_positive(self, "batch_size", "eval_every", "log_every", "lr_decay_every")
+        check_positive(self, "batch_size", "eval_every", "log_every", "decay_every")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed!r}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
+        if not 0.0 < self.decay_rate <= 1.0:
+            raise ValueError(f"decay_rate must lie in (0, 1], got {self.decay_rate}")
+        self._default_schedule()
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.max_steps is not None and self.max_steps < 0:
@@ -106,6 +117,19 @@ class TrainConfig:
             raise ValueError(f"max_time must be positive, got {self.max_time}")
         if self.clip < 0 or self.clip_value < 0:
             raise ValueError("clip and clip_value must be >= 0 (0 turns clipping off)")
+
+
+    def _default_schedule(self) -> None:
+        """schedule None: exponential when decay_rate < 1 (the old --lr-decay alone); cosine's total_steps
+        defaults to max_steps."""
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", "exponential" if self.decay_rate < 1 else "constant")
+        _one_of("schedule", self.schedule, "schedules")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        if self.total_steps is None:
+            if self.schedule == "cosine" and not self.max_steps:
+                raise ValueError("--schedule cosine needs --total-steps or --max-steps")
+            object.__setattr__(self, "total_steps", self.max_steps or 0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -274,7 +298,7 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
         if kind is bool:
             parser.add_argument(*_flags(f, meta), action="store_true", dest=dest, help=help_text)
             continue
-        if default is not None and "default" not in help_text:
+        if default not in (None, ()) and "default" not in help_text:
             help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"
         kwargs = dict(type=finite_float if kind is float else kind, default=default, dest=dest, help=help_text)
         if nargs:
@@ -311,7 +335,7 @@ def _arg_type(hint):
     """(element type, nargs) of a field's annotation: int | None -> (int, None); tuple[float, float] -> (float, 2)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if _origin(hint) is tuple:
-        return args[0], len(args)
+        return args[0], "*" if Ellipsis in args else len(args)
     if args:                                             # X | None
         return args[0], None
     return hint, None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.train import run
+from unroll.runs import run
 
 from tests.tasks.helpers import sentiment_lines
 
@@ -261,14 +261,6 @@ def test_a_conll_line_without_a_tab_is_named_as_such(tmp_path):
     (tmp_path / "t.conll").write_text("a\tB\nb I\n\n")
     with pytest.raises(ValueError, match=r"t.conll:2: no tab between token and tag"):
         read_conll(tmp_path / "t.conll")
-
-
-def test_the_version_flag_matches_the_package_metadata():
-    import tomllib
-    from pathlib import Path
-    from unroll import __version__
-    meta = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    assert meta["project"]["version"] == __version__
 
 
 def test_lm_and_seq2seq_read_other_encodings(tmp_path, capsys, monkeypatch):

@@ -6,7 +6,7 @@ file, flag or line, and no run folder afterwards."""
 import pytest
 
 from unroll.cli import main
-from unroll.train import run
+from unroll.runs import run
 
 from tests.tasks.helpers import sentiment_lines
 

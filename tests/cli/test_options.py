@@ -15,7 +15,8 @@ from safetensors.numpy import load_file
 from unroll.cli import main
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
-from unroll.train import checkpoint, run
+from unroll.runs import run
+from unroll.train import checkpoint
 
 SMALL = ["--hidden", "12", "--layers", "1", "--seq-len", "10", "--batch", "4"]
 
@@ -195,8 +196,10 @@ def test_progress_lines_on_a_non_terminal(texts, tmp_path, capsys):
     (TrainConfig, dict(batch_size=0), "--batch must be a positive integer"),
     (TrainConfig, dict(optimizer="lbfgs"), "optimizer must be one of"),
     (TrainConfig, dict(lr=0.0), "lr must be positive"),
-    (TrainConfig, dict(lr_decay=1.5), r"lr_decay must lie in \(0, 1\]"),
-    (TrainConfig, dict(lr_decay_every=0), "--lr-decay-every must be a positive integer"),
+    (TrainConfig, dict(decay_rate=1.5), r"decay_rate must lie in \(0, 1\]"),
+    (TrainConfig, dict(decay_every=0), "--decay-every must be a positive integer"),
+    (TrainConfig, dict(schedule="linear"), "schedule must be one of constant, exponential, multistep, cosine"),
+    (TrainConfig, dict(schedule="cosine"), "--schedule cosine needs --total-steps or --max-steps"),
     (TrainConfig, dict(max_steps=-1), "max_steps must be >= 0"),
     (TrainConfig, dict(max_time=0.0), "max_time must be positive"),
     (TrainConfig, dict(clip=-1.0), "clip and clip_value must be >= 0"),
@@ -216,7 +219,7 @@ def test_settings_validation_errors_name_the_setting(cls, kwargs, match):
 
 @pytest.mark.parametrize("argv, match", [
     (["--lr", "0"], "lr must be positive"),
-    (["--lr-decay", "2"], "lr_decay must lie in"),
+    (["--lr-decay", "2"], "decay_rate must lie in"),
     (["--clip-value", "-1"], "clip and clip_value must be >= 0"),
     (["--max-time", "-5"], "max_time must be positive"),
     (["--bptt", "3"], r"bptt \(k2\) must be >= seq_len \(k1\) = 10"),

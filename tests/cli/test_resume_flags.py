@@ -7,7 +7,7 @@ import json
 import pytest
 
 from unroll.cli import main
-from unroll.train import run
+from unroll.runs import run
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import pytest
 
 from unroll.cli import main
 from unroll.data.labelled import read_conll
-from unroll.train import run
+from unroll.runs import run
 
 from tests.tasks.helpers import sentiment_lines
 
@@ -86,3 +86,20 @@ def test_data_segment_writes_a_validation_part(data, monkeypatch, capsys):
     assert read_conll("seg.conll") == [(list("abcd"), list("BIBI")), (list("efg"), list("BIB")),
                                        (list("hijk"), list("BIBB"))]
     assert read_conll("seg.conll.valid") == [(list("lm"), list("BI"))]
+
+
+@pytest.mark.parametrize("task", ["classify", "tag", "generate"])
+def test_resume_refuses_data_that_changed_since_the_run_started(data, task, capsys, monkeypatch):
+    monkeypatch.chdir(data)
+    if task == "tag":
+        assert main(["data", "segment", "text.txt", "--out", "seg.conll"]) == 0
+    common = ["train", "--task", task, *TASKS[task], "--batch", "8", "--eval-every", "2", "--quiet"]
+    assert main([*common, "--max-steps", "2", "--out", "r"]) == 0
+    name = "seg.conll" if task == "tag" else "s.tsv"
+    with open(name, "a", encoding="utf-8") as f:
+        f.write("a\tB\n\n" if task == "tag" else "pos\tgood good\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", "r", "--max-steps", "4", "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"unroll: error: --data {name} changed since the run started (SHA-256 "
+                                       "differs); train on it in a new run folder\n")
+    assert run.load(data / "r")[2]["step"] == 2

@@ -19,7 +19,7 @@ from unroll.data.text import load_bundled
 from unroll.data.vocab import CharVocab
 from unroll.interop import lm_onnx, lm_torch
 from unroll.models.language_model import LanguageModel
-from unroll.train import run
+from unroll.runs import run
 from unroll.tasks.lm import evaluate_stream
 
 torch.set_num_threads(1)

@@ -13,19 +13,19 @@ from unroll.cli import main
 from unroll.config import TrainConfig
 from unroll.models.readout import CELLS
 from unroll.nn import gradcheck
-from unroll.tasks.longterm import CellConfig, LongTermTask, ProblemConfig, run_experiment
-from unroll.train import run
+from unroll.tasks.longterm import CellConfig, LongTermTask, ProblemConfig
+from unroll.runs import run
 
 
 def experiment(problem="adding", cell="lstm", T=100, seed=0, hidden=64, steps=5000, clip=1.0, eval_every=100,
                target=None, valid_size=500, test_size=2000, max_time=None, skip_d=10):
-    """run_experiment with the settings of the old ExperimentConfig (same defaults, but bounded by steps only:
+    """run.experiment with the settings of the old ExperimentConfig (same defaults, but bounded by steps only:
     no test depends on the machine's speed)."""
     settings = {"problem": ProblemConfig(problem, T, target, valid_size, test_size),
                 "model": CellConfig(cell, hidden, skip_d)}
     train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "clip": clip, "eval_every": eval_every,
                            "max_time": max_time, "seed": seed})
-    return run_experiment(settings, train)
+    return run.experiment("longterm", settings, train)
 
 
 def make_task(problem, cell, T, hidden, skip_d=10):
@@ -99,17 +99,18 @@ def test_an_experiment_resumes_bit_identically(tmp_path):
     assert json.loads((tmp_path / "split" / "result.json").read_text())["steps"] == 12
 
 
-def test_parsers_register_on_any_subparsers_and_run(capsys):
+def test_commands_register_on_any_subparsers_and_run(capsys):
+    from unroll.cli import add_command, invoke
     parser = argparse.ArgumentParser(prog="unroll")
     sub = parser.add_subparsers()
-    LongTermTask.add_commands(sub)
-    D.add_parser(sub)
+    for command in (*LongTermTask.commands, *D.COMMANDS):
+        add_command(sub, command)
     args = parser.parse_args(["experiment", "adding", "--cell", "irnn", "--T", "6", "--steps", "5", "--json"])
-    assert args.func(args) == 0
+    assert invoke(args.command, args) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"test_mse", "baseline_mse", "solved", "steps"} <= set(result) and result["steps"] == 5
     args = parser.parse_args(["diagnose", "--out", "somewhere"])
-    assert args.func is D.cmd_diagnose and args.T == 50
+    assert args.command.run is D.cmd_diagnose and args.T == 50
 
 
 @pytest.mark.parametrize("argv, match", [

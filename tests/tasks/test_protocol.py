@@ -142,7 +142,7 @@ def mean_registered(monkeypatch):
 def test_the_example_trains_evaluates_predicts_and_resumes_through_the_cli(tmp_path, capsys, mean_registered):
     """Nothing in the CLI, trainer or run folder knows the task: --T is its flag, lr 1e-2 its default."""
     from unroll.cli import main
-    from unroll.train import run
+    from unroll.runs import run
     common = ["train", "--task", "mean", "--T", "6", "--batch", "16", "--eval-every", "10", "--quiet"]
     assert main([*common, "--max-steps", "40", "--out", str(tmp_path / "whole")]) == 0
     log = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]

@@ -17,7 +17,8 @@ import pytest
 
 from unroll.cli import main
 from unroll.data.text import load_bundled
-from unroll.train import checkpoint, run
+from unroll.runs import run
+from unroll.train import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 6             # checkpoints at steps 0, 2, 4, 6; the last two (4, 6) are kept

@@ -18,7 +18,8 @@ import numpy as np
 
 from unroll.cli import main
 from unroll.data.text import load_bundled
-from unroll.train import checkpoint, run
+from unroll.runs import run
+from unroll.train import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20

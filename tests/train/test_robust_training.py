@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.train import run, trainer as trainer_module
+from unroll.runs import run
+from unroll.train import trainer as trainer_module
 from unroll.train.trainer import Trainer
 
 TINY = ["train", "--hidden", "8", "--layers", "1", "--seq-len", "5", "--batch", "2", "--quiet"]
@@ -86,5 +87,5 @@ def test_off_a_terminal_slow_steps_still_print_a_line_every_30_seconds():
 
 
 def test_the_cell_choices_of_every_task_are_shown_and_checked(corpus, capsys):
-    assert main(["train", "--task", "classify", "--data", corpus, "--cell", "leaky"]) == 2
-    assert "argument --cell: invalid choice: 'leaky' (choose from 'rnn', 'lstm', 'gru')" in capsys.readouterr().err
+    assert main(["train", "--task", "classify", "--data", corpus, "--cell", "transformer"]) == 2
+    assert "argument --cell: invalid choice: 'transformer' (choose from 'rnn', 'lstm', 'gru'" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 
 from unroll.cli import main
 from unroll.data.text import load_bundled
-from unroll.train import run
+from unroll.runs import run
 
 SMALL = ["--hidden", "12", "--layers", "1", "--seq-len", "10", "--batch", "4", "--quiet"]
 

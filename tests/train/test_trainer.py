@@ -10,7 +10,7 @@ import pytest
 from unroll.cli import main
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
-from unroll.train import run
+from unroll.runs import run
 from unroll.train.trainer import TrainingDiverged
 
 MODEL = ModelConfig(hidden_size=16, num_layers=1, cell="gru", embedding_size=None, dropout=0.0, activation="tanh")

@@ -1,6 +1,6 @@
 """CLI glue for ``unroll visualize``, ``unroll inspect --gates`` and ``unroll data python-source``.
 
-``add_parsers(sub)`` registers the three subcommands on the main parser; each handler parses, calls
+``COMMANDS`` declares the three (unroll.command); each handler calls
 ``unroll.analysis.visualize`` or ``unroll.data.python_source``, and prints a short summary. A ValueError
 becomes the CLI's one-line ``unroll: error: ...``.
 """
@@ -10,12 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from unroll.command import Command
 
-def add_parsers(sub, data_kinds) -> None:
-    """visualize and inspect on the main parser ``sub``; python-source as a kind of `unroll data`."""
-    p = sub.add_parser("visualize", help="HTML page: text coloured by a unit's activation, top-5 predictions",
-                       description="Write one self-contained HTML page showing a trained character model's units "
-                                   "over a text (Karpathy, Johnson, Fei-Fei 2015).")
+
+def _visualize_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", type=Path, help="UTF-8 file to run the model over (default: the run's validation text)")
@@ -28,21 +26,20 @@ def add_parsers(sub, data_kinds) -> None:
     p.add_argument("--feature-regex", help="an extra feature: 1 inside matches of this regular expression")
     p.add_argument("--chars", type=int, default=5000, help="characters shown (default 5000)")
     p.add_argument("--out", type=Path, default=Path("page.html"), help="HTML file to write (default page.html)")
-    p.set_defaults(func=cmd_visualize)
 
-    p = sub.add_parser("inspect", help="gate saturation of a trained LSTM/GRU (JSON and scatter plot)")
+
+def _inspect_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--gates", action="store_true", help="fraction of time each gate unit is < 0.1 and > 0.9")
     p.add_argument("--text", type=Path, help="UTF-8 file to run over (default: the run's validation text)")
     p.add_argument("--chars", type=int, default=20000, help="characters read (default 20000)")
     p.add_argument("--out", type=Path, default=None, help="folder for gates.json and gates.png (default RUN_DIR)")
-    p.set_defaults(func=cmd_inspect)
 
-    p = data_kinds.add_parser("python-source", help="a corpus: this machine's Python standard library's .py files")
+
+def _data_arguments(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="text file to write")
     p.add_argument("--max-chars", type=int, default=None, help="stop after about this many characters")
     p.add_argument("--keep-non-ascii", action="store_true", help="keep files with non-ASCII characters")
-    p.set_defaults(func=cmd_data)
 
 
 def cmd_visualize(args) -> int:
@@ -83,3 +80,14 @@ def cmd_data(args) -> int:
     args.out.write_text(text, encoding="utf-8")
     print(f"{args.out}: {len(text):,} characters, {len(set(text))} distinct, from {stdlib_dir()}", file=sys.stderr)
     return 0
+
+
+COMMANDS = (
+    Command("visualize", "HTML page: text coloured by a unit's activation, top-5 predictions", _visualize_arguments,
+            cmd_visualize, "Write one self-contained HTML page showing a trained character model's units over a "
+            "text (Karpathy, Johnson, Fei-Fei 2015)."),
+    Command("inspect", "gate saturation of a trained LSTM/GRU (JSON and scatter plot)", _inspect_arguments,
+            cmd_inspect),
+    Command("python-source", "a corpus: this machine's Python standard library's .py files", _data_arguments,
+            cmd_data, kind="data"),
+)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.analysis import gradients as G
+from unroll.command import Command
 
 
 def gradient_flow(model, x: np.ndarray, y: np.ndarray, clip: float | None, examples: int = 4) -> dict:
@@ -77,8 +78,8 @@ def diagnose(out: Path, runs=None, T: int = 50, steps: int = 1000, hidden: int =
 def _entries(runs, T, steps, hidden, seed, log):
     """(label, task, initial model, trained model, result) per model: loaded run folders, or three trained."""
     from unroll.config import TrainConfig
-    from unroll.tasks.longterm import LongTermTask, ProblemConfig, CellConfig, run_experiment
-    from unroll.train import run
+    from unroll.tasks.longterm import LongTermTask, ProblemConfig, CellConfig
+    from unroll.runs import run
     if runs:
         for r in runs:
             task, trained, _ = run.load(r)
@@ -95,7 +96,7 @@ def _entries(runs, T, steps, hidden, seed, log):
         train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "eval_every": max(steps // 3, 1),
                                "seed": seed})
         log(f"diagnose: training {cell} on adding T={T} for {steps} steps")
-        result, trained = run_experiment(settings, train)
+        result, trained = run.experiment("longterm", settings, train)
         task = LongTermTask({"train": train, **settings})
         initial = task.build_model(seed)
         yield cell, task, initial, trained, {k: v for k, v in result.items() if k != "history"}
@@ -129,19 +130,13 @@ def _plot(figures: dict, out: Path) -> None:
         plt.close(fig)
 
 
-def add_parser(subparsers):
-    """Register ``diagnose`` on an argparse subparsers object; its ``func`` runs it."""
-    p = subparsers.add_parser("diagnose", help="plot gradient norm against distance in time for RNN, LSTM, GRU",
-                              description="Train small RNN, LSTM and GRU models on the adding problem (or load "
-                                          "experiment run folders) and plot how far back gradients reach.")
+def _arguments(p) -> None:
     p.add_argument("--out", type=Path, default=Path("diagnose"), help="output folder (default %(default)s)")
     p.add_argument("--run", type=Path, action="append", default=None, help="an experiment run folder (repeatable)")
     p.add_argument("--T", type=int, default=50, help="sequence length: the longest distance in time (default 50)")
     p.add_argument("--steps", type=int, default=1000, help="training updates per model (default %(default)s)")
     p.add_argument("--hidden", type=int, default=32, help="units of each model (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the models (default 0)")
-    p.set_defaults(func=cmd_diagnose)
-    return p
 
 
 def cmd_diagnose(args) -> int:
@@ -149,3 +144,8 @@ def cmd_diagnose(args) -> int:
     for name in report["figures"]:
         print(Path(args.out) / name)
     return 0
+
+
+COMMANDS = (Command("diagnose", "plot gradient norm against distance in time for RNN, LSTM, GRU", _arguments,
+                    cmd_diagnose, "Train small RNN, LSTM and GRU models on the adding problem (or load experiment "
+                    "run folders) and plot how far back gradients reach."),)

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from unroll.runs.folder import RunFolder
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """The records of RUN_DIR/metrics.jsonl, naming the file and line of a damaged record."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise ValueError(f"run folder {run_dir} has no metrics log (metrics.jsonl is missing)")
-    records = []
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8: byte offset {err.start}") from None
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {number} is not valid JSON: {err}") from None
-            if not isinstance(records[-1], dict):                  # a damaged log (interop #8: fuzzing)
-                raise ValueError(f"{path} line {number} is not a JSON object")
-    return records
+    """The records of RUN_DIR/metrics.jsonl (RunFolder.metrics), naming the file and line of a damaged record."""
+    return RunFolder(run_dir).metrics()
 
 
 def plot_metrics(run_dir: Path, out: Path | None = None) -> Path:

@@ -20,7 +20,7 @@ from unroll.analysis import gates as gate_stats
 
 def load_char_lm(run_dir):
     """(model, vocab, task, info) of a character-level language-model run folder, or a one-line ValueError."""
-    from unroll.train import run
+    from unroll.runs import run
     config = Path(run_dir) / "config.json"
     if Path(run_dir).is_dir() and config.is_file():
         try:

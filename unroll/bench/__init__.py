@@ -42,6 +42,7 @@ import os
 import sys
 from pathlib import Path
 
+from unroll.command import Command
 from unroll.bench.measure import (MACHINE_ENV, alternate, machine, matmul_rate, maxrss_mib, peak_rss, rss_child,  # noqa: F401
                                   sample_speed, train_speed)
 from unroll.bench.workload import (CELLS, CLIP, GATES, LAYERS, LR, SIZES, N, T, TorchTrainer,  # noqa: F401
@@ -144,11 +145,7 @@ def update_doc(path: Path, text: str) -> None:
     path.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
-def add_parser(subparsers) -> None:
-    """Register ``unroll bench``."""
-    p = subparsers.add_parser("bench", help="training/sampling speed and memory against PyTorch",
-                              description="Measure training tokens/s (unroll vs torch.nn, alternating), achieved "
-                                          "GFLOP/s against numpy's matmul rate, sampling chars/s and peak memory.")
+def _arguments(p) -> None:
     p.add_argument("--configs", default=None, help="comma-separated cell-hidden pairs, e.g. lstm-512,gru-128 "
                                                    "(default: rnn, gru, lstm x 128, 512)")
     p.add_argument("--quick", action="store_true", help="fewer rounds and steps (a smoke test, noisy numbers)")
@@ -157,7 +154,6 @@ def add_parser(subparsers) -> None:
                    help="rewrite the bench block of this Markdown file (docs/performance.md) with the table")
     p.add_argument("--no-torch", action="store_true", help="measure unroll alone")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
-    p.set_defaults(func=main)
 
 
 def main(args) -> int:
@@ -172,3 +168,8 @@ def main(args) -> int:
     if args.update_doc is not None:
         update_doc(args.update_doc, text)
     return 0
+
+
+COMMANDS = (Command("bench", "training/sampling speed and memory against PyTorch", _arguments, main,
+                    "Measure training tokens/s (unroll vs torch.nn, alternating), achieved GFLOP/s against numpy's "
+                    "matmul rate, sampling chars/s and peak memory."),)

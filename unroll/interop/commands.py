@@ -7,29 +7,26 @@ import os
 import sys
 from pathlib import Path
 
+from unroll.command import Command
 
-def add_parsers(sub) -> None:
-    p = sub.add_parser("export", help="write a run's model as a torch state_dict (safetensors) or an ONNX graph",
-                       description="Write the latest checkpoint of RUN_DIR for torch.nn (safetensors state_dict) "
-                                   "or ONNX, and its vocabulary beside it as OUT.vocab.json. See docs/interop.md.")
+
+def _export_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "OUT"),
                    help="torch OUT.safetensors | onnx OUT.onnx")
-    p.set_defaults(func=cmd_export)
-    p = sub.add_parser("import", help="make a run folder from a torch state_dict (safetensors) and a vocabulary",
-                       description="Make a run folder that sample and eval --data load, from a safetensors "
-                                   "state_dict of Embedding + RNN/LSTM/GRU + Linear (docs/interop.md).")
+
+
+def _import_arguments(p) -> None:
     p.add_argument("model", type=Path, help="safetensors file with embed.*, rnn.*, out.* tensors")
     p.add_argument("--vocab", type=Path, required=True, help="vocabulary JSON (unroll's, or a list of tokens)")
     p.add_argument("--out", type=Path, required=True, help="run folder to create")
     p.add_argument("--activation", choices=("tanh", "relu"), default=None,
                    help="an RNN's nonlinearity (default: the file's metadata, else tanh)")
-    p.set_defaults(func=cmd_import)
 
 
-def cmd_export(args) -> int:
+def cmd_export(args, runs) -> int:
     from unroll.interop import lm_onnx, lm_torch
-    from unroll.train import checkpoint, run
+    from unroll.train import checkpoint
     fmt, out = args.to[0], Path(args.to[1])
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:
@@ -38,7 +35,7 @@ def cmd_export(args) -> int:
         raise ValueError(f"--to {fmt} {out}: {out} is a folder; give a file name, e.g. {out / ('model.' + fmt)}")
     if not out.parent.is_dir():
         raise ValueError(f"--to {fmt} {out}: the folder {out.parent} does not exist")
-    task, model, info = run.load(args.run_dir)
+    task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
     if info["task"] != "lm":
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
     vocab = task.vocab
@@ -63,3 +60,13 @@ def cmd_import(args) -> int:
     print(f"run folder: {out} (sample it with: unroll sample {out}; evaluate with: unroll eval {out} --data FILE)",
           file=sys.stderr)
     return 0
+
+
+COMMANDS = (
+    Command("export", "write a run's model as a torch state_dict (safetensors) or an ONNX graph", _export_arguments,
+            cmd_export, "Write the latest checkpoint of RUN_DIR for torch.nn (safetensors state_dict) or ONNX, and "
+            "its vocabulary beside it as OUT.vocab.json. See docs/interop.md.", needs="runs"),
+    Command("import", "make a run folder from a torch state_dict (safetensors) and a vocabulary", _import_arguments,
+            cmd_import, "Make a run folder that sample and eval --data load, from a safetensors state_dict of "
+            "Embedding + RNN/LSTM/GRU + Linear (docs/interop.md)."),
+)

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_bytes, save_file
 
-from unroll import __version__
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig, to_dict
 from unroll.data.vocab import CharVocab, WordVocab, vocab_from_json
 from unroll.interop import torch_weights
@@ -133,28 +131,27 @@ def read_vocab(path: Path):
 def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: str | None = None) -> Path:
     """Make a language-model run folder (config.json + one checkpoint) that ``unroll sample`` and
     ``unroll eval --data`` load."""
-    from unroll.train import checkpoint, run                # train imports models; keep interop light
+    from unroll.runs.folder import RunFolder                  # runs imports tasks and models; keep interop light
     from unroll.train.state import Counters, ParamsState
 
-    model, vocab, out_dir = read_torch(model_path, activation), read_vocab(vocab_path), Path(out_dir)
+    model, vocab, folder = read_torch(model_path, activation), read_vocab(vocab_path), RunFolder(out_dir)
     if len(vocab) != model.config.vocab_size:
         raise ValueError(f"vocabulary file {vocab_path} has {len(vocab)} tokens, the model's embedding "
                          f"{model.config.vocab_size} rows")
-    if (out_dir / "config.json").exists():
+    if folder.exists():
         raise ValueError(f"--out {out_dir} already holds a run")
-    out_dir.mkdir(parents=True, exist_ok=True)
     source = str(Path(model_path).resolve())
     corpus = CorpusConfig(level=vocab.kind, **({"tokenizer": vocab.tokenizer} if vocab.kind == "word" else {}))
-    checkpoint.write_json_atomic(out_dir / "config.json", {
-        "format": run.FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    folder.create({
         "task": "lm", "train": to_dict(TrainConfig()), "corpus": to_dict(corpus), "bptt": to_dict(BPTTConfig()),
         "model": to_dict(model.config), "imported": source,
         "data": {"source": None, "sha256": None, "valid": None, "valid_sha256": None},
         "vocab": {"level": vocab.kind, **vocab.to_json()},
     })
     counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0)
-    checkpoint.save(out_dir, 0, {"model": ParamsState(model.params), "counters": counters})
-    return out_dir
+    folder.save(0, {"model": ParamsState(model.params), "counters": counters})
+    folder.release()
+    return Path(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
     "last":  ŷ = h_T W + b,   L = mean over N, K of (ŷ - y)²       regression on the final state (adding)
     "every": ŷ_t = h_t W + b, L = mean over T, N of -log softmax(ŷ_t)[y_t]   a class per step (copying)
 
-The cells: ``rnn`` tanh; ``irnn`` ReLU with W_h = I, b = 0, W_x ~ N(0, 0.001²) (Le et al. 2015); ``leaky``
-tanh leaky units with α learned, initialised in ``alpha_range``; ``skip`` tanh with a skip connection
-from h_{t-d}; ``lstm`` with forget bias 1; ``gru``. Parameters: ``cell.<name>`` of the cell, ``out.W (H, K)``,
+The cells: every cell of the one registry ``unroll.nn.stack.CELLS`` (a cell registered there is a cell
+here), with defaults for these experiments: ``rnn`` tanh; ``leaky`` tanh leaky units with α learned,
+initialised in ``alpha_range``; ``skip`` tanh with a skip connection from h_{t-d}; ``lstm`` with forget
+bias 1; and one initialisation named as a cell, ``irnn``: the rnn with ReLU, W_h = I, b = 0,
+W_x ~ N(0, 0.001²) (Le et al. 2015). Parameters: ``cell.<name>`` of the cell, ``out.W (H, K)``,
 ``out.b (K,)``.
 """
 
@@ -16,11 +18,27 @@ import math
 
 import numpy as np
 
-from unroll.nn import gru, init, leaky, lstm, ops, rnn, skip
+from unroll.nn import init, ops
+from unroll.nn import stack
 
-MODULES = {"rnn": rnn, "irnn": rnn, "leaky": leaky, "skip": skip, "lstm": lstm, "gru": gru}
-CELLS = tuple(MODULES)
 READOUTS = ("last", "every")
+INITIALISATIONS = {"irnn": "rnn"}      # a name of this module -> the registered cell it initialises
+
+
+class _Cells:
+    """The cell names TaskModel takes, read from the registry on use: "irnn" and every ``stack.CELLS`` name."""
+
+    def __iter__(self):
+        return iter(("irnn", *stack.CELLS))
+
+    def __contains__(self, name) -> bool:
+        return name in INITIALISATIONS or name in stack.CELLS
+
+    def __len__(self) -> int:
+        return len(INITIALISATIONS) + len(stack.CELLS)
+
+
+CELLS = _Cells()
 
 
 class TaskModel:
@@ -31,16 +49,15 @@ class TaskModel:
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int, readout: str,
                  rng: np.random.Generator, dtype=np.float32, skip_d: int = 10, alpha_range=(0.02, 0.2)):
-        if cell not in MODULES:
+        if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
-        self.cell, self.readout, self.module = cell, readout, MODULES[cell]
+        self.kind = stack.CELLS[INITIALISATIONS.get(cell, cell)]
+        self.cell, self.readout, self.module = cell, readout, self.kind.load()
         self.skip_d = skip_d
-        if cell == "leaky":
-            params = leaky.init(input_size, hidden_size, rng, dtype, learn_alpha=True, alpha_range=tuple(alpha_range))
-        else:
-            params = self.module.init(input_size, hidden_size, rng, dtype)
+        init_options = {"leaky": {"learn_alpha": True, "alpha_range": tuple(alpha_range)}}.get(cell, {})
+        params = self.module.init(input_size, hidden_size, rng, dtype, **init_options)
         if cell == "irnn":                                     # Le et al. 2015: W_h = I, b = 0, small W_x
             params = init.gaussian(init.identity(params), rng, std=0.001, keys=("W_x",))
         self.options = {"rnn": {"activation": "tanh"}, "irnn": {"activation": "relu"},
@@ -100,10 +117,11 @@ class TaskModel:
             logits = hs[-1:] @ self.params["out.W"] + self.params["out.b"]
             _, dlogits = ops.softmax_cross_entropy(logits, y[-1:])
             dh = dlogits[0] @ self.params["out.W"].T
-        if self.cell == "lstm":
+        if self.kind.state_parts == 2:                       # (h, c): nothing flows into c from the readout
             return dh, np.zeros_like(dh)
-        if self.cell == "skip":
-            return np.concatenate([np.zeros((self.skip_d - 1,) + dh.shape, dh.dtype), dh[None]])
+        if self.kind.window is not None:                     # a window (d, N, H) of the last d states
+            d = self.options[self.kind.window]
+            return np.concatenate([np.zeros((d - 1,) + dh.shape, dh.dtype), dh[None]])
         return dh
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 500, last: int = 0) -> dict:

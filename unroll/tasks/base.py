@@ -8,7 +8,7 @@ The pieces, and who calls them::
 
     unroll train --task NAME [task flags] [training flags]
       cli         flags <- the fields of Task.sections' dataclasses and of TrainConfig (config.option metadata)
-      train/run   task = Task(settings)            settings: {section name: dataclass instance,
+      runs/run    task = Task(settings)            settings: {section name: dataclass instance,
                                                               "train": the TrainConfig}
                   prepared = task.prepare()        new run only: read data, build vocabularies / label sets;
                                                    JSON-able, stored in config.json beside the settings
@@ -117,6 +117,15 @@ bit-identical) after registering it with ``register_task("mean", module)``::
 
 A task module ends with ``TASK = MeanTask`` and is listed in ``unroll.tasks.TASKS``; nothing else needs to
 change for ``unroll train --task mean --T 7``, ``unroll eval RUN`` and ``unroll predict RUN`` to work.
+
+Published by another package, the same task is one entry point in that package's pyproject.toml
+(``tests/tasks/test_entry_points.py`` installs it so and trains it through the CLI)::
+
+    [project.entry-points."unroll.tasks"]
+    mean = "mean_task:MeanTask"          # or "mean_task", a module ending in TASK = MeanTask
+
+A task's own commands are ``unroll.command.Command`` records in ``commands`` (the language model's
+``sample``); one that reads a run declares ``needs="run"`` and receives it loaded.
 """
 
 from __future__ import annotations
@@ -142,6 +151,7 @@ class Task(abc.ABC):
     predict_options: ClassVar[type | None] = None    # dataclass whose fields are `unroll predict` flags
     splits: ClassVar[tuple[str, ...]] = ("valid",)   # names metrics() accepts besides a file path
     per_sequence: ClassVar[tuple[str, ...]] = ()     # batch fields of shape (N, ...), split along N by ``shard``
+    commands: ClassVar[tuple] = ()               # the task's own unroll.command.Command's (lm: sample)
 
     def __init__(self, settings: dict[str, Any], prepared: dict | None = None):
         missing = sorted(set(self.sections) - set(settings))
@@ -198,6 +208,10 @@ class Task(abc.ABC):
         The training split is checked by ``batches``; by default there is nothing else to check.
         """
 
+    def check_prepared(self) -> None:
+        """A loaded run: parse what ``prepare()`` stored now (vocabulary, data record), so that a damaged
+        config.json is a one-line error when the run is read, not in the middle of a command."""
+
     def done(self, metrics: dict) -> bool:
         """True to stop training early after a validation with these metrics (e.g. a target loss reached)."""
         return False
@@ -243,14 +257,6 @@ class Task(abc.ABC):
         log: every record of the run's metrics.jsonl (events included)
         """
         return {}
-
-    @classmethod
-    def add_commands(cls, subparsers) -> None:
-        """Register task-specific commands (the language model's `sample`, the long-term `experiment`)."""
-
-    @classmethod
-    def add_data_commands(cls, kinds) -> None:
-        """Register the data sets this task can make, as kinds of `unroll data KIND` (``kinds``: subparsers)."""
 
     # ------------------------------------------------------------------------------------------------
     # Helpers.

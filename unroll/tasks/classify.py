@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from unroll.config import option
+from unroll.config import names, option
 from unroll.data.labelled import read_class_files, read_tsv
 from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.nn import ops
@@ -37,7 +37,7 @@ class ClassifyConfig:
     hidden_size: int = option(128, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
     bidirectional: bool = option(False, help="read each sequence in both directions")
     readout: str = option("last", help="last | mean | max over the real steps")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
@@ -45,7 +45,7 @@ class ClassifyConfig:
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
-                                     ("cell", self.cell, ("rnn", "lstm", "gru"))):
+                                     ("cell", self.cell, names("cells"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
@@ -87,6 +87,7 @@ class ClassifyTask(Task):
     # ------------------------------------------------------------------------------------------------
 
     def batches(self, train):
+        L.check_digest(self.prepared, L.data_files(self.cfg.data))
         seqs, labels = self._data("train")
         make = lambda index: ClassifyBatch(*L.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)

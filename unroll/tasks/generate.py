@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unroll.config import option
+from unroll.config import names, option
 from unroll.data.buckets import eval_order
 from unroll.data.vocab import detokenize
 from unroll.models.generator import MODES, ConditionalGenerator, GenerateBatch
@@ -40,12 +40,12 @@ class GenerateConfig:
     hidden_size: int = option(128, "--hidden", "units per layer")
     embedding_size: int | None = option(None, "--embedding", "token embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
     dropout: float = option(0.0, help="dropout between layers")
 
     def __post_init__(self):
         for name, value, allowed in (("cond", self.cond, ("label", "vector")), ("mode", self.mode, MODES),
-                                     ("level", self.level, L.LEVELS), ("cell", self.cell, ("rnn", "lstm", "gru"))):
+                                     ("level", self.level, L.LEVELS), ("cell", self.cell, names("cells"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
@@ -90,6 +90,7 @@ class GenerateTask(Task):
         return self.prepared
 
     def batches(self, train):
+        L.check_digest(self.prepared, L.data_files(self.cfg.data))
         conds, seqs = self._data("train")
         return L.batches([len(s) + 1 for s in seqs], train.batch_size, train.seed,
                          lambda index: self._batch(conds, seqs, index))

@@ -84,6 +84,16 @@ def file_digest(paths) -> str:
     return h.hexdigest()
 
 
+def check_digest(prepared: dict, paths, flag: str = "--data") -> None:
+    """A resumed run reads the data it started with: the files' SHA-256 against the one prepare() stored
+    (runs written before it was stored have none and are not checked)."""
+    stored = prepared.get("data_sha256")
+    if stored is not None and file_digest(paths) != stored:
+        names = ", ".join(str(p) for p in paths)
+        raise ValueError(f"{flag} {names} changed since the run started (SHA-256 differs); train on it in a new "
+                         "run folder")
+
+
 def batches(lengths, batch_size: int, seed: int, make) -> BucketBatches:
     return BucketBatches(lengths, batch_size, seed=seed, make=make)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unroll.command import Command
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
 from unroll.data import text as text_data
 from unroll.data.batching import StreamBatcher, eval_batches
@@ -84,6 +85,15 @@ class LanguageModelTask(Task):
         if level not in VOCABS:
             raise ValueError(f"run configuration names an unknown vocabulary level {level!r}")
         return VOCABS[level].from_json(info)
+
+    def check_prepared(self) -> None:
+        self.vocab
+        data = self.prepared.get("data")
+        if not isinstance(data, dict):
+            raise ValueError(f"'data' must be a JSON object, got {type(data).__name__}")
+        for key in ("source", "sha256", "valid"):
+            if key not in data or not isinstance(data[key], (str, type(None))):
+                raise ValueError(f"data.{key} must be a string or null")
 
     def splits_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of the training and validation streams, from the corpus the run started with."""
@@ -176,22 +186,20 @@ class LanguageModelTask(Task):
                 previous = token
             yield line + "".join(pieces)
 
-    @classmethod
-    def add_commands(cls, subparsers) -> None:
-        p = subparsers.add_parser("sample", help="generate text from a trained language model")
-        p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
-        p.add_argument("--length", type=int, default=1000, help="tokens to generate")
-        p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
-        p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
-        p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-        p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
-        p.add_argument("--seed", type=int, default=None, help="sampling seed (default: a fresh one)")
-        p.set_defaults(func=cmd_sample)
 
 
-def cmd_sample(args) -> int:
-    from unroll.train import run
-    task, model, _ = run.load(args.run_dir)
+def _sample_arguments(p) -> None:
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
+    p.add_argument("--length", type=int, default=1000, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
+    p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
+    p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (default: a fresh one)")
+
+
+def cmd_sample(args, loaded) -> int:
+    task, model, _ = loaded
     if task.name != LanguageModelTask.name:
         raise ValueError(f"{args.run_dir} is a --task {task.name} run; sample reads language-model runs "
                          f"(use unroll predict or unroll eval)")
@@ -289,4 +297,6 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+LanguageModelTask.commands = (Command("sample", "generate text from a trained language model", _sample_arguments,
+                                      cmd_sample, needs="run"),)
 TASK = LanguageModelTask

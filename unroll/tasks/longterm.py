@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from unroll.command import Command
 from unroll.config import TrainConfig, add_arguments, from_args, option
 from unroll.data import tasks as problems
 from unroll.models.readout import CELLS, TaskModel
@@ -155,46 +155,24 @@ class LongTermTask(Task):
             result["alpha"] = {"min": float(alpha.min()), "mean": float(alpha.mean()), "max": float(alpha.max())}
         return result
 
-    @classmethod
-    def add_commands(cls, subparsers) -> None:
-        p = subparsers.add_parser("experiment", help="train a cell on the adding or copying-memory problem",
-                                  description="Train a cell on a long-term-dependency task and compare the test "
-                                              "loss with the memoryless baseline.")
-        p.add_argument("problem", choices=PROBLEMS, help="the adding problem or the copying-memory problem")
-        add_arguments(p.add_argument_group("problem"), ProblemConfig, "problem", exclude=("problem",))
-        add_arguments(p.add_argument_group("cell"), CellConfig, "model")
-        add_arguments(p.add_argument_group("training"), TrainConfig, "train", cls.train_defaults)
-        p.add_argument("--steps", type=int, dest="train.max_steps", default=argparse.SUPPRESS,
-                       help="the same as --max-steps")
-        p.add_argument("--out", type=Path, default=None, help="write the run folder here (default: a temporary one)")
-        p.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
-        p.set_defaults(func=cmd_experiment)
 
 
-def run_experiment(settings: dict, train: TrainConfig, out: Path | None = None, quiet: bool = True):
-    """Train in run folder ``out`` (a temporary one when None); return (the result dict, the trained model)."""
-    from unroll.train import run
-    with tempfile.TemporaryDirectory(prefix="unroll-experiment-") as tmp:
-        trainer = run.start(out if out is not None else Path(tmp) / "run", "longterm", settings, train, quiet=quiet)
-        return train_and_summarise(trainer), trainer.model
+def _experiment_arguments(p) -> None:
+    p.add_argument("problem", choices=PROBLEMS, help="the adding problem or the copying-memory problem")
+    add_arguments(p.add_argument_group("problem"), ProblemConfig, "problem", exclude=("problem",))
+    add_arguments(p.add_argument_group("cell"), CellConfig, "model")
+    add_arguments(p.add_argument_group("training"), TrainConfig, "train", LongTermTask.train_defaults)
+    p.add_argument("--steps", type=int, dest="train.max_steps", default=argparse.SUPPRESS,
+                   help="the same as --max-steps")
+    p.add_argument("--out", type=Path, default=None, help="write the run folder here (default: a temporary one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
 
 
-def train_and_summarise(trainer) -> dict:
-    """Train (a divergence ends the run but still gets a result), write result.json, return the result."""
-    from unroll.train import run
-    from unroll.train.trainer import TrainingDiverged
-    try:
-        trainer.train()
-    except TrainingDiverged as err:
-        trainer.progress.say(str(err))
-    return run.summarise(trainer)
-
-
-def cmd_experiment(args) -> int:
+def cmd_experiment(args, runs) -> int:
     problem = from_args(ProblemConfig, args, "problem", {"problem": args.problem})
     settings = {"problem": problem, "model": from_args(CellConfig, args, "model")}
     train = from_args(TrainConfig, args, "train", LongTermTask.train_defaults)
-    result, _ = run_experiment(settings, train, args.out, quiet=args.json)
+    result, _ = runs.experiment("longterm", settings, train, args.out, quiet=args.json)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}) if args.json else sentence(result))
     return 0
 
@@ -209,4 +187,8 @@ def sentence(result: dict) -> str:
             f"{result['baseline_loss']:.4g}), copied-symbol accuracy {result['test_accuracy']:.3f} (chance 0.125)" + tail)
 
 
+LongTermTask.commands = (Command("experiment", "train a cell on the adding or copying-memory problem",
+                                 _experiment_arguments, cmd_experiment,
+                                 "Train a cell on a long-term-dependency task and compare the test loss with the "
+                                 "memoryless baseline.", needs="runs"),)
 TASK = LongTermTask

@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from unroll.command import Command
 from unroll.config import check_encoding, check_finite, option
 from unroll.data import pairs as P
+from unroll.data.pair_generators import KINDS as PAIR_KINDS
 from unroll.data.vocab import UnknownToken
 from unroll.decode import beam_translate, greedy_translate, sample_translate
 from unroll.nn import ops
@@ -272,18 +275,11 @@ class Seq2SeqTask(Task):
 
     # ------------------------------------------------------------------------------------------------
 
-    @classmethod
-    def add_data_commands(cls, kinds) -> None:
-        from unroll.data.pair_generators import KINDS
-        for kind in KINDS:
-            p = kinds.add_parser(kind, help=f"a reproducible set of source<TAB>target pairs: {kind}",
-                                 description="Generate pairs (a seed fixes them): addition, dates, numbers, reverse.")
-            p.set_defaults(kind=kind)
-            _pair_options(p)
 
 
-def _pair_options(p) -> None:
+def _pair_options(kind: str, p) -> None:
     """The options of `unroll data addition|dates|numbers|reverse`."""
+    p.set_defaults(kind=kind)
     p.add_argument("--n", type=int, default=10_000, help="distinct pairs (default 10000)")
     p.add_argument("--test", type=int, default=0, help="further distinct pairs written to --test-out")
     p.add_argument("--test-out", type=Path, default=None, help="where the --test pairs go")
@@ -292,7 +288,6 @@ def _pair_options(p) -> None:
     p.add_argument("--max-len", type=int, default=60, help="reverse: longest string")
     p.add_argument("--max-digits", type=int, default=3, help="addition: digits per operand")
     p.add_argument("--out", type=Path, default=None, help="TSV file (default: standard output)")
-    p.set_defaults(func=cmd_data)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -331,4 +326,8 @@ def plot_attention(alpha, src_tokens, out_tokens, path) -> None:
     plt.close(fig)
 
 
+Seq2SeqTask.commands = tuple(
+    Command(kind, f"a reproducible set of source<TAB>target pairs: {kind}", partial(_pair_options, kind), cmd_data,
+            "Generate pairs (a seed fixes them): addition, dates, numbers, reverse.", kind="data")
+    for kind in PAIR_KINDS)
 TASK = Seq2SeqTask

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unroll.config import option
+from unroll.command import Command
+from unroll.config import names, option
 from unroll.data.labelled import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
@@ -40,7 +41,7 @@ class TagConfig:
     hidden_size: int = option(128, "--hidden", "units per layer and direction")
     embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
     num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices=("rnn", "lstm", "gru"))
+    cell: str = option("lstm", help="recurrent cell", choices="cells")
     bidirectional: bool = option(False, help="read both ways: the default for tagging (the flag classify and "
                                              "seq2seq take, accepted here too)")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
@@ -49,8 +50,8 @@ class TagConfig:
     def __post_init__(self):
         if self.level not in L.LEVELS:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
-        if self.cell not in ("rnn", "lstm", "gru"):
-            raise ValueError(f"cell must be one of rnn, lstm, gru, got {self.cell!r}")
+        if self.cell not in names("cells"):
+            raise ValueError(f"cell must be one of {', '.join(names('cells'))}, got {self.cell!r}")
         L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
         if self.bidirectional and self.unidirectional:
             raise ValueError("give --bidirectional or --unidirectional, not both")
@@ -93,6 +94,7 @@ class TagTask(Task):
         return int(batch.mask.sum())                 # real tokens: the loss is their mean
 
     def batches(self, train):
+        L.check_digest(self.prepared, [self.cfg.data])
         seqs, tags = self._data("train")
         make = lambda index: TagBatch(*L.pad([seqs[i] for i in index]), L.pad([tags[i] for i in index])[0])  # noqa: E731
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
@@ -141,16 +143,6 @@ class TagTask(Task):
             else:
                 yield " ".join(tags)
 
-    @classmethod
-    def add_data_commands(cls, kinds) -> None:
-        s = kinds.add_parser("segment", help="word segmentation data in CoNLL form: each line's characters "
-                                           "without spaces, tagged B where a word starts, else I")
-        s.add_argument("file", type=Path, help="a UTF-8 text file")
-        s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
-        s.add_argument("--valid-fraction", type=float, default=0.0,
-                       help="also write the last share of the text's characters to OUT.valid (needs --out)")
-        s.set_defaults(func=cmd_data_segment)
-
     # ------------------------------------------------------------------------------------------------
 
     def _stoi(self) -> dict:
@@ -187,6 +179,13 @@ class TagTask(Task):
         return seqs, tags
 
 
+def _segment_arguments(s) -> None:
+    s.add_argument("file", type=Path, help="a UTF-8 text file")
+    s.add_argument("--out", type=Path, help="CoNLL output (default: standard output)")
+    s.add_argument("--valid-fraction", type=float, default=0.0,
+                   help="also write the last share of the text's characters to OUT.valid (needs --out)")
+
+
 def cmd_data_segment(args) -> int:
     from unroll.data.text import split
     text = read_text(args.file)
@@ -205,4 +204,7 @@ def cmd_data_segment(args) -> int:
     return 0
 
 
+TagTask.commands = (Command("segment", "word segmentation data in CoNLL form: each line's characters without "
+                            "spaces, tagged B where a word starts, else I", _segment_arguments, cmd_data_segment,
+                            kind="data"),)
 TASK = TagTask

@@ -44,7 +44,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors_bytes, save as tensors_bytes
 
-from unroll import __version__
+from unroll._version import __version__
 
 KEEP_LAST = 2
 FORMAT = 2            # 1: unroll 0.1 (fixed fields); 2: components saved by name

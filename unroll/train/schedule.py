@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from unroll.train.optim import _in_range
 
@@ -23,10 +23,12 @@ class LRSchedule:
     multistep    lr · decay_rate^(number of milestones <= step)          (torch MultiStepLR)
     cosine       min_lr + (lr - min_lr) (1 + cos(π min(step, total_steps) / total_steps)) / 2
     warmup_steps > 0 multiplies the first steps by (step + 1) / warmup_steps, for every kind.
+
+    Its fields are TrainConfig's of the same names (``of(config)``), so every schedule is a set of flags.
     """
 
     lr: float
-    kind: str = "constant"
+    schedule: str = "constant"
     decay_rate: float = 0.97
     decay_every: int = 1
     decay_start: int = 0
@@ -36,8 +38,8 @@ class LRSchedule:
     warmup_steps: int = 0
 
     def __post_init__(self):
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULES)}, got {self.kind!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         _in_range("decay_rate", self.decay_rate, 0, 1, low_open=True)
@@ -46,20 +48,25 @@ class LRSchedule:
         if list(self.milestones) != sorted(set(self.milestones)):
             raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
         object.__setattr__(self, "milestones", tuple(self.milestones))
-        if self.kind == "cosine" and self.total_steps < 1:
+        if self.schedule == "cosine" and self.total_steps < 1:
             raise ValueError(f"a cosine schedule needs total_steps >= 1, got {self.total_steps}")
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"min_lr must lie in [0, lr] = [0, {self.lr}], got {self.min_lr}")
 
+    @classmethod
+    def of(cls, config) -> "LRSchedule":
+        """The schedule that a TrainConfig (or anything with these fields) names, field for field."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
     def lr_at(self, step: int) -> float:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
-        if self.kind == "constant":
+        if self.schedule == "constant":
             lr = self.lr
-        elif self.kind == "exponential":
+        elif self.schedule == "exponential":
             n = max(0, step - self.decay_start) // self.decay_every
             lr = self.lr * self.decay_rate ** n
-        elif self.kind == "multistep":
+        elif self.schedule == "multistep":
             lr = self.lr * self.decay_rate ** sum(1 for m in self.milestones if m <= step)
         else:
             frac = min(step, self.total_steps) / self.total_steps

@@ -16,16 +16,13 @@ learning rate; the fourth time, training stops with ``TrainingDiverged``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 
-from unroll.train import checkpoint, distributed, lock
+from unroll.train import distributed
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
@@ -39,18 +36,20 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """Owns one run folder: the task, its model, the optimizer, the batches and the counters.
+    """Trains one task's model in one run folder: the optimizer, the batches and the counters.
 
-    run_dir: the run folder; task: a Task (unroll.tasks.base); model: what task.build_model returned;
-    config: TrainConfig
+    folder: where checkpoints and metrics go; the trainer calls only ``folder.save(step, parts)``,
+    ``folder.log(record)``, ``folder.restore(parts)`` (NaN rollback), ``folder.has_checkpoint()`` and
+    ``folder.held()`` (the lock while training), so any object with those serves (unroll.runs.RunFolder);
+    task: a Task (unroll.tasks.base); model: what task.build_model returned; config: TrainConfig
     """
 
-    def __init__(self, run_dir: Path, task, model, config, quiet: bool = False):
-        self.run_dir, self.task, self.model, self.config = Path(run_dir), task, model, config
+    def __init__(self, folder, task, model, config, quiet: bool = False):
+        self.folder, self.task, self.model, self.config = folder, task, model, config
+        self.run_dir = folder.path
         self.batches = task.batches(config)
         self.optimizer = make_optimizer(config.optimizer, model.params, config.lr)
-        self.schedule = LRSchedule(config.lr, "exponential" if config.lr_decay < 1 else "constant", config.lr_decay,
-                                   config.lr_decay_every, config.lr_decay_start)
+        self.schedule = LRSchedule.of(config)
         self.carry = CarriedState()
         self.world = distributed.world()                  # Solo, or P ranks under mpiexec
         self.counters = Counters(step=0, tokens=0, elapsed=0.0, lr_scale=1.0, nan_retries=0,
@@ -73,17 +72,15 @@ class Trainer:
 
     def train(self) -> dict:
         """Train until max_steps, max_time or the task's criterion; return the last metrics record."""
-        lock.acquire(self.run_dir)                        # one process per run folder (train/lock.py)
-        if not (self.run_dir / "latest").exists():
-            self.save()                                   # step 0: a rollback target from the start
-        previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            record = self._loop()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            lock.release(self.run_dir)
-        return record
+        with self.folder.held():                          # one process per run folder
+            if not self.folder.has_checkpoint():
+                self.save()                               # step 0: a rollback target from the start
+            previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                return self._loop()
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
 
     def _loop(self) -> dict:
         c, cfg = self.counters, self.config
@@ -173,8 +170,7 @@ class Trainer:
             self._log({"step": c["step"], "event": "diverged", "loss": repr(loss), "grad_norm": repr(norm)})
             raise TrainingDiverged(f"the loss became NaN or Inf {retries} times (last at step {c['step']}) even after "
                                    f"halving the learning rate {MAX_NAN_RETRIES} times; try a smaller --lr or --clip")
-        folder = checkpoint.latest(self.run_dir)
-        self.load(folder)
+        folder = self.folder.restore(self.components())
         c["nan_retries"], c["lr_scale"] = retries, scale
         message = (f"loss {loss!r} / gradient norm {norm!r}: rolled back to {folder.name} and halved the "
                    f"learning rate (scale {scale:g}, retry {retries} of {MAX_NAN_RETRIES})")
@@ -188,43 +184,15 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------
     # Checkpoints.
 
-    def save(self) -> Path | None:
+    def save(self):
         """Write a checkpoint and return its folder (with P ranks every rank takes part; rank 0 alone writes,
         the others get None)."""
         parts = self.components()
         parts["carry"] = distributed.Snapshot(*parts["carry"].state_dict())    # a collective when P > 1
-        folder = checkpoint.save(self.run_dir, self.counters["step"], parts) if self.world.rank == 0 else None
-        self.world.barrier()
-        return folder
-
-    def load(self, folder: Path) -> None:
-        checkpoint.load(folder, self.components())
-        if self.world.rank == 0:
-            self._truncate_log(self.counters["step"])
+        return self.folder.save(self.counters["step"], parts)
 
     def _log(self, record: dict) -> None:
-        if self.world.rank != 0:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
-        path = self.run_dir / "metrics.jsonl"
-        if path.exists():                                 # a line cut short by kill -9 is dropped too
-            lines = [line for line in path.read_bytes().decode("utf-8", "replace").split("\n") if line]
-            kept = [line for line in lines if _logged_step(line) <= step]
-            tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
-            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-            os.replace(tmp, path)
-
-
-def _logged_step(line: str) -> float:
-    """The step of a metrics line, or infinity for a line that does not parse (cut short by a crash)."""
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return math.inf
+        self.folder.log(record)
 
 
 class _Window:

@@ -24,7 +24,7 @@ NOT_SETTINGS = ("--resume", "--quiet", "--workers")
 def resume_changes(args) -> dict:
     """{TrainConfig field: value} that `train --resume` was asked to change; a one-line error naming every
     typed flag that cannot change (the model, the data, the seed ...: start a new run for those)."""
-    from unroll.train import run
+    from unroll.runs import run
     actions = args.parser._option_string_actions
     typed = []
     for token in args.argv[1:]:

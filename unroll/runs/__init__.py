@@ -1,0 +1,10 @@
+"""The application floor: run folders (``RunFolder``) and the runs of a task in them (start, resume, load).
+
+It sits above ``tasks/`` and ``train/`` and joins them: ``train/`` knows no task and no run folder beyond
+the few calls of ``RunFolder`` it is handed (save, log, restore, has_checkpoint, held).
+"""
+
+from unroll.runs.folder import RunFolder
+from unroll.runs.run import LoadedRun, experiment, load, resume, start, summarise
+
+__all__ = ["LoadedRun", "RunFolder", "experiment", "load", "resume", "start", "summarise"]

@@ -1,0 +1,249 @@
+"""One run folder, owned in one place: config.json, the lock, checkpoints, metrics.jsonl, result.json.
+
+A run folder is the same for every task (``unroll train``, ``unroll experiment``, ``unroll import``)::
+
+    config.json        {"format": 3, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
+                        what the task's prepare() returned}            written once, atomically (create)
+    lock               held by the process that trains here (train/lock.py's flock; taken only by ``lock``)
+    checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``read_latest``
+                           (atomic, checksummed, with fallback: train/checkpoint.py, docs/reliability.md)
+    metrics.jsonl      one JSON object per line: ``log`` appends, ``truncate_log`` drops lines after a step,
+                       ``metrics`` reads them back
+    result.json        the task's summary when training ends (``write_result``)
+
+The trainer sees only ``save(step, parts)``, ``log(record)``, ``restore(parts)`` (NaN rollback),
+``has_checkpoint()`` and ``held()`` (the lock while it trains). With P ranks, rank 0 alone writes; the
+other ranks' ``save`` returns None and their ``log`` does nothing.
+
+Older run folders are upgraded when read (the file on disk is left as it is): format 2 named the
+learning-rate schedule's settings lr_decay, lr_decay_every, lr_decay_start (now decay_rate, decay_every,
+decay_start and schedule, the names of train/schedule.py's LRSchedule); unroll 0.1's language models
+(config.json without "format") kept the corpus and BPTT settings in "train". A format this version does
+not know gets a one-line error naming the version that wrote it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from unroll._version import __version__
+from unroll.train import checkpoint, distributed, lock
+
+FORMAT = 3
+META = ("format", "unroll_version", "created", "task", "train")
+
+
+class RunFolder:
+    """The files of one run. path: the folder (created by ``create``)."""
+
+    def __init__(self, path: Path, world=None):
+        self.path = Path(path)
+        self.world = world if world is not None else distributed.world()
+
+    @classmethod
+    def named(cls, path: Path) -> "RunFolder":
+        """The run folder a user named: the folder itself, or the folder of its config.json (or of a file in it)."""
+        path = Path(path)
+        if path.is_file():
+            if (path.parent / "config.json").is_file():
+                return cls(path.parent)
+            raise ValueError(f"{path} is a file, not a run folder (give the folder that holds config.json)")
+        if not path.is_dir():
+            raise ValueError(f"run folder {path} does not exist")
+        return cls(path)
+
+    # ------------------------------------------------------------------------------------------------
+    # config.json
+
+    def exists(self) -> bool:
+        return (self.path / "config.json").exists()
+
+    def create(self, body: dict) -> None:
+        """Make the folder, take its lock and write config.json = {format, version, created, **body}.
+
+        With P ranks every rank calls it; rank 0 alone writes, after every rank got here.
+        """
+        config = {"format": FORMAT, "unroll_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  **body}
+        self.world.barrier()                         # P > 1: every rank has checked before rank 0 writes
+        if self.world.rank == 0:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.lock()
+            checkpoint.write_json_atomic(self.path / "config.json", config)
+        self.world.barrier()
+
+    def read_config(self) -> dict:
+        """config.json, upgraded to the current format (one-line errors naming the file)."""
+        path = self.path / "config.json"
+        info = checkpoint.read_json(path, "run configuration")
+        if "format" not in info:
+            info = upgrade_v1(info, path)
+        if info["format"] == 2:
+            info = upgrade_v2(info, path)
+        if info["format"] != FORMAT:
+            raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
+                             f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")
+        for key in ("task", "train"):
+            if key not in info:
+                raise ValueError(f"run configuration {path} has no '{key}' section")
+        return info
+
+    # ------------------------------------------------------------------------------------------------
+    # The lock: the one place it is taken.
+
+    def lock(self) -> None:
+        """One process per run folder: take the lock (idempotent), or a one-line RunFolderBusy."""
+        lock.acquire(self.path)
+
+    def release(self) -> None:
+        lock.release(self.path)
+
+    @contextlib.contextmanager
+    def held(self):
+        """The lock for the length of a ``with`` block (training), released however the block ends."""
+        self.lock()
+        try:
+            yield self
+        finally:
+            self.release()
+
+    # ------------------------------------------------------------------------------------------------
+    # Checkpoints.
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / "latest").exists()
+
+    def save(self, step: int, parts: dict) -> Path | None:
+        """Write checkpoint ``step`` of ``parts`` (name -> state_dict() holder); rank 0 writes, the others get None."""
+        folder = checkpoint.save(self.path, step, parts) if self.world.rank == 0 else None
+        self.world.barrier()
+        return folder
+
+    def restore(self, parts: dict, folder: Path | None = None) -> Path:
+        """Load ``parts`` from checkpoint ``folder`` (default: latest); drop log lines after its step."""
+        folder = folder or checkpoint.latest(self.path)
+        named = checkpoint.load(folder, parts)
+        if self.world.rank == 0:
+            self.truncate_log(named["counters"][1]["step"])
+        return folder
+
+    def restore_newest_good(self, parts: dict) -> Path | None:
+        """Load the newest checkpoint that reads cleanly (saying on stderr which damaged ones it passed over);
+        None when the run has none yet."""
+        expected = {k: v.shape for k, v in parts["model"].state_dict()[0].items()}
+        folder, _, skipped = checkpoint.find_good(self.path, expected)
+        for reason in skipped:
+            print(f"unroll: warning: {reason}", file=sys.stderr)
+        if folder is None:
+            print(f"unroll: run folder {self.path} has no checkpoint yet; starting from step 0", file=sys.stderr)
+            return None
+        if skipped:
+            print(f"unroll: resuming from the older checkpoint {folder.name}", file=sys.stderr)
+        return self.restore(parts, folder)
+
+    def read_latest(self, expected_params: dict) -> dict:
+        """{component: (arrays, scalars)} of the latest checkpoint, saying when an older one is intact."""
+        try:
+            return checkpoint.read(checkpoint.latest(self.path), expected_params)
+        except ValueError as err:
+            raise ValueError(f"{err}{self._older_good_hint(expected_params)}") from None
+
+    def _older_good_hint(self, expected: dict) -> str:
+        try:
+            folder, _, _ = checkpoint.find_good(self.path, expected)
+        except ValueError:
+            return ""
+        return f"; the older checkpoint {folder.name} is intact (unroll train --resume falls back to it)" if folder else ""
+
+    # ------------------------------------------------------------------------------------------------
+    # metrics.jsonl and result.json
+
+    def log(self, record: dict) -> None:
+        """Append one record to metrics.jsonl (rank 0)."""
+        if self.world.rank != 0:
+            return
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
+        path = self.path / "metrics.jsonl"
+        if path.exists():                                 # a line cut short by kill -9 is dropped too
+            lines = [line for line in path.read_bytes().decode("utf-8", "replace").split("\n") if line]
+            kept = [line for line in lines if _logged_step(line) <= step]
+            tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            tmp.replace(path)
+
+    def metrics(self) -> list[dict]:
+        """The records of metrics.jsonl, naming the file and line of a damaged record."""
+        path = self.path / "metrics.jsonl"
+        if not path.is_file():
+            raise ValueError(f"run folder {self.path} has no metrics log (metrics.jsonl is missing)")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} is not UTF-8: byte offset {err.start}") from None
+        records = []
+        for number, line in enumerate(text.split("\n"), start=1):     # "\n" only: \x85 stays inside
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path} line {number} is not valid JSON: {err}") from None
+                if not isinstance(records[-1], dict):
+                    raise ValueError(f"{path} line {number} is not a JSON object")
+        return records
+
+    def write_result(self, summary: dict) -> None:
+        checkpoint.write_json_atomic(self.path / "result.json", summary)
+
+    def read_result(self) -> dict:
+        """result.json, or {} when the run wrote none."""
+        path = self.path / "result.json"
+        return checkpoint.read_json(path, "run result") if path.is_file() else {}
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics line, or infinity for a line that does not parse (cut short by a crash)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def upgrade_v1(info: dict, path: Path) -> dict:
+    """unroll 0.1's language-model config.json: model, train (with the corpus and BPTT settings), data, vocab."""
+    if "experiment" in info:
+        raise ValueError(f"{path.parent} was written by `unroll experiment` of unroll 0.1 (weights only, no "
+                         f"checkpoints); unroll {__version__} cannot read it: run the experiment again with --out")
+    for key in ("model", "train", "data", "vocab"):
+        if key not in info:
+            raise ValueError(f"run configuration {path} has no '{key}' section "
+                             f"(written by unroll {info.get('unroll_version', '?')})")
+    train = dict(info["train"])
+    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction", "encoding") if k in train}
+    corpus["valid"] = info["data"].get("valid")
+    bptt = {k: train.pop(k) for k in ("seq_len", "bptt") if k in train}
+    return {"format": 2, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),
+            "task": "lm", "train": train, "corpus": corpus, "bptt": bptt, "model": info["model"],
+            "data": info["data"], "vocab": info["vocab"]}
+
+
+V2_SCHEDULE = {"lr_decay": "decay_rate", "lr_decay_every": "decay_every", "lr_decay_start": "decay_start"}
+
+
+def upgrade_v2(info: dict, path: Path) -> dict:
+    """Format 2 -> 3: the schedule's settings under LRSchedule's names; lr_decay < 1 meant exponential."""
+    train = info.get("train")
+    if not isinstance(train, dict):
+        raise ValueError(f"run configuration {path} has no 'train' section")
+    train = {V2_SCHEDULE.get(k, k): v for k, v in train.items()}
+    if "schedule" not in train:
+        rate = train.get("decay_rate", 1.0)
+        train["schedule"] = "exponential" if isinstance(rate, (int, float)) and rate < 1 else "constant"
+    return {**info, "format": 3, "train": train}
