@@ -24,7 +24,7 @@ NOT_SETTINGS = ("--resume", "--quiet", "--workers")
 def resume_changes(args) -> dict:
     """{TrainConfig field: value} that `train --resume` was asked to change; a one-line error naming every
     typed flag that cannot change (the model, the data, the seed ...: start a new run for those)."""
-    from unroll.runs import run
+    from unroll.runs.folder import RunFolder
     actions = args.parser._option_string_actions
     typed = []
     for token in args.argv[1:]:
@@ -35,7 +35,7 @@ def resume_changes(args) -> dict:
                 typed.append(actions[match[0]].option_strings[0])
     dests = {flag: actions[flag].dest for flag in typed}
     changeable = {flag for flag, dest in dests.items() if dest.startswith("train.") and dest[6:] in RESUMABLE}
-    config = run.read_config(args.resume)
+    config = RunFolder.named(args.resume).read_config()
     fixed = [f for f in typed if f not in changeable and f not in NOT_SETTINGS and f not in ("-h", "--help")
              and not _same_as_the_run(config, f, dests[f], getattr(args, dests[f], None))]
     if fixed:
