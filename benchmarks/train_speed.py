@@ -1,14 +1,19 @@
-"""Training tokens/s of unroll against torch.nn, alternating A B A B in one process (unroll.bench).
+"""Training tokens/s of unroll against torch.nn at 2 threads and at 1, alternating in one process (unroll.bench).
 
-    python benchmarks/train_speed.py                         # the six char-rnn configurations
-    python benchmarks/train_speed.py --configs lstm-512 --rounds 11 --steps 3 --json out.json
-    OPENBLAS_NUM_THREADS=1 python benchmarks/train_speed.py  # both sides on one thread (a busy machine)
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_speed.py   # where those are set
+    python benchmarks/train_speed.py                                  # six configs, threads 2,1, unroll's default
+    python benchmarks/train_speed.py --strategies step,off,batch     # unroll's time-loop strategies side by side
+    python benchmarks/train_speed.py --configs lstm-128,lstm-512 --threads 2 --rounds 5
+    ../shared/tools/quiet --wait 120 -- python benchmarks/train_speed.py   # how a figure counts (docs/performance.md)
 
-Batches come from the real data pipeline (CharVocab, StreamBatcher over the bundled tiny Shakespeare).
-Prints the machine (CPU, cores, BLAS and the kernel threadpoolctl reports, numba and torch versions), then
-one line per configuration: both sides' tokens/s, the median of the per-round ratios, and unroll's achieved
-GFLOP/s against numpy's float32 matrix-multiply rate measured in the same run.
+In every round each side runs once per thread count (numpy's BLAS by threadpoolctl, torch by
+set_num_threads) and unroll once per strategy, in turn, so a burst of load hits all of them alike; each
+ratio is the median of the per-round ratios. Strategies (unroll.bench.STRATEGIES): ``step`` the per-step
+loop, ``off`` the whole-layer loop on one thread, ``batch`` the whole-layer loop with the batch rows split
+across the BLAS threads, ``auto`` the default (``UNROLL_SPLIT`` / ``split.AUTO_BATCH_MAX_HIDDEN``).
+
+Prints the machine (CPU and the kernel its flags allow, numpy's BLAS and the kernel threadpoolctl reports,
+every thread pool in the process, and a warning when OPENBLAS_CORETYPE forces a lower kernel), the float32
+matmul rate at each thread count, one line per configuration, thread count and strategy, and the table.
 """
 
 import argparse
@@ -23,23 +28,37 @@ def main():
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per configuration")
     parser.add_argument("--steps", type=int, default=None, help="training steps per side per round "
                                                                 "(default: 5 at H=128, 2 at H=512)")
+    parser.add_argument("--threads", default=None,
+                        help="thread counts, e.g. 2,1 (default: the cores, at most 2, and 1)")
+    parser.add_argument("--strategies", default="auto", help="unroll strategies among step, off, batch, auto")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    threads = bench.parse_threads(args.threads) or bench.default_threads()
+    strategies = bench.parse_strategies(args.strategies)
+    if not args.no_torch:
+        bench.torch_with_threads()          # imported first, so that the machine line lists its thread pool
     machine = bench.machine()
-    print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
-    rate = bench.matmul_rate()
-    print(f"numpy float32 matmul 2500x512 @ 512x2048: {rate:.1f} GFLOP/s", flush=True)
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items() if k != "warnings"), flush=True)
+    for warning in machine["warnings"]:
+        print(f"WARNING: {warning}", flush=True)
+    rates = {str(n): bench.matmul_rate(15, n) for n in threads}
+    print("numpy float32 matmul 2500x512 @ 512x2048: " + bench.matmul_line(rates), flush=True)
     rows = []
     for cell, H in bench.parse_configs(args.configs):
         steps = args.steps or (2 if H >= 384 else 5)
-        r = bench.train_speed(cell, H, rounds=args.rounds, steps=steps, with_torch=not args.no_torch)
-        r["matmul_fraction"] = r["unroll_gflops"] / rate
-        rows.append(r)
-        print(bench.train_line(r) + f"; {100 * r['matmul_fraction']:.0f}% of the matmul rate", flush=True)
+        for r in bench.train_speed(cell, H, rounds=args.rounds, steps=steps, with_torch=not args.no_torch,
+                                   threads=threads, strategies=strategies):
+            r["matmul_fraction"] = r["unroll_gflops"] / rates[str(r["threads"])]
+            rows.append(r)
+            print(bench.train_line(r), flush=True)
+    results = {"machine": machine, "setting": {"torch": not args.no_torch}, "matmul_gflops": rates, "train": rows,
+               "memory": [], "sample": None}
+    print()
+    print(bench.table(results))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"matmul_gflops": rate, "train": rows, "machine": machine}, f, indent=2)
+            json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,8 @@ def commands(task: str = DEFAULT_TASK) -> list[Command]:
            Command("predict", "read inputs, write one prediction per line (streaming)",
                    partial(_predict_arguments, task), cmd_predict, f"The options below are those of --task {task} runs.",
                    needs="run"),
-           Command("plot", "PNG of a run's training and validation curves", _plot_arguments, cmd_plot),
+           Command("plot", "PNG of a run's training and validation curves (forecast runs: also the forecast "
+                   "with its intervals)", _plot_arguments, cmd_plot),
            Command("gradcheck", "float64 finite-difference check of every cell's backward pass", _gradcheck_arguments,
                    cmd_gradcheck)]
     tasks = [c for name in TASKS for c in get_task(name).commands]
@@ -300,6 +301,13 @@ def _plot_arguments(p) -> None:
 
 def cmd_plot(args) -> int:
     from unroll.analysis.plots import plot_metrics
+    from unroll import runs
+    folder = runs.RunFolder.named(args.run_dir)
+    if getattr(get_task(folder.read_config()["task"]), "plot", None) is not None:   # forecast: its own figure
+        task, model, _ = runs.load(args.run_dir)
+        print(task.plot(model, folder.path, args.out))
+        if args.out is not None:
+            return 0
     out = plot_metrics(args.run_dir, args.out)
     print(out)
     return 0

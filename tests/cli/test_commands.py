@@ -15,60 +15,94 @@ from unroll.cli import main
 
 def test_bench_on_a_tiny_configuration(tmp_path, capsys):
     """unroll's side only (torch's import and its sampling loop would cost most of a minute on a busy
-    machine; the torch columns are checked on a hand-made result below), with the memory subprocess."""
+    machine; the torch columns are checked on a hand-made result below), with the memory subprocess, at two
+    thread counts and two strategies, all alternating in one process."""
     doc = tmp_path / "performance.md"
     doc.write_text("before\n<!-- bench:begin -->\nold table\n<!-- bench:end -->\nafter\n", encoding="utf-8")
     out = tmp_path / "bench.json"
     assert main(["bench", "--configs", "rnn-16,lstm-8", "--quick", "--no-torch", "--json", str(out),
-                 "--update-doc", str(doc)]) == 0
+                 "--update-doc", str(doc), "--threads", "2,1", "--strategies", "off,batch"]) == 0
     printed = capsys.readouterr().out.strip()
     results = json.loads(out.read_text())
-    assert results["setting"] == {"T": 50, "N": 50, "layers": 2, "lr": 2e-3, "clip": 5.0, "quick": True, "torch": False}
+    assert results["setting"] == {"T": 50, "N": 50, "layers": 2, "lr": 2e-3, "clip": 5.0, "quick": True, "torch": False,
+                                  "threads": [2, 1], "strategies": ["off", "batch"]}
+    assert set(results["matmul_gflops"]) == {"2", "1"}
     # Matrix-product FLOPs per token, by hand: Σ_l 6 (D_l + H) G H + 6 H V with V = 65, two layers, D_0 = H.
     flops = {("rnn", 16): 2 * 6 * 32 * 1 * 16 + 6 * 16 * 65, ("lstm", 8): 2 * 6 * 16 * 4 * 8 + 6 * 8 * 65}
     rows = printed.splitlines()
-    assert rows[0].startswith("| config | unroll tokens/s | torch tokens/s | unroll / torch (median) |")
+    assert rows[0].startswith("| config | threads | strategy | unroll tokens/s | torch tokens/s | unroll / torch (median) |")
     memory = {(m["cell"], m["hidden"]): m for m in results["memory"]}
-    for r, label in zip(results["train"], ("rnn 2x16", "lstm 2x8")):
+    expected = [(c, h, n, s) for c, h in (("rnn", 16), ("lstm", 8)) for n in (2, 1) for s in ("off", "batch")]
+    assert [(r["cell"], r["hidden"], r["threads"], r["strategy"]) for r in results["train"]] == expected
+    for r in results["train"]:
         assert r["unroll_gflops"] == pytest.approx(flops[r["cell"], r["hidden"]] * r["unroll_tokens_per_s"] / 1e9,
                                                    rel=1e-12)
         assert r["rounds"] == 3 and r["steps_per_round"] == 2 and "ratio" not in r
-        assert r["matmul_fraction"] == pytest.approx(r["unroll_gflops"] / results["matmul_gflops"], rel=1e-12)
-        (row,) = [line for line in rows if line.startswith(f"| {label} |")]
+        rate = results["matmul_gflops"][str(r["threads"])]
+        assert r["matmul_fraction"] == pytest.approx(r["unroll_gflops"] / rate, rel=1e-12)
+        (row,) = [line for line in rows
+                  if line.startswith(f"| {r['cell']} 2x{r['hidden']} | {r['threads']} | {r['strategy']} |")]
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert float(cells[1].replace(",", "")) == pytest.approx(r["unroll_tokens_per_s"], abs=0.5)
-        assert cells[2:4] == ["-", "-"]
-        assert cells[4] == f"{r['unroll_gflops']:.0f} ({100 * r['matmul_fraction']:.0f}%)"
+        assert float(cells[3].replace(",", "")) == pytest.approx(r["unroll_tokens_per_s"], abs=0.5)
+        assert cells[4:6] == ["-", "-"]
+        assert cells[6] == f"{r['unroll_gflops']:.0f} ({100 * r['matmul_fraction']:.0f}%)"
         m = memory[r["cell"], r["hidden"]]
-        assert set(m) == {"cell", "hidden", "unroll"} and cells[5] == f"{m['unroll']['peak_mib']:.0f}"
+        assert set(m) == {"cell", "hidden", "unroll"} and cells[7] == f"{m['unroll']['peak_mib']:.0f}"
         assert 0 < m["unroll"]["imports_mib"] <= m["unroll"]["peak_mib"]
     sample = results["sample"]
     assert sample["length"] == 100 and sample["hidden"] == 512 and "ratio" not in sample
     assert f"unroll {sample['unroll_chars_per_s']:,.0f} chars/s." in printed
-    assert re.search(r"numpy float32 matmul \(2500x512 @ 512x2048\): \d+ GFLOP/s", printed)
+    assert re.search(r"numpy float32 matmul \(2500x512 @ 512x2048\): \d+ GFLOP/s at 2 threads, \d+ GFLOP/s at 1 "
+                     r"thread\.", printed)
+    pools = results["machine"]["pools"]
+    assert any(p["user_api"] == "blas" and p["num_threads"] >= 1 for p in pools)
     text = doc.read_text(encoding="utf-8")
     assert text == f"before\n<!-- bench:begin -->\n{printed}\n<!-- bench:end -->\nafter\n"
 
 
 def test_bench_table_torch_columns_on_a_hand_made_result():
     from unroll import bench
-    machine = {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "blas": "openblas", "blas_kernel": "Zen", "env": {}, "numba": "0", "torch": "2",
-               "threads": 1, "load_average": (1.0, 2.0, 3.0), "load_average_after": (0.5, 0.25, 0.125)}
-    results = {"machine": machine, "setting": {"torch": True}, "matmul_gflops": 200.0,
-               "train": [{"cell": "gru", "hidden": 128, "unroll_tokens_per_s": 12345.6, "torch_tokens_per_s": 23456.7,
-                          "ratio": 1.9, "unroll_gflops": 50.0}],
-               "memory": [{"cell": "gru", "hidden": 128, "unroll": {"peak_mib": 101.4}, "torch": {"peak_mib": 302.6}}],
+    machine = {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "blas": "openblas", "blas_kernel": "Zen", "env": {},
+               "numba": "0", "torch": "2", "threads": 1, "load_average": (1.0, 2.0, 3.0),
+               "load_average_after": (0.5, 0.25, 0.125), "cpu_kernel": "Haswell",
+               "pools": [{"user_api": "blas", "internal_api": "openblas", "version": "0.3", "architecture": "Zen",
+                          "num_threads": 2}], "warnings": ["OPENBLAS_CORETYPE=Prescott forces ..."]}
+    results = {"machine": machine, "setting": {"torch": True}, "matmul_gflops": {"2": 200.0, "1": 100.0},
+               "train": [{"cell": "lstm", "hidden": 512, "threads": 2, "strategy": "auto", "unroll_tokens_per_s": 12345.6,
+                          "torch_tokens_per_s": 23456.7, "ratio": 1.9, "unroll_gflops": 50.0},
+                         {"cell": "lstm", "hidden": 512, "threads": 1, "strategy": "auto", "unroll_tokens_per_s": 1000.0,
+                          "torch_tokens_per_s": 500.0, "ratio": 2.0, "unroll_gflops": 80.0}],
+               "memory": [{"cell": "lstm", "hidden": 512, "unroll": {"peak_mib": 101.4}, "torch": {"peak_mib": 302.6}}],
                "sample": {"unroll_chars_per_s": 4321.0, "torch_chars_per_s": 1234.0, "ratio": 0.29}}
     lines = bench.table(results).splitlines()
-    assert lines[2] == "| gru 2x128 | 12,346 | 23,457 | 1.90x | 50 (25%) | 101 / 303 |"
-    assert lines[4] == ("Sampling, 2x512 LSTM, batch 1, temperature 1: unroll 4,321 chars/s, torch 1,234 chars/s: "
+    assert lines[2] == "| lstm 2x512 | 2 | auto | 12,346 | 23,457 | 1.90x | 50 (25%) | 101 / 303 |"
+    assert lines[3] == "| lstm 2x512 | 1 | auto | 1,000 | 500 | 2.00x | 80 (80%) | 101 / 303 |"
+    assert lines[5] == ("Sampling, 2x512 LSTM, batch 1, temperature 1: unroll 4,321 chars/s, torch 1,234 chars/s: "
                         "0.29x.")
-    assert "load average before 1.00/2.00/3.00, after 0.50/0.25/0.12." in lines[-1]
+    assert lines[6] == "numpy float32 matmul (2500x512 @ 512x2048): 200 GFLOP/s at 2 threads, 100 GFLOP/s at 1 thread."
+    assert lines[7] == ("LSTM 2x512's share of the matmul rate measured in the same run: 25% at 2 threads (auto), "
+                        "80% at 1 thread (auto).")
+    assert "thread pools: openblas 0.3 Zen 2 threads (blas)" in lines[-2]
+    assert "load average before 1.00/2.00/3.00, after 0.50/0.25/0.12." in lines[-2]
+    assert lines[-1] == "Warning: OPENBLAS_CORETYPE=Prescott forces ..."
+
+
+def test_bench_warns_when_openblas_coretype_forces_a_lower_kernel():
+    from unroll.bench import kernel_warnings
+    (warning,) = kernel_warnings({"OPENBLAS_CORETYPE": "Haswell"}, cpu="SkylakeX")
+    assert warning.startswith("OPENBLAS_CORETYPE=Haswell forces numpy's BLAS below this CPU's SkylakeX kernel")
+    assert kernel_warnings({"OPENBLAS_CORETYPE": "Haswell"}, cpu="Haswell") == []
+    assert kernel_warnings({"OPENBLAS_CORETYPE": "SkylakeX"}, cpu="SkylakeX") == []
+    assert kernel_warnings({}, cpu="SkylakeX") == []
 
 
 def test_bench_rejects_a_malformed_config(capsys):
     assert main(["bench", "--configs", "lstm512", "--quick", "--no-memory"]) == 2
     assert "--configs entries look like lstm-512" in capsys.readouterr().err
+    assert main(["bench", "--threads", "2,0", "--quick", "--no-memory"]) == 2
+    assert "--threads takes positive integers" in capsys.readouterr().err
+    assert main(["bench", "--strategies", "off,hidden", "--quick", "--no-memory"]) == 2
+    assert "--strategies entries must be among step, off, batch, auto, got hidden" in capsys.readouterr().err
 
 
 def test_diagnose_command_on_experiment_run_folders(tmp_path, capsys):

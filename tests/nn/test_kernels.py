@@ -56,33 +56,39 @@ def _flatten(result):
     return out
 
 
+FUSED = ["numba", "numba-step"]     # the LSTM's whole-layer loop (kernels/lstm_layer.py) and the per-step loop
+
+
+@pytest.mark.parametrize("fused_backend", FUSED)
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("name,module,options", CELLS, ids=IDS)
-def test_fused_path_equals_numpy_reference_float64(name, module, options, masked):
+def test_fused_path_equals_numpy_reference_float64(name, module, options, masked, fused_backend):
     args = _setup(name, module, np.float64)
     mask = MASK if masked else None
     ref = _flatten(_run(module, options, *args, mask, "numpy"))
-    fused = _flatten(_run(module, options, *args, mask, "numba"))
+    fused = _flatten(_run(module, options, *args, mask, fused_backend))
     assert ref.keys() == fused.keys()
     for key in ref:
         assert fused[key].dtype == np.float64, key
         np.testing.assert_allclose(fused[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("fused_backend", FUSED)
 @pytest.mark.parametrize("name,module,options", CELLS, ids=IDS)
-def test_fused_path_equals_numpy_reference_float32(name, module, options):
+def test_fused_path_equals_numpy_reference_float32(name, module, options, fused_backend):
     args = _setup(name, module, np.float32, seed=1)
     ref = _flatten(_run(module, options, *args, MASK, "numpy"))
-    fused = _flatten(_run(module, options, *args, MASK, "numba"))
+    fused = _flatten(_run(module, options, *args, MASK, fused_backend))
     for key in ref:
         assert fused[key].dtype == np.float32, key
         np.testing.assert_allclose(fused[key], ref[key], rtol=1e-5, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("fused_backend", FUSED)
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("name,module,options", CELLS, ids=IDS)
-def test_fused_path_gradients_match_centred_differences(name, module, options, masked):
-    kernels.use("numba")
+def test_fused_path_gradients_match_centred_differences(name, module, options, masked, fused_backend):
+    kernels.use(fused_backend)
     params, x, state0, dstate, dhs = _setup(name, module, np.float64, seed=2)
     if options.get("activation") == "relu":   # keep every pre-activation away from the kink at 0
         params["b"] += 0.5
@@ -126,6 +132,9 @@ def test_switch_reads_the_environment_and_rejects_unknown_names(monkeypatch):
     assert kernels.backend() == "numpy" and not kernels.fused(50)
     monkeypatch.setenv("UNROLL_KERNELS", "numba")
     assert kernels.backend() == "numba" and kernels.fused(50, "tanh") and not kernels.fused(50, "softsign")
+    assert kernels.layer_loop(50)                   # numpy's BLAS (the wheel's OpenBLAS) is callable from numba
+    monkeypatch.setenv("UNROLL_KERNELS", "numba-step")
+    assert kernels.fused(50) and not kernels.layer_loop(50)
     assert not kernels.fused(1)                     # one sequence (sampling's priming pass) stays on NumPy
     kernels.use("numpy")
     assert kernels.backend() == "numpy"
@@ -140,7 +149,7 @@ def test_switch_reads_the_environment_and_rejects_unknown_names(monkeypatch):
 # ----------------------------------------------------------------------------------------------------
 # The embedding fold (models/language_model.py): xw_t = (E W_x + b)[x_t] in place of e_t W_x + b.
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("backend", ["numba", "numba-step", "numpy"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_embedding_fold_equals_the_general_path(cell, backend):
     from unroll.models import LanguageModel

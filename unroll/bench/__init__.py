@@ -7,18 +7,19 @@ Adam (lr 2e-3) and global-norm clipping at 5, truncated BPTT with the state carr
     unroll   LanguageModel(vocab_size=65, hidden_size=H, num_layers=2, cell=...)
              loss, grads, state = model.loss_and_grads(x, y, state); clip_grad_norm(grads, 5.0); adam.step(grads)
     torch    nn.Embedding(65, H) -> nn.RNN/GRU/LSTM(H, H, 2) -> nn.Linear(H, 65), Adam, clip_grad_norm_(5),
-             the state detached between batches, float32, torch.set_num_threads(number of cores)
+             the state detached between batches, float32, torch.set_num_threads(n)
 
-Both sides use every core; ``OPENBLAS_NUM_THREADS=1 unroll bench`` runs both on one thread (a fairer
-comparison on a machine that other work keeps busy, where multi-threaded BLAS and OpenMP degrade badly).
+Both sides run at each thread count of ``--threads`` (default: the cores, at most 2, and 1): numpy's BLAS
+by threadpoolctl's ``threadpool_limits``, torch by ``set_num_threads``, all in one process; unroll runs each
+of ``--strategies`` (``STRATEGIES``: ``step``, ``off``, ``batch``, ``auto``, the default; docs/performance.md).
 
 Measurements, all in one process except memory:
 
-- training tokens/s of both, in alternating rounds (A B A B ...); the ratio is the median of the per-round
-  ratios, so a burst of load on the machine hits both sides alike;
+- training tokens/s of both, in alternating rounds (every thread count, strategy and side once per round);
+  the ratio is the median of the per-round ratios, so a burst of load on the machine hits all alike;
 - achieved GFLOP/s with the model FLOP count ``train_flops_per_token`` (the matrix products only: forward
-  2·MACs, backward twice that), against numpy's float32 matrix-multiply rate measured in the same run
-  (2500×512 @ 512×2048, after warm-up);
+  2·MACs, backward twice that), against numpy's float32 matrix-multiply rate measured in the same run at the
+  same thread count (2500×512 @ 512×2048, after warm-up), and the 2x512 LSTM's share of it;
 - sampling speed: characters/s at batch 1 from a 2×512 LSTM at temperature 1, ``model.sample`` against a
   plain torch loop (embedding, LSTM step, linear, softmax, multinomial);
 - peak memory: the peak RSS (``ru_maxrss``; on Linux VmHWM, which a child does not inherit from its parent)
@@ -27,9 +28,11 @@ Measurements, all in one process except memory:
   measuring process is still small.
 
 Timings on a shared machine are noisy: the load average before and after is recorded with the results.
-Where ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are set (to work around older OpenBLAS builds), numpy runs
-an older, slower kernel while torch (no OpenBLAS) does not: benchmark with both unset in that command alone,
-``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE unroll bench``; the table reports the kernel and these settings.
+The machine line names numpy's BLAS, the kernel threadpoolctl reports, the best kernel the CPU's flags
+allow, and every thread pool in the process. Where ``OPENBLAS_CORETYPE`` forces a kernel below the CPU's
+(some development machines set it, with ``OPENBLAS_L2_SIZE``, to work around older OpenBLAS builds), numpy
+runs an older, slower kernel while torch (no OpenBLAS) does not: the run warns, and the fix is
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE unroll bench``.
 
 The code: ``workload`` (batches from the real data pipeline, one training step per side), ``measure`` (the
 measurements, the machine), and here the whole run, the table and the command.
@@ -43,8 +46,9 @@ import sys
 from pathlib import Path
 
 from unroll.command import Command
-from unroll.bench.measure import (MACHINE_ENV, alternate, machine, matmul_rate, maxrss_mib, peak_rss, rss_child,  # noqa: F401
-                                  sample_speed, train_speed)
+from unroll.bench.measure import (MACHINE_ENV, STRATEGIES, alternate, cpu_kernel, kernel_warnings,  # noqa: F401
+                                  machine, matmul_rate, maxrss_mib, peak_rss, rss_child, sample_speed,
+                                  thread_pools, train_speed)
 from unroll.bench.workload import (CELLS, CLIP, GATES, LAYERS, LR, SIZES, N, T, TorchTrainer,  # noqa: F401
                                    UnrollTrainer, corpus_batches, threads, torch_with_threads, train_flops_per_token)
 
@@ -54,12 +58,24 @@ TARGETS = {"train_ratio": 1.25, "sample_ratio": 3.0, "matmul_fraction": 0.75}
 # ----------------------------------------------------------------------------------------------------
 # The whole run, the table, the command.
 
-def run(configs, quick: bool = False, with_torch: bool = True, memory: bool = True, log=print) -> dict:
-    """Every measurement for ``configs`` [(cell, H)]; returns the JSON-able results."""
+def default_threads() -> tuple[int, ...]:
+    """The thread counts both sides run at: every core (at most 2, the issue's machine) and 1."""
+    cores = max(1, min(2, os.cpu_count() or 1))
+    return (cores, 1) if cores > 1 else (1,)
+
+
+def run(configs, quick: bool = False, with_torch: bool = True, memory: bool = True, log=print,
+        threads: tuple | None = None, strategies: tuple = ("auto",)) -> dict:
+    """Every measurement for ``configs`` [(cell, H)] at each thread count and unroll strategy
+    (``measure.STRATEGIES``); returns the JSON-able results."""
     with_torch = with_torch and torch_with_threads() is not None
+    threads = tuple(threads or default_threads())
     results = {"machine": machine(), "setting": {"T": T, "N": N, "layers": LAYERS, "lr": LR, "clip": CLIP,
-                                                 "quick": quick, "torch": with_torch},
+                                                 "quick": quick, "torch": with_torch, "threads": list(threads),
+                                                 "strategies": list(strategies)},
                "targets": TARGETS, "train": [], "memory": []}
+    for warning in results["machine"]["warnings"]:
+        log(f"warning: {warning}")
     if memory:
         for cell, H in configs:
             row = {"cell": cell, "hidden": H}
@@ -68,14 +84,15 @@ def run(configs, quick: bool = False, with_torch: bool = True, memory: bool = Tr
             results["memory"].append(row)
             log(f"peak RSS {cell}-{H}: " + ", ".join(f"{s} {row[s]['peak_mib']:.0f} MiB" for s in row if s not in
                                                        ("cell", "hidden")))
-    results["matmul_gflops"] = matmul_rate(5 if quick else 15)
-    log(f"numpy float32 matmul 2500x512 @ 512x2048: {results['matmul_gflops']:.1f} GFLOP/s")
+    results["matmul_gflops"] = {str(n): matmul_rate(5 if quick else 15, n) for n in threads}
+    log("numpy float32 matmul 2500x512 @ 512x2048: " + matmul_line(results["matmul_gflops"]))
     for cell, H in configs:
         steps = (1 if H >= 384 else 2) if quick else (2 if H >= 384 else 5)
-        r = train_speed(cell, H, rounds=3 if quick else 7, steps=steps, with_torch=with_torch)
-        r["matmul_fraction"] = r["unroll_gflops"] / results["matmul_gflops"]
-        results["train"].append(r)
-        log(train_line(r))
+        for r in train_speed(cell, H, rounds=3 if quick else 7, steps=steps, with_torch=with_torch,
+                             threads=threads, strategies=strategies):
+            r["matmul_fraction"] = r["unroll_gflops"] / results["matmul_gflops"][str(r["threads"])]
+            results["train"].append(r)
+            log(train_line(r))
     results["sample"] = sample_speed(length=100 if quick else 400, rounds=3 if quick else 7, with_torch=with_torch)
     log(f"sampling 2x512 LSTM, batch 1: unroll {results['sample']['unroll_chars_per_s']:.0f} chars/s"
         + (f", torch {results['sample']['torch_chars_per_s']:.0f}, x{results['sample']['ratio']:.2f}"
@@ -84,9 +101,15 @@ def run(configs, quick: bool = False, with_torch: bool = True, memory: bool = Tr
     return results
 
 
+def matmul_line(rates: dict) -> str:
+    """{"2": 110.0, "1": 60.0} -> "110 GFLOP/s at 2 threads, 60 GFLOP/s at 1 thread"."""
+    return ", ".join(f"{rate:.0f} GFLOP/s at {n} thread{'s' if n != '1' else ''}" for n, rate in rates.items())
+
+
 def train_line(r: dict) -> str:
-    line = (f"{r['cell']}-{r['hidden']}: unroll {r['unroll_tokens_per_s']:,.0f} tokens/s "
-            f"({r['unroll_gflops']:.0f} GFLOP/s)")
+    line = (f"{r['cell']}-{r['hidden']} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}, {r['strategy']}): "
+            f"unroll {r['unroll_tokens_per_s']:,.0f} tokens/s ({r['unroll_gflops']:.0f} GFLOP/s")
+    line += f", {100 * r['matmul_fraction']:.0f}% of the matmul rate)" if "matmul_fraction" in r else ")"
     if "ratio" in r:
         line += f", torch {r['torch_tokens_per_s']:,.0f} tokens/s, ratio x{r['ratio']:.2f}"
     return line
@@ -96,24 +119,37 @@ def table(results: dict) -> str:
     """The results as a Markdown table (what docs/performance.md keeps)."""
     mm, has_torch = results["matmul_gflops"], results["setting"]["torch"]
     memory = {(m["cell"], m["hidden"]): m for m in results["memory"]}
-    lines = ["| config | unroll tokens/s | torch tokens/s | unroll / torch (median) | unroll GFLOP/s "
-             "(% of matmul) | peak RSS unroll / torch (MiB) |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| config | threads | strategy | unroll tokens/s | torch tokens/s | unroll / torch (median) | "
+             "unroll GFLOP/s (% of matmul) | peak RSS unroll / torch (MiB) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in results["train"]:
         m = memory.get((r["cell"], r["hidden"]))
         rss = "-" if m is None else " / ".join(f"{m[s]['peak_mib']:.0f}" for s in ("unroll", "torch") if s in m)
         torch_cols = (f"{r['torch_tokens_per_s']:,.0f} | {r['ratio']:.2f}x" if has_torch else "- | -")
-        lines.append(f"| {r['cell']} 2x{r['hidden']} | {r['unroll_tokens_per_s']:,.0f} | {torch_cols} | "
-                     f"{r['unroll_gflops']:.0f} ({100 * r['unroll_gflops'] / mm:.0f}%) | {rss} |")
-    s = results["sample"]
-    lines += ["", f"Sampling, 2x512 LSTM, batch 1, temperature 1: unroll {s['unroll_chars_per_s']:,.0f} chars/s"
-              + (f", torch {s['torch_chars_per_s']:,.0f} chars/s: {s['ratio']:.2f}x" if has_torch else "") + ".",
-              f"numpy float32 matmul (2500x512 @ 512x2048): {mm:.0f} GFLOP/s."]
+        lines.append(f"| {r['cell']} 2x{r['hidden']} | {r['threads']} | {r['strategy']} | "
+                     f"{r['unroll_tokens_per_s']:,.0f} | {torch_cols} | "
+                     f"{r['unroll_gflops']:.0f} ({100 * r['unroll_gflops'] / mm[str(r['threads'])]:.0f}%) | {rss} |")
+    s, lines = results.get("sample"), lines + [""]
+    if s:
+        lines.append(f"Sampling, 2x512 LSTM, batch 1, temperature 1: unroll {s['unroll_chars_per_s']:,.0f} chars/s"
+                     + (f", torch {s['torch_chars_per_s']:,.0f} chars/s: {s['ratio']:.2f}x" if has_torch else "") + ".")
+    lines.append(f"numpy float32 matmul (2500x512 @ 512x2048): {matmul_line(mm)}.")
+    big = [r for r in results["train"] if (r["cell"], r["hidden"]) == ("lstm", 512)]
+    if big:
+        lines.append("LSTM 2x512's share of the matmul rate measured in the same run: " + ", ".join(
+            f"{100 * r['unroll_gflops'] / mm[str(r['threads'])]:.0f}% at {r['threads']} thread"
+            f"{'s' if r['threads'] != 1 else ''} ({r['strategy']})" for r in big) + ".")
     mach = results["machine"]
+    pools = "; ".join(f"{p.get('internal_api')} {p.get('version')} {p.get('architecture') or ''} "
+                      f"{p.get('num_threads')} threads ({p.get('user_api')})".replace("  ", " ")
+                      for p in mach.get("pools", []))
     lines += ["", f"Machine: {mach['cpu']}, {mach['cores']} cores; Python {mach['python']}, numpy {mach['numpy']} "
-              f"({mach['blas']}, kernel {mach['blas_kernel']}), numba {mach['numba']}, torch {mach['torch']}; "
-              f"{mach['threads']} threads per side; environment {mach['env'] or 'none of ' + ', '.join(MACHINE_ENV)}; "
+              f"({mach['blas']}, kernel {mach['blas_kernel']}; the CPU allows {mach.get('cpu_kernel') or 'n/a'}), "
+              f"numba {mach['numba']}, torch {mach['torch']}; thread pools: {pools or 'n/a'}; "
+              f"environment {mach['env'] or 'none of ' + ', '.join(MACHINE_ENV)}; "
               f"load average before "
               f"{_fmt_load(mach['load_average'])}, after {_fmt_load(mach.get('load_average_after'))}."]
+    lines += [f"Warning: {w}" for w in mach.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -154,12 +190,37 @@ def _arguments(p) -> None:
                    help="rewrite the bench block of this Markdown file (docs/performance.md) with the table")
     p.add_argument("--no-torch", action="store_true", help="measure unroll alone")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
+    p.add_argument("--threads", default=None, metavar="LIST",
+                   help="thread counts both sides run at, alternating in one process, e.g. 2,1 "
+                        "(default: the cores, at most 2, and 1)")
+    p.add_argument("--strategies", default="auto", metavar="LIST",
+                   help="unroll's time-loop strategies to compare: step, off, batch, auto (default: auto)")
+
+
+def parse_threads(spec: str | None) -> tuple[int, ...] | None:
+    """"2,1" -> (2, 1); None -> None (the default)."""
+    if not spec:
+        return None
+    items = [item.strip() for item in spec.split(",")]
+    if not all(item.isdigit() and int(item) > 0 for item in items):
+        raise ValueError(f"--threads takes positive integers separated by commas, e.g. 2,1, got {spec!r}")
+    return tuple(int(item) for item in items)
+
+
+def parse_strategies(spec: str) -> tuple[str, ...]:
+    """"off,batch" -> ("off", "batch"), each one of measure.STRATEGIES."""
+    items = tuple(item.strip() for item in spec.split(","))
+    bad = [item for item in items if item not in STRATEGIES]
+    if bad:
+        raise ValueError(f"--strategies entries must be among {', '.join(STRATEGIES)}, got {', '.join(bad)}")
+    return items
 
 
 def main(args) -> int:
     configs = parse_configs(args.configs)
+    threads, strategies = parse_threads(args.threads), parse_strategies(args.strategies)
     results = run(configs, quick=args.quick, with_torch=not args.no_torch, memory=not args.no_memory,
-                  log=lambda s: print(s, file=sys.stderr, flush=True))
+                  log=lambda s: print(s, file=sys.stderr, flush=True), threads=threads, strategies=strategies)
     text = table(results)
     print(text)
     if args.json is not None:

@@ -13,6 +13,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -23,8 +24,20 @@ from unroll.bench.workload import (LAYERS, N, T, TorchTrainer, UnrollTrainer, co
 MACHINE_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def matmul_rate(reps: int = 15) -> float:
-    """numpy's float32 GFLOP/s on 2500×512 @ 512×2048 (median of ``reps`` after 3 warm-up products)."""
+# unroll's strategies for a layer's time loop (docs/performance.md): the per-step loop, the whole-layer loop
+# unsplit, split by batch rows, and the default choice
+STRATEGIES = {"step": ("numba-step", "off"), "off": ("numba", "off"), "batch": ("numba", "batch"),
+              "auto": (None, None)}
+
+
+def matmul_rate(reps: int = 15, threads: int | None = None) -> float:
+    """numpy's float32 GFLOP/s on 2500×512 @ 512×2048 (median of ``reps`` after 3 warm-up products), with
+    numpy's BLAS at ``threads`` threads (None: as it is)."""
+    with blas_threads(threads):
+        return _matmul_rate(reps)
+
+
+def _matmul_rate(reps: int) -> float:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((T * N, 512), dtype=np.float32)
     b = rng.standard_normal((512, 2048), dtype=np.float32)
@@ -38,37 +51,92 @@ def matmul_rate(reps: int = 15) -> float:
     return 2.0 * a.shape[0] * a.shape[1] * b.shape[1] / float(np.median(times)) / 1e9
 
 
-def alternate(sides: dict, rounds: int) -> dict:
-    """Run each side's callable once per round, in turn (A B A B ...); return the times per side."""
+def alternate(sides: dict, rounds: int, settings: dict | None = None) -> dict:
+    """Run each side's callable once per round, in turn (A B A B ...); return the times per side.
+
+    settings: {name: a function returning a context manager} entered around that side's run, outside the
+    timed part (threads, strategy)."""
     times = {name: [] for name in sides}
     for _ in range(rounds):
         for name, run in sides.items():
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
+            with (settings or {}).get(name, nullcontext)():
+                t0 = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t0)
     return times
 
 
-def train_speed(cell: str, H: int, rounds: int, steps: int, with_torch: bool = True) -> dict:
-    """Training tokens/s of unroll (and torch), ``steps`` steps per side per round, after 2 warm-up steps."""
+@contextmanager
+def blas_threads(threads: int | None):
+    """numpy's BLAS at ``threads`` threads inside the block (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(threads, user_api="blas"):
+        yield
+
+
+@contextmanager
+def unroll_setting(threads: int | None, strategy: str):
+    """unroll's side: numpy's BLAS threads and one of ``STRATEGIES`` (kernels.use, split.use) in the block."""
+    from unroll.nn import kernels
+    from unroll.nn.kernels import split
+    backend, split_strategy = STRATEGIES[strategy]
+    kernels.use(backend)
+    split.use(split_strategy)
+    try:
+        with blas_threads(threads):
+            yield
+    finally:
+        kernels.use(None)
+        split.use(None)
+
+
+@contextmanager
+def torch_setting(torch, threads: int | None):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_speed(cell: str, H: int, rounds: int, steps: int, with_torch: bool = True,
+                threads: tuple = (None,), strategies: tuple = ("auto",)) -> list[dict]:
+    """Training tokens/s of unroll (each strategy) and torch at each thread count (None: as set), ``steps``
+    steps per side per round after 2 warm-up steps, every side alternating in every round; returns one
+    result per (threads, strategy) with unroll's and torch's tokens/s and the median per-round ratio."""
     batches, V = corpus_batches(steps)
-    sides = {"unroll": UnrollTrainer(cell, H, V)}
-    if with_torch:
-        sides["torch"] = TorchTrainer(cell, H, V)
-    runs = {name: (lambda tr=tr: [tr.step(x, y) for x, y in batches]) for name, tr in sides.items()}
-    for tr in sides.values():
-        for x, y in batches[:2]:
-            tr.step(x, y)
-    times = alternate(runs, rounds)
-    tokens = steps * T * N
-    flops = train_flops_per_token(cell, H, V)
-    result = {"cell": cell, "hidden": H, "steps_per_round": steps, "rounds": rounds}
-    for name, ts in times.items():
-        result[f"{name}_tokens_per_s"] = tokens / float(np.median(ts))
-        result[f"{name}_gflops"] = flops * result[f"{name}_tokens_per_s"] / 1e9
-    if with_torch:
-        result["ratio"] = float(np.median(np.array(times["torch"]) / np.array(times["unroll"])))
-    return result
+    trainers, runs, settings = {}, {}, {}
+    torch_trainer = TorchTrainer(cell, H, V) if with_torch else None
+    for n in threads:
+        for s in strategies:
+            trainers[n, s] = UnrollTrainer(cell, H, V)
+            settings[n, s] = lambda n=n, s=s: unroll_setting(n, s)
+        if with_torch:
+            trainers[n, "torch"] = torch_trainer
+            settings[n, "torch"] = lambda n=n: torch_setting(torch_trainer.torch, n)
+    for key, tr in trainers.items():
+        runs[key] = lambda tr=tr: [tr.step(x, y) for x, y in batches]
+        with settings[key]():
+            for x, y in batches[:2]:
+                tr.step(x, y)
+    times = alternate(runs, rounds, settings)
+    tokens, flops = steps * T * N, train_flops_per_token(cell, H, V)
+    results = []
+    for n in threads:
+        for s in strategies:
+            r = {"cell": cell, "hidden": H, "threads": n, "strategy": s, "steps_per_round": steps, "rounds": rounds}
+            r["unroll_tokens_per_s"] = tokens / float(np.median(times[n, s]))
+            r["unroll_gflops"] = flops * r["unroll_tokens_per_s"] / 1e9
+            if with_torch:
+                r["torch_tokens_per_s"] = tokens / float(np.median(times[n, "torch"]))
+                r["torch_gflops"] = flops * r["torch_tokens_per_s"] / 1e9
+                r["ratio"] = float(np.median(np.array(times[n, "torch"]) / np.array(times[n, s])))
+            results.append(r)
+    return results
 
 
 def sample_speed(length: int, rounds: int, with_torch: bool = True, H: int = 512) -> dict:
@@ -152,7 +220,8 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "blas": _blas_name(), "blas_kernel": _blas_kernel(), "threads": threads(),
+            "blas": _blas_name(), "blas_kernel": _blas_kernel(), "threads": threads(), "pools": thread_pools(),
+            "cpu_kernel": cpu_kernel(), "warnings": kernel_warnings(),
             "env": {k: os.environ[k] for k in MACHINE_ENV if k in os.environ},
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
     for name in ("numba", "torch"):
@@ -161,6 +230,48 @@ def machine() -> dict:
         except ImportError:
             info[name] = None
     return info
+
+
+# OpenBLAS's x86-64 kernels by the instruction sets they need (OPENBLAS_CORETYPE names; lower case)
+KERNEL_RANK = {"prescott": 0, "core2": 0, "nehalem": 1, "barcelona": 1, "sandybridge": 2, "bulldozer": 2,
+               "haswell": 3, "zen": 3, "skylakex": 4, "cooperlake": 5, "sapphirerapids": 6}
+
+
+def cpu_kernel() -> str | None:
+    """The best OpenBLAS x86-64 kernel this CPU's flags allow ("SkylakeX", "Haswell", ...), None elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "CooperLake" if "avx512_bf16" in flags else "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return "SandyBridge" if "avx" in flags else "Nehalem" if "sse4_2" in flags else "Prescott"
+
+
+def kernel_warnings(env=None, cpu: str | None = "detect") -> list[str]:
+    """A warning when OPENBLAS_CORETYPE forces numpy's BLAS onto a kernel below what the CPU supports."""
+    env = os.environ if env is None else env
+    cpu = cpu_kernel() if cpu == "detect" else cpu
+    forced = env.get("OPENBLAS_CORETYPE", "").strip()
+    if not forced or cpu is None or forced.lower() not in KERNEL_RANK:
+        return []
+    if KERNEL_RANK[forced.lower()] < KERNEL_RANK[cpu.lower()]:
+        return [f"OPENBLAS_CORETYPE={forced} forces numpy's BLAS below this CPU's {cpu} kernel (torch does not "
+                f"use OpenBLAS): unset it for this command, e.g. env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ..."]
+    return []
+
+
+def thread_pools() -> list[dict]:
+    """Every native thread pool in this process as threadpoolctl sees it (BLAS, OpenMP): API, kernel, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keys = ("user_api", "internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
+    return [{k: i.get(k) for k in keys} for i in threadpool_info()]
 
 
 def _blas_kernel() -> str:

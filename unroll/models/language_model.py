@@ -112,7 +112,7 @@ class LanguageModel:
         folded = self._folds(ids.size)
         if folded:                                   # xw_t = (E W_x + b)[x_t], layer 0's input projection
             W_x, b = self.params[self._layer0("W_x")], self.params[self._layer0("b")]
-            xw0 = ops.embedding_forward(ids, self.params["embed.W"] @ W_x + b)
+            xw0 = ops.RowGather(self.params["embed.W"] @ W_x + b, ids)   # gathered inside the loop where it can
             hs, state, stack_cache = self.stack.forward(None, self._stack_params(), state, rng=self.rng,
                                                         training=training, xw0=xw0)
         else:
@@ -128,8 +128,8 @@ class LanguageModel:
         d_hs_dropped, dW_out, db_out = ops.linear_backward(d_logits, cache.hs_dropped, self.params["out.W"])
         d_hs = ops.dropout_backward(d_hs_dropped, cache.keep)
         d_emb, dstate0, grads = self.stack.backward(d_hs, cache.stack_cache, dstate)
-        if cache.folded:                             # d_emb is δ^{xw}: scatter into δP, then two small products
-            d_table = ops.embedding_backward(d_emb, cache.ids, self.config.vocab_size)   # δP (V, G)
+        if cache.folded:                             # d_emb is δP (V, G), the scatter of δ^{xw}: two small products
+            d_table = d_emb
             W_x = self.params[self._layer0("W_x")]
             grads[self._layer0("W_x")] = self.params["embed.W"].T @ d_table
             grads[self._layer0("b")] = d_table.sum(axis=0)

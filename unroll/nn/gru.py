@@ -42,8 +42,11 @@ import numpy as np
 from unroll.nn import checks, kernels, ops
 
 
+TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
+
+
 class GRUCache(NamedTuple):
-    x: np.ndarray            # (T, N, D) inputs
+    x: object                # (T, N, D) inputs; None when forward got xw; the ops.RowGather when it got one
     h_prev: np.ndarray       # (T, N, H) state entering step t, h_{t-1}
     gates: np.ndarray        # (T, N, 3H) post-activation r_t, z_t, n_t side by side
     u: np.ndarray            # (T, N, H) h_{t-1} W_hn + b_hn, the recurrent part the reset gate scales
@@ -72,15 +75,26 @@ def forward(x: np.ndarray | None, params: dict, state0: np.ndarray | None = None
     x: (T, N, D), state0: (N, H) or None (zeros), mask: (T, N) or None
     xw: (T, N, 3H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
         model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
-        w.r.t. xw in place of dx and None for W_x and b
+        w.r.t. xw in place of dx and None for W_x and b. Or an ``ops.RowGather(table (V, 3H), ids (T, N))``
+        with ``xw[t, n] = table[ids[t, n]]``: backward then returns δtable (V, 3H) in place of dx
     returns hs: (T, N, H), state: (N, H) the final state, cache: GRUCache
     """
     T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     W_h, b_hn = params["W_h"], params["b_hn"]
-    if xw is None:
-        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 3H): input side of r, z, n, all steps
+    gather = xw if isinstance(xw, ops.RowGather) else None
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.layer_loop(N):                                  # the whole loop in one call (kernels/gru_layer)
+        if xw is None:
+            xw = ops.linear_forward(x, params["W_x"], params["b"])
+        h_buf, gates, u, hs = kernels.load("gru_layer").forward(None if gather else xw, *(gather or (None, None)),
+                                                                W_h, b_hn, h, _mask_rows(m))
+        return hs, h_buf[T].copy(), GRUCache(gather or x, h_buf[:T], gates, u, m, params)
+    if gather is not None:
+        xw = gather.rows()                                     # xw_t = table[x_t]
+    elif xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 3H): input side of r, z, n, all steps
+    x = gather or x
     if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
         h_prev, gates, u, hs = kernels.load("gru").forward(xw, W_h, b_hn, h, _mask_rows(m))
         return hs, h_prev[T].copy(), GRUCache(x, h_prev[:T], gates, u, m, params)
@@ -113,6 +127,12 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
     T, N, H = h_prev.shape
     checks.float_array("dhs", dhs, (T, N, H), h_prev.dtype)
     dh_next = np.zeros((N, H), h_prev.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_prev.dtype)
+    if kernels.layer_loop(N):                                  # the whole loop in one call (kernels/gru_layer)
+        gather = x if isinstance(x, ops.RowGather) else None
+        da, dhw, dh0, dtable = kernels.load("gru_layer").backward(
+            dhs, gates, h_prev, u, params["W_h"], dh_next, _mask_rows(m),
+            *((gather.ids, gather.table.shape[0]) if gather else ()))
+        return _weight_grads(da, dhw, x, h_prev, params, dh0, dtable)
     if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
         da, dhw, dh0 = kernels.load("gru").backward(dhs, gates, h_prev, u, params["W_h"], dh_next, _mask_rows(m))
         return _weight_grads(da, dhw, x, h_prev, params, dh0)
@@ -138,11 +158,17 @@ def backward(dhs: np.ndarray, cache: GRUCache, dstate: np.ndarray | None = None)
     return _weight_grads(da, dhw, x, h_prev, params, dh_next)
 
 
-def _weight_grads(da, dhw, x, h_prev, params, dstate0):
-    """dx and the weight gradients from the input side δ^{a} and the recurrent side (both (T, N, 3H))."""
+def _weight_grads(da, dhw, x, h_prev, params, dstate0, dtable=None):
+    """dx and the weight gradients from the input side δ^{a} and the recurrent side (both (T, N, 3H)).
+    When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
+    scattered it, else the scatter of δ^{a} here."""
     H = h_prev.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ dhw.reshape(-1, 3 * H)
     db_hn = dhw[:, :, 2 * H:].sum(axis=(0, 1))
+    if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
+        if dtable is None:
+            dtable = ops.embedding_backward(da, x.ids, x.table.shape[0])
+        return dtable, dstate0, {"W_x": None, "W_h": dW_h, "b": None, "b_hn": db_hn}
     if x is None:                                              # forward was given xw: its gradient is δ^{a}
         return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None, "b_hn": db_hn}
     dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
@@ -166,7 +192,11 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:
 
 
 def _check_inputs(x, params, state0, xw=None):
-    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    """Validate x (or xw, or its RowGather), params and state0; return T, N, H and the dtype."""
+    if isinstance(xw, ops.RowGather):
+        H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else 1
+        T, N = xw.check("xw", 3 * H, None)
+        xw = np.broadcast_to(np.zeros((), xw.table.dtype), (T, N, 3 * H))   # what the checks below read
     T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
     if xw is not None:
         checks.float_array("xw", xw, (T, N, 3 * H), dtype)

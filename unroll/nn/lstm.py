@@ -41,8 +41,11 @@ import numpy as np
 from unroll.nn import checks, kernels, ops
 
 
+TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
+
+
 class LSTMCache(NamedTuple):
-    x: np.ndarray            # (T, N, D) inputs
+    x: object                # (T, N, D) inputs; None when forward got xw; the ops.RowGather when it got one
     h_prev: np.ndarray       # (T, N, H) hidden state entering step t, h_{t-1}
     c_prev: np.ndarray       # (T, N, H) cell state entering step t, c_{t-1}
     gates: np.ndarray        # (T, N, 4H) post-activation i_t, f_t, g_t, o_t side by side
@@ -74,15 +77,27 @@ def forward(x: np.ndarray | None, params: dict, state0: tuple | None = None, mas
     x: (T, N, D), state0: a tuple (h0, c0) of (N, H) arrays or None (zeros), mask: (T, N) or None
     xw: (T, N, 4H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
         model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
-        w.r.t. xw in place of dx and None for W_x and b
+        w.r.t. xw in place of dx and None for W_x and b. Or an ``ops.RowGather(table (V, 4H), ids (T, N))``
+        with ``xw[t, n] = table[ids[t, n]]``: backward then returns δtable (V, 4H) in place of dx
     returns hs: (T, N, H), state: (h_T, c_T) each (N, H), cache: LSTMCache
     """
     T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     W_h = params["W_h"]
-    if xw is None:
-        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 4H): input side of all gates, all steps
+    gather = xw if isinstance(xw, ops.RowGather) else None
     h, c = (np.zeros((N, H), dtype), np.zeros((N, H), dtype)) if state0 is None else state0
+    if kernels.layer_loop(N):                                  # the whole loop in one call (kernels/lstm_layer)
+        if xw is None:
+            xw = ops.linear_forward(x, params["W_x"], params["b"])
+        h_buf, c_buf, gates, tanh_c, hs = kernels.load("lstm_layer").forward(
+            None if gather else xw, *(gather or (None, None)), W_h, h, c, _mask_rows(m))
+        return (hs, (h_buf[T].copy(), c_buf[T].copy()),
+                LSTMCache(gather or x, h_buf[:T], c_buf[:T], gates, tanh_c, m, params))
+    if gather is not None:
+        xw = gather.rows()                                     # xw_t = table[x_t]
+    elif xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, 4H): input side of all gates, all steps
+    x = gather or x
     if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
         h_prev, c_prev, gates, tanh_c, hs = kernels.load("lstm").forward(xw, W_h, h, c, _mask_rows(m))
         return (hs, (h_prev[T].copy(), c_prev[T].copy()),
@@ -123,6 +138,12 @@ def backward(dhs: np.ndarray, cache: LSTMCache, dstate: tuple | None = None):
     dtype = h_prev.dtype
     checks.float_array("dhs", dhs, (T, N, H), dtype)
     dh_next, dc_next = _check_dstate(dstate, N, H, dtype)
+    if kernels.layer_loop(N):                                  # the whole loop in one call (kernels/lstm_layer)
+        gather = x if isinstance(x, ops.RowGather) else None
+        da, dh0, dc0, dtable = kernels.load("lstm_layer").backward(
+            dhs, gates, tanh_c, c_prev, params["W_h"], dh_next, dc_next, _mask_rows(m),
+            *((gather.ids, gather.table.shape[0]) if gather else ()))
+        return _weight_grads(da, x, h_prev, params, (dh0, dc0), dtable)
     if kernels.fused(N):                                       # the same loop, fused (unroll/nn/kernels)
         da, dh0, dc0 = kernels.load("lstm").backward(dhs, gates, tanh_c, c_prev, params["W_h"], dh_next, dc_next,
                                                      _mask_rows(m))
@@ -148,10 +169,16 @@ def backward(dhs: np.ndarray, cache: LSTMCache, dstate: tuple | None = None):
     return _weight_grads(da, x, h_prev, params, (dh_next, dc_next))
 
 
-def _weight_grads(da, x, h_prev, params, dstate0):
-    """dx and the weight gradients from δ^{a} (T, N, 4H), one product each: returns backward's triple."""
+def _weight_grads(da, x, h_prev, params, dstate0, dtable=None):
+    """dx and the weight gradients from δ^{a} (T, N, 4H), one product each: returns backward's triple.
+    When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
+    scattered it, else the scatter of δ^{a} here."""
     H = h_prev.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, 4 * H)
+    if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
+        if dtable is None:
+            dtable = ops.embedding_backward(da, x.ids, x.table.shape[0])
+        return dtable, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
     if x is None:                                              # forward was given xw: its gradient is δ^{a}
         return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
     dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
@@ -174,7 +201,11 @@ def step(x_t: np.ndarray, params: dict, state: tuple) -> tuple:
 
 
 def _check_inputs(x, params, state0, xw=None):
-    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    """Validate x (or xw, or its RowGather), params and state0; return T, N, H and the dtype."""
+    if isinstance(xw, ops.RowGather):
+        H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else 1
+        T, N = xw.check("xw", 4 * H, None)
+        xw = np.broadcast_to(np.zeros((), xw.table.dtype), (T, N, 4 * H))   # what the checks below read
     T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
     if xw is not None:
         checks.float_array("xw", xw, (T, N, 4 * H), dtype)

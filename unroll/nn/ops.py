@@ -9,6 +9,8 @@ post-activation values only.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from unroll.nn import checks, kernels
@@ -111,6 +113,33 @@ def projection_stand_in(x, xw, params: dict):
 
 # ----------------------------------------------------------------------------------------------------
 # Embedding.
+
+class RowGather(NamedTuple):
+    """An input projection given as rows of a table: ``xw[t, n] = table[ids[t, n]]`` (the embedding fold).
+
+    A cell that takes it (``TAKES_ROW_GATHER``: rnn, lstm, gru) reads the rows inside its whole-layer loop
+    (or materialises them, ``rows``, on its other paths) and returns the table's gradient (V, G) in place of
+    dxw; the stack does the same for any other cell (``rows``, then ``embedding_backward``).
+    """
+
+    table: np.ndarray        # (V, G)
+    ids: np.ndarray          # int (T, N), values in [0, V)
+
+    def rows(self) -> np.ndarray:
+        """The projection itself, (T, N, G)."""
+        return embedding_forward(self.ids, self.table)
+
+    def check(self, name: str, G, dtype) -> tuple[int, int]:
+        """Validate the table (V, G) and ids (T, N); return T, N."""
+        checks.float_array(f"{name}.table", self.table, ("V", G), dtype)
+        ids = np.asarray(self.ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{name}.ids must be an integer array of shape (T, N), got {ids.dtype} {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.table.shape[0]):
+            raise ValueError(f"{name}.ids must lie in [0, V) = [0, {self.table.shape[0]}), "
+                             f"got values in [{ids.min()}, {ids.max()}]")
+        return ids.shape
+
 
 def embedding_forward(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Look up rows of ``table``.

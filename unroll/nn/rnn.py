@@ -29,8 +29,11 @@ import numpy as np
 from unroll.nn import checks, kernels, ops
 
 
+TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
+
+
 class RNNCache(NamedTuple):
-    x: np.ndarray            # (T, N, D) inputs
+    x: object                # (T, N, D) inputs; None when forward got xw; the ops.RowGather when it got one
     h_prev: np.ndarray       # (T, N, H) state entering step t, h_{t-1}
     h_new: np.ndarray        # (T, N, H) f(a_t), the post-activation value of step t
     mask: np.ndarray | None  # (T, N, 1) 1.0 on real steps, or None
@@ -58,16 +61,28 @@ def forward(x: np.ndarray | None, params: dict, state0: np.ndarray | None = None
     x: (T, N, D), state0: (N, H) or None (zeros), mask: (T, N) or None
     xw: (T, N, H) or None: the input projection ``x W_x + b`` already computed by the caller (the language
         model's embedding fold, docs/performance.md); x is then None, and backward returns the gradient
-        w.r.t. xw in place of dx and None for W_x and b
+        w.r.t. xw in place of dx and None for W_x and b. Or an ``ops.RowGather(table (V, H), ids (T, N))``
+        with ``xw[t, n] = table[ids[t, n]]``: backward then returns δtable (V, H) in place of dx
     returns hs: (T, N, H), state: (N, H) the final state, cache: RNNCache
     """
     T, N, H, dtype = _check_inputs(x, params, state0, xw)
     m = checks.mask_array(mask, T, N, dtype)
     f, _ = ops.activation(activation)
     W_h = params["W_h"]
-    if xw is None:
-        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
+    gather = xw if isinstance(xw, ops.RowGather) else None
     h = np.zeros((N, H), dtype) if state0 is None else state0
+    if kernels.fused(N, activation) and kernels.layer_loop(N):  # the whole loop in one call (kernels/rnn_layer)
+        if xw is None:
+            xw = ops.linear_forward(x, params["W_x"], params["b"])
+        h_buf, h_new = kernels.load("rnn_layer").forward(None if gather else xw, *(gather or (None, None)), W_h, h,
+                                                         _mask_rows(m), kernels.ACTIVATION_CODES[activation])
+        hs = h_new if m is None else h_new * m
+        return hs, h_buf[T].copy(), RNNCache(gather or x, h_buf[:T], h_new, m, params, activation)
+    if gather is not None:
+        xw = gather.rows()                                     # xw_t = table[x_t]
+    elif xw is None:
+        xw = ops.linear_forward(x, params["W_x"], params["b"])  # (T, N, H): input side of a_t, all steps
+    x = gather or x
     if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
         h_prev, h_new = kernels.load("rnn").forward(xw, W_h, h, _mask_rows(m), kernels.ACTIVATION_CODES[activation])
         hs = h_new if m is None else h_new * m
@@ -92,6 +107,12 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
     T, N, H = h_new.shape
     checks.float_array("dhs", dhs, (T, N, H), h_new.dtype)
     dh_next = np.zeros((N, H), h_new.dtype) if dstate is None else checks.float_array("dstate", dstate, (N, H), h_new.dtype)
+    if kernels.fused(N, activation) and kernels.layer_loop(N):  # the whole loop in one call (kernels/rnn_layer)
+        gather = x if isinstance(x, ops.RowGather) else None
+        da, dh0, dtable = kernels.load("rnn_layer").backward(
+            dhs, h_new, params["W_h"], dh_next, _mask_rows(m), kernels.ACTIVATION_CODES[activation],
+            *((gather.ids, gather.table.shape[0]) if gather else ()))
+        return _weight_grads(da, x, h_prev, params, dh0, dtable)
     if kernels.fused(N, activation):                           # the same loop, fused (unroll/nn/kernels)
         da, dh_next = kernels.load("rnn").backward(dhs, h_new, params["W_h"], dh_next, _mask_rows(m),
                                                    kernels.ACTIVATION_CODES[activation])
@@ -110,10 +131,16 @@ def backward(dhs: np.ndarray, cache: RNNCache, dstate: np.ndarray | None = None)
     return _weight_grads(da, x, h_prev, params, dh_next)
 
 
-def _weight_grads(da, x, h_prev, params, dstate0):
-    """dx and the weight gradients from δ^{a} (T, N, H), one product each: returns backward's triple."""
+def _weight_grads(da, x, h_prev, params, dstate0, dtable=None):
+    """dx and the weight gradients from δ^{a} (T, N, H), one product each: returns backward's triple.
+    When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
+    scattered it, else the scatter of δ^{a} here."""
     H = da.shape[-1]
     dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, H)
+    if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
+        if dtable is None:
+            dtable = ops.embedding_backward(da, x.ids, x.table.shape[0])
+        return dtable, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
     if x is None:                                              # forward was given xw: its gradient is δ^{a}
         return da, dstate0, {"W_x": None, "W_h": dW_h, "b": None}
     dx, dW_x, db = ops.linear_backward(da, x, params["W_x"])
@@ -132,7 +159,11 @@ def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "ta
 
 
 def _check_inputs(x, params, state0, xw=None):
-    """Validate x (or xw), params and state0; return T, N, H and the dtype."""
+    """Validate x (or xw, or its RowGather), params and state0; return T, N, H and the dtype."""
+    if isinstance(xw, ops.RowGather):
+        H = params["W_h"].shape[0] if isinstance(params, dict) and "W_h" in params else 1
+        T, N = xw.check("xw", H, None)
+        xw = np.broadcast_to(np.zeros((), xw.table.dtype), (T, N, H))   # what the checks below read
     T, N, H, dtype = checks.sequence_inputs(ops.projection_stand_in(x, xw, params), params, param_shapes)
     if xw is not None:
         checks.float_array("xw", xw, (T, N, H), dtype)

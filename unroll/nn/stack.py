@@ -92,6 +92,7 @@ class StackCache(NamedTuple):
     keeps: list                  # [l] dropout keep-mask (T, N, dirs·H) applied to layer l's input, or None
     rev: np.ndarray | None       # (T, N) per-sequence reversal index R, or None when unidirectional
     dtype: np.dtype              # the parameters' dtype
+    gather: object = None        # the ops.RowGather given as xw0 that forward materialised, or None
 
 
 class Stack:
@@ -164,28 +165,35 @@ class Stack:
     # Forward, backward, step.
 
     def forward(self, x: np.ndarray | None, params: dict, state0=None, mask=None, rng: np.random.Generator | None = None,
-                training: bool = True, xw0: np.ndarray | None = None):
+                training: bool = True, xw0=None):
         """Run every layer and direction over the whole sequence.
 
         x: (T, N, D), state0: see the module docstring or None (zeros), mask: (T, N) or None,
         rng: draws the dropout masks (needed only when dropout > 0 and training),
         xw0: None, or (unidirectional rnn/lstm/gru only) layer 0's input projection x W_x + b (T, N, G)
         computed by the caller in place of x (the embedding fold); backward then returns its gradient as dx
-        and None for layer 0's W_x and b
+        and None for layer 0's W_x and b. xw0 may also be an ``ops.RowGather(table (V, G), ids (T, N))``:
+        backward then returns δtable (V, G) as dx; a cell with ``TAKES_ROW_GATHER`` reads the rows inside its
+        loop, the others get them materialised (and their gradient scattered back here)
         returns hs: (T, N, dirs·H), state: the final states in state0's layout, cache: StackCache
         """
         dtype = self._check_params(params)
         if xw0 is not None:
             if self.bidirectional or x is not None:
                 raise ValueError("xw0 replaces x, and only in a unidirectional stack")
-            checks.float_array("xw0", xw0, ("T", "N", "G"), dtype)
+        module, gather = self.kind.load(), None
+        if isinstance(xw0, ops.RowGather) and not getattr(module, "TAKES_ROW_GATHER", False):
+            xw0.check("xw0", "G", dtype)
+            gather, xw0 = xw0, xw0.rows()                          # materialised here, scattered in backward
+        if isinstance(xw0, ops.RowGather):
+            T, N = xw0.check("xw0", "G", dtype)
         else:
-            checks.float_array("x", x, ("T", "N", self.input_size), dtype)
-        T, N, _ = x.shape if xw0 is None else xw0.shape
+            T, N, _ = checks.float_array("x", x, ("T", "N", self.input_size), dtype).shape if xw0 is None else \
+                checks.float_array("xw0", xw0, ("T", "N", "G"), dtype).shape
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = _reverse_index(m, T, N) if self.bidirectional else None
-        module, inp, caches, keeps, finals = self.kind.load(), x, [], [], []
+        inp, caches, keeps, finals = x, [], [], []
         for l in range(self.num_layers):
             keep = None
             if l > 0:                                              # x^(l) = dropout(y^(l-1))
@@ -202,7 +210,7 @@ class Stack:
             inp = outs[0] if self.dirs == 1 else np.concatenate(outs, axis=-1)   # y^(l) = [→h ; ←h]
             caches.append(layer_caches)
             keeps.append(keep)
-        return inp, self._join_state(finals), StackCache(caches, keeps, rev, dtype)
+        return inp, self._join_state(finals), StackCache(caches, keeps, rev, dtype, gather)
 
     def backward(self, dhs: np.ndarray, cache: StackCache, dstate=None):
         """Backpropagate through every layer, direction and timestep.
@@ -230,6 +238,8 @@ class Stack:
                 dinp = dx_d if dinp is None else dinp + dx_d       # both directions read x^(l)
                 grads.update({f"{self.prefix(l, d)}.{k}": v for k, v in g.items()})
             dy = ops.dropout_backward(dinp, cache.keeps[l])        # x^(l) = dropout(y^(l-1))
+        if cache.gather is not None:                               # xw0 = table[ids]: δtable by scatter
+            dy = ops.embedding_backward(dy, cache.gather.ids, cache.gather.table.shape[0])
         return dy, self._join_state(dstate0), {k: grads[k] for k in self.param_shapes()}
 
     def step(self, x_t: np.ndarray, params: dict, state=None):

@@ -29,6 +29,7 @@ TASKS: dict[str, str] = {
     "tag": "unroll.tasks.tag",              # aligned many-to-many: a tag per token
     "generate": "unroll.tasks.generate",    # one-to-many: a sequence from a label or a vector
     "seq2seq": "unroll.tasks.seq2seq",      # encoder-decoder on source<TAB>target pairs
+    "forecast": "unroll.tasks.forecast",    # time series: direct or autoregressive Gaussian forecasts
 }
 DEFAULT_TASK = "lm"
 ENTRY_POINTS = "unroll.tasks"       # the entry-point group of tasks published by other packages

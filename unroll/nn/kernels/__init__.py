@@ -6,8 +6,12 @@ of a step to one compiled loop that reads and writes every (n, j) once. The NumP
 ``nn/lstm.py`` and ``nn/gru.py`` is the readable reference that docs/derivations.md quotes; both paths
 produce the same caches, so a forward on one path can be followed by a backward on the other.
 
-Switch: the environment variable ``UNROLL_KERNELS`` = ``numba`` (the default) | ``numpy``, read at every
-call, or ``use("numpy")`` / ``use("numba")`` / ``use(None)`` (back to the environment) from code. When numba
+Switch: the environment variable ``UNROLL_KERNELS`` = ``numba`` (the default) | ``numba-step`` | ``numpy``,
+read at every call, or ``use("numpy")`` / ``use("numba")`` / ``use(None)`` (back to the environment) from
+code. ``numba`` runs each cell's whole time loop per layer in one compiled call per part of the batch
+(``lstm_layer.py``, ``gru_layer.py``, ``rnn_layer.py``, with numpy's BLAS called from inside; the batch
+split across threads is ``split.py``'s), ``numba-step`` the per-step loop (one ``np.matmul`` and one kernel
+call per step, as before the whole-layer loops). When numba
 cannot be imported the NumPy path runs, and a batch of one sequence always takes it (see ``fused``). Kernels are compiled on first use and cached on disk
 (``@njit(cache=True)``): next to this file, or in the user cache folder when the package folder is read-only
 (numba's own fallback; ``NUMBA_CACHE_DIR`` overrides both).
@@ -18,7 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "numba-step", "numpy")
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}   # the RNN activations the kernels know
 
 MIN_ROWS = 2                 # smaller batches take the NumPy path (see fused)
@@ -40,7 +44,7 @@ def backend() -> str:
     choice = _override or os.environ.get("UNROLL_KERNELS", "numba").strip().lower() or "numba"
     if choice not in BACKENDS:
         raise ValueError(f"UNROLL_KERNELS must be one of {', '.join(BACKENDS)}, got {choice!r}")
-    return "numba" if choice == "numba" and _have_numba() else "numpy"
+    return choice if choice != "numpy" and _have_numba() else "numpy"
 
 
 def fused(rows: int, activation: str | None = None) -> bool:
@@ -49,8 +53,13 @@ def fused(rows: int, activation: str | None = None) -> bool:
     A single sequence (sampling's priming pass, N = 1) stays on the NumPy path: its elementwise work is tiny,
     and importing numba and loading the cached kernels would add ~0.5-1 s to ``unroll sample``'s start-up.
     """
-    return (rows >= MIN_ROWS and backend() == "numba"
+    return (rows >= MIN_ROWS and backend() != "numpy"
             and (activation is None or activation in ACTIVATION_CODES))
+
+
+def layer_loop(rows: int) -> bool:
+    """True when the whole-layer loop should run (the "numba" path, and numpy's BLAS callable from numba)."""
+    return fused(rows) and backend() == "numba" and load("blas").available()
 
 
 def load(cell: str):

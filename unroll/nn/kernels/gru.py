@@ -16,51 +16,62 @@ from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 @njit(**CELL_OPTIONS)
 def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
     """xw_t, hw, gates_t (N, 3H); b_hn (H,); h, u_t, hs_t, h_next (N, H); m_t (N,)."""
-    N, H = h.shape
-    one = const(1.0, h)
-    for n in range(N):
-        a, b, gt, u = xw_t[n], hw[n], gates_t[n], u_t[n]
-        for k in range(2 * H):                                  # r, z
-            gt[k] = sigmoid(a[k] + b[k])
-        for j in range(H):                                      # u = h W_hn + b_hn, n = tanh(x W_xn + b_n + r u)
-            uj = b[2 * H + j] + b_hn[j]
-            u[j] = uj
-            gt[2 * H + j] = tanh(a[2 * H + j] + gt[j] * uj)
-        hp, hr, hn = h[n], hs_t[n], h_next[n]
-        if masked and not m_t[n] > 0:
-            hr[:] = 0.0
-            hn[:] = hp
-        else:
-            for j in range(H):                                  # h_t = (1 - z) h_{t-1} + z n
-                z = gt[H + j]
-                hv = (one - z) * hp[j] + z * gt[2 * H + j]
-                hr[j] = hv
-                hn[j] = hv
+    for n in range(h.shape[0]):
+        forward_row(xw_t[n], hw[n], b_hn, h[n], masked and not m_t[n] > 0, gates_t[n], u_t[n], hs_t[n], h_next[n])
+
+
+@njit(**CELL_OPTIONS)
+def forward_row(a, b, b_hn, hp, padded, gt, u, hr, hn):
+    """One row of a step: a, b (3H,) the input and recurrent sides; hp (H,) h_{t-1}; writes gt (3H,), u,
+    hr = h_t (0 when padded) and hn = h_t (h_{t-1} when padded)."""
+    H = hp.shape[0]
+    one = const(1.0, hp)
+    for k in range(2 * H):                                      # r, z
+        gt[k] = sigmoid(a[k] + b[k])
+    for j in range(H):                                          # u = h W_hn + b_hn, n = tanh(x W_xn + b_n + r u)
+        uj = b[2 * H + j] + b_hn[j]
+        u[j] = uj
+        gt[2 * H + j] = tanh(a[2 * H + j] + gt[j] * uj)
+    if padded:
+        hr[:] = 0.0
+        hn[:] = hp
+    else:
+        for j in range(H):                                      # h_t = (1 - z) h_{t-1} + z n
+            z = gt[H + j]
+            hv = (one - z) * hp[j] + z * gt[2 * H + j]
+            hr[j] = hv
+            hn[j] = hv
 
 
 @njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, gates_t, h_prev_t, u_t, m_t, masked, da_t, dhw_t):
     """da_t, dhw_t (N, 3H) from dh = dh_rec + dh_dir into h_t; dh_dir becomes the direct path into h_{t-1}
     (δh ⊙ (1 - z_t), plus the padded-step carry)."""
-    N, H = dh_rec.shape
-    one = const(1.0, dh_rec)
-    for n in range(N):
-        dhs, rec, dir_, gt, hp, u, da, dhw = dhs_t[n], dh_rec[n], dh_dir[n], gates_t[n], h_prev_t[n], u_t[n], da_t[n], dhw_t[n]
-        mn = m_t[n] if masked else one
-        for j in range(H):
-            z, nn = gt[H + j], gt[2 * H + j]
-            dh_in = rec[j] + dir_[j]
-            dh = mn * (dhs[j] + dh_in) if masked else dhs[j] + dh_in
-            da[H + j] = dh * (nn - hp[j]) * (z * (one - z))
-            da[2 * H + j] = dh * z * (one - nn * nn)
-            dir_[j] = dh * (one - z) + (one - mn) * dh_in if masked else dh * (one - z)
-        for j in range(H):
-            r, da_n = gt[j], da[2 * H + j]
-            da_r = da_n * u[j] * (r * (one - r))
-            da[j] = da_r
-            dhw[j] = da_r
-            dhw[H + j] = da[H + j]
-            dhw[2 * H + j] = da_n * r
+    for n in range(dh_rec.shape[0]):
+        backward_row(dhs_t[n], dh_rec[n], dh_dir[n], gates_t[n], h_prev_t[n], u_t[n], m_t[n], masked, da_t[n],
+                     dhw_t[n])
+
+
+@njit(**CELL_OPTIONS)
+def backward_row(dhs, rec, dir_, gt, hp, u, mn_value, masked, da, dhw):
+    """One row of backward_step: all (H,) but gt, da, dhw (3H,); mn_value the row's mask (read when masked)."""
+    H = rec.shape[0]
+    one = const(1.0, rec)
+    mn = mn_value if masked else one
+    for j in range(H):
+        z, nn = gt[H + j], gt[2 * H + j]
+        dh_in = rec[j] + dir_[j]
+        dh = mn * (dhs[j] + dh_in) if masked else dhs[j] + dh_in
+        da[H + j] = dh * (nn - hp[j]) * (z * (one - z))
+        da[2 * H + j] = dh * z * (one - nn * nn)
+        dir_[j] = dh * (one - z) + (one - mn) * dh_in if masked else dh * (one - z)
+    for j in range(H):
+        r, da_n = gt[j], da[2 * H + j]
+        da_r = da_n * u[j] * (r * (one - r))
+        da[j] = da_r
+        dhw[j] = da_r
+        dhw[H + j] = da[H + j]
+        dhw[2 * H + j] = da_n * r
 
 
 def forward(xw, W_h, b_hn, h0, m):

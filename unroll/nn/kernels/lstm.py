@@ -20,53 +20,64 @@ def forward_step(xw_t, hw, c, m_t, masked, gates_t, tanh_c_t, hs_t, h_next, c_ne
 
     On a padded row (m_t[n] = 0) hs_t is 0, c_next = c, and h_next is left as it is (the caller copied h).
     """
-    N, H = c.shape
-    for n in range(N):
-        a, b, gt = xw_t[n], hw[n], gates_t[n]
-        for k in range(2 * H):                                  # i, f
-            gt[k] = sigmoid(a[k] + b[k])
-        for k in range(2 * H, 3 * H):                           # g
-            gt[k] = tanh(a[k] + b[k])
-        for k in range(3 * H, 4 * H):                           # o
-            gt[k] = sigmoid(a[k] + b[k])
-        cp, tc, cn = c[n], tanh_c_t[n], c_next[n]
-        for j in range(H):                                      # c_t = f c_{t-1} + i g, tanh(c_t)
-            c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
-            tc[j] = tanh(c_new)
-            cn[j] = c_new
-        hr, hn = hs_t[n], h_next[n]
-        if masked and not m_t[n] > 0:
-            hr[:] = 0.0
-            cn[:] = cp
-        else:
-            for j in range(H):                                  # h_t = o tanh(c_t)
-                h = gt[3 * H + j] * tc[j]
-                hr[j] = h
-                hn[j] = h
+    for n in range(c.shape[0]):
+        forward_row(xw_t[n], hw[n], c[n], masked and not m_t[n] > 0, gates_t[n], tanh_c_t[n], hs_t[n],
+                    h_next[n], c_next[n])
+
+
+@njit(**CELL_OPTIONS)
+def forward_row(a, b, cp, padded, gt, tc, hr, hn, cn):
+    """One row of a step: a, b (4H,) the input and recurrent sides of the gates; cp (H,) c_{t-1};
+    writes gt (4H,), tc = tanh(c_t), hr = h_t (0 when padded), hn = h_t (untouched when padded), cn = c_t."""
+    H = cp.shape[0]
+    for k in range(2 * H):                                      # i, f
+        gt[k] = sigmoid(a[k] + b[k])
+    for k in range(2 * H, 3 * H):                               # g
+        gt[k] = tanh(a[k] + b[k])
+    for k in range(3 * H, 4 * H):                               # o
+        gt[k] = sigmoid(a[k] + b[k])
+    for j in range(H):                                          # c_t = f c_{t-1} + i g, tanh(c_t)
+        c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+        tc[j] = tanh(c_new)
+        cn[j] = c_new
+    if padded:
+        hr[:] = 0.0
+        cn[:] = cp
+    else:
+        for j in range(H):                                      # h_t = o tanh(c_t)
+            h = gt[3 * H + j] * tc[j]
+            hr[j] = h
+            hn[j] = h
 
 
 @njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, dc_next, gates_t, tanh_c_t, c_prev_t, m_t, masked, da_t):
     """δ^{a_t} (N, 4H) from dh = dh_rec + dh_dir into h_t and dc_next into c_t; dc_next becomes δ^{c_{t-1}}
     and dh_dir the padded-step carry into h_{t-1} (kept zero when unmasked)."""
-    N, H = dc_next.shape
-    for n in range(N):
-        dhs, rec, dcn, gt, tc, cp, da = dhs_t[n], dh_rec[n], dc_next[n], gates_t[n], tanh_c_t[n], c_prev_t[n], da_t[n]
-        if masked:
-            _backward_row_masked(dhs, rec, dh_dir[n], dcn, gt, tc, cp, m_t[n], da, H)
-            continue
-        one = const(1.0, dcn)
-        for j in range(H):
-            dh = dhs[j] + rec[j]
-            o, t = gt[3 * H + j], tc[j]
-            da[3 * H + j] = dh * t * (o * (one - o))
-            dcn[j] = dh * o * (one - t * t) + dcn[j]            # δc, kept here until the next loop
-        for j in range(H):
-            dc, i, f, g = dcn[j], gt[j], gt[H + j], gt[2 * H + j]
-            da[j] = dc * g * (i * (one - i))
-            da[H + j] = dc * cp[j] * (f * (one - f))
-            da[2 * H + j] = dc * i * (one - g * g)
-            dcn[j] = dc * f                                     # δ^{c_{t-1}} = δc ⊙ f_t
+    for n in range(dc_next.shape[0]):
+        backward_row(dhs_t[n], dh_rec[n], dh_dir[n], dc_next[n], gates_t[n], tanh_c_t[n], c_prev_t[n],
+                     m_t[n], masked, da_t[n])
+
+
+@njit(**CELL_OPTIONS)
+def backward_row(dhs, rec, dir_, dcn, gt, tc, cp, mn, masked, da):
+    """One row of backward_step: all (H,) but gt, da (4H,); mn the row's mask value (read when masked)."""
+    H = dcn.shape[0]
+    if masked:
+        _backward_row_masked(dhs, rec, dir_, dcn, gt, tc, cp, mn, da, H)
+        return
+    one = const(1.0, dcn)
+    for j in range(H):
+        dh = dhs[j] + rec[j]
+        o, t = gt[3 * H + j], tc[j]
+        da[3 * H + j] = dh * t * (o * (one - o))
+        dcn[j] = dh * o * (one - t * t) + dcn[j]                # δc, kept here until the next loop
+    for j in range(H):
+        dc, i, f, g = dcn[j], gt[j], gt[H + j], gt[2 * H + j]
+        da[j] = dc * g * (i * (one - i))
+        da[H + j] = dc * cp[j] * (f * (one - f))
+        da[2 * H + j] = dc * i * (one - g * g)
+        dcn[j] = dc * f                                         # δ^{c_{t-1}} = δc ⊙ f_t
 
 
 @njit(**CELL_OPTIONS)
@@ -120,3 +131,43 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m):
         backward_step(dhs[t], dh_rec, dh_dir, dc_next, gates[t], tanh_c[t], c_prev[t], m[t], masked, da[t])
         np.matmul(da[t], W_h_T, out=dh_rec)
     return da, dh_rec + dh_dir, dc_next
+
+
+@njit(**CELL_OPTIONS)
+def forward_row_zoneout(a, b, hp, cp, zh, zc, gt, tc, hn, cn):
+    """One row of a step with zoneout (``unroll/nn/lstm_reg.py``): as forward_row, then
+    c_t = zc c_{t-1} + (1 - zc) c̃_t and h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t); tc holds tanh(c̃_t)."""
+    H = cp.shape[0]
+    one = const(1.0, cp)
+    for k in range(2 * H):                                      # i, f
+        gt[k] = sigmoid(a[k] + b[k])
+    for k in range(2 * H, 3 * H):                               # g
+        gt[k] = tanh(a[k] + b[k])
+    for k in range(3 * H, 4 * H):                               # o
+        gt[k] = sigmoid(a[k] + b[k])
+    for j in range(H):                                          # c̃_t = f c_{t-1} + i g, tanh(c̃_t), c_t
+        c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+        tc[j] = tanh(c_new)
+        cn[j] = zc[j] * cp[j] + (one - zc[j]) * c_new
+    for j in range(H):                                          # h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t)
+        hn[j] = zh[j] * hp[j] + (one - zh[j]) * (gt[3 * H + j] * tc[j])
+
+
+@njit(**CELL_OPTIONS)
+def backward_row_zoneout(dhs, rec, keep, dir_, dcn, gt, tc, cp, zh, zc, da):
+    """One row of the zoneout backward: δh = dhs + rec ⊙ keep + dir_ (rec = δ^{a_{t+1}} W_hᵀ, keep the
+    recurrent dropout mask), dcn = δ^{c_t}; writes da and leaves δ^{c_{t-1}} in dcn, zh ⊙ δh in dir_."""
+    H = dcn.shape[0]
+    one = const(1.0, dcn)
+    for j in range(H):
+        i, f, g, o, t = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tc[j]
+        dh = dhs[j] + rec[j] * keep[j] + dir_[j]
+        dht = (one - zh[j]) * dh                                # δh̃ into o tanh(c̃_t)
+        dc_in = dcn[j]
+        dct = (one - zc[j]) * dc_in + dht * o * (one - t * t)   # δc̃
+        da[j] = dct * g * (i * (one - i))
+        da[H + j] = dct * cp[j] * (f * (one - f))
+        da[2 * H + j] = dct * i * (one - g * g)
+        da[3 * H + j] = dht * t * (o * (one - o))
+        dcn[j] = dct * f + zc[j] * dc_in                        # δ^{c_{t-1}}
+        dir_[j] = zh[j] * dh                                    # the zoned-out path into h_{t-1}

@@ -16,46 +16,58 @@ from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 @njit(**CELL_OPTIONS)
 def forward_step(xw_t, hw, h, m_t, masked, code, h_new_t, h_next):
     """h_new_t = f(xw_t + hw); h_next = h_new_t on real rows, h on padded ones. All (N, H); m_t (N,)."""
-    N, H = h.shape
-    zero = const(0.0, h)
-    for n in range(N):
-        a, b, y = xw_t[n], hw[n], h_new_t[n]
-        if code == 0:
-            for j in range(H):
-                y[j] = tanh(a[j] + b[j])
-        elif code == 1:
-            for j in range(H):
-                y[j] = max(a[j] + b[j], zero)
-        elif code == 2:
-            for j in range(H):
-                y[j] = sigmoid(a[j] + b[j])
-        else:
-            for j in range(H):
-                y[j] = a[j] + b[j]
-        h_next[n, :] = y if (not masked or m_t[n] > 0) else h[n]
+    for n in range(h.shape[0]):
+        forward_row(xw_t[n], hw[n], h[n], masked and not m_t[n] > 0, code, h_new_t[n], h_next[n])
+
+
+@njit(**CELL_OPTIONS)
+def forward_row(a, b, hp, padded, code, y, hn):
+    """One row: y = f(a + b); hn = y, or hp on a padded row (all (H,))."""
+    H = hp.shape[0]
+    zero = const(0.0, hp)
+    if code == 0:
+        for j in range(H):
+            y[j] = tanh(a[j] + b[j])
+    elif code == 1:
+        for j in range(H):
+            y[j] = max(a[j] + b[j], zero)
+    elif code == 2:
+        for j in range(H):
+            y[j] = sigmoid(a[j] + b[j])
+    else:
+        for j in range(H):
+            y[j] = a[j] + b[j]
+    src = hp if padded else y
+    for j in range(H):                                          # explicit: y and hn may be the same row
+        hn[j] = src[j]
 
 
 @njit(**CELL_OPTIONS)
 def backward_step(dhs_t, dh_rec, dh_dir, h_new_t, m_t, masked, code, da_t):
     """δ^{a_t} from dh = dh_rec + dh_dir (into h_t); dh_dir becomes the padded-step carry into h_{t-1}."""
-    N, H = da_t.shape
-    one, zero = const(1.0, da_t), const(0.0, da_t)
-    for n in range(N):
-        dhs, rec, dir_, y, da = dhs_t[n], dh_rec[n], dh_dir[n], h_new_t[n], da_t[n]
-        mn = m_t[n] if masked else one
-        for j in range(H):
-            dh_in = rec[j] + dir_[j] if masked else rec[j]
-            if code == 0:
-                d = one - y[j] * y[j]
-            elif code == 1:
-                d = one if y[j] > zero else zero
-            elif code == 2:
-                d = y[j] * (one - y[j])
-            else:
-                d = one
-            da[j] = mn * (dhs[j] + dh_in) * d
-            if masked:
-                dir_[j] = (one - mn) * dh_in
+    for n in range(da_t.shape[0]):
+        backward_row(dhs_t[n], dh_rec[n], dh_dir[n], h_new_t[n], m_t[n], masked, code, da_t[n])
+
+
+@njit(**CELL_OPTIONS)
+def backward_row(dhs, rec, dir_, y, mn_value, masked, code, da):
+    """One row of backward_step (all (H,)); mn_value the row's mask (read when masked)."""
+    H = da.shape[0]
+    one, zero = const(1.0, da), const(0.0, da)
+    mn = mn_value if masked else one
+    for j in range(H):
+        dh_in = rec[j] + dir_[j] if masked else rec[j]
+        if code == 0:
+            d = one - y[j] * y[j]
+        elif code == 1:
+            d = one if y[j] > zero else zero
+        elif code == 2:
+            d = y[j] * (one - y[j])
+        else:
+            d = one
+        da[j] = mn * (dhs[j] + dh_in) * d
+        if masked:
+            dir_[j] = (one - mn) * dh_in
 
 
 def forward(xw, W_h, h0, m, code):

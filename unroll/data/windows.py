@@ -1,0 +1,61 @@
+"""Windows of C context + h horizon values cut from series, scaled from their context; backtest origins.
+
+A series of n points keeps its last V points (the held-out tail) for validation: training windows lie
+wholly in the first n - V points; a rolling-origin backtest forecasts from origins o = n - V, n - V + stride,
+... (while o + h <= n), each from the C points before o (which may include earlier held-out points, as
+the forecaster would have seen them by then).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unroll.data.series import Series, window_scale
+
+
+def window_batch(series: list[Series], features: list[np.ndarray], picks, C: int, h: int, scaling: str,
+                 dtype=np.float64) -> tuple:
+    """(z (C+h, N), cal (C+h, N, F), observed (C+h, N), loc (1, N), scale (1, N)): the fields of a
+    models.forecaster.ForecastBatch, for the windows ``picks`` = [(series index, start)]: values start .. start+C+h-1.
+
+    features[k]: (n_k (+ h for forecasts past the end), F) calendar features of series k. A window that runs
+    past the series' end (a forecast) gets z = 0 and observed = 0 there.
+    """
+    T, N, F = C + h, len(picks), features[0].shape[1]
+    z, cal, obs = np.zeros((T, N), dtype), np.zeros((T, N, F), dtype), np.zeros((T, N), dtype)
+    loc, scale = np.zeros((1, N), dtype), np.ones((1, N), dtype)
+    for j, (k, start) in enumerate(picks):
+        s = series[k]
+        end = min(start + T, len(s))
+        loc[0, j], scale[0, j] = window_scale(s.values[start:start + C], s.observed[start:start + C], scaling)
+        z[:end - start, j] = (s.values[start:end] - loc[0, j]) / scale[0, j]
+        obs[:end - start, j] = s.observed[start:end]
+        cal[:, j] = features[k][start:start + T]
+    return z, cal, obs, loc, scale
+
+
+def training_picks(series: list[Series], C: int, h: int, V: int) -> list[tuple[int, int]]:
+    """Every (series, start) whose window lies in the series' first n - V points."""
+    return [(k, start) for k, s in enumerate(series) for start in range(len(s) - V - (C + h) + 1)]
+
+
+def backtest_picks(series: list[Series], C: int, h: int, V: int, stride: int) -> list[tuple[int, int]]:
+    """(series, window start = origin - C) of every rolling origin in each series' held-out tail."""
+    return [(k, o - C) for k, s in enumerate(series) for o in range(len(s) - V, len(s) - h + 1, stride)]
+
+
+def check_lengths(path, series: list[Series], C: int, h: int, V: int) -> None:
+    """Each series must hold one training window and the held-out tail: n >= C + h + V."""
+    if V < h:
+        raise ValueError(f"--valid-length {V} must be at least --horizon {h} (one backtest origin)")
+    for s in series:
+        if len(s) < C + h + V:
+            raise ValueError(f"{path}: series {s.name!r} has {len(s)} points, fewer than --context {C} + "
+                             f"--horizon {h} + the held-out --valid-length {V} = {C + h + V}; shorten the "
+                             "context or the horizon")
+
+
+def seasonal_naive(values: np.ndarray, origin: int, h: int, m: int) -> np.ndarray:
+    """y_{o+k} = y_{o+k-m·(1 + k // m)} for k = 0 .. h-1 (the last season repeated)."""
+    k = np.arange(h)
+    return values[origin + k - m * (1 + k // m)]

@@ -1,0 +1,173 @@
+"""Probabilistic forecasting: an encoder Stack over the context, then a direct or an autoregressive decoder.
+
+A window holds C context and h horizon values of one series, already scaled (z = (y - loc) / scale, the
+task's per-window scaling), calendar features c_t (F per step) and the 0/1 observed mask w_t (0 where a
+missing value was filled). Both decoders end in the Gaussian head of ``unroll.nn.likelihood``::
+
+    direct (multi-horizon, one shot from the last state):
+      x_t = [z_t ; c_t]                              t = 0 .. C-1                    (C, N, 1+F)
+      y   = Stack(x)                                 h_C = y_{C-1}                   (N, H)
+      o   = h_C W_out + b_out                        (N, 2h): μ_{C+k} = o[k], a_{C+k} = o[h+k]
+      L   = NLL(μ, a; z_{C..C+h-1}, w_{C..C+h-1})
+
+    autoregressive (the seeds' output-fed-back many-to-many, with hidden-to-hidden recurrence too):
+      x_t = [z_{t-1} ; c_t]                          t = 1 .. C+h-1                  (C+h-1, N, 1+F)
+      y   = Stack(x)                                 (C+h-1, N, H)
+      o_t = y_t W_out + b_out                        (2,): μ_t = o_t[0], a_t = o_t[1]   predicts z_t
+      L   = NLL(μ_t, a_t; z_t, w_t · in_loss_t)      teacher forcing: the true z_{t-1} is the input;
+                                                     in_loss_t = 1 on every step ("all", DeepAR) or on
+                                                     the horizon only ("horizon")
+      free running (forecast): the Stack reads the context, then each step's input is a draw
+      ẑ_{t-1} ~ N(μ_{t-1}, σ²_{t-1}) of the previous step: S sample paths give the intervals.
+
+Backward: the head's gradient (∂L/∂μ, ∂L/∂a from the likelihood) goes through the linear output (o = y W
++ b); for the direct decoder it enters the Stack at its last step only, for the autoregressive one at every
+step; then the Stack backpropagates through time. The inputs are data, so no gradient leaves x.
+
+Parameters: the stack's ``layer{l}.{cell}.*``, ``out.W (H, 2h | 2)``, ``out.b (2h | 2,)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from unroll.models import common
+from unroll.nn import likelihood as lk
+from unroll.nn import ops
+from unroll.nn.stack import Stack
+
+DECODERS = ("direct", "autoregressive")
+AR_LOSS = ("all", "horizon")
+
+
+class ForecastBatch(NamedTuple):
+    z: np.ndarray            # (C+h, N) scaled values (filled where missing)
+    cal: np.ndarray          # (C+h, N, F) calendar features (F may be 0)
+    observed: np.ndarray     # (C+h, N) 1 where the value was observed
+    loc: np.ndarray          # (1, N) the window's scaling: y = loc + scale · z
+    scale: np.ndarray        # (1, N)
+
+
+class Forecaster:
+    """Stack encoder + direct or autoregressive Gaussian decoder; see the module docstring.
+
+    context C, horizon h, features F (calendar), hidden_size H, num_layers, cell ("rnn" | "lstm" | "gru"),
+    decoder ("direct" | "autoregressive"), dropout (between layers), ar_loss ("all" | "horizon"), seed,
+    dtype (float64 by default: these networks are small)
+    """
+
+    def __init__(self, context: int, horizon: int, features: int = 0, hidden_size: int = 32, num_layers: int = 1,
+                 cell: str = "lstm", decoder: str = "direct", dropout: float = 0.0, ar_loss: str = "all",
+                 seed: int = 0, dtype=np.float64):
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if ar_loss not in AR_LOSS:
+            raise ValueError(f"ar_loss must be one of {', '.join(AR_LOSS)}, got {ar_loss!r}")
+        if context < 2 or horizon < 1:
+            raise ValueError(f"need context >= 2 and horizon >= 1, got {context} and {horizon}")
+        self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
+        self.dtype = common.check_dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.stack = Stack(cell, 1 + self.F, hidden_size, num_layers, dropout=dropout)
+        self.stack_keys = tuple(self.stack.param_shapes())
+        self.params = self.stack.init(self.rng, self.dtype)
+        K = 2 * self.h if decoder == "direct" else 2
+        self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, hidden_size, K, self.dtype)
+
+    # ------------------------------------------------------------------------------------------------
+
+    def inputs(self, batch: ForecastBatch) -> np.ndarray:
+        """The Stack's input: direct [z_t ; c_t] for t < C; autoregressive [z_{t-1} ; c_t] for t >= 1."""
+        z, cal = np.asarray(batch.z, self.dtype), np.asarray(batch.cal, self.dtype)
+        if z.shape[0] != self.C + self.h or cal.shape != (*z.shape, self.F):
+            raise ValueError(f"a window must hold C + h = {self.C + self.h} steps and {self.F} features, "
+                             f"got z {z.shape} and features {cal.shape}")
+        if self.decoder == "direct":
+            return np.concatenate([z[:self.C, :, None], cal[:self.C]], axis=2)
+        return np.concatenate([z[:-1, :, None], cal[1:]], axis=2)
+
+    def forward(self, batch: ForecastBatch, training: bool = True):
+        """-> μ, a, the targets' (z, w), and the cache; direct: (h, N), autoregressive: (C+h-1, N)."""
+        x = self.inputs(batch)
+        ys, _, stack_cache = self.stack.forward(x, self._stack_params(), rng=self.rng, training=training)
+        z, w = np.asarray(batch.z, self.dtype), np.asarray(batch.observed, self.dtype)
+        if self.decoder == "direct":
+            o = ops.linear_forward(ys[-1], self.params["out.W"], self.params["out.b"])      # (N, 2h)
+            mu, a = o[:, :self.h].T, o[:, self.h:].T
+            return mu, a, (z[self.C:], w[self.C:]), (ys, stack_cache)
+        o = ops.linear_forward(ys, self.params["out.W"], self.params["out.b"])              # (T', N, 2)
+        return o[..., 0], o[..., 1], (z[1:], w[1:]), (ys, stack_cache)
+
+    def backward(self, dmu: np.ndarray, da: np.ndarray, cache) -> dict:
+        ys, stack_cache = cache
+        W = self.params["out.W"]
+        if self.decoder == "direct":
+            do = np.concatenate([dmu.T, da.T], axis=1)                                      # o = [μ ; a]
+            dy_last, dW, db = ops.linear_backward(do, ys[-1], W)                             # o = h_C W + b
+            dys = np.zeros_like(ys)
+            dys[-1] = dy_last                                                                # h_C = y_{C-1}
+        else:
+            do = np.stack([dmu, da], axis=2)                                                 # o_t = [μ_t, a_t]
+            dys, dW, db = ops.linear_backward(do, ys, W)                                     # o_t = y_t W + b
+        _, _, grads = self.stack.backward(dys, stack_cache)                                  # y = Stack(x)
+        grads["out.W"], grads["out.b"] = dW, db
+        return {k: grads[k] for k in self.params}
+
+    def loss_weights(self, w: np.ndarray, horizon_only: bool) -> np.ndarray:
+        """The observed mask of the targets, restricted to the horizon when asked (autoregressive)."""
+        if self.decoder == "direct" or not horizon_only:
+            return w
+        keep = np.zeros_like(w)
+        keep[self.C - 1:] = 1.0                                  # targets z_1.. : z_C is row C-1
+        return w * keep
+
+    def loss_and_grads(self, batch: ForecastBatch, state=None):
+        """Teacher-forced NLL and gradients; stateless (state is always None)."""
+        mu, a, (z, w), cache = self.forward(batch, training=True)
+        loss, dmu, da = lk.gaussian_nll(mu, a, z, self.loss_weights(w, self.ar_loss == "horizon"))
+        return loss, self.backward(dmu, da, cache), None
+
+    def horizon_nll(self, batch: ForecastBatch) -> tuple[float, float]:
+        """(summed NLL over the observed horizon points, their count), no dropout."""
+        mu, a, (z, w), _ = self.forward(batch, training=False)
+        w = self.loss_weights(w, True)
+        if w.sum() == 0:
+            return 0.0, 0.0
+        loss, _, _ = lk.gaussian_nll(mu, a, z, w)
+        return loss * float(w.sum()), float(w.sum())
+
+    # ------------------------------------------------------------------------------------------------
+    # Forecasting (no dropout): the distribution of z over the horizon.
+
+    def forecast(self, batch: ForecastBatch, samples: int = 200, rng: np.random.Generator | None = None) -> dict:
+        """{"mean": (h, N), p: (h, N) for each p in likelihood.Z} in the scaled units z.
+
+        direct: analytic Normal quantiles; autoregressive: ``samples`` free-running paths drawn with ``rng``.
+        """
+        if self.decoder == "direct":
+            mu, a, _, _ = self.forward(batch, training=False)
+            sigma = lk.scale_of(a)
+            return {"mean": mu, **{p: lk.quantile(mu, sigma, p) for p in lk.Z}}
+        paths = self.sample_paths(batch, samples, rng or np.random.default_rng(0))           # (S, h, N)
+        return {"mean": paths.mean(axis=0), **{p: lk.sample_quantile(paths, p) for p in lk.Z}}
+
+    def sample_paths(self, batch: ForecastBatch, samples: int, rng: np.random.Generator) -> np.ndarray:
+        """S free-running paths (S, h, N): the Stack reads the context, then each draw is the next input."""
+        x = self.inputs(batch)                                                   # (C+h-1, N, 1+F)
+        N, params = x.shape[1], self._stack_params()
+        x = np.tile(x, (1, samples, 1))                                          # path s of series n: s·N + n
+        _, state, _ = self.stack.forward(x[:self.C - 1], params, training=False)   # reads z_0 .. z_{C-2}
+        prev = x[self.C - 1, :, 0]                                               # z_{C-1}, observed
+        out = np.empty((self.h, samples * N), self.dtype)
+        for k in range(self.h):
+            t = self.C - 1 + k                                                   # input row of step C + k
+            step_in = np.concatenate([prev[:, None], x[t, :, 1:]], axis=1)
+            y, state = self.stack.step(step_in, params, state)
+            o = y @ self.params["out.W"] + self.params["out.b"]
+            prev = out[k] = o[:, 0] + lk.scale_of(o[:, 1]) * rng.standard_normal(samples * N)
+        return out.reshape(self.h, samples, N).transpose(1, 0, 2)
+
+    def _stack_params(self) -> dict:
+        return {k: self.params[k] for k in self.stack_keys}

@@ -1,0 +1,32 @@
+"""Point and interval scores of forecasts, pooled over every observed (series, origin, step) point.
+
+    MASE   = mean |y - ŷ| / s_k        s_k: series k's in-sample seasonal naive MAE (lag m, training part)
+    sMAPE  = 100 · mean 2 |y - ŷ| / (|y| + |ŷ|)          (percent; M4's definition; 0/0 counts 0)
+    RMSE   = sqrt(mean (y - ŷ)²)                          (the data's units)
+    coverage_80, coverage_95 = share of points inside [lo, hi] of the central 80% / 95% interval
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def scores(y: np.ndarray, point: np.ndarray, bounds: dict, observed: np.ndarray, scale: np.ndarray) -> dict:
+    """y, point, observed: (h, N); bounds: {"80": (lo, hi), "95": (lo, hi)} of (h, N); scale: (N,) MASE's s_k."""
+    keep = observed > 0
+    if not keep.any():
+        raise ValueError("no observed value to score the forecasts against")
+    err = (y - point)[keep]
+    denom = (np.abs(y) + np.abs(point))[keep]
+    out = {"mase": float(np.mean(np.abs((y - point) / scale[None])[keep])),
+           "smape": float(100 * np.mean(np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0))),
+           "rmse": float(np.sqrt(np.mean(err ** 2)))}
+    for name, (lo, hi) in bounds.items():
+        out[f"coverage_{name}"] = float(np.mean(((y >= lo) & (y <= hi))[keep]))
+    return out
+
+
+def mase(y: np.ndarray, point: np.ndarray, observed: np.ndarray, scale: np.ndarray) -> float:
+    """MASE alone (for a baseline's forecasts)."""
+    keep = observed > 0
+    return float(np.mean(np.abs((y - point) / scale[None])[keep]))
