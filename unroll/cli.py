@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from unroll.command import Command
-from unroll.config import TrainConfig, add_arguments, defaults_of, from_args
+from unroll.config import TrainConfig, add_arguments, from_args
 from unroll.tasks import DEFAULT_TASK, TASKS, get_task
 
 
@@ -39,27 +39,56 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:                       # --help, --version, or a bad flag (one line, exit 2)
+        return done.code if isinstance(done.code, int) else 2
     args.argv = argv
     if not hasattr(args, "command"):
         parser.print_help()
         return 2
     try:
         return invoke(args.command, args) or 0
-    except ValueError as err:
-        print(f"unroll: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:   # `unroll sample ... | head`
         return 0
-    except OSError as err:    # the disk is full, a folder is read-only ... (docs/reliability.md)
-        print(f"unroll: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:    # bad input; the disk is full, a folder is read-only ...
+        report(err)
         return 2
+
+
+def report(err: Exception) -> None:
+    """The one `unroll: error:` line (with P ranks, rank 0's alone: every rank checks the same input)."""
+    from unroll.train import distributed
+    if distributed.launched_size() > 1 and distributed.world().rank != 0:
+        return
+    print(f"unroll: error: {one_line(err)}", file=sys.stderr)
+
+
+MAX_MESSAGE = 400        # characters of an error line; a longer one is cut (a list of 5000 unknown tags ...)
+
+
+def one_line(err: Exception) -> str:
+    """The error's message on one bounded line; an OSError reads 'cannot ...: reason: path', not [Errno N]."""
+    if isinstance(err, OSError) and err.strerror:
+        names = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        text = f"{err.strerror}" + (f": {names}" if names else "")
+    else:
+        text = str(err)
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + f" ... ({len(text) - MAX_MESSAGE} more characters)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error format: one line, no usage block (the subcommands inherit it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"unroll: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     """The whole command line; ``task`` decides which task's flags `train` and `predict` offer."""
     from unroll._version import __version__
-    parser = argparse.ArgumentParser(prog="unroll", description="Recurrent neural networks from first principles.")
+    parser = Parser(prog="unroll", description="Recurrent neural networks from first principles.")
     parser.add_argument("--version", action="version", version=f"unroll {__version__}")
     sub = parser.add_subparsers(metavar="command")
     every = commands(task)
@@ -142,11 +171,11 @@ def _train_arguments(task_name: str, p) -> None:
     add_arguments(p.add_argument_group("training (TrainConfig)"), TrainConfig, "train", task.train_defaults)
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<cell or task>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--workers", type=int, default=1, metavar="P",
                    help="train with P processes on this machine through mpiexec (data-parallel, one model; "
                         "on several machines run `mpiexec -n P unroll train ...` yourself)")
-    p.set_defaults(task_class=task)
+    p.set_defaults(task_class=task, parser=p)
 
 
 def cmd_train(args) -> int:
@@ -155,10 +184,8 @@ def cmd_train(args) -> int:
     if args.workers != 1:
         return launch_workers(args)
     if args.resume is not None:
-        defaults = defaults_of(TrainConfig, task.train_defaults)
-        given = {k: getattr(args, f"train.{k}") for k in ("max_steps", "max_time")}
-        given = {k: v for k, v in given.items() if v != defaults[k]}
-        trainer = run.resume(args.resume, given.get("max_steps"), given.get("max_time"), quiet=args.quiet)
+        from unroll.runs.changes import resume_changes
+        trainer = run.resume(args.resume, resume_changes(args), quiet=args.quiet)
         reached = run.limit_reached(trainer)
         if reached:
             c, cfg = trainer.counters, trainer.config
@@ -174,17 +201,22 @@ def cmd_train(args) -> int:
         trainer = run.start(out, task.name, settings, train, quiet=args.quiet)
         if trainer.world.rank == 0:
             print(f"run folder: {out}", file=sys.stderr)
+        with run.first_start(trainer):                  # a failed first start leaves no run folder
+            return finish(trainer)
     return finish(trainer)
 
 
 def launch_workers(args) -> int:
     """`train --workers P`: run this same command on P MPI ranks of this machine, and wait for them."""
-    import subprocess
     from unroll.train import distributed
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if distributed.launched_size() > 1:
         raise ValueError("--workers starts mpiexec itself; under mpiexec leave it out")
+    batch = getattr(args, "train.batch_size", None)
+    if args.resume is None and batch is not None and batch < args.workers:     # before any process starts
+        raise ValueError(f"--batch {batch} leaves some of the --workers {args.workers} processes no sequence; "
+                         f"give --batch {args.workers} or more")
     argv, skip = [], False
     for arg in args.argv:                            # the same command without --workers
         if skip or arg == "--workers" or arg.startswith("--workers="):
@@ -192,7 +224,7 @@ def launch_workers(args) -> int:
             continue
         argv.append(arg)
     command, env = distributed.launch_command(args.workers, argv)
-    return subprocess.run(command, env=env).returncode
+    return distributed.run_launcher(command, env)
 
 
 def finish(trainer) -> int:
@@ -207,6 +239,8 @@ def finish(trainer) -> int:
     if trainer.world.rank == 0:                      # with P ranks, rank 0 alone writes and reports
         run.summarise(trainer)
         print(json.dumps({"run": str(trainer.run_dir), **record}))
+    if trainer.stop_signal is not None:              # interrupted (checkpoint written): 130 SIGINT, 143 SIGTERM
+        return 128 + int(trainer.stop_signal)
     return 0
 
 
@@ -214,11 +248,11 @@ def finish(trainer) -> int:
 # eval, predict, plot
 
 def _eval_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--data", help="evaluate on this file instead of the run's validation split")
     p.add_argument("--batch", type=int, default=None,
                    help="sequences read side by side (default: the run's --batch, fewer for a short file)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     _add_checkpoint_choice(p)
 
 
@@ -237,13 +271,15 @@ def cmd_eval(args, loaded) -> int:
     if info.get("imported") and not args.data:
         raise ValueError(f"run folder {args.run_dir} was imported from {info['imported']} and has no data; pass --data FILE")
     result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
+    if "loss" not in result:                             # nothing evaluated: say so, and fail
+        raise ValueError(task.describe(result))
     print(json.dumps(result) if args.json else task.describe(result))
     return 0
 
 
 def _predict_arguments(task_name: str, p) -> None:
     task = get_task(task_name)
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("input", nargs="?", default="-", help="a file of inputs, one a line (default: standard input); "
                                                          "a vector run: a .csv, .ts or .npz file")
     if task.predict_options is not None:
@@ -253,13 +289,13 @@ def _predict_arguments(task_name: str, p) -> None:
 
 
 def cmd_predict(args, loaded) -> int:
-    from unroll.data.text import read_text
+    from unroll.data.labelled import read_lines
     task, model, _ = loaded
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
     reader = getattr(task, "predict_file", None)                 # vector runs read their own file formats
     out = reader(model, args.input, options) if reader is not None and args.input != "-" else None
     if out is None:
-        lines = sys.stdin if args.input == "-" else read_text(args.input).splitlines()
+        lines = sys.stdin if args.input == "-" else read_lines(args.input, _encoding(task))   # "\n" only: \x85 stays
         out = task.predict(model, (line.rstrip("\n") for line in lines), options)
     for line in out:
         sys.stdout.write(line + "\n")
@@ -267,8 +303,14 @@ def cmd_predict(args, loaded) -> int:
     return 0
 
 
+def _encoding(task) -> str:
+    """The text encoding of the run's data files (a task setting of lm, classify, tag, generate, seq2seq)."""
+    return next((s.encoding for s in task.settings.values() if isinstance(getattr(s, "encoding", None), str)),
+                "utf-8")
+
+
 def _plot_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
 
 
@@ -290,7 +332,7 @@ def cmd_plot(args) -> int:
 # gradcheck
 
 def _gradcheck_arguments(p) -> None:
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs (default 0)")
 
 
 def cmd_gradcheck(args) -> int:

@@ -18,6 +18,8 @@ import importlib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from unroll.checks import check_encoding, check_finite, check_positive, finite_float, flag_of
+
 DEFAULT_MAX_TIME = 600.0     # seconds, when neither max_steps nor max_time is given
 
 REGISTRIES = {               # name list -> (module, attribute); read on use, so config imports nothing heavy
@@ -83,8 +85,9 @@ class TrainConfig:
     clip: float = option(5.0, help="clip the global gradient norm (0: off)")
     clip_value: float = option(0.0, help="clip each gradient element (0: off)")
     max_steps: int | None = option(None, help="stop after this many updates")
-    max_time: float | None = option(None, help=f"stop after this many seconds (default {DEFAULT_MAX_TIME:.0f} "
-                                               "when --max-steps is not given either)")
+    max_time: float | None = option(None, help=f"stop after this many seconds of training (default "
+                                               f"{DEFAULT_MAX_TIME:.0f} when --max-steps is not given either); "
+                                               "start-up and the final validation come on top")
     eval_every: int = option(500, help="validate and write a checkpoint every this many steps")
     log_every: int = option(50, help="write a metrics line every this many steps (more often when --max-steps "
                                      "would leave fewer than 100 lines to plot)")
@@ -97,13 +100,20 @@ class TrainConfig:
                                                    "group below every N validations (unroll/train/finetune.py)")
     patience: int | None = option(None, help="stop after this many validations without a better value of the "
                                              "task's metric (the best checkpoint is kept in any case)")
+    dtype: str | None = option(None, help="float32 | float64: the parameters' and activations' precision "
+                                          "(default: the task's own, float32; float64 for research and checks)",
+                               choices=("float32", "float64"))
 
     def __post_init__(self):
         if self.max_steps is None and self.max_time is None:
             object.__setattr__(self, "max_time", DEFAULT_MAX_TIME)
         _one_of("optimizer", self.optimizer, "optimizers")
-        for name in ("batch_size", "eval_every", "log_every", "decay_every"):
-            _positive(name, getattr(self, name))
+        if self.dtype not in (None, "float32", "float64"):
+            raise ValueError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        check_finite(self)
+        check_positive(self, "batch_size", "eval_every", "log_every", "decay_every")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, got {self.seed!r}")
         if not 0.0 < self.decay_rate <= 1.0:
             raise ValueError(f"decay_rate must lie in (0, 1], got {self.decay_rate}")
         self._default_schedule()
@@ -208,13 +218,11 @@ class ModelConfig:
         init.parse_spec(self.init)                              # a one-line error for a bad name or scale
 
     def __post_init__(self):
+        check_finite(self)
         self._check_variants()
         if self.vocab_size is not None:
             _positive("vocab_size", self.vocab_size)
-        _positive("hidden_size", self.hidden_size)
-        _positive("num_layers", self.num_layers)
-        if self.embedding_size is not None:
-            _positive("embedding_size", self.embedding_size)
+        check_positive(self, "hidden_size", "num_layers", "embedding_size")
         _one_of("cell", self.cell, "cells")
         _one_of("activation", self.activation, "activations")
         if self.cell_options():                                  # the cell's own checks (d >= 1, α in [0, 1] ...)
@@ -241,11 +249,14 @@ class CorpusConfig:
     tokenizer: str = option("punct", help="word level: punct (words and punctuation marks), space (pre-tokenized "
                                           "text such as Penn Treebank), exact (white space kept as tokens)",
                             choices="tokenizers")
+    encoding: str = option("utf-8", help="text encoding of --data and --valid (e.g. latin-1)")
 
     def __post_init__(self):
         _one_of("level", self.level, "levels")
         _one_of("tokenizer", self.tokenizer, "tokenizers")
-        _positive("min_count", self.min_count)
+        check_encoding(self.encoding)
+        check_finite(self)
+        check_positive(self, "min_count")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
 
@@ -258,7 +269,7 @@ class BPTTConfig:
     bptt: int | None = option(None, "--bptt", "k2 >= k1: steps backpropagated (default k1)")
 
     def __post_init__(self):
-        _positive("seq_len", self.seq_len)
+        check_positive(self, "seq_len")
         if self.bptt is not None and self.bptt < self.seq_len:
             raise ValueError(f"bptt (k2) must be >= seq_len (k1) = {self.seq_len}, got {self.bptt}")
 
@@ -311,7 +322,7 @@ def add_arguments(parser, cls, section: str, overrides: dict | None = None, excl
             continue
         if default not in (None, ()) and "default" not in help_text:
             help_text = (help_text + " " if help_text else "") + f"(default {_show(default)})"
-        kwargs = dict(type=kind, default=default, dest=dest, help=help_text)
+        kwargs = dict(type=finite_float if kind is float else kind, default=default, dest=dest, help=help_text)
         if nargs:
             kwargs["nargs"] = nargs
         flag_name = _flags(f, meta)[0].lstrip("-").replace("-", "_").upper()
@@ -357,4 +368,5 @@ def _show(value) -> str:
 
 
 __all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "TrainConfig", "add_arguments",
-           "defaults_of", "from_args", "from_dict", "names", "option", "to_dict"]
+           "check_encoding", "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args",
+           "from_dict", "names", "option", "to_dict"]

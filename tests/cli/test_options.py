@@ -193,19 +193,19 @@ def test_progress_lines_on_a_non_terminal(texts, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [
-    (TrainConfig, dict(batch_size=0), "batch_size must be a positive integer"),
+    (TrainConfig, dict(batch_size=0), "--batch must be a positive integer"),
     (TrainConfig, dict(optimizer="lbfgs"), "optimizer must be one of"),
     (TrainConfig, dict(lr=0.0), "lr must be positive"),
     (TrainConfig, dict(decay_rate=1.5), r"decay_rate must lie in \(0, 1\]"),
-    (TrainConfig, dict(decay_every=0), "decay_every must be a positive integer"),
+    (TrainConfig, dict(decay_every=0), "--decay-every must be a positive integer"),
     (TrainConfig, dict(schedule="linear"), "schedule must be one of constant, exponential, multistep, cosine"),
     (TrainConfig, dict(schedule="cosine"), "--schedule cosine needs --total-steps or --max-steps"),
     (TrainConfig, dict(max_steps=-1), "max_steps must be >= 0"),
     (TrainConfig, dict(max_time=0.0), "max_time must be positive"),
     (TrainConfig, dict(clip=-1.0), "clip and clip_value must be >= 0"),
     (TrainConfig, dict(clip_value=-0.5), "clip and clip_value must be >= 0"),
-    (TrainConfig, dict(eval_every=0), "eval_every must be a positive integer"),
-    (TrainConfig, dict(log_every=0), "log_every must be a positive integer"),
+    (TrainConfig, dict(eval_every=0), "--eval-every must be a positive integer"),
+    (TrainConfig, dict(log_every=0), "--log-every must be a positive integer"),
     (ModelConfig, dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
     (ModelConfig, dict(cell="transformer"), "cell must be one of"),
     (ModelConfig, dict(activation="swish"), "activation must be one of"),

@@ -100,6 +100,6 @@ def test_resume_refuses_data_that_changed_since_the_run_started(data, task, caps
         f.write("a\tB\n\n" if task == "tag" else "pos\tgood good\n")
     capsys.readouterr()
     assert main(["train", "--resume", "r", "--max-steps", "4", "--quiet"]) == 2
-    assert capsys.readouterr().err == (f"unroll: error: --data {name} changed since the run started (SHA-256 "
+    assert capsys.readouterr().err == (f"unroll: error: --data {data / name} changed since the run started (SHA-256 "
                                        "differs); train on it in a new run folder\n")
     assert run.load(data / "r")[2]["step"] == 2

@@ -67,7 +67,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
     for key in whole:
         assert np.array_equal(whole[key], split[key]), key
     whole_log = {r["step"]: r for r in records(tmp_path / "whole")}
-    split_log = {r["step"]: r for r in records(tmp_path / "split")}
+    split_log = {r["step"]: r for r in records(tmp_path / "split") if "event" not in r}   # not the budget change
     assert sorted(split_log) == sorted(whole_log) == list(range(1, 13))     # a 12-step run logs every step
     assert [s for s in sorted(split_log) if "valid_loss" in split_log[s]] == [5, 7, 10, 12]   # the stop evaluates at 7
     assert [s for s in sorted(whole_log) if "valid_loss" in whole_log[s]] == [5, 10, 12]

@@ -61,5 +61,8 @@ def test_conll_round_trip_and_multi_column(tmp_path):
 def test_conll_block_with_a_missing_tag(tmp_path):
     f = tmp_path / "t.conll"
     f.write_text("a\tB\nb\tI\n\nc\tB\nd\ne\tI\n")
+    with pytest.raises(ValueError, match=r"t.conll:5: no tab between token and tag \(expected token<TAB>tag\): 'd'"):
+        read_conll(f)
+    f.write_text("a\tB\nb\tI\n\nc\tB\nd\t \ne\tI\n")
     with pytest.raises(ValueError, match=r"t.conll:5: the block starting at line 4 has 2 tokens but 1 tags"):
         read_conll(f)

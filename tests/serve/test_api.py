@@ -151,7 +151,7 @@ def test_post_refusals(client):
     assert "'length' must be int" in error_of(post("/api/run/lm-a/sample", json={"length": True}), 422)
     assert "not in the vocabulary" in error_of(post("/api/run/lm-a/sample", json={"prime": "\u20ac"}), 422)
     assert "'beam' must lie in 1..16" in error_of(post("/api/run/s2s/translate", json={"line": "ab", "beam": 99}), 413)
-    assert "longer than any seen in training" in error_of(post("/api/run/s2s/translate", json={"line": "abcdefgh"}), 422)
+    assert "--max-source-len N accepts longer ones" in error_of(post("/api/run/s2s/translate", json={"line": "abcdefgh" * 30}), 422)
     assert "not in the vocabulary" in error_of(post("/api/run/s2s/translate", json={"line": "a#"}), 422)
     assert "limit is 300" in error_of(post("/api/run/cls/classify", json={"text": "a " * 301}), 413)
     assert "holds no token" in error_of(post("/api/run/tag/tag", json={"text": "   "}), 422)

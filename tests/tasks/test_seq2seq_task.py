@@ -67,8 +67,7 @@ def test_trains_then_evaluates_and_predicts(tmp_path):
 
 @pytest.mark.parametrize("lines,message", [
     (["ab", ""], "input line 2: the source is empty"),
-    (["abcd", "abx"], "input line 2: character 'x' is not in the vocabulary"),
-    (["abcdabcd"], "input line 1: the source has 8 tokens, longer than any seen in training \\(5\\)"),
+    (["abcd" * 13], "input line 1: the source has 52 tokens, more than the 50 accepted"),
 ])
 def test_predict_errors_name_the_line(tmp_path, lines, message):
     task = make_task(tmp_path)
@@ -82,9 +81,17 @@ def test_eval_file_errors_name_the_line(tmp_path):
     (tmp_path / "bad.tsv").write_text("ab\tba\nabc cba\n")
     with pytest.raises(ValueError, match="bad.tsv line 2: no tab"):
         task.metrics(task.build_model(0), str(tmp_path / "bad.tsv"))
-    (tmp_path / "oov.tsv").write_text("ab\tba\nab\tbz\n")
-    with pytest.raises(ValueError, match="oov.tsv line 2: target character 'z'"):
+    (tmp_path / "oov.tsv").write_text("ab\tbz\nab\tbz\n")                 # nothing it can score
+    with pytest.raises(ValueError, match="oov.tsv: none of its 2 pairs can be evaluated \\(first: .*oov.tsv line 1: "
+                                         "target character 'z'"):
         task.metrics(task.build_model(0), str(tmp_path / "oov.tsv"))
+
+
+def test_predict_leaves_a_line_with_an_unseen_character_empty_and_says_so(tmp_path, capsys):
+    task = make_task(tmp_path)
+    out = list(task.predict(task.build_model(0), ["abcd", "abx", "dcb"], None))
+    assert len(out) == 3 and out[1] == ""
+    assert "unroll: warning: input line 2: character 'x' is not in the vocabulary" in capsys.readouterr().err
 
 
 def test_data_command_writes_disjoint_sets(tmp_path):

@@ -4,6 +4,7 @@ Each test starts real processes with mpiexec (Open MPI from the test extra). Exp
 single-process run of the same command: the reference is the trainer without any MPI.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,46 @@ def test_a_rank_that_dies_ends_the_run_and_it_resumes(corpus, tmp_path):
     resumed = train(2, "--resume", tmp_path / "run", "--max-steps", 30)
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "run" / "latest").read_text().strip() == "step-00000030"
+
+
+def run_ranks(ranks: int, *args) -> subprocess.CompletedProcess:
+    """`unroll train ARGS` (no language-model flags) on ``ranks`` MPI processes (1: a plain process)."""
+    command = [sys.executable, str(WORKER), "train", *map(str, args)]
+    if ranks > 1:
+        command = distributed.launch_command(ranks, [])[0][:3] + command
+    return subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=300)
+
+
+UNEQUAL = {   # the batch is the whole training set; rank 0 gets its first half of the sequences, rank 1 the rest
+    "tag": ("t.conll", "a\tB\n\nb\tB\nc\tI\nd\tI\n\n", 2),        # 1 token on rank 0, 3 on rank 1
+    "classify": ("c.tsv", "pos\ta b\nneg\tb c\npos\ta a\nneg\tc\npos\tb a c\n", 5),   # 2 and 3 sequences
+}
+
+
+@pytest.mark.parametrize("task", list(UNEQUAL))
+def test_unequal_shards_are_weighted_by_tokens_not_ranks(tmp_path, task):
+    name, text, batch = UNEQUAL[task]
+    (tmp_path / name).write_text(text)
+    options = ["--task", task, "--data", tmp_path / name, "--valid", tmp_path / name, "--hidden", 5,
+               "--batch", batch, "--max-steps", 6, "--eval-every", 3, "--dtype", "float64", "--lr", 0.05, "--quiet"]
+    one = run_ranks(1, *options, "--out", tmp_path / "one")
+    two = run_ranks(2, *options, "--out", tmp_path / "two")
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert next(iter(a.values())).dtype == np.float64
+    assert_close(a, b, 1e-12)
+    losses = [[json.loads(line)["train_loss"] for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()]
+              for r in ("one", "two")]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+
+
+def test_workers_errors_are_one_line_with_no_mpi_notice_and_stdout_is_clean(tmp_path):
+    (tmp_path / "c.tsv").write_text(UNEQUAL["classify"][1])
+    bad = run_ranks(1, "--task", "classify", "--data", tmp_path / "missing.tsv", "--workers", 2, "--out", tmp_path / "r")
+    assert bad.returncode == 2 and bad.stderr == f"unroll: error: {tmp_path / 'missing.tsv'}: no such file\n"
+    good = run_ranks(1, "--task", "classify", "--data", tmp_path / "c.tsv", "--hidden", 4, "--batch", 4, "--max-steps",
+                     2, "--workers", 2, "--quiet", "--out", tmp_path / "r")
+    assert good.returncode == 0, good.stderr
+    assert "\x1b" not in good.stdout and len(good.stdout.splitlines()) == 1
+    assert json.loads(good.stdout)["step"] == 2

@@ -197,4 +197,5 @@ def test_disk_full_outside_a_checkpoint_is_one_line_too(corpus, tmp_path, monkey
     monkeypatch.setattr(checkpoint, "_write_bytes", full_disk)             # config.json is written through it
     assert train("--data", corpus, "--max-steps", 1, "--quiet", "--out", tmp_path / "new") == 2
     err = capsys.readouterr().err
-    assert err == f"unroll: error: [Errno 28] No space left on device: '{tmp_path / 'new' / 'config.json.tmp'}'\n"
+    assert err == f"unroll: error: No space left on device: {tmp_path / 'new' / 'config.json.tmp'}\n"
+    assert not (tmp_path / "new").exists()                                  # a failed start leaves no folder

@@ -14,7 +14,7 @@ from unroll.command import Command
 
 
 def _visualize_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", type=Path, help="UTF-8 file to run the model over (default: the run's validation text)")
     src.add_argument("--prime", help="start from this text and let the model continue it")
@@ -29,7 +29,7 @@ def _visualize_arguments(p) -> None:
 
 
 def _inspect_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--gates", action="store_true", help="fraction of time each gate unit is < 0.1 and > 0.9")
     p.add_argument("--text", type=Path, help="UTF-8 file to run over (default: the run's validation text)")
     p.add_argument("--chars", type=int, default=20000, help="characters read (default 20000)")

@@ -133,10 +133,10 @@ def _plot(figures: dict, out: Path) -> None:
 def _arguments(p) -> None:
     p.add_argument("--out", type=Path, default=Path("diagnose"), help="output folder (default %(default)s)")
     p.add_argument("--run", type=Path, action="append", default=None, help="an experiment run folder (repeatable)")
-    p.add_argument("--T", type=int, default=50)
+    p.add_argument("--T", type=int, default=50, help="sequence length: the longest distance in time (default 50)")
     p.add_argument("--steps", type=int, default=1000, help="training updates per model (default %(default)s)")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=32, help="units of each model (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the models (default 0)")
 
 
 def cmd_diagnose(args) -> int:

@@ -38,6 +38,8 @@ def plot_metrics(run_dir: Path, out: Path | None = None) -> Path:
     ax_norm.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out) if out else Path(run_dir) / "curves.png"
-    fig.savefig(out, dpi=110)
+    if not out.suffix:                                   # matplotlib would add .png itself: say the real name
+        out = out.with_name(out.name + ".png")
+    fig.savefig(out, dpi=110, format="png")
     plt.close(fig)
     return out

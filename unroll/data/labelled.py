@@ -102,7 +102,9 @@ def read_conll(path, encoding: str = "utf-8") -> list[tuple[list[str], list[str]
             continue
         start = start or number
         fields = line.split("\t")
-        if len(fields) < 2 or fields[-1].strip() == "" or fields[0] == "":
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{number}: no tab between token and tag (expected token<TAB>tag): {line[:60]!r}")
+        if fields[-1].strip() == "" or fields[0] == "":
             raise ValueError(f"{path}:{number}: the block starting at line {start} has {len(tokens) + 1} tokens "
                              f"but {len(tags)} tags: each line must be token<TAB>tag")
         tokens.append(fields[0])

@@ -42,7 +42,11 @@ def generate(kind: str, n: int, seed: int = 0, **options) -> list[tuple[str, str
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    return makers[kind](n, seed, **options)
+    try:
+        return makers[kind](n, seed, **options)
+    except ImportError as err:                        # Babel or num2words: the optional extra
+        raise ValueError(f"unroll data {kind} needs {err.name or 'an optional package'}: "
+                         "pip install 'unroll[data]'") from None
 
 
 def _distinct(n: int, draw, limit: int) -> list[tuple[str, str]]:
@@ -65,7 +69,7 @@ def addition(n: int, seed: int = 0, max_digits: int = 3) -> list[tuple[str, str]
     def draw():
         a, b = operand(), operand()
         return f"{a}+{b}", str(a + b)
-    return _distinct(n, draw, 10 ** (2 * max_digits) // 2)
+    return _distinct(n, draw, 10 ** (2 * max_digits))     # operands 0 .. 10^d - 1, ordered pairs
 
 
 def dates(n: int, seed: int = 0) -> list[tuple[str, str]]:

@@ -17,6 +17,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unroll.data.vocab import UnknownToken
+
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
 LEVELS = ("char", "word")
@@ -50,15 +52,16 @@ def parse_pairs(text: str, name: str = "<text>") -> list[tuple[str, str]]:
     return pairs
 
 
-def read_pairs(path) -> list[tuple[str, str]]:
-    """Read a UTF-8 TSV file of pairs (see ``parse_pairs``)."""
+def read_pairs(path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """Read a TSV file of pairs, UTF-8 or ``encoding`` (see ``parse_pairs``)."""
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        text = path.read_bytes().decode(encoding)
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        raise ValueError(f"{path}: not {encoding} text (byte {err.start}; give its encoding, e.g. --encoding "
+                         "latin-1)") from None
     return parse_pairs(text, str(path))
 
 
@@ -106,7 +109,7 @@ class PairVocab:
         out = []
         for tok in tokens_of(text, self.level):
             if tok not in self._ids or tok in SPECIALS:
-                raise ValueError(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
+                raise UnknownToken(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
                                  f"vocabulary of {len(self)} tokens")
             out.append(self._ids[tok])
         return out

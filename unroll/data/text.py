@@ -19,18 +19,24 @@ BUNDLED = ("tinyshakespeare",)
 _BOM = b"\xef\xbb\xbf"
 
 
-def read_text(path) -> str:
-    """Read a UTF-8 text file, raising a one-line ValueError that names the file if it is not one."""
+def read_text(path, encoding: str = "utf-8") -> str:
+    """Read a text file (UTF-8, or ``encoding``), raising a one-line ValueError that names the file if it is
+    not one."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"text file {path} does not exist")
     if not path.is_file():
         raise ValueError(f"text file {path} is not a regular file")
-    return decode_text(path.read_bytes(), str(path))
+    return decode_text(path.read_bytes(), str(path), encoding)
 
 
-def decode_text(data: bytes, source: str = "<bytes>") -> str:
-    """Decode the bytes of a text corpus as UTF-8; ``source`` names it in error messages."""
+def decode_text(data: bytes, source: str = "<bytes>", encoding: str = "utf-8") -> str:
+    """Decode the bytes of a text corpus as UTF-8 (or ``encoding``); ``source`` names it in error messages."""
+    if encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as err:
+            raise ValueError(f"text file {source} cannot be read as {encoding}: {err}") from None
     if len(data) == 0:
         raise ValueError(f"text file {source} is empty")
     nul = data.find(b"\x00")
@@ -43,7 +49,7 @@ def decode_text(data: bytes, source: str = "<bytes>") -> str:
     except UnicodeDecodeError as err:
         raise ValueError(
             f"text file {source} is not UTF-8: byte 0x{data[err.start]:02x} at {_where(data, err.start)} "
-            f"cannot be decoded (convert it first, e.g. iconv -f latin1 -t utf-8)") from None
+            f"cannot be decoded (give its encoding, e.g. --encoding latin-1)") from None
 
 
 def _where(data: bytes, offset: int) -> str:

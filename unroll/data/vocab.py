@@ -77,6 +77,25 @@ def detokenize(tokens, tokenizer: str = "punct") -> str:
     return "".join(pieces)
 
 
+class UnknownToken(ValueError):
+    """A token (character, word) outside a vocabulary that has no <unk>: readers may skip it and say so."""
+
+
+def drop_unknown(text: str, known) -> tuple[str, dict]:
+    """(``text`` without the characters not in ``known``, {dropped character: count})."""
+    missing = set(text) - set(known)
+    if not missing:
+        return text, {}
+    return text.translate({ord(c): None for c in missing}), {c: text.count(c) for c in sorted(missing)}
+
+
+def where_first(text: str, chars) -> str:
+    """'line L, column C' (1-based) of the first of ``chars`` in ``text``."""
+    i = min(text.index(c) for c in chars)
+    line = text.count("\n", 0, i) + 1
+    return f"line {line}, column {i - (text.rfind(chr(10), 0, i) + 1) + 1}"
+
+
 class CharVocab:
     """Characters (Unicode code points) <-> ids 0..V-1."""
 
@@ -114,7 +133,7 @@ class CharVocab:
         known = self._sorted_codes[pos] == codes
         if not known.all():
             i = int(np.argmin(known))
-            raise ValueError(f"character {text[i]!r} at position {i} is not in the vocabulary "
+            raise UnknownToken(f"character {text[i]!r} at position {i} is not in the vocabulary "
                              f"of {len(self)} characters")
         return self._sorted_ids[pos]
 

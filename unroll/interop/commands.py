@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from unroll.command import Command
 
 
 def _export_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "OUT"),
                    help="torch OUT.safetensors | onnx OUT.onnx")
 
@@ -30,6 +31,10 @@ def cmd_export(args, runs) -> int:
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:
         raise ValueError(f"--to must be torch or onnx, got {fmt!r}")
+    if out.is_dir():
+        raise ValueError(f"--to {fmt} {out}: {out} is a folder; give a file name, e.g. {out / ('model.' + fmt)}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--to {fmt} {out}: the folder {out.parent} does not exist")
     task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
     if info["task"] != "lm":
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
@@ -37,8 +42,16 @@ def cmd_export(args, runs) -> int:
     writers[fmt](model, out)
     vocab_path = out.with_suffix(".vocab.json")
     checkpoint.write_json_atomic(vocab_path, vocab.to_json())
+    for path in (out, vocab_path):                 # files to share: the usual mode (0644 under umask 022)
+        _readable_by_all(path)
     print(json.dumps({"model": str(out), "vocab": str(vocab_path), "step": info["step"], "format": fmt}))
     return 0
+
+
+def _readable_by_all(path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def cmd_import(args) -> int:

@@ -189,7 +189,7 @@ class RunFolder:
         """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
         path = self.path / "metrics.jsonl"
         if path.exists():                                 # a line cut short by kill -9 is dropped too
-            lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+            lines = [line for line in path.read_bytes().decode("utf-8", "replace").split("\n") if line]
             kept = [line for line in lines if _logged_step(line) <= step]
             tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
@@ -205,7 +205,7 @@ class RunFolder:
         except UnicodeDecodeError as err:
             raise ValueError(f"{path} is not UTF-8: byte offset {err.start}") from None
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):     # "\n" only: \x85 stays inside
             if line.strip():
                 try:
                     records.append(json.loads(line))
@@ -242,7 +242,7 @@ def upgrade_v1(info: dict, path: Path) -> dict:
             raise ValueError(f"run configuration {path} has no '{key}' section "
                              f"(written by unroll {info.get('unroll_version', '?')})")
     train = dict(info["train"])
-    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction") if k in train}
+    corpus = {k: train.pop(k) for k in ("data", "level", "min_count", "tokenizer", "valid_fraction", "encoding") if k in train}
     corpus["valid"] = info["data"].get("valid")
     bptt = {k: train.pop(k) for k in ("seq_len", "bptt") if k in train}
     return {"format": 2, "unroll_version": info.get("unroll_version", "0.1.0"), "created": info.get("created"),

@@ -12,18 +12,21 @@ This is the one module that joins the task registry, the trainer and the run fol
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from unroll._version import __version__  # noqa: F401  (re-exported for callers that stamp files)
 from unroll.config import TrainConfig, from_dict, to_dict
 from unroll.runs.folder import FORMAT, META, RunFolder
 from unroll.tasks import get_task
 from unroll.train import distributed
+from unroll.runs.changes import record_changes
+from unroll.runs.first_start import RESERVED, absolute_paths, first_start, new_run_folder
 from unroll.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["FORMAT", "LoadedRun", "default_out_dir", "limit_reached", "load", "read_config", "read_task",
+__all__ = ["FORMAT", "LoadedRun", "build_model", "default_out_dir", "first_start", "limit_reached", "load", "read_config", "read_task",
            "experiment", "resume", "run_folder", "start", "summarise"]
 
 
@@ -45,10 +48,21 @@ class LoadedRun:
 
 
 def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, quiet: bool = False) -> Trainer:
-    """Create a new run folder and its Trainer. settings: {section: dataclass} of the task's sections."""
+    """Create a new run folder and its Trainer. settings: {section: dataclass} of the task's sections.
+
+    Everything that can fail on bad input (the data, the validation file, the split across processes) is
+    checked before the folder exists; ``first_start`` removes the folder if training still fails early.
+    """
     folder = RunFolder(out_dir)
     if folder.exists():
         raise ValueError(f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it")
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    world = distributed.world()
+    if world.size > train.batch_size:
+        raise ValueError(f"--batch {train.batch_size} leaves some of the {world.size} processes no sequence; "
+                         f"give --batch {world.size} or more")
+    settings = {name: absolute_paths(value) for name, value in settings.items()}
     task = get_task(task_name)({"train": train, **settings})
     if task.init_from():                              # --init-from RUN: that run's best weights start this one
         task.pretrained = load(task.init_from(), "best")
@@ -56,34 +70,55 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     clash = sorted(set(prepared) & (set(META) | set(task.sections)))
     if clash:
         raise ValueError(f"task {task_name}: prepare() returned the reserved key(s) {', '.join(clash)}")
-    model = task.build_model(train.seed)
+    model = build_model(task, train)
     task.warm_start(model)                            # --init-from: weights of a pretrained run
     trainer = Trainer(folder, task, model, train, quiet=quiet)   # checks the batches: nothing is written yet
-    folder.create({"task": task_name, "train": to_dict(train),
-                   **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
+    task.check_data()                                 # the --valid file too
+    if world.size > 1:
+        task.shard(next(task.batches(train)), world.rank, world.size)
+    trainer.new_folder = not folder.path.exists() or folder.path.resolve() in RESERVED
+    with first_start(trainer):
+        folder.create({"task": task_name, "train": to_dict(train),
+                       **{name: to_dict(task.settings[name]) for name in task.sections}, **prepared})
     return trainer
 
 
-def resume(run_dir: Path, max_steps: int | None = None, max_time: float | None = None, quiet: bool = False) -> Trainer:
-    """Rebuild a run's Trainer from its folder and latest checkpoint; optionally extend its budget."""
+def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> Trainer:
+    """Rebuild a run's Trainer from its folder and latest checkpoint.
+
+    changes: {TrainConfig field: value} of the fields a resumed run may change (train/changes.py). A new
+    budget replaces both old ones (--max-steps alone trains to that step with no time limit).
+    """
     folder = RunFolder.named(run_dir)
     task, info = read_task(folder)
     if info.get("imported"):
         raise ValueError(f"run folder {run_dir} was imported from {info['imported']}; it can be sampled and "
                          "evaluated, not resumed")
-    train = task.settings["train"]
-    if max_steps is not None or max_time is not None:
-        train = replace(train, max_steps=max_steps, max_time=max_time)
-        task.settings["train"] = train
-    model = task.build_model(train.seed)
+    old = task.settings["train"]
+    changes = dict(changes or {})
+    if "max_steps" in changes or "max_time" in changes:
+        changes = {"max_steps": None, "max_time": None, **changes}
+    train = replace(old, **changes)
+    changed = {k: [getattr(old, k), getattr(train, k)] for k in changes if getattr(old, k) != getattr(train, k)}
+    task.settings["train"] = train
+    model = build_model(task, train)
     trainer = Trainer(folder, task, model, train, quiet=quiet)
     folder.lock()                                        # before reading: a second process stops here
     try:
         folder.restore_newest_good(trainer.components())
+        if changed and trainer.world.rank == 0:
+            record_changes(trainer, info, changed)
     except BaseException:
         folder.release()
         raise
     return trainer
+
+
+def build_model(task, train: TrainConfig):
+    """The task's fresh model, in --dtype when the run gave one (else the task's default precision)."""
+    if train.dtype is None:
+        return task.build_model(train.seed)
+    return task.build_model(train.seed, np.dtype(train.dtype).type)
 
 
 CHECKPOINTS = ("best", "last")
@@ -93,16 +128,20 @@ def load(run_dir: Path, which: str = "last") -> LoadedRun:
     """(task, model with a checkpoint's weights, run info with "step" and "checkpoint") for eval, predict, sample.
 
     which: "last" (the latest checkpoint) or "best" (best/, the best by the task's validation metric; the
-    latest when the run has kept none yet, e.g. no scheduled validation so far)
+    latest when the run has kept none yet, e.g. no scheduled validation so far). The model keeps the
+    checkpoint's precision.
     """
     if which not in CHECKPOINTS:
         raise ValueError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
     folder = RunFolder.named(run_dir)
     task, info = read_task(folder)
-    model = task.build_model(task.settings["train"].seed)
+    model = build_model(task, task.settings["train"])
     expected = {k: v.shape for k, v in model.params.items()}
     use_best = which == "best" and folder.has_best()
     named = folder.read_best(expected) if use_best else folder.read_latest(expected)
+    saved = {v.dtype for v in named["model"][0].values()}
+    if len(saved) == 1 and saved != {v.dtype for v in model.params.values()}:   # keep the checkpoint's precision
+        model = task.build_model(task.settings["train"].seed, saved.pop().type)
     for key, value in named["model"][0].items():
         model.params[key][...] = value
     info["step"] = named["counters"][1]["step"]
@@ -177,5 +216,5 @@ def limit_reached(trainer: Trainer) -> str | None:
 
 
 def default_out_dir(label: str) -> Path:
-    """runs/<time>-<label>; with P ranks, rank 0's name on every rank."""
-    return Path(distributed.world().broadcast_text(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{label}"))
+    """runs/<time>-<label> (-2, -3 ... when a run started in the same second took it); see first_start.py."""
+    return new_run_folder(label)

@@ -152,6 +152,7 @@ class Task(abc.ABC):
     train_defaults: ClassVar[dict[str, Any]] = {}    # TrainConfig fields whose default this task changes
     predict_options: ClassVar[type | None] = None    # dataclass whose fields are `unroll predict` flags
     splits: ClassVar[tuple[str, ...]] = ("valid",)   # names metrics() accepts besides a file path
+    per_sequence: ClassVar[tuple[str, ...]] = ()     # batch fields of shape (N, ...), split along N by ``shard``
     commands: ClassVar[tuple] = ()               # the task's own unroll.command.Command's (lm: sample)
 
     def __init__(self, settings: dict[str, Any], prepared: dict | None = None):
@@ -216,6 +217,13 @@ class Task(abc.ABC):
         """(metric name in ``metrics()``, "min" or "max"): what the best checkpoint and --patience watch."""
         return "loss", "min"
 
+    def check_data(self) -> None:
+        """Read and encode every other split the run will use (its ``--valid`` file) now, raising the one-line
+        ValueError that validation would raise later: a new run calls it before its folder exists.
+
+        The training split is checked by ``batches``; by default there is nothing else to check.
+        """
+
     def check_prepared(self) -> None:
         """A loaded run: parse what ``prepare()`` stored now (vocabulary, data record), so that a damaged
         config.json is a one-line error when the run is read, not in the middle of a command."""
@@ -225,27 +233,35 @@ class Task(abc.ABC):
         return False
 
     def shard(self, batch, rank: int, size: int):
-        """This rank's part of a global batch for data-parallel training: contiguous sequences rank·N/P ...
+        """This rank's part of a global batch for data-parallel training: sequences rank·N//P .. (rank+1)·N//P.
 
-        By default a batch is one time-major array (T, N, ...) or a tuple of them, split along N; a task
-        whose batches hold other shapes (e.g. per-sequence targets (N, K)) overrides it.
+        N need not be a multiple of P (the reduction weights each rank by ``weight``, so unequal parts give
+        the one-process mean). By default a batch is one time-major array (T, N, ...) or a tuple (a
+        NamedTuple too) of them, split along N; ``per_sequence`` names fields of shape (N, ...) split along
+        axis 0 (labels, condition vectors).
         """
         arrays = batch if isinstance(batch, (tuple, list)) else (batch,)
-        sizes = {np.shape(a)[1] if np.ndim(a) >= 2 else None for a in arrays}
+        names = getattr(batch, "_fields", ())
+        axes = [0 if (names and names[i] in self.per_sequence) else 1 for i in range(len(arrays))]
+        sizes = {np.shape(a)[axis] if np.ndim(a) > axis else None for a, axis in zip(arrays, axes)}
         if len(sizes) != 1 or None in sizes:
             raise ValueError(f"task {self.name} does not say how to split its batches across processes")
         N = sizes.pop()
-        if N % size:
-            raise ValueError(f"a batch of {N} sequences does not split evenly across {size} processes; "
-                             f"choose --batch a multiple of {size}")
         part = slice(rank * N // size, (rank + 1) * N // size)
-        pieces = tuple(a[:, part] for a in arrays)
-        return pieces if isinstance(batch, (tuple, list)) else pieces[0]
+        pieces = [a[part] if axis == 0 else a[:, part] for a, axis in zip(arrays, axes)]
+        if names:
+            return type(batch)(*pieces)
+        return tuple(pieces) if isinstance(batch, (tuple, list)) else pieces[0]
 
     def count(self, batch) -> int:
         """Tokens (or steps) in a batch, for the tokens/s figure; by default T·N of the batch's first array."""
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
         return int(np.prod(np.shape(first)[:2]))
+
+    def weight(self, batch) -> float:
+        """What the batch's loss is a mean over (its real tokens, or sequences): each rank's weight in the
+        data-parallel reduction (0 for an empty part). By default ``count``."""
+        return self.count(batch)
 
     def describe(self, metrics: dict) -> str:
         """One line for `unroll eval`."""

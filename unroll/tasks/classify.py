@@ -56,6 +56,7 @@ class ClassifyConfig:
                                      ("cell", self.cell, names("cells"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
 def read_examples(spec: str, encoding: str) -> list[tuple[str, str]]:
@@ -73,6 +74,7 @@ class ClassifyTask(Task):
     sections = {"classify": ClassifyConfig}
     train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3}
     splits = ("valid",)
+    per_sequence = ("labels",)
 
     @property
     def cfg(self) -> ClassifyConfig:
@@ -167,19 +169,24 @@ class ClassifyTask(Task):
         return L.split_indices(len(examples), self.cfg.valid_fraction) if self.cfg.valid is None \
             else (np.arange(len(examples)), None)
 
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
+
     def _data(self, split: str):
         """(token id sequences, label ids) of "train", "valid" or a labelled file."""
         if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
             examples = read_examples(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(examples)
             chosen = [examples[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
             source = self.cfg.data
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_examples(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         index, stoi = {n: i for i, n in enumerate(self.prepared["labels"])}, self._stoi()
         seqs, labels = [], []
-        for k, (label, text) in enumerate(chosen, 1):
+        for k, (label, text) in zip(numbers, chosen):
             if label not in index:
                 raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
                                  f"{', '.join(self.prepared['labels'])}")

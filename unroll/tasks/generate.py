@@ -48,6 +48,7 @@ class GenerateConfig:
                                      ("level", self.level, L.LEVELS), ("cell", self.cell, names("cells"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,18 @@ class GeneratePredictOptions:
     seed: int = option(0, help="sampling seed")
     beam: int = option(1, help="beam search with this many beams (1: sample, or greedy with --greedy)")
 
+    def __post_init__(self):
+        L.check_settings(self, "top_k", "max_length")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
+
 
 class GenerateTask(Task):
     name, help = "generate", "one-to-many: a sequence from a label or a vector"
     sections = {"generate": GenerateConfig}
     train_defaults = {"eval_every": 200, "log_every": 20}
     predict_options = GeneratePredictOptions
+    per_sequence = ("cond",)
 
     @property
     def cfg(self) -> GenerateConfig:
@@ -140,6 +147,8 @@ class GenerateTask(Task):
             raise ValueError(f"{where}: expected a row of numbers, got {text!r}") from None
         if v.size == 0:
             raise ValueError(f"{where}: expected a row of numbers, got nothing")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{where}: the numbers must be finite, got {text!r}")
         return v
 
     def _condition(self, text: str, where: str):
@@ -153,17 +162,22 @@ class GenerateTask(Task):
             raise ValueError(f"{where}: expected {self.prepared['cond_size']} numbers, got {v.size}")
         return v
 
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
+
     def _data(self, split: str):
         """(conditions: int (M,) or float (M, F), token id sequences) of "train", "valid" or a file."""
         if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
             examples = read_examples(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(examples)
             source, chosen = self.cfg.data, [examples[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_examples(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         stoi = {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
-        conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in enumerate(chosen, 1)]
+        conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in zip(numbers, chosen)]
         seqs = [L.encode(stoi, self._tokens(t)) for _, t in chosen]
         return np.array(conds), seqs
 

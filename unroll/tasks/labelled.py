@@ -15,6 +15,26 @@ from unroll.data.vocab import UNK, WordVocab, tokenize, vocab_from_json
 LEVELS = ("word", "char")
 
 
+def check_settings(config, *positive: str) -> None:
+    """A task's settings: the named int fields >= 1, floats finite, dropouts in [0, 1); messages name the flag."""
+    from unroll.config import check_finite, check_positive, flag_of
+    check_positive(config, *positive)
+    check_finite(config)
+    for name in ("dropout", "embedding_dropout", "valid_fraction"):
+        value = getattr(config, name, None)
+        low_ok = value is None or (value > 0 if name == "valid_fraction" else value >= 0)
+        if value is not None and not (low_ok and value < 1):
+            interval = "(0, 1)" if name == "valid_fraction" else "[0, 1)"
+            raise ValueError(f"{flag_of(config, name)} must lie in {interval}, got {value}")
+
+
+def some(names, shown: int = 10) -> str:
+    """'a, b, c' of the first ``shown`` names and how many more (an error line stays short)."""
+    names = list(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(str, names[:shown])) + more
+
+
 def tokens_of(text: str, level: str, tokenizer: str = "punct") -> list[str]:
     return list(text) if level == "char" else tokenize(text, tokenizer)
 

@@ -23,7 +23,7 @@ from unroll.command import Command
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
 from unroll.data import text as text_data
 from unroll.data.batching import StreamBatcher, eval_batches
-from unroll.data.vocab import VOCABS
+from unroll.data.vocab import VOCABS, drop_unknown, where_first
 from unroll.models.language_model import LanguageModel
 from unroll.tasks.base import Task
 from unroll.train import distributed
@@ -39,6 +39,12 @@ class CompleteOptions:
     top_k: int | None = option(None, help="sample among the k likeliest tokens")
     greedy: bool = option(False, help="always take the likeliest token")
     seed: int | None = option(None, help="sampling seed")
+
+    def __post_init__(self):
+        from unroll.tasks.labelled import check_settings
+        check_settings(self, "length", "top_k")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
 
 
 class LanguageModelTask(Task):
@@ -57,8 +63,8 @@ class LanguageModelTask(Task):
 
     def prepare(self) -> dict:
         corpus = self.settings["corpus"]
-        text, source = read_corpus(corpus.data)
-        valid_text = text_data.read_text(corpus.valid) if has_valid_file(corpus) else None
+        text, source = read_corpus(corpus.data, corpus.encoding)
+        valid_text = text_data.read_text(corpus.valid, corpus.encoding) if has_valid_file(corpus) else None
         vocab_text = text if corpus.level == "word" or valid_text is None else text + valid_text
         vocab = build_vocab(corpus, vocab_text)
         train_ids, valid_ids = encode_splits(corpus, vocab, text, valid_text)
@@ -93,10 +99,13 @@ class LanguageModelTask(Task):
         """Token ids of the training and validation streams, from the corpus the run started with."""
         if self._ids is None:
             corpus, data = self.settings["corpus"], self.prepared["data"]
-            text, _ = read_corpus(corpus.data)
+            if data.get("source") is None:
+                raise ValueError(f"this run was imported from {self.prepared.get('imported', 'a model file')} and "
+                                 "has no training text; give a text file (eval --data FILE, visualize --text FILE)")
+            text, _ = read_corpus(corpus.data, corpus.encoding)
             if sha256(text) != data["sha256"]:
                 raise ValueError(f"the corpus {data['source']} changed since the run started (SHA-256 differs)")
-            valid_text = text_data.read_text(data["valid"]) if data.get("valid") else None
+            valid_text = text_data.read_text(data["valid"], corpus.encoding) if data.get("valid") else None
             self._ids = encode_splits(corpus, self.vocab, text, valid_text)
         return self._ids
 
@@ -126,12 +135,17 @@ class LanguageModelTask(Task):
             if ids.size == 0:                                    # --valid none: nothing to validate on
                 return {}
         else:
-            ids = self.vocab.encode(text_data.read_text(split))
+            ids = self.vocab.encode(known_text(self.vocab, text_data.read_text(split, self.settings["corpus"].encoding), split))
         if ids.size < 2:
             raise ValueError(f"{split} holds {ids.size} token(s): evaluation needs at least 2 (an input and its next)")
         batch = min(self.settings["train"].batch_size, ids.size - 1)   # a short file: fewer columns
         nats = evaluate_stream(model, ids, batch, self.settings["bptt"].seq_len)
         level = self.settings["corpus"].level
+        unknown = float(np.mean(ids == 0)) if level == "word" else 0.0      # id 0 is <unk>
+        if unknown >= 0.5:
+            print(f"unroll: warning: {unknown:.0%} of the {ids.size} tokens of {split} are <unk>: the perplexity "
+                  "mostly measures predicting <unk> (a lower --min-count, or text closer to the training corpus)",
+                  file=sys.stderr)
         out = {"loss": nats, "tokens": int(ids.size), "level": level}
         if level == "char":
             out["bits_per_char"] = nats / math.log(2)
@@ -157,7 +171,8 @@ class LanguageModelTask(Task):
         vocab = self.vocab
         for number, line in enumerate(lines, 1):
             line = line.rstrip("\n")
-            prime_ids = vocab.encode(line) if line else vocab.encode("\n")
+            prime = known_text(vocab, line, f"input line {number}")
+            prime_ids = vocab.encode(prime) if prime else vocab.encode("\n")
             if len(prime_ids) == 0:
                 raise ValueError(f"line {number} holds no token of the vocabulary")
             pieces, previous = [], int(prime_ids[-1])
@@ -174,13 +189,13 @@ class LanguageModelTask(Task):
 
 
 def _sample_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
     p.add_argument("--length", type=int, default=1000, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
+    p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     p.add_argument("--prime", default=None, help="text to start from (default: a newline, or the first token)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (default: a fresh one)")
 
 
 def cmd_sample(args, loaded) -> int:
@@ -208,11 +223,24 @@ def cmd_sample(args, loaded) -> int:
 
 # ----------------------------------------------------------------------------------------------------
 
-def read_corpus(path: str | None) -> tuple[str, str]:
+def read_corpus(path: str | None, encoding: str = "utf-8") -> tuple[str, str]:
     """(text, description) of --data, or of the bundled tiny Shakespeare when path is None."""
     if path is None:
         return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
-    return text_data.read_text(path), str(Path(path).resolve())
+    return text_data.read_text(path, encoding), str(Path(path).resolve())
+
+
+def known_text(vocab, text: str, where: str) -> str:
+    """``text`` without the characters a character vocabulary lacks, saying on stderr how many it skipped
+    (a word vocabulary maps unseen words to <unk> itself)."""
+    if not isinstance(vocab, VOCABS["char"]):
+        return text
+    kept, dropped = drop_unknown(text, vocab.tokens)
+    if dropped:
+        shown = ", ".join(repr(c) for c in list(dropped)[:5]) + (" ..." if len(dropped) > 5 else "")
+        print(f"unroll: warning: {where}: {sum(dropped.values())} characters not in the run's vocabulary skipped "
+              f"({shown}; the first at {where_first(text, dropped)})", file=sys.stderr)
+    return kept
 
 
 def build_vocab(corpus: CorpusConfig, text: str):

@@ -158,7 +158,7 @@ class LongTermTask(Task):
 
 
 def _experiment_arguments(p) -> None:
-    p.add_argument("problem", choices=PROBLEMS)
+    p.add_argument("problem", choices=PROBLEMS, help="the adding problem or the copying-memory problem")
     add_arguments(p.add_argument_group("problem"), ProblemConfig, "problem", exclude=("problem",))
     add_arguments(p.add_argument_group("cell"), CellConfig, "model")
     add_arguments(p.add_argument_group("training"), TrainConfig, "train", LongTermTask.train_defaults)

@@ -23,13 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from unroll.command import Command
-from unroll.config import option
+from unroll.config import check_encoding, check_finite, option
 from unroll.data import pairs as P
 from unroll.data.pair_generators import KINDS as PAIR_KINDS
+from unroll.data.vocab import UnknownToken
 from unroll.decode import beam_translate, greedy_translate, sample_translate
 from unroll.nn import ops
 from unroll.models.seq2seq import MODES, Seq2Seq, scheduled_sampling_prob
 from unroll.tasks.base import Task
+from unroll.tasks.labelled import check_settings
+
+
+LENGTH_ALLOWANCE = 10      # sources up to 10 x the longest training one, as classify and tag allow
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,16 @@ class PairDataConfig:
     valid: str | None = option(None, help="separate validation pairs (default: the last --valid-fraction of --data)")
     valid_fraction: float = option(0.05, help="share of --data held out for validation")
     level: str = option("char", help="tokens are characters or white-space separated words", choices=None)
+    encoding: str = option("utf-8", help="text encoding of --data, --valid and eval's --data (e.g. latin-1)")
+    max_source_len: int | None = option(None, help="longest source that validation, eval and predict accept "
+                                                   f"(default: {LENGTH_ALLOWANCE} x the longest training source)")
 
     def __post_init__(self):
         P.tokens_of("", self.level)
+        check_encoding(self.encoding)
+        check_finite(self)
+        if self.max_source_len is not None and (isinstance(self.max_source_len, bool) or self.max_source_len < 1):
+            raise ValueError(f"--max-source-len must be a positive integer, got {self.max_source_len}")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
 
@@ -63,6 +75,7 @@ class Seq2SeqConfig:
                                               "the first source tokens end up nearest the first target tokens")
 
     def __post_init__(self):
+        check_settings(self, "hidden_size", "num_layers", "embedding_size")
         if self.conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {self.conditioning!r}")
         if self.scheduled_sampling != 0 and not self.scheduled_sampling > 1:
@@ -78,7 +91,14 @@ class PredictOptions:
     length_penalty: float = option(0.0, help="beam score = log p / length^this")
     max_len: int | None = option(None, help="longest output (default: 2 x the longest training target + 10)")
     attention_plot: str | None = option(None, help="PNG heat map of the first line's attention weights")
+    max_source_len: int | None = option(None, help="longest source accepted (default: the run's --max-source-len, "
+                                                   f"else {LENGTH_ALLOWANCE} x the longest training source)")
     seed: int = option(0, help="seeds the sampling")
+
+    def __post_init__(self):
+        check_settings(self, "beam", "max_len", "max_source_len")
+        if self.temperature < 0:
+            raise ValueError(f"--temperature must be >= 0 (0: greedy or beam), got {self.temperature}")
 
 
 class Seq2SeqTask(Task):
@@ -105,9 +125,9 @@ class Seq2SeqTask(Task):
         data = self.settings["pairs"]
         if data.data is None:
             raise ValueError("the seq2seq task needs --data, a TSV file of source<TAB>target pairs")
-        pairs = P.read_pairs(data.data)
+        pairs = P.read_pairs(data.data, data.encoding)
         if data.valid is not None:
-            return pairs, P.read_pairs(data.valid)
+            return pairs, P.read_pairs(data.valid, data.encoding)
         n_valid = max(1, int(round(len(pairs) * data.valid_fraction)))
         if n_valid >= len(pairs):
             raise ValueError(f"{data.data} holds {len(pairs)} pairs: too few to hold out a validation share")
@@ -130,6 +150,9 @@ class Seq2SeqTask(Task):
     def count(self, batch) -> int:
         return int(batch.src_mask.sum() + batch.tgt_mask.sum())
 
+    def weight(self, batch) -> float:
+        return float(batch.tgt_mask.sum())           # the loss is the mean over real target tokens
+
     def build_model(self, seed: int, dtype=np.float32):
         c = self.settings["seq2seq"]
         src, tgt = self.vocabs
@@ -145,18 +168,23 @@ class Seq2SeqTask(Task):
     # ------------------------------------------------------------------------------------------------
     # Metrics and predictions.
 
-    def encode_source(self, line: str, where: str) -> list[int]:
-        """One source line -> ids; a one-line error starting with ``where`` (the file and line)."""
+    def encode_source(self, line: str, where: str, max_len: int | None = None) -> list[int]:
+        """One source line -> ids; a one-line error starting with ``where`` (the file and line).
+
+        max_len: the longest source accepted (default: --max-source-len, else 10 x the longest training source)
+        """
         src, _ = self.vocabs
+        longest = max_len or self.settings["pairs"].max_source_len or LENGTH_ALLOWANCE * self.prepared["max_source"]
         if not line.strip():
             raise ValueError(f"{where}: the source is empty")
         try:
             ids = src.encode(line)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-        if len(ids) > self.prepared["max_source"]:
-            raise ValueError(f"{where}: the source has {len(ids)} tokens, longer than any seen in training "
-                             f"({self.prepared['max_source']})")
+        except UnknownToken as err:
+            raise UnknownToken(f"{where}: {err}") from None
+        if len(ids) > longest:
+            raise ValueError(f"{where}: the source has {len(ids)} tokens, more than the {longest} accepted (the "
+                             f"longest training source has {self.prepared['max_source']}; --max-source-len N "
+                             "accepts longer ones)")
         return list(ids)[::-1] if self.settings["seq2seq"].reverse_source else ids
 
     def translate(self, model, src_ids, beam: int = 1, max_len: int | None = None, temperature: float = 0.0,
@@ -175,19 +203,45 @@ class Seq2SeqTask(Task):
                 out += greedy_translate(model, batch.src, batch.src_mask, max_len)
         return out
 
-    def metrics(self, model, split: str) -> dict:
-        from unroll import metrics as M
-        src, tgt = self.vocabs
-        name = self.settings["pairs"].data if split == "valid" else split
-        pairs = self._split()[1] if split == "valid" else P.read_pairs(split)
-        ids = []
-        for number, (s, t) in enumerate(pairs, 1):
+    def _encoded(self, split: str):
+        """(pairs, their (source ids, target ids)) of "valid" or a file; errors name the file and its line."""
+        _, tgt = self.vocabs
+        data = self.settings["pairs"]
+        if split != "valid":
+            name, pairs, first = split, P.read_pairs(split, data.encoding), 1
+        elif data.valid is not None:
+            name, pairs, first = data.valid, P.read_pairs(data.valid, data.encoding), 1
+        else:                                        # the held-out share is the last lines of --data
+            train, pairs = self._split()
+            name, first = data.data, len(train) + 1
+        kept, ids, skipped = [], [], []
+        for number, (s, t) in enumerate(pairs, first):
             where = f"{name} line {number}"
             try:
-                target = tgt.encode(t)
-            except ValueError as err:
-                raise ValueError(f"{where}: target {err}") from None
-            ids.append((self.encode_source(s, where), target))
+                try:
+                    target = tgt.encode(t)
+                except UnknownToken as err:
+                    raise UnknownToken(f"{where}: target {err}") from None
+                ids.append((self.encode_source(s, where), target))
+                kept.append((s, t))
+            except UnknownToken as err:
+                if split == "valid":                 # the run's own validation data: strict
+                    raise ValueError(str(err)) from None
+                skipped.append(str(err))             # a file given to eval: score what can be scored
+        if skipped and ids:
+            print(f"unroll: warning: {name}: {len(skipped)} of {len(pairs)} pairs skipped, holding a token outside "
+                  f"the run's vocabularies (first: {skipped[0]})", file=sys.stderr)
+        if not ids:
+            raise ValueError(f"{name}: none of its {len(pairs)} pairs can be evaluated (first: {skipped[0]})")
+        return kept, ids
+
+    def check_data(self) -> None:
+        self._encoded("valid")
+
+    def metrics(self, model, split: str) -> dict:
+        from unroll import metrics as M
+        _, tgt = self.vocabs
+        pairs, ids = self._encoded(split)
         total, count = 0.0, 0.0
         for start in range(0, len(ids), 256):
             batch = P.make_batch(ids[start:start + 256], model.dtype)
@@ -212,7 +266,12 @@ class Seq2SeqTask(Task):
         _, tgt = self.vocabs
         rng = np.random.default_rng(options.seed)
         for number, line in enumerate(lines, 1):
-            ids = self.encode_source(line, f"input line {number}")
+            try:
+                ids = self.encode_source(line, f"input line {number}", options.max_source_len)
+            except UnknownToken as err:              # one line the model cannot read: an empty output line
+                print(f"unroll: warning: {err}; its output line is left empty", file=sys.stderr)
+                yield ""
+                continue
             hyp = self.translate(model, [ids], options.beam, options.max_len, options.temperature,
                                  options.length_penalty, rng)[0]
             if number == 1 and options.attention_plot:
@@ -231,7 +290,7 @@ def _pair_options(kind: str, p) -> None:
     p.add_argument("--n", type=int, default=10_000, help="distinct pairs (default 10000)")
     p.add_argument("--test", type=int, default=0, help="further distinct pairs written to --test-out")
     p.add_argument("--test-out", type=Path, default=None, help="where the --test pairs go")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="fixes the pairs drawn (default 0)")
     p.add_argument("--min-len", type=int, default=10, help="reverse: shortest string")
     p.add_argument("--max-len", type=int, default=60, help="reverse: longest string")
     p.add_argument("--max-digits", type=int, default=3, help="addition: digits per operand")

@@ -44,6 +44,8 @@ class TagConfig:
     embedding_size: int | None = option(32, "--embedding", "embedding width")
     num_layers: int = option(1, "--layers", "recurrent layers")
     cell: str = option("lstm", help="recurrent cell", choices="cells")
+    bidirectional: bool = option(False, help="read both ways: the default for tagging (the flag classify and "
+                                             "seq2seq take, accepted here too)")
     unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
     dropout: float = option(0.0, help="dropout between layers and before the output layer")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
@@ -54,11 +56,18 @@ class TagConfig:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
         if self.cell not in names("cells"):
             raise ValueError(f"cell must be one of {', '.join(names('cells'))}, got {self.cell!r}")
+        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
+        if self.bidirectional and self.unidirectional:
+            raise ValueError("give --bidirectional or --unidirectional, not both")
 
 
 @dataclass(frozen=True)
 class TagPredictOptions:
     format: str = option("tags", help="tags (space-separated) | words (B/I tags: the text re-spaced)")
+
+    def __post_init__(self):
+        if self.format not in ("tags", "words"):
+            raise ValueError(f"--format must be tags or words, got {self.format!r}")
 
 
 class TagTask(Task):
@@ -96,6 +105,9 @@ class TagTask(Task):
 
     def init_from(self) -> str | None:
         return self.cfg.init_from
+
+    def count(self, batch) -> int:
+        return int(batch.mask.sum())                 # real tokens: the loss is their mean
 
     def batches(self, train):
         L.check_digest(self.prepared, [self.cfg.data])
@@ -166,22 +178,27 @@ class TagTask(Task):
             return np.arange(len(sequences)), None
         return L.split_indices(len(sequences), self.cfg.valid_fraction)
 
+    def check_data(self) -> None:
+        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
+
     def _data(self, split: str):
         """(token id sequences, tag id sequences) of "train", "valid" or a CoNLL file."""
         if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
             sequences = read_conll(self.cfg.data, self.cfg.encoding)
             train_idx, valid_idx = self._split(sequences)
             source, chosen = self.cfg.data, [sequences[i] for i in (train_idx if split == "train" else valid_idx)]
+            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
         else:
             source = self.cfg.valid if split == "valid" else split
             chosen = read_conll(source, self.cfg.encoding)
+            numbers = range(1, len(chosen) + 1)
         index, stoi = {t: i for i, t in enumerate(self.prepared["tags"])}, self._stoi()
         seqs, tags = [], []
-        for k, (tokens, tg) in enumerate(chosen, 1):
+        for k, (tokens, tg) in zip(numbers, chosen):
             unknown = sorted(set(tg) - set(index))
             if unknown:
-                raise ValueError(f"{source}: sequence {k} has the tag(s) {', '.join(unknown)}, not in the run's "
-                                 f"tag set {', '.join(self.prepared['tags'])}")
+                raise ValueError(f"{source}: sequence {k} has the tag(s) {L.some(unknown)}, not in the run's "
+                                 f"tag set {L.some(self.prepared['tags'])}")
             seqs.append(L.encode(stoi, tokens))
             tags.append(np.array([index[t] for t in tg], np.int64))
         return seqs, tags

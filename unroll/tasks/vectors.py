@@ -88,6 +88,11 @@ def with_vectors(task_cls, part_cls):
             L.check_digest(self.prepared, self.vec.data_files())     # a resumed run reads the data it started with
             return self.vec.batches(train)
 
+        def check_data(self):
+            if self.vec is None:
+                return super().check_data()
+            self.vec.encoded("valid")                    # the held-out part or --valid: before the folder exists
+
         def build_model(self, seed, dtype=np.float32):
             return self.vec.build_model(seed, dtype) if self.vec else super().build_model(seed, dtype)
 

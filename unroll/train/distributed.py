@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -197,6 +198,51 @@ def launch_command(workers: int, argv: list[str]) -> tuple[list[str], dict]:
     if workers > (os.cpu_count() or 1):
         command.append("--oversubscribe")
     return command + [sys.executable, "-m", "unroll", *argv], env
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+RULE = re.compile(rb"^-{20,}\r?$")        # the dashed lines around mpiexec's multi-line notices
+NOISE = re.compile(rb"^\[[^\]]*\] PMIX ERROR: ")   # Open MPI's PMIx, when ranks leave early
+
+
+def run_launcher(command: list[str], env: dict) -> int:
+    """Run mpiexec and pass its output on: stdout without the ANSI colour codes it appends, stderr
+    without its framed notices (the 8-line 'one or more processes exited with non-zero status', printed
+    after the ranks' own one-line error). Rank 0's progress line stays live when stderr is a terminal."""
+    import subprocess
+    import threading
+    if sys.stderr.isatty():
+        env = {**env, "UNROLL_LIVE_PROGRESS": "1"}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = threading.Thread(target=_forward, args=(child.stdout, sys.stdout, False), daemon=True)
+    out.start()
+    _forward(child.stderr, sys.stderr, True)
+    out.join()
+    return child.wait()
+
+
+def _forward(source, target, drop_notices: bool) -> None:
+    """Copy ``source`` (bytes) to ``target`` as it comes, line by line ('\\r' redraws included)."""
+    framed, pending = False, b""
+    while True:
+        chunk = os.read(source.fileno(), 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = re.split(rb"(?<=[\n\r])", pending)
+        for line in lines:
+            if drop_notices and RULE.match(line.rstrip(b"\n")):
+                framed = not framed
+                continue
+            if not framed and not (drop_notices and NOISE.search(line)):
+                _write(target, ANSI.sub(b"", line))
+    if pending and not framed:
+        _write(target, ANSI.sub(b"", pending))
+
+
+def _write(target, data: bytes) -> None:
+    target.buffer.write(data) if hasattr(target, "buffer") else target.write(data.decode("utf-8", "replace"))
+    target.flush()
 
 
 class RankCarries:

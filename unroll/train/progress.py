@@ -1,12 +1,14 @@
 """A one-line progress bar on stderr: step, loss, tokens/s, time left.
 
 On a terminal the line is redrawn in place a few times a second; when stderr is not a terminal (a log
-file, CI) a plain line is printed instead for every metrics record that has a validation loss or falls on
-a multiple of 50 steps (the language model logs every 50 steps; a task logging every step is not flooded).
+file, CI) a plain line is printed instead for every metrics record that has a validation loss, falls on
+a multiple of 50 steps (the language model logs every 50 steps; a task logging every step is not flooded),
+or comes 30 s of training after the last line (slow steps are not silent for minutes).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -18,23 +20,26 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-PLAIN_EVERY = 50      # off a terminal: a line for every validation and every 50th step
+PLAIN_EVERY = 50      # off a terminal: a line for every validation and every 50th step ...
+PLAIN_SECONDS = 30.0  # ... and at least one every 30 s of training
 
 
 class Progress:
     def __init__(self, quiet: bool = False, stream=None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.live = not quiet and self.stream.isatty()
+        self.live = not quiet and (self.stream.isatty() or os.environ.get("UNROLL_LIVE_PROGRESS") == "1")
         self.last_draw = 0.0
         self.last_record = None
+        self.last_plain = 0.0
 
     def update(self, step: int, max_steps: int | None, elapsed: float, max_time: float | None, record: dict) -> None:
         if self.quiet:
             return
         if not self.live:
-            if record and record is not self.last_record and ("valid_loss" in record or step % PLAIN_EVERY == 0):
-                self.last_record = record
+            due = "valid_loss" in record or step % PLAIN_EVERY == 0 or elapsed - self.last_plain >= PLAIN_SECONDS
+            if record and record is not self.last_record and due:
+                self.last_record, self.last_plain = record, elapsed
                 print(self._line(step, max_steps, elapsed, max_time, record), file=self.stream, flush=True)
             return
         now = time.monotonic()

@@ -71,6 +71,8 @@ class Trainer:
         self.log_every = log_interval(config)
         self.sinks = [TensorBoardSink(self.run_dir)] if config.tensorboard else []   # more metrics destinations
         self.groups = finetune.depth_groups(model.params)   # --lr-layer-decay, --unfreeze-every (train/finetune.py)
+        self.log_seconds = log_seconds(config)
+        self.stop_signal = None
 
     def components(self) -> dict:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
@@ -113,7 +115,7 @@ class Trainer:
             if self.world.size > 1:                       # every rank stops at the same step
                 c["elapsed"], self.stop_requested = self.world.agree(c["elapsed"], self.stop_requested)
             evaluate = c["step"] % cfg.eval_every == 0 or self._done(c["elapsed"])
-            if c["step"] % self.log_every == 0 or evaluate:
+            if c["step"] % self.log_every == 0 or evaluate or window.age() >= self.log_seconds:
                 record = self._metrics(window, evaluate)
                 self._log(record)
                 window = _Window()
@@ -132,8 +134,12 @@ class Trainer:
         if self.batches.reset_state:                       # new sequences start: forget the carried state
             self.carry.value = None
         mine = self.task.shard(batch, self.world.rank, self.world.size) if self.world.size > 1 else batch
-        loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
-        loss, grads = self.world.reduce_step(loss, grads, self.task.count(mine))   # P > 1: global means
+        weight = self.task.weight(mine)
+        if weight > 0 or self.world.size == 1:
+            loss, grads, self.carry.value = self.task.loss_and_grads(self.model, mine, self.carry.value)
+        else:                                              # a short batch left this rank no sequence
+            loss, grads = 0.0, {k: np.zeros_like(v) for k, v in self.model.params.items()}
+        loss, grads = self.world.reduce_step(loss, grads, weight)   # P > 1: means over every rank's tokens
         scales = finetune.lr_scales(self.groups, cfg.lr_layer_decay, cfg.unfreeze_every, c["step"], cfg.eval_every)
         for key in (k for k, s in (scales or {}).items() if s == 0.0):
             grads[key] = np.zeros_like(grads[key])          # frozen: out of the clipping norm too
@@ -213,7 +219,7 @@ class Trainer:
         self.progress.say(message)
 
     def _request_stop(self, signum, frame) -> None:
-        self.stop_requested = True
+        self.stop_requested, self.stop_signal = True, signum
         self.progress.say("stopping after this step; a checkpoint will be written (resume with --resume)")
 
     # ------------------------------------------------------------------------------------------------
@@ -244,6 +250,9 @@ class _Window:
     def __init__(self):
         self.loss, self.norm, self.steps, self.tokens, self.start = 0.0, 0.0, 0, 0, time.perf_counter()
 
+    def age(self) -> float:
+        return time.perf_counter() - self.start
+
     def add(self, loss: float, norm: float, tokens: int) -> None:
         self.loss += loss
         self.norm += norm
@@ -252,6 +261,14 @@ class _Window:
 
 
 PLOT_POINTS = 100       # a run of known length logs at least this many training lines (every step if shorter)
+
+
+def log_seconds(config) -> float:
+    """Seconds between metrics lines under --max-time: a run of known duration also gets about PLOT_POINTS
+    lines (at most one every half second, at least one every 10 s), however fast its steps are."""
+    if config.max_time is None:
+        return math.inf
+    return min(10.0, max(0.5, config.max_time / PLOT_POINTS))
 
 
 def log_interval(config) -> int:
