@@ -109,7 +109,9 @@ def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):
     assert split.parts(50, 4096, "lstm") == [(0, 25), (25, 50)]
     assert split.parts(3, 128, "lstm") == [(0, 3)]              # fewer than 2 x MIN_ROWS_PER_PART rows
     monkeypatch.setenv("UNROLL_SPLIT", "auto")
-    monkeypatch.setitem(split.AUTO_BATCH_MAX_HIDDEN, "gru", 256)
+    assert all(split.parts(50, H, cell) == [(0, 50)] for cell in ("rnn", "gru", "lstm") for H in (64, 128, 512))
+    for cell, limit in {"rnn": 512, "gru": 256, "lstm": 512}.items():   # the shipped limits are 0 (measured)
+        monkeypatch.setitem(split.AUTO_BATCH_MAX_HIDDEN, cell, limit)
     for cell, limit in split.AUTO_BATCH_MAX_HIDDEN.items():
         assert split.parts(50, limit, cell) == [(0, 25), (25, 50)]
         assert split.parts(50, limit + 1, cell) == [(0, 50)]

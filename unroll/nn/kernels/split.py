@@ -28,8 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from unroll.nn.kernels import blas
 
 STRATEGIES = ("auto", "off", "batch")
-# auto splits the batch up to this hidden size, per cell (the lead's quiet measurement sets them)
-AUTO_BATCH_MAX_HIDDEN = {"rnn": 512, "gru": 512, "lstm": 512}
+# auto splits the batch up to this hidden size, per cell. Quiet 2-core AMD EPYC (OpenBLAS Haswell, its own
+# choice), 2026-12-02, batch 50: the split lost to one 2-thread BLAS loop in every configuration at 2 threads
+# (LSTM 2x128 1.06x vs 1.36x torch, 2x512 0.91x vs 1.22x; RNN and GRU likewise), so auto never splits.
+AUTO_BATCH_MAX_HIDDEN = {"rnn": 0, "gru": 0, "lstm": 0}
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 
 _override: str | None = None
