@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from unroll.nn import ops
+
 
 def _check(p: float) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
@@ -37,13 +39,10 @@ def weight_drop(W_h: np.ndarray, p: float, rng: np.random.Generator | None, trai
         return W_h, None
     if rng is None:
         raise ValueError("weight drop with p > 0 in training needs an explicit rng (np.random.Generator)")
-    keep = (rng.random(W_h.shape) >= p).astype(W_h.dtype) / W_h.dtype.type(1.0 - p)
-    return W_h * keep, keep
+    return ops.dropout_forward(W_h, p, rng, training)          # the same mask draw as dropout, on W_h
 
 
-def weight_drop_backward(dW_dropped: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """dW_h = dW̃_h ⊙ M / (1 - p)."""
-    return dW_dropped if keep is None else dW_dropped * keep
+weight_drop_backward = ops.dropout_backward                    # dW_h = dW̃_h ⊙ M / (1 - p)
 
 
 def locked_dropout(x: np.ndarray, p: float, rng: np.random.Generator | None, training: bool = True):
@@ -64,5 +63,4 @@ def locked_dropout_backward(dy: np.ndarray, keep: np.ndarray | None) -> np.ndarr
 
 def dropout(x: np.ndarray, p: float, rng, training: bool, locked: bool):
     """Ordinary inverted dropout (a fresh mask per element) or, with ``locked``, locked dropout."""
-    from unroll.nn import ops
     return locked_dropout(x, p, rng, training) if locked else ops.dropout_forward(x, p, rng, training)
