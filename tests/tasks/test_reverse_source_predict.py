@@ -31,9 +31,9 @@ def test_a_model_trained_with_reversed_sources_translates_correctly(tmp_path, ca
     (tmp_path / "fixed.tsv").write_text("".join(f"{s}\t{s[::-1]}\n" for s in FIXED))
     (tmp_path / "fixed.txt").write_text("".join(f"{s}\n" for s in FIXED))
     run = tmp_path / "run"
-    run_cli(capsys, "train", "--task", "seq2seq", "--data", str(tmp_path / "rv.tsv"), "--valid", str(tmp_path / "rv.tsv"),
-            "--reverse-source", "--hidden", "24", "--batch", "16", "--lr", "0.02", "--max-steps", "200",
-            "--eval-every", "100", "--quiet", "--out", str(run))
+    run_cli(capsys, "train", "--task", "seq2seq", "--data", str(tmp_path / "rv.tsv"), "--valid",
+            str(tmp_path / "rv.tsv"), "--reverse-source", "--hidden", "24", "--batch", "16", "--lr", "0.02",
+            "--max-steps", "200", "--eval-every", "100", "--quiet", "--out", str(run))
     assert run_cli(capsys, "predict", str(run), str(tmp_path / "fixed.txt")).splitlines() == [s[::-1] for s in FIXED]
     result = json.loads(run_cli(capsys, "eval", str(run), "--data", str(tmp_path / "fixed.tsv"), "--json"))
     assert result["exact_match"] == 1.0 and result["pairs"] == len(FIXED)

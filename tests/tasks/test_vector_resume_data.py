@@ -1,6 +1,7 @@
 """A resumed classify/tag/seq2seq run on vectors whose data file changed since it started is refused in
 one line, as token runs are (issue 29): `--data` or `--valid` edited between the start and `--resume`
-ends in exit status 2, one line naming the flag and the files (the token runs' own line), and nothing written to the run folder."""
+ends in exit status 2, one line naming the flag and the files (the token runs' own line), and nothing written to the run
+folder."""
 
 import numpy as np
 import pytest
