@@ -168,8 +168,9 @@ def apply_scaler(xs, scaler: dict | None, dtype=np.float32) -> list[np.ndarray]:
     return [((x - mean) / std).astype(dtype) for x in xs]
 
 
-def pad_vectors(xs, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """[(T_n, D)] -> x (T, N, D) zero-padded, mask (T, N) 1 on the real steps."""
+def pad_vectors(xs, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """[(T_n, D)] -> x (T, N, D) zero-padded, mask (T, N) 1 on the real steps (dtype: the sequences' own)."""
+    dtype = dtype or xs[0].dtype
     lengths = np.array([len(x) for x in xs])
     T, N, D = int(lengths.max()), len(xs), xs[0].shape[1]
     out = np.zeros((T, N, D), dtype)

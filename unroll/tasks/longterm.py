@@ -101,9 +101,10 @@ class LongTermTask(Task):
         return np.random.SeedSequence(seed).spawn(4)
 
     def make_batch(self, N: int, rng: np.random.Generator):
+        dtype = self.settings["train"].dtype or np.float32            # the inputs in the run's precision
         if self.problem.problem == "adding":
-            return problems.adding_problem(self.problem.T, N, rng)
-        return problems.copying_problem(self.problem.T, N, rng)
+            return problems.adding_problem(self.problem.T, N, rng, dtype)
+        return problems.copying_problem(self.problem.T, N, rng, dtype)
 
     def prepare(self) -> dict:
         self.prepared = {}

@@ -165,7 +165,7 @@ class Seq2SeqVectors(VectorPart):
 
     def batches(self, train):
         self.task._batches = P.PairBatches(self.encoded("train")[0], train.batch_size,
-                                           self.task.stream(train.seed, "train"))
+                                           self.task.stream(train.seed, "train"), train.dtype or np.float32)
         return self.task._batches
 
     def build_model(self, seed: int, dtype=np.float32):

@@ -191,7 +191,9 @@ class VectorPart:
     def data_files(self) -> list[str]:
         return [p for p in (self.cfg.data, self.cfg.valid) if p]
 
-    def inputs(self, xs, dtype=np.float32) -> list[np.ndarray]:
+    def inputs(self, xs, dtype=None) -> list[np.ndarray]:
+        """The standardised sequences in the run's precision (--dtype; float32 by default)."""
+        dtype = dtype or self.task.settings["train"].dtype or np.float32
         return V.apply_scaler(xs, self.prepared["scaler"], dtype)
 
     def input_layer(self, hidden: int) -> VectorInput:
