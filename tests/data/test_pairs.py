@@ -13,15 +13,17 @@ from unroll import metrics
 
 def test_tsv_reads_pairs_and_ignores_extra_columns(tmp_path):
     path = tmp_path / "p.tsv"
-    path.write_text("Go.\tVa !\tCC-BY 2.0 (France)\nHi.\tSalut !\r\n", encoding="utf-8")
+    path.write_text("Go.\tVa !\tCC-BY 2.0 (France)\nHi.\tSalut !\t#2877272\r\n\n", encoding="utf-8")
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
 
 
 @pytest.mark.parametrize("text,message", [
-    ("a\tb\nno tab here\n", "line 2: no tab"),
-    ("a\tb\n\nc\td\n", "line 2: no tab"),
-    ("a\tb\n\tx\n", "line 2: the source is empty"),
-    ("a\tb\nc\td\ne\t  \n", "line 3: the target is empty"),
+    ("a\tb\nno tab here\n", "pairs.tsv:2: no tab between source and target"),
+    ("a\tb\n\nc\td\n", "pairs.tsv:2: a blank line, but a source<TAB>target file holds one record a line; "
+                         "blank lines between blocks are the layout of CoNLL token<TAB>tag files"),
+    ("a\tb\n\tx\n", "pairs.tsv:2: empty source"),
+    ("a\tb\nc\td\ne\t  \n", "pairs.tsv:3: empty target"),
+    ("a\tb\tby X\nc\td\n", "pairs.tsv:2: 2 columns, but line 1 has 3 \\(a tab inside a source\\?\\)"),
 ])
 def test_tsv_errors_name_the_line(text, message):
     with pytest.raises(ValueError, match=message) as err:

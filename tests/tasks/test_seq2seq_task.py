@@ -79,7 +79,7 @@ def test_predict_errors_name_the_line(tmp_path, lines, message):
 def test_eval_file_errors_name_the_line(tmp_path):
     task = make_task(tmp_path)
     (tmp_path / "bad.tsv").write_text("ab\tba\nabc cba\n")
-    with pytest.raises(ValueError, match="bad.tsv line 2: no tab"):
+    with pytest.raises(ValueError, match="bad.tsv:2: no tab"):
         task.metrics(task.build_model(0), str(tmp_path / "bad.tsv"))
     (tmp_path / "oov.tsv").write_text("ab\tbz\nab\tbz\n")                 # nothing it can score
     with pytest.raises(ValueError, match="oov.tsv: none of its 2 pairs can be evaluated \\(first: .*oov.tsv line 1: "

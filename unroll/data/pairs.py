@@ -1,8 +1,9 @@
 """Pairs of sequences for encoder-decoders: the TSV format, vocabularies with BOS/EOS, and batches.
 
 File format: one pair per line, ``source<TAB>target`` (the Tatoeba/Anki format that d2l and the PyTorch
-tutorial use; columns after the second, such as Anki's attribution, are ignored). A line without a tab,
-or with an empty source or target, is an error that names the file and the line.
+tutorial use; columns after the second, such as Anki's attribution, are ignored), read by ``data.columns``
+with its rules for blank lines and extra tabs. A line without a tab, or with an empty source or target, is an
+error ``path:LINE: ...``.
 
 Tokens are characters (``level="char"``) or white-space separated words (``level="word"``). A
 ``PairVocab`` holds ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, then the tokens seen in training in sorted
@@ -17,6 +18,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unroll.data.columns import NOT_CONLL, lines_of, records
+from unroll.data.text import read_text
 from unroll.data.vocab import UnknownToken
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -33,36 +36,14 @@ class PairBatch(NamedTuple):
 
 
 def parse_pairs(text: str, name: str = "<text>") -> list[tuple[str, str]]:
-    """``source<TAB>target`` lines -> pairs; a one-line ValueError names ``name`` and the line."""
-    pairs = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()                                  # the final newline ends the last line
-    for number, line in enumerate(lines, 1):
-        line = line.rstrip("\r")
-        if "\t" not in line:
-            raise ValueError(f"{name} line {number}: no tab between source and target: {line[:60]!r}")
-        src, tgt = line.split("\t")[:2]
-        if not src.strip() or not tgt.strip():
-            side = "source" if not src.strip() else "target"
-            raise ValueError(f"{name} line {number}: the {side} is empty")
-        pairs.append((src, tgt))
-    if not pairs:
-        raise ValueError(f"{name} holds no pairs")
-    return pairs
+    """``source<TAB>target`` lines -> pairs (the column rules of ``data.columns``); errors are ``name:LINE: ...``."""
+    found = records(lines_of(text), name, ("source", "target"), hint=NOT_CONLL)
+    return [(fields[0], fields[1]) for _, fields in found]
 
 
-def read_pairs(path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+def read_pairs(path, encoding: str = "utf-8", flag: str | None = None) -> list[tuple[str, str]]:
     """Read a TSV file of pairs, UTF-8 or ``encoding`` (see ``parse_pairs``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    try:
-        text = path.read_bytes().decode(encoding)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not {encoding} text (byte {err.start}; give its encoding, e.g. --encoding "
-                         "latin-1)") from None
-    return parse_pairs(text, str(path))
+    return parse_pairs(read_text(path, encoding, flag), f"{flag} {path}" if flag else str(path))
 
 
 def write_pairs(path, pairs) -> None:

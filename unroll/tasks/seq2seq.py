@@ -125,7 +125,7 @@ class Seq2SeqTask(Task):
         data = self.settings["pairs"]
         if data.data is None:
             raise ValueError("the seq2seq task needs --data, a TSV file of source<TAB>target pairs")
-        pairs = P.read_pairs(data.data, data.encoding)
+        pairs = P.read_pairs(data.data, data.encoding, "--data")
         if data.valid is not None:
             return pairs, P.read_pairs(data.valid, data.encoding)
         n_valid = max(1, int(round(len(pairs) * data.valid_fraction)))
