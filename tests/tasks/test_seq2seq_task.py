@@ -91,7 +91,7 @@ def test_predict_leaves_a_line_with_an_unseen_character_empty_and_says_so(tmp_pa
     task = make_task(tmp_path)
     out = list(task.predict(task.build_model(0), ["abcd", "abx", "dcb"], None))
     assert len(out) == 3 and out[1] == ""
-    assert "unroll: warning: input line 2: character 'x' is not in the vocabulary" in capsys.readouterr().err
+    assert "unroll: warning: input line 2: character 'x' at position 2 is not in the vocabulary" in capsys.readouterr().err
 
 
 def test_data_command_writes_disjoint_sets(tmp_path):

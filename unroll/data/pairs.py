@@ -6,9 +6,9 @@ with its rules for blank lines and extra tabs. A line without a tab, or with an 
 error ``path:LINE: ...``.
 
 Tokens are characters (``level="char"``) or white-space separated words (``level="word"``). A
-``PairVocab`` holds ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, then the tokens seen in training in sorted
-order. A batch is time-major: sources ``(T, N)`` padded with 0 and their mask; the decoder's inputs
-``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask.
+``PairVocab`` (the pair configuration of ``data.vocab.Vocab``) holds ``<pad>`` = 0, ``<bos>`` = 1,
+``<eos>`` = 2, then the tokens seen in training in sorted order. A batch is time-major: sources ``(T, N)``
+padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import numpy as np
 
 from unroll.data.columns import NOT_CONLL, lines_of, records
 from unroll.data.text import read_text
-from unroll.data.vocab import UnknownToken
+from unroll.data import vocab
+from unroll.data.vocab import BOS, EOS, LEVELS, PAD, PAIR_SPECIALS, PAIR_TOKENIZER, PairVocab, UnknownToken  # noqa: F401
 
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-SPECIALS = (PAD, BOS, EOS)
-LEVELS = ("char", "word")
+SPECIALS = PAIR_SPECIALS
 
 
 class PairBatch(NamedTuple):
@@ -55,55 +54,12 @@ def write_pairs(path, pairs) -> None:
 
 
 def tokens_of(text: str, level: str) -> list[str]:
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    return list(text) if level == "char" else text.split()
+    """A pair side's tokens: ``vocab.tokens_of`` with the pair configuration's word tokenizer (white space)."""
+    return vocab.tokens_of(text, level, PAIR_TOKENIZER)
 
 
 def detokenize(tokens, level: str) -> str:
     return ("" if level == "char" else " ").join(tokens)
-
-
-class PairVocab:
-    """Tokens <-> ids with <pad> = 0, <bos> = 1, <eos> = 2 first."""
-
-    pad_id, bos_id, eos_id = 0, 1, 2
-
-    def __init__(self, tokens, level: str = "char"):
-        tokens = list(tokens)
-        if tuple(tokens[:3]) != SPECIALS or len(set(tokens)) != len(tokens):
-            raise ValueError(f"a PairVocab starts with {', '.join(SPECIALS)} and holds each token once")
-        tokens_of("", level)
-        self.level, self.tokens = level, tuple(tokens)
-        self._ids = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, texts, level: str = "char") -> PairVocab:
-        seen = {tok for text in texts for tok in tokens_of(text, level)} - set(SPECIALS)
-        return cls(list(SPECIALS) + sorted(seen), level)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, text: str) -> list[int]:
-        """text -> ids; ValueError naming the first token outside the vocabulary."""
-        out = []
-        for tok in tokens_of(text, self.level):
-            if tok not in self._ids or tok in SPECIALS:
-                raise UnknownToken(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
-                                 f"vocabulary of {len(self)} tokens")
-            out.append(self._ids[tok])
-        return out
-
-    def decode(self, ids) -> str:
-        return detokenize([self.tokens[i] for i in ids if i >= len(SPECIALS)], self.level)
-
-    def to_json(self) -> dict:
-        return {"level": self.level, "tokens": list(self.tokens)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> PairVocab:
-        return cls(d["tokens"], d["level"])
 
 
 def encode_pairs(pairs, src_vocab: PairVocab, tgt_vocab: PairVocab, name: str = "pairs"):

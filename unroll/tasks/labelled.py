@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.data.buckets import BucketBatches, eval_order, pad
-from unroll.data.vocab import UNK, WordVocab, tokenize, vocab_from_json
-
-LEVELS = ("word", "char")
+from unroll.data.vocab import LEVELS, UNK, WordVocab, tokens_of, vocab_from_json  # noqa: F401 (tasks read them here)
 
 
 def check_settings(config, *positive: str) -> None:
@@ -33,10 +31,6 @@ def some(names, shown: int = 10) -> str:
     names = list(names)
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(map(str, names[:shown])) + more
-
-
-def tokens_of(text: str, level: str, tokenizer: str = "punct") -> list[str]:
-    return list(text) if level == "char" else tokenize(text, tokenizer)
 
 
 def build_vocab(token_lists, min_count: int = 1, tokenizer: str = "punct") -> WordVocab:
