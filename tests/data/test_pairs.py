@@ -90,3 +90,26 @@ def test_metrics_hand_worked():
     assert metrics.char_error_rate(["kitten", "ab"], ["sitting", "ab"]) == pytest.approx(3 / 9)
     assert metrics.corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
     assert metrics.corpus_bleu(["a b c d"], ["e f g h"]) == pytest.approx(0.0)
+
+
+def test_pair_batches_are_the_bucket_batcher_and_resume_exactly():
+    from unroll.data.buckets import BucketBatches
+    from unroll.data.pairs import PairBatches
+    pairs = [([1] * (1 + i % 7), [2] * (1 + i % 3)) for i in range(45)]
+    straight = PairBatches(pairs, 4, np.random.default_rng(9))
+    assert isinstance(straight, BucketBatches) and straight.pool == 20 and straight.batches_per_epoch == 12
+    expected = [next(straight) for _ in range(30)]                  # crosses two epoch ends
+    assert straight.drawn == 30 and straight.epoch == 2
+    interrupted = PairBatches(pairs, 4, np.random.default_rng(9))
+    for _ in range(17):
+        next(interrupted)
+    resumed = PairBatches(pairs, 4, np.random.default_rng(9))
+    resumed.load_state_dict(*interrupted.state_dict())
+    assert resumed.drawn == 17
+    for want in expected[17:]:
+        got = next(resumed)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    seen = sorted(int(n) for batch in expected[:12] for n in batch.src_mask.sum(0))
+    assert seen == sorted(len(s) for s, _ in pairs)               # one epoch: every pair once
+    with pytest.raises(ValueError, match="seq2seq batcher's of unroll before issue 28"):
+        resumed.load_state_dict({"groups": np.arange(3), "group_sizes": np.array([3])}, {"epoch": 0})

@@ -8,7 +8,8 @@ error ``path:LINE: ...``.
 Tokens are characters (``level="char"``) or white-space separated words (``level="word"``). A
 ``PairVocab`` (the pair configuration of ``data.vocab.Vocab``) holds ``<pad>`` = 0, ``<bos>`` = 1,
 ``<eos>`` = 2, then the tokens seen in training in sorted order. A batch is time-major: sources ``(T, N)``
-padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask.
+padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask; training batches come
+from the one bucket batcher, ``data.buckets.BucketBatches``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unroll.data import vocab
+from unroll.data.buckets import BucketBatches
 from unroll.data.columns import NOT_CONLL, lines_of, records
 from unroll.data.text import read_text
-from unroll.data import vocab
 from unroll.data.vocab import BOS, EOS, LEVELS, PAD, PAIR_SPECIALS, PAIR_TOKENIZER, PairVocab, UnknownToken  # noqa: F401
 
 SPECIALS = PAIR_SPECIALS
@@ -90,60 +92,21 @@ def make_batch(pairs_ids, dtype=np.float32) -> PairBatch:
     return PairBatch(src, src_mask, tgt_in, tgt_out, tgt_mask)
 
 
-def epoch_groups(lengths, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch's batches as index arrays: shuffled, then each chunk of 20 batches sorted by source
-    length (less padding), and the batches of a chunk in random order."""
-    order = rng.permutation(len(lengths))
-    chunk, groups = 20 * batch_size, []
-    for start in range(0, len(order), chunk):
-        part = np.array(sorted(order[start:start + chunk], key=lambda i: lengths[i]), dtype=np.int64)
-        pieces = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-        groups += [pieces[j] for j in rng.permutation(len(pieces))]
-    return groups
+POOL = 20                                           # batches per length-sorting pool
+
+
+def PairBatches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> BucketBatches:
+    """Endless epochs of pair batches: the one bucket batcher (``data.buckets.BucketBatches``) over the source
+    lengths, pools of 20 batches, seeded by one draw from ``rng``; resumable exactly (its state is the epoch
+    and the position in it) and ``drawn`` counts the batches handed out (scheduled sampling reads it)."""
+    if not pairs_ids:
+        raise ValueError("no training pairs")
+    return BucketBatches([len(s) for s, _ in pairs_ids], batch_size, seed=int(rng.integers(2 ** 31)), pool=POOL,
+                         make=lambda index: make_batch([pairs_ids[i] for i in index], dtype))
 
 
 def batches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> Iterator[PairBatch]:
-    """One epoch of batches (see ``epoch_groups``)."""
-    for g in epoch_groups([len(s) for s, _ in pairs_ids], batch_size, rng):
-        yield make_batch([pairs_ids[i] for i in g], dtype)
-
-
-class PairBatches:
-    """Endless epochs of batches, resumable exactly: the state is the epoch's batches, the position in
-    them and the generator's bit state (the trainer's Batches protocol)."""
-
-    reset_state = False
-
-    def __init__(self, pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32):
-        if not pairs_ids:
-            raise ValueError("no training pairs")
-        self.pairs_ids, self.batch_size, self.rng, self.dtype = pairs_ids, batch_size, rng, dtype
-        self.lengths = [len(s) for s, _ in pairs_ids]
-        self.epoch, self.position, self.drawn = 0, 0, 0
-        self.groups = epoch_groups(self.lengths, batch_size, rng)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> PairBatch:
-        if self.position == len(self.groups):
-            self.epoch, self.position = self.epoch + 1, 0
-            self.groups = epoch_groups(self.lengths, self.batch_size, self.rng)
-        group = self.groups[self.position]
-        self.position += 1
-        self.drawn += 1
-        return make_batch([self.pairs_ids[i] for i in group], self.dtype)
-
-    def state_dict(self) -> tuple[dict, dict]:
-        sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
-        return ({"groups": np.concatenate(self.groups), "group_sizes": sizes},
-                {"epoch": self.epoch, "position": self.position, "drawn": self.drawn,
-                 "pairs": len(self.pairs_ids), "rng": self.rng.bit_generator.state})
-
-    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
-        if scalars.get("pairs") != len(self.pairs_ids):
-            raise ValueError(f"batch state was saved for {scalars.get('pairs')} training pairs, "
-                             f"this run has {len(self.pairs_ids)}")
-        self.groups = np.split(np.asarray(arrays["groups"], np.int64), np.cumsum(arrays["group_sizes"])[:-1])
-        self.epoch, self.position, self.drawn = int(scalars["epoch"]), int(scalars["position"]), int(scalars["drawn"])
-        self.rng.bit_generator.state = scalars["rng"]
+    """One epoch of batches (see ``PairBatches``)."""
+    endless = PairBatches(pairs_ids, batch_size, rng, dtype)
+    for _ in range(endless.batches_per_epoch):
+        yield next(endless)
