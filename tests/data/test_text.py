@@ -83,3 +83,22 @@ def test_bundled_tinyshakespeare_is_byte_identical_and_splits_like_nanogpt():
     assert (len(train), len(valid)) == (1_003_854, 111_540)
     with pytest.raises(ValueError, match="no bundled corpus named 'war-and-peace' .bundled: tinyshakespeare."):
         text.load_bundled("war-and-peace")
+
+
+@pytest.mark.parametrize("reader", ["read_text", "read_lines", "read_tsv", "read_conll", "read_pairs", "read_series",
+                                    "read_vectors .csv", "read_vectors .ts"])
+def test_every_reader_gives_the_one_message_for_a_folder_and_a_binary_file(tmp_path, reader):
+    """One decoder (text.decode_text) under every text reader of the data layer: it used to be three
+    decoders and, for the vector files, a codec error that named no file."""
+    from unroll.data import columns, pairs, series, vector_formats
+    name, _, suffix = reader.partition(" ")
+    read = {"read_text": text.read_text, "read_lines": columns.read_lines, "read_tsv": columns.read_tsv,
+            "read_conll": columns.read_conll, "read_pairs": pairs.read_pairs, "read_series": series.read_series,
+            "read_vectors": vector_formats.read_vectors}[name]
+    (tmp_path / f"d{suffix}").mkdir()
+    with pytest.raises(ValueError, match=f"^{tmp_path / f'd{suffix}'}: is a folder, not a text file$"):
+        read(tmp_path / f"d{suffix}")
+    path = tmp_path / f"b{suffix or '.csv'}"
+    path.write_bytes(b"id,x\n1,\x89\x00\x01")
+    with pytest.raises(ValueError, match=rf"^{path}:2: looks binary \(a NUL byte at byte offset 8\), not a text file$"):
+        read(path)
