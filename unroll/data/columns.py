@@ -69,7 +69,8 @@ def stdin_lines(stream=None, encoding: str = "utf-8") -> Iterator[str]:
                              "file? give text, or its encoding, e.g. --encoding latin-1)") from None
 
 
-def records(lines, who: str, columns: tuple[str, ...], rest: bool = False, hint: str = "") -> list[tuple[int, list[str]]]:
+def records(lines, who: str, columns: tuple[str, ...], rest: bool = False,
+            hint: str = "") -> list[tuple[int, list[str]]]:
     """(line number, fields) of each record of a one-record-a-line format (the rules in the module docstring).
 
     columns: the format's column names; rest: the last column takes the rest of the line, tabs included;

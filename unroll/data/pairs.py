@@ -8,8 +8,8 @@ error ``path:LINE: ...``.
 Tokens are characters (``level="char"``) or white-space separated words (``level="word"``). A
 ``PairVocab`` (the pair configuration of ``data.vocab.Vocab``) holds ``<pad>`` = 0, ``<bos>`` = 1,
 ``<eos>`` = 2, then the tokens seen in training in sorted order. A batch is time-major: sources ``(T, N)``
-padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask; training batches come
-from the one bucket batcher, ``data.buckets.BucketBatches``.
+padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>``
+``(U+1, N)`` with the target mask. Training batches come from the one bucket batcher (``PairBatches``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from unroll.data import vocab
 from unroll.data.buckets import BucketBatches
 from unroll.data.columns import NOT_CONLL, lines_of, records
 from unroll.data.text import read_text
-from unroll.data.vocab import BOS, EOS, LEVELS, PAD, PAIR_SPECIALS, PAIR_TOKENIZER, PairVocab, UnknownToken  # noqa: F401
-
-SPECIALS = PAIR_SPECIALS
+from unroll.data.vocab import PAIR_TOKENIZER, PairVocab
 
 
 class PairBatch(NamedTuple):
