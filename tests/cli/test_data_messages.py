@@ -107,3 +107,11 @@ def test_predict_on_binary_input_names_where_it_read(lm_run, tmp_path, capsys, m
     (tmp_path / "in.bin").write_bytes(b"ab\n\xff\xfe\x00\x00")
     assert main(["predict", str(lm_run), str(tmp_path / "in.bin")]) == 2
     assert one_error(capsys) == f"{tmp_path / 'in.bin'}:2: looks binary (a NUL byte at byte offset 5), not a text file"
+
+
+def test_tag_on_a_file_without_blank_lines_says_it_holds_one_sequence(tmp_path, capsys):
+    (tmp_path / "t.conll").write_text("The\tDT\ncat\tNN\nsat\tVB\n" * 4)
+    assert train(tmp_path, "tag", tmp_path / "t.conll") == 2
+    assert one_error(capsys) == (f"--data {tmp_path / 't.conll'} holds 1 CoNLL sequence: too few to hold out 10% "
+                                 "for validation (blank lines separate CoNLL sequences: are there none?); give more, "
+                                 "or a --valid file")

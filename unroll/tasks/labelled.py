@@ -52,14 +52,20 @@ def load_vocab(d: dict):
     return vocab_from_json(d)
 
 
-def split_indices(n: int, valid_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed random held-out part: (train indices, valid indices), both sorted."""
+def split_indices(n: int, valid_fraction: float, seed: int = 0, source: str = "",
+                  unit: str = "examples") -> tuple[np.ndarray, np.ndarray]:
+    """A fixed random held-out part: (train indices, valid indices), both sorted; ``source`` and ``unit``
+    name the data in the error when it is too small to split ("--data F", "CoNLL sequences")."""
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
     perm = np.random.default_rng(seed).permutation(n)
     cut = max(1, int(round(n * valid_fraction)))
     if cut >= n:
-        raise ValueError(f"{n} examples are too few to hold out {valid_fraction:.0%} for validation")
+        unit = unit[:-1] if n == 1 and unit.endswith("s") else unit
+        where = f"{source} holds {n} {unit}" if source else f"{n} {unit} {'is' if n == 1 else 'are'}"
+        hint = " (blank lines separate CoNLL sequences: are there none?)" if "CoNLL" in unit else ""
+        raise ValueError(f"{where}: too few to hold out {valid_fraction:.0%} for validation{hint}; give more, "
+                         "or a --valid file")
     return np.sort(perm[cut:]), np.sort(perm[:cut])
 
 

@@ -176,7 +176,7 @@ class TagTask(Task):
     def _split(self, sequences):
         if self.cfg.valid is not None:
             return np.arange(len(sequences)), None
-        return L.split_indices(len(sequences), self.cfg.valid_fraction)
+        return L.split_indices(len(sequences), self.cfg.valid_fraction, 0, f"--data {self.cfg.data}", "CoNLL sequences")
 
     def check_data(self) -> None:
         self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
