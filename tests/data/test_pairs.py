@@ -47,7 +47,7 @@ def test_vocab_and_batch_layout():
     assert b.tgt_in.T.tolist() == [[1, 3, 4], [1, 5, 0]] and b.tgt_out.T.tolist() == [[3, 4, 2], [5, 2, 0]]
     assert b.tgt_mask.T.tolist() == [[1, 1, 1], [1, 1, 0]]
     assert tgt_v.decode([3, 4, 2]) == "15"
-    with pytest.raises(ValueError, match="pairs line 2: character '7' at position 0 is not in the vocabulary of 9 tokens"):
+    with pytest.raises(ValueError, match="pairs:2: character '7' at position 0 is not in the vocabulary of 9 tokens"):
         encode_pairs([("1+2", "3"), ("7+1", "8")], src_v, src_v)
     seen = sorted(n for batch in batches(ids * 5, 3, np.random.default_rng(0)) for n in batch.src_mask.sum(0))
     assert seen == sorted([4.0, 3.0] * 5)

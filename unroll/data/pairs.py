@@ -63,13 +63,13 @@ def detokenize(tokens, level: str) -> str:
 
 
 def encode_pairs(pairs, src_vocab: PairVocab, tgt_vocab: PairVocab, name: str = "pairs"):
-    """pairs of strings -> pairs of id lists; errors name the pair's line (1-based)."""
+    """pairs of strings -> pairs of id arrays; errors are ``name:LINE: ...`` (the pair's line, from 1)."""
     out = []
     for i, (s, t) in enumerate(pairs, 1):
         try:
             out.append((src_vocab.encode(s), tgt_vocab.encode(t)))
         except ValueError as err:
-            raise ValueError(f"{name} line {i}: {err}") from None
+            raise ValueError(f"{name}:{i}: {err}") from None
     return out
 
 
