@@ -206,6 +206,11 @@ class WordVocab(Vocab):
         counts = Counter(tokenize(text, tokenizer))
         if not counts:
             raise ValueError("cannot build a WordVocab from a text with no tokens")
+        return cls.from_counts(counts, min_count, tokenizer)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, min_count: int = 1, tokenizer: str = "punct") -> WordVocab:
+        """<unk>, then the tokens seen at least ``min_count`` times by descending count, ties by code point."""
         kept = sorted((t for t, c in counts.items() if c >= min_count and t != UNK), key=lambda t: (-counts[t], t))
         return cls([UNK] + kept, tokenizer)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.data.buckets import BucketBatches, eval_order, pad
-from unroll.data.vocab import LEVELS, UNK, WordVocab, tokens_of, vocab_from_json  # noqa: F401 (tasks read them here)
+from unroll.data.vocab import LEVELS, WordVocab, tokens_of, vocab_from_json  # noqa: F401 (tasks read LEVELS, tokens_of here)
 
 
 def check_settings(config, *positive: str) -> None:
@@ -35,11 +35,10 @@ def some(names, shown: int = 10) -> str:
 
 def build_vocab(token_lists, min_count: int = 1, tokenizer: str = "punct") -> WordVocab:
     """Tokens (words or characters) of the training examples -> a WordVocab: id 0 = <unk>, then by frequency."""
-    counts = Counter(t for tokens in token_lists for t in tokens)
-    kept = sorted((t for t, c in counts.items() if c >= min_count and t != UNK), key=lambda t: (-counts[t], t))
-    if not kept:
+    vocab = WordVocab.from_counts(Counter(t for tokens in token_lists for t in tokens), min_count, tokenizer)
+    if len(vocab) == 1:
         raise ValueError("the training examples hold no token seen at least min_count times")
-    return WordVocab([UNK] + kept, tokenizer)
+    return vocab
 
 
 def encode(stoi: dict, tokens) -> np.ndarray:
