@@ -40,10 +40,10 @@ def test_tsv_errors_name_file_and_line(tmp_path, content, message):
 
 def test_class_files_latin1_split_on_newline_only(tmp_path):
     """rt-polarity style: Latin-1 bytes, a form feed and a NEL (0x85) inside sentences stay in them."""
-    (tmp_path / "rt.pos").write_bytes(b"caf\xe9 is great\nsimply\x0c fine\n")
+    (tmp_path / "rt.pos").write_bytes(b"caf\xe9 is great\nsimply\x0c fine\tindeed\n")   # a tab is text here
     (tmp_path / "rt.neg").write_bytes(b"a bad\x85 film\n")
     examples = read_class_files([tmp_path / "rt.pos", tmp_path / "rt.neg"], encoding="latin-1")
-    assert examples == [("pos", "café is great"), ("pos", "simply\x0c fine"), ("neg", "a bad\x85 film")]
+    assert examples == [("pos", "café is great"), ("pos", "simply\x0c fine\tindeed"), ("neg", "a bad\x85 film")]
     with pytest.raises(ValueError, match=r"rt.pos:1: byte 0xe9 is not utf-8"):
         read_class_files([tmp_path / "rt.pos", tmp_path / "rt.neg"])
 

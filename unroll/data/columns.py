@@ -11,8 +11,8 @@ The rules, the same for every format:
 - **Blank lines** (white space only) separate the sequences of a CoNLL file. In the one-record-a-line
   formats a blank line before the last record is an error (the record is missing, or the file is not of
   that format); blank lines at the end of a file are ignored.
-- **Extra tabs.** A format whose last column is free text (``label<TAB>text``) gives it the rest of the
-  line, tabs included. In the others every line has as many columns as the file's first record, so a stray
+- **Extra tabs.** A format whose last column is free text (``label<TAB>text``, one per class) gives it the
+  rest of the line, tabs included. In the others every line has as many columns as the file's first record, so a stray
   tab inside a token is an error, not a shifted column; the columns after the format's own are ignored
   (Anki's attribution after ``source<TAB>target``), except that CoNLL's tag is the last column.
 
@@ -138,7 +138,8 @@ def read_class_files(paths, encoding: str = "utf-8", flag: str | None = None) ->
     examples = []
     for path, label in zip(paths, labels):
         who = f"{flag} {path}" if flag else str(path)
-        examples += [(label, text) for _, (text,) in records(read_lines(path, encoding, flag), who, ("text",))]
+        lines = read_lines(path, encoding, flag)
+        examples += [(label, text) for _, (text,) in records(lines, who, ("text",), rest=True)]   # tabs are text
     return examples
 
 
