@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unroll.cli import main as unroll  # noqa: E402
-from unroll.data.labelled import read_class_files  # noqa: E402
+from unroll.data.columns import read_class_files  # noqa: E402
 from unroll.tasks.generate import GeneratePredictOptions  # noqa: E402
 from unroll.runs import run  # noqa: E402
 

@@ -289,13 +289,13 @@ def _predict_arguments(task_name: str, p) -> None:
 
 
 def cmd_predict(args, loaded) -> int:
-    from unroll.data.labelled import read_lines
+    from unroll.data.columns import read_lines, stdin_lines
     task, model, _ = loaded
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
     reader = getattr(task, "predict_file", None)                 # vector runs read their own file formats
     out = reader(model, args.input, options) if reader is not None and args.input != "-" else None
     if out is None:
-        lines = sys.stdin if args.input == "-" else read_lines(args.input, _encoding(task))   # "\n" only: \x85 stays
+        lines = stdin_lines(encoding=_encoding(task)) if args.input == "-" else read_lines(args.input, _encoding(task))
         out = task.predict(model, (line.rstrip("\n") for line in lines), options)
     for line in out:
         sys.stdout.write(line + "\n")

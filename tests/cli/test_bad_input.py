@@ -257,7 +257,7 @@ def test_plot_names_the_file_it_writes(runs, tmp_path, capsys):
 
 
 def test_a_conll_line_without_a_tab_is_named_as_such(tmp_path):
-    from unroll.data.labelled import read_conll
+    from unroll.data.columns import read_conll
     (tmp_path / "t.conll").write_text("a\tB\nb I\n\n")
     with pytest.raises(ValueError, match=r"t.conll:2: no tab between token and tag"):
         read_conll(tmp_path / "t.conll")

@@ -76,4 +76,4 @@ def test_tsv_line_without_a_tab(tmp_path, capsys):
     assert main(["train", *SMALL, "--data", str(tmp_path / "bad.tsv"), "--max-steps", "2",
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "bad.tsv line 2: no tab between source and target" in err
+    assert err.count("\n") == 1 and "bad.tsv:2: no tab between source and target" in err

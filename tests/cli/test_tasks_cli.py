@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from unroll.cli import main
-from unroll.data.labelled import read_conll
+from unroll.data.columns import read_conll
 from unroll.runs import run
 
 from tests.tasks.helpers import sentiment_lines
@@ -76,7 +76,7 @@ def test_bad_data_is_a_one_line_error(data, capsys, monkeypatch):
     (data / "bad.tsv").write_text("pos\tgood film\nneg bad film\n")
     assert main(["train", "--task", "classify", "--data", "bad.tsv", "--max-steps", "1", "--out", "r", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("bad.tsv:2: no tab between label and text (expected label<TAB>text)")
+    assert err[-1].endswith("bad.tsv:2: no tab between label and text (expected label<TAB>text): 'neg bad film'")
 
 
 def test_data_segment_writes_a_validation_part(data, monkeypatch, capsys):

@@ -124,7 +124,7 @@ def test_word_level_on_the_time_machine(tmp_path, capsys):
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"abc\x00\x01\x02", "binary"),
-    (b"good line\nbad \xe9 byte\n", "line 2"),
+    (b"good line\nbad \xe9 byte\n", "bad.txt:2: byte 0xe9 is not utf-8"),
     (b"too short", "too short for batch 8"),
 ])
 def test_bad_corpus_gets_a_one_line_error(tmp_path, capsys, content, message):

@@ -13,15 +13,17 @@ from unroll import metrics
 
 def test_tsv_reads_pairs_and_ignores_extra_columns(tmp_path):
     path = tmp_path / "p.tsv"
-    path.write_text("Go.\tVa !\tCC-BY 2.0 (France)\nHi.\tSalut !\r\n", encoding="utf-8")
+    path.write_text("Go.\tVa !\tCC-BY 2.0 (France)\nHi.\tSalut !\t#2877272\r\n\n", encoding="utf-8")
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
 
 
 @pytest.mark.parametrize("text,message", [
-    ("a\tb\nno tab here\n", "line 2: no tab"),
-    ("a\tb\n\nc\td\n", "line 2: no tab"),
-    ("a\tb\n\tx\n", "line 2: the source is empty"),
-    ("a\tb\nc\td\ne\t  \n", "line 3: the target is empty"),
+    ("a\tb\nno tab here\n", "pairs.tsv:2: no tab between source and target"),
+    ("a\tb\n\nc\td\n", "pairs.tsv:2: a blank line, but a source<TAB>target file holds one record a line; "
+                         "blank lines between blocks are the layout of CoNLL token<TAB>tag files"),
+    ("a\tb\n\tx\n", "pairs.tsv:2: empty source"),
+    ("a\tb\nc\td\ne\t  \n", "pairs.tsv:3: empty target"),
+    ("a\tb\tby X\nc\td\n", "pairs.tsv:2: 2 columns, but line 1 has 3 \\(a tab inside a source\\?\\)"),
 ])
 def test_tsv_errors_name_the_line(text, message):
     with pytest.raises(ValueError, match=message) as err:
@@ -45,7 +47,7 @@ def test_vocab_and_batch_layout():
     assert b.tgt_in.T.tolist() == [[1, 3, 4], [1, 5, 0]] and b.tgt_out.T.tolist() == [[3, 4, 2], [5, 2, 0]]
     assert b.tgt_mask.T.tolist() == [[1, 1, 1], [1, 1, 0]]
     assert tgt_v.decode([3, 4, 2]) == "15"
-    with pytest.raises(ValueError, match="pairs line 2: character '7' is not in the vocabulary"):
+    with pytest.raises(ValueError, match="pairs:2: character '7' at position 0 is not in the vocabulary of 9 tokens"):
         encode_pairs([("1+2", "3"), ("7+1", "8")], src_v, src_v)
     seen = sorted(n for batch in batches(ids * 5, 3, np.random.default_rng(0)) for n in batch.src_mask.sum(0))
     assert seen == sorted([4.0, 3.0] * 5)
@@ -88,3 +90,26 @@ def test_metrics_hand_worked():
     assert metrics.char_error_rate(["kitten", "ab"], ["sitting", "ab"]) == pytest.approx(3 / 9)
     assert metrics.corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
     assert metrics.corpus_bleu(["a b c d"], ["e f g h"]) == pytest.approx(0.0)
+
+
+def test_pair_batches_are_the_bucket_batcher_and_resume_exactly():
+    from unroll.data.buckets import BucketBatches
+    from unroll.data.pairs import PairBatches
+    pairs = [([1] * (1 + i % 7), [2] * (1 + i % 3)) for i in range(45)]
+    straight = PairBatches(pairs, 4, np.random.default_rng(9))
+    assert isinstance(straight, BucketBatches) and straight.pool == 20 and straight.batches_per_epoch == 12
+    expected = [next(straight) for _ in range(30)]                  # crosses two epoch ends
+    assert straight.drawn == 30 and straight.epoch == 2
+    interrupted = PairBatches(pairs, 4, np.random.default_rng(9))
+    for _ in range(17):
+        next(interrupted)
+    resumed = PairBatches(pairs, 4, np.random.default_rng(9))
+    resumed.load_state_dict(*interrupted.state_dict())
+    assert resumed.drawn == 17
+    for want in expected[17:]:
+        got = next(resumed)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    seen = sorted(int(n) for batch in expected[:12] for n in batch.src_mask.sum(0))
+    assert seen == sorted(len(s) for s, _ in pairs)               # one epoch: every pair once
+    with pytest.raises(ValueError, match="seq2seq batcher's of unroll before issue 28"):
+        resumed.load_state_dict({"groups": np.arange(3), "group_sizes": np.array([3])}, {"epoch": 0})

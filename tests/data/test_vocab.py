@@ -193,3 +193,39 @@ def test_ptb_lines_end_in_newline_tokens_and_unk_stays_whole():
     assert (ids == v.unk_id).sum() == corpus.count("<unk>") > 0
     assert v.decode(v.encode(lines[1])) == lines[1].strip() + "\n"
     assert sum(len(line.split()) for line in lines) + 50 == ids.size
+
+# ------------------------------------------------------------------------------------------ one Vocab
+
+def test_the_three_vocabularies_are_configurations_of_one_vocab():
+    from unroll.data.vocab import PairVocab, Vocab, tokens_of
+    char, word = CharVocab.from_text("ab a"), WordVocab.from_text("the cat, the dog")
+    pair = PairVocab.build(["go now", "go"], "word")
+    assert all(isinstance(v, Vocab) for v in (char, word, pair))
+    assert [(v.level, v.tokenizer, v.specials, v.unk) for v in (char, word, pair)] == [
+        ("char", None, (), None), ("word", "punct", (UNK,), UNK), ("word", "space", ("<pad>", "<bos>", "<eos>"), None)]
+    assert pair.tokens == ("<pad>", "<bos>", "<eos>", "go", "now")
+    assert pair.encode("now go").tolist() == [4, 3] and pair.decode([1, 4, 3, 2, 0]) == "now go"
+    with pytest.raises(ValueError, match=r"^word '<eos>' at position 1 is not in the vocabulary of 5 tokens$"):
+        pair.encode("go <eos>")                               # a declared special is never read from text
+    assert word.encode("the <unk> bird").tolist() == [word.index("the"), 0, 0]
+    assert word.decode([0, word.index("cat")]) == "<unk> cat"    # <unk> is kept, the pair specials are not
+    assert tokens_of("don't stop!", "word") == ["don't", "stop", "!"] == word.tokenize("don't stop!")
+    assert tokens_of("don't stop!", "word", "space") == ["don't", "stop!"] == pair.tokenize("don't stop!")
+    assert tokens_of("ab", "char") == ["a", "b"]
+    with pytest.raises(ValueError, match="level must be one of char, word, got 'byte'"):
+        tokens_of("ab", "byte")
+
+
+def test_vocab_json_reads_every_form_run_folders_store():
+    """config.json of format 2/3 runs: the LM's {"kind": ...} (with the run's "level" beside it) and the
+    seq2seq sides' {"level", "tokens"}; each configuration writes the form it always wrote."""
+    from unroll.data.vocab import PairVocab
+    stored = json.loads((FIXTURES / "format2-lm" / "config.json").read_text())["vocab"]
+    lm = vocab_from_json(stored)
+    assert isinstance(lm, CharVocab) and lm.tokens == tuple(stored["tokens"])
+    assert lm.to_json() == {"kind": "char", "tokens": stored["tokens"]}
+    word = {"kind": "word", "tokenizer": "space", "tokens": [UNK, "a"]}
+    assert vocab_from_json(word).to_json() == word and vocab_from_json(word) == WordVocab([UNK, "a"], "space")
+    side = {"level": "char", "tokens": ["<pad>", "<bos>", "<eos>", "1", "2"]}
+    assert vocab_from_json(side) == PairVocab.from_json(side) and PairVocab.from_json(side).to_json() == side
+    assert vocab_from_json(side).encode("21").tolist() == [4, 3]

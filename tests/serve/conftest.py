@@ -6,7 +6,7 @@ import pytest
 
 from unroll.cli import main
 from unroll.data.segment import segmentation_examples
-from unroll.data.labelled import write_conll
+from unroll.data.columns import write_conll
 
 from tests.tasks.helpers import sentiment_lines
 

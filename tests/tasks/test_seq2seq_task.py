@@ -79,7 +79,7 @@ def test_predict_errors_name_the_line(tmp_path, lines, message):
 def test_eval_file_errors_name_the_line(tmp_path):
     task = make_task(tmp_path)
     (tmp_path / "bad.tsv").write_text("ab\tba\nabc cba\n")
-    with pytest.raises(ValueError, match="bad.tsv line 2: no tab"):
+    with pytest.raises(ValueError, match="bad.tsv:2: no tab"):
         task.metrics(task.build_model(0), str(tmp_path / "bad.tsv"))
     (tmp_path / "oov.tsv").write_text("ab\tbz\nab\tbz\n")                 # nothing it can score
     with pytest.raises(ValueError, match="oov.tsv: none of its 2 pairs can be evaluated \\(first: .*oov.tsv line 1: "
@@ -91,7 +91,7 @@ def test_predict_leaves_a_line_with_an_unseen_character_empty_and_says_so(tmp_pa
     task = make_task(tmp_path)
     out = list(task.predict(task.build_model(0), ["abcd", "abx", "dcb"], None))
     assert len(out) == 3 and out[1] == ""
-    assert "unroll: warning: input line 2: character 'x' is not in the vocabulary" in capsys.readouterr().err
+    assert "unroll: warning: input line 2: character 'x' at position 2 is not in the vocabulary" in capsys.readouterr().err
 
 
 def test_data_command_writes_disjoint_sets(tmp_path):

@@ -4,7 +4,7 @@ metrics agree with an independent count, predict output is well formed, bad inpu
 import numpy as np
 import pytest
 
-from unroll.data.labelled import write_conll
+from unroll.data.columns import write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import load_bundled
 from unroll.tasks.tag import TagConfig, TagPredictOptions, TagTask

@@ -134,7 +134,7 @@ def test_unequal_shards_are_weighted_by_tokens_not_ranks(tmp_path, task):
 def test_workers_errors_are_one_line_with_no_mpi_notice_and_stdout_is_clean(tmp_path):
     (tmp_path / "c.tsv").write_text(UNEQUAL["classify"][1])
     bad = run_ranks(1, "--task", "classify", "--data", tmp_path / "missing.tsv", "--workers", 2, "--out", tmp_path / "r")
-    assert bad.returncode == 2 and bad.stderr == f"unroll: error: {tmp_path / 'missing.tsv'}: no such file\n"
+    assert bad.returncode == 2 and bad.stderr == f"unroll: error: --data {tmp_path / 'missing.tsv'}: no such file\n"
     good = run_ranks(1, "--task", "classify", "--data", tmp_path / "c.tsv", "--hidden", 4, "--batch", 4, "--max-steps",
                      2, "--workers", 2, "--quiet", "--out", tmp_path / "r")
     assert good.returncode == 0, good.stderr

@@ -72,6 +72,11 @@ class BucketBatches:
     def batches_per_epoch(self) -> int:
         return len(self._order)
 
+    @property
+    def drawn(self) -> int:
+        """Batches handed out so far (every epoch has ``batches_per_epoch``: the pools depend on M only)."""
+        return self.epoch * len(self._order) + self.position
+
     def __iter__(self):
         return self
 
@@ -88,6 +93,9 @@ class BucketBatches:
                     "batch_size": self.batch_size, "examples": int(self.lengths.size)}
 
     def load_state_dict(self, arrays: dict, scalars: dict) -> None:
+        if "groups" in arrays:
+            raise ValueError("the checkpoint's batch state is the seq2seq batcher's of unroll before issue 28 (its own "
+                             "epoch order), which BucketBatches cannot continue exactly; start a new run")
         for key, mine in (("batch_size", self.batch_size), ("examples", int(self.lengths.size)), ("seed", self.seed)):
             if scalars.get(key) != mine:
                 raise ValueError(f"batch state was saved with {key} {scalars.get(key)}, this run has {mine}")

@@ -1,13 +1,15 @@
 """Pairs of sequences for encoder-decoders: the TSV format, vocabularies with BOS/EOS, and batches.
 
 File format: one pair per line, ``source<TAB>target`` (the Tatoeba/Anki format that d2l and the PyTorch
-tutorial use; columns after the second, such as Anki's attribution, are ignored). A line without a tab,
-or with an empty source or target, is an error that names the file and the line.
+tutorial use; columns after the second, such as Anki's attribution, are ignored), read by ``data.columns``
+with its rules for blank lines and extra tabs. A line without a tab, or with an empty source or target, is an
+error ``path:LINE: ...``.
 
 Tokens are characters (``level="char"``) or white-space separated words (``level="word"``). A
-``PairVocab`` holds ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, then the tokens seen in training in sorted
-order. A batch is time-major: sources ``(T, N)`` padded with 0 and their mask; the decoder's inputs
-``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>`` ``(U+1, N)`` with the target mask.
+``PairVocab`` (the pair configuration of ``data.vocab.Vocab``) holds ``<pad>`` = 0, ``<bos>`` = 1,
+``<eos>`` = 2, then the tokens seen in training in sorted order. A batch is time-major: sources ``(T, N)``
+padded with 0 and their mask; the decoder's inputs ``<bos> y_1 .. y_U`` and targets ``y_1 .. y_U <eos>``
+``(U+1, N)`` with the target mask. Training batches come from the one bucket batcher (``PairBatches``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from unroll.data.vocab import UnknownToken
-
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-SPECIALS = (PAD, BOS, EOS)
-LEVELS = ("char", "word")
+from unroll.data import vocab
+from unroll.data.buckets import BucketBatches
+from unroll.data.columns import NOT_CONLL, lines_of, records
+from unroll.data.text import read_text
+from unroll.data.vocab import PAIR_TOKENIZER, PairVocab
 
 
 class PairBatch(NamedTuple):
@@ -33,36 +35,14 @@ class PairBatch(NamedTuple):
 
 
 def parse_pairs(text: str, name: str = "<text>") -> list[tuple[str, str]]:
-    """``source<TAB>target`` lines -> pairs; a one-line ValueError names ``name`` and the line."""
-    pairs = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()                                  # the final newline ends the last line
-    for number, line in enumerate(lines, 1):
-        line = line.rstrip("\r")
-        if "\t" not in line:
-            raise ValueError(f"{name} line {number}: no tab between source and target: {line[:60]!r}")
-        src, tgt = line.split("\t")[:2]
-        if not src.strip() or not tgt.strip():
-            side = "source" if not src.strip() else "target"
-            raise ValueError(f"{name} line {number}: the {side} is empty")
-        pairs.append((src, tgt))
-    if not pairs:
-        raise ValueError(f"{name} holds no pairs")
-    return pairs
+    """``source<TAB>target`` lines -> pairs (the column rules of ``data.columns``); errors are ``name:LINE: ...``."""
+    found = records(lines_of(text), name, ("source", "target"), hint=NOT_CONLL)
+    return [(fields[0], fields[1]) for _, fields in found]
 
 
-def read_pairs(path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+def read_pairs(path, encoding: str = "utf-8", flag: str | None = None) -> list[tuple[str, str]]:
     """Read a TSV file of pairs, UTF-8 or ``encoding`` (see ``parse_pairs``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    try:
-        text = path.read_bytes().decode(encoding)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not {encoding} text (byte {err.start}; give its encoding, e.g. --encoding "
-                         "latin-1)") from None
-    return parse_pairs(text, str(path))
+    return parse_pairs(read_text(path, encoding, flag), f"{flag} {path}" if flag else str(path))
 
 
 def write_pairs(path, pairs) -> None:
@@ -74,65 +54,22 @@ def write_pairs(path, pairs) -> None:
 
 
 def tokens_of(text: str, level: str) -> list[str]:
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    return list(text) if level == "char" else text.split()
+    """A pair side's tokens: ``vocab.tokens_of`` with the pair configuration's word tokenizer (white space)."""
+    return vocab.tokens_of(text, level, PAIR_TOKENIZER)
 
 
 def detokenize(tokens, level: str) -> str:
     return ("" if level == "char" else " ").join(tokens)
 
 
-class PairVocab:
-    """Tokens <-> ids with <pad> = 0, <bos> = 1, <eos> = 2 first."""
-
-    pad_id, bos_id, eos_id = 0, 1, 2
-
-    def __init__(self, tokens, level: str = "char"):
-        tokens = list(tokens)
-        if tuple(tokens[:3]) != SPECIALS or len(set(tokens)) != len(tokens):
-            raise ValueError(f"a PairVocab starts with {', '.join(SPECIALS)} and holds each token once")
-        tokens_of("", level)
-        self.level, self.tokens = level, tuple(tokens)
-        self._ids = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, texts, level: str = "char") -> PairVocab:
-        seen = {tok for text in texts for tok in tokens_of(text, level)} - set(SPECIALS)
-        return cls(list(SPECIALS) + sorted(seen), level)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, text: str) -> list[int]:
-        """text -> ids; ValueError naming the first token outside the vocabulary."""
-        out = []
-        for tok in tokens_of(text, self.level):
-            if tok not in self._ids or tok in SPECIALS:
-                raise UnknownToken(f"{'character' if self.level == 'char' else 'word'} {tok!r} is not in the "
-                                 f"vocabulary of {len(self)} tokens")
-            out.append(self._ids[tok])
-        return out
-
-    def decode(self, ids) -> str:
-        return detokenize([self.tokens[i] for i in ids if i >= len(SPECIALS)], self.level)
-
-    def to_json(self) -> dict:
-        return {"level": self.level, "tokens": list(self.tokens)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> PairVocab:
-        return cls(d["tokens"], d["level"])
-
-
 def encode_pairs(pairs, src_vocab: PairVocab, tgt_vocab: PairVocab, name: str = "pairs"):
-    """pairs of strings -> pairs of id lists; errors name the pair's line (1-based)."""
+    """pairs of strings -> pairs of id arrays; errors are ``name:LINE: ...`` (the pair's line, from 1)."""
     out = []
     for i, (s, t) in enumerate(pairs, 1):
         try:
             out.append((src_vocab.encode(s), tgt_vocab.encode(t)))
         except ValueError as err:
-            raise ValueError(f"{name} line {i}: {err}") from None
+            raise ValueError(f"{name}:{i}: {err}") from None
     return out
 
 
@@ -153,60 +90,21 @@ def make_batch(pairs_ids, dtype=np.float32) -> PairBatch:
     return PairBatch(src, src_mask, tgt_in, tgt_out, tgt_mask)
 
 
-def epoch_groups(lengths, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch's batches as index arrays: shuffled, then each chunk of 20 batches sorted by source
-    length (less padding), and the batches of a chunk in random order."""
-    order = rng.permutation(len(lengths))
-    chunk, groups = 20 * batch_size, []
-    for start in range(0, len(order), chunk):
-        part = np.array(sorted(order[start:start + chunk], key=lambda i: lengths[i]), dtype=np.int64)
-        pieces = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-        groups += [pieces[j] for j in rng.permutation(len(pieces))]
-    return groups
+POOL = 20                                           # batches per length-sorting pool
+
+
+def PairBatches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> BucketBatches:
+    """Endless epochs of pair batches: the one bucket batcher (``data.buckets.BucketBatches``) over the source
+    lengths, pools of 20 batches, seeded by one draw from ``rng``; resumable exactly (its state is the epoch
+    and the position in it) and ``drawn`` counts the batches handed out (scheduled sampling reads it)."""
+    if not pairs_ids:
+        raise ValueError("no training pairs")
+    return BucketBatches([len(s) for s, _ in pairs_ids], batch_size, seed=int(rng.integers(2 ** 31)), pool=POOL,
+                         make=lambda index: make_batch([pairs_ids[i] for i in index], dtype))
 
 
 def batches(pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> Iterator[PairBatch]:
-    """One epoch of batches (see ``epoch_groups``)."""
-    for g in epoch_groups([len(s) for s, _ in pairs_ids], batch_size, rng):
-        yield make_batch([pairs_ids[i] for i in g], dtype)
-
-
-class PairBatches:
-    """Endless epochs of batches, resumable exactly: the state is the epoch's batches, the position in
-    them and the generator's bit state (the trainer's Batches protocol)."""
-
-    reset_state = False
-
-    def __init__(self, pairs_ids, batch_size: int, rng: np.random.Generator, dtype=np.float32):
-        if not pairs_ids:
-            raise ValueError("no training pairs")
-        self.pairs_ids, self.batch_size, self.rng, self.dtype = pairs_ids, batch_size, rng, dtype
-        self.lengths = [len(s) for s, _ in pairs_ids]
-        self.epoch, self.position, self.drawn = 0, 0, 0
-        self.groups = epoch_groups(self.lengths, batch_size, rng)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> PairBatch:
-        if self.position == len(self.groups):
-            self.epoch, self.position = self.epoch + 1, 0
-            self.groups = epoch_groups(self.lengths, self.batch_size, self.rng)
-        group = self.groups[self.position]
-        self.position += 1
-        self.drawn += 1
-        return make_batch([self.pairs_ids[i] for i in group], self.dtype)
-
-    def state_dict(self) -> tuple[dict, dict]:
-        sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
-        return ({"groups": np.concatenate(self.groups), "group_sizes": sizes},
-                {"epoch": self.epoch, "position": self.position, "drawn": self.drawn,
-                 "pairs": len(self.pairs_ids), "rng": self.rng.bit_generator.state})
-
-    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
-        if scalars.get("pairs") != len(self.pairs_ids):
-            raise ValueError(f"batch state was saved for {scalars.get('pairs')} training pairs, "
-                             f"this run has {len(self.pairs_ids)}")
-        self.groups = np.split(np.asarray(arrays["groups"], np.int64), np.cumsum(arrays["group_sizes"])[:-1])
-        self.epoch, self.position, self.drawn = int(scalars["epoch"]), int(scalars["position"]), int(scalars["drawn"])
-        self.rng.bit_generator.state = scalars["rng"]
+    """One epoch of batches (see ``PairBatches``)."""
+    endless = PairBatches(pairs_ids, batch_size, rng, dtype)
+    for _ in range(endless.batches_per_epoch):
+        yield next(endless)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unroll.data.text import read_text
+
 MISSING = ("refuse", "ffill", "zero")
 SCALINGS = ("meanabs", "standard", "none")
 CALENDAR = ("month", "dow", "doy", "hour")
@@ -88,12 +90,7 @@ def digest(path) -> str:
 # Cells.
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ValueError(f"data file {path} does not exist") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 (byte offset {err.start})") from None
+    text = read_text(path)                             # the one decoder: a folder, binary, not UTF-8 ...
     lines = text.splitlines()
     rows = [(n, [c.strip() for c in cells]) for n, cells in zip(range(1, len(lines) + 1), csv.reader(lines))
             if any(c.strip() for c in cells)]

@@ -1,9 +1,10 @@
 """Reading text corpora: UTF-8 files with clear errors, the train/validation split, and the bundled corpus.
 
 ``read_text`` returns the file's characters exactly as stored: no newline translation (a ``"\\r\\n"``
-file keeps its ``"\\r"``), only a leading UTF-8 byte-order mark is dropped. A file that cannot be a text
-corpus fails with a one-line ``ValueError`` that names the file and what is wrong with it: missing, empty,
-binary (a NUL byte), or not UTF-8 (the line and byte offset of the first bad byte).
+file keeps its ``"\\r"``), only a leading UTF-8 byte-order mark is dropped. ``decode_text`` is the one
+decoder of the data layer (corpora, column files, pairs). A file that cannot be a text corpus fails with
+one line in the one format ``[FLAG ]PATH: message`` or ``[FLAG ]PATH:LINE: message``: missing, a folder,
+empty, binary (a NUL byte), or not in its encoding (the line and byte offset of the first bad byte).
 
 ``split`` cuts a sequence into its first and last parts (nanoGPT's ``shakespeare_char`` convention:
 first 90% for training, last 10% for validation), so the validation text is contiguous and never seen
@@ -12,6 +13,7 @@ during training.
 
 from __future__ import annotations
 
+import codecs
 from importlib import resources
 from pathlib import Path
 
@@ -19,43 +21,53 @@ BUNDLED = ("tinyshakespeare",)
 _BOM = b"\xef\xbb\xbf"
 
 
-def read_text(path, encoding: str = "utf-8") -> str:
-    """Read a text file (UTF-8, or ``encoding``), raising a one-line ValueError that names the file if it is
-    not one."""
+def read_text(path, encoding: str = "utf-8", flag: str | None = None) -> str:
+    """Read a text file (UTF-8, or ``encoding``); a one-line ValueError names ``flag`` (when given), the file
+    and what is wrong: missing, a folder, empty, binary, or not in its encoding."""
     path = Path(path)
+    who = f"{flag} {path}" if flag else str(path)
     if not path.exists():
-        raise ValueError(f"text file {path} does not exist")
+        raise ValueError(f"{who}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{who}: is a folder, not a text file")
     if not path.is_file():
-        raise ValueError(f"text file {path} is not a regular file")
-    return decode_text(path.read_bytes(), str(path), encoding)
+        raise ValueError(f"{who}: is not a regular file")
+    return decode_text(path.read_bytes(), who, encoding)
 
 
 def decode_text(data: bytes, source: str = "<bytes>", encoding: str = "utf-8") -> str:
-    """Decode the bytes of a text corpus as UTF-8 (or ``encoding``); ``source`` names it in error messages."""
-    if encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
-        try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as err:
-            raise ValueError(f"text file {source} cannot be read as {encoding}: {err}") from None
+    """Decode the bytes of a text file as UTF-8 (or ``encoding``) -- the one decoder of the data layer.
+
+    ``source`` starts every error line (``source: is empty``, ``source:LINE: ...``): a file that is empty,
+    holds a NUL byte (binary; not checked for UTF-16/32), or has a byte its encoding cannot decode. A
+    leading UTF-8 byte-order mark is dropped; newlines are kept as stored."""
+    _check_codec(encoding)
     if len(data) == 0:
-        raise ValueError(f"text file {source} is empty")
+        raise ValueError(f"{source}: is empty")
     nul = data.find(b"\x00")
-    if nul >= 0:
-        raise ValueError(f"text file {source} looks binary: it holds a NUL byte at {_where(data, nul)}")
-    if data.startswith(_BOM):
+    if nul >= 0 and not any(w in encoding for w in ("16", "32")):
+        raise ValueError(f"{source}:{_line(data, nul)}: looks binary (a NUL byte at byte offset {nul}), "
+                         "not a text file")
+    if data.startswith(_BOM) and encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig"):
         data = data[len(_BOM):]
     try:
-        return data.decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"text file {source} is not UTF-8: byte 0x{data[err.start]:02x} at {_where(data, err.start)} "
-            f"cannot be decoded (give its encoding, e.g. --encoding latin-1)") from None
+            f"{source}:{_line(data, err.start)}: byte 0x{data[err.start]:02x} is not {encoding} (byte offset "
+            f"{err.start}; give its encoding, e.g. --encoding latin-1)") from None
 
 
-def _where(data: bytes, offset: int) -> str:
-    """'line L (byte offset O)' of a byte offset, lines counted from 1 at b'\\n'."""
-    line = data.count(b"\n", 0, offset) + 1
-    return f"line {line} (byte offset {offset})"
+def _check_codec(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"encoding {encoding!r} is not a codec Python knows (try utf-8 or latin-1)") from None
+
+
+def _line(data: bytes, offset: int) -> int:
+    """The line (from 1, counted at b'\\n') of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def split(ids_or_text, valid_fraction: float = 0.1):

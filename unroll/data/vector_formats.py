@@ -8,10 +8,13 @@ reader by the file's suffix.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
+from unroll.data.columns import lines_of
+from unroll.data.text import read_text
 from unroll.data.vectors import (ID_NAMES, LABEL_NAMES, MISSING, TIME_NAMES, Columns, VectorSet, fill_missing,
                                  parse_cell)
 
@@ -26,7 +29,7 @@ def read_vectors(path, columns: Columns = Columns(), per_step: bool = False, mis
         raise ValueError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        read_text(path)                            # the one message for a missing file, a folder, a device
     suffix = path.suffix.lower()
     if suffix == ".ts":
         if per_step:
@@ -72,8 +75,7 @@ def _time_value(text: str, where: str) -> float:
 def read_long_csv(path, columns: Columns = Columns(), per_step: bool = False, missing: str = "none",
                   delimiter: str = ",", labelled: bool = True) -> VectorSet:
     """One row per step: an id column, an optional time column, feature columns and a label column."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
+    rows = list(csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter))
     if not rows:
         raise ValueError(f"{path}: empty file (expected a header line naming the columns)")
     header = [h.strip() for h in rows[0]]
@@ -142,51 +144,50 @@ def read_ts(path, missing: str = "none") -> VectorSet:
     """A .ts file as sktime and aeon write it: @-headers, @data, then ``dim1:dim2:...:label`` a case."""
     info, classes, ids, xs, labels, dims = {}, None, [], [], [], None
     data_started = False
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for line, raw in enumerate(f, 1):
-            text = raw.strip()
-            if not text or text.startswith("#"):
-                continue
-            if not data_started:
-                if not text.startswith("@"):
-                    raise ValueError(f"{path}:{line}: expected an @-header line or @data, got {text[:40]!r}")
-                key, _, value = text[1:].partition(" ")
-                key = key.lower()
-                if key == "data":
-                    data_started = True
-                elif key == "classlabel":
-                    words = value.split()
-                    classes = words[1:] if words and words[0].lower() == "true" else None
-                info[key] = value.strip()
-                continue
-            if info.get("timestamps", "false").lower() == "true":
-                raise ValueError(f"{path}: @timeStamps true is not supported (write the series without timestamps)")
-            parts = text.split(":")
-            has_label = classes is not None or info.get("targetlabel", "false").lower().startswith("true")
-            series, label = (parts[:-1], parts[-1].strip()) if has_label else (parts, "")
-            if not series:
-                raise ValueError(f"{path}:{line}: no ':' before the class label (a case is dim1:dim2:...:label)")
-            if dims is None:
-                dims = int(info["dimensions"]) if "dimensions" in info else len(series)
-            if len(series) != dims:
-                raise ValueError(f"{path}:{line}: {len(series)} dimensions, the file has {dims} (@dimensions or the "
-                                 "first case)")
-            values = []
-            for d, s in enumerate(series):
-                cells = s.split(",")
-                values.append([parse_cell(c, f"{path}:{line}: dimension {d + 1}, value {k + 1}")
-                               for k, c in enumerate(cells)])
-                if len(cells) != len(values[0]):
-                    raise ValueError(f"{path}:{line}: dimension {d + 1} has {len(cells)} values, dimension 1 has "
-                                     f"{len(values[0])} (every dimension of a case needs the same length)")
-            if classes is not None and label not in classes:
-                raise ValueError(f"{path}:{line}: class label {label!r} is not one of @classLabel "
-                                 f"{' '.join(classes)}")
-            x = np.array(values, np.float64).T                                              # (T, D)
-            xs.append(fill_missing(x, missing, lambda t, d, line=line: f"{path}:{line}: dimension {d + 1}, "
-                                                                        f"value {t + 1}"))
-            ids.append(str(len(ids)))
-            labels.append(label)
+    for line, raw in enumerate(lines_of(read_text(path)), 1):      # lines split at "\n" only
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        if not data_started:
+            if not text.startswith("@"):
+                raise ValueError(f"{path}:{line}: expected an @-header line or @data, got {text[:40]!r}")
+            key, _, value = text[1:].partition(" ")
+            key = key.lower()
+            if key == "data":
+                data_started = True
+            elif key == "classlabel":
+                words = value.split()
+                classes = words[1:] if words and words[0].lower() == "true" else None
+            info[key] = value.strip()
+            continue
+        if info.get("timestamps", "false").lower() == "true":
+            raise ValueError(f"{path}: @timeStamps true is not supported (write the series without timestamps)")
+        parts = text.split(":")
+        has_label = classes is not None or info.get("targetlabel", "false").lower().startswith("true")
+        series, label = (parts[:-1], parts[-1].strip()) if has_label else (parts, "")
+        if not series:
+            raise ValueError(f"{path}:{line}: no ':' before the class label (a case is dim1:dim2:...:label)")
+        if dims is None:
+            dims = int(info["dimensions"]) if "dimensions" in info else len(series)
+        if len(series) != dims:
+            raise ValueError(f"{path}:{line}: {len(series)} dimensions, the file has {dims} (@dimensions or the "
+                             "first case)")
+        values = []
+        for d, s in enumerate(series):
+            cells = s.split(",")
+            values.append([parse_cell(c, f"{path}:{line}: dimension {d + 1}, value {k + 1}")
+                           for k, c in enumerate(cells)])
+            if len(cells) != len(values[0]):
+                raise ValueError(f"{path}:{line}: dimension {d + 1} has {len(cells)} values, dimension 1 has "
+                                 f"{len(values[0])} (every dimension of a case needs the same length)")
+        if classes is not None and label not in classes:
+            raise ValueError(f"{path}:{line}: class label {label!r} is not one of @classLabel "
+                             f"{' '.join(classes)}")
+        x = np.array(values, np.float64).T                                              # (T, D)
+        xs.append(fill_missing(x, missing, lambda t, d, line=line: f"{path}:{line}: dimension {d + 1}, "
+                                                                    f"value {t + 1}"))
+        ids.append(str(len(ids)))
+        labels.append(label)
     if not data_started:
         raise ValueError(f"{path}: no @data line (is this a .ts file of the UEA/UCR archive?)")
     return VectorSet(str(path), ids, xs, labels, [f"dim_{d}" for d in range(dims or 0)])

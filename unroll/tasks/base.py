@@ -133,9 +133,11 @@ A task's own commands are ``unroll.command.Command`` records in ``commands`` (th
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 import numpy as np
+
+from unroll.data.synthetic import GeneratedBatches  # noqa: F401  (re-exported: tasks and the worked example import it here)
 
 
 class Task(abc.ABC):
@@ -282,37 +284,6 @@ class Task(abc.ABC):
         """An independent generator for one purpose ("init", "train", "valid", "test", ...) of one seed."""
         key = [ord(c) for c in purpose]
         return np.random.default_rng(np.random.SeedSequence([seed, *key]))
-
-
-class GeneratedBatches:
-    """Batches drawn on the fly by ``make(N, rng) -> batch`` from one generator, resumable exactly.
-
-    The generator's bit state is the whole state, so a resumed run draws exactly the batches an
-    uninterrupted one would have drawn.
-    """
-
-    epoch = 0
-    reset_state = False
-
-    def __init__(self, make: Callable[[int, np.random.Generator], Any], batch_size: int, rng: np.random.Generator):
-        self.make, self.batch_size, self.rng, self.drawn = make, batch_size, rng, 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.drawn += 1
-        return self.make(self.batch_size, self.rng)
-
-    def state_dict(self) -> tuple[dict, dict]:
-        return {}, {"drawn": self.drawn, "batch_size": self.batch_size, "rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
-        if scalars.get("batch_size") != self.batch_size:
-            raise ValueError(f"batch state was saved for batch {scalars.get('batch_size')}, "
-                             f"this run has batch {self.batch_size}")
-        self.rng.bit_generator.state = scalars["rng"]
-        self.drawn = int(scalars["drawn"])
 
 
 Batches = Any   # the protocol in the module docstring: iterator + epoch + reset_state + state_dict/load_state_dict

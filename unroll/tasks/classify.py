@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unroll.config import names, option
-from unroll.data.labelled import read_class_files, read_tsv
+from unroll.data.columns import read_class_files, read_tsv
 from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.nn import ops
 from unroll.tasks import labelled as L
@@ -59,14 +59,14 @@ class ClassifyConfig:
         L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
 
 
-def read_examples(spec: str, encoding: str) -> list[tuple[str, str]]:
+def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tuple[str, str]]:
     """[(label, text)] from a TSV file, a comma-separated list of class files, or a folder of them."""
     if spec is None:
         raise ValueError("--task classify needs --data (a TSV file, or one file per class)")
     parts = L.data_files(spec)
     if len(parts) == 1:
-        return read_tsv(parts[0], encoding)
-    return read_class_files(parts, encoding)
+        return read_tsv(parts[0], encoding, flag)
+    return read_class_files(parts, encoding, flag)
 
 
 class ClassifyTask(Task):
@@ -81,7 +81,7 @@ class ClassifyTask(Task):
         return self.settings["classify"]
 
     def prepare(self) -> dict:
-        examples = read_examples(self.cfg.data, self.cfg.encoding)
+        examples = read_examples(self.cfg.data, self.cfg.encoding, "--data")
         labels = sorted({label for label, _ in examples})
         if len(labels) < 2:
             raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")

@@ -78,7 +78,7 @@ class GenerateTask(Task):
         return self.settings["generate"]
 
     def prepare(self) -> dict:
-        examples = read_examples(self.cfg.data, self.cfg.encoding)
+        examples = read_examples(self.cfg.data, self.cfg.encoding, "--data")
         train_idx, _ = self._split(examples)
         tokens = [self._tokens(examples[i][1]) for i in train_idx]
         vocab = L.build_vocab(tokens + [[EOS]], self.cfg.min_count, self.cfg.tokenizer)

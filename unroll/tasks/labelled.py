@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.data.buckets import BucketBatches, eval_order, pad
-from unroll.data.vocab import UNK, WordVocab, tokenize, vocab_from_json
-
-LEVELS = ("word", "char")
+from unroll.data.vocab import LEVELS, WordVocab, tokens_of, vocab_from_json  # noqa: F401 (tasks read LEVELS, tokens_of here)
 
 
 def check_settings(config, *positive: str) -> None:
@@ -35,17 +33,12 @@ def some(names, shown: int = 10) -> str:
     return ", ".join(map(str, names[:shown])) + more
 
 
-def tokens_of(text: str, level: str, tokenizer: str = "punct") -> list[str]:
-    return list(text) if level == "char" else tokenize(text, tokenizer)
-
-
 def build_vocab(token_lists, min_count: int = 1, tokenizer: str = "punct") -> WordVocab:
     """Tokens (words or characters) of the training examples -> a WordVocab: id 0 = <unk>, then by frequency."""
-    counts = Counter(t for tokens in token_lists for t in tokens)
-    kept = sorted((t for t, c in counts.items() if c >= min_count and t != UNK), key=lambda t: (-counts[t], t))
-    if not kept:
+    vocab = WordVocab.from_counts(Counter(t for tokens in token_lists for t in tokens), min_count, tokenizer)
+    if len(vocab) == 1:
         raise ValueError("the training examples hold no token seen at least min_count times")
-    return WordVocab([UNK] + kept, tokenizer)
+    return vocab
 
 
 def encode(stoi: dict, tokens) -> np.ndarray:
@@ -58,14 +51,20 @@ def load_vocab(d: dict):
     return vocab_from_json(d)
 
 
-def split_indices(n: int, valid_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed random held-out part: (train indices, valid indices), both sorted."""
+def split_indices(n: int, valid_fraction: float, seed: int = 0, source: str = "",
+                  unit: str = "examples") -> tuple[np.ndarray, np.ndarray]:
+    """A fixed random held-out part: (train indices, valid indices), both sorted; ``source`` and ``unit``
+    name the data in the error when it is too small to split ("--data F", "CoNLL sequences")."""
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
     perm = np.random.default_rng(seed).permutation(n)
     cut = max(1, int(round(n * valid_fraction)))
     if cut >= n:
-        raise ValueError(f"{n} examples are too few to hold out {valid_fraction:.0%} for validation")
+        unit = unit[:-1] if n == 1 and unit.endswith("s") else unit
+        where = f"{source} holds {n} {unit}" if source else f"{n} {unit} {'is' if n == 1 else 'are'}"
+        hint = " (blank lines separate CoNLL sequences: are there none?)" if "CoNLL" in unit else ""
+        raise ValueError(f"{where}: too few to hold out {valid_fraction:.0%} for validation{hint}; give more, "
+                         "or a --valid file")
     return np.sort(perm[cut:]), np.sort(perm[:cut])
 
 

@@ -227,7 +227,7 @@ def read_corpus(path: str | None, encoding: str = "utf-8") -> tuple[str, str]:
     """(text, description) of --data, or of the bundled tiny Shakespeare when path is None."""
     if path is None:
         return text_data.load_bundled("tinyshakespeare"), "bundled:tinyshakespeare"
-    return text_data.read_text(path, encoding), str(Path(path).resolve())
+    return text_data.read_text(path, encoding, "--data"), str(Path(path).resolve())
 
 
 def known_text(vocab, text: str, where: str) -> str:

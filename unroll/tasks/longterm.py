@@ -1,4 +1,4 @@
-"""The long-term-dependency task: the adding problem and the copying-memory problem (unroll.data.tasks).
+"""The long-term-dependency task: the adding problem and the copying-memory problem (unroll.data.synthetic).
 
 A cell plus a linear readout (unroll.models.readout) is trained with Adam and global-norm clipping on
 batches generated on the fly; training stops early once the validation loss is below ``--target``, and
@@ -23,7 +23,7 @@ import numpy as np
 
 from unroll.command import Command
 from unroll.config import TrainConfig, add_arguments, from_args, option
-from unroll.data import tasks as problems
+from unroll.data import synthetic as problems
 from unroll.models.readout import CELLS, TaskModel
 from unroll.nn import leaky
 from unroll.tasks.base import GeneratedBatches, Task

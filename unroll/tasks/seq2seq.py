@@ -125,7 +125,7 @@ class Seq2SeqTask(Task):
         data = self.settings["pairs"]
         if data.data is None:
             raise ValueError("the seq2seq task needs --data, a TSV file of source<TAB>target pairs")
-        pairs = P.read_pairs(data.data, data.encoding)
+        pairs = P.read_pairs(data.data, data.encoding, "--data")
         if data.valid is not None:
             return pairs, P.read_pairs(data.valid, data.encoding)
         n_valid = max(1, int(round(len(pairs) * data.valid_fraction)))
@@ -168,7 +168,7 @@ class Seq2SeqTask(Task):
     # ------------------------------------------------------------------------------------------------
     # Metrics and predictions.
 
-    def encode_source(self, line: str, where: str, max_len: int | None = None) -> list[int]:
+    def encode_source(self, line: str, where: str, max_len: int | None = None) -> np.ndarray:
         """One source line -> ids; a one-line error starting with ``where`` (the file and line).
 
         max_len: the longest source accepted (default: --max-source-len, else 10 x the longest training source)
@@ -185,7 +185,7 @@ class Seq2SeqTask(Task):
             raise ValueError(f"{where}: the source has {len(ids)} tokens, more than the {longest} accepted (the "
                              f"longest training source has {self.prepared['max_source']}; --max-source-len N "
                              "accepts longer ones)")
-        return list(ids)[::-1] if self.settings["seq2seq"].reverse_source else ids
+        return ids[::-1] if self.settings["seq2seq"].reverse_source else ids
 
     def translate(self, model, src_ids, beam: int = 1, max_len: int | None = None, temperature: float = 0.0,
                   length_penalty: float = 0.0, rng=None):

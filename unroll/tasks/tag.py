@@ -21,7 +21,7 @@ import numpy as np
 
 from unroll.command import Command
 from unroll.config import names, option
-from unroll.data.labelled import read_conll, write_conll
+from unroll.data.columns import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
 from unroll.models.tagger import SequenceTagger, TagBatch
@@ -83,7 +83,7 @@ class TagTask(Task):
     def prepare(self) -> dict:
         if self.cfg.data is None:
             raise ValueError("--task tag needs --data (a CoNLL file; `unroll data segment` makes one from text)")
-        sequences = read_conll(self.cfg.data, self.cfg.encoding)
+        sequences = read_conll(self.cfg.data, self.cfg.encoding, "--data")
         train_idx, _ = self._split(sequences)
         c, token_lists = self.cfg, [sequences[i][0] for i in train_idx]
         if c.init_from:
@@ -176,7 +176,7 @@ class TagTask(Task):
     def _split(self, sequences):
         if self.cfg.valid is not None:
             return np.arange(len(sequences)), None
-        return L.split_indices(len(sequences), self.cfg.valid_fraction)
+        return L.split_indices(len(sequences), self.cfg.valid_fraction, 0, f"--data {self.cfg.data}", "CoNLL sequences")
 
     def check_data(self) -> None:
         self._data("valid")                          # unknown labels, tags or conditions: before the folder exists

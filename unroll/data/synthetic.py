@@ -1,6 +1,7 @@
-"""Synthetic long-term-dependency tasks: the adding problem and the copying-memory problem.
+"""Synthetic problems and the batches drawn from them: the adding problem, the copying-memory problem, and
+``GeneratedBatches`` (batches made on the fly by any ``make(N, rng)``, resumable exactly).
 
-Both are generated on the fly from an explicit ``np.random.Generator``, time-major like the engine.
+Both problems are generated on the fly from an explicit ``np.random.Generator``, time-major like the engine.
 
 **Adding problem** (Hochreiter & Schmidhuber 1997, in the form of Le et al. 2015 and Arjovsky et al. 2016).
 Each sequence has T steps of two features: a value drawn from U(0, 1) and a marker that is 1 at exactly
@@ -18,6 +19,8 @@ cross-entropy is ``10 ln 8 / (T + 20)``.
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import numpy as np
 
@@ -84,3 +87,34 @@ def one_hot(ids: np.ndarray, V: int, dtype=np.float32) -> np.ndarray:
 
 __all__ = ["adding_problem", "adding_baseline_mse", "copying_problem", "copying_baseline_loss", "one_hot",
            "BLANK", "DELIMITER", "N_CATEGORIES", "N_DATA_SYMBOLS", "N_COPY"]
+
+
+class GeneratedBatches:
+    """Batches drawn on the fly by ``make(N, rng) -> batch`` from one generator, resumable exactly.
+
+    The generator's bit state is the whole state, so a resumed run draws exactly the batches an
+    uninterrupted one would have drawn.
+    """
+
+    epoch = 0
+    reset_state = False
+
+    def __init__(self, make: Callable[[int, np.random.Generator], Any], batch_size: int, rng: np.random.Generator):
+        self.make, self.batch_size, self.rng, self.drawn = make, batch_size, rng, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.drawn += 1
+        return self.make(self.batch_size, self.rng)
+
+    def state_dict(self) -> tuple[dict, dict]:
+        return {}, {"drawn": self.drawn, "batch_size": self.batch_size, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, arrays: dict, scalars: dict) -> None:
+        if scalars.get("batch_size") != self.batch_size:
+            raise ValueError(f"batch state was saved for batch {scalars.get('batch_size')}, "
+                             f"this run has batch {self.batch_size}")
+        self.rng.bit_generator.state = scalars["rng"]
+        self.drawn = int(scalars["drawn"])

@@ -5,7 +5,7 @@ predictor estimated on samples)."""
 import numpy as np
 import pytest
 
-from unroll.data import tasks
+from unroll.data import synthetic as tasks
 
 
 @pytest.mark.parametrize("T", [2, 3, 10, 51])
