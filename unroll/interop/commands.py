@@ -26,7 +26,7 @@ def _import_arguments(p) -> None:
 
 def cmd_export(args, runs) -> int:
     from unroll.interop import lm_onnx, lm_torch
-    from unroll.train import checkpoint
+    from unroll.runs import checkpoint
     fmt, out = args.to[0], Path(args.to[1])
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:

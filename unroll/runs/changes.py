@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from unroll.config import to_dict
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 RESUMABLE = ("lr", "max_steps", "max_time", "eval_every", "log_every")   # TrainConfig fields --resume may change
 NOT_SETTINGS = ("--resume", "--quiet", "--workers")

@@ -15,7 +15,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from unroll.train import distributed, lock
+from unroll.runs import lock
+from unroll.train import distributed
 
 RUN_FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", "metrics.jsonl", "result.json")
 

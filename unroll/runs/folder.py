@@ -4,9 +4,9 @@ A run folder is the same for every task (``unroll train``, ``unroll experiment``
 
     config.json        {"format": 3, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
                         what the task's prepare() returned}            written once, atomically (create)
-    lock               held by the process that trains here (train/lock.py's flock; taken only by ``lock``)
+    lock               held by the process that trains here (runs/lock.py's flock; taken only by ``lock``)
     checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``read_latest``
-                           (atomic, checksummed, with fallback: train/checkpoint.py, docs/reliability.md)
+                           (atomic, checksummed, with fallback: runs/checkpoint.py, docs/reliability.md)
     best/              the best checkpoint by the task's validation metric (its own checkpoints/ and latest,
                        parameters and counters only): ``save_best``, read by ``read_best``
     metrics.jsonl      one JSON object per line: ``log`` appends, ``truncate_log`` drops lines after a step,
@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 from unroll._version import __version__
-from unroll.train import checkpoint, distributed, lock
+from unroll.runs import checkpoint, lock
+from unroll.train import distributed
 
 FORMAT = 3
 BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)

@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 MAX_DEPTH = 4                  # run folders are looked for this many levels below RUNS_DIR
 SIZE_KEYS = ("num_layers", "hidden_size", "cell")
