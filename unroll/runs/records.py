@@ -4,13 +4,15 @@ A whole read names the file and line of a damaged record. An incremental read (`
 previous read returned) reads only the bytes added since; a line without its newline (a training process
 half-way through writing it) is left for the next read, a damaged line is skipped, and a file that was
 replaced or is now shorter than the cursor (a NaN rollback truncated it) is read anew, which the result
-says (``Records.fresh``) so that a reader that keeps records starts its list again.
+says (``Records.fresh``) so that a reader that keeps records starts its list again. A symlink, FIFO
+or device in its place is read as an empty log (never opened).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 
@@ -48,8 +50,10 @@ def read_since(path: Path, since: tuple) -> Records:
     """The step records (a dict with a numeric "step") written after the cursor ``since`` (see the module doc)."""
     records = Records()
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):         # missing, or a link or FIFO: never opened
         records.cursor = (None, 0)
         return records
     key, offset = since if since else (None, 0)
