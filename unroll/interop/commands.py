@@ -35,8 +35,9 @@ def cmd_export(args, runs) -> int:
         raise ValueError(f"--to {fmt} {out}: {out} is a folder; give a file name, e.g. {out / ('model.' + fmt)}")
     if not out.parent.is_dir():
         raise ValueError(f"--to {fmt} {out}: the folder {out.parent} does not exist")
+    from unroll.models.language_model import LanguageModel
     task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
-    if info["task"] != "lm":
+    if not isinstance(model, LanguageModel):
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
     vocab = task.vocab
     writers[fmt](model, out)

@@ -61,9 +61,14 @@ def refuse_links(run_dir: Path) -> None:
 
 
 def stamp(run_dir: Path):
-    """(mtime, inode) of the run's ``latest`` pointer, or None: it changes with every checkpoint written."""
+    """(mtime, inode) of the run's ``latest`` pointer and of best/'s, None where missing: it changes with
+    every checkpoint written."""
+    return tuple(_stat_key(Path(run_dir) / where / "latest") for where in (".", "best"))
+
+
+def _stat_key(path: Path):
     try:
-        st = os.stat(Path(run_dir) / "latest")
+        st = os.stat(path)
         return st.st_mtime_ns, st.st_ino
     except OSError:
         return None

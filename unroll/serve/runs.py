@@ -128,7 +128,7 @@ class ModelCache:
         self.checkpoint = checkpoint
 
     def get(self, run_dir: Path):
-        key = (str(run_dir), safety.stamp(run_dir), safety.stamp(Path(run_dir) / "best"))
+        key = (str(run_dir), safety.stamp(run_dir))
         found = self._cached(key)
         if found is not None:
             return found
