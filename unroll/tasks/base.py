@@ -168,6 +168,7 @@ class Task(abc.ABC):
     per_sequence: ClassVar[tuple[str, ...]] = ()     # batch fields of shape (N, ...), split along N by ``shard``
     commands: ClassVar[tuple] = ()               # the task's own unroll.command.Command's (lm: sample)
     page: ClassVar[str | None] = None            # module whose PAGE is the task's page in unroll serve
+    predict_reads: ClassVar[str | None] = "INPUT"    # None: predict reads no input (a positional INPUT is refused)
 
     def __init__(self, settings: dict[str, Any], prepared: dict | None = None):
         missing = sorted(set(self.sections) - set(settings))
