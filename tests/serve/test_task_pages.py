@@ -26,7 +26,7 @@ def root(tmp_path_factory):
     xs, labels, _ = make_sequences(40, seed=1)
     write_csv(data / "c.csv", xs, labels)
     train("--task", "classify", "--data", data / "c.csv", "--hidden", "6", "--batch", "8", "--max-steps", "2",
-          "--eval-every", "2", "--out", root / "vec")
+          "--eval-every", "2", "--dtype", "float32", "--out", root / "vec")
     rows = ["month,sales"] + [f"{np.datetime64('2000-01') + t},{20 + 5 * np.sin(t / 2):.4f}" for t in range(48)]
     (data / "sales.csv").write_text("\n".join(rows) + "\n")
     train("--task", "forecast", "--data", data / "sales.csv", "--context", "12", "--horizon", "4",
@@ -45,6 +45,14 @@ def test_a_vector_run_refuses_text_in_one_line(root):
     assert error_of(c.post("/api/run/vec/classify", json={"text": "a film"}), 422) == (
         "this classify run reads vectors (3 features a step), not text: use `unroll predict RUN FILE.csv` for "
         "its predictions")
+
+
+def test_the_server_loads_a_run_in_its_own_precision_and_the_checkpoint_asked_for(root):
+    for which in ("last", "best"):
+        app = create_app(root, checkpoint=which)
+        task, model, info = app.state.server.model(root / "vec")
+        assert info["checkpoint"] == which and info["step"] == 2
+        assert {v.dtype for v in model.params.values()} == {np.dtype(np.float32)}      # the run's --dtype
 
 
 def test_a_forecast_run_gets_its_forecast_page_and_data(root, capsys):
