@@ -44,11 +44,10 @@ from pathlib import Path
 from unroll._version import __version__
 from unroll.config import TrainConfig, from_dict
 from unroll.runs import checkpoint, ending, loading, lock, records
-from unroll.runs.loading import META
+from unroll.runs.loading import BEST
 from unroll.train import distributed
 
 FORMAT = 3
-BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)
 FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", BEST, "metrics.jsonl",
          "result.json")                                            # the layout drawn above
 STATES = ("training", "finished", "interrupted")

@@ -17,6 +17,7 @@ from unroll.runs import checkpoint
 from unroll.tasks import get_task
 
 META = ("format", "unroll_version", "created", "task", "train")
+BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)
 CHECKPOINTS = ("best", "last")
 TRIES = 3          # a training process may prune a checkpoint between reading ``latest`` and its files
 
@@ -60,7 +61,7 @@ def load(folder, which: str = "last", newest_good: bool = True, dtype=None):
     model = build_model(task, train, dtype)
     expected = {k: v.shape for k, v in model.params.items()}
     use_best = which == "best" and folder.has_best()
-    where, named = _read(folder, folder.path / "best" if use_best else folder.path, expected, newest_good)
+    where, named = _read(folder, folder.path / BEST if use_best else folder.path, expected, newest_good)
     saved = {v.dtype for v in named["model"][0].values()}
     if dtype is None and len(saved) == 1 and saved != {v.dtype for v in model.params.values()}:
         model = build_model(task, train, saved.pop())                 # the checkpoint's precision

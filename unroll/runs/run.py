@@ -97,7 +97,7 @@ def _taken(folder: RunFolder, out_dir) -> str:
 def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint.
 
-    changes: {TrainConfig field: value} of the fields a resumed run may change (train/changes.py). A new
+    changes: {TrainConfig field: value} of the fields a resumed run may change (runs/changes.py). A new
     budget replaces both old ones (--max-steps alone trains to that step with no time limit).
     """
     folder = RunFolder.named(run_dir)
