@@ -147,29 +147,29 @@ def task_hint(argv: list[str]) -> str:
     """The task whose flags to offer: `train --task NAME`, else the task of `train --resume RUN`'s or of
     `predict RUN`'s run folder."""
     if argv[:1] == ["train"]:
-        for i, arg in enumerate(argv):
-            if arg == "--task" and i + 1 < len(argv):
-                return argv[i + 1] if argv[i + 1] in TASKS else DEFAULT_TASK
-            if arg.startswith("--task="):
-                return arg.split("=", 1)[1] if arg.split("=", 1)[1] in TASKS else DEFAULT_TASK
-        for i, arg in enumerate(argv):
-            if arg == "--resume" and i + 1 < len(argv):
-                return _task_of(argv[i + 1])
-            if arg.startswith("--resume="):
-                return _task_of(arg.split("=", 1)[1])
+        named, resumed = _value_of(argv, "--task"), _value_of(argv, "--resume")
+        if named is not None or resumed is None:
+            return named if named in TASKS else DEFAULT_TASK
+        return _task_of(resumed)
     if argv[:1] == ["predict"] and len(argv) > 1 and not argv[1].startswith("-"):
         return _task_of(argv[1])
     return DEFAULT_TASK
 
 
+def _value_of(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in argv (``--flag V`` or ``--flag=V``), or None."""
+    return next((value if arg == flag else arg.split("=", 1)[1] for arg, value in zip(argv, [*argv[1:], None])
+                 if arg == flag or arg.startswith(flag + "=")), None)
+
+
 def _task_of(run_dir: str) -> str:
     """The task of a run folder, or the default task when it cannot be read (the command then says why)."""
+    from unroll.runs.folder import RunFolder
     try:
-        from unroll.runs.folder import RunFolder
         name = RunFolder.named(run_dir).read_config()["task"]
-        return name if name in TASKS else DEFAULT_TASK
     except ValueError:
         return DEFAULT_TASK
+    return name if name in TASKS else DEFAULT_TASK
 
 
 # ----------------------------------------------------------------------------------------------------
