@@ -18,7 +18,7 @@ from unroll.data import text as text_data
 from unroll.data.vocab import CharVocab, WordVocab, vocab_from_json
 from unroll.interop import lm_torch
 from unroll.runs import run
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 FUZZ = settings(max_examples=int(os.environ.get("UNROLL_FUZZ_EXAMPLES", 60)),   # more for a longer hunt
                  deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -24,7 +24,7 @@ from unroll.tasks import DEFAULT_TASK, TASKS, get_task
 
 
 COMMAND_MODULES = (            # every module with a COMMANDS tuple (unroll.command); tasks bring their own
-    "unroll.analysis.commands",    # visualize, inspect, data python-source
+    "unroll.analysis.commands",    # plot, visualize, inspect, data python-source
     "unroll.analysis.diagnose",    # diagnose
     "unroll.bench",                # bench
     "unroll.interop.commands",     # export, import
@@ -114,8 +114,6 @@ def commands(task: str = DEFAULT_TASK) -> list[Command]:
            Command("predict", "read inputs, write one prediction per line (streaming)",
                    partial(_predict_arguments, task), cmd_predict, f"The options below are those of --task {task} runs.",
                    needs="run"),
-           Command("plot", "PNG of a run's training and validation curves (forecast runs: also the forecast "
-                   "with its intervals)", _plot_arguments, cmd_plot),
            Command("gradcheck", "float64 finite-difference check of every cell's backward pass", _gradcheck_arguments,
                    cmd_gradcheck)]
     tasks = [c for name in TASKS for c in get_task(name).commands]
@@ -135,28 +133,43 @@ def invoke(command: Command, args) -> int | None:
     """Run a parsed command, handing it the loaded run folder or the run machinery it declared it needs."""
     from unroll import runs
     if command.needs == "run":
-        return command.run(args, runs.load(args.run_dir, getattr(args, "checkpoint", "last")))
+        loaded = runs.load(args.run_dir, getattr(args, "checkpoint", "last"))
+        if loaded.folder.state() == "training":          # another process trains it: say what this reads
+            print(f"unroll: {args.run_dir} is still training; {command.name} reads its {loaded.info['checkpoint']} "
+                  f"checkpoint, step {loaded.info['step']}", file=sys.stderr)
+        return command.run(args, loaded)
     if command.needs == "runs":
         return command.run(args, runs)
     return command.run(args)
 
 
 def task_hint(argv: list[str]) -> str:
-    """The task whose flags to offer: `train --task NAME`, or the task of `predict RUN`'s run folder."""
+    """The task whose flags to offer: `train --task NAME`, else the task of `train --resume RUN`'s or of
+    `predict RUN`'s run folder."""
     if argv[:1] == ["train"]:
-        for i, arg in enumerate(argv):
-            if arg == "--task" and i + 1 < len(argv):
-                return argv[i + 1] if argv[i + 1] in TASKS else DEFAULT_TASK
-            if arg.startswith("--task="):
-                return arg.split("=", 1)[1] if arg.split("=", 1)[1] in TASKS else DEFAULT_TASK
+        named, resumed = _value_of(argv, "--task"), _value_of(argv, "--resume")
+        if named is not None or resumed is None:
+            return named if named in TASKS else DEFAULT_TASK
+        return _task_of(resumed)
     if argv[:1] == ["predict"] and len(argv) > 1 and not argv[1].startswith("-"):
-        try:
-            from unroll.runs.folder import RunFolder
-            name = RunFolder.named(argv[1]).read_config()["task"]
-            return name if name in TASKS else DEFAULT_TASK
-        except ValueError:
-            return DEFAULT_TASK             # the command itself reports the bad run folder
+        return _task_of(argv[1])
     return DEFAULT_TASK
+
+
+def _value_of(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in argv (``--flag V`` or ``--flag=V``), or None."""
+    return next((value if arg == flag else arg.split("=", 1)[1] for arg, value in zip(argv, [*argv[1:], None])
+                 if arg == flag or arg.startswith(flag + "=")), None)
+
+
+def _task_of(run_dir: str) -> str:
+    """The task of a run folder, or the default task when it cannot be read (the command then says why)."""
+    from unroll.runs.folder import RunFolder
+    try:
+        name = RunFolder.named(run_dir).read_config()["task"]
+    except ValueError:
+        return DEFAULT_TASK
+    return name if name in TASKS else DEFAULT_TASK
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -245,7 +258,7 @@ def finish(trainer) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------
-# eval, predict, plot
+# eval, predict
 
 def _eval_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
@@ -273,7 +286,9 @@ def cmd_eval(args, loaded) -> int:
     result = {"step": info["step"], **task.metrics(model, args.data or "valid")}
     if "loss" not in result:                             # nothing evaluated: say so, and fail
         raise ValueError(task.describe(result))
-    print(json.dumps(result) if args.json else task.describe(result))
+    line = task.describe(result)                         # every eval names the step it read
+    print(json.dumps(result) if args.json else line if f"step {info['step']}" in line else
+          f"step {info['step']} ({info['checkpoint']} checkpoint): {line}")
     return 0
 
 
@@ -291,6 +306,9 @@ def _predict_arguments(task_name: str, p) -> None:
 def cmd_predict(args, loaded) -> int:
     from unroll.data.columns import read_lines, stdin_lines
     task, model, _ = loaded
+    if task.predict_reads is None and args.input != "-":
+        raise ValueError(f"a {task.name} run's predict reads no INPUT file ({args.input}); leave it out "
+                         f"(`unroll predict {args.run_dir} --help` lists what it takes)")
     options = from_args(task.predict_options, args, "predict") if task.predict_options is not None else None
     reader = getattr(task, "predict_file", None)                 # vector runs read their own file formats
     out = reader(model, args.input, options) if reader is not None and args.input != "-" else None
@@ -307,25 +325,6 @@ def _encoding(task) -> str:
     """The text encoding of the run's data files (a task setting of lm, classify, tag, generate, seq2seq)."""
     return next((s.encoding for s in task.settings.values() if isinstance(getattr(s, "encoding", None), str)),
                 "utf-8")
-
-
-def _plot_arguments(p) -> None:
-    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
-    p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
-
-
-def cmd_plot(args) -> int:
-    from unroll.analysis.plots import plot_metrics
-    from unroll import runs
-    folder = runs.RunFolder.named(args.run_dir)
-    if getattr(get_task(folder.read_config()["task"]), "plot", None) is not None:   # forecast: its own figure
-        task, model, _ = runs.load(args.run_dir)
-        print(task.plot(model, folder.path, args.out))
-        if args.out is not None:
-            return 0
-    out = plot_metrics(args.run_dir, args.out)
-    print(out)
-    return 0
 
 
 # ----------------------------------------------------------------------------------------------------

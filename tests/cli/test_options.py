@@ -16,7 +16,7 @@ from unroll.cli import main
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
 from unroll.runs import run
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 SMALL = ["--hidden", "12", "--layers", "1", "--seq-len", "10", "--batch", "4"]
 

@@ -145,7 +145,7 @@ def test_bad_run_folders_and_primes_get_one_line_errors(corpus, tmp_path, capsys
     assert main(["sample", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert train("--data", corpus, "--max-steps", 2, "--out", run) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "holds a finished run; give another --out" in capsys.readouterr().err      # advice that works (#28)
     config = json.loads((run / "config.json").read_text())
     config["model"]["hidden_size"] = 16
     (run / "config.json").write_text(json.dumps(config))

@@ -87,7 +87,7 @@ def test_empty_text_and_text_without_known_characters(run, tmp_path, capsys):
 def test_a_run_folder_of_another_task_or_none_at_all(tmp_path, capsys):
     other = tmp_path / "adding"
     other.mkdir()
-    (other / "config.json").write_text(json.dumps({"task": "longterm", "train": {}}))
+    (other / "config.json").write_text(json.dumps({"format": 3, "task": "longterm", "train": {}}))
     capsys.readouterr()
     assert main(["visualize", str(other), "--out", str(tmp_path / "p.html")]) == 2
     assert "is a run of task 'longterm'; visualize and inspect need a character-level language model" in error_line(capsys)

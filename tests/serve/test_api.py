@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from unroll.analysis import activations, features, gates, page
 from unroll.serve.app import create_app
-from unroll.serve.probes import Limits
+from unroll.tasks.probes import Limits
 from tests.serve.conftest import load
 
 
@@ -50,9 +50,9 @@ def test_pages_are_served_and_load_only_local_scripts(client):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert "//" not in "".join(r.text.split('src="')[1:]).split('"')[0]          # no other host
         for script in [s.split('"')[0] for s in r.text.split('<script src="')[1:]]:
-            assert script.startswith("/static/") and client.get(script).status_code == 200
+            assert script.startswith(("/static/", "/page/")) and client.get(script).status_code == 200
     assert '"selected": ["lm-a", "lm-b"]' in client.get("/compare?runs=lm-a,lm-b").text
-    assert "/static/seq2seq.js" in client.get("/run/s2s").text and "/static/lm.js" not in client.get("/run/s2s").text
+    assert "/page/seq2seq.js" in client.get("/run/s2s").text and "/page/lm.js" not in client.get("/run/s2s").text
 
 
 def test_sampling_streams_exactly_what_the_model_generates(client, runs):
@@ -155,7 +155,7 @@ def test_post_refusals(client):
     assert "not in the vocabulary" in error_of(post("/api/run/s2s/translate", json={"line": "a#"}), 422)
     assert "limit is 300" in error_of(post("/api/run/cls/classify", json={"text": "a " * 301}), 413)
     assert "holds no token" in error_of(post("/api/run/tag/tag", json={"text": "   "}), 422)
-    assert "this call is for lm runs" in error_of(post("/api/run/s2s/sample", json={}), 404)
+    assert error_of(post("/api/run/s2s/sample", json={}), 404) == "a seq2seq run has no 'sample'"
     assert "has no 'cells'" in error_of(post("/api/run/s2s/cells", json={"text": "a"}), 404)
     assert "has no 'translate'" in error_of(post("/api/run/group/gru/translate", json={"line": "a"}), 404)
     assert error_of(client.get("/api/run/lm-a/sample"), 405)
@@ -171,7 +171,7 @@ def test_a_run_without_checkpoint_is_409_and_a_damaged_config_422(runs, tmp_path
     assert "has no checkpoint yet" in error_of(c.post("/api/run/fresh/cells", json={"text": "ab"}), 409)
     assert "broken/config.json is not valid JSON" in error_of(c.post("/api/run/broken/cells", json={"text": "ab"}), 422)
     rows = {r["name"]: r for r in c.get("/api/runs").json()["runs"]}
-    assert rows["fresh"]["step"] == 0 and rows["fresh"]["state"] == "interrupted" and rows["broken"]["task"] == "lm"
+    assert rows["fresh"]["step"] == 0 and rows["fresh"]["state"] == "interrupted" and rows["broken"]["task"] is None     # damaged: no task is known
 
 
 def test_small_limits_and_a_busy_server(runs):
@@ -185,16 +185,16 @@ def test_small_limits_and_a_busy_server(runs):
 
 
 def test_metrics_log_is_read_incrementally_and_tolerantly(tmp_path):
-    from unroll.serve.runs import MetricsLog
+    from unroll.serve.runs import MetricsCache
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "train_loss": 2.5}\n{"step": 2, "train_')           # a line being written
-    log = MetricsLog(path)
-    assert log.read() == [{"step": 1, "train_loss": 2.5}]
+    cache = MetricsCache()                                           # RunFolder(tmp_path).metrics(since=cursor)
+    assert cache.read(tmp_path) == [{"step": 1, "train_loss": 2.5}]
     with open(path, "a") as fh:
         fh.write('loss": NaN}\nnot json\n[1]\n{"step": 3, "valid_loss": 2.0}\n')
-    assert [r["step"] for r in log.read()] == [1, 2, 3]                                # damaged lines skipped
+    assert [r["step"] for r in cache.read(tmp_path)] == [1, 2, 3]                                # damaged lines skipped
     path.write_text('{"step": 1, "train_loss": 9.0}\n')                                # truncated (rollback)
-    assert log.read() == [{"step": 1, "train_loss": 9.0}]
+    assert cache.read(tmp_path) == [{"step": 1, "train_loss": 9.0}]
 
 
 def test_nan_figures_are_sent_as_null(runs, tmp_path):
@@ -210,14 +210,14 @@ def test_nan_figures_are_sent_as_null(runs, tmp_path):
 
 
 def test_other_paths_and_an_internal_error_are_one_line(runs, monkeypatch):
-    from unroll.serve import probes
+    from unroll.tasks.probes import tag as tag_page
     c = TestClient(create_app(runs), raise_server_exceptions=False)
     assert error_of(c.get("/nothing/here"), 404) == "Not Found"
     assert c.get("/static/%2E%2E/app.py").status_code == 404 and c.get("/static/app.css").status_code == 200
 
     def broken(task, model, body, limits):
         raise RuntimeError("secret detail\nTraceback (most recent call last)")
-    monkeypatch.setitem(probes.PROBES["tag"].calls, "tag", broken)
+    monkeypatch.setitem(tag_page.PAGE.calls, "tag", broken)
     assert error_of(c.post("/api/run/tag/tag", json={"text": "ab"}), 500) == \
         "internal error (RuntimeError); the server log has the details"
 

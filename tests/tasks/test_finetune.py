@@ -77,7 +77,7 @@ def data(tmp_path, monkeypatch):
 
 
 def params_at(run_dir, step):
-    from unroll.train import checkpoint
+    from unroll.runs import checkpoint
     task, _ = run.read_task(run_dir)
     model = task.build_model(task.settings["train"].seed)
     folder = sorted((run_dir / "checkpoints").glob(f"step-{step:08d}*"))[-1]     # step 0 is written twice

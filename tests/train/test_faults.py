@@ -18,7 +18,7 @@ import pytest
 from unroll.cli import main
 from unroll.data.text import load_bundled
 from unroll.runs import run
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 6             # checkpoints at steps 0, 2, 4, 6; the last two (4, 6) are kept
@@ -143,7 +143,7 @@ def test_a_metrics_line_cut_short_by_a_crash_is_dropped_on_resume(run_dir):
 
 def holder(run_dir: Path) -> subprocess.Popen:
     """A process that holds run_dir's lock until killed."""
-    code = ("import sys, time; from unroll.train import lock; lock.acquire(sys.argv[1]); "
+    code = ("import sys, time; from unroll.runs import lock; lock.acquire(sys.argv[1]); "
             "print('locked', flush=True); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})

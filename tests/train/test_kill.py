@@ -2,7 +2,7 @@
 resumed after each kill, ends with the parameters of an uninterrupted run, bit for bit.
 
 The training runs in a subprocess (``python -m unroll train``) with a tiny LSTM; the checkpoint writer's test
-hook (UNROLL_FAULT_PAUSE, see train/checkpoint.py) pauses at each stage of a write and names the stage in
+hook (UNROLL_FAULT_PAUSE, see runs/checkpoint.py) pauses at each stage of a write and names the stage in
 RUN_DIR/fault-point, so a kill can be aimed at "the model file is written, state.json is not" and so on."""
 
 import json
@@ -19,7 +19,7 @@ import numpy as np
 from unroll.cli import main
 from unroll.data.text import load_bundled
 from unroll.runs import run
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data.text import load_bundled
 from unroll.runs import run
-from unroll.train import checkpoint
+from unroll.runs import checkpoint
 
 MODEL = ModelConfig(hidden_size=16, num_layers=1, cell="lstm", embedding_size=None, dropout=0.0, activation="tanh")
 

@@ -1,6 +1,6 @@
-"""CLI glue for ``unroll visualize``, ``unroll inspect --gates`` and ``unroll data python-source``.
+"""CLI glue for ``unroll plot``, ``unroll visualize``, ``unroll inspect --gates`` and ``unroll data python-source``.
 
-``COMMANDS`` declares the three (unroll.command); each handler calls
+``COMMANDS`` declares the four (unroll.command); each handler calls ``unroll.analysis.plots``,
 ``unroll.analysis.visualize`` or ``unroll.data.python_source``, and prints a short summary. A ValueError
 becomes the CLI's one-line ``unroll: error: ...``.
 """
@@ -11,6 +11,24 @@ import sys
 from pathlib import Path
 
 from unroll.command import Command
+
+
+def _plot_arguments(p) -> None:
+    p.add_argument("run_dir", type=Path, help="a run folder (the one holding config.json)")
+    p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/curves.png)")
+
+
+def cmd_plot(args, runs) -> int:
+    from unroll.analysis.plots import plot_metrics
+    from unroll.tasks import get_task
+    folder = runs.RunFolder.named(args.run_dir)
+    if getattr(get_task(folder.read_config()["task"]), "plot", None) is not None:   # forecast: its own figure
+        task, model, _ = runs.load(args.run_dir)
+        print(task.plot(model, folder.path, args.out))
+        if args.out is not None:
+            return 0
+    print(plot_metrics(args.run_dir, args.out))
+    return 0
 
 
 def _visualize_arguments(p) -> None:
@@ -83,6 +101,8 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = (
+    Command("plot", "PNG of a run's training and validation curves (forecast runs: also the forecast with its "
+            "intervals)", _plot_arguments, cmd_plot, needs="runs"),
     Command("visualize", "HTML page: text coloured by a unit's activation, top-5 predictions", _visualize_arguments,
             cmd_visualize, "Write one self-contained HTML page showing a trained character model's units over a "
             "text (Karpathy, Johnson, Fei-Fei 2015)."),

@@ -82,11 +82,11 @@ def _entries(runs, T, steps, hidden, seed, log):
     from unroll.runs import run
     if runs:
         for r in runs:
-            task, trained, _ = run.load(r)
-            if task.name != "longterm":
+            loaded = run.load(r)
+            task, trained, _ = loaded
+            if not isinstance(task, LongTermTask):
                 raise ValueError(f"diagnose reads long-term run folders (unroll experiment), {r} is a {task.name} run")
-            path = Path(r) / "result.json"
-            result = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            result = loaded.folder.read_result()
             initial = task.build_model(task.settings["train"].seed)
             yield f"{task.settings['model'].cell} ({Path(r).name})", task, initial, trained, result
         return

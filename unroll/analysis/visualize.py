@@ -20,20 +20,14 @@ from unroll.analysis import gates as gate_stats
 
 def load_char_lm(run_dir):
     """(model, vocab, task, info) of a character-level language-model run folder, or a one-line ValueError."""
-    from unroll.runs import run
-    config = Path(run_dir) / "config.json"
-    if Path(run_dir).is_dir() and config.is_file():
-        try:
-            task = json.loads(config.read_text(encoding="utf-8")).get("task", "lm")
-        except (OSError, ValueError):
-            task = "lm"                              # run.load reports a broken configuration in one line
-        if task != "lm":
-            raise ValueError(f"{run_dir} is a run of task {task!r}; visualize and inspect need a character-level "
-                             "language model (task lm)")
-    task, model, info = run.load(run_dir)
-    if task.name != "lm":
-        raise ValueError(f"{run_dir} is a run of task {task.name!r}; visualize and inspect need a character-level "
+    from unroll.runs import RunFolder, run
+    from unroll.tasks import get_task
+    from unroll.tasks.lm import LanguageModelTask
+    name = RunFolder.named(run_dir).read_config()["task"]
+    if not issubclass(get_task(name), LanguageModelTask):
+        raise ValueError(f"{run_dir} is a run of task {name!r}; visualize and inspect need a character-level "
                          "language model (task lm)")
+    task, model, info = run.load(run_dir)
     vocab = task.vocab
     if getattr(vocab, "kind", None) != "char":
         raise ValueError(f"{run_dir} is a word-level model; visualize and inspect need a character-level one")

@@ -26,7 +26,7 @@ def _import_arguments(p) -> None:
 
 def cmd_export(args, runs) -> int:
     from unroll.interop import lm_onnx, lm_torch
-    from unroll.train import checkpoint
+    from unroll.runs import checkpoint
     fmt, out = args.to[0], Path(args.to[1])
     writers = {"torch": lm_torch.save_torch, "onnx": lm_onnx.save_onnx}
     if fmt not in writers:
@@ -35,8 +35,9 @@ def cmd_export(args, runs) -> int:
         raise ValueError(f"--to {fmt} {out}: {out} is a folder; give a file name, e.g. {out / ('model.' + fmt)}")
     if not out.parent.is_dir():
         raise ValueError(f"--to {fmt} {out}: the folder {out.parent} does not exist")
+    from unroll.models.language_model import LanguageModel
     task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
-    if info["task"] != "lm":
+    if not isinstance(model, LanguageModel):
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
     vocab = task.vocab
     writers[fmt](model, out)

@@ -132,6 +132,7 @@ def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: 
     """Make a language-model run folder (config.json + one checkpoint) that ``unroll sample`` and
     ``unroll eval --data`` load."""
     from unroll.runs.folder import RunFolder                  # runs imports tasks and models; keep interop light
+    from unroll.tasks.lm import LanguageModelTask
     from unroll.train.state import Counters, ParamsState
 
     model, vocab, folder = read_torch(model_path, activation), read_vocab(vocab_path), RunFolder(out_dir)
@@ -143,7 +144,7 @@ def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: 
     source = str(Path(model_path).resolve())
     corpus = CorpusConfig(level=vocab.kind, **({"tokenizer": vocab.tokenizer} if vocab.kind == "word" else {}))
     folder.create({
-        "task": "lm", "train": to_dict(TrainConfig()), "corpus": to_dict(corpus), "bptt": to_dict(BPTTConfig()),
+        "task": LanguageModelTask.name, "train": to_dict(TrainConfig()), "corpus": to_dict(corpus), "bptt": to_dict(BPTTConfig()),
         "model": to_dict(model.config), "imported": source,
         "data": {"source": None, "sha256": None, "valid": None, "valid_sha256": None},
         "vocab": {"level": vocab.kind, **vocab.to_json()},

@@ -4,18 +4,13 @@ A resumed run continues with its own settings. It may change its learning rate, 
 budgets and its evaluation and logging cadence (``RESUMABLE``); any other flag typed with --resume is
 refused in one line naming every such flag (an abbreviation argparse accepts counts as the flag),
 unless it repeats the run's own value (the whole command again, with --resume added). What
-changed is logged in metrics.jsonl (event "resumed_with_changes"), written into config.json's train
-section and appended to config-history.jsonl.
+changed is recorded by ``RunFolder.update_train`` (a metrics event, config.json's train section,
+config-history.jsonl), and only when the resumed run has steps left to train.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
-
-from unroll.config import to_dict
-from unroll.train import checkpoint
 
 RESUMABLE = ("lr", "max_steps", "max_time", "eval_every", "log_every")   # TrainConfig fields --resume may change
 NOT_SETTINGS = ("--resume", "--quiet", "--workers")
@@ -61,13 +56,3 @@ def _same_as_the_run(config: dict, flag: str, dest: str, value) -> bool:
 
 def actions_flag(parser, dest: str) -> str:
     return next(a.option_strings[0] for a in parser._actions if a.dest == dest)
-
-
-def record_changes(trainer, info: dict, changed: dict) -> None:
-    """A resumed run's new settings: a metrics event, config.json's train section, a config-history line."""
-    step = trainer.counters["step"]
-    trainer._log({"step": step, "event": "resumed_with_changes", "changes": changed})
-    checkpoint.write_json_atomic(trainer.run_dir / "config.json", {**info, "train": to_dict(trainer.config)})
-    line = json.dumps({"step": step, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changed})
-    with open(trainer.run_dir / "config-history.jsonl", "a", encoding="utf-8") as f:
-        f.write(line + "\n")

@@ -10,14 +10,12 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from unroll.train import distributed, lock
-
-RUN_FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", "metrics.jsonl", "result.json")
+from unroll.runs import lock
+from unroll.train import distributed
 
 
 @contextlib.contextmanager
@@ -25,7 +23,7 @@ def first_start(trainer):
     """Around a new run's training: if it fails before any checkpoint past step 0, remove what it wrote.
 
     The folder itself goes when the run created it; in a folder that existed before, only the run's own
-    files (RUN_FILES) go. A run that has written a later checkpoint is kept: it can be resumed.
+    files (RunFolder.FILES) go. A run that has written a later checkpoint is kept: it can be resumed.
     """
     try:
         yield
@@ -33,25 +31,13 @@ def first_start(trainer):
         raise
     except Exception:
         if trainer.world.rank == 0 and not _has_trained_checkpoint(trainer.run_dir):
-            lock.release(trainer.run_dir)
-            _remove_run(trainer.run_dir, getattr(trainer, "new_folder", False))
+            trainer.folder.release()
+            trainer.folder.remove(whole=getattr(trainer, "new_folder", False))
         raise
 
 
 def _has_trained_checkpoint(run_dir: Path) -> bool:
     return any(not p.name.startswith("step-00000000") for p in (run_dir / "checkpoints").glob("step-*"))
-
-
-def _remove_run(run_dir: Path, whole: bool) -> None:
-    if whole:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    for name in RUN_FILES:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.exists():
-            path.unlink()
 
 
 PATH_FIELDS = ("data", "valid")       # settings that name files: stored absolute, so any folder can resume

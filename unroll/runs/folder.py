@@ -1,17 +1,25 @@
-"""One run folder, owned in one place: config.json, the lock, checkpoints, metrics.jsonl, result.json.
+"""One run folder, owned in one place: every file of it is read and written here (and in the modules this
+one calls: checkpoint.py, lock.py, records.py, loading.py); no module outside runs/ opens one by name.
 
 A run folder is the same for every task (``unroll train``, ``unroll experiment``, ``unroll import``)::
 
     config.json        {"format": 3, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
-                        what the task's prepare() returned}            written once, atomically (create)
-    lock               held by the process that trains here (train/lock.py's flock; taken only by ``lock``)
-    checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``read_latest``
-                           (atomic, checksummed, with fallback: train/checkpoint.py, docs/reliability.md)
+                        what the task's prepare() returned}   written by ``create``; its train section by
+                        ``update_train`` (train --resume with changes); read by ``read_config`` / ``task``
+    config-history.jsonl   one line per ``update_train``: the step, the time, the changes
+    lock               held by the process that trains here (runs/lock.py's flock; taken only by ``lock``,
+                       read without taking it by ``state``)
+    checkpoints/, latest   written by ``save``, read by ``restore`` / ``restore_newest_good`` / ``load``
+                           (atomic, checksummed, with fallback: runs/checkpoint.py, docs/reliability.md)
     best/              the best checkpoint by the task's validation metric (its own checkpoints/ and latest,
-                       parameters and counters only): ``save_best``, read by ``read_best``
+                       parameters and counters only): ``save_best``, read by ``load("best")``
     metrics.jsonl      one JSON object per line: ``log`` appends, ``truncate_log`` drops lines after a step,
-                       ``metrics`` reads them back
-    result.json        the task's summary when training ends (``write_result``)
+                       ``metrics`` reads them back (all of them, or those after a cursor: runs/records.py)
+    result.json        the task's summary when training ends (``write_result``, ``read_result``)
+
+``FILES`` lists them (a failed first start removes them). ``state()`` says whether the run is training
+(another process holds the lock), finished (runs/ending.py) or interrupted. ``load(which)`` rebuilds the
+task and its model with the weights of the latest or the best checkpoint (runs/loading.py).
 
 The trainer sees only ``save(step, parts)``, ``save_best(step, parts)``, ``log(record)``, ``restore(parts)`` (NaN rollback),
 ``has_checkpoint()`` and ``held()`` (the lock while it trains). With P ranks, rank 0 alone writes; the
@@ -28,16 +36,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from unroll._version import __version__
-from unroll.train import checkpoint, distributed, lock
+from unroll.config import TrainConfig, from_dict
+from unroll.runs import checkpoint, ending, loading, lock, records
+from unroll.runs.loading import BEST
+from unroll.train import distributed
 
 FORMAT = 3
-BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)
-META = ("format", "unroll_version", "created", "task", "train")
+FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", BEST, "metrics.jsonl",
+         "result.json")                                            # the layout drawn above
+STATES = ("training", "finished", "interrupted")
 
 
 class RunFolder:
@@ -157,26 +170,21 @@ class RunFolder:
     def has_best(self) -> bool:
         return (self.path / BEST / "latest").is_file()
 
-    def read_best(self, expected_params: dict) -> dict:
-        """{component: (arrays, scalars)} of the best checkpoint (model and counters)."""
-        return checkpoint.read(checkpoint.latest(self.path / BEST), expected_params)
+    def load(self, which: str = "last", newest_good: bool = True, dtype=None):
+        """(task, model, info) of checkpoint ``which``: "last" (the latest) or "best" (best/, the best by the
+        task's validation metric; the latest when the run has kept none yet). The model is in ``dtype``, else
+        in the checkpoint's precision (the run's --dtype). newest_good: pass over a damaged or half-written
+        checkpoint to the newest one that verifies (a warning each); else the damaged one's error, saying
+        which older one is intact. info: config.json with "step", "checkpoint" (which) and
+        "checkpoint_folder" (its folder's name)."""
+        return loading.load(self, which, newest_good, dtype)
 
-    def read_latest(self, expected_params: dict) -> dict:
-        """{component: (arrays, scalars)} of the latest checkpoint, saying when an older one is intact."""
-        try:
-            return checkpoint.read(checkpoint.latest(self.path), expected_params)
-        except ValueError as err:
-            raise ValueError(f"{err}{self._older_good_hint(expected_params)}") from None
-
-    def _older_good_hint(self, expected: dict) -> str:
-        try:
-            folder, _, _ = checkpoint.find_good(self.path, expected)
-        except ValueError:
-            return ""
-        return f"; the older checkpoint {folder.name} is intact (unroll train --resume falls back to it)" if folder else ""
+    def task(self):
+        """(the run's Task, rebuilt from config.json, the config.json dict)."""
+        return loading.read_task(self)
 
     # ------------------------------------------------------------------------------------------------
-    # metrics.jsonl and result.json
+    # metrics.jsonl, result.json, the train section
 
     def log(self, record: dict) -> None:
         """Append one record to metrics.jsonl (rank 0)."""
@@ -186,34 +194,37 @@ class RunFolder:
             f.write(json.dumps(record) + "\n")
 
     def truncate_log(self, step: int) -> None:
-        """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint)."""
+        """Drop log lines written after ``step`` (an interrupted run logged steps it did not checkpoint);
+        the file is rewritten only when a line goes."""
         path = self.path / "metrics.jsonl"
         if path.exists():                                 # a line cut short by kill -9 is dropped too
             lines = [line for line in path.read_bytes().decode("utf-8", "replace").split("\n") if line]
-            kept = [line for line in lines if _logged_step(line) <= step]
+            kept = [line for line in lines if records.logged_step(line) <= step]
+            if len(kept) == len(lines) and path.read_bytes().endswith(b"\n"):
+                return
             tmp = path.with_name(path.name + ".tmp")      # atomic: a kill here keeps the old log
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
             tmp.replace(path)
 
-    def metrics(self) -> list[dict]:
-        """The records of metrics.jsonl, naming the file and line of a damaged record."""
+    def metrics(self, since: tuple | None = None) -> records.Records:
+        """The records of metrics.jsonl. since=None: all of them, naming the file and line of a damaged one;
+        since=a cursor (``.cursor`` of the previous read; ``()`` for the first): only the step records
+        written after it, tolerantly (runs/records.py: ``.fresh`` says the file was read anew)."""
         path = self.path / "metrics.jsonl"
-        if not path.is_file():
-            raise ValueError(f"run folder {self.path} has no metrics log (metrics.jsonl is missing)")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path} is not UTF-8: byte offset {err.start}") from None
-        records = []
-        for number, line in enumerate(text.split("\n"), start=1):     # "\n" only: \x85 stays inside
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path} line {number} is not valid JSON: {err}") from None
-                if not isinstance(records[-1], dict):
-                    raise ValueError(f"{path} line {number} is not a JSON object")
-        return records
+        return records.read_all(path, self.path) if since is None else records.read_since(path, since)
+
+    def update_train(self, changes: dict, step: int) -> None:
+        """A resumed run's new settings, changes = {TrainConfig field: [old, new]}: a metrics event, the new
+        values in config.json's train section, a line of config-history.jsonl (rank 0 writes)."""
+        if self.world.rank != 0 or not changes:
+            return
+        self.log({"step": step, "event": "resumed_with_changes", "changes": changes})
+        info = self.read_config()
+        checkpoint.write_json_atomic(self.path / "config.json",
+                                     {**info, "train": {**info["train"], **{k: v[1] for k, v in changes.items()}}})
+        line = json.dumps({"step": step, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changes})
+        with open(self.path / "config-history.jsonl", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
     def write_result(self, summary: dict) -> None:
         checkpoint.write_json_atomic(self.path / "result.json", summary)
@@ -223,13 +234,39 @@ class RunFolder:
         path = self.path / "result.json"
         return checkpoint.read_json(path, "run result") if path.is_file() else {}
 
+    # ------------------------------------------------------------------------------------------------
+    # The run's state, and removing it
 
-def _logged_step(line: str) -> float:
-    """The step of a metrics line, or infinity for a line that does not parse (cut short by a crash)."""
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
+    def state(self, steps: list[dict] | None = None, locks: set | None = None) -> str:
+        """training (another process holds the lock), finished (runs/ending.py) or interrupted. steps: the
+        run's metrics records when the caller has them; locks: ``lock.held_locks()`` read once for many."""
+        if lock.held(self.path, locks):
+            return "training"
+        return "finished" if self.why_finished(steps) else "interrupted"
+
+    def why_finished(self, steps: list[dict] | None = None) -> str | None:
+        """Why the run trains no further (result.json, its budget, patience, its task's criterion), or None."""
+        if (self.path / "result.json").is_file():
+            return "it wrote its result"
+        try:
+            train = from_dict(TrainConfig, self.read_config()["train"])
+        except (ValueError, TypeError):
+            return None
+        steps = [r for r in (self.metrics(since=()) if steps is None else steps) if "event" not in r]
+        last = steps[-1] if steps else {}
+        return ending.why_finished(train, last, ending.CachedTask(self))
+
+    def remove(self, whole: bool) -> None:
+        """Remove the run: the folder itself (whole), or only the run's own FILES in a folder that held others."""
+        if whole:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for name in FILES:
+            path = self.path / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
 
 
 def upgrade_v1(info: dict, path: Path) -> dict:

@@ -15,14 +15,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from unroll._version import __version__  # noqa: F401  (re-exported for callers that stamp files)
-from unroll.config import TrainConfig, from_dict, to_dict
-from unroll.runs.folder import FORMAT, META, RunFolder
+from unroll.config import TrainConfig, to_dict
+from unroll.runs import ending
+from unroll.runs.folder import FORMAT, RunFolder
+from unroll.runs.loading import CHECKPOINTS, META, build_model
 from unroll.tasks import get_task
 from unroll.train import distributed
-from unroll.runs.changes import record_changes
 from unroll.runs.first_start import RESERVED, absolute_paths, first_start, new_run_folder
 from unroll.train.trainer import Trainer, TrainingDiverged
 
@@ -55,7 +54,7 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     """
     folder = RunFolder(out_dir)
     if folder.exists():
-        raise ValueError(f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it")
+        raise ValueError(_taken(folder, out_dir))
     if folder.path.exists() and not folder.path.is_dir():
         raise ValueError(f"--out {out_dir} is a file, not a folder")
     world = distributed.world()
@@ -83,10 +82,22 @@ def start(out_dir: Path, task_name: str, settings: dict, train: TrainConfig, qui
     return trainer
 
 
+def _taken(folder: RunFolder, out_dir) -> str:
+    """Why --out cannot start a run in a folder that holds one, and advice that works for its state."""
+    state = folder.state()
+    if state == "training":
+        return (f"--out {out_dir} holds a run that another unroll process is training; give another --out "
+                f"(or, once that process ends, `unroll train --resume {out_dir}` continues it)")
+    if state == "finished":
+        return (f"--out {out_dir} holds a finished run; give another --out for a new run (or extend it: "
+                f"`unroll train --resume {out_dir} --max-steps N`)")
+    return f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it"
+
+
 def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> Trainer:
     """Rebuild a run's Trainer from its folder and latest checkpoint.
 
-    changes: {TrainConfig field: value} of the fields a resumed run may change (train/changes.py). A new
+    changes: {TrainConfig field: value} of the fields a resumed run may change (runs/changes.py). A new
     budget replaces both old ones (--max-steps alone trains to that step with no time limit).
     """
     folder = RunFolder.named(run_dir)
@@ -106,46 +117,24 @@ def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> T
     folder.lock()                                        # before reading: a second process stops here
     try:
         folder.restore_newest_good(trainer.components())
-        if changed and trainer.world.rank == 0:
-            record_changes(trainer, info, changed)
+        if not limit_reached(trainer):                   # a resume with nothing to train writes nothing
+            folder.update_train(changed, trainer.counters["step"])
     except BaseException:
         folder.release()
         raise
     return trainer
 
 
-def build_model(task, train: TrainConfig):
-    """The task's fresh model, in --dtype when the run gave one (else the task's default precision)."""
-    if train.dtype is None:
-        return task.build_model(train.seed)
-    return task.build_model(train.seed, np.dtype(train.dtype).type)
-
-
-CHECKPOINTS = ("best", "last")
-
-
 def load(run_dir: Path, which: str = "last") -> LoadedRun:
     """(task, model with a checkpoint's weights, run info with "step" and "checkpoint") for eval, predict, sample.
 
-    which: "last" (the latest checkpoint) or "best" (best/, the best by the task's validation metric; the
-    latest when the run has kept none yet, e.g. no scheduled validation so far). The model keeps the
-    checkpoint's precision.
+    which: "last" or "best" (``RunFolder.load``); a damaged checkpoint is an error that names the older one
+    that is intact. The model keeps the checkpoint's precision.
     """
     if which not in CHECKPOINTS:
         raise ValueError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
     folder = RunFolder.named(run_dir)
-    task, info = read_task(folder)
-    model = build_model(task, task.settings["train"])
-    expected = {k: v.shape for k, v in model.params.items()}
-    use_best = which == "best" and folder.has_best()
-    named = folder.read_best(expected) if use_best else folder.read_latest(expected)
-    saved = {v.dtype for v in named["model"][0].values()}
-    if len(saved) == 1 and saved != {v.dtype for v in model.params.values()}:   # keep the checkpoint's precision
-        model = task.build_model(task.settings["train"].seed, saved.pop().type)
-    for key, value in named["model"][0].items():
-        model.params[key][...] = value
-    info["step"] = named["counters"][1]["step"]
-    info["checkpoint"] = "best" if use_best else "last"
+    task, model, info = folder.load(which, newest_good=False)
     return LoadedRun(task, model, info, folder)
 
 
@@ -171,25 +160,7 @@ def experiment(task_name: str, settings: dict, train: TrainConfig, out: Path | N
 
 def read_task(folder: RunFolder | Path):
     """(the run's Task, built from its settings and prepared data, the config.json dict)."""
-    folder = folder if isinstance(folder, RunFolder) else RunFolder.named(folder)
-    info = folder.read_config()
-    try:                                                 # a damaged config.json: one line naming it
-        task_cls = get_task(info["task"])
-        for name in getattr(task_cls, "optional_sections", ()):      # a section added after the run was made
-            info.setdefault(name, {})
-        for name in ("train", *task_cls.sections):
-            if not isinstance(info.get(name), dict):
-                raise ValueError(f"section '{name}' must be a JSON object, got {type(info.get(name)).__name__}")
-        settings = {"train": from_dict(TrainConfig, info["train"])}
-        settings.update({name: from_dict(cls, info[name]) for name, cls in task_cls.sections.items()})
-        prepared = {k: v for k, v in info.items() if k not in META and k not in task_cls.sections}
-        task = task_cls(settings, prepared)
-        task.check_prepared()
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
-        kind = "" if isinstance(err, ValueError) else type(err).__name__ + " "
-        path = folder.path / "config.json"
-        raise ValueError(f"run configuration {path} is damaged: {kind}{err}".replace("\n", "\\n")) from None
-    return task, info
+    return (folder if isinstance(folder, RunFolder) else RunFolder.named(folder)).task()
 
 
 def run_folder(path: Path) -> Path:
@@ -203,16 +174,8 @@ def read_config(run_dir: Path) -> dict:
 
 
 def limit_reached(trainer: Trainer) -> str | None:
-    """Why a (resumed) run would not train another step: its --max-steps or --max-time is used up; else None."""
-    c, cfg = trainer.counters, trainer.config
-    if cfg.max_steps is not None and c["step"] >= cfg.max_steps:
-        return f"it reached its limit of --max-steps {cfg.max_steps} (step {c['step']})"
-    if cfg.max_time is not None and c["elapsed"] >= cfg.max_time:
-        return f"it reached its limit of --max-time {cfg.max_time:g} s ({c['elapsed']:.1f} s trained)"
-    if trainer.patience_used_up():
-        return (f"it stopped early: {c['bad_evals']} validations without improvement (--patience {cfg.patience}, "
-                f"best at step {c['best_step']})")
-    return None
+    """Why a (resumed) run would not train another step (runs/ending.py); else None."""
+    return ending.why_finished(trainer.config, trainer.counters)
 
 
 def default_out_dir(label: str) -> Path:

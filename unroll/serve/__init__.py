@@ -4,9 +4,10 @@ Runs table, curves compared across runs (against step and against wall-clock tim
 probes (sampling, the cell viewer, gate saturation; translation with attention; class probabilities along
 the input; tags). Starlette served by uvicorn: the optional extra ``unroll[serve]``.
 
-Modules: ``runs`` (reading run folders safely, read-only), ``probes`` (what each task's page asks of the
-model, with its limits), ``pages`` (the server-rendered HTML), ``app`` (routes and refusals), ``static/``
-(the pages' plain JavaScript and CSS; no build step, nothing from another host).
+Modules: ``runs`` (safe run names, summary rows, the metrics and model caches; every file is read through
+``unroll.runs.RunFolder``), ``pages`` (the server-rendered HTML), ``app`` (routes and refusals),
+``static/`` (the shared plain JavaScript and CSS; no build step, nothing from another host). What each
+task's page asks of a model is the task's own (``Task.page``: unroll/tasks/probes/).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def _arguments(p) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; another address warns)")
     p.add_argument("--slots", type=int, default=2, help="model evaluations run at once (default 2)")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="which checkpoint the probes read: last (the newest that verifies; default) or best "
+                        "(best/, the best validation so far; the newest when a run has kept none)")
 
 
 def cmd_serve(args) -> int:
@@ -44,7 +48,7 @@ def cmd_serve(args) -> int:
         print(f"unroll: warning: --host {args.host}: anyone who can reach this address can use the app "
               "(read your runs, run your models); it has no login", file=sys.stderr)
     print(f"unroll serve: http://{args.host}:{args.port}/ over {args.runs_dir}", file=sys.stderr)
-    uvicorn.run(create_app(args.runs_dir, slots=args.slots), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(args.runs_dir, slots=args.slots, checkpoint=args.checkpoint), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

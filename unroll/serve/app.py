@@ -2,11 +2,15 @@
 
     GET  /                               runs table (static/runs.js polls /api/runs)
     GET  /compare?runs=A,B               curves of several runs (static/compare.js)
-    GET  /run/NAME                       one run: its curves and its task's probes
+    GET  /run/NAME                       one run: its curves and its task's page (section + script)
+    GET  /page/TASK.js                   the script of a task's page
     GET  /api/runs                       [summary row] of every run folder under RUNS_DIR
     GET  /api/run/NAME/metrics           {"name", "task", "records": [metrics.jsonl records]}
-    POST /api/run/NAME/sample            language model: the text, streamed as it is sampled (chunked)
-    POST /api/run/NAME/{cells,gates,translate,classify,tag}     the task's probes (probes.PROBES)
+    POST /api/run/NAME/CALL              a call of the run's task's page: JSON (classify, tag, translate,
+                                         cells, gates, forecast ...) or streamed text (lm: sample)
+
+The server knows no task: a run's task names its page (``Task.page``, a module with ``PAGE``, an
+``unroll.command.Page``; unroll/tasks/probes/), and the server routes to its calls.
 
 Refusals are JSON ``{"error": one line}``: 404 for any name that ``runs.resolve`` refuses, 400 for a body
 that is not a JSON object, 413 for a body or field over its limit, 422 for a value the model cannot take
@@ -27,11 +31,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from unroll.serve import pages, probes, runs
+from unroll.serve import pages, runs
+from unroll.tasks import TASKS, get_task, probes
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
@@ -73,27 +78,23 @@ class Slots:
 class Server:
     """The state behind the routes: the runs folder, metrics readers, the model cache, limits, slots."""
 
-    def __init__(self, runs_dir: Path, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0):
+    def __init__(self, runs_dir: Path, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0,
+                 checkpoint: str = "last"):
         self.root = Path(runs_dir)
         self.limits, self.slots = limits or probes.Limits(), Slots(slots, wait_s)
-        self.models, self.logs, self.lock = runs.ModelCache(), {}, threading.Lock()
+        self.models, self.logs = runs.ModelCache(checkpoint=checkpoint), runs.MetricsCache()
 
     def folder(self, name: str) -> Path:
         return runs.resolve(self.root, name)
 
     def log(self, run_dir: Path) -> list[dict]:
-        path = run_dir / "metrics.jsonl"
-        if not runs.is_plain(path):                     # a symlink or a FIFO is never opened
-            return []
-        with self.lock:
-            reader = self.logs.setdefault(str(path), runs.MetricsLog(path))
-        return reader.read()
+        return self.logs.read(run_dir)
 
     def rows(self) -> list[dict]:
         out, locks = [], runs.held_locks()
         for name in runs.discover(self.root):
             folder = self.root / name
-            config = runs.read_json_quiet(folder / "config.json") or {}
+            config = runs.config_of(folder)
             out.append(runs.summary_row(name, folder, config, self.log(folder), locks))
         return out
 
@@ -107,9 +108,11 @@ class Server:
 # ----------------------------------------------------------------------------------------------------
 # Routes.
 
-def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0) -> Starlette:
-    """The app over ``runs_dir``; ``limits`` bound each request, ``slots`` the concurrent evaluations."""
-    server = Server(runs_dir, limits, slots, wait_s)
+def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wait_s: float = 60.0,
+               checkpoint: str = "last") -> Starlette:
+    """The app over ``runs_dir``; ``limits`` bound each request, ``slots`` the concurrent evaluations,
+    ``checkpoint`` which checkpoint the models come from (last | best, ``RunFolder.load``)."""
+    server = Server(runs_dir, limits, slots, wait_s, checkpoint)
 
     async def runs_page(request):
         return HTMLResponse(pages.runs_page())
@@ -120,8 +123,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     async def run_page(request):
         name = request.path_params["name"]
         folder = server.folder(name)
-        config = runs.read_json_quiet(folder / "config.json") or {}
-        return HTMLResponse(pages.run_page(name, config.get("task", "lm"), probes.PROBES))
+        task = runs.config_of(folder).get("task")
+        return HTMLResponse(pages.run_page(name, task, _page(task)))
 
     async def api_runs(request):
         return JSON({"runs": await run_in_threadpool(server.rows)})
@@ -129,36 +132,42 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     async def api_metrics(request):
         name = request.path_params["name"]
         folder = server.folder(name)
-        config = runs.read_json_quiet(folder / "config.json") or {}
+        config = runs.config_of(folder)
         records = await run_in_threadpool(server.log, folder)
         steps = [r for r in records if "event" not in r]
-        return JSON({"name": name, "task": config.get("task", "lm"), "records": steps})
+        return JSON({"name": name, "task": config.get("task"), "records": steps})
 
-    async def api_sample(request):
-        task, model, info, body = await _model_and_body(server, request, "lm")
-        req = probes.sample_request(task, body, server.limits)
-        pieces = probes.sample_pieces(task, model, req)
+    async def page_script(request):
+        page = _page(request.path_params["task"])
+        if page is None:
+            raise probes.Refused(404, "no task page of that name")
+        return FileResponse(page.script, media_type="text/javascript")
 
-        def stream():                                     # holds a slot while it runs; released when closed
-            with server.slots:
-                yield from pieces
-        return StreamingResponse(stream(), media_type="text/plain; charset=utf-8",
-                                 headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
-                                          CHECKPOINT_HEADER: info["checkpoint"]})
-
-    async def api_probe(request):
+    async def api_call(request):
         call = request.path_params["call"]
         folder = server.folder(request.path_params["name"])
-        config = _config(folder)
-        probe = probes.PROBES.get(config.get("task"))
-        if probe is None or call not in probe.calls:
-            raise probes.Refused(404, f"a {config.get('task')} run has no '{call}'")
-        task, model, info, body = await _model_and_body(server, request, config.get("task"), folder)
+        task_name = _config(folder).get("task")
+        page = _page(task_name)
+        if page is None or (call not in page.calls and call not in page.streams):
+            raise probes.Refused(404, f"a {task_name} run has no '{call}'")
+        body = await _json_body(request)
+        task, model, info = await run_in_threadpool(server.model, folder)
+        headers = {CHECKPOINT_HEADER: info["checkpoint_folder"]}
+        if call in page.streams:
+            request_of, pieces_of = page.streams[call]
+            pieces = pieces_of(task, model, request_of(task, body, server.limits))
+
+            def stream():                                 # holds a slot while it runs; released when closed
+                with server.slots:
+                    yield from pieces
+            return StreamingResponse(stream(), media_type="text/plain; charset=utf-8",
+                                     headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                                              **headers})
 
         def work():
             with server.slots:
-                return probe.calls[call](task, model, body, server.limits)
-        return JSON(await run_in_threadpool(work), headers={CHECKPOINT_HEADER: info["checkpoint"]})
+                return page.calls[call](task, model, body, server.limits)
+        return JSON(await run_in_threadpool(work), headers=headers)
 
     async def no_icon(request):
         return Response(status_code=204)
@@ -166,9 +175,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     routes = [
         Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page),
         Route("/run/{name:path}", run_page), Route("/api/runs", api_runs),
-        Route("/api/run/{name:path}/metrics", api_metrics),
-        Route("/api/run/{name:path}/sample", api_sample, methods=["POST"]),
-        Route("/api/run/{name:path}/{call:str}", api_probe, methods=["POST"]),
+        Route("/page/{task:str}.js", page_script), Route("/api/run/{name:path}/metrics", api_metrics),
+        Route("/api/run/{name:path}/{call:str}", api_call, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers = {runs.NotFound: _not_found, probes.Refused: _refused, ValueError: _unprocessable,
@@ -184,15 +192,9 @@ def _config(folder: Path) -> dict:
     return RunFolder(folder).read_config()                   # upgraded: unroll 0.1's runs name their task
 
 
-async def _model_and_body(server: Server, request: Request, task_name: str, folder: Path | None = None):
-    """(task, model, run info, JSON body) for a POST to a run of ``task_name``; refusals for everything else."""
-    folder = folder or server.folder(request.path_params["name"])
-    config = _config(folder)
-    if config.get("task") != task_name:
-        raise probes.Refused(404, f"this is a {config.get('task')} run; this call is for {task_name} runs")
-    body = await _json_body(request)
-    task, model, info = await run_in_threadpool(server.model, folder)
-    return task, model, info, body
+def _page(task_name):
+    """The Page of a registered task, or None (an unknown task or one without a page)."""
+    return probes.page_of(get_task(task_name)) if task_name in TASKS else None
 
 
 async def _json_body(request: Request) -> dict:

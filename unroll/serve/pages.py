@@ -1,8 +1,8 @@
 """The HTML of each page, rendered on the server; each page's behaviour is one script under static/.
 
 Pages carry their parameters in a ``<script type="application/json" id="page">`` block (escaped) and load
-``/static/app.css``, ``/static/chart.js`` (a small SVG line chart) and their own script; nothing comes from
-another host.
+``/static/app.css``, ``/static/chart.js`` (a small SVG line chart) and their own script; a run page also
+its task's section and script (the task's ``Page``, unroll/tasks/probes/); nothing comes from another host.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ NAV = ('<nav><a href="/">runs</a> <a href="/compare">compare</a> <span class="mu
        'read-only over the run folders</span></nav>')
 
 
-def layout(title: str, body: str, scripts: tuple[str, ...], params: dict) -> str:
+def layout(title: str, body: str, scripts: tuple[str, ...], params: dict, more: tuple[str, ...] = ()) -> str:
     blob = json.dumps(params).replace("</", "<\\/")
-    tags = "".join(f'<script src="/static/{s}.js"></script>' for s in scripts)
+    tags = "".join(f'<script src="{s}.js"></script>' for s in (*(f"/static/{s}" for s in scripts), *more))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<link rel="stylesheet" href="/static/app.css"></head><body>{NAV}<h2>{html.escape(title)}</h2>{body}'
             f'<script type="application/json" id="page">{blob}</script>{tags}</body></html>')
@@ -48,41 +48,13 @@ def compare_page(selected: str) -> str:
                   {"selected": [s for s in selected.split(",") if s]})
 
 
-def run_page(name: str, task: str, probes: dict) -> str:
-    probe = probes.get(task)
-    section = SECTIONS.get(probe.script, "") if probe else (
-        f'<p class="muted">No probe for task {html.escape(task)}: this page shows its curves only.</p>')
-    body = (f'<p class="muted">task {html.escape(task)}; the newest complete checkpoint is used, re-read when '
+def run_page(name: str, task: str | None, page) -> str:
+    """One run's page: its curves, and its task's section (``page``: the task's Page, or None) with the
+    task's script, served as /page/TASK.js."""
+    shown = html.escape(str(task))
+    section = page.section if page else f'<p class="muted">No probe for task {shown}: this page shows its curves only.</p>'
+    body = (f'<p class="muted">task {shown}; the newest complete checkpoint is used, re-read when '
             'training writes a newer one</p><div id="task">' + section + '</div>'
             '<h3>curves</h3><svg id="loss" class="chart" width="760" height="260"></svg>')
-    scripts = ("chart", "run") + ((probe.script,) if probe else ())
-    return layout(name, body, scripts, {"name": name, "task": task})
-
-
-SECTIONS = {
-    "lm": (
-        '<h3>sample</h3><div class="controls"><label>prime <input id="prime" size="30"></label>'
-        ' <label>temperature <input id="temperature" type="number" value="0.8" step="0.1" min="0.05" max="10"></label>'
-        ' <label>top-k <input id="topk" type="number" min="1" placeholder="all"></label>'
-        ' <label>length <input id="length" type="number" value="300" min="0" max="2000"></label>'
-        ' <button id="sample">sample</button></div><pre id="sampled" class="box"></pre>'
-        '<h3>cells</h3><textarea id="celltext" rows="5" cols="100" placeholder="type or paste text"></textarea>'
-        '<div class="controls"><label>state <select id="kind"></select></label>'
-        ' <label>sort units by |r| with <select id="feature"></select></label>'
-        ' <label>unit <select id="unit"></select></label> <span id="info"></span>'
-        ' <span>-1 <span id="scale"></span> +1</span></div>'
-        '<div id="celltextview" class="box mono"></div><div id="tip"></div>'
-        '<h3>interpretable units</h3><div id="findbox"></div>'
-        '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260"></svg>'),
-    "seq2seq": (
-        '<h3>translate</h3><div class="controls"><input id="line" size="50"> <label>beam '
-        '<input id="beam" type="number" value="1" min="1" max="16"></label> <button id="translate">translate'
-        '</button></div><pre id="output" class="box"></pre><h3>attention</h3><div id="heat"></div>'),
-    "classify": (
-        '<h3>classify</h3><div class="controls"><input id="text" size="60"> <button id="classify">classify'
-        '</button></div><div id="probs"></div><h3>along the input</h3>'
-        '<svg id="evolve" class="chart" width="760" height="260"></svg>'),
-    "tag": (
-        '<h3>tag</h3><div class="controls"><input id="text" size="60"> <button id="tag">tag</button></div>'
-        '<div id="tags" class="tags"></div>'),
-}
+    tags = (f"/page/{task}",) if page else ()
+    return layout(name, body, ("chart", "run"), {"name": name, "task": task}, tags)

@@ -127,7 +127,20 @@ Published by another package, the same task is one entry point in that package's
     mean = "mean_task:MeanTask"          # or "mean_task", a module ending in TASK = MeanTask
 
 A task's own commands are ``unroll.command.Command`` records in ``commands`` (the language model's
-``sample``); one that reads a run declares ``needs="run"`` and receives it loaded.
+``sample``); one that reads a run declares ``needs="run"`` and receives it loaded. Its page in ``unroll
+serve`` is one line naming the module whose ``PAGE`` (an ``unroll.command.Page``: HTML section, script,
+calls) draws it, e.g. ``page = "unroll.tasks.probes.classify"``; the calls use the task's public
+``tokens(text)`` and ``encode(text)``, never its privates::
+
+    # mean_page.py
+    def mean(task, model, body, limits):               # POST /api/run/NAME/mean {"values": [...]}
+        x = np.array(body["values"], float)[:, None, None]
+        return {"mean": float(model.predict(x)[0])}
+
+    PAGE = Page("<button id='mean'>mean</button>", Path(__file__).with_suffix(".js"), calls={"mean": mean})
+
+    class MeanTask(Task):
+        page = "mean_page"
 """
 
 from __future__ import annotations
@@ -156,6 +169,8 @@ class Task(abc.ABC):
     splits: ClassVar[tuple[str, ...]] = ("valid",)   # names metrics() accepts besides a file path
     per_sequence: ClassVar[tuple[str, ...]] = ()     # batch fields of shape (N, ...), split along N by ``shard``
     commands: ClassVar[tuple] = ()               # the task's own unroll.command.Command's (lm: sample)
+    page: ClassVar[str | None] = None            # module whose PAGE is the task's page in unroll serve
+    predict_reads: ClassVar[str | None] = "INPUT"    # None: predict reads no input (a positional INPUT is refused)
 
     def __init__(self, settings: dict[str, Any], prepared: dict | None = None):
         missing = sorted(set(self.sections) - set(settings))
@@ -264,6 +279,24 @@ class Task(abc.ABC):
         """What the batch's loss is a mean over (its real tokens, or sequences): each rank's weight in the
         data-parallel reduction (0 for an empty part). By default ``count``."""
         return self.count(batch)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of one line of input text, as the run's vocabulary cuts them (its level and tokenizer).
+
+        Bridge until every token task defines it: the task's ``_tokens``, else characters without
+        whitespace at --level char and whitespace-separated words otherwise (the tagger's rule)."""
+        own = getattr(self, "_tokens", None)
+        if own is not None:
+            return own(text)
+        level = getattr(getattr(self, "cfg", None), "level", "word")
+        return [c for c in text if not c.isspace()] if level == "char" else text.split()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The vocabulary ids (T,) int64 of ``tokens(text)``; a token outside the vocabulary is its unknown id.
+
+        Bridge until every token task defines it: through the task's ``_stoi``."""
+        from unroll.tasks import labelled as L
+        return L.encode(self._stoi(), self.tokens(text))
 
     def describe(self, metrics: dict) -> str:
         """One line for `unroll eval`."""

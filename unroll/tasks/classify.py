@@ -71,6 +71,7 @@ def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tup
 
 class ClassifyTask(Task):
     name, help = "classify", "many-to-one: one label per sequence (sentiment)"
+    page = "unroll.tasks.probes.classify"       # its page in unroll serve (tasks/probes/classify.py)
     sections = {"classify": ClassifyConfig}
     train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3}
     splits = ("valid",)

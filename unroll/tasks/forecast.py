@@ -74,6 +74,8 @@ class ForecastPredictOptions:
 
 class ForecastTask(Task):
     name, help = "forecast", "probabilistic forecasts of time series (direct or autoregressive decoder)"
+    page = "unroll.tasks.probes.forecast"       # its page in unroll serve (tasks/probes/forecast.py)
+    predict_reads = None                        # predict forecasts after the data's end (--data FILE: another's)
     sections = {"forecast": ForecastConfig}
     train_defaults = {"lr": 3e-3, "clip": 1.0, "max_steps": 2000, "eval_every": 250, "log_every": 20}
     predict_options = ForecastPredictOptions

@@ -49,6 +49,7 @@ class CompleteOptions:
 
 class LanguageModelTask(Task):
     name = "lm"
+    page = "unroll.tasks.probes.lm"       # its page in unroll serve (tasks/probes/lm.py)
     help = "character- or word-level language model (the default)"
     sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "model": ModelConfig}
     predict_options = CompleteOptions

@@ -103,6 +103,7 @@ class PredictOptions:
 
 class Seq2SeqTask(Task):
     name, help = "seq2seq", "encoder-decoder on source<TAB>target pairs"
+    page = "unroll.tasks.probes.seq2seq"       # its page in unroll serve (tasks/probes/seq2seq.py)
     sections = {"pairs": PairDataConfig, "seq2seq": Seq2SeqConfig}
     train_defaults = {"batch_size": 128, "lr": 2e-3, "eval_every": 200}   # docs/seq2seq.md addition: 98.46%
     predict_options = PredictOptions

@@ -72,6 +72,7 @@ class TagPredictOptions:
 
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"
+    page = "unroll.tasks.probes.tag"       # its page in unroll serve (tasks/probes/tag.py)
     sections = {"tag": TagConfig}
     train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
     predict_options = TagPredictOptions

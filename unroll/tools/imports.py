@@ -32,7 +32,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (        # lowest first
     ("train", ("unroll.train",)),
     ("tasks", ("unroll.tasks",)),
     ("runs", ("unroll.runs",)),
-    ("commands", ("unroll.analysis", "unroll.interop", "unroll.bench", "unroll.serve")),
+    ("commands", ("unroll.analysis", "unroll.interop", "unroll.bench", "unroll.serve", "unroll.tasks.probes")),
     ("cli", ("unroll.cli", "unroll.clidoc", "unroll.__main__", "unroll.tools", "unroll")),
 )
 

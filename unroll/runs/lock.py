@@ -50,3 +50,36 @@ def release(run_dir: Path) -> None:
     fd = _HELD.pop(Path(run_dir).resolve(), None)
     if fd is not None:
         os.close(fd)
+
+
+def held_locks() -> set[str] | None:
+    """"MAJOR:MINOR:INODE" of every file flock-ed on this machine (``/proc/locks``), or None where there is none."""
+    try:
+        with open("/proc/locks", encoding="ascii") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    return {f[5] for line in lines if len(f := line.split()) > 5 and f[1] == "FLOCK"}
+
+
+def held(run_dir: Path, locks: set[str] | None = None) -> bool:
+    """Whether a process holds the flock on run_dir/lock, read without taking it (a reader that took it, even
+    briefly, could refuse a ``train --resume``). ``locks``: ``held_locks()``, read once for many folders;
+    without /proc/locks: whether the pid written in the lock file is alive."""
+    try:
+        st = os.stat(Path(run_dir) / "lock")
+    except OSError:
+        return False
+    locks = held_locks() if locks is None else locks
+    if locks is None:
+        return _pid_alive(run_dir)
+    return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}" in locks
+
+
+def _pid_alive(run_dir: Path) -> bool:
+    try:
+        pid = int((Path(run_dir) / "lock").read_text(encoding="ascii").strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True

@@ -4,7 +4,7 @@ A run folder holds::
 
     config.json                    the task, its settings, what it prepared (vocabulary ...) (written once)
     metrics.jsonl                  one JSON object per logged step
-    lock                           held (fcntl.flock) by the process training in this folder; see train/lock.py
+    lock                           held (fcntl.flock) by the process training in this folder; see runs/lock.py
     checkpoints/step-00001500/     model.safetensors   the parameters, under their own names
                                    train.safetensors   every other component's arrays, "<component>.<name>"
                                                        (optimizer moments, carried state, BPTT history)

@@ -1,0 +1,27 @@
+"use strict";
+// forecast: per series, its recent history (steps before the end, x < 0) and the forecast after it (x > 0).
+(() => {
+  const P = Chart.page(), api = "/api/run/" + encodeURI(P.name) + "/";
+  const $ = (id) => document.getElementById(id);
+  async function run() {
+    const box = $("panels");
+    try {
+      const r = await Chart.fetchJSON(api + "forecast", {});
+      box.innerHTML = "";
+      for (const s of r.series) {
+        const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+        svg.setAttribute("class", "chart"); svg.setAttribute("width", 760); svg.setAttribute("height", 220);
+        box.appendChild(svg);
+        const n = s.history.values.length, f = s.forecast;
+        const line = (k) => f.map((row, i) => [i + 1, row[k]]);
+        Chart.draw(svg, [
+          {label: "history", colour: "#000", points: s.history.values.map((v, i) => [i - n + 1, v])},
+          {label: "forecast (mean)", colour: Chart.COLOURS[0], points: line("mean"), dots: true},
+          {label: "80% interval", colour: Chart.COLOURS[0], points: line("lo80").concat(line("hi80").reverse()), dash: "3 2"},
+          {label: "95% interval", colour: Chart.COLOURS[5], points: line("lo95").concat(line("hi95").reverse()), dash: "1 3"}],
+          {title: s.name + " (last date " + (s.history.dates[n - 1] || "") + ")", xlabel: "steps from the end of the data", ylabel: "value"});
+      }
+    } catch (e) { box.innerHTML = "<p class='error'>" + Chart.esc(e.message) + "</p>"; }
+  }
+  $("forecast").addEventListener("click", run);
+})();
