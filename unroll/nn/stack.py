@@ -34,62 +34,26 @@ Parameters are one flat dict, ``"layer{l}.{cell}.{name}"`` and ``"layer{l}.{cell
 
 Cache memory: the cells' caches (each ~ c·T·N·H floats) for every layer and direction, plus one
 (T, N, dirs·H) dropout keep-mask per layer boundary when dropout is on.
+
+The cells come from ``nn/cells.py``'s registry (``register_cell``); a stack's settings are one network
+section, ``nn/network.py``'s StackConfig (``Stack.from_config``).
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
 from unroll.nn import checks, ops, regularize
+from unroll.nn import cells
+from unroll.nn.cells import CELLS, CellKind  # noqa: F401  (the registry, re-exported)
 
 
-@dataclass(frozen=True)
-class CellKind:
-    """How a stack drives one cell module (which has init, param_shapes, forward, backward and step)."""
-
-    module: str | ModuleType         # the module, or its dotted name (imported on first use)
-    state_parts: int = 1             # 1: the state is h (N, H); 2: it is (h, c)
-    options: tuple[str, ...] = ()    # keyword options that forward and step take, e.g. ("activation",)
-    init_options: tuple[str, ...] = ()  # keyword options that init and param_shapes take (change the params)
-    window: str | None = None        # the option giving a window length d when the state is (d, N, H)
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(self.module) if isinstance(self.module, str) else self.module
-
-
-CELLS: dict[str, CellKind] = {}
-
-
-def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, options: tuple[str, ...] = (),
+def register_cell(name: str, module, state_parts: int = 1, options: tuple[str, ...] = (),
                   init_options: tuple[str, ...] = (), window: str | None = None):
-    """Make a cell module usable as ``Stack(name, ...)``.
-
-    The module has ``init(D, H, rng, dtype, **init_options)``, ``param_shapes(D, H, **init_options)``,
-    ``forward(x, params, state0, mask, **options)``, ``backward(dhs, cache, dstate)`` and
-    ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays, or, with
-    ``window="d"``, one window (d, N, H) of the last d states whose length is the option ``d``. A module may
-    also have ``resolve_options(options) -> options`` to fill in defaults and check combinations, and
-    ``output(h, params, **options)`` when a step's output is not its new h (deep_output).
-    """
-    if state_parts not in (1, 2):
-        raise ValueError(f"state_parts must be 1 (h) or 2 ((h, c)), got {state_parts}")
-    if window is not None and (state_parts != 1 or window not in (*options, *init_options)):
-        raise ValueError(f"window must name one of the cell's options and needs state_parts 1, got {window!r}")
-    CELLS[name] = CellKind(module, state_parts, tuple(options), tuple(init_options), window)
-
-
-register_cell("rnn", "unroll.nn.rnn", 1, ("activation",))
-register_cell("lstm", "unroll.nn.lstm", 2)
-register_cell("gru", "unroll.nn.gru", 1)
-register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"), ("learn_alpha", "alpha_range"))
-register_cell("skip", "unroll.nn.skip", 1, ("activation", "d"), ("only_skip",), window="d")
-register_cell("deep_transition", "unroll.nn.deep_transition", 1, ("activation",), ("depth", "shortcut"))
-register_cell("deep_output", "unroll.nn.deep_output", 1, ("activation",), ("depth",))
+    """``nn/cells.py``'s register_cell, into this module's CELLS (which a test may swap for a copy)."""
+    cells.register_cell(name, module, state_parts, options, init_options, window, registry=CELLS)
 
 
 class StackCache(NamedTuple):
@@ -135,6 +99,13 @@ class Stack:
         has_W_h = sum(k.endswith(".W_h") for k in self.param_shapes()) == self.num_layers * self.dirs
         if self.weight_drop and not has_W_h:
             raise ValueError(f"weight_drop needs recurrent weights W_h, which cell {cell!r} with these options lacks")
+
+    @classmethod
+    def from_config(cls, network, input_size: int) -> "Stack":
+        """The stack that a network section (``nn/network.py``'s StackConfig) describes, reading input_size features."""
+        return cls(network.cell, input_size, network.hidden_size, network.num_layers, network.bidirectional,
+                   network.dropout, network.activation, network.cell_options(), network.weight_drop,
+                   network.locked_dropout)
 
     def __repr__(self):
         return (f"Stack({self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "

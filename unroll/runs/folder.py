@@ -35,7 +35,7 @@ from pathlib import Path
 from unroll._version import __version__
 from unroll.train import checkpoint, distributed, lock
 
-FORMAT = 3
+FORMAT = 4
 BEST = "best"        # the best checkpoint's folder, by the task's validation metric (Task.monitor)
 META = ("format", "unroll_version", "created", "task", "train")
 
@@ -87,6 +87,9 @@ class RunFolder:
             info = upgrade_v1(info, path)
         if info["format"] == 2:
             info = upgrade_v2(info, path)
+        if info["format"] == 3:
+            from unroll.tasks.upgrade import upgrade_v3
+            info = upgrade_v3(info)
         if info["format"] != FORMAT:
             raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
                              f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")

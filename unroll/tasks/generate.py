@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unroll.config import names, option
+from unroll.config import option
 from unroll.data.buckets import eval_order
 from unroll.data.vocab import detokenize
-from unroll.models.generator import MODES, ConditionalGenerator, GenerateBatch
+from unroll.models.generator import MODES, NETWORK, ConditionalGenerator, GenerateBatch
 from unroll.tasks import labelled as L
 from unroll.tasks.base import Task
 from unroll.tasks.classify import read_examples
@@ -37,18 +37,13 @@ class GenerateConfig:
     level: str = option("word", help="tokens: word | char")
     tokenizer: str = option("punct", help="word level: punct | space")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    hidden_size: int = option(128, "--hidden", "units per layer")
-    embedding_size: int | None = option(None, "--embedding", "token embedding width (default: --hidden)")
-    num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices="cells")
-    dropout: float = option(0.0, help="dropout between layers")
 
     def __post_init__(self):
         for name, value, allowed in (("cond", self.cond, ("label", "vector")), ("mode", self.mode, MODES),
-                                     ("level", self.level, L.LEVELS), ("cell", self.cell, names("cells"))):
+                                     ("level", self.level, L.LEVELS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
+        L.check_settings(self, "min_count")
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class GeneratePredictOptions:
 
 class GenerateTask(Task):
     name, help = "generate", "one-to-many: a sequence from a label or a vector"
-    sections = {"generate": GenerateConfig}
+    sections = {"generate": GenerateConfig, "network": NETWORK}     # NETWORK: the model's defaults, the CLI's
     train_defaults = {"eval_every": 200, "log_every": 20}
     predict_options = GeneratePredictOptions
     per_sequence = ("cond",)
@@ -99,9 +94,8 @@ class GenerateTask(Task):
     def build_model(self, seed: int, dtype=np.float32):
         c, p = self.cfg, self.prepared
         kind = dict(num_classes=len(p["labels"])) if c.cond == "label" else dict(cond_size=p["cond_size"])
-        return ConditionalGenerator(len(p["vocab"]["tokens"]), mode=c.mode, hidden_size=c.hidden_size,
-                                    embedding_size=c.embedding_size, num_layers=c.num_layers, cell=c.cell,
-                                    dropout=c.dropout, seed=seed, dtype=dtype, **kind)
+        return ConditionalGenerator.from_config(self.settings["network"], len(p["vocab"]["tokens"]), mode=c.mode,
+                                                seed=seed, dtype=dtype, **kind)
 
     def metrics(self, model, split: str) -> dict:
         conds, seqs = self._data(split)

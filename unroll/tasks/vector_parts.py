@@ -51,10 +51,10 @@ class ClassifyVectors(VectorPart):
         return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceClassifier(None, len(self.prepared["labels"]), c.hidden_size, None, c.num_layers, c.cell,
-                                  c.bidirectional, c.readout, c.dropout, seed, dtype, c.embedding_dropout,
-                                  input_layer=self.input_layer(c.hidden_size))
+        c, n = self.cfg, self.task.settings["network"]
+        return SequenceClassifier.from_config(n, None, len(self.prepared["labels"]), readout=c.readout, seed=seed,
+                                              dtype=dtype, embedding_dropout=c.embedding_dropout,
+                                              input_layer=self.input_layer(n.hidden_size))
 
     def proba(self, model, xs) -> np.ndarray:
         probs = np.zeros((len(xs), len(self.prepared["labels"])))
@@ -107,9 +107,9 @@ class TagVectors(VectorPart):
         return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceTagger(None, len(self.prepared["tags"]), c.hidden_size, None, c.num_layers, c.cell,
-                              not c.unidirectional, c.dropout, seed, dtype, input_layer=self.input_layer(c.hidden_size))
+        n = self.task.settings["network"]
+        return SequenceTagger.from_config(n, None, len(self.prepared["tags"]), seed=seed, dtype=dtype,
+                                          input_layer=self.input_layer(n.hidden_size))
 
     def proba(self, model, xs) -> list[np.ndarray]:
         out = [None] * len(xs)
@@ -169,10 +169,10 @@ class Seq2SeqVectors(VectorPart):
         return self.task._batches
 
     def build_model(self, seed: int, dtype=np.float32):
-        c, tgt = self.task.settings["seq2seq"], self.target_vocab
-        return Seq2Seq(None, len(tgt), c.hidden_size, c.num_layers, c.cell, c.bidirectional, c.conditioning,
-                       c.attention, c.embedding_size, None, tgt.bos_id, tgt.eos_id, c.dropout, seed, dtype,
-                       source_input=self.input_layer(c.hidden_size))
+        c, n, tgt = self.task.settings["seq2seq"], self.task.settings["network"], self.target_vocab
+        return Seq2Seq.from_config(n, None, len(tgt), conditioning=c.conditioning, attention=c.attention,
+                                   bos_id=tgt.bos_id, eos_id=tgt.eos_id, seed=seed, dtype=dtype,
+                                   source_input=self.input_layer(n.hidden_size))
 
     def metrics(self, model, split: str) -> dict:
         from unroll import metrics as MT

@@ -79,6 +79,9 @@ def with_vectors(task_cls, part_cls):
             if self.vec is None:
                 warn_if_numeric(part_cls.data_path(self), self.name)
                 return super().prepare()
+            if self.init_from():
+                raise ValueError(f"--init-from {self.init_from()}: a language model's weights start a model of "
+                                 "tokens, and this run reads vectors (there is no embedding to copy)")
             self.prepared = self.vec.prepare()
             return self.prepared
 
