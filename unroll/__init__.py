@@ -9,8 +9,7 @@ The public API, by explicit re-export (see docs/architecture.md for the layout):
 
 from unroll._version import __version__
 
-from unroll.config import BPTTConfig, CorpusConfig, TrainConfig
-from unroll.models.language_model import ModelConfig
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig
 from unroll.data import CharVocab, StreamBatcher, WordVocab, eval_batches, load_bundled
 from unroll.decode import beam_search, generate
 from unroll.models.language_model import LanguageModel

@@ -14,40 +14,14 @@ folder's ``config.json`` is ``asdict`` of the same dataclasses, read back by ``f
 from __future__ import annotations
 
 import argparse
-import importlib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from unroll.checks import check_encoding, check_finite, check_positive, finite_float, flag_of
+from unroll.checks import (REGISTRIES, check_encoding, check_finite, check_positive, finite_float, flag_of,  # noqa: F401
+                           names, option)
+from unroll.nn.network import ModelConfig, StackConfig  # noqa: F401  (the language model's and every task's network)
 
 DEFAULT_MAX_TIME = 600.0     # seconds, when neither max_steps nor max_time is given
-
-REGISTRIES = {               # name list -> (module, attribute); read on use, so config imports nothing heavy
-    "cells": ("unroll.nn.stack", "CELLS"),
-    "activations": ("unroll.nn.ops", "ACTIVATIONS"),
-    "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
-    "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
-    "levels": ("unroll.data.vocab", "VOCABS"),
-    "schedules": ("unroll.train.schedule", "SCHEDULES"),
-}
-
-
-def names(registry: str) -> tuple[str, ...]:
-    """The names registered in one of REGISTRIES (e.g. names("cells") -> ("rnn", "lstm", ...))."""
-    module, attribute = REGISTRIES[registry]
-    return tuple(getattr(importlib.import_module(module), attribute))
-
-
-def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | tuple | None = None,
-           cli: bool = True, metavar=None):
-    """A dataclass field that is also a CLI option.
-
-    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES or a tuple of names;
-    cli=False: not a flag
-    """
-    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
-                                            "metavar": metavar})
-
 
 def _one_of(name: str, value, registry: str) -> None:
     allowed = names(registry)
@@ -280,6 +254,6 @@ def _show(value) -> str:
     return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-__all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "TrainConfig", "add_arguments",
+__all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "StackConfig", "TrainConfig", "add_arguments",
            "check_encoding", "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args",
            "from_dict", "names", "option", "to_dict"]

@@ -27,8 +27,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_bytes, save_file
 
-from unroll.config import BPTTConfig, CorpusConfig, TrainConfig, to_dict
-from unroll.models.language_model import ModelConfig
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, TrainConfig, to_dict
 from unroll.data.vocab import CharVocab, WordVocab, vocab_from_json
 from unroll.interop import torch_weights
 from unroll.models.language_model import LanguageModel

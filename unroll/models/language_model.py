@@ -26,39 +26,18 @@ vocabularies take the general path. ``model.fold`` = "auto" (that rule) | True |
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from unroll import decode
-from unroll.checks import check_positive
-from unroll.config import option
 from unroll.nn import ops, regularize
 from unroll.nn.cells import takes_row_gather     # cells whose forward takes a precomputed input projection xw
-from unroll.nn.network import initialise, network_section
+from unroll.nn.network import ModelConfig, initialise
 from unroll.nn.stack import Stack
 
 
-
-
-@dataclass(frozen=True)
-class ModelConfig(network_section("LanguageModelNetwork", hidden_size=256, num_layers=2, cell="lstm")):
-    """The language model's network section: StackConfig's fields with the LM's defaults, and V.
-
-    hidden_size defaults to 256: the size that `unroll train` has always used, because a 2×256 LSTM
-    trains for many more steps than a 2×512 one in the default 600 seconds on a small machine.
-    """
-
-    vocab_size: int | None = option(None, cli=False)     # set from the vocabulary
-
-    def __post_init__(self):
-        if self.bidirectional:
-            raise ValueError("--bidirectional: a left-to-right language model predicts token t+1 from tokens "
-                             "1..t, and a backward direction would read token t+1 itself (the answer); use "
-                             "bidirectional layers for classification, tagging or encoders")
-        super().__post_init__()
-        check_positive(self, "vocab_size")
 
 
 _D = {f.name: f.default for f in fields(ModelConfig)}

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, make_dataclass, replace
 
-from unroll.checks import check_finite, check_positive
-from unroll.config import names, option
+from unroll.checks import check_finite, check_positive, names, option
 from unroll.nn.cells import CELLS
 
 # field -> the option name the cells register (stack.register_cell's options / init_options)
@@ -122,6 +121,25 @@ def network_section(name: str, **defaults) -> type:
     return cls
 
 
+@dataclass(frozen=True)
+class ModelConfig(network_section("LanguageModelNetwork", hidden_size=256, num_layers=2, cell="lstm")):
+    """The language model's network section: StackConfig's fields with the LM's defaults, and V.
+
+    hidden_size defaults to 256: the size that `unroll train` has always used, because a 2×256 LSTM
+    trains for many more steps than a 2×512 one in the default 600 seconds on a small machine.
+    """
+
+    vocab_size: int | None = option(None, cli=False)     # set from the vocabulary
+
+    def __post_init__(self):
+        if self.bidirectional:
+            raise ValueError("--bidirectional: a left-to-right language model predicts token t+1 from tokens "
+                             "1..t, and a backward direction would read token t+1 itself (the answer); use "
+                             "bidirectional layers for classification, tagging or encoders")
+        super().__post_init__()
+        check_positive(self, "vocab_size")
+
+
 def initialise(network: StackConfig, params: dict, rng, dtype) -> dict:
     """Apply ``--init``, ``--forget-bias`` and ``--init-scale`` to freshly drawn parameters (default: unchanged)."""
     from unroll.nn import init
@@ -137,7 +155,7 @@ def stack_fields(network: StackConfig) -> dict:
     return {f.name: getattr(network, f.name) for f in fields(StackConfig)}
 
 
-__all__ = ["CELL_OPTIONS", "StackConfig", "cells_taking", "initialise", "network_section", "stack_fields"]
+__all__ = ["CELL_OPTIONS", "ModelConfig", "StackConfig", "cells_taking", "initialise", "network_section", "stack_fields"]
 
 
 def of_keywords(section: type, given: dict, variant: dict, model: str) -> StackConfig:

@@ -163,14 +163,13 @@ def translate(task, model, body: dict, limits: Limits) -> dict:
 def classify(task, model, body: dict, limits: Limits) -> dict:
     """Class probabilities of the text, and after each prefix of 1..T tokens: {"labels", "tokens",
     "probs" (C,), "steps" (T, C)}; the last step is the whole text."""
-    from unroll.tasks import labelled as L
     text = text_field(body, "text", limits.line_chars)
-    tokens = task._tokens(text)
+    tokens = task.tokens(text)
     if not tokens:
         raise Refused(422, "'text' holds no token")
     if len(tokens) > limits.classify_tokens:
         raise Refused(413, f"'text' holds {len(tokens)} tokens; the limit is {limits.classify_tokens}")
-    ids = L.encode(task._stoi(), tokens)
+    ids = task.encode(text)
     T = len(ids)
     prefixes = np.tril(np.ones((T, T), np.int64)).T                  # column t reads tokens 0..t
     steps = model.predict_proba(prefixes * ids[:, None], prefixes.astype(model.dtype))     # (T, C)

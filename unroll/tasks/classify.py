@@ -76,7 +76,7 @@ class ClassifyTask(Task):
         if len(labels) < 2:
             raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")
         train_idx, _ = self._split(examples)
-        tokens = [self._tokens(examples[i][1]) for i in train_idx]
+        tokens = [self.tokens(examples[i][1]) for i in train_idx]
         c, n = self.cfg, self.settings["network"]
         if c.init_from:
             vocab, warm = pretrained.prepare_vocab(self.pretrained, tokens, c.level, c.tokenizer, n.cell, n.hidden_size,
@@ -138,7 +138,7 @@ class ClassifyTask(Task):
     def predict(self, model, lines, options):
         names, stoi = self.prepared["labels"], self._stoi()
         for number, line in enumerate(lines, 1):
-            tokens = self._tokens(line)
+            tokens = self.tokens(line)
             if not tokens:
                 raise ValueError(f"line {number}: empty text")
             L.check_length(f"line {number}", len(tokens), self.prepared["max_length"])
@@ -149,8 +149,13 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------------------------------------------
 
-    def _tokens(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
+        """The tokens the run reads from one text (its --level and --tokenizer)."""
         return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)
+
+    def encode(self, text: str) -> np.ndarray:
+        """The token ids (T,) of one text in the run's vocabulary (unknown tokens: <unk>)."""
+        return L.encode(self._stoi(), self.tokens(text))
 
     def _stoi(self) -> dict:
         return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
@@ -180,7 +185,7 @@ class ClassifyTask(Task):
             if label not in index:
                 raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
                                  f"{', '.join(self.prepared['labels'])}")
-            tokens = self._tokens(text) or [""]
+            tokens = self.tokens(text) or [""]
             seqs.append(L.encode(stoi, tokens))
             labels.append(index[label])
         return seqs, np.array(labels, np.int64)

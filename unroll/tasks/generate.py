@@ -75,7 +75,7 @@ class GenerateTask(Task):
     def prepare(self) -> dict:
         examples = read_examples(self.cfg.data, self.cfg.encoding)
         train_idx, _ = self._split(examples)
-        tokens = [self._tokens(examples[i][1]) for i in train_idx]
+        tokens = [self.tokens(examples[i][1]) for i in train_idx]
         vocab = L.build_vocab(tokens + [[EOS]], self.cfg.min_count, self.cfg.tokenizer)
         self.prepared = {"vocab": vocab.to_json(), "max_length": max(map(len, tokens)),
                          "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
@@ -126,7 +126,8 @@ class GenerateTask(Task):
 
     # ------------------------------------------------------------------------------------------------
 
-    def _tokens(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
+        """The tokens the run reads from one text (its --level and --tokenizer)."""
         return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)
 
     def _split(self, examples):
@@ -172,7 +173,7 @@ class GenerateTask(Task):
             numbers = range(1, len(chosen) + 1)
         stoi = {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
         conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in zip(numbers, chosen)]
-        seqs = [L.encode(stoi, self._tokens(t)) for _, t in chosen]
+        seqs = [L.encode(stoi, self.tokens(t)) for _, t in chosen]
         return np.array(conds), seqs
 
     def _batch(self, conds, seqs, index) -> GenerateBatch:

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.command import Command
-from unroll.config import BPTTConfig, CorpusConfig, option
-from unroll.models.language_model import ModelConfig
+from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
 from unroll.data import text as text_data
 from unroll.data.batching import StreamBatcher, eval_batches
 from unroll.data.vocab import VOCABS, drop_unknown, where_first

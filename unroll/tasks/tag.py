@@ -141,7 +141,7 @@ class TagTask(Task):
         if words and set(names) != {"B", "I"}:
             raise ValueError(f"--format words needs the tags B and I; this run's tags are {', '.join(names)}")
         for number, line in enumerate(lines, 1):
-            tokens = [c for c in line if not c.isspace()] if self.cfg.level == "char" else line.split()
+            tokens = self.tokens(line)
             if not tokens:
                 yield ""
                 continue
@@ -155,6 +155,14 @@ class TagTask(Task):
                 yield " ".join(tags)
 
     # ------------------------------------------------------------------------------------------------
+
+    def tokens(self, text: str) -> list[str]:
+        """How predict splits one input line: characters (spaces dropped) at --level char, else at white space."""
+        return [c for c in text if not c.isspace()] if self.cfg.level == "char" else text.split()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The token ids (T,) of one input line in the run's vocabulary (unknown tokens: <unk>)."""
+        return L.encode(self._stoi(), self.tokens(text))
 
     def _stoi(self) -> dict:
         return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
