@@ -141,6 +141,9 @@ class CorpusConfig:
     def __post_init__(self):
         _one_of("level", self.level, "levels")
         _one_of("tokenizer", self.tokenizer, "tokenizers")
+        for flag, given in (("--tokenizer", self.tokenizer != "punct"), ("--min-count", self.min_count != 1)):
+            if given and self.level == "char":
+                raise ValueError(f"{flag} applies to --level word, not to --level char (every character is a token)")
         check_encoding(self.encoding)
         check_finite(self)
         check_positive(self, "min_count")

@@ -73,7 +73,7 @@ class ConditionalGenerator:
         if net.bidirectional:
             raise ValueError("--bidirectional: a generator writes left to right, and a backward direction would "
                              "read the tokens it must predict")
-        N.check_read(net)
+        N.check_read(net, state_of="the condition's initial state")
         self.network = net
         E, L, H = embedding_size or hidden_size, int(num_layers), int(hidden_size)
         F = int(cond_size) if cond_size is not None else int(cond_embedding or hidden_size)

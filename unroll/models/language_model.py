@@ -34,6 +34,7 @@ import numpy as np
 from unroll import decode
 from unroll.nn import ops, regularize
 from unroll.nn.cells import takes_row_gather     # cells whose forward takes a precomputed input projection xw
+from unroll.nn import network as N
 from unroll.nn.network import ModelConfig, initialise
 from unroll.nn.stack import Stack
 
@@ -86,6 +87,7 @@ class LanguageModel:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = np.random.default_rng(seed)
         E = embedding_size or hidden_size
+        N.check_read(self.config, dropout_elsewhere=True)        # --locked-dropout without any dropout
         self.stack = Stack.from_config(self.config, E)
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())

@@ -70,7 +70,7 @@ class Seq2Seq:
         net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, num_layers=num_layers, cell=cell,
                             bidirectional=bidirectional, embedding_size=embedding_size, dropout=dropout), variant,
                             "Seq2Seq")
-        N.check_read(net)                    # a source on vectors still embeds its target tokens
+        N.check_read(net, state_of="the decoder")      # a source on vectors still embeds its target tokens
         self.network = net
         if conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {conditioning!r}")

@@ -168,13 +168,17 @@ def of_keywords(section: type, given: dict, variant: dict, model: str) -> StackC
 
 
 def check_read(network: StackConfig, dropout_elsewhere: bool = False, embedding: bool = True,
-               other_dropout: float = 0.0) -> None:
+               other_dropout: float = 0.0, state_of: str | None = None) -> None:
     """Refuse, in one line naming the flag, what a model would not read.
 
     dropout_elsewhere: the model also drops out before its output layer (then --dropout acts with one layer);
     embedding: the model embeds tokens (vector input and series do not); other_dropout: a dropout of the
-    model's own (classify's --embedding-dropout) that --locked-dropout also shapes.
+    model's own (classify's --embedding-dropout) that --locked-dropout also shapes; state_of: what the model
+    hands a state of shape (N, H) to (a decoder), which a windowed cell's (d, N, H) state cannot be.
     """
+    if state_of and CELLS[network.cell].window:
+        raise ValueError(f"--cell {network.cell}: {state_of} takes a state (N, H) per layer, and this cell's state is "
+                         f"a window of its last d states (d, N, H); use rnn, lstm, gru, leaky or deep_transition")
     if network.dropout and network.num_layers == 1 and not dropout_elsewhere:
         raise ValueError(f"--dropout {network.dropout} acts between recurrent layers, and this model has one "
                          "(--layers 1): give --layers 2 or more, or leave --dropout out")

@@ -45,6 +45,8 @@ class ClassifyConfig:
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         L.check_settings(self, "min_count")
+        if self.tokenizer != "punct" and self.level == "char":
+            raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
         if not 0.0 <= self.embedding_dropout < 1.0:
             raise ValueError(f"--embedding-dropout must lie in [0, 1), got {self.embedding_dropout}")
 

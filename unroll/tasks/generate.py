@@ -44,6 +44,8 @@ class GenerateConfig:
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         L.check_settings(self, "min_count")
+        if self.tokenizer != "punct" and self.level == "char":
+            raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class GenerateTask(Task):
         examples = read_examples(self.cfg.data, self.cfg.encoding)
         train_idx, _ = self._split(examples)
         tokens = [self.tokens(examples[i][1]) for i in train_idx]
-        vocab = L.build_vocab(tokens + [[EOS]], self.cfg.min_count, self.cfg.tokenizer)
+        vocab = L.build_vocab(tokens + [[EOS]] * self.cfg.min_count, self.cfg.min_count, self.cfg.tokenizer)  # kept
         self.prepared = {"vocab": vocab.to_json(), "max_length": max(map(len, tokens)),
                          "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
         if self.cfg.cond == "label":

@@ -31,6 +31,7 @@ class ClassifyVectors(VectorPart):
     """Many-to-one on vectors: SequenceClassifier(input_layer=VectorInput)."""
 
     section = "classify"
+    token_only = ("level", "tokenizer", "min_count", "encoding")
 
     def prepare(self) -> dict:
         train = self.sets("train")
@@ -87,6 +88,7 @@ class TagVectors(VectorPart):
 
     section = "tag"
     per_step = True
+    token_only = ("level", "min_count", "encoding")
 
     def prepare(self) -> dict:
         train = self.sets("train")
@@ -141,6 +143,20 @@ class Seq2SeqVectors(VectorPart):
     """Vectors in, words out (video captioning): Seq2Seq(source_input=VectorInput); the label is the target."""
 
     section = "pairs"
+    token_only = ("encoding",)            # --level splits the targets, which are text
+
+    def source(self, x: np.ndarray) -> np.ndarray:
+        """The encoder's input: x, or x backwards with --reverse-source (as the token task reverses its ids)."""
+        return np.ascontiguousarray(x[::-1]) if self.task.settings["seq2seq"].reverse_source else x
+
+    def check_lengths(self, data: V.VectorSet) -> None:
+        """--max-source-len (else 10 x the longest training sequence) bounds every source read after training."""
+        limit = self.cfg.max_source_len
+        if limit is None:
+            return super().check_lengths(data)
+        for sid, x in zip(data.ids, data.xs):
+            if len(x) > limit:
+                raise ValueError(f"{data.source}: sequence {sid} has {len(x)} steps, more than --max-source-len {limit}")
 
     @property
     def target_vocab(self) -> P.PairVocab:
@@ -155,10 +171,12 @@ class Seq2SeqVectors(VectorPart):
 
     def encoded(self, split: str):
         data, tgt = self.sets(split), self.target_vocab
+        if split != "train":
+            self.check_lengths(data)
         out = []
         for sid, x, text in zip(data.ids, self.inputs(data.xs), data.labels):
             try:
-                out.append((x, tgt.encode(text)))
+                out.append((self.source(x), tgt.encode(text)))
             except ValueError as err:
                 raise ValueError(f"{data.source}: sequence {sid}: target {err}") from None
         return out, data
@@ -198,5 +216,5 @@ class Seq2SeqVectors(VectorPart):
                                                       options.length_penalty, options.seed))
         rng = np.random.default_rng(seed)
         for sid, x in zip(data.ids, self.inputs(data.xs)):
-            hyp = self.task.translate(model, [x], beam, max_len, temperature, penalty, rng)[0]
+            hyp = self.task.translate(model, [self.source(x)], beam, max_len, temperature, penalty, rng)[0]
             yield f"{sid}\t{tgt.decode(hyp.tokens)}"
