@@ -99,8 +99,9 @@ class TrainConfig:
             _positive("unfreeze_every", self.unfreeze_every)
         if not 0.0 < self.lr_layer_decay <= 1.0:
             raise ValueError(f"lr_layer_decay must lie in (0, 1], got {self.lr_layer_decay}")
-        if self.max_steps is not None and self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"--max-steps must be a positive integer, got {self.max_steps} (a run's step-0 "
+                             "checkpoint holds its initial weights)")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be positive, got {self.max_time}")
         if self.clip < 0 or self.clip_value < 0:
