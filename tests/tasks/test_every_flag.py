@@ -49,7 +49,8 @@ RUNS = {      # task and input kind -> the flags of a small run on the data abov
 }
 NETWORK = [["--cell", "gru"], ["--cell", "lstm"], ["--hidden", "4"], ["--layers", "2"], ["--bidirectional"],
            ["--no-bidirectional"], ["--embedding", "5"], ["--dropout", "0.3"], ["--locked-dropout"],
-           ["--layers", "2", "--dropout", "0.3", "--locked-dropout"], ["--weight-drop", "0.3"],
+           ["--layers", "2", "--dropout", "0.3", "--locked-dropout"], ["--weight-drop", "0.3"], ["--recurrent-dropout", "0.3"],
+           ["--zoneout", "0.2"], ["--cell", "gru", "--zoneout", "0.2"],
            ["--activation", "relu"], ["--cell", "rnn", "--activation", "relu"], ["--init", "orthogonal"],
            ["--init-scale", "0.05"], ["--forget-bias", "2"], ["--alpha", "0.5"], ["--cell", "leaky", "--alpha", "0.5"],
            ["--skip-every", "3"], ["--cell", "skip", "--skip-every", "3"], ["--cell", "skip", "--skip-only"],

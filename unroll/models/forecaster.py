@@ -76,7 +76,7 @@ class Forecaster:
         if net.bidirectional:
             raise ValueError("--bidirectional: a forecaster reads the past left to right (a backward direction "
                              "would read the horizon it must forecast)")
-        N.check_read(net, embedding=False)
+        N.check_read(net, embedding=False, padded=False)
         self.network = net
         self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
         self.dtype = common.check_dtype(dtype)

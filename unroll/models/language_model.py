@@ -87,7 +87,7 @@ class LanguageModel:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = np.random.default_rng(seed)
         E = embedding_size or hidden_size
-        N.check_read(self.config, dropout_elsewhere=True)        # --locked-dropout without any dropout
+        N.check_read(self.config, dropout_elsewhere=True, padded=False)   # e.g. --locked-dropout without dropout
         self.stack = Stack.from_config(self.config, E)
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())
@@ -209,7 +209,7 @@ class LanguageModel:
 
 
 VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional",
-                  "weight_drop", "locked_dropout")
+                  "weight_drop", "locked_dropout", "recurrent_dropout", "zoneout")
 
 
 def _variant_fields(variant: dict) -> dict:

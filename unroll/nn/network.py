@@ -26,7 +26,7 @@ from unroll.nn.cells import CELLS
 # field -> the option name the cells register (stack.register_cell's options / init_options)
 CELL_OPTIONS = {"alpha": "alpha", "skip_every": "d", "skip_only": "only_skip", "depth": "depth",
                 "shortcut": "shortcut", "activation": "activation"}
-INIT_CELLS = {"forget_bias": ("lstm",)}      # init settings that read one cell's parameter layout
+INIT_CELLS = {"forget_bias": ("lstm",), "recurrent_dropout": ("lstm",), "zoneout": ("lstm",)}   # one cell's settings
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class StackConfig:
                                               "(variational / locked dropout, Gal & Ghahramani)")
     weight_drop: float = option(0.0, help="DropConnect on every layer's recurrent weights W_h, one mask per batch "
                                           "(AWD-LSTM's weight drop; unroll/nn/regularize.py)")
+    recurrent_dropout: float = option(0.0, help="--cell lstm: one dropout mask per sequence on h_{t-1} where it enters "
+                                                "the gates (Gal & Ghahramani; nn/lstm_reg.py), sequences of one length")
+    zoneout: float = option(0.0, help="--cell lstm: each unit keeps its previous h and c with this probability at "
+                                      "each step (Krueger et al.; nn/lstm_reg.py), sequences of one length")
     activation: str = option("tanh", help="--cell rnn | leaky | skip | deep_transition | deep_output: the "
                                           "nonlinearity", choices="activations")
     init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
@@ -66,7 +70,7 @@ class StackConfig:
         if self.activation not in names("activations"):
             raise ValueError(f"--activation must be one of {', '.join(names('activations'))}, got {self.activation!r}")
         check_positive(self, "hidden_size", "num_layers", "embedding_size")
-        for name in ("dropout", "weight_drop"):
+        for name in ("dropout", "weight_drop", "recurrent_dropout", "zoneout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(self, name)}")
         self._check_applies()
@@ -168,13 +172,14 @@ def of_keywords(section: type, given: dict, variant: dict, model: str) -> StackC
 
 
 def check_read(network: StackConfig, dropout_elsewhere: bool = False, embedding: bool = True,
-               other_dropout: float = 0.0, state_of: str | None = None) -> None:
+               other_dropout: float = 0.0, state_of: str | None = None, padded: bool = True) -> None:
     """Refuse, in one line naming the flag, what a model would not read.
 
     dropout_elsewhere: the model also drops out before its output layer (then --dropout acts with one layer);
     embedding: the model embeds tokens (vector input and series do not); other_dropout: a dropout of the
     model's own (classify's --embedding-dropout) that --locked-dropout also shapes; state_of: what the model
-    hands a state of shape (N, H) to (a decoder), which a windowed cell's (d, N, H) state cannot be.
+    hands a state of shape (N, H) to (a decoder), which a windowed cell's (d, N, H) state cannot be; padded:
+    the model reads sequences of different lengths under a mask (recurrent dropout and zoneout cannot).
     """
     if state_of and CELLS[network.cell].window:
         raise ValueError(f"--cell {network.cell}: {state_of} takes a state (N, H) per layer, and this cell's state is "
@@ -182,6 +187,10 @@ def check_read(network: StackConfig, dropout_elsewhere: bool = False, embedding:
     if network.dropout and network.num_layers == 1 and not dropout_elsewhere:
         raise ValueError(f"--dropout {network.dropout} acts between recurrent layers, and this model has one "
                          "(--layers 1): give --layers 2 or more, or leave --dropout out")
+    if padded and (network.recurrent_dropout or network.zoneout):
+        flag = "--recurrent-dropout" if network.recurrent_dropout else "--zoneout"
+        raise ValueError(f"{flag} needs sequences of one length (--task lm, forecast); this model pads sequences "
+                         "of different lengths")
     if network.locked_dropout and not (network.dropout or other_dropout):
         raise ValueError("--locked-dropout shapes the dropout masks, and no dropout is on (give --dropout P)")
     if not embedding and network.embedding_size not in (None, type(network)().embedding_size):

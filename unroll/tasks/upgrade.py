@@ -9,7 +9,7 @@ then as now. Called by ``runs/folder.py``'s ``read_config``; the file on disk is
 from __future__ import annotations
 
 NETWORK_FIELDS = ("cell", "hidden_size", "num_layers", "bidirectional", "embedding_size", "dropout", "locked_dropout",
-                  "weight_drop", "activation", "init", "init_scale", "forget_bias", "alpha", "skip_every",
+                  "weight_drop", "recurrent_dropout", "zoneout", "activation", "init", "init_scale", "forget_bias", "alpha", "skip_every",
                   "skip_only", "depth", "shortcut")
 TASK_SECTION = {"classify": "classify", "tag": "tag", "generate": "generate", "seq2seq": "seq2seq",
                 "forecast": "forecast"}     # the format-3 section that held each task's network
