@@ -47,3 +47,17 @@ def test_a_format_3_run_evaluates_to_its_logged_loss_and_resumes(folder, capsys)
     log = [r for r in records(folder) if "event" not in r]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert run.load(folder)[2]["step"] == 4
+
+
+def test_the_upgrade_moves_each_tasks_network_and_renames_the_skip_delay():
+    from unroll.tasks.upgrade import upgrade_v3
+    tag = upgrade_v3({"format": 3, "task": "tag", "tag": {"data": "t.conll", "hidden_size": 8, "cell": "gru",
+                                                          "bidirectional": False, "unidirectional": True}})
+    assert tag == {"format": 4, "task": "tag", "tag": {"data": "t.conll"},
+                   "network": {"hidden_size": 8, "cell": "gru", "bidirectional": False}}
+    both_ways = upgrade_v3({"format": 3, "task": "tag", "tag": {"bidirectional": False, "unidirectional": False}})
+    assert both_ways["network"] == {"bidirectional": True}          # format 3's tag read both ways by default
+    longterm = upgrade_v3({"format": 3, "task": "longterm", "model": {"cell": "skip", "hidden": 8, "skip_d": 5}})
+    assert longterm["model"] == {"cell": "skip", "hidden": 8, "skip_every": 5} and "network" not in longterm
+    lm = upgrade_v3({"format": 3, "task": "lm", "model": {"hidden_size": 4, "skip_every": 3}})
+    assert lm == {"format": 4, "task": "lm", "model": {"hidden_size": 4, "skip_every": 3}}

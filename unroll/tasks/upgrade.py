@@ -2,8 +2,7 @@
 
 Format 3 kept them in the task's own section (``classify.hidden_size``, ``tag.unidirectional`` ...); format 4
 has them once, in ``network`` (nn/network.py's StackConfig with the task's defaults). The language model's
-section ``model`` was already its network section and keeps its name; its skip delay was ``skip_every``
-then as now. Called by ``runs/folder.py``'s ``read_config``; the file on disk is left as it was.
+section ``model`` was already its network section and keeps its name. Called by ``runs/folder.py``'s ``read_config``; the file on disk is left as it was.
 """
 
 from __future__ import annotations
@@ -16,8 +15,11 @@ TASK_SECTION = {"classify": "classify", "tag": "tag", "generate": "generate", "s
 
 
 def upgrade_v3(info: dict) -> dict:
-    """Format 3 -> 4 (a new dict): the task section's network fields under ``network``."""
+    """Format 3 -> 4 (a new dict): the task section's network fields under ``network``; the long-term task's
+    skip delay ``skip_d`` is ``skip_every``, the one name every task uses."""
     info = dict(info, format=4)
+    if info.get("task") == "longterm" and isinstance(info.get("model"), dict):
+        info["model"] = {("skip_every" if k == "skip_d" else k): v for k, v in info["model"].items()}
     section = TASK_SECTION.get(info.get("task"))
     if section is None or not isinstance(info.get(section), dict):
         return info
