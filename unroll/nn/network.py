@@ -1,8 +1,11 @@
 """The network section: every setting of a stack of recurrent layers, declared once (``StackConfig``).
 
-Every task's config.json has a ``network`` section, one ``StackConfig`` with the task's own defaults
-(``network_section(name, **defaults)``, the way ``Task.train_defaults`` changes TrainConfig's), and its
-model builds ``Stack.from_config(network, input_size)`` and ``initialise(network, params, rng)``::
+The config.json of classify, tag, generate, seq2seq and forecast has a ``network`` section, one StackConfig
+with the model's own defaults (``network_section(name, **defaults)``, the way ``Task.train_defaults``
+changes TrainConfig's; the model module's ``NETWORK``, so that the CLI's and the constructor's defaults
+are one); the language model's is ``ModelConfig`` (section ``model``, with V). The model builds
+``Stack.from_config(network, input_size)`` and ``initialise(network, params, rng, dtype)``; ``check_read``
+refuses what it would not read (``--dropout`` with one layer and no output dropout, ...)::
 
     unroll train --task tag --cell skip --skip-every 3 --hidden 32
       cli       --skip-every -> settings["network"].skip_every      (config.add_arguments reads these fields)
@@ -11,7 +14,7 @@ model builds ``Stack.from_config(network, input_size)`` and ``initialise(network
       stack     CELLS["skip"].options holds "d": forward/step take it
 
 A cell's own options are fields here too, each mapped to the option name its cell registers
-(``CELL_OPTIONS``); which cells a field applies to is read from ``stack.CELLS`` (``register_cell``), so a
+(``CELL_OPTIONS``); which cells a field applies to is read from ``cells.CELLS`` (``register_cell``), so a
 new cell with an option "alpha" takes ``--alpha`` without a line here. A field given for a cell that does
 not take it is refused in one line naming the flag: ``--alpha applies to --cell leaky, not to --cell gru``.
 """
