@@ -30,6 +30,7 @@ import numpy as np
 
 from unroll.config import TrainConfig
 from unroll.data import series as S
+from unroll.models.forecaster import NETWORK
 from unroll.tasks.forecast import ForecastConfig, ForecastTask
 from unroll import runs as run
 
@@ -45,11 +46,10 @@ METRICS = ("mase", "smape", "rmse", "coverage_80", "coverage_95")
 def train_and_score(data: Path, setup: dict, settings: dict, steps: int, folder: Path) -> dict:
     """Train a forecaster on ``data`` (its last ``test`` points held out) and return the backtest there."""
     cfg = ForecastConfig(data=str(data), context=setup["context"], horizon=setup["horizon"],
-                         valid_length=setup["test"], stride=setup["stride"], season=setup["season"],
-                         hidden_size=32, samples=200)
+                         valid_length=setup["test"], stride=setup["stride"], season=setup["season"])
     cfg = replace(cfg, **settings)
     train = TrainConfig(**{**ForecastTask.train_defaults, "max_steps": steps, "eval_every": steps, "seed": 0})
-    trainer = run.start(folder, "forecast", {"forecast": cfg}, train, quiet=True)
+    trainer = run.start(folder, "forecast", {"forecast": cfg, "network": NETWORK(hidden_size=32)}, train, quiet=True)
     trainer.train()
     return trainer.task.metrics(trainer.model, "valid")
 

@@ -5,8 +5,9 @@ every float flag, which refuses NaN and infinity (they end in a diverged run, no
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
-from dataclasses import fields
+from dataclasses import field, fields
 
 
 def _positive(name: str, value) -> None:
@@ -53,3 +54,33 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+# ----------------------------------------------------------------------------------------------------
+# Settings fields that are also CLI options (config.py re-exports these; nn/network.py uses them too).
+
+REGISTRIES = {               # name list -> (module, attribute); read on use, so config imports nothing heavy
+    "cells": ("unroll.nn.stack", "CELLS"),
+    "activations": ("unroll.nn.ops", "ACTIVATIONS"),
+    "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
+    "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
+    "levels": ("unroll.data.vocab", "VOCABS"),
+    "schedules": ("unroll.train.schedule", "SCHEDULES"),
+}
+
+
+def names(registry: str) -> tuple[str, ...]:
+    """The names registered in one of REGISTRIES (e.g. names("cells") -> ("rnn", "lstm", ...))."""
+    module, attribute = REGISTRIES[registry]
+    return tuple(getattr(importlib.import_module(module), attribute))
+
+
+def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | tuple | None = None,
+           cli: bool = True, metavar=None):
+    """A dataclass field that is also a CLI option.
+
+    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES or a tuple of names;
+    cli=False: not a flag
+    """
+    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
+                                            "metavar": metavar})

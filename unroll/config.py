@@ -1,9 +1,9 @@
 """Frozen settings, one dataclass per concern, each the single source of its defaults.
 
 - ``TrainConfig``: the training loop, the same for every task (optimizer, clipping, budget, seed ...).
-- ``ModelConfig``: the language model's network. ``CorpusConfig``: its text and vocabulary.
+- ``CorpusConfig``: the language model's text and vocabulary.
   ``BPTTConfig``: its truncated backpropagation through time (k1, k2). Other tasks define their own
-  settings in their modules, the same way.
+  settings in their modules, the same way; every task's network is one ``nn/network.py`` StackConfig.
 
 Every field is declared with ``option(default, flag, help)``: the CLI's flags are generated from the
 fields (``add_arguments``), so a default cannot differ between the command line and the API, and a run
@@ -14,40 +14,14 @@ folder's ``config.json`` is ``asdict`` of the same dataclasses, read back by ``f
 from __future__ import annotations
 
 import argparse
-import importlib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from unroll.checks import check_encoding, check_finite, check_positive, finite_float, flag_of
+from unroll.checks import (REGISTRIES, check_encoding, check_finite, check_positive, finite_float, flag_of,  # noqa: F401
+                           names, option)
+from unroll.nn.network import ModelConfig, StackConfig  # noqa: F401  (the language model's and every task's network)
 
 DEFAULT_MAX_TIME = 600.0     # seconds, when neither max_steps nor max_time is given
-
-REGISTRIES = {               # name list -> (module, attribute); read on use, so config imports nothing heavy
-    "cells": ("unroll.nn.stack", "CELLS"),
-    "activations": ("unroll.nn.ops", "ACTIVATIONS"),
-    "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
-    "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
-    "levels": ("unroll.data.vocab", "VOCABS"),
-    "schedules": ("unroll.train.schedule", "SCHEDULES"),
-}
-
-
-def names(registry: str) -> tuple[str, ...]:
-    """The names registered in one of REGISTRIES (e.g. names("cells") -> ("rnn", "lstm", ...))."""
-    module, attribute = REGISTRIES[registry]
-    return tuple(getattr(importlib.import_module(module), attribute))
-
-
-def option(default, flag: str | tuple[str, ...] | None = None, help: str = "", choices: str | tuple | None = None,
-           cli: bool = True, metavar=None):
-    """A dataclass field that is also a CLI option.
-
-    flag: the option string(s) (default ``--field-name``); choices: a key of REGISTRIES or a tuple of names;
-    cli=False: not a flag
-    """
-    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "cli": cli,
-                                            "metavar": metavar})
-
 
 def _one_of(name: str, value, registry: str) -> None:
     allowed = names(registry)
@@ -125,8 +99,9 @@ class TrainConfig:
             _positive("unfreeze_every", self.unfreeze_every)
         if not 0.0 < self.lr_layer_decay <= 1.0:
             raise ValueError(f"lr_layer_decay must lie in (0, 1], got {self.lr_layer_decay}")
-        if self.max_steps is not None and self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"--max-steps must be a positive integer, got {self.max_steps} (a run's step-0 "
+                             "checkpoint holds its initial weights)")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be positive, got {self.max_time}")
         if self.clip < 0 or self.clip_value < 0:
@@ -147,94 +122,7 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------------------------------
-# The language model.
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """A language model: embedding (V -> E), a stack of recurrent layers (H units each), linear output.
-
-    hidden_size defaults to 256: the size that `unroll train` has always used, because a 2×256 LSTM
-    trains for many more steps than a 2×512 one in the default 600 seconds on a small machine.
-    """
-
-    vocab_size: int | None = option(None, cli=False)     # set from the vocabulary
-    hidden_size: int = option(256, "--hidden", "units per layer")
-    num_layers: int = option(2, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices="cells")
-    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
-    dropout: float = option(0.0, help="dropout between layers and before the output layer")
-    activation: str = option("tanh", help="for --cell rnn", choices="activations")
-    init_scale: float | None = option(None, help="draw every weight from uniform(-s, s) "
-                                                 "(default: PyTorch's initialisation)")
-    # Cell variants (seeds 001, 003, 004) and initialisers; each applies to the cells named in its help.
-    alpha: float | None = option(None, help="--cell leaky: one fixed leak α in [0, 1] for every unit "
-                                            "(default: α learned per unit, initialised in (0.02, 0.2))")
-    skip_every: int | None = option(None, help="--cell skip: the delay d of the connection from h_{t-d} (default 2)")
-    skip_only: bool = option(False, help="--cell skip: only connections of length d, none of length one "
-                                         "(seed 001's 'remove connections')")
-    depth: int | None = option(None, help="--cell deep_transition | deep_output: layers of the MLP between "
-                                          "h_{t-1} and h_t (default 2) | between h_t and the output (default 1)")
-    shortcut: bool = option(False, help="--cell deep_transition: a skip connection from h_{t-1} into the MLP's "
-                                        "last layer, which shortens the path through time again")
-    init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
-                                       "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
-    forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
-    weight_drop: float = option(0.0, help="DropConnect on every layer's recurrent weights W_h, one mask per batch "
-                                          "(AWD-LSTM's weight drop; unroll/nn/regularize.py)")
-    locked_dropout: bool = option(False, help="--dropout keeps one mask per sequence for every time step "
-                                             "(variational / locked dropout, Gal & Ghahramani)")
-    bidirectional: bool = option(False, help="refused for a language model, whose backward direction would read "
-                                             "the token it must predict (for classification, tagging, encoders)")
-
-    def cell_options(self) -> dict:
-        """The Stack cell_options these settings ask for (defaults of unset fields are the cells' own)."""
-        if self.cell == "leaky":
-            return {} if self.alpha is None else {"alpha": self.alpha}
-        if self.cell == "skip":
-            return {"only_skip": self.skip_only} | ({} if self.skip_every is None else {"d": self.skip_every})
-        if self.cell == "deep_transition":
-            return {"shortcut": self.shortcut} | ({} if self.depth is None else {"depth": self.depth})
-        if self.cell == "deep_output":
-            return {} if self.depth is None else {"depth": self.depth}
-        return {}
-
-    def _check_variants(self) -> None:
-        """Each variant option only with its cell; a bidirectional language model refused with the reason."""
-        if self.bidirectional:
-            raise ValueError("bidirectional: a left-to-right language model predicts token t+1 from tokens 1..t, "
-                             "and a backward direction would read token t+1 itself (the answer); use "
-                             "bidirectional layers for classification, tagging or encoders")
-        wrong = [(flag, cells) for flag, given, cells in (
-            ("--alpha", self.alpha is not None, ("leaky",)), ("--skip-every", self.skip_every is not None, ("skip",)),
-            ("--skip-only", self.skip_only, ("skip",)), ("--shortcut", self.shortcut, ("deep_transition",)),
-            ("--depth", self.depth is not None, ("deep_transition", "deep_output")),
-            ("--forget-bias", self.forget_bias is not None, ("lstm",))) if given and self.cell not in cells]
-        if wrong:
-            flag, cells = wrong[0]
-            raise ValueError(f"{flag} applies to --cell {' | '.join(cells)}, not to --cell {self.cell}")
-        if self.init_scale is not None and self.init != "default":
-            raise ValueError(f"give --init {self.init} or --init-scale {self.init_scale}, not both")
-        from unroll.nn import init
-        init.parse_spec(self.init)                              # a one-line error for a bad name or scale
-
-    def __post_init__(self):
-        check_finite(self)
-        self._check_variants()
-        if self.vocab_size is not None:
-            _positive("vocab_size", self.vocab_size)
-        check_positive(self, "hidden_size", "num_layers", "embedding_size")
-        _one_of("cell", self.cell, "cells")
-        _one_of("activation", self.activation, "activations")
-        if self.cell_options():                                  # the cell's own checks (d >= 1, α in [0, 1] ...)
-            from unroll.nn.stack import Stack
-            Stack(self.cell, 1, 1, cell_options=self.cell_options())
-        if self.init_scale is not None and not self.init_scale > 0:
-            raise ValueError(f"init_scale must be positive, got {self.init_scale}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.weight_drop < 1.0:
-            raise ValueError(f"weight_drop must lie in [0, 1), got {self.weight_drop}")
-
+# The language model's text and BPTT (its network: models/language_model.py's ModelConfig).
 
 @dataclass(frozen=True)
 class CorpusConfig:
@@ -254,6 +142,9 @@ class CorpusConfig:
     def __post_init__(self):
         _one_of("level", self.level, "levels")
         _one_of("tokenizer", self.tokenizer, "tokenizers")
+        for flag, given in (("--tokenizer", self.tokenizer != "punct"), ("--min-count", self.min_count != 1)):
+            if given and self.level == "char":
+                raise ValueError(f"{flag} applies to --level word, not to --level char (every character is a token)")
         check_encoding(self.encoding)
         check_finite(self)
         check_positive(self, "min_count")
@@ -367,6 +258,6 @@ def _show(value) -> str:
     return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-__all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "TrainConfig", "add_arguments",
+__all__ = ["BPTTConfig", "CorpusConfig", "DEFAULT_MAX_TIME", "ModelConfig", "StackConfig", "TrainConfig", "add_arguments",
            "check_encoding", "check_finite", "check_positive", "defaults_of", "finite_float", "flag_of", "from_args",
            "from_dict", "names", "option", "to_dict"]

@@ -286,10 +286,14 @@ def test_tag_takes_bidirectional_too(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.conll").write_text("a\tB\nb\tI\n\nb\tB\na\tI\n\n" * 5)
     base = ["train", "--task", "tag", "--data", "t.conll", "--hidden", "4", "--batch", "2", "--max-steps", "1", "--quiet"]
-    assert main([*base, "--bidirectional", "--out", "r"]) == 0
+    assert main([*base, "--bidirectional", "--out", "r"]) == 0         # the default, and the flag classify takes
+    assert main([*base, "--no-bidirectional", "--out", "r1"]) == 0      # one flag says both (--unidirectional went)
+    from unroll.runs import run
+    assert any("_reverse" in k for k in run.load(tmp_path / "r")[1].params)
+    assert not any("_reverse" in k for k in run.load(tmp_path / "r1")[1].params)
     capsys.readouterr()
-    assert main([*base, "--bidirectional", "--unidirectional", "--out", "r2"]) == 2
-    assert "not both" in one_error(capsys)
+    assert main([*base, "--unidirectional", "--out", "r2"]) == 2
+    assert "unrecognized arguments: --unidirectional" in capsys.readouterr().err
 
 
 def test_an_imported_run_without_text_names_what_to_give(runs, tmp_path, capsys):

@@ -79,7 +79,7 @@ def test_space_tokenizer_keeps_white_space_separated_strings(tmp_path):
 
 def test_init_scale_and_embedding_width(texts, tmp_path):
     run_dir = tmp_path / "run"
-    assert train("--data", texts / "train.txt", "--init-scale", 0.05, "--embedding", 7, "--max-steps", 0,
+    assert train("--data", texts / "train.txt", "--init-scale", 0.05, "--embedding", 7, "--max-steps", 1,
                  "--out", run_dir) == 0
     weights = weights_at(run_dir, 0)
     V = config_of(run_dir)["model"]["vocab_size"]
@@ -200,7 +200,7 @@ def test_progress_lines_on_a_non_terminal(texts, tmp_path, capsys):
     (TrainConfig, dict(decay_every=0), "--decay-every must be a positive integer"),
     (TrainConfig, dict(schedule="linear"), "schedule must be one of constant, exponential, multistep, cosine"),
     (TrainConfig, dict(schedule="cosine"), "--schedule cosine needs --total-steps or --max-steps"),
-    (TrainConfig, dict(max_steps=-1), "max_steps must be >= 0"),
+    (TrainConfig, dict(max_steps=0), r"--max-steps must be a positive integer, got 0 \(a run.s step-0 checkpoint"),
     (TrainConfig, dict(max_time=0.0), "max_time must be positive"),
     (TrainConfig, dict(clip=-1.0), "clip and clip_value must be >= 0"),
     (TrainConfig, dict(clip_value=-0.5), "clip and clip_value must be >= 0"),

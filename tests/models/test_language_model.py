@@ -161,5 +161,5 @@ def test_init_scale_draws_every_parameter_uniformly():
     for key, value in model.params.items():
         assert np.abs(value).max() <= 0.1, key
         assert value.std() == pytest.approx(0.1 / np.sqrt(3), rel=0.25), key
-    with pytest.raises(ValueError, match="init_scale must be positive"):
+    with pytest.raises(ValueError, match="--init-scale must be positive"):
         LanguageModel(vocab_size=5, init_scale=0.0)

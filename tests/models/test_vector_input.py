@@ -2,17 +2,29 @@
 differences on every parameter with variable lengths (masks), padding that changes nothing, and parity with
 torch.nn (nn.Linear -> tanh -> nn.LSTM (packed) -> readout -> nn.Linear) at 1e-10."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from unroll.interop import torch_weights as tw
-from unroll.models.classifier import ClassifyBatch, SequenceClassifier
+from unroll.models.classifier import ClassifyBatch
+from unroll.models.classifier import SequenceClassifier as _Classifier
 from unroll.models.inputs import VectorInput
 from unroll.models.seq2seq import Seq2Seq
-from unroll.models.tagger import SequenceTagger, TagBatch
+from unroll.models.tagger import SequenceTagger as _Tagger
+from unroll.models.tagger import TagBatch
 from unroll.nn import gradcheck
+
+# The model's defaults are --task classify's (GRU 100 x 2 directions, embedding 128, max readout, dropout 0.5 /
+# 0.3); these tests were written for, and pin, the plain model: one LSTM direction, last readout, no dropout.
+SequenceClassifier = partial(_Classifier, hidden_size=128, embedding_size=None, cell="lstm", bidirectional=False,
+                             readout="last", dropout=0.0, embedding_dropout=0.0)
+
+# The model's defaults are --task tag's (H 64, E 32); these tests pin the sizes they were written for.
+SequenceTagger = partial(_Tagger, hidden_size=128, embedding_size=None)
 
 T, N, D, C = 5, 3, 4, 3
 LENGTHS = np.array([5, 2, 3])

@@ -3,14 +3,24 @@ source positions, scheduled sampling that feeds the gold history (or never switc
 evaluation or prediction, and a conditioning mode that ignores the condition once its h0 path is zeroed.
 (The MPI reduction that weights ranks instead of tokens: tests/train/test_distributed.py.) float64."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
-from unroll.models.classifier import SequenceClassifier
+from unroll.models.classifier import SequenceClassifier as _Classifier
 from unroll.models.generator import ConditionalGenerator
 from unroll.models.language_model import LanguageModel
 from unroll.models.seq2seq import Seq2Seq, scheduled_sampling_prob
-from unroll.models.tagger import SequenceTagger
+from unroll.models.tagger import SequenceTagger as _Tagger
+
+# The model's defaults are --task tag's (H 64, E 32); these tests pin the sizes they were written for.
+SequenceTagger = partial(_Tagger, hidden_size=128, embedding_size=None)
+
+# The model's defaults are --task classify's (GRU 100 x 2 directions, embedding 128, max readout, dropout 0.5 /
+# 0.3); these tests were written for, and pin, the plain model: one LSTM direction, last readout, no dropout.
+SequenceClassifier = partial(_Classifier, hidden_size=128, embedding_size=None, cell="lstm", bidirectional=False,
+                             readout="last", dropout=0.0, embedding_dropout=0.0)
 
 F64 = np.float64
 
@@ -63,13 +73,14 @@ def test_scheduled_sampling_trains_on_the_mixed_history_not_the_gold_one():
 
 def test_the_scheduled_sampling_flag_switches_sampling_on(tmp_path):
     from unroll.config import TrainConfig
+    from unroll.models.seq2seq import NETWORK
     from unroll.tasks.seq2seq import PairDataConfig, Seq2SeqConfig, Seq2SeqTask
     (tmp_path / "p.tsv").write_text("".join(f"{s}\t{s[::-1]}\n" for s in ("abc", "bca", "cab", "abb", "bba") * 8))
     train = TrainConfig(batch_size=4, max_steps=1)
     grads = {}
     for k in (0.0, 20.0):
         task = Seq2SeqTask({"train": train, "pairs": PairDataConfig(data=str(tmp_path / "p.tsv")),
-                            "seq2seq": Seq2SeqConfig(hidden_size=6, scheduled_sampling=k)})
+                            "seq2seq": Seq2SeqConfig(scheduled_sampling=k), "network": NETWORK(hidden_size=6)})
         task.prepare()
         batches, model = task.batches(train), task.build_model(0, F64)
         for _ in range(40):
@@ -96,9 +107,9 @@ def test_dropout_is_off_in_every_model_at_evaluation_and_prediction():
     ids, mask = rng.integers(0, 9, (5, 3)), np.ones((5, 3))
     mask[3:, 0] = 0
     cases = {
-        "classifier": (lambda dropout: SequenceClassifier(9, 3, 6, num_layers=2, dropout=dropout, seed=0, dtype=F64,
+        "classifier": (lambda dropout: SequenceClassifier(9, 3, hidden_size=6, num_layers=2, dropout=dropout, seed=0, dtype=F64,
                                                           embedding_dropout=dropout), lambda m: m.predict_proba(ids, mask)),
-        "tagger": (lambda dropout: SequenceTagger(9, 3, 6, num_layers=2, dropout=dropout, seed=0, dtype=F64),
+        "tagger": (lambda dropout: SequenceTagger(9, 3, hidden_size=6, num_layers=2, dropout=dropout, seed=0, dtype=F64),
                    lambda m: m.predict_proba(ids, mask)),
         "generator": (lambda dropout: ConditionalGenerator(9, num_classes=2, hidden_size=6, num_layers=2,
                                                            dropout=dropout, seed=0, dtype=F64),

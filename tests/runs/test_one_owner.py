@@ -48,8 +48,7 @@ def test_serve_and_the_task_pages_use_no_private_name():
 
 def test_no_task_name_is_special_cased_outside_its_module():
     allowed = {PACKAGE / "tasks" / "lm.py", PACKAGE / "tasks" / "__init__.py",     # the task, the registry
-               PACKAGE / "runs" / "folder.py",                                    # unroll 0.1 made only LMs
-               PACKAGE / "tasks" / "pretrained.py"}     # --init-from's check: helper NET's file in this wave
+               PACKAGE / "runs" / "folder.py"}                                    # unroll 0.1 made only LMs
     found = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in sources() if path not in allowed
              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if constant(node) == "lm"]
     assert found == []

@@ -107,7 +107,7 @@ def test_translate_greedy_and_beam_with_attention(client, runs):
 def test_classify_probabilities_along_the_input(client, runs):
     task, model = load(runs / "cls")
     body = client.post("/api/run/cls/classify", json={"text": "the film was great"}).json()
-    tokens = task._tokens("the film was great")
+    tokens = task.tokens("the film was great")
     assert body["tokens"] == tokens and body["labels"] == task.prepared["labels"]
     ids = np.array([task._stoi().get(t, 0) for t in tokens])
     for t in range(len(tokens)):                                    # step t: the classifier on the prefix alone

@@ -25,3 +25,15 @@ class Train:
 
     def __init__(self, batch_size=16, seed=0):
         self.batch_size, self.seed = batch_size, seed
+
+
+def sections(task_cls, **values) -> dict:
+    """{section: dataclass} of ``task_cls`` from flat settings: each lands in the section that declares it
+    (``hidden_size`` in ``network``, ``data`` in the task's own), the rest keep their defaults."""
+    from dataclasses import fields
+    out, used = {}, set()
+    for name, cls in task_cls.sections.items():
+        own = {f.name for f in fields(cls)} & set(values)
+        out[name], used = cls(**{k: values[k] for k in own}), used | own
+    assert used == set(values), f"no section of {task_cls.__name__} declares {sorted(set(values) - used)}"
+    return out

@@ -7,7 +7,7 @@ import pytest
 from unroll.tasks.classify import ClassifyConfig, ClassifyTask
 from unroll.train.optim import Adam, clip_grad_norm
 
-from tests.tasks.helpers import Train, sentiment_lines
+from tests.tasks.helpers import Train, sections, sentiment_lines
 
 
 def write_tsv(path, examples):
@@ -17,7 +17,7 @@ def write_tsv(path, examples):
 
 def make_task(tmp_path, **kw):
     data = write_tsv(tmp_path / "train.tsv", sentiment_lines(300))
-    task = ClassifyTask({"classify": ClassifyConfig(data=str(data), hidden_size=16, **kw)})
+    task = ClassifyTask(sections(ClassifyTask, data=str(data), hidden_size=16, **kw))
     task.prepare()
     return task
 
@@ -70,11 +70,11 @@ def test_one_file_per_class_latin1(tmp_path):
     (tmp_path / "rt.pos").write_bytes("".join(t + " café\n" for c, t in ex if c == "pos").encode("latin-1"))
     (tmp_path / "rt.neg").write_bytes("".join(t + "\n" for c, t in ex if c == "neg").encode("latin-1"))
     spec = f"{tmp_path / 'rt.pos'},{tmp_path / 'rt.neg'}"
-    task = ClassifyTask({"classify": ClassifyConfig(data=spec, encoding="latin-1", hidden_size=8)})
+    task = ClassifyTask(sections(ClassifyTask, data=spec, encoding="latin-1", hidden_size=8))
     prepared = task.prepare()
     assert prepared["labels"] == ["neg", "pos"] and "café" in prepared["vocab"]["tokens"]
     with pytest.raises(ValueError, match=r"rt.pos:1: byte 0xe9 is not utf-8"):
-        ClassifyTask({"classify": ClassifyConfig(data=spec)}).prepare()
+        ClassifyTask(sections(ClassifyTask, data=spec)).prepare()
 
 
 def test_eval_file_with_an_unknown_label(tmp_path):

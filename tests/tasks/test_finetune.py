@@ -86,7 +86,7 @@ def params_at(run_dir, step):
 
 
 def test_init_from_copies_embedding_rows_and_stack(data):
-    assert main([*CLS, "--bidirectional", "--max-steps", "0", "--out", "c"]) == 0
+    assert main([*CLS, "--bidirectional", "--max-steps", "1", "--out", "c"]) == 0         # step 0: the start
     got, fresh, task = params_at(data / "c", 0)
     lm_task, lm_model, _ = run.load(data / "lm", "best")
     lm_tokens, tokens = lm_task.vocab.tokens, task.prepared["vocab"]["tokens"]
@@ -143,7 +143,7 @@ def test_tag_init_from_a_character_lm(data):
     assert main(["data", "segment", "text.txt", "--out", "seg.conll"]) == 0
     assert main([*LM[:4], "char", *LM[5:], "--out", "clm"]) == 0
     assert main(["train", "--task", "tag", "--data", "seg.conll", "--level", "char", "--cell", "gru", "--hidden", "8",
-                 "--embedding", "6", "--init-from", "clm", "--max-steps", "0", "--quiet", "--out", "t"]) == 0
+                 "--embedding", "6", "--init-from", "clm", "--max-steps", "1", "--quiet", "--out", "t"]) == 0
     got, fresh, task = params_at(data / "t", 0)
     lm_task, lm_model, _ = run.load(data / "clm", "best")
     tokens = task.prepared["vocab"]["tokens"]

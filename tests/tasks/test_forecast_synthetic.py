@@ -18,6 +18,7 @@ import pytest
 from unroll.config import TrainConfig
 from unroll.data import windows as W
 from unroll.models.forecaster import ForecastBatch
+from unroll.models.forecaster import NETWORK
 from unroll.tasks.forecast import ForecastConfig, ForecastTask
 from unroll import runs as run
 
@@ -40,10 +41,9 @@ def trained():
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sine.csv"
         clean = write_series(data)
-        cfg = ForecastConfig(data=str(data), context=C, horizon=H, valid_length=72, stride=3, scaling="standard",
-                             hidden_size=16)
+        cfg = ForecastConfig(data=str(data), context=C, horizon=H, valid_length=72, stride=3, scaling="standard")
         train = TrainConfig(**{**ForecastTask.train_defaults, "max_steps": 400, "lr": 1e-2, "eval_every": 400})
-        trainer = run.start(Path(tmp) / "run", "forecast", {"forecast": cfg}, train, quiet=True)
+        trainer = run.start(Path(tmp) / "run", "forecast", {"forecast": cfg, "network": NETWORK(hidden_size=16)}, train, quiet=True)
         record = trainer.train()
         task, model = trainer.task, trainer.model
         series, feats = task._data(cfg.data)

@@ -7,7 +7,7 @@ import pytest
 from unroll.tasks.generate import GenerateConfig, GeneratePredictOptions, GenerateTask
 from unroll.train.optim import Adam, clip_grad_norm
 
-from tests.tasks.helpers import Train, sentiment_lines
+from tests.tasks.helpers import Train, sections, sentiment_lines
 
 
 def make_task(tmp_path, cond="label", **kw):
@@ -15,7 +15,7 @@ def make_task(tmp_path, cond="label", **kw):
     if cond == "vector":
         examples = [("1 0" if c == "pos" else "0 1", t) for c, t in examples]
     (tmp_path / "d.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in examples))
-    task = GenerateTask({"generate": GenerateConfig(data=str(tmp_path / "d.tsv"), cond=cond, hidden_size=16, **kw)})
+    task = GenerateTask(sections(GenerateTask, data=str(tmp_path / "d.tsv"), cond=cond, hidden_size=16, **kw))
     task.prepare()
     return task
 

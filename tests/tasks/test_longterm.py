@@ -18,25 +18,25 @@ from unroll.runs import run
 
 
 def experiment(problem="adding", cell="lstm", T=100, seed=0, hidden=64, steps=5000, clip=1.0, eval_every=100,
-               target=None, valid_size=500, test_size=2000, max_time=None, skip_d=10):
+               target=None, valid_size=500, test_size=2000, max_time=None, skip_every=10):
     """run.experiment with the settings of the old ExperimentConfig (same defaults, but bounded by steps only:
     no test depends on the machine's speed)."""
     settings = {"problem": ProblemConfig(problem, T, target, valid_size, test_size),
-                "model": CellConfig(cell, hidden, skip_d)}
+                "model": CellConfig(cell, hidden, skip_every)}
     train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "clip": clip, "eval_every": eval_every,
                            "max_time": max_time, "seed": seed})
     return run.experiment("longterm", settings, train)
 
 
-def make_task(problem, cell, T, hidden, skip_d=10):
-    settings = {"problem": ProblemConfig(problem, T), "model": CellConfig(cell, hidden, skip_d)}
+def make_task(problem, cell, T, hidden, skip_every=10):
+    settings = {"problem": ProblemConfig(problem, T), "model": CellConfig(cell, hidden, skip_every)}
     return LongTermTask({"train": TrainConfig(**LongTermTask.train_defaults), **settings})
 
 
 @pytest.mark.parametrize("task", ["adding", "copy"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_task_model_gradients_match_centred_differences(task, cell):
-    t = make_task(task, cell, T=4, hidden=3, skip_d=2)
+    t = make_task(task, cell, T=4, hidden=3, skip_every=2)
     model = t.build_model(0, dtype=np.float64)
     rng = np.random.default_rng(1)
     model.params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in model.params.items()}  # off the IRNN's kinks

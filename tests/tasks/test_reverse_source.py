@@ -8,12 +8,13 @@ import pytest
 
 from unroll.cli import main
 from unroll.config import TrainConfig
+from unroll.models.seq2seq import NETWORK
 from unroll.tasks.seq2seq import PairDataConfig, Seq2SeqConfig, Seq2SeqTask
 
 
 def task_for(path, reverse):
     task = Seq2SeqTask({"train": TrainConfig(batch_size=8, max_steps=1), "pairs": PairDataConfig(data=str(path)),
-                        "seq2seq": Seq2SeqConfig(hidden_size=4, reverse_source=reverse)})
+                        "seq2seq": Seq2SeqConfig(reverse_source=reverse), "network": NETWORK(hidden_size=4)})
     task.prepare()
     return task
 

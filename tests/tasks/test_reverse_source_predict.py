@@ -6,7 +6,7 @@ backwards at `predict` and `eval` too.
    a predict that forgot to reverse would feed it the source as is.
 2. Tokens and vectors, by a second path: a run with --reverse-source on the data equals, loss for loss and
    line for line, a run without it on the same data whose sources this test reversed by hand.
-   Vector seq2seq ignores --reverse-source today (issue 28, being fixed elsewhere): that case is xfail."""
+   Vector seq2seq applies it since issue 28 (it used to drop the flag without a word)."""
 
 import itertools
 import json
@@ -78,7 +78,6 @@ def vector_rows(seed: int, n: int, reverse: bool, labelled: bool = True) -> str:
     return "\n".join(rows) + "\n"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: vector seq2seq drops --reverse-source")
 def test_vectors_reversed_by_the_flag_equal_vectors_reversed_by_hand(tmp_path, capsys):
     (tmp_path / "v.csv").write_text(vector_rows(0, 30, False))
     (tmp_path / "v_rev.csv").write_text(vector_rows(0, 30, True))

@@ -12,14 +12,16 @@ from unroll.tasks import get_task
 from unroll.tasks.seq2seq import PairDataConfig, PredictOptions, Seq2SeqConfig, cmd_data
 from unroll.train.optim import Adam, clip_grad_norm
 
+from tests.tasks.helpers import sections
+
 TRAIN = SimpleNamespace(batch_size=16, seed=0)
 
 
 def make_task(tmp_path, **model):
     pairs = gen.generate("reverse", 400, seed=0, min_len=2, max_len=5, alphabet="abcd")
     write_pairs(tmp_path / "pairs.tsv", pairs)
-    task = get_task("seq2seq")({"pairs": PairDataConfig(data=str(tmp_path / "pairs.tsv"), valid_fraction=0.1),
-                                "seq2seq": Seq2SeqConfig(**({"hidden_size": 24} | model))})
+    task = get_task("seq2seq")(sections(get_task("seq2seq"), data=str(tmp_path / "pairs.tsv"), valid_fraction=0.1,
+                                        **({"hidden_size": 24} | model)))
     task.prepare()
     return task
 

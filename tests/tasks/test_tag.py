@@ -10,13 +10,13 @@ from unroll.data.text import load_bundled
 from unroll.tasks.tag import TagConfig, TagPredictOptions, TagTask
 from unroll.train.optim import Adam, clip_grad_norm
 
-from tests.tasks.helpers import Train
+from tests.tasks.helpers import Train, sections
 
 
 def make_task(tmp_path, **kw):
     examples = segmentation_examples(load_bundled()[:6000])
     write_conll(tmp_path / "seg.conll", examples)
-    task = TagTask({"tag": TagConfig(data=str(tmp_path / "seg.conll"), level="char", hidden_size=16, **kw)})
+    task = TagTask(sections(TagTask, data=str(tmp_path / "seg.conll"), level="char", hidden_size=16, **kw))
     task.prepare()
     return task
 
@@ -58,7 +58,7 @@ def test_tag_set_mismatch_names_the_file(tmp_path):
 def test_bio_span_metrics(tmp_path):
     seqs = [(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])] * 20
     write_conll(tmp_path / "ner.conll", seqs)
-    task = TagTask({"tag": TagConfig(data=str(tmp_path / "ner.conll"), hidden_size=8)})
+    task = TagTask(sections(TagTask, data=str(tmp_path / "ner.conll"), hidden_size=8))
     task.prepare()
     m = task.metrics(task.build_model(0), "valid")
     assert {"span_precision", "span_recall", "span_f1"} <= set(m)

@@ -26,10 +26,17 @@ import numpy as np
 
 from unroll.models import common
 from unroll.models.inputs import TokenInput
+from unroll.nn import network as N
 from unroll.nn import ops, regularize
 from unroll.nn.stack import Stack
 
 READOUTS = ("last", "mean", "max")
+# The defaults are the measured settings of docs/tasks.md's sentence-polarity table (benchmarks/sentiment.py:
+# bidirectional GRU 100, embedding 128, max readout, dropout 0.5 / 0.3); `--task classify` uses the same.
+NETWORK = N.network_section("ClassifierNetwork", hidden_size=100, embedding_size=128, cell="gru",
+                            bidirectional=True, dropout=0.5)
+_D = N.defaults(NETWORK)
+DEFAULTS = {"readout": "max", "embedding_dropout": 0.3}     # the model's own settings (ClassifyConfig's defaults)
 
 
 class ClassifyBatch(NamedTuple):
@@ -52,23 +59,31 @@ class ClassifierCache(NamedTuple):
 class SequenceClassifier:
     """Embedding -> Stack (optionally bidirectional) -> readout -> linear -> softmax.
 
-    vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell
-    ("rnn" | "lstm" | "gru"), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
+    vocab_size V, num_classes C, hidden_size H, embedding_size E (default H), num_layers, cell (any
+    registered cell), bidirectional, readout ("last" | "mean" | "max"), dropout (between layers and
     before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
     embedding_dropout (on the embedded tokens), weight_drop (DropConnect on W_h), locked_dropout (the embedding
     and between-layer dropouts keep one mask per sequence for every step; unroll/nn/regularize.py);
     input_layer: a ``models.inputs`` layer in place of the embedding (``VectorInput`` for real vectors: then
-    vocab_size is None and embedding_size unused).
+    vocab_size is None and embedding_size unused); **variant: the other network settings (nn/network.py:
+    alpha, skip_every, depth, init, forget_bias ...). The defaults are ``--task classify``'s (NETWORK).
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = 128, embedding_size: int | None = None,
-                 num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False, readout: str = "last",
-                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_dropout: float = 0.0,
-                 weight_drop: float = 0.0, locked_dropout: bool = False, input_layer=None):
+    def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = _D["hidden_size"],
+                 embedding_size: int | None = _D["embedding_size"], num_layers: int = _D["num_layers"],
+                 cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"], readout: str = DEFAULTS["readout"],
+                 dropout: float = _D["dropout"], seed: int = 0, dtype=np.float32,
+                 embedding_dropout: float = DEFAULTS["embedding_dropout"], weight_drop: float = _D["weight_drop"],
+                 locked_dropout: bool = _D["locked_dropout"], input_layer=None, **variant):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, embedding_size=embedding_size, cell=cell,
+                            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+                            weight_drop=weight_drop, locked_dropout=locked_dropout), variant, "SequenceClassifier")
+        N.check_read(net, dropout_elsewhere=True, embedding=input_layer is None, other_dropout=embedding_dropout)
+        self.network = net
         self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
         E = self.input.size
         self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_classes=int(num_classes),
@@ -79,13 +94,18 @@ class SequenceClassifier:
                            locked_dropout=bool(locked_dropout))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout,
-                           weight_drop=weight_drop, locked=locked_dropout)
+        self.stack = Stack.from_config(net, E)
         self.stack_keys = tuple(self.stack.param_shapes())
         width = self.stack.dirs * hidden_size
         self.params = self.input.init(self.rng, self.dtype)
         self.params.update(self.stack.init(self.rng, self.dtype))
         self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, width, num_classes, self.dtype)
+        self.params = N.initialise(net, self.params, self.rng, self.dtype)
+
+    @classmethod
+    def from_config(cls, network, vocab_size, num_classes: int, **rest) -> "SequenceClassifier":
+        """The classifier of a network section (``--task classify``'s ``network``); rest: readout, seed ..."""
+        return cls(vocab_size, num_classes, **N.stack_fields(network), **rest)
 
     # ------------------------------------------------------------------------------------------------
 

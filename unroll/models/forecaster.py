@@ -36,7 +36,11 @@ import numpy as np
 from unroll.models import common
 from unroll.nn import likelihood as lk
 from unroll.nn import ops
+from unroll.nn import network as N
 from unroll.nn.stack import Stack
+
+NETWORK = N.network_section("ForecasterNetwork", hidden_size=32)     # `--task forecast`'s network defaults
+_D = N.defaults(NETWORK)
 
 DECODERS = ("direct", "autoregressive")
 AR_LOSS = ("all", "horizon")
@@ -58,23 +62,36 @@ class Forecaster:
     dtype (float64 by default: these networks are small)
     """
 
-    def __init__(self, context: int, horizon: int, features: int = 0, hidden_size: int = 32, num_layers: int = 1,
-                 cell: str = "lstm", decoder: str = "direct", dropout: float = 0.0, ar_loss: str = "all",
-                 seed: int = 0, dtype=np.float64):
+    def __init__(self, context: int, horizon: int, features: int = 0, hidden_size: int = _D["hidden_size"],
+                 num_layers: int = _D["num_layers"], cell: str = _D["cell"], decoder: str = "direct",
+                 dropout: float = _D["dropout"], ar_loss: str = "all", seed: int = 0, dtype=np.float64, **variant):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         if ar_loss not in AR_LOSS:
             raise ValueError(f"ar_loss must be one of {', '.join(AR_LOSS)}, got {ar_loss!r}")
         if context < 2 or horizon < 1:
             raise ValueError(f"need context >= 2 and horizon >= 1, got {context} and {horizon}")
+        net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, num_layers=num_layers, cell=cell, dropout=dropout),
+                            variant, "Forecaster")
+        if net.bidirectional:
+            raise ValueError("--bidirectional: a forecaster reads the past left to right (a backward direction "
+                             "would read the horizon it must forecast)")
+        N.check_read(net, embedding=False, padded=False)
+        self.network = net
         self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack(cell, 1 + self.F, hidden_size, num_layers, dropout=dropout)
+        self.stack = Stack.from_config(net, 1 + self.F)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.params = self.stack.init(self.rng, self.dtype)
         K = 2 * self.h if decoder == "direct" else 2
         self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, hidden_size, K, self.dtype)
+        self.params = N.initialise(net, self.params, self.rng, self.dtype)
+
+    @classmethod
+    def from_config(cls, network, context: int, horizon: int, **rest) -> "Forecaster":
+        """The forecaster of a network section (``--task forecast``'s ``network``); rest: features, decoder ..."""
+        return cls(context, horizon, **N.stack_fields(network), **rest)
 
     # ------------------------------------------------------------------------------------------------
 

@@ -27,7 +27,11 @@ import numpy as np
 
 from unroll.models import common
 from unroll.nn import ops
+from unroll.nn import network as N
 from unroll.nn.stack import Stack
+
+NETWORK = N.network_section("GeneratorNetwork")      # `--task generate`'s network defaults: StackConfig's own
+_D = N.defaults(NETWORK)
 
 MODES = ("h0", "input", "both", "first")
 
@@ -57,13 +61,20 @@ class ConditionalGenerator:
     """
 
     def __init__(self, vocab_size: int, num_classes: int | None = None, cond_size: int | None = None,
-                 mode: str = "both", hidden_size: int = 128, embedding_size: int | None = None,
-                 cond_embedding: int | None = None, num_layers: int = 1, cell: str = "lstm", dropout: float = 0.0,
-                 seed: int = 0, dtype=np.float32):
+                 mode: str = "both", hidden_size: int = _D["hidden_size"], embedding_size: int | None = _D["embedding_size"],
+                 cond_embedding: int | None = None, num_layers: int = _D["num_layers"], cell: str = _D["cell"],
+                 dropout: float = _D["dropout"], seed: int = 0, dtype=np.float32, **variant):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if (num_classes is None) == (cond_size is None):
             raise ValueError("give exactly one of num_classes (label conditioning) and cond_size (vector conditioning)")
+        net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, embedding_size=embedding_size, cell=cell,
+                            num_layers=num_layers, dropout=dropout), variant, "ConditionalGenerator")
+        if net.bidirectional:
+            raise ValueError("--bidirectional: a generator writes left to right, and a backward direction would "
+                             "read the tokens it must predict")
+        N.check_read(net, state_of="the condition's initial state")
+        self.network = net
         E, L, H = embedding_size or hidden_size, int(num_layers), int(hidden_size)
         F = int(cond_size) if cond_size is not None else int(cond_embedding or hidden_size)
         self.config = dict(vocab_size=int(vocab_size), num_classes=num_classes, cond_size=cond_size, mode=mode,
@@ -72,7 +83,7 @@ class ConditionalGenerator:
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.uses_h0, self.uses_input = mode in ("h0", "both"), mode != "h0"
-        self.stack = Stack(cell, E + F * self.uses_input, H, L, dropout=dropout)
+        self.stack = Stack.from_config(net, E + F * self.uses_input)
         self.stack_keys = tuple(self.stack.param_shapes())
         p = {}
         if num_classes is not None:
@@ -82,7 +93,12 @@ class ConditionalGenerator:
             p["h0.W"], p["h0.b"] = common.linear_init(self.rng, F, L * H, self.dtype)
         p.update(self.stack.init(self.rng, self.dtype))
         p["out.W"], p["out.b"] = common.linear_init(self.rng, H, int(vocab_size), self.dtype)
-        self.params = p
+        self.params = N.initialise(net, p, self.rng, self.dtype)
+
+    @classmethod
+    def from_config(cls, network, vocab_size: int, **rest) -> "ConditionalGenerator":
+        """The generator of a network section (``--task generate``'s ``network``); rest: mode, num_classes ..."""
+        return cls(vocab_size, **N.stack_fields(network), **rest)
 
     # ------------------------------------------------------------------------------------------------
 

@@ -32,12 +32,16 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from unroll import decode
-from unroll.config import ModelConfig
-from unroll.nn import init, ops, regularize
+from unroll.nn import ops, regularize
+from unroll.nn.cells import takes_row_gather     # cells whose forward takes a precomputed input projection xw
+from unroll.nn import network as N
+from unroll.nn.network import ModelConfig, initialise
 from unroll.nn.stack import Stack
 
 
-FOLDABLE = ("rnn", "lstm", "gru")   # cells whose forward takes a precomputed input projection (xw)
+
+
+_D = {f.name: f.default for f in fields(ModelConfig)}
 
 
 class LMCache(NamedTuple):
@@ -69,9 +73,10 @@ class LanguageModel:
         init (``unroll.nn.init.by_name``), forget_bias (lstm); bidirectional is refused with the reason
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 2, cell: str = "lstm",
-                 dropout: float = 0.0, seed: int = 0, dtype=np.float32, embedding_size: int | None = None,
-                 activation: str = "tanh", init_scale: float | None = None, **variant):
+    def __init__(self, vocab_size: int, hidden_size: int = _D["hidden_size"], num_layers: int = _D["num_layers"],
+                 cell: str = _D["cell"], dropout: float = _D["dropout"], seed: int = 0, dtype=np.float32,
+                 embedding_size: int | None = _D["embedding_size"], activation: str = _D["activation"],
+                 init_scale: float | None = _D["init_scale"], **variant):
         self.config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
                                   embedding_size=embedding_size, dropout=dropout, activation=activation,
                                   init_scale=init_scale, **_variant_fields(variant))
@@ -82,9 +87,8 @@ class LanguageModel:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = np.random.default_rng(seed)
         E = embedding_size or hidden_size
-        self.stack = Stack(cell, E, hidden_size, num_layers, dropout=dropout, activation=activation,
-                           cell_options=self.config.cell_options(), weight_drop=self.config.weight_drop,
-                           locked=self.config.locked_dropout)
+        N.check_read(self.config, dropout_elsewhere=True, padded=False)   # e.g. --locked-dropout without dropout
+        self.stack = Stack.from_config(self.config, E)
         self.params = self._init_params(E)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.fold = "auto"     # embedding fold: "auto" (when V < T·N) | True | False; see the module docstring
@@ -100,11 +104,7 @@ class LanguageModel:
         params.update(self.stack.init(self.rng, self.dtype))
         params["out.W"] = self.rng.uniform(-bound, bound, (H, V)).astype(self.dtype)  # like torch.nn.Linear
         params["out.b"] = self.rng.uniform(-bound, bound, V).astype(self.dtype)
-        params = init.by_name(params, self.config.init, self.rng, self.config.forget_bias)   # "default": unchanged
-        if self.config.init_scale is not None:
-            s = self.config.init_scale
-            params = {k: self.rng.uniform(-s, s, v.shape).astype(self.dtype) for k, v in params.items()}
-        return params
+        return initialise(self.config, params, self.rng, self.dtype)   # --init, --forget-bias, --init-scale
 
     # ------------------------------------------------------------------------------------------------
     # Forward and backward.
@@ -189,8 +189,8 @@ class LanguageModel:
     def _folds(self, tokens: int) -> bool:
         """Whether forward folds the embedding into layer 0 for a batch of ``tokens`` ids."""
         if self.fold != "auto":
-            return bool(self.fold) and self.stack.cell in FOLDABLE and not self.stack.bidirectional
-        return self.stack.cell in FOLDABLE and not self.stack.bidirectional and self.config.vocab_size < tokens
+            return bool(self.fold) and takes_row_gather(self.stack.cell) and not self.stack.bidirectional
+        return takes_row_gather(self.stack.cell) and not self.stack.bidirectional and self.config.vocab_size < tokens
 
     def _layer0(self, name: str) -> str:
         return f"{self.stack.prefix(0, 0)}.{name}"
@@ -209,7 +209,7 @@ class LanguageModel:
 
 
 VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional",
-                  "weight_drop", "locked_dropout")
+                  "weight_drop", "locked_dropout", "recurrent_dropout", "zoneout")
 
 
 def _variant_fields(variant: dict) -> dict:

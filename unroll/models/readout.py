@@ -48,20 +48,20 @@ class TaskModel:
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int, readout: str,
-                 rng: np.random.Generator, dtype=np.float32, skip_d: int = 10, alpha_range=(0.02, 0.2)):
+                 rng: np.random.Generator, dtype=np.float32, skip_every: int = 10, alpha_range=(0.02, 0.2)):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         self.kind = stack.CELLS[INITIALISATIONS.get(cell, cell)]
         self.cell, self.readout, self.module = cell, readout, self.kind.load()
-        self.skip_d = skip_d
+        self.skip_every = skip_every
         init_options = {"leaky": {"learn_alpha": True, "alpha_range": tuple(alpha_range)}}.get(cell, {})
         params = self.module.init(input_size, hidden_size, rng, dtype, **init_options)
         if cell == "irnn":                                     # Le et al. 2015: W_h = I, b = 0, small W_x
             params = init.gaussian(init.identity(params), rng, std=0.001, keys=("W_x",))
         self.options = {"rnn": {"activation": "tanh"}, "irnn": {"activation": "relu"},
-                        "skip": {"d": skip_d}}.get(cell, {})
+                        "skip": {"d": skip_every}}.get(cell, {})
         bound = 1.0 / math.sqrt(hidden_size)
         self.params = {f"cell.{k}": v for k, v in params.items()}
         self.params["out.W"] = rng.uniform(-bound, bound, (hidden_size, output_size)).astype(dtype)

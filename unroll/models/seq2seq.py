@@ -33,7 +33,11 @@ import numpy as np
 
 from unroll.models.inputs import TokenInput
 from unroll.nn import attention, ops
+from unroll.nn import network as N
 from unroll.nn.stack import Stack
+
+NETWORK = N.network_section("Seq2SeqNetwork")        # `--task seq2seq`'s network defaults: StackConfig's own
+_D = N.defaults(NETWORK)
 
 MODES = ("init", "input", "both")
 
@@ -58,11 +62,16 @@ class Seq2Seq:
     source is real vectors (T, N, D), src_vocab_size None; issue 22's video-captioning wiring)
     """
 
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, hidden_size: int = 128, num_layers: int = 1,
-                 cell: str = "lstm", bidirectional: bool = False, conditioning: str = "init",
-                 attention: bool = False, embedding_size: int | None = None, attention_size: int | None = None,
-                 bos_id: int = 1, eos_id: int = 2, dropout: float = 0.0, seed: int = 0, dtype=np.float32,
-                 source_input=None):
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, hidden_size: int = _D["hidden_size"],
+                 num_layers: int = _D["num_layers"], cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"],
+                 conditioning: str = "init", attention: bool = False, embedding_size: int | None = _D["embedding_size"],
+                 attention_size: int | None = None, bos_id: int = 1, eos_id: int = 2, dropout: float = _D["dropout"],
+                 seed: int = 0, dtype=np.float32, source_input=None, **variant):
+        net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+                            bidirectional=bidirectional, embedding_size=embedding_size, dropout=dropout), variant,
+                            "Seq2Seq")
+        N.check_read(net, state_of="the decoder")      # a source on vectors still embeds its target tokens
+        self.network = net
         if conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {conditioning!r}")
         sizes = (("tgt_vocab_size", tgt_vocab_size),) + (() if source_input else (("src_vocab_size", src_vocab_size),))
@@ -86,9 +95,9 @@ class Seq2Seq:
         self.lstm = cell == "lstm"
         self.sampling_prob = 0.0
         self.rng = np.random.default_rng(seed)
-        self.encoder = Stack(cell, self.source.size, hidden_size, num_layers, bidirectional, dropout)
+        self.encoder = Stack.from_config(net, self.source.size)
         d_in = self.E + (hidden_size if conditioning in ("input", "both") else 0)
-        self.decoder = Stack(cell, d_in, hidden_size, num_layers, False, dropout)
+        self.decoder = Stack.from_config(N.replace(net, bidirectional=False), d_in)
         self.params = self._init_params()
 
     def _init_params(self) -> dict:
@@ -108,7 +117,12 @@ class Seq2Seq:
         bound = 1.0 / np.sqrt(feat)
         p["out.W"] = rng.uniform(-bound, bound, (feat, self.V_tgt)).astype(dt)
         p["out.b"] = rng.uniform(-bound, bound, self.V_tgt).astype(dt)
-        return p
+        return N.initialise(self.network, p, rng, dt)
+
+    @classmethod
+    def from_config(cls, network, src_vocab_size, tgt_vocab_size: int, **rest) -> "Seq2Seq":
+        """The model of a network section (``--task seq2seq``'s ``network``); rest: conditioning, attention ..."""
+        return cls(src_vocab_size, tgt_vocab_size, **N.stack_fields(network), **rest)
 
     def _sub(self, prefix: str) -> dict:
         n = len(prefix) + 1

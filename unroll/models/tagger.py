@@ -22,7 +22,14 @@ import numpy as np
 from unroll.models import common
 from unroll.models.inputs import TokenInput
 from unroll.nn import ops
+from unroll.nn import network as N
+from unroll.nn import regularize
 from unroll.nn.stack import Stack
+
+# Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32);
+# `--task tag` uses the same.
+NETWORK = N.network_section("TaggerNetwork", hidden_size=64, embedding_size=32, bidirectional=True)
+_D = N.defaults(NETWORK)
 
 
 class TagBatch(NamedTuple):
@@ -43,14 +50,21 @@ class SequenceTagger:
 
     vocab_size V, num_tags K, hidden_size H, embedding_size E (default H), num_layers, cell, bidirectional,
     dropout (between layers and before the output layer), seed, dtype; input_layer: a ``models.inputs``
-    layer in place of the embedding (``VectorInput`` for real vectors: vocab_size None).
+    layer in place of the embedding (``VectorInput`` for real vectors: vocab_size None); **variant: the
+    other network settings (nn/network.py). The defaults are ``--task tag``'s (NETWORK).
     """
 
-    def __init__(self, vocab_size: int, num_tags: int, hidden_size: int = 128, embedding_size: int | None = None,
-                 num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0,
-                 seed: int = 0, dtype=np.float32, input_layer=None):
+    def __init__(self, vocab_size: int, num_tags: int, hidden_size: int = _D["hidden_size"],
+                 embedding_size: int | None = _D["embedding_size"], num_layers: int = _D["num_layers"],
+                 cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"], dropout: float = _D["dropout"],
+                 seed: int = 0, dtype=np.float32, input_layer=None, **variant):
         if not isinstance(num_tags, (int, np.integer)) or num_tags < 2:
             raise ValueError(f"num_tags must be an integer >= 2, got {num_tags!r}")
+        net = N.of_keywords(NETWORK, dict(hidden_size=hidden_size, embedding_size=embedding_size, cell=cell,
+                            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout), variant,
+                            "SequenceTagger")
+        N.check_read(net, dropout_elsewhere=True, embedding=input_layer is None)
+        self.network = net
         self.input = input_layer or TokenInput(vocab_size, embedding_size or hidden_size)
         E = self.input.size
         self.config = dict(vocab_size=None if input_layer else int(vocab_size), num_tags=int(num_tags),
@@ -59,12 +73,18 @@ class SequenceTagger:
                            bidirectional=bool(bidirectional), dropout=float(dropout))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack(cell, E, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout)
+        self.stack = Stack.from_config(net, E)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.params = self.input.init(self.rng, self.dtype)
         self.params.update(self.stack.init(self.rng, self.dtype))
         self.params["out.W"], self.params["out.b"] = common.linear_init(
             self.rng, self.stack.dirs * hidden_size, num_tags, self.dtype)
+        self.params = N.initialise(net, self.params, self.rng, self.dtype)
+
+    @classmethod
+    def from_config(cls, network, vocab_size, num_tags: int, **rest) -> "SequenceTagger":
+        """The tagger of a network section (``--task tag``'s ``network``); rest: seed, dtype, input_layer."""
+        return cls(vocab_size, num_tags, **N.stack_fields(network), **rest)
 
     def forward(self, ids, mask=None, training: bool = True):
         """ids int (T, N), mask (T, N) or None -> logits (T, N, K), cache."""
@@ -73,7 +93,8 @@ class SequenceTagger:
         emb, ids = self.input.forward(self.params, ids)
         stack_params = {k: self.params[k] for k in self.stack_keys}
         hs, _, stack_cache = self.stack.forward(emb, stack_params, None, m, rng=self.rng, training=training)
-        hs_dropped, keep = ops.dropout_forward(hs, self.config["dropout"], self.rng, training)
+        hs_dropped, keep = regularize.dropout(hs, self.config["dropout"], self.rng, training,
+                                              self.network.locked_dropout)
         logits = ops.linear_forward(hs_dropped, self.params["out.W"], self.params["out.b"])
         return logits, TaggerCache(ids, stack_cache, hs_dropped, keep)
 

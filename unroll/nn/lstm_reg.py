@@ -42,6 +42,8 @@ import numpy as np
 
 from unroll.nn import checks, kernels, lstm, ops
 
+TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the language model's folded embedding)
+
 init, param_shapes = lstm.init, lstm.param_shapes
 
 

@@ -64,3 +64,28 @@ def locked_dropout_backward(dy: np.ndarray, keep: np.ndarray | None) -> np.ndarr
 def dropout(x: np.ndarray, p: float, rng, training: bool, locked: bool):
     """Ordinary inverted dropout (a fresh mask per element) or, with ``locked``, locked dropout."""
     return locked_dropout(x, p, rng, training) if locked else ops.dropout_forward(x, p, rng, training)
+
+
+def lstm_masks(recurrent_dropout: float, zoneout: float, T: int, N: int, H: int, rng, training: bool, dtype) -> dict:
+    """``nn/lstm_reg.py``'s masks for one LSTM layer and direction: {"recurrent_keep", "zoneout"}.
+
+    recurrent dropout p_r: one keep-mask r ~ Bernoulli(1 - p_r)^(N, H) / (1 - p_r) per sequence on h_{t-1}
+    where it enters the gates (ones at evaluation); zoneout p_z: zh, zc ~ Bernoulli(p_z)^(T, N, H), 1 = the
+    unit keeps its previous h (c); at evaluation both are the expectation p_z.
+    """
+    _check(recurrent_dropout)
+    _check(zoneout)
+    keep = None
+    if recurrent_dropout and training:
+        keep = (rng.random((N, H)) >= recurrent_dropout).astype(dtype) / dtype.type(1.0 - recurrent_dropout)
+    if not zoneout:
+        return {"recurrent_keep": keep, "zoneout": None}
+    if not training:
+        z = np.full((T, N, H), zoneout, dtype)
+        return {"recurrent_keep": keep, "zoneout": (z, z)}
+    return {"recurrent_keep": keep, "zoneout": tuple((rng.random((T, N, H)) < zoneout).astype(dtype) for _ in "hc")}
+
+
+def zoneout_step(old: tuple, new: tuple, zoneout: float) -> tuple:
+    """One decoding step of a zoned-out LSTM at evaluation: (h, c) = p (h, c)_{t-1} + (1 - p) (h̃, c̃)_t."""
+    return tuple(zoneout * o + (1.0 - zoneout) * n for o, n in zip(old, new))

@@ -13,7 +13,8 @@ A stack of L layers of one cell kind (``rnn`` | ``lstm`` | ``gru``, or any cell 
 Regularisers that keep the fused kernels (``unroll/nn/regularize.py``): ``locked=True`` makes the dropout
 between layers locked (one mask per sequence for every step, Gal & Ghahramani); ``weight_drop=p`` runs each
 layer and direction with a DropConnect-masked W̃_h = W_h ⊙ M / (1 - p), one mask per forward call, and its
-backward masks dW_h the same way (AWD-LSTM). Both are off at evaluation.
+backward masks dW_h the same way (AWD-LSTM). Both are off at evaluation. An LSTM with ``recurrent_dropout``
+or ``zoneout`` runs ``nn/lstm_reg.py`` (its fused loop) on sequences of one length, masks drawn here.
 
 The reverse direction is the same cell run over ``x^(l)[R]``, where ``R`` reverses each sequence within its
 own length: ``R[t, n] = T_n - 1 - t`` for t < T_n and ``R[t, n] = t`` on padding. ``R`` is an involution
@@ -34,62 +35,24 @@ Parameters are one flat dict, ``"layer{l}.{cell}.{name}"`` and ``"layer{l}.{cell
 
 Cache memory: the cells' caches (each ~ c·T·N·H floats) for every layer and direction, plus one
 (T, N, dirs·H) dropout keep-mask per layer boundary when dropout is on.
+Cells: ``nn/cells.py``'s registry; settings: one network section, ``nn/network.py``'s StackConfig.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
 from unroll.nn import checks, ops, regularize
+from unroll.nn import cells
+from unroll.nn.cells import CELLS, CellKind  # noqa: F401  (the registry, re-exported)
 
 
-@dataclass(frozen=True)
-class CellKind:
-    """How a stack drives one cell module (which has init, param_shapes, forward, backward and step)."""
-
-    module: str | ModuleType         # the module, or its dotted name (imported on first use)
-    state_parts: int = 1             # 1: the state is h (N, H); 2: it is (h, c)
-    options: tuple[str, ...] = ()    # keyword options that forward and step take, e.g. ("activation",)
-    init_options: tuple[str, ...] = ()  # keyword options that init and param_shapes take (change the params)
-    window: str | None = None        # the option giving a window length d when the state is (d, N, H)
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(self.module) if isinstance(self.module, str) else self.module
-
-
-CELLS: dict[str, CellKind] = {}
-
-
-def register_cell(name: str, module: str | ModuleType, state_parts: int = 1, options: tuple[str, ...] = (),
+def register_cell(name: str, module, state_parts: int = 1, options: tuple[str, ...] = (),
                   init_options: tuple[str, ...] = (), window: str | None = None):
-    """Make a cell module usable as ``Stack(name, ...)``.
-
-    The module has ``init(D, H, rng, dtype, **init_options)``, ``param_shapes(D, H, **init_options)``,
-    ``forward(x, params, state0, mask, **options)``, ``backward(dhs, cache, dstate)`` and
-    ``step(x_t, params, state, **options)``, with a state of ``state_parts`` (N, H) arrays, or, with
-    ``window="d"``, one window (d, N, H) of the last d states whose length is the option ``d``. A module may
-    also have ``resolve_options(options) -> options`` to fill in defaults and check combinations, and
-    ``output(h, params, **options)`` when a step's output is not its new h (deep_output).
-    """
-    if state_parts not in (1, 2):
-        raise ValueError(f"state_parts must be 1 (h) or 2 ((h, c)), got {state_parts}")
-    if window is not None and (state_parts != 1 or window not in (*options, *init_options)):
-        raise ValueError(f"window must name one of the cell's options and needs state_parts 1, got {window!r}")
-    CELLS[name] = CellKind(module, state_parts, tuple(options), tuple(init_options), window)
-
-
-register_cell("rnn", "unroll.nn.rnn", 1, ("activation",))
-register_cell("lstm", "unroll.nn.lstm", 2)
-register_cell("gru", "unroll.nn.gru", 1)
-register_cell("leaky", "unroll.nn.leaky", 1, ("activation", "alpha"), ("learn_alpha", "alpha_range"))
-register_cell("skip", "unroll.nn.skip", 1, ("activation", "d"), ("only_skip",), window="d")
-register_cell("deep_transition", "unroll.nn.deep_transition", 1, ("activation",), ("depth", "shortcut"))
-register_cell("deep_output", "unroll.nn.deep_output", 1, ("activation",), ("depth",))
+    """``nn/cells.py``'s register_cell, into this module's CELLS (which a test may swap for a copy)."""
+    cells.register_cell(name, module, state_parts, options, init_options, window, registry=CELLS)
 
 
 class StackCache(NamedTuple):
@@ -112,7 +75,8 @@ class Stack:
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, activation: str = "tanh",
-                 cell_options: dict | None = None, weight_drop: float = 0.0, locked: bool = False):
+                 cell_options: dict | None = None, weight_drop: float = 0.0, locked: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(sorted(CELLS))}, got {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -128,6 +92,10 @@ class Stack:
         if isinstance(weight_drop, bool) or not isinstance(weight_drop, (int, float)) or not 0.0 <= weight_drop < 1.0:
             raise ValueError(f"weight_drop must be a number in [0, 1), got {weight_drop!r}")
         self.weight_drop, self.locked = float(weight_drop), bool(locked)
+        regularize.lstm_masks(recurrent_dropout, zoneout, 0, 0, 0, None, False, np.dtype(np.float32))   # checks p
+        if (recurrent_dropout or zoneout) and cell != "lstm":
+            raise ValueError(f"recurrent dropout and zoneout are LSTM regularisers (nn/lstm_reg.py), not {cell!r}'s")
+        self.recurrent_dropout, self.zoneout = float(recurrent_dropout), float(zoneout)
         self.dirs = 2 if self.bidirectional else 1
         options = self._cell_options(activation, dict(cell_options or {}))
         self.options = {k: v for k, v in options.items() if k in self.kind.options}          # forward, step
@@ -135,6 +103,13 @@ class Stack:
         has_W_h = sum(k.endswith(".W_h") for k in self.param_shapes()) == self.num_layers * self.dirs
         if self.weight_drop and not has_W_h:
             raise ValueError(f"weight_drop needs recurrent weights W_h, which cell {cell!r} with these options lacks")
+
+    @classmethod
+    def from_config(cls, network, input_size: int) -> "Stack":
+        """The stack that a network section (``nn/network.py``'s StackConfig) describes, reading input_size features."""
+        return cls(network.cell, input_size, network.hidden_size, network.num_layers, network.bidirectional,
+                   network.dropout, network.activation, network.cell_options(), network.weight_drop,
+                   network.locked_dropout, network.recurrent_dropout, network.zoneout)
 
     def __repr__(self):
         return (f"Stack({self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
@@ -195,7 +170,7 @@ class Stack:
         if xw0 is not None:
             if self.bidirectional or x is not None:
                 raise ValueError("xw0 replaces x, and only in a unidirectional stack")
-        module, gather = self.kind.load(), None
+        module, gather = self._module(), None
         if isinstance(xw0, ops.RowGather) and not getattr(module, "TAKES_ROW_GATHER", False):
             xw0.check("xw0", "G", dtype)
             gather, xw0 = xw0, xw0.rows()                          # materialised here, scattered in backward
@@ -222,8 +197,15 @@ class Stack:
                     cell_params["W_h"], wkeep = regularize.weight_drop(cell_params["W_h"], self.weight_drop, rng,
                                                                        training)
                 layer_wkeeps.append(wkeep)
-                hs, final, cache = module.forward(x_d, cell_params, states0[l * self.dirs + d],
-                                                  mask, **self.options, **fold)
+                if self._regularised():                            # nn/lstm_reg.py: masks drawn here
+                    if mask is not None:
+                        raise ValueError("recurrent dropout and zoneout need sequences of one length (no mask)")
+                    reg = regularize.lstm_masks(self.recurrent_dropout, self.zoneout, T, N, self.hidden_size, rng,
+                                                training, dtype)
+                    hs, final, cache = module.forward(x_d, cell_params, states0[l * self.dirs + d], **reg, **fold)
+                else:
+                    hs, final, cache = module.forward(x_d, cell_params, states0[l * self.dirs + d],
+                                                      mask, **self.options, **fold)
                 outs.append(hs if d == 0 else _gather(hs, rev))    # ... and its outputs are put back by R
                 layer_caches.append(cache)
                 finals.append(final)
@@ -244,7 +226,7 @@ class Stack:
         checks.float_array("dhs", dhs, ("T", "N", dirs * H), dtype)
         N = dhs.shape[1]
         dstates = self._split_state("dstate", dstate, N, dtype)
-        module, grads, dstate0 = self.kind.load(), {}, [None] * (self.num_layers * dirs)
+        module, grads, dstate0 = self._module(), {}, [None] * (self.num_layers * dirs)
         dy = dhs
         for l in reversed(range(self.num_layers)):
             dinp = None
@@ -285,7 +267,8 @@ class Stack:
                 s = np.zeros(self._row_shape(N), dtype)
                 s = s if self.kind.state_parts == 1 else (s, s.copy())
             cell_params = self._cell_params(params, l, 0)
-            s = module.step(inp, cell_params, s, **self.options)
+            s = module.step(inp, cell_params, s, **self.options) if not self.zoneout else \
+                regularize.zoneout_step(s, module.step(inp, cell_params, s), self.zoneout)   # evaluation's mean
             new.append(s)
             inp = s[0] if self.kind.state_parts == 2 else (s[-1] if self.kind.window else s)   # the new h_t
             if hasattr(module, "output"):                          # a cell whose output is not its state
@@ -309,6 +292,16 @@ class Stack:
                              f"{', '.join(options) or 'none'})")
         module = self.kind.load()
         return module.resolve_options(extra) if hasattr(module, "resolve_options") else extra
+
+    def _regularised(self) -> bool:
+        return bool(self.recurrent_dropout or self.zoneout)
+
+    def _module(self):
+        """The cell module forward and backward run: the LSTM with recurrent dropout / zoneout when they are on."""
+        if self._regularised():
+            from unroll.nn import lstm_reg
+            return lstm_reg
+        return self.kind.load()
 
     def _row_shape(self, N: int) -> tuple:
         """One cell's state shape: (N, H), or (d, N, H) for a windowed cell."""

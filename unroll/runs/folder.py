@@ -3,7 +3,7 @@ one calls: checkpoint.py, lock.py, records.py, loading.py); no module outside ru
 
 A run folder is the same for every task (``unroll train``, ``unroll experiment``, ``unroll import``)::
 
-    config.json        {"format": 3, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
+    config.json        {"format": 4, "unroll_version", "created", "task", "train": {...}, "<section>": {...},
                         what the task's prepare() returned}   written by ``create``; its train section by
                         ``update_train`` (train --resume with changes); read by ``read_config`` / ``task``
     config-history.jsonl   one line per ``update_train``: the step, the time, the changes
@@ -25,7 +25,9 @@ The trainer sees only ``save(step, parts)``, ``save_best(step, parts)``, ``log(r
 ``has_checkpoint()`` and ``held()`` (the lock while it trains). With P ranks, rank 0 alone writes; the
 other ranks' ``save`` returns None and their ``log`` does nothing.
 
-Older run folders are upgraded when read (the file on disk is left as it is): format 2 named the
+Older run folders are upgraded when read (the file on disk is left as it is): format 3 kept each task's
+network settings (cell, hidden, layers, ...) in the task's own section, format 4 in "network"
+(tasks/upgrade.py moves them); format 2 named the
 learning-rate schedule's settings lr_decay, lr_decay_every, lr_decay_start (now decay_rate, decay_every,
 decay_start and schedule, the names of train/schedule.py's LRSchedule); unroll 0.1's language models
 (config.json without "format") kept the corpus and BPTT settings in "train". A format this version does
@@ -47,7 +49,7 @@ from unroll.runs import checkpoint, ending, loading, lock, records
 from unroll.runs.loading import BEST
 from unroll.train import distributed
 
-FORMAT = 3
+FORMAT = 4
 FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", BEST, "metrics.jsonl",
          "result.json")                                            # the layout drawn above
 STATES = ("training", "finished", "interrupted")
@@ -100,6 +102,9 @@ class RunFolder:
             info = upgrade_v1(info, path)
         if info["format"] == 2:
             info = upgrade_v2(info, path)
+        if info["format"] == 3:
+            from unroll.tasks.upgrade import upgrade_v3
+            info = upgrade_v3(info)
         if info["format"] != FORMAT:
             raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
                              f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")

@@ -282,21 +282,12 @@ class Task(abc.ABC):
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of one line of input text, as the run's vocabulary cuts them (its level and tokenizer).
-
-        Bridge until every token task defines it: the task's ``_tokens``, else characters without
-        whitespace at --level char and whitespace-separated words otherwise (the tagger's rule)."""
-        own = getattr(self, "_tokens", None)
-        if own is not None:
-            return own(text)
-        level = getattr(getattr(self, "cfg", None), "level", "word")
-        return [c for c in text if not c.isspace()] if level == "char" else text.split()
+        Token tasks define it (classify, tag, generate); serve's pages and predict call it."""
+        raise ValueError(f"--task {self.name} does not read text tokens")
 
     def encode(self, text: str) -> np.ndarray:
-        """The vocabulary ids (T,) int64 of ``tokens(text)``; a token outside the vocabulary is its unknown id.
-
-        Bridge until every token task defines it: through the task's ``_stoi``."""
-        from unroll.tasks import labelled as L
-        return L.encode(self._stoi(), self.tokens(text))
+        """The vocabulary ids (T,) int64 of ``tokens(text)``; a token outside the vocabulary is its unknown id."""
+        raise ValueError(f"--task {self.name} does not read text tokens")
 
     def describe(self, metrics: dict) -> str:
         """One line for `unroll eval`."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from unroll.config import names, option
+from unroll.config import option
 from unroll.data.columns import read_class_files, read_tsv
-from unroll.models.classifier import READOUTS, ClassifyBatch, SequenceClassifier
+from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.nn import ops
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
@@ -35,28 +35,20 @@ class ClassifyConfig:
     level: str = option("word", help="tokens: word | char")
     tokenizer: str = option("punct", help="word level: punct | space (pre-tokenized text)")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    # The defaults are the measured settings of docs/tasks.md's sentence-polarity table (benchmarks/sentiment.py:
-    # bidirectional GRU 100, embedding 128, max readout, dropout 0.5 / 0.3, batch 50, Adam 3e-3).
-    hidden_size: int = option(100, "--hidden", "units per layer and direction")
-    embedding_size: int | None = option(128, "--embedding", "embedding width")
-    num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("gru", help="recurrent cell", choices="cells")
-    bidirectional: bool = option(True, help="read each sequence in both directions (--no-bidirectional: left to right)")
-    readout: str = option("max", help="last | mean | max over the real steps")
-    dropout: float = option(0.5, help="dropout between layers and before the output layer")
-    embedding_dropout: float = option(0.3, help="dropout on the embedded tokens")
-    weight_drop: float = option(0.0, help="DropConnect on the recurrent weights W_h, one mask per batch (AWD-LSTM)")
-    locked_dropout: bool = option(False, help="the embedding and between-layer dropouts keep one mask per sequence "
-                                             "for every time step (variational dropout)")
+    readout: str = option(DEFAULTS["readout"], help="last | mean | max over the real steps")
+    embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
                                               "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
     def __post_init__(self):
-        for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS),
-                                     ("cell", self.cell, names("cells"))):
+        for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
+        L.check_settings(self, "min_count")
+        if self.tokenizer != "punct" and self.level == "char":
+            raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
+        if not 0.0 <= self.embedding_dropout < 1.0:
+            raise ValueError(f"--embedding-dropout must lie in [0, 1), got {self.embedding_dropout}")
 
 
 def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tuple[str, str]]:
@@ -72,7 +64,7 @@ def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tup
 class ClassifyTask(Task):
     name, help = "classify", "many-to-one: one label per sequence (sentiment)"
     page = "unroll.tasks.probes.classify"       # its page in unroll serve (tasks/probes/classify.py)
-    sections = {"classify": ClassifyConfig}
+    sections = {"classify": ClassifyConfig, "network": NETWORK}    # NETWORK: the model's defaults, the CLI's
     train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3}
     splits = ("valid",)
     per_sequence = ("labels",)
@@ -87,11 +79,11 @@ class ClassifyTask(Task):
         if len(labels) < 2:
             raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")
         train_idx, _ = self._split(examples)
-        tokens = [self._tokens(examples[i][1]) for i in train_idx]
-        c = self.cfg
+        tokens = [self.tokens(examples[i][1]) for i in train_idx]
+        c, n = self.cfg, self.settings["network"]
         if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(self.pretrained, tokens, c.level, c.tokenizer, c.cell, c.hidden_size,
-                                                   c.num_layers, c.embedding_size, c.bidirectional, c.min_count)
+            vocab, warm = pretrained.prepare_vocab(self.pretrained, tokens, c.level, c.tokenizer, n.cell, n.hidden_size,
+                                                   n.num_layers, n.embedding_size, n.bidirectional, c.min_count)
         else:
             vocab, warm = L.build_vocab(tokens, c.min_count, c.tokenizer), {}
         self.prepared = {"vocab": vocab.to_json(), "labels": labels, "max_length": max(map(len, tokens)),
@@ -115,9 +107,9 @@ class ClassifyTask(Task):
 
     def build_model(self, seed: int, dtype=np.float32):
         c = self.cfg
-        return SequenceClassifier(len(self.prepared["vocab"]["tokens"]), len(self.prepared["labels"]),
-                                  c.hidden_size, c.embedding_size, c.num_layers, c.cell, c.bidirectional, c.readout,
-                                  c.dropout, seed, dtype, c.embedding_dropout, c.weight_drop, c.locked_dropout)
+        return SequenceClassifier.from_config(self.settings["network"], len(self.prepared["vocab"]["tokens"]),
+                                              len(self.prepared["labels"]), readout=c.readout, seed=seed, dtype=dtype,
+                                              embedding_dropout=c.embedding_dropout)
 
     def metrics(self, model, split: str) -> dict:
         seqs, labels = self._data(split)
@@ -149,7 +141,7 @@ class ClassifyTask(Task):
     def predict(self, model, lines, options):
         names, stoi = self.prepared["labels"], self._stoi()
         for number, line in enumerate(lines, 1):
-            tokens = self._tokens(line)
+            tokens = self.tokens(line)
             if not tokens:
                 raise ValueError(f"line {number}: empty text")
             L.check_length(f"line {number}", len(tokens), self.prepared["max_length"])
@@ -160,8 +152,13 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------------------------------------------
 
-    def _tokens(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
+        """The tokens the run reads from one text (its --level and --tokenizer)."""
         return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)
+
+    def encode(self, text: str) -> np.ndarray:
+        """The token ids (T,) of one text in the run's vocabulary (unknown tokens: <unk>)."""
+        return L.encode(self._stoi(), self.tokens(text))
 
     def _stoi(self) -> dict:
         return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
@@ -191,7 +188,7 @@ class ClassifyTask(Task):
             if label not in index:
                 raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
                                  f"{', '.join(self.prepared['labels'])}")
-            tokens = self._tokens(text) or [""]
+            tokens = self.tokens(text) or [""]
             seqs.append(L.encode(stoi, tokens))
             labels.append(index[label])
         return seqs, np.array(labels, np.int64)

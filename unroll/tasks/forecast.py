@@ -22,7 +22,7 @@ import numpy as np
 from unroll.config import option
 from unroll.data import series as S
 from unroll.data import windows as W
-from unroll.models.forecaster import AR_LOSS, DECODERS, ForecastBatch, Forecaster
+from unroll.models.forecaster import AR_LOSS, DECODERS, NETWORK, ForecastBatch, Forecaster
 from unroll.nn import likelihood as lk
 from unroll.tasks import forecast_metrics as FM
 from unroll.tasks.base import GeneratedBatches, Task
@@ -47,15 +47,14 @@ class ForecastConfig:
     ar_loss: str = option("all", help="autoregressive: train on every step (DeepAR) or the horizon only",
                           choices=AR_LOSS)
     samples: int = option(200, help="autoregressive: sample paths behind the intervals")
-    cell: str = option("lstm", help="rnn | lstm | gru", choices=("rnn", "lstm", "gru"))
-    hidden_size: int = option(32, "--hidden", "units per layer")
-    num_layers: int = option(1, "--layers", "recurrent layers")
-    dropout: float = option(0.0, help="dropout between layers")
 
     def __post_init__(self):
-        for name in ("context", "horizon", "samples", "hidden_size", "num_layers"):
+        for name in ("context", "horizon", "samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for flag, given in (("--ar-loss", self.ar_loss != "all"), ("--samples", self.samples != 200)):
+            if given and self.decoder == "direct":
+                raise ValueError(f"{flag} applies to --decoder autoregressive, not to --decoder direct")
         if self.context < 2:
             raise ValueError(f"--context must be >= 2, got {self.context}")
         for name in ("valid_length", "stride", "season"):
@@ -76,7 +75,7 @@ class ForecastTask(Task):
     name, help = "forecast", "probabilistic forecasts of time series (direct or autoregressive decoder)"
     page = "unroll.tasks.probes.forecast"       # its page in unroll serve (tasks/probes/forecast.py)
     predict_reads = None                        # predict forecasts after the data's end (--data FILE: another's)
-    sections = {"forecast": ForecastConfig}
+    sections = {"forecast": ForecastConfig, "network": NETWORK}     # NETWORK: the model's defaults, the CLI's
     train_defaults = {"lr": 3e-3, "clip": 1.0, "max_steps": 2000, "eval_every": 250, "log_every": 20}
     predict_options = ForecastPredictOptions
 
@@ -123,8 +122,8 @@ class ForecastTask(Task):
 
     def build_model(self, seed: int, dtype=np.float64) -> Forecaster:
         c = self.cfg
-        return Forecaster(c.context, c.horizon, 2 * len(self.prepared["calendar"]), c.hidden_size, c.num_layers,
-                          c.cell, c.decoder, c.dropout, c.ar_loss, seed, dtype)
+        return Forecaster.from_config(self.settings["network"], c.context, c.horizon, features=2 * len(
+            self.prepared["calendar"]), decoder=c.decoder, ar_loss=c.ar_loss, seed=seed, dtype=dtype)
 
     def shard(self, batch, rank: int, size: int):
         return ForecastBatch(*super().shard(tuple(batch), rank, size))

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unroll.config import names, option
+from unroll.config import option
 from unroll.data.buckets import eval_order
 from unroll.data.vocab import detokenize
-from unroll.models.generator import MODES, ConditionalGenerator, GenerateBatch
+from unroll.models.generator import MODES, NETWORK, ConditionalGenerator, GenerateBatch
 from unroll.tasks import labelled as L
 from unroll.tasks.base import Task
 from unroll.tasks.classify import read_examples
@@ -37,18 +37,15 @@ class GenerateConfig:
     level: str = option("word", help="tokens: word | char")
     tokenizer: str = option("punct", help="word level: punct | space")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    hidden_size: int = option(128, "--hidden", "units per layer")
-    embedding_size: int | None = option(None, "--embedding", "token embedding width (default: --hidden)")
-    num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices="cells")
-    dropout: float = option(0.0, help="dropout between layers")
 
     def __post_init__(self):
         for name, value, allowed in (("cond", self.cond, ("label", "vector")), ("mode", self.mode, MODES),
-                                     ("level", self.level, L.LEVELS), ("cell", self.cell, names("cells"))):
+                                     ("level", self.level, L.LEVELS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
+        L.check_settings(self, "min_count")
+        if self.tokenizer != "punct" and self.level == "char":
+            raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class GeneratePredictOptions:
 
 class GenerateTask(Task):
     name, help = "generate", "one-to-many: a sequence from a label or a vector"
-    sections = {"generate": GenerateConfig}
+    sections = {"generate": GenerateConfig, "network": NETWORK}     # NETWORK: the model's defaults, the CLI's
     train_defaults = {"eval_every": 200, "log_every": 20}
     predict_options = GeneratePredictOptions
     per_sequence = ("cond",)
@@ -80,8 +77,8 @@ class GenerateTask(Task):
     def prepare(self) -> dict:
         examples = read_examples(self.cfg.data, self.cfg.encoding, "--data")
         train_idx, _ = self._split(examples)
-        tokens = [self._tokens(examples[i][1]) for i in train_idx]
-        vocab = L.build_vocab(tokens + [[EOS]], self.cfg.min_count, self.cfg.tokenizer)
+        tokens = [self.tokens(examples[i][1]) for i in train_idx]
+        vocab = L.build_vocab(tokens + [[EOS]] * self.cfg.min_count, self.cfg.min_count, self.cfg.tokenizer)  # kept
         self.prepared = {"vocab": vocab.to_json(), "max_length": max(map(len, tokens)),
                          "data_sha256": L.file_digest(L.data_files(self.cfg.data))}
         if self.cfg.cond == "label":
@@ -99,9 +96,8 @@ class GenerateTask(Task):
     def build_model(self, seed: int, dtype=np.float32):
         c, p = self.cfg, self.prepared
         kind = dict(num_classes=len(p["labels"])) if c.cond == "label" else dict(cond_size=p["cond_size"])
-        return ConditionalGenerator(len(p["vocab"]["tokens"]), mode=c.mode, hidden_size=c.hidden_size,
-                                    embedding_size=c.embedding_size, num_layers=c.num_layers, cell=c.cell,
-                                    dropout=c.dropout, seed=seed, dtype=dtype, **kind)
+        return ConditionalGenerator.from_config(self.settings["network"], len(p["vocab"]["tokens"]), mode=c.mode,
+                                                seed=seed, dtype=dtype, **kind)
 
     def metrics(self, model, split: str) -> dict:
         conds, seqs = self._data(split)
@@ -132,7 +128,8 @@ class GenerateTask(Task):
 
     # ------------------------------------------------------------------------------------------------
 
-    def _tokens(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
+        """The tokens the run reads from one text (its --level and --tokenizer)."""
         return L.tokens_of(text, self.cfg.level, self.cfg.tokenizer)
 
     def _split(self, examples):
@@ -178,7 +175,7 @@ class GenerateTask(Task):
             numbers = range(1, len(chosen) + 1)
         stoi = {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
         conds = [self._condition(c, f"{source}: example {k}") for k, (c, _) in zip(numbers, chosen)]
-        seqs = [L.encode(stoi, self._tokens(t)) for _, t in chosen]
+        seqs = [L.encode(stoi, self.tokens(t)) for _, t in chosen]
         return np.array(conds), seqs
 
     def _batch(self, conds, seqs, index) -> GenerateBatch:

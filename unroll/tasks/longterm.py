@@ -68,14 +68,14 @@ class CellConfig:
     cell: str = option("lstm", help="irnn: ReLU, W_h = I (Le et al. 2015); leaky: learned α; skip: from h_{t-d}",
                        choices=CELLS)
     hidden: int = option(64, help="units")
-    skip_d: int = option(10, help="delay d of the skip cell")
+    skip_every: int = option(10, help="--cell skip: the delay d of the connection from h_{t-d}")
     alpha_range: tuple[float, float] = option((0.02, 0.2), help="initial leak α of the leaky cell, sampled "
                                               "uniformly", metavar=("LOW", "HIGH"))
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name in ("hidden", "skip_d"):
+        for name in ("hidden", "skip_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -118,7 +118,7 @@ class LongTermTask(Task):
         D = 2 if adding else problems.N_CATEGORIES
         K = 1 if adding else problems.N_CATEGORIES
         return TaskModel(m.cell, D, m.hidden, K, "last" if adding else "every",
-                         np.random.default_rng(self.seeds(seed)[0]), dtype, m.skip_d, m.alpha_range)
+                         np.random.default_rng(self.seeds(seed)[0]), dtype, m.skip_every, m.alpha_range)
 
     def metrics(self, model, split: str) -> dict:
         if split not in self.splits:

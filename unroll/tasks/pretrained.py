@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from unroll.data.vocab import UNK
+from unroll.models.language_model import LanguageModel
 
 
 @dataclass
@@ -47,7 +48,7 @@ def read(loaded) -> Pretrained:
     folder; the runs floor loads it, see ``Task.init_from``), or a one-line error."""
     task, model, info = loaded
     where = loaded.folder.path if hasattr(loaded, "folder") else "?"
-    if info["task"] != "lm":
+    if not isinstance(model, LanguageModel):
         raise ValueError(f"--init-from {where}: a language-model run folder is needed, this one holds "
                          f"--task {info['task']}")
     m, vocab = task.settings["model"], task.vocab

@@ -29,7 +29,7 @@ from unroll.data.pair_generators import KINDS as PAIR_KINDS
 from unroll.data.vocab import UnknownToken
 from unroll.decode import beam_translate, greedy_translate, sample_translate
 from unroll.nn import ops
-from unroll.models.seq2seq import MODES, Seq2Seq, scheduled_sampling_prob
+from unroll.models.seq2seq import MODES, NETWORK, Seq2Seq, scheduled_sampling_prob
 from unroll.tasks.base import Task
 from unroll.tasks.labelled import check_settings
 
@@ -59,15 +59,9 @@ class PairDataConfig:
 
 @dataclass(frozen=True)
 class Seq2SeqConfig:
-    hidden_size: int = option(128, "--hidden", "units per layer (encoder: per direction)")
-    num_layers: int = option(1, "--layers", "recurrent layers of the encoder and of the decoder")
-    cell: str = option("lstm", help="recurrent cell", choices="cells")
-    embedding_size: int | None = option(None, "--embedding", "embedding width (default: --hidden)")
-    bidirectional: bool = option(False, help="the encoder reads both ways (C is projected, Bahdanau et al.)")
     conditioning: str = option("both", help="C as the decoder's initial state (init), an input at every step "
                                             "(input), or both")
     attention: bool = option(False, help="additive attention over the encoder's outputs")
-    dropout: float = option(0.0, help="dropout between stacked layers")
     scheduled_sampling: float = option(0.0, help="k of Bengio et al.'s schedule p = 1 - k/(k + exp(step/k)) "
                                                  "(0: teacher forcing only)")
     eval_beam: int = option(1, help="beam width used for the validation metrics (1: greedy)")
@@ -75,7 +69,6 @@ class Seq2SeqConfig:
                                               "the first source tokens end up nearest the first target tokens")
 
     def __post_init__(self):
-        check_settings(self, "hidden_size", "num_layers", "embedding_size")
         if self.conditioning not in MODES:
             raise ValueError(f"conditioning must be one of {', '.join(MODES)}, got {self.conditioning!r}")
         if self.scheduled_sampling != 0 and not self.scheduled_sampling > 1:
@@ -104,7 +97,7 @@ class PredictOptions:
 class Seq2SeqTask(Task):
     name, help = "seq2seq", "encoder-decoder on source<TAB>target pairs"
     page = "unroll.tasks.probes.seq2seq"       # its page in unroll serve (tasks/probes/seq2seq.py)
-    sections = {"pairs": PairDataConfig, "seq2seq": Seq2SeqConfig}
+    sections = {"pairs": PairDataConfig, "seq2seq": Seq2SeqConfig, "network": NETWORK}   # NETWORK: the model's
     train_defaults = {"batch_size": 128, "lr": 2e-3, "eval_every": 200}   # docs/seq2seq.md addition: 98.46%
     predict_options = PredictOptions
 
@@ -157,8 +150,8 @@ class Seq2SeqTask(Task):
     def build_model(self, seed: int, dtype=np.float32):
         c = self.settings["seq2seq"]
         src, tgt = self.vocabs
-        return Seq2Seq(len(src), len(tgt), c.hidden_size, c.num_layers, c.cell, c.bidirectional, c.conditioning,
-                       c.attention, c.embedding_size, None, tgt.bos_id, tgt.eos_id, c.dropout, seed, dtype)
+        return Seq2Seq.from_config(self.settings["network"], len(src), len(tgt), conditioning=c.conditioning,
+                                   attention=c.attention, bos_id=tgt.bos_id, eos_id=tgt.eos_id, seed=seed, dtype=dtype)
 
     def loss_and_grads(self, model, batch, state=None):
         k = self.settings["seq2seq"].scheduled_sampling

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from unroll.command import Command
-from unroll.config import names, option
+from unroll.config import option
 from unroll.data.columns import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
-from unroll.models.tagger import SequenceTagger, TagBatch
+from unroll.models.tagger import NETWORK, SequenceTagger, TagBatch
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
@@ -39,26 +39,13 @@ class TagConfig:
     encoding: str = option("utf-8", help="text encoding of the data files")
     level: str = option("word", help="how predict splits an input line: word (at spaces) | char")
     min_count: int = option(1, help="rarer tokens become <unk>")
-    # Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32, Adam 3e-3).
-    hidden_size: int = option(64, "--hidden", "units per layer and direction")
-    embedding_size: int | None = option(32, "--embedding", "embedding width")
-    num_layers: int = option(1, "--layers", "recurrent layers")
-    cell: str = option("lstm", help="recurrent cell", choices="cells")
-    bidirectional: bool = option(False, help="read both ways: the default for tagging (the flag classify and "
-                                             "seq2seq take, accepted here too)")
-    unidirectional: bool = option(False, help="read left to right only (default: bidirectional)")
-    dropout: float = option(0.0, help="dropout between layers and before the output layer")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
                                               "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
 
     def __post_init__(self):
         if self.level not in L.LEVELS:
             raise ValueError(f"level must be one of {', '.join(L.LEVELS)}, got {self.level!r}")
-        if self.cell not in names("cells"):
-            raise ValueError(f"cell must be one of {', '.join(names('cells'))}, got {self.cell!r}")
-        L.check_settings(self, "hidden_size", "embedding_size", "num_layers", "min_count")
-        if self.bidirectional and self.unidirectional:
-            raise ValueError("give --bidirectional or --unidirectional, not both")
+        L.check_settings(self, "min_count")
 
 
 @dataclass(frozen=True)
@@ -73,7 +60,7 @@ class TagPredictOptions:
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"
     page = "unroll.tasks.probes.tag"       # its page in unroll serve (tasks/probes/tag.py)
-    sections = {"tag": TagConfig}
+    sections = {"tag": TagConfig, "network": NETWORK}      # NETWORK: the model's defaults, the CLI's
     train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
     predict_options = TagPredictOptions
 
@@ -86,10 +73,10 @@ class TagTask(Task):
             raise ValueError("--task tag needs --data (a CoNLL file; `unroll data segment` makes one from text)")
         sequences = read_conll(self.cfg.data, self.cfg.encoding, "--data")
         train_idx, _ = self._split(sequences)
-        c, token_lists = self.cfg, [sequences[i][0] for i in train_idx]
+        c, n, token_lists = self.cfg, self.settings["network"], [sequences[i][0] for i in train_idx]
         if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(self.pretrained, token_lists, c.level, None, c.cell, c.hidden_size,
-                                                   c.num_layers, c.embedding_size, not c.unidirectional, c.min_count)
+            vocab, warm = pretrained.prepare_vocab(self.pretrained, token_lists, c.level, None, n.cell, n.hidden_size,
+                                                   n.num_layers, n.embedding_size, n.bidirectional, c.min_count)
         else:
             vocab, warm = L.build_vocab(token_lists, c.min_count), {}
         tags = sorted({t for i in train_idx for t in sequences[i][1]})
@@ -117,9 +104,8 @@ class TagTask(Task):
         return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceTagger(len(self.prepared["vocab"]["tokens"]), len(self.prepared["tags"]), c.hidden_size,
-                              c.embedding_size, c.num_layers, c.cell, not c.unidirectional, c.dropout, seed, dtype)
+        return SequenceTagger.from_config(self.settings["network"], len(self.prepared["vocab"]["tokens"]),
+                                          len(self.prepared["tags"]), seed=seed, dtype=dtype)
 
     def metrics(self, model, split: str) -> dict:
         seqs, tags = self._data(split)
@@ -156,7 +142,7 @@ class TagTask(Task):
         if words and set(names) != {"B", "I"}:
             raise ValueError(f"--format words needs the tags B and I; this run's tags are {', '.join(names)}")
         for number, line in enumerate(lines, 1):
-            tokens = [c for c in line if not c.isspace()] if self.cfg.level == "char" else line.split()
+            tokens = self.tokens(line)
             if not tokens:
                 yield ""
                 continue
@@ -170,6 +156,14 @@ class TagTask(Task):
                 yield " ".join(tags)
 
     # ------------------------------------------------------------------------------------------------
+
+    def tokens(self, text: str) -> list[str]:
+        """How predict splits one input line: characters (spaces dropped) at --level char, else at white space."""
+        return [c for c in text if not c.isspace()] if self.cfg.level == "char" else text.split()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The token ids (T,) of one input line in the run's vocabulary (unknown tokens: <unk>)."""
+        return L.encode(self._stoi(), self.tokens(text))
 
     def _stoi(self) -> dict:
         return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}

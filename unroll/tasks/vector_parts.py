@@ -31,6 +31,7 @@ class ClassifyVectors(VectorPart):
     """Many-to-one on vectors: SequenceClassifier(input_layer=VectorInput)."""
 
     section = "classify"
+    token_only = ("level", "tokenizer", "min_count", "encoding")
 
     def prepare(self) -> dict:
         train = self.sets("train")
@@ -51,10 +52,10 @@ class ClassifyVectors(VectorPart):
         return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceClassifier(None, len(self.prepared["labels"]), c.hidden_size, None, c.num_layers, c.cell,
-                                  c.bidirectional, c.readout, c.dropout, seed, dtype, c.embedding_dropout,
-                                  input_layer=self.input_layer(c.hidden_size))
+        c, n = self.cfg, self.task.settings["network"]
+        return SequenceClassifier.from_config(n, None, len(self.prepared["labels"]), readout=c.readout, seed=seed,
+                                              dtype=dtype, embedding_dropout=c.embedding_dropout,
+                                              input_layer=self.input_layer(n.hidden_size))
 
     def proba(self, model, xs) -> np.ndarray:
         probs = np.zeros((len(xs), len(self.prepared["labels"])))
@@ -87,6 +88,7 @@ class TagVectors(VectorPart):
 
     section = "tag"
     per_step = True
+    token_only = ("level", "min_count", "encoding")
 
     def prepare(self) -> dict:
         train = self.sets("train")
@@ -107,9 +109,9 @@ class TagVectors(VectorPart):
         return L.batches([len(x) for x in xs], train.batch_size, train.seed, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceTagger(None, len(self.prepared["tags"]), c.hidden_size, None, c.num_layers, c.cell,
-                              not c.unidirectional, c.dropout, seed, dtype, input_layer=self.input_layer(c.hidden_size))
+        n = self.task.settings["network"]
+        return SequenceTagger.from_config(n, None, len(self.prepared["tags"]), seed=seed, dtype=dtype,
+                                          input_layer=self.input_layer(n.hidden_size))
 
     def proba(self, model, xs) -> list[np.ndarray]:
         out = [None] * len(xs)
@@ -141,6 +143,20 @@ class Seq2SeqVectors(VectorPart):
     """Vectors in, words out (video captioning): Seq2Seq(source_input=VectorInput); the label is the target."""
 
     section = "pairs"
+    token_only = ("encoding",)            # --level splits the targets, which are text
+
+    def source(self, x: np.ndarray) -> np.ndarray:
+        """The encoder's input: x, or x backwards with --reverse-source (as the token task reverses its ids)."""
+        return np.ascontiguousarray(x[::-1]) if self.task.settings["seq2seq"].reverse_source else x
+
+    def check_lengths(self, data: V.VectorSet) -> None:
+        """--max-source-len (else 10 x the longest training sequence) bounds every source read after training."""
+        limit = self.cfg.max_source_len
+        if limit is None:
+            return super().check_lengths(data)
+        for sid, x in zip(data.ids, data.xs):
+            if len(x) > limit:
+                raise ValueError(f"{data.source}: sequence {sid} has {len(x)} steps, more than --max-source-len {limit}")
 
     @property
     def target_vocab(self) -> P.PairVocab:
@@ -155,10 +171,12 @@ class Seq2SeqVectors(VectorPart):
 
     def encoded(self, split: str):
         data, tgt = self.sets(split), self.target_vocab
+        if split != "train":
+            self.check_lengths(data)
         out = []
         for sid, x, text in zip(data.ids, self.inputs(data.xs), data.labels):
             try:
-                out.append((x, tgt.encode(text)))
+                out.append((self.source(x), tgt.encode(text)))
             except ValueError as err:
                 raise ValueError(f"{data.source}: sequence {sid}: target {err}") from None
         return out, data
@@ -169,10 +187,10 @@ class Seq2SeqVectors(VectorPart):
         return self.task._batches
 
     def build_model(self, seed: int, dtype=np.float32):
-        c, tgt = self.task.settings["seq2seq"], self.target_vocab
-        return Seq2Seq(None, len(tgt), c.hidden_size, c.num_layers, c.cell, c.bidirectional, c.conditioning,
-                       c.attention, c.embedding_size, None, tgt.bos_id, tgt.eos_id, c.dropout, seed, dtype,
-                       source_input=self.input_layer(c.hidden_size))
+        c, n, tgt = self.task.settings["seq2seq"], self.task.settings["network"], self.target_vocab
+        return Seq2Seq.from_config(n, None, len(tgt), conditioning=c.conditioning, attention=c.attention,
+                                   bos_id=tgt.bos_id, eos_id=tgt.eos_id, seed=seed, dtype=dtype,
+                                   source_input=self.input_layer(n.hidden_size))
 
     def metrics(self, model, split: str) -> dict:
         from unroll import metrics as MT
@@ -198,5 +216,5 @@ class Seq2SeqVectors(VectorPart):
                                                       options.length_penalty, options.seed))
         rng = np.random.default_rng(seed)
         for sid, x in zip(data.ids, self.inputs(data.xs)):
-            hyp = self.task.translate(model, [x], beam, max_len, temperature, penalty, rng)[0]
+            hyp = self.task.translate(model, [self.source(x)], beam, max_len, temperature, penalty, rng)[0]
             yield f"{sid}\t{tgt.decode(hyp.tokens)}"

@@ -23,11 +23,11 @@ W_x reads the features) or "mlp" (one tanh layer of --input-width units first).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from unroll.config import option
+from unroll.config import flag_of, option
 from unroll.data import vectors as V
 from unroll.data.vector_formats import read_vectors
 from unroll.models.inputs import KINDS, MLP_ACTIVATIONS, VectorInput
@@ -67,6 +67,9 @@ def with_vectors(task_cls, part_cls):
             settings = {"vectors": VectorConfig(), **settings}
             super().__init__(settings, prepared)
             self.vec = part_cls(self) if self._reads_vectors() else None
+            if prepared is None:                         # a new run: refuse the flags its input kind would not read
+                refuse_unread(self.settings[part_cls.section], part_cls.token_only, self.settings["vectors"],
+                              self.vec is not None)
 
         def _reads_vectors(self) -> bool:
             if self.prepared is not None:
@@ -79,6 +82,9 @@ def with_vectors(task_cls, part_cls):
             if self.vec is None:
                 warn_if_numeric(part_cls.data_path(self), self.name)
                 return super().prepare()
+            if self.init_from():
+                raise ValueError(f"--init-from {self.init_from()}: a language model's weights start a model of "
+                                 "tokens, and this run reads vectors (there is no embedding to copy)")
             self.prepared = self.vec.prepare()
             return self.prepared
 
@@ -113,6 +119,19 @@ def with_vectors(task_cls, part_cls):
     return WithVectors
 
 
+def refuse_unread(section, token_only: tuple[str, ...], vectors: VectorConfig, reads_vectors: bool) -> None:
+    """A flag of the other input kind, changed from its default, is refused in one line naming it."""
+    if reads_vectors:
+        given = [n for n in token_only if getattr(section, n) != getattr(type(section)(), n)]
+        if given:
+            raise ValueError(f"{flag_of(section, given[0])} applies to token input, and this run reads vectors")
+        return
+    given = [f.name for f in fields(VectorConfig) if f.name != "input" and getattr(vectors, f.name) != f.default]
+    if given:
+        raise ValueError(f"{flag_of(vectors, given[0])} applies to vector input (.csv, .ts, .npz data or --input "
+                         "vectors), and this run reads tokens")
+
+
 def warn_if_numeric(path, task_name: str) -> None:
     """A token task given a text of numbers: say where the vector input is (it would train on digit words)."""
     files = L.data_files(path) if path else []
@@ -137,6 +156,7 @@ class VectorPart:
 
     section: str
     per_step = False
+    token_only: tuple[str, ...] = ()   # fields of the task's section that only token input reads (refused on vectors)
 
     def __init__(self, task):
         self.task = task
