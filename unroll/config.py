@@ -75,7 +75,8 @@ class TrainConfig:
     patience: int | None = option(None, help="stop after this many validations without a better value of the "
                                              "task's metric (the best checkpoint is kept in any case)")
     dtype: str | None = option(None, help="float32 | float64: the parameters' and activations' precision "
-                                          "(default: the task's own, float32; float64 for research and checks)",
+                                          "(default: the task's own: float32, float64 for --task forecast, whose "
+                                          "networks are small; float64 for research and checks)",
                                choices=("float32", "float64"))
 
     def __post_init__(self):
