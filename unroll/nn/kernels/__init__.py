@@ -29,6 +29,11 @@ MIN_ROWS = 2                 # smaller batches take the NumPy path (see fused)
 
 _override: str | None = None
 _numba_ok: bool | None = None
+_announce = None             # callable(message) told when numba starts compiling (see on_compile)
+_listening = False
+
+COMPILE_MESSAGE = ("compiling unroll's numba kernels for this model (first use only: later runs load them from "
+                   "the cache) ...")
 
 
 def use(backend: str | None) -> None:
@@ -63,8 +68,40 @@ def layer_loop(rows: int) -> bool:
 
 
 def load(cell: str):
-    """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use."""
-    return importlib.import_module(f"unroll.nn.kernels.{cell}")
+    """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use; with
+    a callback registered (``on_compile``), numba's compile events are listened to from then on."""
+    module = importlib.import_module(f"unroll.nn.kernels.{cell}")
+    if _announce is not None:
+        _listen()
+    return module
+
+
+def on_compile(callback) -> None:
+    """Register ``callback(message)``, told ``COMPILE_MESSAGE`` once, when numba starts to compile a kernel
+    (a cold cache: a kernel loaded from numba's disk cache does not compile); None unregisters.
+    ``unroll train``'s progress line registers its ``say``."""
+    global _announce
+    _announce = callback
+
+
+def _listen() -> None:
+    """Listen to numba's "numba:compile" event (sent for a real compile, not for a cache load), once."""
+    global _listening
+    if _listening:
+        return
+    from numba.core import event
+
+    class _CompileListener(event.Listener):
+        def on_start(self, _event):
+            global _announce
+            say, _announce = _announce, None
+            if say is not None:
+                say(COMPILE_MESSAGE)
+
+        def on_end(self, _event):
+            pass
+    event.register("numba:compile", _CompileListener())
+    _listening = True
 
 
 def _have_numba() -> bool:
