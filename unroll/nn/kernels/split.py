@@ -12,6 +12,8 @@ every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
+- ``wave``: a stack's layers (or a bidirectional layer's directions) on threads of their own, each with a
+  one-thread BLAS (``wavefront.py``); a single-layer unidirectional stack runs as ``off``;
 - ``auto``: ``batch`` when H <= AUTO_BATCH_MAX_HIDDEN[cell], else ``off``. The constants are what the
   quiet measurement of ``benchmarks/train_speed.py --strategies off,batch`` decides (docs/performance.md).
 
@@ -27,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from unroll.nn.kernels import blas
 
-STRATEGIES = ("auto", "off", "batch")
+STRATEGIES = ("auto", "off", "batch", "wave")
 # auto splits the batch up to this hidden size, per cell. Quiet 2-core AMD EPYC (OpenBLAS Haswell, its own
 # choice), 2026-12-02, batch 50: the split lost to one 2-thread BLAS loop in every configuration at 2 threads
 # (LSTM 2x128 1.06x vs 1.36x torch, 2x512 0.91x vs 1.22x; RNN and GRU likewise), so auto never splits.
@@ -60,10 +62,17 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     choice = strategy()
     if choice == "auto":
         choice = "batch" if H <= AUTO_BATCH_MAX_HIDDEN.get(cell, 0) else "off"
-    k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
+    k = 1 if choice in ("off", "wave") else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def stack_strategy(cell: str, H: int, N: int, layers: int) -> str:
+    """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
+    the calibration measured fastest on this machine (``calibrate.choice``; "off" until it ran)."""
+    choice = strategy()
+    return choice if choice != "auto" else "off"
 
 
 def max_parts() -> int:
