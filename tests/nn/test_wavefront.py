@@ -154,3 +154,15 @@ def test_an_error_on_either_thread_reaches_the_caller(monkeypatch):
     params = stack.init(np.random.default_rng(0), np.float64)
     with pytest.raises(RuntimeError, match="chunk failed"):
         stack.forward(np.zeros((T, N, D)), params)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_an_empty_sequence_runs_on_the_wavefront_too(bidirectional):
+    kernels.use("numba")
+    split.use("wave")
+    stack = Stack("lstm", D, H, 2, bidirectional=bidirectional)
+    params = stack.init(np.random.default_rng(0), np.float64)
+    hs, (h, c), cache = stack.forward(np.zeros((0, N, D)), params)
+    assert kernels.ran_on_wavefront(cache) and hs.shape == (0, N, stack.dirs * H) and not h.any()
+    dx, _, grads = stack.backward(np.zeros(hs.shape), cache)
+    assert dx.shape == (0, N, D) and not any(g.any() for g in grads.values())

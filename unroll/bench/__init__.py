@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 from unroll.command import Command
-from unroll.bench import rounds as rounds_
+from unroll.bench import measure, rounds as rounds_
 from unroll.bench.measure import (MACHINE_ENV, alternate, cpu_kernel, kernel_warnings,  # noqa: F401
                                   machine, matmul_rate, maxrss_mib, peak_rss, rss_child, sample_speed,
                                   thread_pools)
@@ -128,7 +128,8 @@ def matmul_line(rates: dict) -> str:
 
 
 def train_line(r: dict) -> str:
-    line = (f"{r.get('config') or r['cell'] + '-' + str(r['hidden'])} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}, {r['strategy']}): "
+    line = (f"{r.get('config') or r['cell'] + '-' + str(r['hidden'])} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}, "
+            f"{strategy_label(r)}): "
             f"unroll {r['unroll_tokens_per_s']:,.0f} tokens/s ({r['unroll_gflops']:.0f} GFLOP/s")
     line += f", {100 * r['matmul_fraction']:.0f}% of the matmul rate)" if "matmul_fraction" in r else ")"
     if "ratio" in r:
@@ -147,7 +148,7 @@ def table(results: dict) -> str:
         m = memory.get((r["cell"], r["hidden"]))
         rss = "-" if m is None else " / ".join(f"{m[s]['peak_mib']:.0f}" for s in ("unroll", "torch") if s in m)
         torch_cols = (f"{r['torch_tokens_per_s']:,.0f} | {r['ratio']:.2f}x" if has_torch else "- | -")
-        lines.append(f"| {config_label(r)} | {r['threads']} | {r['strategy']} | "
+        lines.append(f"| {config_label(r)} | {r['threads']} | {strategy_label(r)} | "
                      f"{r['unroll_tokens_per_s']:,.0f} | {torch_cols} | "
                      f"{r['unroll_gflops']:.0f} ({100 * r['unroll_gflops'] / mm[str(r['threads'])]:.0f}%) | {rss} |")
     s, lines = results.get("sample"), lines + [""]
@@ -172,6 +173,12 @@ def table(results: dict) -> str:
               f"{_fmt_load(mach['load_average'])}, after {_fmt_load(mach.get('load_average_after'))}."]
     lines += [f"Warning: {w}" for w in mach.get("warnings", [])]
     return "\n".join(lines)
+
+
+def strategy_label(r: dict) -> str:
+    """"off", or for auto the strategy it ran: "auto (wave)"."""
+    chosen = r.get("chosen")
+    return f"auto ({chosen})" if r["strategy"] == "auto" and chosen else r["strategy"]
 
 
 def config_label(r: dict) -> str:
@@ -232,6 +239,9 @@ def _arguments(p) -> None:
     p.add_argument("--warmup", type=float, default=None, help="seconds of training before each process times "
                                                               "(default 2)")
     p.add_argument("--seconds", type=float, default=None, help="seconds each process times (default 2)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="measure again which time-loop strategy auto runs for --configs at each of --threads on "
+                        "this CPU, rewrite the calibration file next to numba's cache (and --json), and exit")
 
 
 def parse_threads(spec: str | None) -> tuple[int, ...] | None:
@@ -256,6 +266,14 @@ def parse_strategies(spec: str) -> tuple[str, ...]:
 def main(args) -> int:
     configs = parse_configs(args.configs)
     threads, strategies = parse_threads(args.threads), parse_strategies(args.strategies)
+    if args.calibrate:
+        done = measure.calibrate_configs(configs, threads or default_threads(),
+                                         log=lambda s: print(s, file=sys.stderr, flush=True))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": machine(), "calibration": done}, indent=2) + "\n",
+                                 encoding="utf-8")
+        return 0
     if args.rounds is not None and args.rounds < 1:
         raise ValueError(f"--rounds must be at least 1, got {args.rounds}")
     results = run(configs, quick=args.quick, with_torch=not args.no_torch, memory=not args.no_memory,

@@ -143,6 +143,26 @@ def maxrss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
+def calibrate_configs(configs, threads, log=print) -> list[dict]:
+    """``--calibrate``: measure and cache auto's choice for each config at each thread count >= 2."""
+    from threadpoolctl import threadpool_limits
+    from unroll.nn.kernels import calibrate, split
+    done = []
+    for n in threads:
+        with threadpool_limits(n, user_api="blas"):
+            for config in configs:
+                if split.max_parts() < 2:
+                    log(f"{config.label()} at {n} thread: nothing to choose (off)")
+                    continue
+                entry = calibrate.measure(config.cell, config.hidden, config.N)
+                calibrate.save(config.cell, config.hidden, config.N, split.max_parts(), entry)
+                done.append({"config": config.label(), "threads": n, **entry})
+                log(f"{config.label()} at {n} threads: {entry['choice']} (" + ", ".join(
+                    f"{s} {1e3 * t:.1f} ms" for s, t in entry["seconds"].items()) + ")")
+    log(f"written: {calibrate.path()}")
+    return done
+
+
 def threads_now() -> int:
     """numpy's BLAS threads in this process (threadpoolctl), or 0 when unknown."""
     try:

@@ -37,7 +37,7 @@ def main(spec: dict) -> dict:
         T, N = batches[0][0].shape
         result["tokens_per_s"] = result["steps"] * T * N / result["seconds"]
         from unroll.nn.kernels import split
-        result["strategy"] = split.chosen(spec["cell"], spec["hidden"], N) if hasattr(split, "chosen") else None
+        result["strategy"] = split.stack_strategy(spec["cell"], spec["hidden"], N)   # what auto ran (calibrated)
     result.update(blas_kernel=_blas_kernel(), threads=threads_now(), foreign=["torch"] if "torch" in sys.modules else [])
     return result
 

@@ -31,6 +31,7 @@ MIN_ROWS = 2                 # smaller batches take the NumPy path (see fused)
 _override: str | None = None
 _numba_ok: bool | None = None
 _announce = None             # callable(message) told when numba starts compiling (see on_compile)
+_notice = None               # the same callback, for other notices (notify)
 _listening = False
 
 COMPILE_MESSAGE = ("compiling unroll's numba kernels for this model (first use only: later runs load them from "
@@ -96,8 +97,14 @@ def on_compile(callback) -> None:
     """Register ``callback(message)``, told ``COMPILE_MESSAGE`` once, when numba starts to compile a kernel
     (a cold cache: a kernel loaded from numba's disk cache does not compile); None unregisters.
     ``unroll train``'s progress line registers its ``say``."""
-    global _announce
-    _announce = callback
+    global _announce, _notice
+    _announce = _notice = callback
+
+
+def notify(message: str) -> None:
+    """Tell the callback ``on_compile`` registered (``unroll train``'s progress line) a one-line notice."""
+    if _notice is not None:
+        _notice(message)
 
 
 def _listen() -> None:

@@ -14,8 +14,9 @@ every call, or ``use("off")`` ... / ``use(None)`` from code:
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
 - ``wave``: a stack's layers (or a bidirectional layer's directions) on threads of their own, each with a
   one-thread BLAS (``wavefront.py``); a single-layer unidirectional stack runs as ``off``;
-- ``auto``: ``batch`` when H <= AUTO_BATCH_MAX_HIDDEN[cell], else ``off``. The constants are what the
-  quiet measurement of ``benchmarks/train_speed.py --strategies off,batch`` decides (docs/performance.md).
+- ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
+  measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
+  redoes it); "off" for small layers and one thread.
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part),
 so the split never uses more cores than the user allowed BLAS.
@@ -30,10 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from unroll.nn.kernels import blas
 
 STRATEGIES = ("auto", "off", "batch", "wave")
-# auto splits the batch up to this hidden size, per cell. Quiet 2-core AMD EPYC (OpenBLAS Haswell, its own
-# choice), 2026-12-02, batch 50: the split lost to one 2-thread BLAS loop in every configuration at 2 threads
-# (LSTM 2x128 1.06x vs 1.36x torch, 2x512 0.91x vs 1.22x; RNN and GRU likewise), so auto never splits.
-AUTO_BATCH_MAX_HIDDEN = {"rnn": 0, "gru": 0, "lstm": 0}
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 
 _override: str | None = None
@@ -61,18 +58,23 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
     choice = strategy()
     if choice == "auto":
-        choice = "batch" if H <= AUTO_BATCH_MAX_HIDDEN.get(cell, 0) else "off"
+        choice = _calibrated(cell, H, N)
     k = 1 if choice in ("off", "wave") else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def stack_strategy(cell: str, H: int, N: int, layers: int) -> str:
+def stack_strategy(cell: str, H: int, N: int) -> str:
     """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
     the calibration measured fastest on this machine (``calibrate.choice``; "off" until it ran)."""
     choice = strategy()
-    return choice if choice != "auto" else "off"
+    return choice if choice != "auto" else _calibrated(cell, H, N)
+
+
+def _calibrated(cell: str, H: int, N: int) -> str:
+    from unroll.nn.kernels import calibrate
+    return calibrate.choice(cell, H, N)
 
 
 def max_parts() -> int:

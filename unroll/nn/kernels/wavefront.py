@@ -47,6 +47,13 @@ def chunk_steps(T: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else max(1, -(-T // CHUNKS))
 
 
+def chunks(T: int, dirs: int) -> list[tuple[int, int]]:
+    """The chunks' step ranges [(t0, t1), ...]: the whole sequence when bidirectional (one empty chunk when
+    T = 0), else steps of ``chunk_steps(T)``."""
+    step = max(1, T if dirs == 2 else chunk_steps(T))
+    return [(t, min(T, t + step)) for t in range(0, T, step)] or [(0, 0)]
+
+
 def applies(stack, N: int, masked: bool = False) -> bool:
     """True when ``stack`` runs on the wavefront: the strategy chose it, the cell is rnn/lstm/gru on the
     whole-layer loops, there are two layers (unmasked: a chunk of a padded batch may hold no real step of a
@@ -54,7 +61,7 @@ def applies(stack, N: int, masked: bool = False) -> bool:
     from unroll.nn import kernels
     overlap = stack.dirs == 2 or (stack.num_layers >= 2 and not masked)
     return (stack.cell in CELLS and overlap and workers(stack) >= 2
-            and split.stack_strategy(stack.cell, stack.hidden_size, N, stack.num_layers) == "wave"
+            and split.stack_strategy(stack.cell, stack.hidden_size, N) == "wave"
             and kernels.layer_loop(N))
 
 
@@ -75,8 +82,7 @@ def forward(stack, module, x, xw0, gather, params, states0, mask, rev, rng, trai
     """Stack.forward's layer loop on the wavefront (the arguments are Stack.forward's, checked and split
     there); returns Stack.forward's (hs, state, StackCache)."""
     L, dirs, H = stack.num_layers, stack.dirs, stack.hidden_size
-    step = T if dirs == 2 else chunk_steps(T)
-    bounds = [(t, min(T, t + step)) for t in range(0, T, step)]
+    bounds = chunks(T, dirs)
     keeps, wkeeps, cell_params = [None], [], {}
     for l in range(L):                                             # the masks, drawn in Stack's order
         if l > 0:
@@ -130,8 +136,7 @@ def backward(stack, module, dhs, cache, dstates):
     L, dirs, H = stack.num_layers, stack.dirs, stack.hidden_size
     K = len(cache.caches[0][0])
     T = dhs.shape[0]
-    step = T if dirs == 2 else chunk_steps(T)
-    bounds = [(t, min(T, t + step)) for t in range(0, T, step)]
+    bounds = chunks(T, dirs)
     dstate = {(l, d): dstates[l * dirs + d] for l in range(L) for d in range(dirs)}
     dins, grads = {}, {}
 
