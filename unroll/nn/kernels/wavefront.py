@@ -60,9 +60,8 @@ def applies(stack, N: int, masked: bool = False) -> bool:
     sequence, which the cells refuse) or two directions to overlap, and two threads to run them."""
     from unroll.nn import kernels
     overlap = stack.dirs == 2 or (stack.num_layers >= 2 and not masked)
-    return (stack.cell in CELLS and overlap and workers(stack) >= 2
-            and split.stack_strategy(stack.cell, stack.hidden_size, N) == "wave"
-            and kernels.layer_loop(N))
+    return (stack.cell in CELLS and overlap and workers(stack) >= 2 and kernels.layer_loop(N)
+            and split.stack_strategy(stack.cell, stack.hidden_size, N) == "wave")
 
 
 def workers(stack) -> int:
