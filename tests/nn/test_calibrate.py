@@ -1,5 +1,6 @@
-"""auto's choice of time-loop strategy (unroll/nn/kernels/calibrate.py): measured once per (cell, H, batch,
-threads, CPU model), cached in a JSON file next to numba's cache, forced by UNROLL_SPLIT. The tests pin the
+"""auto's choice of time-loop strategy (split.calibrated; the file is unroll/nn/kernels/calibrate.py's):
+measured once per (cell, H, batch, threads, CPU model), cached in a JSON file next to numba's cache, forced by
+UNROLL_SPLIT. The tests pin the
 file's format, when a calibration runs and what forcing does; never which strategy is faster."""
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def file(tmp_path, monkeypatch):
 def measured(monkeypatch):
     calls = []
 
-    def fake(cell, H, N, rounds=calibrate.ROUNDS):
+    def fake(cell, H, N, rounds=split.ROUNDS, budget_s=split.BUDGET_S):
         calls.append((cell, H, N))
         return dict(ENTRY)
-    monkeypatch.setattr(calibrate, "measure", fake)
+    monkeypatch.setattr(split, "measure", fake)
     return calls
 
 
@@ -43,8 +44,8 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     said = []
     kernels.on_compile(said.append)
     try:
-        assert calibrate.choice("lstm", 128, 50) == "wave"
-        assert calibrate.choice("lstm", 128, 50) == "wave"
+        assert split.calibrated("lstm", 128, 50) == "wave"
+        assert split.calibrated("lstm", 128, 50) == "wave"
     finally:
         kernels.on_compile(None)
     assert measured == [("lstm", 128, 50)]
@@ -60,7 +61,7 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
 def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
     file.write_text(json.dumps({"format": 1, "machines": {"Other CPU": {"gru H=64 N=32 threads=2": ENTRY},
                                                           calibrate.cpu_model(): {"rnn H=512 N=50 threads=2": ENTRY}}}))
-    assert calibrate.choice("gru", 64, 32) == "wave" and measured == [("gru", 64, 32)]
+    assert split.calibrated("gru", 64, 32) == "wave" and measured == [("gru", 64, 32)]
     machines = json.loads(file.read_text())["machines"]
     assert set(machines["Other CPU"]) == {"gru H=64 N=32 threads=2"}
     assert set(machines[calibrate.cpu_model()]) == {"rnn H=512 N=50 threads=2", "gru H=64 N=32 threads=2"}
@@ -70,7 +71,7 @@ def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
 def test_a_file_of_another_format_is_measured_over(file, measured, content):
     file.write_text(content)
     assert calibrate.read(file) == {"format": 1, "machines": {}}
-    assert calibrate.choice("lstm", 256, 32) == "wave" and measured == [("lstm", 256, 32)]
+    assert split.calibrated("lstm", 256, 32) == "wave" and measured == [("lstm", 256, 32)]
     assert json.loads(file.read_text())["format"] == 1
 
 
@@ -85,18 +86,19 @@ def test_forcing_a_strategy_skips_the_calibration(file, measured, monkeypatch):
 
 
 def test_small_layers_small_batches_and_one_thread_run_off_unmeasured(file, measured, monkeypatch):
-    assert calibrate.choice("lstm", calibrate.MIN_HIDDEN - 1, 50) == "off"
-    assert calibrate.choice("lstm", 128, 2 * split.MIN_ROWS_PER_PART - 1) == "off"
+    assert split.calibrated("lstm", split.MIN_HIDDEN - 1, 50) == "off"
+    assert split.calibrated("lstm", 128, 2 * split.MIN_ROWS_PER_PART - 1) == "off"
     monkeypatch.setattr(split, "max_parts", lambda: 1)
-    assert calibrate.choice("lstm", 128, 50) == "off"
+    assert split.calibrated("lstm", 128, 50) == "off"
     assert measured == [] and not file.exists()
 
 
 def test_measure_tries_every_candidate_and_restores_the_strategy(file):
     split.use("batch")
-    entry = calibrate.measure("gru", 8, 16, rounds=1)
+    entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
     assert set(entry["seconds"]) == {"off", "batch", "wave"} and entry["choice"] in entry["seconds"]
+    assert entry["rounds"] == 1
     assert entry["seconds"][entry["choice"]] == min(entry["seconds"].values())
 
 

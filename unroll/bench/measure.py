@@ -154,7 +154,7 @@ def calibrate_configs(configs, threads, log=print) -> list[dict]:
                 if split.max_parts() < 2:
                     log(f"{config.label()} at {n} thread: nothing to choose (off)")
                     continue
-                entry = calibrate.measure(config.cell, config.hidden, config.N)
+                entry = split.measure(config.cell, config.hidden, config.N)
                 calibrate.save(config.cell, config.hidden, config.N, split.max_parts(), entry)
                 done.append({"config": config.label(), "threads": n, **entry})
                 log(f"{config.label()} at {n} threads: {entry['choice']} (" + ", ".join(

@@ -26,16 +26,23 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from unroll.nn.kernels import blas
+import numpy as np
+
+from unroll.nn.kernels import blas, calibrate
 
 STRATEGIES = ("auto", "off", "batch", "wave")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
+MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
+CANDIDATES = ("off", "batch", "wave")
+ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_calibration_lock = threading.Lock()
 
 
 def use(strategy: str | None) -> None:
@@ -58,7 +65,7 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
     choice = strategy()
     if choice == "auto":
-        choice = _calibrated(cell, H, N)
+        choice = calibrated(cell, H, N)
     k = 1 if choice in ("off", "wave") else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
@@ -67,14 +74,61 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
 
 def stack_strategy(cell: str, H: int, N: int) -> str:
     """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
-    the calibration measured fastest on this machine (``calibrate.choice``; "off" until it ran)."""
+    the calibration measured fastest on this machine (``calibrated``)."""
     choice = strategy()
-    return choice if choice != "auto" else _calibrated(cell, H, N)
+    return choice if choice != "auto" else calibrated(cell, H, N)
 
 
-def _calibrated(cell: str, H: int, N: int) -> str:
-    from unroll.nn.kernels import calibrate
-    return calibrate.choice(cell, H, N)
+# ----------------------------------------------------------------------------------------------------
+# auto: the strategy measured fastest on this machine (the file is calibrate.py's)
+
+def calibrated(cell: str, H: int, N: int) -> str:
+    """The strategy auto runs for a layer of ``cell`` with H units and N rows at numpy's BLAS threads now:
+    the cached one, or measured now (first use) and cached."""
+    threads = max_parts()
+    if threads < 2 or H < MIN_HIDDEN or N < 2 * MIN_ROWS_PER_PART:
+        return "off"
+    with _calibration_lock:
+        entry = calibrate.entry(calibrate.key(cell, H, N, threads))
+        if entry is None or entry.get("choice") not in CANDIDATES:
+            from unroll.nn import kernels
+            kernels.notify(f"calibrating unroll's time loop for {cell} H={H}, batch {N}, {threads} threads "
+                           f"(first use only: cached in {calibrate.path()}) ...")
+            entry = measure(cell, H, N)
+            calibrate.save(cell, H, N, threads, entry)
+        return entry["choice"]
+
+
+def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict:
+    """Median seconds of one forward and backward of a 2-layer ``cell`` stack per candidate, alternating: a
+    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one)."""
+    from unroll.nn.stack import Stack
+    rng = np.random.default_rng(0)
+    stack = Stack(cell, H, H, LAYERS)
+    params = stack.init(rng, np.float32)
+    x = rng.standard_normal((T, N, H), dtype=np.float32)
+    dhs = rng.standard_normal((T, N, H), dtype=np.float32)
+    times = {c: [] for c in CANDIDATES}
+    before = _override
+    try:
+        for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
+            _time(stack, c, x, params, dhs)
+        start = time.perf_counter()
+        while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
+            for c in CANDIDATES:
+                times[c].append(_time(stack, c, x, params, dhs))
+    finally:
+        use(before)
+    seconds = {c: float(np.median(ts)) for c, ts in times.items()}
+    return {"choice": min(seconds, key=seconds.get), "seconds": seconds, "rounds": len(times["off"]),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _time(stack, strategy, x, params, dhs) -> float:
+    use(strategy)
+    t0 = time.perf_counter()
+    stack.backward(dhs, stack.forward(x, params)[2])
+    return time.perf_counter() - t0
 
 
 def max_parts() -> int:
