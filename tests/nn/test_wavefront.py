@@ -63,8 +63,9 @@ def _named(name, s):
     return {f"{name}{i}": a for i, a in enumerate(s)} if isinstance(s, tuple) else {name: s}
 
 
-CASES = [(layers, bidirectional, masked, extra) for layers, bidirectional in ((2, False), (3, False), (1, True), (2, True))
-         for masked in (False, True) for extra in ("", "regularized", "fold") if not (bidirectional and extra == "fold")]
+SHAPES = ((2, False), (3, False), (1, True), (2, True))         # (layers, bidirectional)
+CASES = [(layers, bidirectional, masked, extra) for layers, bidirectional in SHAPES for masked in (False, True)
+         for extra in ("", "regularized", "fold") if not (bidirectional and extra == "fold")]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -128,8 +128,8 @@ def matmul_line(rates: dict) -> str:
 
 
 def train_line(r: dict) -> str:
-    line = (f"{r.get('config') or r['cell'] + '-' + str(r['hidden'])} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}, "
-            f"{strategy_label(r)}): "
+    name, plural = r.get("config") or f"{r['cell']}-{r['hidden']}", "s" if r["threads"] != 1 else ""
+    line = (f"{name} ({r['threads']} thread{plural}, {strategy_label(r)}): "
             f"unroll {r['unroll_tokens_per_s']:,.0f} tokens/s ({r['unroll_gflops']:.0f} GFLOP/s")
     line += f", {100 * r['matmul_fraction']:.0f}% of the matmul rate)" if "matmul_fraction" in r else ")"
     if "ratio" in r:

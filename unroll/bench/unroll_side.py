@@ -38,7 +38,8 @@ def main(spec: dict) -> dict:
         result["tokens_per_s"] = result["steps"] * T * N / result["seconds"]
         from unroll.nn.kernels import split
         result["strategy"] = split.stack_strategy(spec["cell"], spec["hidden"], N)   # what auto ran (calibrated)
-    result.update(blas_kernel=_blas_kernel(), threads=threads_now(), foreign=["torch"] if "torch" in sys.modules else [])
+    result.update(blas_kernel=_blas_kernel(), threads=threads_now(),
+                  foreign=["torch"] if "torch" in sys.modules else [])
     return result
 
 

@@ -207,7 +207,7 @@ class Stack:
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = _reverse_index(m, T, N) if self.bidirectional else None
-        if (wave := kernels.wavefront_for(self, N, mask)) is not None:      # layers on threads of their own (UNROLL_SPLIT)
+        if (wave := kernels.wavefront_for(self, N, mask)) is not None:      # layers on threads (UNROLL_SPLIT)
             return wave.forward(self, module, x, xw0, gather, params, states0, mask, rev, rng, training, dtype, T, N)
         inp, caches, keeps, finals, wkeeps = x, [], [], [], []
         for l in range(self.num_layers):
