@@ -15,29 +15,33 @@ from unroll.cli import main
 
 def test_bench_on_a_tiny_configuration(tmp_path, capsys):
     """unroll's side only (torch's import and its sampling loop would cost most of a minute on a busy
-    machine; the torch columns are checked on a hand-made result below), with the memory subprocess, at two
-    thread counts and two strategies, all alternating in one process."""
+    machine; the torch columns are checked on a hand-made result below), with the memory subprocess, two
+    strategies, each side and round in a process of its own."""
     doc = tmp_path / "performance.md"
     doc.write_text("before\n<!-- bench:begin -->\nold table\n<!-- bench:end -->\nafter\n", encoding="utf-8")
     out = tmp_path / "bench.json"
     assert main(["bench", "--configs", "rnn-16,lstm-8", "--quick", "--no-torch", "--json", str(out),
-                 "--update-doc", str(doc), "--threads", "2,1", "--strategies", "off,batch"]) == 0
+                 "--update-doc", str(doc), "--threads", "1", "--strategies", "off,batch", "--rounds", "2"]) == 0
     printed = capsys.readouterr().out.strip()
     results = json.loads(out.read_text())
-    assert results["setting"] == {"T": 50, "N": 50, "layers": 2, "lr": 2e-3, "clip": 5.0, "quick": True, "torch": False,
-                                  "threads": [2, 1], "strategies": ["off", "batch"]}
-    assert set(results["matmul_gflops"]) == {"2", "1"}
+    assert results["setting"] == {"layers": 2, "lr": 2e-3, "clip": 5.0, "quick": True, "torch": False,
+                                  "threads": [1], "strategies": ["off", "batch"], "rounds": 2, "warmup_s": 0.2,
+                                  "measure_s": 0.3}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", results["date"]) and results["machine"]["cpu"]
+    assert set(results["matmul_gflops"]) == {"1"}
     # Matrix-product FLOPs per token, by hand: Σ_l 6 (D_l + H) G H + 6 H V with V = 65, two layers, D_0 = H.
     flops = {("rnn", 16): 2 * 6 * 32 * 1 * 16 + 6 * 16 * 65, ("lstm", 8): 2 * 6 * 16 * 4 * 8 + 6 * 8 * 65}
     rows = printed.splitlines()
     assert rows[0].startswith("| config | threads | strategy | unroll tokens/s | torch tokens/s | unroll / torch (median) |")
     memory = {(m["cell"], m["hidden"]): m for m in results["memory"]}
-    expected = [(c, h, n, s) for c, h in (("rnn", 16), ("lstm", 8)) for n in (2, 1) for s in ("off", "batch")]
+    expected = [(c, h, 1, s) for c, h in (("rnn", 16), ("lstm", 8)) for s in ("off", "batch")]
     assert [(r["cell"], r["hidden"], r["threads"], r["strategy"]) for r in results["train"]] == expected
     for r in results["train"]:
         assert r["unroll_gflops"] == pytest.approx(flops[r["cell"], r["hidden"]] * r["unroll_tokens_per_s"] / 1e9,
                                                    rel=1e-12)
-        assert r["rounds"] == 3 and r["steps_per_round"] == 2 and "ratio" not in r
+        assert r["rounds"] == 2 and len(r["unroll_rounds"]) == 2 and "ratio" not in r
+        assert r["unroll_tokens_per_s"] == pytest.approx(float(np.median(r["unroll_rounds"])), rel=1e-12)
+        assert (r["N"], r["T"], r["config"]) == (50, 50, f"{r['cell']}-{r['hidden']}")
         rate = results["matmul_gflops"][str(r["threads"])]
         assert r["matmul_fraction"] == pytest.approx(r["unroll_gflops"] / rate, rel=1e-12)
         (row,) = [line for line in rows
@@ -52,8 +56,7 @@ def test_bench_on_a_tiny_configuration(tmp_path, capsys):
     sample = results["sample"]
     assert sample["length"] == 100 and sample["hidden"] == 512 and "ratio" not in sample
     assert f"unroll {sample['unroll_chars_per_s']:,.0f} chars/s." in printed
-    assert re.search(r"numpy float32 matmul \(2500x512 @ 512x2048\): \d+ GFLOP/s at 2 threads, \d+ GFLOP/s at 1 "
-                     r"thread\.", printed)
+    assert re.search(r"numpy float32 matmul \(2500x512 @ 512x2048\): \d+ GFLOP/s at 1 thread\.", printed)
     pools = results["machine"]["pools"]
     assert any(p["user_api"] == "blas" and p["num_threads"] >= 1 for p in pools)
     text = doc.read_text(encoding="utf-8")
@@ -98,11 +101,12 @@ def test_bench_warns_when_openblas_coretype_forces_a_lower_kernel():
 
 def test_bench_rejects_a_malformed_config(capsys):
     assert main(["bench", "--configs", "lstm512", "--quick", "--no-memory"]) == 2
-    assert "--configs entries look like lstm-512" in capsys.readouterr().err
+    assert "--configs entries look like lstm-512 (cell rnn|gru|lstm, hidden size) or default, got 'lstm512'" in \
+        capsys.readouterr().err
     assert main(["bench", "--threads", "2,0", "--quick", "--no-memory"]) == 2
     assert "--threads takes positive integers" in capsys.readouterr().err
     assert main(["bench", "--strategies", "off,hidden", "--quick", "--no-memory"]) == 2
-    assert "--strategies entries must be among step, off, batch, auto, got hidden" in capsys.readouterr().err
+    assert "--strategies entries must be among step, off, batch, wave, auto, got hidden" in capsys.readouterr().err
 
 
 def test_diagnose_command_on_experiment_run_folders(tmp_path, capsys):

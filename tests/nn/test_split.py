@@ -108,18 +108,14 @@ def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):
     monkeypatch.setenv("UNROLL_SPLIT", "batch")
     assert split.parts(50, 4096, "lstm") == [(0, 25), (25, 50)]
     assert split.parts(3, 128, "lstm") == [(0, 3)]              # fewer than 2 x MIN_ROWS_PER_PART rows
-    monkeypatch.setenv("UNROLL_SPLIT", "auto")
-    assert all(split.parts(50, H, cell) == [(0, 50)] for cell in ("rnn", "gru", "lstm") for H in (64, 128, 512))
-    for cell, limit in {"rnn": 512, "gru": 256, "lstm": 512}.items():   # the shipped limits are 0 (measured)
-        monkeypatch.setitem(split.AUTO_BATCH_MAX_HIDDEN, cell, limit)
-    for cell, limit in split.AUTO_BATCH_MAX_HIDDEN.items():
-        assert split.parts(50, limit, cell) == [(0, 25), (25, 50)]
-        assert split.parts(50, limit + 1, cell) == [(0, 50)]
-    assert split.parts(50, 300, "gru") == [(0, 50)] and split.parts(50, 300, "lstm") == [(0, 25), (25, 50)]
+    monkeypatch.setenv("UNROLL_SPLIT", "auto")                 # auto: what the calibration chose
+    for chosen, expected in (("batch", [(0, 25), (25, 50)]), ("off", [(0, 50)]), ("wave", [(0, 50)])):
+        monkeypatch.setattr(split, "calibrated", lambda cell, H, N, chosen=chosen: chosen)
+        assert split.parts(50, 128, "lstm") == expected and split.stack_strategy("lstm", 128, 50) == chosen
     monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
     assert split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setenv("UNROLL_SPLIT", "hidden")
-    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch"):
+    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch, wave, got 'hidden'"):
         split.parts(50, 128, "lstm")
     with pytest.raises(ValueError, match="split strategy"):
         split.use("rows")

@@ -9,17 +9,19 @@ Adam (lr 2e-3) and global-norm clipping at 5, truncated BPTT with the state carr
     torch    nn.Embedding(65, H) -> nn.RNN/GRU/LSTM(H, H, 2) -> nn.Linear(H, 65), Adam, clip_grad_norm_(5),
              the state detached between batches, float32, torch.set_num_threads(n)
 
-Both sides run at each thread count of ``--threads`` (default: the cores, at most 2, and 1): numpy's BLAS
-by threadpoolctl's ``threadpool_limits``, torch by ``set_num_threads``, all in one process; unroll runs each
-of ``--strategies`` (``STRATEGIES``: ``step``, ``off``, ``batch``, ``auto``, the default; docs/performance.md).
+plus `unroll train`'s own model (``--configs default``: a 2x256 LSTM, batch 32, sequence 100).
 
-Measurements, all in one process except memory:
+Training speed, as users run each side (``rounds.py``): one fresh process per side and round, torch's
+(``torch_side.py``, a plain torch script) loading no unroll and no numba, unroll's no torch; one thread
+count per process, set once in the environment before numpy or torch load (and ``torch.set_num_threads``);
+each process warms up for ``--warmup`` seconds and times ``--seconds``; at least 5 rounds alternate the
+sides; the ratio is the median of the per-round ratios. unroll runs each of ``--strategies``
+(``rounds.STRATEGY_ENV``: ``step``, ``off``, ``batch``, ``wave``, ``auto``, the default; docs/performance.md).
+Also measured:
 
-- training tokens/s of both, in alternating rounds (every thread count, strategy and side once per round);
-  the ratio is the median of the per-round ratios, so a burst of load on the machine hits all alike;
 - achieved GFLOP/s with the model FLOP count ``train_flops_per_token`` (the matrix products only: forward
   2·MACs, backward twice that), against numpy's float32 matrix-multiply rate measured in the same run at the
-  same thread count (2500×512 @ 512×2048, after warm-up), and the 2x512 LSTM's share of it;
+  same thread count in a fresh process (2500×512 @ 512×2048, after warm-up), and the 2x512 LSTM's share of it;
 - sampling speed: characters/s at batch 1 from a 2×512 LSTM at temperature 1, ``model.sample`` against a
   plain torch loop (embedding, LSTM step, linear, softmax, multinomial);
 - peak memory: the peak RSS (``ru_maxrss``; on Linux VmHWM, which a child does not inherit from its parent)
@@ -43,12 +45,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from unroll.command import Command
-from unroll.bench.measure import (MACHINE_ENV, STRATEGIES, alternate, cpu_kernel, kernel_warnings,  # noqa: F401
+from unroll.bench import measure, rounds as rounds_
+from unroll.bench.measure import (MACHINE_ENV, alternate, cpu_kernel, kernel_warnings,  # noqa: F401
                                   machine, matmul_rate, maxrss_mib, peak_rss, rss_child, sample_speed,
-                                  thread_pools, train_speed)
+                                  thread_pools)
+from unroll.bench.rounds import DEFAULT_CONFIG, STRATEGY_ENV, Config
 from unroll.bench.workload import (CELLS, CLIP, GATES, LAYERS, LR, SIZES, N, T, TorchTrainer,  # noqa: F401
                                    UnrollTrainer, corpus_batches, threads, torch_with_threads, train_flops_per_token)
 
@@ -65,40 +70,56 @@ def default_threads() -> tuple[int, ...]:
 
 
 def run(configs, quick: bool = False, with_torch: bool = True, memory: bool = True, log=print,
-        threads: tuple | None = None, strategies: tuple = ("auto",)) -> dict:
-    """Every measurement for ``configs`` [(cell, H)] at each thread count and unroll strategy
-    (``measure.STRATEGIES``); returns the JSON-able results."""
+        threads: tuple | None = None, strategies: tuple = ("auto",), rounds: int | None = None,
+        warmup_s: float | None = None, measure_s: float | None = None, sample: bool = True) -> dict:
+    """Every measurement for ``configs`` (``rounds.Config``) at each thread count and unroll strategy
+    (``rounds.STRATEGY_ENV``), each side in fresh processes (``rounds.py``); returns the JSON-able results."""
     with_torch = with_torch and torch_with_threads() is not None
     threads = tuple(threads or default_threads())
-    results = {"machine": machine(), "setting": {"T": T, "N": N, "layers": LAYERS, "lr": LR, "clip": CLIP,
-                                                 "quick": quick, "torch": with_torch, "threads": list(threads),
-                                                 "strategies": list(strategies)},
-               "targets": TARGETS, "train": [], "memory": []}
+    rounds = rounds or (3 if quick else 5)
+    warmup_s = (0.2 if quick else 2.0) if warmup_s is None else warmup_s
+    measure_s = (0.3 if quick else 2.0) if measure_s is None else measure_s
+    results = {"machine": machine(), "setting": {"layers": LAYERS, "lr": LR, "clip": CLIP, "quick": quick,
+                                                 "torch": with_torch, "threads": list(threads),
+                                                 "strategies": list(strategies), "rounds": rounds,
+                                                 "warmup_s": warmup_s, "measure_s": measure_s},
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "targets": TARGETS, "train": [],
+               "memory": []}
+    log(machine_line(results["machine"]))
     for warning in results["machine"]["warnings"]:
         log(f"warning: {warning}")
     if memory:
-        for cell, H in configs:
-            row = {"cell": cell, "hidden": H}
+        for config in configs:
+            row = {"cell": config.cell, "hidden": config.hidden}
             for side in ("unroll", "torch") if with_torch else ("unroll",):
-                row[side] = peak_rss(side, cell, H, steps=2 if quick else 3)
+                row[side] = peak_rss(side, config.cell, config.hidden, steps=2 if quick else 3)
             results["memory"].append(row)
-            log(f"peak RSS {cell}-{H}: " + ", ".join(f"{s} {row[s]['peak_mib']:.0f} MiB" for s in row if s not in
-                                                       ("cell", "hidden")))
-    results["matmul_gflops"] = {str(n): matmul_rate(5 if quick else 15, n) for n in threads}
-    log("numpy float32 matmul 2500x512 @ 512x2048: " + matmul_line(results["matmul_gflops"]))
-    for cell, H in configs:
-        steps = (1 if H >= 384 else 2) if quick else (2 if H >= 384 else 5)
-        for r in train_speed(cell, H, rounds=3 if quick else 7, steps=steps, with_torch=with_torch,
-                             threads=threads, strategies=strategies):
-            r["matmul_fraction"] = r["unroll_gflops"] / results["matmul_gflops"][str(r["threads"])]
-            results["train"].append(r)
-            log(train_line(r))
-    results["sample"] = sample_speed(length=100 if quick else 400, rounds=3 if quick else 7, with_torch=with_torch)
-    log(f"sampling 2x512 LSTM, batch 1: unroll {results['sample']['unroll_chars_per_s']:.0f} chars/s"
-        + (f", torch {results['sample']['torch_chars_per_s']:.0f}, x{results['sample']['ratio']:.2f}"
-           if with_torch else ""))
+            log(f"peak RSS {config.label()}: " + ", ".join(f"{s} {row[s]['peak_mib']:.0f} MiB" for s in row
+                                                          if s not in ("cell", "hidden")))
+    results["matmul_gflops"] = {str(n): rounds_.matmul_rate(n, 5 if quick else 15) for n in threads}
+    log("numpy float32 matmul 2500x512 @ 512x2048 (a fresh process per thread count): "
+        + matmul_line(results["matmul_gflops"]))
+    for config in configs:
+        for n in threads:
+            for r in rounds_.train_speed(config, n, strategies, rounds, with_torch, warmup_s, measure_s, log):
+                r["matmul_fraction"] = r["unroll_gflops"] / results["matmul_gflops"][str(n)]
+                results["train"].append(r)
+                log(train_line(r))
+    results["sample"] = None
+    if sample:
+        results["sample"] = sample_speed(length=100 if quick else 400, rounds=3 if quick else 7, with_torch=with_torch)
+        log(f"sampling 2x512 LSTM, batch 1: unroll {results['sample']['unroll_chars_per_s']:.0f} chars/s"
+            + (f", torch {results['sample']['torch_chars_per_s']:.0f}, x{results['sample']['ratio']:.2f}"
+               if with_torch else ""))
     results["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return results
+
+
+def machine_line(mach: dict) -> str:
+    """CPU, BLAS and its kernel, torch: what every figure of the run was measured on."""
+    return (f"machine: {mach['cpu']}, {mach['cores']} cores; numpy {mach['numpy']} ({mach['blas']}, kernel "
+            f"{mach['blas_kernel']}; the CPU allows {mach.get('cpu_kernel') or 'n/a'}); numba {mach['numba']}; "
+            f"torch {mach['torch']}")
 
 
 def matmul_line(rates: dict) -> str:
@@ -107,7 +128,8 @@ def matmul_line(rates: dict) -> str:
 
 
 def train_line(r: dict) -> str:
-    line = (f"{r['cell']}-{r['hidden']} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}, {r['strategy']}): "
+    name, plural = r.get("config") or f"{r['cell']}-{r['hidden']}", "s" if r["threads"] != 1 else ""
+    line = (f"{name} ({r['threads']} thread{plural}, {strategy_label(r)}): "
             f"unroll {r['unroll_tokens_per_s']:,.0f} tokens/s ({r['unroll_gflops']:.0f} GFLOP/s")
     line += f", {100 * r['matmul_fraction']:.0f}% of the matmul rate)" if "matmul_fraction" in r else ")"
     if "ratio" in r:
@@ -126,7 +148,7 @@ def table(results: dict) -> str:
         m = memory.get((r["cell"], r["hidden"]))
         rss = "-" if m is None else " / ".join(f"{m[s]['peak_mib']:.0f}" for s in ("unroll", "torch") if s in m)
         torch_cols = (f"{r['torch_tokens_per_s']:,.0f} | {r['ratio']:.2f}x" if has_torch else "- | -")
-        lines.append(f"| {r['cell']} 2x{r['hidden']} | {r['threads']} | {r['strategy']} | "
+        lines.append(f"| {config_label(r)} | {r['threads']} | {strategy_label(r)} | "
                      f"{r['unroll_tokens_per_s']:,.0f} | {torch_cols} | "
                      f"{r['unroll_gflops']:.0f} ({100 * r['unroll_gflops'] / mm[str(r['threads'])]:.0f}%) | {rss} |")
     s, lines = results.get("sample"), lines + [""]
@@ -134,7 +156,7 @@ def table(results: dict) -> str:
         lines.append(f"Sampling, 2x512 LSTM, batch 1, temperature 1: unroll {s['unroll_chars_per_s']:,.0f} chars/s"
                      + (f", torch {s['torch_chars_per_s']:,.0f} chars/s: {s['ratio']:.2f}x" if has_torch else "") + ".")
     lines.append(f"numpy float32 matmul (2500x512 @ 512x2048): {matmul_line(mm)}.")
-    big = [r for r in results["train"] if (r["cell"], r["hidden"]) == ("lstm", 512)]
+    big = [r for r in results["train"] if (r["cell"], r["hidden"]) == ("lstm", 512) and r.get("config") != "default"]
     if big:
         lines.append("LSTM 2x512's share of the matmul rate measured in the same run: " + ", ".join(
             f"{100 * r['unroll_gflops'] / mm[str(r['threads'])]:.0f}% at {r['threads']} thread"
@@ -153,21 +175,37 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def strategy_label(r: dict) -> str:
+    """"off", or for auto the strategy it ran: "auto (wave)"."""
+    chosen = r.get("chosen")
+    return f"auto ({chosen})" if r["strategy"] == "auto" and chosen else r["strategy"]
+
+
+def config_label(r: dict) -> str:
+    """"lstm 2x512", or for `unroll train`'s own model "lstm 2x256 (default: batch 32, sequence 100)"."""
+    label = f"{r['cell']} 2x{r['hidden']}"
+    return label + f" (default: batch {r['N']}, sequence {r['T']})" if r.get("config") == "default" else label
+
+
 def _fmt_load(load) -> str:
     return "n/a" if load is None else "/".join(f"{x:.2f}" for x in load)
 
 
-def parse_configs(spec: str | None):
-    """"lstm-512,gru-128" -> [("lstm", 512), ("gru", 128)]; None -> all six."""
+def parse_configs(spec: str | None) -> list:
+    """"lstm-512,gru-128,default" -> [Config("lstm", 512), Config("gru", 128), DEFAULT_CONFIG];
+    None -> the six char-rnn configurations and `unroll train`'s default."""
     if not spec:
-        return [(c, h) for c in CELLS for h in SIZES]
+        return [Config(c, h) for c in CELLS for h in SIZES] + [DEFAULT_CONFIG]
     out = []
     for item in spec.split(","):
+        if item.strip() == "default":
+            out.append(DEFAULT_CONFIG)
+            continue
         cell, _, size = item.strip().partition("-")
         if cell not in CELLS or not size.isdigit() or int(size) < 1:
-            raise ValueError(f"--configs entries look like lstm-512 (cell {'|'.join(CELLS)}, hidden size), "
-                             f"got {item!r}")
-        out.append((cell, int(size)))
+            raise ValueError(f"--configs entries look like lstm-512 (cell {'|'.join(CELLS)}, hidden size) or "
+                             f"default, got {item!r}")
+        out.append(Config(cell, int(size)))
     return out
 
 
@@ -190,11 +228,20 @@ def _arguments(p) -> None:
                    help="rewrite the bench block of this Markdown file (docs/performance.md) with the table")
     p.add_argument("--no-torch", action="store_true", help="measure unroll alone")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
+    p.add_argument("--no-sample", action="store_true", help="skip the sampling measurement")
     p.add_argument("--threads", default=None, metavar="LIST",
-                   help="thread counts both sides run at, alternating in one process, e.g. 2,1 "
-                        "(default: the cores, at most 2, and 1)")
+                   help="thread counts both sides run at, one per process, e.g. 2,1 (default: the cores, at most "
+                        "2, and 1)")
     p.add_argument("--strategies", default="auto", metavar="LIST",
-                   help="unroll's time-loop strategies to compare: step, off, batch, auto (default: auto)")
+                   help=f"unroll's time-loop strategies to compare: {', '.join(STRATEGY_ENV)} (default: auto)")
+    p.add_argument("--rounds", type=int, default=None, help="alternating rounds of fresh processes per "
+                                                            "configuration and thread count (default 5; 3 --quick)")
+    p.add_argument("--warmup", type=float, default=None, help="seconds of training before each process times "
+                                                              "(default 2)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds each process times (default 2)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="measure again which time-loop strategy auto runs for --configs at each of --threads on "
+                        "this CPU, rewrite the calibration file next to numba's cache (and --json), and exit")
 
 
 def parse_threads(spec: str | None) -> tuple[int, ...] | None:
@@ -208,19 +255,31 @@ def parse_threads(spec: str | None) -> tuple[int, ...] | None:
 
 
 def parse_strategies(spec: str) -> tuple[str, ...]:
-    """"off,batch" -> ("off", "batch"), each one of measure.STRATEGIES."""
+    """"off,batch" -> ("off", "batch"), each one of rounds.STRATEGY_ENV."""
     items = tuple(item.strip() for item in spec.split(","))
-    bad = [item for item in items if item not in STRATEGIES]
+    bad = [item for item in items if item not in STRATEGY_ENV]
     if bad:
-        raise ValueError(f"--strategies entries must be among {', '.join(STRATEGIES)}, got {', '.join(bad)}")
+        raise ValueError(f"--strategies entries must be among {', '.join(STRATEGY_ENV)}, got {', '.join(bad)}")
     return items
 
 
 def main(args) -> int:
     configs = parse_configs(args.configs)
     threads, strategies = parse_threads(args.threads), parse_strategies(args.strategies)
+    if args.calibrate:
+        done = measure.calibrate_configs(configs, threads or default_threads(),
+                                         log=lambda s: print(s, file=sys.stderr, flush=True))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": machine(), "calibration": done}, indent=2) + "\n",
+                                 encoding="utf-8")
+        return 0
+    if args.rounds is not None and args.rounds < 1:
+        raise ValueError(f"--rounds must be at least 1, got {args.rounds}")
     results = run(configs, quick=args.quick, with_torch=not args.no_torch, memory=not args.no_memory,
-                  log=lambda s: print(s, file=sys.stderr, flush=True), threads=threads, strategies=strategies)
+                  log=lambda s: print(s, file=sys.stderr, flush=True), threads=threads, strategies=strategies,
+                  rounds=args.rounds, warmup_s=args.warmup, measure_s=args.seconds,
+                  sample=not args.no_sample)
     text = table(results)
     print(text)
     if args.json is not None:

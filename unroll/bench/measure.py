@@ -1,8 +1,8 @@
-"""Measurements: matrix-multiply rate, training and sampling speed (alternating rounds), peak memory, machine.
+"""Measurements: matrix-multiply rate, sampling speed (alternating rounds), peak memory, the machine.
 
-Timings on a shared machine are noisy: each comparison runs both sides in one process, in alternating rounds
-(A B A B ...), and reports the median of the per-round ratios, so a burst of load hits both sides alike.
-Peak memory is the peak RSS (VmHWM on Linux) of a fresh subprocess per side and configuration.
+Training speed is ``rounds.py``'s (a fresh process per side and round). Sampling runs both sides in one
+process, in alternating rounds (A B A B ...), and reports the median of the per-round ratios. Peak memory is
+the peak RSS (VmHWM on Linux) of a fresh subprocess per side and configuration.
 """
 
 from __future__ import annotations
@@ -18,16 +18,10 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from unroll.bench.workload import (LAYERS, N, T, TorchTrainer, UnrollTrainer, corpus_batches, threads,
-                                   torch_with_threads, train_flops_per_token)
+                                   torch_with_threads)
 
 # Settings that change which BLAS kernel runs (OPENBLAS_CORETYPE forces an older, slower one) or the threads
 MACHINE_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-
-
-# unroll's strategies for a layer's time loop (docs/performance.md): the per-step loop, the whole-layer loop
-# unsplit, split by batch rows, and the default choice
-STRATEGIES = {"step": ("numba-step", "off"), "off": ("numba", "off"), "batch": ("numba", "batch"),
-              "auto": (None, None)}
 
 
 def matmul_rate(reps: int = 15, threads: int | None = None) -> float:
@@ -75,68 +69,6 @@ def blas_threads(threads: int | None):
     from threadpoolctl import threadpool_limits
     with threadpool_limits(threads, user_api="blas"):
         yield
-
-
-@contextmanager
-def unroll_setting(threads: int | None, strategy: str):
-    """unroll's side: numpy's BLAS threads and one of ``STRATEGIES`` (kernels.use, split.use) in the block."""
-    from unroll.nn import kernels
-    from unroll.nn.kernels import split
-    backend, split_strategy = STRATEGIES[strategy]
-    kernels.use(backend)
-    split.use(split_strategy)
-    try:
-        with blas_threads(threads):
-            yield
-    finally:
-        kernels.use(None)
-        split.use(None)
-
-
-@contextmanager
-def torch_setting(torch, threads: int | None):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def train_speed(cell: str, H: int, rounds: int, steps: int, with_torch: bool = True,
-                threads: tuple = (None,), strategies: tuple = ("auto",)) -> list[dict]:
-    """Training tokens/s of unroll (each strategy) and torch at each thread count (None: as set), ``steps``
-    steps per side per round after 2 warm-up steps, every side alternating in every round; returns one
-    result per (threads, strategy) with unroll's and torch's tokens/s and the median per-round ratio."""
-    batches, V = corpus_batches(steps)
-    trainers, runs, settings = {}, {}, {}
-    torch_trainer = TorchTrainer(cell, H, V) if with_torch else None
-    for n in threads:
-        for s in strategies:
-            trainers[n, s] = UnrollTrainer(cell, H, V)
-            settings[n, s] = lambda n=n, s=s: unroll_setting(n, s)
-        if with_torch:
-            trainers[n, "torch"] = torch_trainer
-            settings[n, "torch"] = lambda n=n: torch_setting(torch_trainer.torch, n)
-    for key, tr in trainers.items():
-        runs[key] = lambda tr=tr: [tr.step(x, y) for x, y in batches]
-        with settings[key]():
-            for x, y in batches[:2]:
-                tr.step(x, y)
-    times = alternate(runs, rounds, settings)
-    tokens, flops = steps * T * N, train_flops_per_token(cell, H, V)
-    results = []
-    for n in threads:
-        for s in strategies:
-            r = {"cell": cell, "hidden": H, "threads": n, "strategy": s, "steps_per_round": steps, "rounds": rounds}
-            r["unroll_tokens_per_s"] = tokens / float(np.median(times[n, s]))
-            r["unroll_gflops"] = flops * r["unroll_tokens_per_s"] / 1e9
-            if with_torch:
-                r["torch_tokens_per_s"] = tokens / float(np.median(times[n, "torch"]))
-                r["torch_gflops"] = flops * r["torch_tokens_per_s"] / 1e9
-                r["ratio"] = float(np.median(np.array(times[n, "torch"]) / np.array(times[n, s])))
-            results.append(r)
-    return results
 
 
 def sample_speed(length: int, rounds: int, with_torch: bool = True, H: int = 512) -> dict:
@@ -209,6 +141,35 @@ def maxrss_mib() -> float:
         import resource
         scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0   # bytes on macOS, KiB on Linux
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def calibrate_configs(configs, threads, log=print) -> list[dict]:
+    """``--calibrate``: measure and cache auto's choice for each config at each thread count >= 2."""
+    from threadpoolctl import threadpool_limits
+    from unroll.nn.kernels import calibrate, split
+    done = []
+    for n in threads:
+        with threadpool_limits(n, user_api="blas"):
+            for config in configs:
+                if split.max_parts() < 2:
+                    log(f"{config.label()} at {n} thread: nothing to choose (off)")
+                    continue
+                entry = split.measure(config.cell, config.hidden, config.N)
+                calibrate.save(config.cell, config.hidden, config.N, split.max_parts(), entry)
+                done.append({"config": config.label(), "threads": n, **entry})
+                log(f"{config.label()} at {n} threads: {entry['choice']} (" + ", ".join(
+                    f"{s} {1e3 * t:.1f} ms" for s, t in entry["seconds"].items()) + ")")
+    log(f"written: {calibrate.path()}")
+    return done
+
+
+def threads_now() -> int:
+    """numpy's BLAS threads in this process (threadpoolctl), or 0 when unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return 0
+    return max([i.get("num_threads") or 0 for i in threadpool_info() if i.get("user_api") == "blas"] or [0])
 
 
 def machine() -> dict:

@@ -17,13 +17,15 @@ import os
 
 import numpy as np
 
+from unroll.bench import torch_side
+
 CELLS = ("rnn", "gru", "lstm")
 SIZES = (128, 512)
 T, N, LAYERS, LR, CLIP = 50, 50, 2, 2e-3, 5.0
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def corpus_batches(count: int, seed: int = 0):
+def corpus_batches(count: int, seed: int = 0, N: int = N, T: int = T):
     """``count`` consecutive (x, y) batches, int arrays (T, N), of tiny Shakespeare from a random position of
     an epoch of ``StreamBatcher``; returns (batches, V)."""
     from unroll.data import CharVocab, StreamBatcher, load_bundled
@@ -49,44 +51,29 @@ def train_flops_per_token(cell: str, H: int, V: int, layers: int = LAYERS, E: in
 class UnrollTrainer:
     """One training step through unroll's public entry points."""
 
-    def __init__(self, cell: str, H: int, V: int, seed: int = 0):
+    def __init__(self, cell: str, H: int, V: int, seed: int = 0, layers: int = LAYERS, lr: float = LR,
+                 clip: float = CLIP):
         from unroll.models import LanguageModel
         from unroll.train.optim import Adam, clip_grad_norm
-        self.model = LanguageModel(vocab_size=V, hidden_size=H, num_layers=LAYERS, cell=cell, seed=seed,
+        self.model = LanguageModel(vocab_size=V, hidden_size=H, num_layers=layers, cell=cell, seed=seed,
                                    dtype=np.float32)
-        self.adam, self.clip, self.state = Adam(self.model.params, lr=LR), clip_grad_norm, None
+        self.adam, self.clip, self.state = Adam(self.model.params, lr=lr), clip_grad_norm, None
+        self.max_norm = clip
 
     def step(self, x, y) -> float:
         loss, grads, self.state = self.model.loss_and_grads(x, y, self.state)
-        self.clip(grads, CLIP)
+        self.clip(grads, self.max_norm)
         self.adam.step(grads)
         return loss
 
 
-class TorchTrainer:
-    """The same step in torch.nn."""
+class TorchTrainer(torch_side.TorchTrainer):
+    """The same step in torch.nn (``torch_side.py``, which the benchmark runs in a process of its own), with
+    this module's settings and torch at ``threads()`` threads."""
 
     def __init__(self, cell: str, H: int, V: int, seed: int = 0):
-        torch = torch_with_threads()
-        torch.manual_seed(seed)
-        rnn = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
-        self.torch, self.V = torch, V
-        self.embed, self.rnn, self.out = torch.nn.Embedding(V, H), rnn(H, H, LAYERS), torch.nn.Linear(H, V)
-        self.params = [*self.embed.parameters(), *self.rnn.parameters(), *self.out.parameters()]
-        self.adam, self.state = torch.optim.Adam(self.params, lr=LR), None
-
-    def step(self, x, y) -> float:
-        torch = self.torch
-        x, y = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))   # ids are int32
-        if self.state is not None:   # truncated BPTT: carry the state, cut the graph
-            self.state = tuple(s.detach() for s in self.state) if isinstance(self.state, tuple) else self.state.detach()
-        hs, self.state = self.rnn(self.embed(x), self.state)
-        loss = torch.nn.functional.cross_entropy(self.out(hs).reshape(-1, self.V), y.reshape(-1))
-        self.adam.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, CLIP)
-        self.adam.step()
-        return loss.item()
+        torch_with_threads()
+        super().__init__(cell, H, V, LAYERS, LR, CLIP, seed)
 
 
 def threads() -> int:

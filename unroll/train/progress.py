@@ -1,5 +1,8 @@
 """A one-line progress bar on stderr: step, loss, tokens/s, time left.
 
+A progress bar that is not quiet also says, once, when the first step is about to compile the numba kernels
+(a cold cache: the first run after installing, which takes a while; ``kernels.on_compile``).
+
 On a terminal the line is redrawn in place a few times a second; when stderr is not a terminal (a log
 file, CI) a plain line is printed instead for every metrics record that has a validation loss, falls on
 a multiple of 50 steps (the language model logs every 50 steps; a task logging every step is not flooded),
@@ -32,6 +35,9 @@ class Progress:
         self.last_draw = 0.0
         self.last_record = None
         self.last_plain = 0.0
+        if not quiet:                  # a new user would otherwise see nothing while numba compiles
+            from unroll.nn import kernels
+            kernels.on_compile(self.say)
 
     def update(self, step: int, max_steps: int | None, elapsed: float, max_time: float | None, record: dict) -> None:
         if self.quiet:

@@ -103,6 +103,7 @@ class Trainer:
         window = _Window()
         start, elapsed0 = time.perf_counter(), c["elapsed"]
         record, self.task_done, evaluated = {}, False, False
+        first_step = c["step"]
         while not self._done(c["elapsed"] if self.world.size > 1 else elapsed0 + time.perf_counter() - start):
             loss, norm, tokens = self._train_step()
             if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -110,6 +111,8 @@ class Trainer:
                 window = _Window()
                 continue
             window.add(loss, norm, tokens)
+            if c["step"] == first_step + 1:                 # this process's first step compiled or loaded the
+                window.restart_clock()                    # kernels: tokens/s counts the steps after it
             c["max_grad_norm"], c["max_train_loss"] = max(c["max_grad_norm"], norm), max(c["max_train_loss"], loss)
             c["elapsed"] = elapsed0 + time.perf_counter() - start
             if self.world.size > 1:                       # every rank stops at the same step
@@ -167,7 +170,7 @@ class Trainer:
                   "train_loss": window.loss / window.steps if window.steps else None,
                   "grad_norm": window.norm / window.steps if window.steps else None,
                   "lr": self.schedule.lr_at(c["step"]) * c["lr_scale"],
-                  "tokens_per_s": window.tokens / max(time.perf_counter() - window.start, 1e-9),
+                  "tokens_per_s": window.rate(),
                   "elapsed": round(c["elapsed"], 3)}
         if evaluate:
             metrics = self.validate()
@@ -249,6 +252,7 @@ class _Window:
 
     def __init__(self):
         self.loss, self.norm, self.steps, self.tokens, self.start = 0.0, 0.0, 0, 0, time.perf_counter()
+        self.opened, self.timed = self.start, 0     # when the window opened; tokens since the clock started
 
     def age(self) -> float:
         return time.perf_counter() - self.start
@@ -258,6 +262,18 @@ class _Window:
         self.norm += norm
         self.steps += 1
         self.tokens += tokens
+        self.timed += tokens
+
+    def restart_clock(self) -> None:
+        """Leave the steps so far out of tokens/s (the start-up: kernels compiled or loaded from the cache)."""
+        self.start, self.timed = time.perf_counter(), 0
+
+    def rate(self) -> float:
+        """Tokens/s since the clock started; the whole window when only the start-up step is in it."""
+        now = time.perf_counter()
+        if self.timed:
+            return self.timed / max(now - self.start, 1e-9)
+        return self.tokens / max(now - self.opened, 1e-9)
 
 
 PLOT_POINTS = 100       # a run of known length logs at least this many training lines (every step if shorter)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 BACKENDS = ("numba", "numba-step", "numpy")
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}   # the RNN activations the kernels know
@@ -29,6 +30,12 @@ MIN_ROWS = 2                 # smaller batches take the NumPy path (see fused)
 
 _override: str | None = None
 _numba_ok: bool | None = None
+_announce = None             # callable(message) told when numba starts compiling (see on_compile)
+_notice = None               # the same callback, for other notices (notify)
+_listening = False
+
+COMPILE_MESSAGE = ("compiling unroll's numba kernels for this model (first use only: later runs load them from "
+                   "the cache) ...")
 
 
 def use(backend: str | None) -> None:
@@ -62,9 +69,62 @@ def layer_loop(rows: int) -> bool:
     return fused(rows) and backend() == "numba" and load("blas").available()
 
 
+def wavefront_for(stack, N: int, mask=None):
+    """``kernels/wavefront.py`` when ``stack`` should run on it now (see its ``applies``), else None; numba is
+    imported only on the fused path (a batch of one sequence, e.g. sampling's, never gets here)."""
+    if stack.cell not in ("rnn", "lstm", "gru") or (stack.num_layers < 2 and stack.dirs < 2) or not fused(N):
+        return None
+    wave = load("wavefront")
+    return wave if wave.applies(stack, N, mask is not None) else None
+
+
+def ran_on_wavefront(cache) -> bool:
+    """True when a StackCache comes from a forward that ran on the wavefront (then its backward runs there)."""
+    wave = sys.modules.get("unroll.nn.kernels.wavefront")
+    return wave is not None and wave.owns(cache)
+
+
 def load(cell: str):
-    """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use."""
-    return importlib.import_module(f"unroll.nn.kernels.{cell}")
+    """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use; with
+    a callback registered (``on_compile``), numba's compile events are listened to from then on."""
+    module = importlib.import_module(f"unroll.nn.kernels.{cell}")
+    if _announce is not None:
+        _listen()
+    return module
+
+
+def on_compile(callback) -> None:
+    """Register ``callback(message)``, told ``COMPILE_MESSAGE`` once, when numba starts to compile a kernel
+    (a cold cache: a kernel loaded from numba's disk cache does not compile); None unregisters.
+    ``unroll train``'s progress line registers its ``say``."""
+    global _announce, _notice
+    _announce = _notice = callback
+
+
+def notify(message: str) -> None:
+    """Tell the callback ``on_compile`` registered (``unroll train``'s progress line) a one-line notice."""
+    if _notice is not None:
+        _notice(message)
+
+
+def _listen() -> None:
+    """Listen to numba's "numba:compile" event (sent for a real compile, not for a cache load), once."""
+    global _listening
+    if _listening:
+        return
+    from numba.core import event
+
+    class _CompileListener(event.Listener):
+        def on_start(self, _event):
+            global _announce
+            say, _announce = _announce, None
+            if say is not None:
+                say(COMPILE_MESSAGE)
+
+        def on_end(self, _event):
+            pass
+    event.register("numba:compile", _CompileListener())
+    _listening = True
 
 
 def _have_numba() -> bool:

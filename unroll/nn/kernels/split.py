@@ -12,8 +12,11 @@ every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
-- ``auto``: ``batch`` when H <= AUTO_BATCH_MAX_HIDDEN[cell], else ``off``. The constants are what the
-  quiet measurement of ``benchmarks/train_speed.py --strategies off,batch`` decides (docs/performance.md).
+- ``wave``: a stack's layers (or a bidirectional layer's directions) on threads of their own, each with a
+  one-thread BLAS (``wavefront.py``); a single-layer unidirectional stack runs as ``off``;
+- ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
+  measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
+  redoes it); "off" for small layers and one thread.
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part),
 so the split never uses more cores than the user allowed BLAS.
@@ -23,20 +26,23 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from unroll.nn.kernels import blas
+import numpy as np
 
-STRATEGIES = ("auto", "off", "batch")
-# auto splits the batch up to this hidden size, per cell. Quiet 2-core AMD EPYC (OpenBLAS Haswell, its own
-# choice), 2026-12-02, batch 50: the split lost to one 2-thread BLAS loop in every configuration at 2 threads
-# (LSTM 2x128 1.06x vs 1.36x torch, 2x512 0.91x vs 1.22x; RNN and GRU likewise), so auto never splits.
-AUTO_BATCH_MAX_HIDDEN = {"rnn": 0, "gru": 0, "lstm": 0}
+from unroll.nn.kernels import blas, calibrate
+
+STRATEGIES = ("auto", "off", "batch", "wave")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
+MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
+CANDIDATES = ("off", "batch", "wave")
+ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_calibration_lock = threading.Lock()
 
 
 def use(strategy: str | None) -> None:
@@ -59,11 +65,70 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
     choice = strategy()
     if choice == "auto":
-        choice = "batch" if H <= AUTO_BATCH_MAX_HIDDEN.get(cell, 0) else "off"
-    k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
+        choice = calibrated(cell, H, N)
+    k = 1 if choice in ("off", "wave") else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def stack_strategy(cell: str, H: int, N: int) -> str:
+    """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
+    the calibration measured fastest on this machine (``calibrated``)."""
+    choice = strategy()
+    return choice if choice != "auto" else calibrated(cell, H, N)
+
+
+# ----------------------------------------------------------------------------------------------------
+# auto: the strategy measured fastest on this machine (the file is calibrate.py's)
+
+def calibrated(cell: str, H: int, N: int) -> str:
+    """The strategy auto runs for a layer of ``cell`` with H units and N rows at numpy's BLAS threads now:
+    the cached one, or measured now (first use) and cached."""
+    threads = max_parts()
+    if threads < 2 or H < MIN_HIDDEN or N < 2 * MIN_ROWS_PER_PART:
+        return "off"
+    with _calibration_lock:
+        entry = calibrate.entry(calibrate.key(cell, H, N, threads))
+        if entry is None or entry.get("choice") not in CANDIDATES:
+            from unroll.nn import kernels
+            kernels.notify(f"calibrating unroll's time loop for {cell} H={H}, batch {N}, {threads} threads "
+                           f"(first use only: cached in {calibrate.path()}) ...")
+            entry = measure(cell, H, N)
+            calibrate.save(cell, H, N, threads, entry)
+        return entry["choice"]
+
+
+def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict:
+    """Median seconds of one forward and backward of a 2-layer ``cell`` stack per candidate, alternating: a
+    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one)."""
+    from unroll.nn.stack import Stack
+    rng = np.random.default_rng(0)
+    stack = Stack(cell, H, H, LAYERS)
+    params = stack.init(rng, np.float32)
+    x = rng.standard_normal((T, N, H), dtype=np.float32)
+    dhs = rng.standard_normal((T, N, H), dtype=np.float32)
+    times = {c: [] for c in CANDIDATES}
+    before = _override
+    try:
+        for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
+            _time(stack, c, x, params, dhs)
+        start = time.perf_counter()
+        while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
+            for c in CANDIDATES:
+                times[c].append(_time(stack, c, x, params, dhs))
+    finally:
+        use(before)
+    seconds = {c: float(np.median(ts)) for c, ts in times.items()}
+    return {"choice": min(seconds, key=seconds.get), "seconds": seconds, "rounds": len(times["off"]),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _time(stack, strategy, x, params, dhs) -> float:
+    use(strategy)
+    t0 = time.perf_counter()
+    stack.backward(dhs, stack.forward(x, params)[2])
+    return time.perf_counter() - t0
 
 
 def max_parts() -> int:
