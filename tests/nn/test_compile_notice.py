@@ -62,3 +62,15 @@ def test_a_window_of_the_start_up_step_alone_counts_its_whole_time(monkeypatch):
     window.add(2.0, 1.0, 1000)
     window.restart_clock()
     assert window.rate() == pytest.approx(1000 / 30.5, rel=1e-12)
+
+
+def test_a_finished_run_stops_listening_for_compiles(tmp_path, capsys):
+    """The notice belongs to the run that trains: once it ends, a later compile (another model in the same
+    process, a test after it) must not write to its stream (which may be closed by then)."""
+    from unroll.cli import main
+    (tmp_path / "t.txt").write_text("abcd " * 60)
+    assert main(["train", "--data", str(tmp_path / "t.txt"), "--hidden", "8", "--layers", "1", "--seq-len", "8",
+                 "--batch", "2", "--max-steps", "2", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    kernels.notify("a notice after the run")
+    assert "a notice after the run" not in capsys.readouterr().err

@@ -35,9 +35,6 @@ class Progress:
         self.last_draw = 0.0
         self.last_record = None
         self.last_plain = 0.0
-        if not quiet:                  # a new user would otherwise see nothing while numba compiles
-            from unroll.nn import kernels
-            kernels.on_compile(self.say)
 
     def update(self, step: int, max_steps: int | None, elapsed: float, max_time: float | None, record: dict) -> None:
         if self.quiet:
@@ -52,6 +49,13 @@ class Progress:
         if now - self.last_draw >= 0.2:
             self.last_draw = now
             print("\r" + self._line(step, max_steps, elapsed, max_time, record).ljust(100), end="", file=self.stream, flush=True)
+
+    def listen(self, on: bool = True) -> None:
+        """While training (on) say when numba compiles the kernels: a new user would otherwise see nothing
+        for ~30 s. Off again when training ends, so no later compile writes to this stream."""
+        if not self.quiet:
+            from unroll.nn import kernels
+            kernels.on_compile(self.say if on else None)
 
     def say(self, message: str) -> None:
         if not self.quiet:

@@ -90,9 +90,11 @@ class Trainer:
             if not self.folder.has_checkpoint():
                 self.save()                               # step 0: a rollback target from the start
             previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            self.progress.listen()                        # the compile notice, while this run trains
             try:
                 return self._loop()
             finally:
+                self.progress.listen(False)
                 for s, handler in previous.items():
                     signal.signal(s, handler)
                 for sink in self.sinks:
