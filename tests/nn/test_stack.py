@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from unroll.nn import gradcheck, gru, lstm, rnn, stack
+from unroll.nn import gradcheck, gru, lstm, ops, rnn, stack
 from unroll.nn.stack import Stack
 
 T, N, D, H = 4, 3, 3, 3
@@ -150,10 +150,10 @@ def test_padded_bidirectional_batch_equals_each_sequence_alone(cell, activation)
 
 def test_reverse_index_is_a_per_sequence_involution():
     m = length_mask([4, 1, 3])[:, :, None]
-    R = stack._reverse_index(m, T, N)
+    R = ops.reverse_index(m, T, N)
     np.testing.assert_array_equal(R, [[3, 0, 2], [2, 1, 1], [1, 2, 0], [0, 3, 3]])
     a = np.arange(T * N * 2.0).reshape(T, N, 2)
-    np.testing.assert_array_equal(stack._gather(stack._gather(a, R), R), a)
+    np.testing.assert_array_equal(ops.time_gather(ops.time_gather(a, R), R), a)
 
 
 @pytest.mark.parametrize("cell, activation", CELLS)

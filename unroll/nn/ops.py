@@ -252,4 +252,18 @@ __all__ = [
     "identity", "identity_grad_from_output", "ACTIVATIONS",
     "activation", "linear_forward", "linear_backward", "embedding_forward", "embedding_backward",
     "log_softmax", "softmax", "softmax_cross_entropy", "dropout_forward", "dropout_backward", "checks",
+    "reverse_index", "time_gather",
 ]
+
+
+def reverse_index(m: np.ndarray | None, T: int, N: int) -> np.ndarray:
+    """R (T, N): R[t, n] = T_n - 1 - t on sequence n's real steps, t on its padding; R is an involution.
+    m: the mask (T, N, 1) or None (every sequence T steps long)."""
+    t = np.arange(T)[:, None]
+    lengths = np.full((1, N), T) if m is None else m[:, :, 0].sum(axis=0, keepdims=True).astype(np.int64)
+    return np.where(t < lengths, lengths - 1 - t, t)
+
+
+def time_gather(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """a[index[t, n], n] for every (t, n): a (T, N, ...) -> (T, N, ...) (a bidirectional layer's reversal)."""
+    return a[index, np.arange(a.shape[1])[None, :]]

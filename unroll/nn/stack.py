@@ -181,7 +181,7 @@ class Stack:
                 checks.float_array("xw0", xw0, ("T", "N", "G"), dtype).shape
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
-        rev = _reverse_index(m, T, N) if self.bidirectional else None
+        rev = ops.reverse_index(m, T, N) if self.bidirectional else None
         wave = None if self._regularised() else kernels.wavefront_for(self, N, mask)   # layers on threads
         if wave is not None:                                                # (UNROLL_SPLIT, kernels/wavefront.py)
             return wave.forward(self, module, x, xw0, gather, params, states0, mask, rev, rng, training, dtype, T, N)
@@ -192,7 +192,7 @@ class Stack:
                 inp, keep = regularize.dropout(inp, self.dropout, rng, training, self.locked)
             outs, layer_caches, layer_wkeeps = [], [], []
             for d in range(self.dirs):
-                x_d = inp if d == 0 else _gather(inp, rev)         # the reverse direction reads x[R]
+                x_d = inp if d == 0 else ops.time_gather(inp, rev)         # the reverse direction reads x[R]
                 fold = {"xw": xw0} if l == 0 and xw0 is not None else {}
                 cell_params = self._cell_params(params, l, d)
                 wkeep = None
@@ -209,7 +209,7 @@ class Stack:
                 else:
                     hs, final, cache = module.forward(x_d, cell_params, states0[l * self.dirs + d],
                                                       mask, **self.options, **fold)
-                outs.append(hs if d == 0 else _gather(hs, rev))    # ... and its outputs are put back by R
+                outs.append(hs if d == 0 else ops.time_gather(hs, rev))    # ... and its outputs are put back by R
                 layer_caches.append(cache)
                 finals.append(final)
             inp = outs[0] if self.dirs == 1 else np.concatenate(outs, axis=-1)   # y^(l) = [→h ; ←h]
@@ -238,11 +238,11 @@ class Stack:
             for d in range(dirs):
                 dh = dy[..., d * H:(d + 1) * H]
                 if d == 1:
-                    dh = _gather(dh, cache.rev)                    # outputs were gathered by R
+                    dh = ops.time_gather(dh, cache.rev)                    # outputs were gathered by R
                 dx_d, dstate0[l * dirs + d], g = module.backward(np.ascontiguousarray(dh), cache.caches[l][d],
                                                                  dstates[l * dirs + d])
                 if d == 1:
-                    dx_d = _gather(dx_d, cache.rev)                # the input was gathered by R
+                    dx_d = ops.time_gather(dx_d, cache.rev)                # the input was gathered by R
                 dinp = dx_d if dinp is None else dinp + dx_d       # both directions read x^(l)
                 if cache.weight_keeps and cache.weight_keeps[l][d] is not None:   # dW_h = dW̃_h ⊙ M / (1 - p)
                     g["W_h"] = regularize.weight_drop_backward(g["W_h"], cache.weight_keeps[l][d])
@@ -341,14 +341,3 @@ class Stack:
             return np.stack(states)
         return np.stack([s[0] for s in states]), np.stack([s[1] for s in states])
 
-
-def _reverse_index(m: np.ndarray | None, T: int, N: int) -> np.ndarray:
-    """R (T, N): R[t, n] = T_n - 1 - t on sequence n's real steps, t on its padding; R is an involution."""
-    t = np.arange(T)[:, None]
-    lengths = np.full((1, N), T) if m is None else m[:, :, 0].sum(axis=0, keepdims=True).astype(np.int64)
-    return np.where(t < lengths, lengths - 1 - t, t)
-
-
-def _gather(a: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """a[index[t, n], n] for every (t, n): a (T, N, ...) -> (T, N, ...)."""
-    return a[index, np.arange(a.shape[1])[None, :]]

@@ -111,11 +111,11 @@ def forward(stack, module, x, xw0, gather, params, states0, mask, rev, rng, trai
             below = outs[l - 1, 0, k] if dirs == 1 else np.concatenate([outs[l - 1, 0, k], outs[l - 1, 1, k]], -1)
             inp = below if keeps[l] is None else below * (keeps[l] if keeps[l].shape[0] == 1 else keeps[l][t0:t1])
         if d == 1:
-            inp = _gather(inp, rev)                                # the reverse direction reads x[R]
+            inp = ops.time_gather(inp, rev)                                # the reverse direction reads x[R]
         hs, final, cache = module.forward(inp, cell_params[l, d], state[l, d],
                                           None if mask is None else mask[t0:t1], **stack.options, **fold)
         state[l, d] = final
-        outs[l, d, k] = hs if d == 0 else _gather(hs, rev)
+        outs[l, d, k] = hs if d == 0 else ops.time_gather(hs, rev)
         caches[l, d].append(cache)
         finals[l, d] = final
 
@@ -149,9 +149,9 @@ def backward(stack, module, dhs, cache, dstates):
             dy = dy if keep is None else dy * (keep if keep.shape[0] == 1 else keep[t0:t1])
         dh = dy[..., d * H:(d + 1) * H]
         if d == 1:
-            dh = _gather(dh, cache.rev)
+            dh = ops.time_gather(dh, cache.rev)
         dx, dstate[l, d], g = module.backward(np.ascontiguousarray(dh), cache.caches[l][d][k], dstate[l, d])
-        dins[l, d, k] = dx if d == 0 else _gather(dx, cache.rev)
+        dins[l, d, k] = dx if d == 0 else ops.time_gather(dx, cache.rev)
         total = grads.setdefault((l, d), {})
         for name, value in g.items():
             total[name] = value if total.get(name) is None else (None if value is None else total[name] + value)
@@ -214,7 +214,3 @@ def _run(keys, deps, task, order, W: int, dirs: int) -> None:
 def _on_worker(worker, mine):
     blas.limit_this_thread()
     return worker(mine)
-
-
-def _gather(a, index):
-    return a[index, np.arange(a.shape[1])[None, :]]
