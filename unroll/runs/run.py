@@ -1,8 +1,8 @@
 """Runs of a task in a run folder: start a training run, resume one, load one for eval, predict and sampling.
 
-``config.json`` (format 3, written and read by ``RunFolder``) records::
+``config.json`` (format 4, written and read by ``RunFolder``) records::
 
-    {"format": 3, "unroll_version": ..., "created": ..., "task": "lm",
+    {"format": 4, "unroll_version": ..., "created": ..., "task": "lm",
      "train": {TrainConfig}, "<section>": {the task's settings, one dict per section}, ...,
      "<key>": ... what the task's prepare() returned (the language model: "data", "vocab")}
 
