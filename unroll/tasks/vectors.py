@@ -229,14 +229,3 @@ class VectorPart:
         for index in L.eval_order([len(x) for x in xs], batch_size):
             x, mask = V.pad_vectors([xs[i] for i in index], dtype)
             yield index, x, mask
-
-
-def label_index(labels, names, source: str, what: str = "label") -> dict:
-    """{name: id}, after checking that every label of ``labels`` is one of the run's ``names``."""
-    index = {n: i for i, n in enumerate(names)}
-    flat = {v for item in labels for v in (item if isinstance(item, list) else [item])}
-    unknown = sorted(flat - set(index))
-    if unknown:
-        raise ValueError(f"{source}: the {what}(s) {', '.join(map(repr, unknown[:5]))} are not among the run's "
-                         f"{what}s {', '.join(names)}")
-    return index
