@@ -19,7 +19,6 @@ from unroll.config import option
 from unroll.data import vectors as V
 from unroll.data.columns import read_class_files, read_tsv
 from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
-from unroll.nn import ops
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
 from unroll.tasks import metrics as M

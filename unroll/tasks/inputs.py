@@ -45,11 +45,12 @@ class Examples(NamedTuple):
     features: list | None = None     # vectors: the feature names
 
 
-def choose(task, section: str, token_only: tuple[str, ...], tokens: dict, per_step: bool = False):
+def choose(task, section: str, token_only: tuple[str, ...], tokens: dict, per_step: bool = False, token_part=None):
     """The task's input part; a new run refuses the flags its input kind would not read (one line).
 
     section: the task's data section (data, valid, valid_fraction ...); token_only: its fields that only
-    token input reads; tokens: TokenInputs' keyword arguments (the task's text reader and split)."""
+    token input reads; tokens: the token part's keyword arguments (the task's text reader and split);
+    token_part: the token kind's class (TokenInputs; seq2seq's sources: tasks/seq2seq_data.PairSources)."""
     cfg, vectors = task.settings[section], task.settings["vectors"]
     if task.prepared is not None:
         reads_vectors = task.prepared.get("input") == "vectors"
@@ -58,10 +59,11 @@ def choose(task, section: str, token_only: tuple[str, ...], tokens: dict, per_st
         reads_vectors = vectors.input == "vectors" or (vectors.input == "auto" and data is not None
                                                        and V.is_vector_file(data))
         refuse_unread(cfg, token_only, vectors, reads_vectors)
-    return VectorInputs(task, section, per_step) if reads_vectors else TokenInputs(task, section, **tokens)
+    return VectorInputs(task, section, per_step) if reads_vectors else (token_part or TokenInputs)(task, section,
+                                                                                                  **tokens)
 
 
-class _Part:
+class InputPart:
     """What both kinds share: the data section, the held-out split, batches and the length check."""
 
     kind: str
@@ -89,6 +91,10 @@ class _Part:
         rows = self.read_file(source, flag)
         return Examples(str(source), self.unit, *self.keyed(rows, range(len(rows))), getattr(rows, "features", None))
 
+    def where(self, source: str, key) -> str:
+        """How an error names one item: "data.csv: sequence s7", "train.tsv: example 3"."""
+        return f"{source}: {self.unit} {key}"
+
     def batches(self, train, seqs, make) -> L.BucketBatches:
         """Bucketed training batches: make(index array) builds the batch of those sequences."""
         self.check_digest()
@@ -106,7 +112,7 @@ class _Part:
         """Predict from lines of text: token runs only."""
 
 
-class TokenInputs(_Part):
+class TokenInputs(InputPart):
     """Tokens of the task's own text format -> ids through the run's vocabulary (the model embeds them).
 
     read_file(path, flag) -> [(tokens, label)]: the task's reader (TSV, class files, CoNLL);
@@ -151,11 +157,11 @@ class TokenInputs(_Part):
     def model_input(self, hidden: int):
         return len(self.prepared["vocab"]["tokens"]), None
 
-    def read_for_predict(self, path):
+    def read_for_predict(self, path, limit: int | None = None):
         return None                                  # the CLI reads the file's lines and calls task.predict
 
 
-class VectorInputs(_Part):
+class VectorInputs(InputPart):
     """Real vectors (VectorConfig: columns, --missing, --input-layer, --no-standardize) -> standardised x."""
 
     kind = "vectors"
@@ -211,19 +217,26 @@ class VectorInputs(_Part):
         return None, VectorInput(self.prepared["features"], v.input_layer, v.input_width or hidden,
                                  v.input_activation)
 
-    def check_lengths(self, ids, xs, source: str) -> None:
-        """--max-source-len where the task has it (seq2seq), else 10 x the longest training sequence."""
-        limit = getattr(self.cfg, "max_source_len", None)
-        for sid, x in zip(ids, xs):
-            if limit is None:
-                L.check_length(f"{source}: sequence {sid}", len(x), self.prepared["max_length"])
-            elif len(x) > limit:
-                raise ValueError(f"{source}: sequence {sid} has {len(x)} steps, more than --max-source-len {limit}")
+    def check_length(self, x, where: str, limit: int | None = None) -> None:
+        """At most ``limit`` steps, else --max-source-len where the task has it (seq2seq), else 10 x the
+        longest training sequence."""
+        limit = limit or getattr(self.cfg, "max_source_len", None)
+        if limit is None:
+            L.check_length(where, len(x), self.prepared["max_length"])
+        elif len(x) > limit:
+            raise ValueError(f"{where} has {len(x)} steps, more than --max-source-len {limit}")
 
-    def read_for_predict(self, path):
+    def encode_one(self, x, where: str, limit: int | None = None, check: bool = True) -> np.ndarray:
+        """One raw sequence (T, D) -> standardised, its length checked (seq2seq's sources)."""
+        if check:
+            self.check_length(x, where, limit)
+        return self.encode([x])[0]
+
+    def read_for_predict(self, path, limit: int | None = None):
         """(sequence ids, encoded sequences) of an unlabelled file; sequences far beyond training refused."""
         data = self.read_file(path, labelled=False)
-        self.check_lengths(data.ids, data.xs, data.source)
+        for sid, x in zip(data.ids, data.xs):
+            self.check_length(x, self.where(data.source, sid), limit)
         return data.ids, self.encode(data.xs)
 
     def from_lines(self) -> None:
