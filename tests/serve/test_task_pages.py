@@ -86,7 +86,9 @@ def test_every_page_is_declared_by_its_task():
 
 
 def test_tokens_and_encode_are_the_tasks_public_words():
+    from unroll.models.tagger import NETWORK
     from unroll.tasks.tag import TagConfig
-    task = get_task("tag")({"tag": TagConfig(level="char")}, {"vocab": {"tokens": ["<unk>", "a", "b"]}})
+    task = get_task("tag")({"tag": TagConfig(level="char"), "network": NETWORK()},
+                           {"vocab": {"tokens": ["<unk>", "a", "b"]}})
     assert task.tokens("ab a") == ["a", "b", "a"]                  # characters, whitespace dropped
     assert task.encode("ab c").tolist() == [1, 2, 0]                # outside the vocabulary: <unk>
