@@ -6,7 +6,7 @@ metrics and one predict over what the part hands it::
 
     task                           TokenInputs                        VectorInputs
     inputs.read(split)             rows of the task's text format     a .csv/.tsv/.ts/.npz file (VectorConfig)
-      -> Examples(source, unit, keys, items, labels)   items: token lists | raw x (T_n, D)
+      -> Examples(source, unit, keys, items, labels)   items: token lists (seq2seq: lines) | raw x (T_n, D)
     inputs.prepare(train)          vocab, max_length, data_sha256     input, features, feature_names, scaler,
                                    (--init-from: the LM's vocabulary)   max_length, data_sha256
     inputs.encode(items)           ids int64 (T_n,)                   standardised x (T_n, D) in the run's dtype
@@ -15,8 +15,10 @@ metrics and one predict over what the part hands it::
     inputs.model_input(hidden)     (vocab size, None)                 (None, VectorInput: linear | mlp)
     inputs.read_for_predict(path)  None (the CLI reads lines)         (sequence ids, encoded sequences)
     inputs.from_lines()            nothing                            refuses: a vector run predicts from a file
+    inputs.encode_one(item, where) seq2seq's sources: one encoded and its length checked (an error names ``where``)
 
-``split`` is "train", "valid" (held out of --data, or the --valid file) or the path of a file. The labels
+``split`` is "train", "valid" (held out of --data, or the --valid file), "data" (all of --data) or the
+path of a file. The labels
 of ``Examples`` stay raw (a class, a tag per step, a target text): the task maps them to its label set,
 the same way for both kinds. ``Examples.unit`` and ``keys`` name an item in an error ("example 3",
 "sequence s17"). What the vector kind stores in config.json is told in ``tasks/vectors.py``.
@@ -64,7 +66,7 @@ def choose(task, section: str, token_only: tuple[str, ...], tokens: dict, per_st
 
 
 class InputPart:
-    """What both kinds share: the data section, the held-out split, batches and the length check."""
+    """What both kinds share: the data section, reading a split, batches, the data's digest."""
 
     kind: str
     unit = "sequence"

@@ -20,6 +20,7 @@ from unroll.data import pairs as P
 from unroll.data.pair_generators import KINDS as PAIR_KINDS
 from unroll.data.vocab import UnknownToken
 from unroll.tasks.inputs import InputPart
+from unroll.tasks.vectors import warn_if_numeric
 
 LENGTH_ALLOWANCE = 10      # sources up to 10 x the longest training one, as classify and tag allow
 
@@ -51,6 +52,7 @@ class PairSources(InputPart):
         return f"{source} line {key}"
 
     def prepare(self, train) -> dict:
+        warn_if_numeric(self.cfg.data, self.task.name)
         level = self.cfg.level
         return {"src_vocab": P.PairVocab.build(train.items, level).to_json(),
                 "max_source": max(len(P.tokens_of(s, level)) for s in train.items)}
