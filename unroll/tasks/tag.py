@@ -181,7 +181,8 @@ class TagTask(Task):
             return None
         ids, seqs = read
         names = self.prepared["tags"]
-        return (f"{sid}\t" + " ".join(names[k] for k in p.argmax(axis=1)) for sid, p in zip(ids, self.proba(model, seqs)))
+        return (f"{sid}\t" + " ".join(names[k] for k in p.argmax(axis=1))
+                for sid, p in zip(ids, self.proba(model, seqs)))
 
     # ------------------------------------------------------------------------------------------------
 
