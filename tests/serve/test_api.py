@@ -109,7 +109,7 @@ def test_classify_probabilities_along_the_input(client, runs):
     body = client.post("/api/run/cls/classify", json={"text": "the film was great"}).json()
     tokens = task.tokens("the film was great")
     assert body["tokens"] == tokens and body["labels"] == task.prepared["labels"]
-    ids = np.array([task._stoi().get(t, 0) for t in tokens])
+    ids = task.encode("the film was great")                         # the run's ids, <unk> outside its vocabulary
     for t in range(len(tokens)):                                    # step t: the classifier on the prefix alone
         np.testing.assert_allclose(body["steps"][t], model.predict_proba(ids[:t + 1, None])[0], atol=2e-6)
     assert body["probs"] == body["steps"][-1]

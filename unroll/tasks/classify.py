@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from unroll.config import option
+from unroll.data import vectors as V
 from unroll.data.columns import read_class_files, read_tsv
 from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
-from unroll.nn import ops
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
 from unroll.tasks.base import Task
+from unroll.tasks.inputs import choose
+from unroll.tasks.vectors import VectorConfig
 
 
 @dataclass(frozen=True)
@@ -61,33 +63,40 @@ def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tup
     return read_class_files(parts, encoding, flag)
 
 
+TOKEN_ONLY = ("level", "tokenizer", "min_count", "encoding")     # fields vector input does not read (refused)
+
+
 class ClassifyTask(Task):
     name, help = "classify", "many-to-one: one label per sequence (sentiment)"
     page = "unroll.tasks.probes.classify"       # its page in unroll serve (tasks/probes/classify.py)
-    sections = {"classify": ClassifyConfig, "network": NETWORK}    # NETWORK: the model's defaults, the CLI's
+    sections = {"classify": ClassifyConfig, "network": NETWORK, "vectors": VectorConfig}   # NETWORK: the model's
+    optional_sections = ("vectors",)            # runs written before vector input have none
     train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3}
     splits = ("valid",)
     per_sequence = ("labels",)
+
+    def __init__(self, settings, prepared=None):
+        super().__init__({"vectors": VectorConfig(), **settings}, prepared)
+        self.inputs = choose(self, "classify", TOKEN_ONLY, {"read_file": self._read_file, "split": self._split})
 
     @property
     def cfg(self) -> ClassifyConfig:
         return self.settings["classify"]
 
+    def _read_file(self, spec, flag=None) -> list[tuple[list[str], str]]:
+        return [(self.tokens(text), label) for label, text in read_examples(spec, self.cfg.encoding, flag)]
+
+    def _split(self, n: int):
+        return L.split_indices(n, self.cfg.valid_fraction) if self.cfg.valid is None else (np.arange(n), None)
+
     def prepare(self) -> dict:
-        examples = read_examples(self.cfg.data, self.cfg.encoding, "--data")
-        labels = sorted({label for label, _ in examples})
+        whole, train = self.inputs.read("data", "--data"), self.inputs.read("train")
+        if self.inputs.kind == "vectors":
+            V.check_classes(train.labels, train.source)      # numbers are measurements, not classes
+        labels = sorted(set(whole.labels))                   # every class of --data, held-out ones too
         if len(labels) < 2:
-            raise ValueError(f"{self.cfg.data}: the data hold only the class {labels[0]!r}; need at least two")
-        train_idx, _ = self._split(examples)
-        tokens = [self.tokens(examples[i][1]) for i in train_idx]
-        c, n = self.cfg, self.settings["network"]
-        if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(self.pretrained, tokens, c.level, c.tokenizer, n.cell, n.hidden_size,
-                                                   n.num_layers, n.embedding_size, n.bidirectional, c.min_count)
-        else:
-            vocab, warm = L.build_vocab(tokens, c.min_count, c.tokenizer), {}
-        self.prepared = {"vocab": vocab.to_json(), "labels": labels, "max_length": max(map(len, tokens)),
-                         "data_sha256": L.file_digest(L.data_files(self.cfg.data)), **warm}
+            raise ValueError(f"{whole.source}: the data hold only the class {labels[0]!r}; need at least two")
+        self.prepared = {**self.inputs.prepare(train), "labels": labels}
         return self.prepared
 
     def warm_start(self, model) -> None:
@@ -100,22 +109,27 @@ class ClassifyTask(Task):
     # ------------------------------------------------------------------------------------------------
 
     def batches(self, train):
-        L.check_digest(self.prepared, L.data_files(self.cfg.data))
-        seqs, labels = self._data("train")
-        make = lambda index: ClassifyBatch(*L.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
-        return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
+        seqs, labels = self._encoded("train")
+        make = lambda index: ClassifyBatch(*self.inputs.pad([seqs[i] for i in index]), labels[index])  # noqa: E731
+        return self.inputs.batches(train, seqs, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        c = self.cfg
-        return SequenceClassifier.from_config(self.settings["network"], len(self.prepared["vocab"]["tokens"]),
-                                              len(self.prepared["labels"]), readout=c.readout, seed=seed, dtype=dtype,
-                                              embedding_dropout=c.embedding_dropout)
+        c, n = self.cfg, self.settings["network"]
+        vocab_size, layer = self.inputs.model_input(n.hidden_size)
+        return SequenceClassifier.from_config(n, vocab_size, len(self.prepared["labels"]), readout=c.readout,
+                                              seed=seed, dtype=dtype, embedding_dropout=c.embedding_dropout,
+                                              input_layer=layer)
+
+    def proba(self, model, seqs) -> np.ndarray:
+        """p(class) (N, C) of encoded sequences, in length-sorted batches."""
+        probs = np.zeros((len(seqs), len(self.prepared["labels"])))
+        for index, x, mask in self.inputs.eval_batches(seqs, model.dtype):
+            probs[index] = model.predict_proba(x, mask)
+        return probs
 
     def metrics(self, model, split: str) -> dict:
-        seqs, labels = self._data(split)
-        probs = np.zeros((len(seqs), len(self.prepared["labels"])))
-        for index, ids, mask in L.in_eval_batches(seqs):
-            probs[index] = model.predict_proba(ids, mask)
+        seqs, labels = self._encoded(split)
+        probs = self.proba(model, seqs)
         nll = -np.log(np.maximum(probs[np.arange(len(seqs)), labels], np.finfo(float).tiny))
         pred, names = probs.argmax(axis=1), self.prepared["labels"]
         out = {"loss": float(nll.mean()), "accuracy": M.accuracy(pred, labels), "macro_f1": M.macro_f1(pred, labels, names)}
@@ -138,17 +152,27 @@ class ClassifyTask(Task):
             rows += ["  " + n + " " + " ".join(str(v) for v in row) for n, row in zip(names, cm)]
         return "\n".join([head, *rows])
 
+    def _line(self, p) -> str:
+        """label<TAB>p(label)<TAB>label:p ... of one sequence's probabilities."""
+        names, best = self.prepared["labels"], int(p.argmax())
+        return "\t".join([names[best], f"{p[best]:.4f}", " ".join(f"{n}:{q:.4f}" for n, q in zip(names, p))])
+
     def predict(self, model, lines, options):
-        names, stoi = self.prepared["labels"], self._stoi()
+        self.inputs.from_lines()
         for number, line in enumerate(lines, 1):
             tokens = self.tokens(line)
             if not tokens:
                 raise ValueError(f"line {number}: empty text")
             L.check_length(f"line {number}", len(tokens), self.prepared["max_length"])
-            ids = L.encode(stoi, tokens)[:, None]
-            p = model.predict_proba(ids)[0]
-            best = int(p.argmax())
-            yield "\t".join([names[best], f"{p[best]:.4f}", " ".join(f"{n}:{q:.4f}" for n, q in zip(names, p))])
+            yield self._line(self.proba(model, self.inputs.encode([tokens]))[0])
+
+    def predict_file(self, model, path, options):
+        """id<TAB>the predict line of each sequence of a vector file; None for a token run (the CLI reads lines)."""
+        read = self.inputs.read_for_predict(path)
+        if read is None:
+            return None
+        ids, seqs = read
+        return (f"{sid}\t{self._line(p)}" for sid, p in zip(ids, self.proba(model, seqs)))
 
     # ------------------------------------------------------------------------------------------------
 
@@ -158,45 +182,20 @@ class ClassifyTask(Task):
 
     def encode(self, text: str) -> np.ndarray:
         """The token ids (T,) of one text in the run's vocabulary (unknown tokens: <unk>)."""
-        return L.encode(self._stoi(), self.tokens(text))
-
-    def _stoi(self) -> dict:
-        return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
-
-    def _split(self, examples):
-        return L.split_indices(len(examples), self.cfg.valid_fraction) if self.cfg.valid is None \
-            else (np.arange(len(examples)), None)
+        return self.inputs.encode([self.tokens(text)])[0]
 
     def check_data(self) -> None:
-        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
+        self._encoded("valid")                       # unknown labels: before the folder exists
 
-    def _data(self, split: str):
-        """(token id sequences, label ids) of "train", "valid" or a labelled file."""
-        if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
-            examples = read_examples(self.cfg.data, self.cfg.encoding)
-            train_idx, valid_idx = self._split(examples)
-            chosen = [examples[i] for i in (train_idx if split == "train" else valid_idx)]
-            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
-            source = self.cfg.data
-        else:
-            source = self.cfg.valid if split == "valid" else split
-            chosen = read_examples(source, self.cfg.encoding)
-            numbers = range(1, len(chosen) + 1)
-        index, stoi = {n: i for i, n in enumerate(self.prepared["labels"])}, self._stoi()
-        seqs, labels = [], []
-        for k, (label, text) in zip(numbers, chosen):
+    def _encoded(self, split: str):
+        """(encoded sequences, label ids) of "train", "valid" or a labelled file."""
+        ex = self.inputs.read(split)
+        index, names = {n: i for i, n in enumerate(self.prepared["labels"])}, self.prepared["labels"]
+        for key, label in zip(ex.keys, ex.labels):
             if label not in index:
-                raise ValueError(f"{source}: example {k} has the label {label!r}, not one of the run's labels "
-                                 f"{', '.join(self.prepared['labels'])}")
-            tokens = self.tokens(text) or [""]
-            seqs.append(L.encode(stoi, tokens))
-            labels.append(index[label])
-        return seqs, np.array(labels, np.int64)
+                raise ValueError(f"{ex.source}: {ex.unit} {key} has the label {label!r}, not one of the run's labels "
+                                 f"{', '.join(names)}")
+        return self.inputs.encode(ex.items), np.array([index[y] for y in ex.labels], np.int64)
 
 
-
-# Sequences of real vectors (.csv, .tsv, .ts, .npz data; tasks/vectors.py) through the same task.
-from unroll.tasks.vector_parts import ClassifyVectors  # noqa: E402
-from unroll.tasks.vectors import with_vectors  # noqa: E402
-
-TASK = with_vectors(ClassifyTask, ClassifyVectors)
+TASK = ClassifyTask

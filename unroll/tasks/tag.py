@@ -21,6 +21,7 @@ import numpy as np
 
 from unroll.command import Command
 from unroll.config import option
+from unroll.data import vectors as V
 from unroll.data.columns import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import read_text
@@ -29,6 +30,8 @@ from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
 from unroll.tasks.base import Task
+from unroll.tasks.inputs import choose
+from unroll.tasks.vectors import VectorConfig
 
 
 @dataclass(frozen=True)
@@ -57,34 +60,44 @@ class TagPredictOptions:
             raise ValueError(f"--format must be tags or words, got {self.format!r}")
 
 
+TOKEN_ONLY = ("level", "min_count", "encoding")      # fields vector input does not read (refused)
+
+
 class TagTask(Task):
     name, help = "tag", "aligned many-to-many: a tag per token (CoNLL data; word segmentation)"
     page = "unroll.tasks.probes.tag"       # its page in unroll serve (tasks/probes/tag.py)
-    sections = {"tag": TagConfig, "network": NETWORK}      # NETWORK: the model's defaults, the CLI's
+    sections = {"tag": TagConfig, "network": NETWORK, "vectors": VectorConfig}   # NETWORK: the model's defaults
+    optional_sections = ("vectors",)       # runs written before vector input have none
     train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
     predict_options = TagPredictOptions
+
+    def __init__(self, settings, prepared=None):
+        super().__init__({"vectors": VectorConfig(), **settings}, prepared)
+        self.inputs = choose(self, "tag", TOKEN_ONLY, {"read_file": self._read_file, "split": self._split,
+                                                       "unit": "sequence"}, per_step=True)
 
     @property
     def cfg(self) -> TagConfig:
         return self.settings["tag"]
 
-    def prepare(self) -> dict:
-        if self.cfg.data is None:
+    def _read_file(self, path, flag=None):
+        if path is None:
             raise ValueError("--task tag needs --data (a CoNLL file; `unroll data segment` makes one from text)")
-        sequences = read_conll(self.cfg.data, self.cfg.encoding, "--data")
-        train_idx, _ = self._split(sequences)
-        c, n, token_lists = self.cfg, self.settings["network"], [sequences[i][0] for i in train_idx]
-        if c.init_from:
-            vocab, warm = pretrained.prepare_vocab(self.pretrained, token_lists, c.level, None, n.cell, n.hidden_size,
-                                                   n.num_layers, n.embedding_size, n.bidirectional, c.min_count)
-        else:
-            vocab, warm = L.build_vocab(token_lists, c.min_count), {}
-        tags = sorted({t for i in train_idx for t in sequences[i][1]})
+        return read_conll(path, self.cfg.encoding, flag)
+
+    def _split(self, n: int):
+        if self.cfg.valid is not None:
+            return np.arange(n), None
+        return L.split_indices(n, self.cfg.valid_fraction, 0, f"--data {self.cfg.data}", "CoNLL sequences")
+
+    def prepare(self) -> dict:
+        train = self.inputs.read("train", "--data")
+        if self.inputs.kind == "vectors":
+            V.check_classes(train.labels, train.source, "tag")    # numbers are measurements, not tags
+        tags = sorted({t for row in train.labels for t in row})
         if len(tags) < 2:
-            raise ValueError(f"{self.cfg.data}: the training sequences hold only the tag {tags[0]!r}; need two")
-        self.prepared = {"vocab": vocab.to_json(), "tags": tags,
-                         "max_length": max(len(sequences[i][0]) for i in train_idx),
-                         "data_sha256": L.file_digest([self.cfg.data]), **warm}
+            raise ValueError(f"{train.source}: the training sequences hold only the tag {tags[0]!r}; need two")
+        self.prepared = {**self.inputs.prepare(train), "tags": tags}
         return self.prepared
 
     def warm_start(self, model) -> None:
@@ -98,28 +111,33 @@ class TagTask(Task):
         return int(batch.mask.sum())                 # real tokens: the loss is their mean
 
     def batches(self, train):
-        L.check_digest(self.prepared, [self.cfg.data])
-        seqs, tags = self._data("train")
-        make = lambda index: TagBatch(*L.pad([seqs[i] for i in index]), L.pad([tags[i] for i in index])[0])  # noqa: E731
-        return L.batches([len(s) for s in seqs], train.batch_size, train.seed, make)
+        seqs, tags = self._encoded("train")
+        make = lambda index: TagBatch(*self.inputs.pad([seqs[i] for i in index]),  # noqa: E731
+                                      L.pad([tags[i] for i in index])[0])
+        return self.inputs.batches(train, seqs, make)
 
     def build_model(self, seed: int, dtype=np.float32):
-        return SequenceTagger.from_config(self.settings["network"], len(self.prepared["vocab"]["tokens"]),
-                                          len(self.prepared["tags"]), seed=seed, dtype=dtype)
+        n = self.settings["network"]
+        vocab_size, layer = self.inputs.model_input(n.hidden_size)
+        return SequenceTagger.from_config(n, vocab_size, len(self.prepared["tags"]), seed=seed, dtype=dtype,
+                                          input_layer=layer)
+
+    def proba(self, model, seqs) -> list[np.ndarray]:
+        """p(tag) (T_n, K) of each encoded sequence, in length-sorted batches."""
+        out = [None] * len(seqs)
+        for index, x, mask in self.inputs.eval_batches(seqs, model.dtype):
+            probs = model.predict_proba(x, mask)
+            for col, i in enumerate(index):
+                out[i] = probs[:len(seqs[i]), col]
+        return out
 
     def metrics(self, model, split: str) -> dict:
-        seqs, tags = self._data(split)
-        names, pred, nll, count = self.prepared["tags"], [None] * len(seqs), 0.0, 0
-        for index, ids, mask in L.in_eval_batches(seqs):
-            probs = model.predict_proba(ids, mask)
-            for col, i in enumerate(index):
-                n = len(seqs[i])
-                nll -= np.log(np.maximum(probs[np.arange(n), col, tags[i]], np.finfo(float).tiny)).sum()
-                count += n
-                pred[i] = probs[:n, col].argmax(axis=1)
-        pred_tags = [[names[t] for t in p] for p in pred]
-        gold_tags = [[names[t] for t in g] for g in tags]
-        out = {"loss": float(nll / count), "token_accuracy": M.token_accuracy(pred_tags, gold_tags)}
+        seqs, tags = self._encoded(split)
+        names, probs = self.prepared["tags"], self.proba(model, seqs)
+        nll = sum(-np.log(np.maximum(p[np.arange(len(t)), t], np.finfo(float).tiny)).sum() for p, t in zip(probs, tags))
+        pred_tags = [[names[k] for k in p.argmax(axis=1)] for p in probs]
+        gold_tags = [[names[k] for k in t] for t in tags]
+        out = {"loss": float(nll / sum(map(len, tags))), "token_accuracy": M.token_accuracy(pred_tags, gold_tags)}
         if set(names) == {"B", "I"}:
             out["boundary_f1"] = M.boundary_f1(pred_tags, gold_tags)["f1"]
             out["word_f1"] = M.word_f1(pred_tags, gold_tags)["f1"]
@@ -137,7 +155,8 @@ class TagTask(Task):
         return "token_accuracy", "max"
 
     def predict(self, model, lines, options):
-        names, stoi = self.prepared["tags"], self._stoi()
+        self.inputs.from_lines()
+        names = self.prepared["tags"]
         words = options is not None and options.format == "words"
         if words and set(names) != {"B", "I"}:
             raise ValueError(f"--format words needs the tags B and I; this run's tags are {', '.join(names)}")
@@ -147,13 +166,23 @@ class TagTask(Task):
                 yield ""
                 continue
             L.check_length(f"line {number}", len(tokens), self.prepared["max_length"])
-            tags = [names[t] for t in model.predict_proba(L.encode(stoi, tokens)[:, None])[:, 0].argmax(axis=1)]
+            tags = [names[t] for t in self.proba(model, self.inputs.encode([tokens]))[0].argmax(axis=1)]
             if words:
                 sep = "" if self.cfg.level == "char" else " "
                 yield "".join((" " if t == "B" and k else sep if k else "") + tok
                               for k, (tok, t) in enumerate(zip(tokens, tags)))
             else:
                 yield " ".join(tags)
+
+    def predict_file(self, model, path, options):
+        """id<TAB>a tag per row of each sequence of a vector file; None for a token run (the CLI reads lines)."""
+        read = self.inputs.read_for_predict(path)
+        if read is None:
+            return None
+        ids, seqs = read
+        names = self.prepared["tags"]
+        return (f"{sid}\t" + " ".join(names[k] for k in p.argmax(axis=1))
+                for sid, p in zip(ids, self.proba(model, seqs)))
 
     # ------------------------------------------------------------------------------------------------
 
@@ -163,40 +192,21 @@ class TagTask(Task):
 
     def encode(self, text: str) -> np.ndarray:
         """The token ids (T,) of one input line in the run's vocabulary (unknown tokens: <unk>)."""
-        return L.encode(self._stoi(), self.tokens(text))
-
-    def _stoi(self) -> dict:
-        return {t: i for i, t in enumerate(self.prepared["vocab"]["tokens"])}
-
-    def _split(self, sequences):
-        if self.cfg.valid is not None:
-            return np.arange(len(sequences)), None
-        return L.split_indices(len(sequences), self.cfg.valid_fraction, 0, f"--data {self.cfg.data}", "CoNLL sequences")
+        return self.inputs.encode([self.tokens(text)])[0]
 
     def check_data(self) -> None:
-        self._data("valid")                          # unknown labels, tags or conditions: before the folder exists
+        self._encoded("valid")                       # unknown tags: before the folder exists
 
-    def _data(self, split: str):
-        """(token id sequences, tag id sequences) of "train", "valid" or a CoNLL file."""
-        if split in ("train", "valid") and not (split == "valid" and self.cfg.valid):
-            sequences = read_conll(self.cfg.data, self.cfg.encoding)
-            train_idx, valid_idx = self._split(sequences)
-            source, chosen = self.cfg.data, [sequences[i] for i in (train_idx if split == "train" else valid_idx)]
-            numbers = [int(i) + 1 for i in (train_idx if split == "train" else valid_idx)]
-        else:
-            source = self.cfg.valid if split == "valid" else split
-            chosen = read_conll(source, self.cfg.encoding)
-            numbers = range(1, len(chosen) + 1)
-        index, stoi = {t: i for i, t in enumerate(self.prepared["tags"])}, self._stoi()
-        seqs, tags = [], []
-        for k, (tokens, tg) in zip(numbers, chosen):
-            unknown = sorted(set(tg) - set(index))
+    def _encoded(self, split: str):
+        """(encoded sequences, tag id sequences) of "train", "valid" or a file."""
+        ex, names = self.inputs.read(split), self.prepared["tags"]
+        index = {t: i for i, t in enumerate(names)}
+        for key, row in zip(ex.keys, ex.labels):
+            unknown = sorted(set(row) - set(index))
             if unknown:
-                raise ValueError(f"{source}: sequence {k} has the tag(s) {L.some(unknown)}, not in the run's "
-                                 f"tag set {L.some(self.prepared['tags'])}")
-            seqs.append(L.encode(stoi, tokens))
-            tags.append(np.array([index[t] for t in tg], np.int64))
-        return seqs, tags
+                raise ValueError(f"{ex.source}: sequence {key} has the tag(s) {L.some(unknown)}, not in the run's "
+                                 f"tag set {L.some(names)}")
+        return self.inputs.encode(ex.items), [np.array([index[t] for t in row], np.int64) for row in ex.labels]
 
 
 def _segment_arguments(s) -> None:
@@ -228,8 +238,4 @@ TagTask.commands = (Command("segment", "word segmentation data in CoNLL form: ea
                             "spaces, tagged B where a word starts, else I", _segment_arguments, cmd_data_segment,
                             kind="data"),)
 
-# Sequences of real vectors (.csv, .ts, .npz data; tasks/vectors.py) through the same task.
-from unroll.tasks.vector_parts import TagVectors  # noqa: E402
-from unroll.tasks.vectors import with_vectors  # noqa: E402
-
-TASK = with_vectors(TagTask, TagVectors)
+TASK = TagTask
