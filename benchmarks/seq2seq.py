@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from unroll import metrics  # noqa: E402
+from unroll.tasks import sequence_metrics as metrics  # noqa: E402
 from unroll.data import pair_generators as gen  # noqa: E402
 from unroll.data.pairs import PairVocab, batches, encode_pairs  # noqa: E402
 from unroll.decode import beam_translate, greedy_translate  # noqa: E402

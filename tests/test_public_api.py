@@ -30,6 +30,6 @@ def test_defaults_agree_between_the_api_the_config_and_the_cli():
     from unroll.cli import build_parser
     model = unroll.LanguageModel(vocab_size=10)
     args = build_parser().parse_args(["train"])
-    assert model.config.hidden_size == unroll.ModelConfig().hidden_size == getattr(args, "model.hidden_size") == 256
+    assert model.config.hidden_size == unroll.ModelConfig().hidden_size == getattr(args, "network.hidden_size") == 256
     assert getattr(args, "train.lr") == unroll.TrainConfig().lr and getattr(args, "bptt.seq_len") == 100
     assert unroll.TrainConfig().max_time == 600.0 and unroll.TrainConfig(max_steps=5).max_time is None

@@ -17,7 +17,7 @@ import argparse
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from unroll.checks import (REGISTRIES, check_encoding, check_finite, check_positive, finite_float, flag_of,  # noqa: F401
+from unroll.options import (REGISTRIES, check_encoding, check_finite, check_positive, finite_float, flag_of,  # noqa: F401
                            names, option)
 from unroll.nn.network import ModelConfig, StackConfig  # noqa: F401  (the language model's and every task's network)
 

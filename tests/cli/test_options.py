@@ -82,7 +82,7 @@ def test_init_scale_and_embedding_width(texts, tmp_path):
     assert train("--data", texts / "train.txt", "--init-scale", 0.05, "--embedding", 7, "--max-steps", 1,
                  "--out", run_dir) == 0
     weights = weights_at(run_dir, 0)
-    V = config_of(run_dir)["model"]["vocab_size"]
+    V = config_of(run_dir)["network"]["vocab_size"]
     assert weights["embed.W"].shape == (V, 7) and weights["layer0.lstm.W_x"].shape == (7, 48)
     everything = np.concatenate([w.ravel() for w in weights.values()])
     assert np.abs(everything).max() <= 0.05
@@ -143,7 +143,7 @@ def test_cell_and_activation(texts, tmp_path, cell, activation, keys):
     run_dir = tmp_path / "run"
     assert train("--data", texts / "train.txt", "--cell", cell, "--activation", activation, "--max-steps", 2,
                  "--out", run_dir) == 0
-    model_config = config_of(run_dir)["model"]
+    model_config = config_of(run_dir)["network"]
     assert model_config["cell"] == cell and model_config["activation"] == activation
     weights = weights_at(run_dir, 2)
     assert {k.split(".", 2)[2] for k in weights if k.startswith("layer0.")} == keys

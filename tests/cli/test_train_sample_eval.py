@@ -147,7 +147,7 @@ def test_bad_run_folders_and_primes_get_one_line_errors(corpus, tmp_path, capsys
     assert train("--data", corpus, "--max-steps", 2, "--out", run) == 2
     assert "holds a finished run; give another --out" in capsys.readouterr().err      # advice that works (#28)
     config = json.loads((run / "config.json").read_text())
-    config["model"]["hidden_size"] = 16
+    config["network"]["hidden_size"] = 16
     (run / "config.json").write_text(json.dumps(config))
     assert main(["eval", str(run)]) == 2
     assert "has shape" in capsys.readouterr().err
@@ -183,7 +183,7 @@ def _as_unroll_0_1(run: Path) -> None:
     from safetensors.numpy import save_file
     config = json.loads((run / "config.json").read_text())
     corpus = {k: v for k, v in config["corpus"].items() if k != "valid"}
-    old = {"unroll_version": "0.1.0", "created": config["created"], "model": config["model"],
+    old = {"unroll_version": "0.1.0", "created": config["created"], "model": config["network"],
            "train": {**corpus, **config["bptt"], **config["train"]}, "data": config["data"], "vocab": config["vocab"]}
     del old["train"]["log_every"]
     (run / "config.json").write_text(json.dumps(old))

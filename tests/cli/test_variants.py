@@ -44,7 +44,7 @@ def weights(run: Path, step: int | None = None) -> dict:
 def test_variant_trains_samples_and_records_its_options(corpus, tmp_path, capsys, flags, keys, config):
     run = tmp_path / "run"
     assert main(["train", *SMALL, "--data", str(corpus), "--max-steps", "3", "--out", str(run), *flags]) == 0
-    saved = json.loads((run / "config.json").read_text())["model"]
+    saved = json.loads((run / "config.json").read_text())["network"]
     assert {k: saved[k] for k in config} == config
     params = weights(run)
     assert keys <= set(params)

@@ -8,7 +8,7 @@ import pytest
 
 from unroll.data import pair_generators as gen
 from unroll.data.pairs import PairVocab, batches, encode_pairs, make_batch, parse_pairs, read_pairs, write_pairs
-from unroll import metrics
+from unroll.tasks import sequence_metrics as metrics
 
 
 def test_tsv_reads_pairs_and_ignores_extra_columns(tmp_path):

@@ -104,7 +104,7 @@ def test_import_of_a_torch_trained_state_dict_matches_torch(cell, activation, tm
     lm_torch.import_model(tmp_path / "m.safetensors", tmp_path / "vocab.json", tmp_path / "run",
                           activation if cell == "rnn" else None)
     task, model, info = run.load(tmp_path / "run")
-    assert task.vocab == CharVocab(vocab) and info["model"]["cell"] == cell
+    assert task.vocab == CharVocab(vocab) and info["network"]["cell"] == cell
     ids = np.random.default_rng(4).integers(0, V, (30, N))
     logits, _, _ = model.forward(ids, training=False)
     with torch.no_grad():

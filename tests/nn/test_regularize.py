@@ -150,7 +150,7 @@ def test_cli_flags_reach_the_model(tmp_path, monkeypatch, capsys):
               "--max-steps", "4", "--eval-every", "2", "--dropout", "0.2", "--quiet"]
     assert main([*common, "--out", "plain"]) == 0
     assert main([*common, "--weight-drop", "0.5", "--locked-dropout", "--out", "wd"]) == 0
-    model = json.loads((tmp_path / "wd" / "config.json").read_text())["model"]
+    model = json.loads((tmp_path / "wd" / "config.json").read_text())["network"]
     assert model["weight_drop"] == 0.5 and model["locked_dropout"] is True
     a, b = run.load(tmp_path / "plain", "last")[1], run.load(tmp_path / "wd", "last")[1]
     assert not np.array_equal(a.params["layer0.lstm.W_h"], b.params["layer0.lstm.W_h"])

@@ -66,7 +66,7 @@ def test_the_language_model_takes_them_from_the_command_line(tmp_path, monkeypat
     common = ["train", "--data", "t.txt", "--hidden", "5", "--layers", "1", "--seq-len", "6", "--batch", "4",
               "--max-steps", "2", "--eval-every", "2", "--quiet"]
     assert main([*common, "--recurrent-dropout", "0.3", "--zoneout", "0.1", "--out", "r"]) == 0
-    model = json.loads((tmp_path / "r" / "config.json").read_text())["model"]
+    model = json.loads((tmp_path / "r" / "config.json").read_text())["network"]
     assert model["recurrent_dropout"] == 0.3 and model["zoneout"] == 0.1
     capsys.readouterr()
     assert main(["train", "--task", "classify", "--data", "x.tsv", "--zoneout", "0.1", "--out", "c"]) == 2

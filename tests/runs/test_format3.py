@@ -60,4 +60,4 @@ def test_the_upgrade_moves_each_tasks_network_and_renames_the_skip_delay():
     longterm = upgrade_v3({"format": 3, "task": "longterm", "model": {"cell": "skip", "hidden": 8, "skip_d": 5}})
     assert longterm["model"] == {"cell": "skip", "hidden": 8, "skip_every": 5} and "network" not in longterm
     lm = upgrade_v3({"format": 3, "task": "lm", "model": {"hidden_size": 4, "skip_every": 3}})
-    assert lm == {"format": 4, "task": "lm", "model": {"hidden_size": 4, "skip_every": 3}}
+    assert lm == {"format": 4, "task": "lm", "network": {"hidden_size": 4, "skip_every": 3}}

@@ -145,7 +145,7 @@ def import_model(model_path: Path, vocab_path: Path, out_dir: Path, activation: 
     corpus = CorpusConfig(level=vocab.kind, **({"tokenizer": vocab.tokenizer} if vocab.kind == "word" else {}))
     folder.create({
         "task": LanguageModelTask.name, "train": to_dict(TrainConfig()), "corpus": to_dict(corpus), "bptt": to_dict(BPTTConfig()),
-        "model": to_dict(model.config), "imported": source,
+        "network": to_dict(model.config), "imported": source,
         "data": {"source": None, "sha256": None, "valid": None, "valid_sha256": None},
         "vocab": {"level": vocab.kind, **vocab.to_json()},
     })

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, make_dataclass, replace
 
-from unroll.checks import check_finite, check_positive, names, option
+from unroll.options import check_finite, check_positive, names, option
 from unroll.nn.cells import CELLS
 
 # field -> the option name the cells register (stack.register_cell's options / init_options)

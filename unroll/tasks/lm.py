@@ -51,7 +51,7 @@ class LanguageModelTask(Task):
     name = "lm"
     page = "unroll.tasks.probes.lm"       # its page in unroll serve (tasks/probes/lm.py)
     help = "character- or word-level language model (the default)"
-    sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "model": ModelConfig}
+    sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "network": ModelConfig}
     predict_options = CompleteOptions
 
     def __init__(self, settings: dict, prepared: dict | None = None):
@@ -69,7 +69,7 @@ class LanguageModelTask(Task):
         vocab_text = text if corpus.level == "word" or valid_text is None else text + valid_text
         vocab = build_vocab(corpus, vocab_text)
         train_ids, valid_ids = encode_splits(corpus, vocab, text, valid_text)
-        self.settings["model"] = replace(self.settings["model"], vocab_size=len(vocab))
+        self.settings["network"] = replace(self.settings["network"], vocab_size=len(vocab))
         self.prepared = {
             "data": {"source": source, "sha256": sha256(text),
                      "valid": str(Path(corpus.valid).resolve()) if has_valid_file(corpus) else None,
@@ -117,7 +117,7 @@ class LanguageModelTask(Task):
     # Model and training.
 
     def build_model(self, seed: int, dtype=np.float32) -> LanguageModel:
-        return LanguageModel.from_config(self.settings["model"], seed=seed, dtype=dtype)
+        return LanguageModel.from_config(self.settings["network"], seed=seed, dtype=dtype)
 
     def loss_and_grads(self, model, batch, state=None):
         """Truncated BPTT(k1, k2) on one (x, y) batch; the carried state is {"state", "history"}."""

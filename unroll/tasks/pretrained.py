@@ -51,7 +51,7 @@ def read(loaded) -> Pretrained:
     if not isinstance(model, LanguageModel):
         raise ValueError(f"--init-from {where}: a language-model run folder is needed, this one holds "
                          f"--task {info['task']}")
-    m, vocab = task.settings["model"], task.vocab
+    m, vocab = task.settings["network"], task.vocab
     return Pretrained(str(where), info["step"], task.settings["corpus"].level, getattr(vocab, "tokenizer", None),
                       m.cell, m.hidden_size, m.num_layers, m.embedding_size or m.hidden_size, list(vocab.tokens),
                       model.params)

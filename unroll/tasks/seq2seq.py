@@ -210,7 +210,7 @@ class Seq2SeqTask(Task):
         self._encoded("valid")
 
     def metrics(self, model, split: str) -> dict:
-        from unroll import metrics as M
+        from unroll.tasks import sequence_metrics as M
         tgt = self.target_vocab
         texts, ids = self._encoded(split)
         total, count = 0.0, 0.0

@@ -1,8 +1,9 @@
 """config.json format 3 -> 4: each task's network settings move into one ``network`` section.
 
 Format 3 kept them in the task's own section (``classify.hidden_size``, ``tag.unidirectional`` ...); format 4
-has them once, in ``network`` (nn/network.py's StackConfig with the task's defaults). The language model's
-section ``model`` was already its network section and keeps its name. Called by ``runs/folder.py``'s ``read_config``; the file on disk is left as it was.
+has them once, in ``network`` (nn/network.py's StackConfig with the task's defaults); the language model's
+section ``model``, which held the same settings, is ``network`` too. Called by ``runs/folder.py``'s
+``read_config``; the file on disk is left as it was.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def upgrade_v3(info: dict) -> dict:
     info = dict(info, format=4)
     if info.get("task") == "longterm" and isinstance(info.get("model"), dict):
         info["model"] = {("skip_every" if k == "skip_d" else k): v for k, v in info["model"].items()}
+    from unroll.tasks.lm import LanguageModelTask
+    if info.get("task") == LanguageModelTask.name and isinstance(info.get("model"), dict):
+        info["network"] = info.pop("model")
     section = TASK_SECTION.get(info.get("task"))
     if section is None or not isinstance(info.get(section), dict):
         return info

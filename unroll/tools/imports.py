@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (        # lowest first
     ("version", ("unroll._version",)),
-    ("engine", ("unroll.command", "unroll.nn", "unroll.checks", "unroll.config", "unroll.metrics", "unroll.data", "unroll.decode")),
+    ("engine", ("unroll.command", "unroll.nn", "unroll.options", "unroll.config", "unroll.data", "unroll.decode")),
     ("models", ("unroll.models",)),
     ("train", ("unroll.train",)),
     ("tasks", ("unroll.tasks",)),

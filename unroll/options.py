@@ -1,6 +1,8 @@
-"""Checks of settings that name the flag the user typed (``--hidden must be a positive integer, got 0``),
-shared by TrainConfig, the language model's sections and every task's settings; and the argparse type of
-every float flag, which refuses NaN and infinity (they end in a diverged run, not in a result)."""
+"""Settings as options: ``option()`` (a dataclass field that is also a CLI flag), ``names()`` of the
+registries that list cells, optimizers, tokenizers ..., and checks of settings that name the flag the
+user typed (``--hidden must be a positive integer, got 0``), shared by TrainConfig, the network section
+and every task's settings; and the argparse type of every float flag, which refuses NaN and infinity
+(they end in a diverged run, not in a result)."""
 
 from __future__ import annotations
 
