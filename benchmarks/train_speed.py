@@ -1,7 +1,7 @@
 """Training tokens/s of unroll against torch.nn: ``unroll bench`` without the memory and sampling parts.
 
     python benchmarks/train_speed.py                                  # six configs and the default, threads 2,1
-    python benchmarks/train_speed.py --strategies off,batch,wave,auto # unroll's time-loop strategies side by side
+    python benchmarks/train_speed.py --strategies off,batch,auto # unroll's time-loop strategies side by side
     python benchmarks/train_speed.py --configs lstm-128,default --threads 2 --rounds 7
     ../shared/tools/quiet --wait 120 -- python benchmarks/train_speed.py --json benchmarks/results/NAME.json
 

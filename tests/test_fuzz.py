@@ -172,7 +172,7 @@ def test_random_json_as_checkpoint_state_with_matching_checksum(value, where, go
 
 
 @FUZZ
-@given(value=json_values, section=st.sampled_from(["task", "model", "train", "corpus", "bptt", "data", "vocab", None]))
+@given(value=json_values, section=st.sampled_from(["task", "network", "train", "corpus", "bptt", "data", "vocab", None]))
 def test_random_json_in_the_run_configuration(value, section, good_run, tmp_path, capsys):
     folder = fresh_copy(good_run, tmp_path)
     info = json.loads((folder / "config.json").read_text())

@@ -14,7 +14,7 @@ from unroll.nn import kernels
 from unroll.nn.kernels import calibrate, split
 
 REAL_MAX_PARTS = split.max_parts
-ENTRY = {"choice": "wave", "seconds": {"off": 0.03, "batch": 0.04, "wave": 0.02}, "date": "2026-12-06"}
+ENTRY = {"choice": "batch", "seconds": {"off": 0.04, "batch": 0.03}, "date": "2026-12-06"}
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     said = []
     kernels.on_compile(said.append)
     try:
-        assert split.calibrated("lstm", 128, 50) == "wave"
-        assert split.calibrated("lstm", 128, 50) == "wave"
+        assert split.calibrated("lstm", 128, 50) == "batch"
+        assert split.calibrated("lstm", 128, 50) == "batch"
     finally:
         kernels.on_compile(None)
     assert measured == [("lstm", 128, 50)]
@@ -54,14 +54,14 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     assert json.loads(file.read_text()) == {"format": 1, "machines": {calibrate.cpu_model(): {
         "lstm H=128 N=50 threads=2": ENTRY}}}
     calibrate.forget()                                          # a later process reads the file, measures nothing
-    assert split.stack_strategy("lstm", 128, 50) == "wave" and measured == [("lstm", 128, 50)]
-    assert split.parts(50, 128, "lstm") == [(0, 50)]           # wave splits no batch
+    assert split.stack_strategy("lstm", 128, 50) == "batch" and measured == [("lstm", 128, 50)]
+    assert split.parts(50, 128, "lstm") == [(0, 25), (25, 50)]  # the calibrated batch split
 
 
 def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
     file.write_text(json.dumps({"format": 1, "machines": {"Other CPU": {"gru H=64 N=32 threads=2": ENTRY},
                                                           calibrate.cpu_model(): {"rnn H=512 N=50 threads=2": ENTRY}}}))
-    assert split.calibrated("gru", 64, 32) == "wave" and measured == [("gru", 64, 32)]
+    assert split.calibrated("gru", 64, 32) == "batch" and measured == [("gru", 64, 32)]
     machines = json.loads(file.read_text())["machines"]
     assert set(machines["Other CPU"]) == {"gru H=64 N=32 threads=2"}
     assert set(machines[calibrate.cpu_model()]) == {"rnn H=512 N=50 threads=2", "gru H=64 N=32 threads=2"}
@@ -71,16 +71,16 @@ def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
 def test_a_file_of_another_format_is_measured_over(file, measured, content):
     file.write_text(content)
     assert calibrate.read(file) == {"format": 1, "machines": {}}
-    assert split.calibrated("lstm", 256, 32) == "wave" and measured == [("lstm", 256, 32)]
+    assert split.calibrated("lstm", 256, 32) == "batch" and measured == [("lstm", 256, 32)]
     assert json.loads(file.read_text())["format"] == 1
 
 
 def test_forcing_a_strategy_skips_the_calibration(file, measured, monkeypatch):
-    for forced in ("off", "batch", "wave"):
+    for forced in ("off", "batch"):
         monkeypatch.setenv("UNROLL_SPLIT", forced)
         assert split.stack_strategy("lstm", 128, 50) == forced
     split.use("off")
-    monkeypatch.setenv("UNROLL_SPLIT", "wave")
+    monkeypatch.setenv("UNROLL_SPLIT", "batch")
     assert split.stack_strategy("lstm", 128, 50) == "off"       # use() over the environment
     assert measured == [] and not file.exists()
 
@@ -97,7 +97,7 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file):
     split.use("batch")
     entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
-    assert set(entry["seconds"]) == {"off", "batch", "wave"} and entry["choice"] in entry["seconds"]
+    assert set(entry["seconds"]) == {"off", "batch"} and entry["choice"] in entry["seconds"]
     assert entry["rounds"] == 1
     assert entry["seconds"][entry["choice"]] == min(entry["seconds"].values())
 

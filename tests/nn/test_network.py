@@ -24,12 +24,11 @@ from unroll.tasks import get_task
 NETWORK_FIELDS = {f.name for f in fields(StackConfig)}
 MODELS = {"lm": LanguageModel, "classify": SequenceClassifier, "tag": SequenceTagger, "generate": ConditionalGenerator,
           "seq2seq": Seq2Seq, "forecast": Forecaster}
-SECTION = {"lm": "model"}                 # the language model's network section kept its format-3 name
 NOT_YET = {"longterm"}                    # its own cell list (irnn) and TaskModel: not on the network section yet
 
 
 def network_of(task: str):
-    name = SECTION.get(task, "network")
+    name = "network"
     return name, get_task(task).sections[name]
 
 

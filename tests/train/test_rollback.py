@@ -21,7 +21,7 @@ MODEL = ModelConfig(hidden_size=16, num_layers=1, cell="lstm", embedding_size=No
 def trainer(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text(load_bundled("tinyshakespeare")[:20000], encoding="utf-8")
-    settings = {"corpus": CorpusConfig(data=str(path)), "bptt": BPTTConfig(seq_len=10, bptt=15), "model": MODEL}
+    settings = {"corpus": CorpusConfig(data=str(path)), "bptt": BPTTConfig(seq_len=10, bptt=15), "network": MODEL}
     config = TrainConfig(batch_size=4, eval_every=4, max_steps=10, optimizer="adam")
     return run.start(tmp_path / "run", "lm", settings, config, quiet=True)
 

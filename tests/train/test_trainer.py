@@ -24,7 +24,7 @@ def corpus(tmp_path) -> str:
 
 
 def make_trainer(tmp_path, corpus, **overrides):
-    settings = {"corpus": CorpusConfig(data=corpus), "bptt": BPTTConfig(seq_len=10), "model": MODEL}
+    settings = {"corpus": CorpusConfig(data=corpus), "bptt": BPTTConfig(seq_len=10), "network": MODEL}
     config = TrainConfig(batch_size=4, eval_every=4, **overrides)
     return run.start(tmp_path / "run", "lm", settings, config, quiet=True)
 

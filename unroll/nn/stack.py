@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unroll.nn import checks, kernels, ops, regularize
+from unroll.nn import checks, ops, regularize
 from unroll.nn import cells
 from unroll.nn.cells import CELLS, CellKind  # noqa: F401  (the registry, re-exported)
 
@@ -182,9 +182,6 @@ class Stack:
         m = checks.mask_array(mask, T, N, dtype)
         states0 = self._split_state("state0", state0, N, dtype)
         rev = ops.reverse_index(m, T, N) if self.bidirectional else None
-        wave = None if self._regularised() else kernels.wavefront_for(self, N, mask)   # layers on threads
-        if wave is not None:                                                # (UNROLL_SPLIT, kernels/wavefront.py)
-            return wave.forward(self, module, x, xw0, gather, params, states0, mask, rev, rng, training, dtype, T, N)
         inp, caches, keeps, finals, wkeeps = x, [], [], [], []
         for l in range(self.num_layers):
             keep = None
@@ -230,8 +227,6 @@ class Stack:
         N = dhs.shape[1]
         dstates = self._split_state("dstate", dstate, N, dtype)
         module, grads, dstate0 = self._module(), {}, [None] * (self.num_layers * dirs)
-        if kernels.ran_on_wavefront(cache):                        # its forward ran there (kernels/wavefront.py)
-            return kernels.load("wavefront").backward(self, module, dhs, cache, dstates)
         dy = dhs
         for l in reversed(range(self.num_layers)):
             dinp = None

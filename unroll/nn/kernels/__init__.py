@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 
 BACKENDS = ("numba", "numba-step", "numpy")
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}   # the RNN activations the kernels know
@@ -67,21 +66,6 @@ def fused(rows: int, activation: str | None = None) -> bool:
 def layer_loop(rows: int) -> bool:
     """True when the whole-layer loop should run (the "numba" path, and numpy's BLAS callable from numba)."""
     return fused(rows) and backend() == "numba" and load("blas").available()
-
-
-def wavefront_for(stack, N: int, mask=None):
-    """``kernels/wavefront.py`` when ``stack`` should run on it now (see its ``applies``), else None; numba is
-    imported only on the fused path (a batch of one sequence, e.g. sampling's, never gets here)."""
-    if stack.cell not in ("rnn", "lstm", "gru") or (stack.num_layers < 2 and stack.dirs < 2) or not fused(N):
-        return None
-    wave = load("wavefront")
-    return wave if wave.applies(stack, N, mask is not None) else None
-
-
-def ran_on_wavefront(cache) -> bool:
-    """True when a StackCache comes from a forward that ran on the wavefront (then its backward runs there)."""
-    wave = sys.modules.get("unroll.nn.kernels.wavefront")
-    return wave is not None and wave.owns(cache)
 
 
 def load(cell: str):

@@ -1,13 +1,13 @@
 """The calibration file: which time-loop strategy won on this machine, remembered (like FFTW's wisdom).
 
 ``split.calibrated`` measures, at the first use of a (cell, H, batch N, threads, CPU model), which strategy
-(``off``, ``batch``, ``wave``) runs a 2-layer stack fastest, and keeps the answer here: ``calibration.json``
+(``off``, ``batch``) runs a 2-layer stack fastest, and keeps the answer here: ``calibration.json``
 next to numba's cache of the kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION``
 names), one entry per CPU model and key, so every later run reads it. ``unroll bench --calibrate``
 measures again. The file::
 
     {"format": 1, "machines": {CPU MODEL: {"lstm H=128 N=50 threads=2":
-        {"choice": "wave", "seconds": {"off": 0.031, "batch": 0.036, "wave": 0.022}, "rounds": 5,
+        {"choice": "off", "seconds": {"off": 0.0278, "batch": 0.0314}, "rounds": 5,
          "date": "2026-12-06"}}}}
 """
 

@@ -12,8 +12,6 @@ every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
-- ``wave``: a stack's layers (or a bidirectional layer's directions) on threads of their own, each with a
-  one-thread BLAS (``wavefront.py``); a single-layer unidirectional stack runs as ``off``;
 - ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
   measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
   redoes it); "off" for small layers and one thread.
@@ -33,10 +31,10 @@ import numpy as np
 
 from unroll.nn.kernels import blas, calibrate
 
-STRATEGIES = ("auto", "off", "batch", "wave")
+STRATEGIES = ("auto", "off", "batch")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
-CANDIDATES = ("off", "batch", "wave")
+CANDIDATES = ("off", "batch")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
@@ -66,7 +64,7 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     choice = strategy()
     if choice == "auto":
         choice = calibrated(cell, H, N)
-    k = 1 if choice in ("off", "wave") else min(max_parts(), N // MIN_ROWS_PER_PART)
+    k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
     k = max(1, k)
     bounds = [N * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
