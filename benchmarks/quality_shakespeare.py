@@ -31,7 +31,8 @@ def run_unroll(seconds: float, extra: list[str]) -> dict:
         config = json.loads((out / "config.json").read_text())
         return {"side": "unroll", "command": " ".join(["unroll", *cmd[3:5], "--max-time", str(seconds), *extra]),
                 "valid_loss": record["valid_loss"], "step": record["step"], "wall_s": round(time.time() - start, 1),
-                "model": config["network"], "train": {k: config["train"][k] for k in ("seq_len", "batch_size", "lr", "optimizer")}}
+                "model": config["network"], "train": {"seq_len": config["bptt"]["seq_len"],
+                                                      **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer")}}}
 
 
 def run_torch(seconds: float, hidden: int, layers: int, seq_len: int, batch: int, lr: float) -> dict:
