@@ -13,56 +13,46 @@ from unroll.runs import RunFolder, lock, run
 from tests.tasks.helpers import sentiment_lines
 
 
-@pytest.fixture()
-def lm_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "c.txt").write_text("hello world, a tiny text to learn from. " * 30)
-    argv = ["train", "--data", "c.txt", "--hidden", "8", "--layers", "1", "--seq-len", "5", "--batch", "2",
-            "--max-steps", "4", "--eval-every", "2", "--quiet", "--out", "run"]
-    assert main(argv) == 0
-    return tmp_path / "run"
-
-
 def snapshot(folder):
     """{relative path: (bytes, mtime_ns)} of every file under a folder but the lock (taking it writes the pid)."""
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "lock"}
 
 
-def test_a_resume_with_nothing_left_to_train_writes_nothing(lm_run, capsys):
-    before = snapshot(lm_run)
+def test_a_resume_with_nothing_left_to_train_writes_nothing(tiny_lm_run, capsys):
+    before = snapshot(tiny_lm_run)
     assert main(["train", "--resume", "run", "--max-steps", "3", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "has nothing left to train: it reached its limit of --max-steps 3 (step 4)" in err
-    assert snapshot(lm_run) == before                  # config.json, its history, metrics.jsonl: untouched
+    assert snapshot(tiny_lm_run) == before                  # config.json, its history, metrics.jsonl: untouched
 
 
-def test_state_is_interrupted_finished_or_training(lm_run):
-    folder = RunFolder(lm_run)
+def test_state_is_interrupted_finished_or_training(tiny_lm_run):
+    folder = RunFolder(tiny_lm_run)
     assert folder.state() == "finished" and folder.why_finished() == "it reached its limit of --max-steps 4 (step 4)"
-    config = json.loads((lm_run / "config.json").read_text())
+    config = json.loads((tiny_lm_run / "config.json").read_text())
     config["train"]["max_steps"] = 8
-    (lm_run / "config.json").write_text(json.dumps(config))
+    (tiny_lm_run / "config.json").write_text(json.dumps(config))
     assert folder.state() == "interrupted" and folder.why_finished() is None
-    lock.acquire(lm_run)                               # a process holds the lock: training
+    lock.acquire(tiny_lm_run)                               # a process holds the lock: training
     try:
         assert folder.state() == "training"
     finally:
-        lock.release(lm_run)
-    (lm_run / "result.json").write_text("{}")
+        lock.release(tiny_lm_run)
+    (tiny_lm_run / "result.json").write_text("{}")
     assert folder.state() == "finished"
 
 
-def test_metrics_since_a_cursor_reads_only_what_was_added(lm_run):
-    folder = RunFolder(lm_run)
+def test_metrics_since_a_cursor_reads_only_what_was_added(tiny_lm_run):
+    folder = RunFolder(tiny_lm_run)
     whole = folder.metrics()
     first = folder.metrics(since=())
     assert first.fresh and [r["step"] for r in first] == [r["step"] for r in whole if "event" not in r]
-    with open(lm_run / "metrics.jsonl", "a") as fh:
+    with open(tiny_lm_run / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 5, "train_loss": 1.5}\n{"step": 6, "tra')           # the last line half-written
     more = folder.metrics(since=first.cursor)
     assert not more.fresh and list(more) == [{"step": 5, "train_loss": 1.5}]
-    with open(lm_run / "metrics.jsonl", "a") as fh:
+    with open(tiny_lm_run / "metrics.jsonl", "a") as fh:
         fh.write('in_loss": 1.25}\n')
     assert list(folder.metrics(since=more.cursor)) == [{"step": 6, "train_loss": 1.25}]
     folder.truncate_log(2)                                                    # a rollback: read anew
@@ -70,17 +60,17 @@ def test_metrics_since_a_cursor_reads_only_what_was_added(lm_run):
     assert again.fresh and max(r["step"] for r in again) == 2
 
 
-def test_update_train_writes_the_section_the_event_and_the_history(lm_run):
-    folder = RunFolder(lm_run)
+def test_update_train_writes_the_section_the_event_and_the_history(tiny_lm_run):
+    folder = RunFolder(tiny_lm_run)
     folder.update_train({"lr": [0.002, 0.01]}, step=4)
     assert folder.read_config()["train"]["lr"] == 0.01
     assert folder.metrics()[-1] == {"step": 4, "event": "resumed_with_changes", "changes": {"lr": [0.002, 0.01]}}
-    history = [json.loads(line) for line in (lm_run / "config-history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (tiny_lm_run / "config-history.jsonl").read_text().splitlines()]
     assert [(h["step"], h["changes"]) for h in history] == [(4, {"lr": [0.002, 0.01]})]
 
 
-def test_load_reads_best_or_last_in_the_asked_precision_and_passes_over_a_damaged_checkpoint(lm_run, capsys):
-    folder = RunFolder(lm_run)
+def test_load_reads_best_or_last_in_the_asked_precision_and_passes_over_a_damaged_checkpoint(tiny_lm_run, capsys):
+    folder = RunFolder(tiny_lm_run)
     task, last, info = folder.load("last")
     assert info["step"] == 4 and info["checkpoint"] == "last" and info["checkpoint_folder"] == "step-00000004"
     _, best, best_info = folder.load("best")
@@ -88,8 +78,8 @@ def test_load_reads_best_or_last_in_the_asked_precision_and_passes_over_a_damage
     _, low, _ = folder.load("last", dtype=np.float32)
     assert all(v.dtype == np.float32 for v in low.params.values())
     assert all(np.allclose(low.params[k], last.params[k], atol=1e-6) for k in last.params)
-    older = sorted((lm_run / "checkpoints").iterdir())[0].name
-    with open(lm_run / "checkpoints" / "step-00000004" / "model.safetensors", "r+b") as fh:
+    older = sorted((tiny_lm_run / "checkpoints").iterdir())[0].name
+    with open(tiny_lm_run / "checkpoints" / "step-00000004" / "model.safetensors", "r+b") as fh:
         fh.seek(-3, os.SEEK_END)
         fh.write(b"XYZ")
     _, _, fell_back = folder.load("last")
@@ -98,16 +88,16 @@ def test_load_reads_best_or_last_in_the_asked_precision_and_passes_over_a_damage
         folder.load("last", newest_good=False)
 
 
-def test_out_on_a_finished_or_busy_run_gives_advice_that_works(lm_run, capsys):
+def test_out_on_a_finished_or_busy_run_gives_advice_that_works(tiny_lm_run, capsys):
     assert main(["train", "--data", "c.txt", "--max-steps", "2", "--quiet", "--out", "run"]) == 2
     assert capsys.readouterr().err == ("unroll: error: --out run holds a finished run; give another --out for a new "
                                        "run (or extend it: `unroll train --resume run --max-steps N`)\n")
-    lock.acquire(lm_run)
+    lock.acquire(tiny_lm_run)
     try:
         assert main(["train", "--data", "c.txt", "--max-steps", "2", "--quiet", "--out", "run"]) == 2
         assert "holds a run that another unroll process is training; give another --out" in capsys.readouterr().err
     finally:
-        lock.release(lm_run)
+        lock.release(tiny_lm_run)
 
 
 def test_resume_parses_with_the_runs_own_task(tmp_path, monkeypatch, capsys):
