@@ -242,11 +242,21 @@ def _flags(f, meta) -> list[str]:
 
 
 def _origin(hint):
-    return typing.get_origin(hint)
+    """typing's origin of a field's annotation, X | None read as X (tuple[float, float] | None -> tuple)."""
+    return typing.get_origin(_optional(hint))
+
+
+def _optional(hint):
+    """X of X | None; any other annotation as it is."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return hint
 
 
 def _arg_type(hint):
     """(element type, nargs) of a field's annotation: int | None -> (int, None); tuple[float, float] -> (float, 2)."""
+    hint = _optional(hint)
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if _origin(hint) is tuple:
         return args[0], "*" if Ellipsis in args else len(args)

@@ -24,7 +24,7 @@ from unroll.tasks import get_task
 NETWORK_FIELDS = {f.name for f in fields(StackConfig)}
 MODELS = {"lm": LanguageModel, "classify": SequenceClassifier, "tag": SequenceTagger, "generate": ConditionalGenerator,
           "seq2seq": Seq2Seq, "forecast": Forecaster}
-NOT_YET = {"longterm"}                    # its own cell list (irnn) and TaskModel: not on the network section yet
+TASKS = sorted({*MODELS, "longterm"})     # longterm's TaskModel takes the section itself (no keyword defaults)
 
 
 def network_of(task: str):
@@ -32,7 +32,7 @@ def network_of(task: str):
     return name, get_task(task).sections[name]
 
 
-@pytest.mark.parametrize("task", sorted(MODELS))
+@pytest.mark.parametrize("task", TASKS)
 def test_one_declaration_per_network_setting(task):
     name, cls = network_of(task)
     assert issubclass(cls, StackConfig) and {f.name for f in fields(cls)} >= NETWORK_FIELDS
@@ -63,6 +63,7 @@ def test_the_defaults_that_differ_from_stackconfigs_are_the_measured_ones():
         hidden_size=100, embedding_size=128, cell="gru", bidirectional=True, dropout=0.5)
     assert get_task("tag").sections["network"].defaults == dict(hidden_size=64, embedding_size=32, bidirectional=True)
     assert get_task("forecast").sections["network"].defaults == dict(hidden_size=32)
+    assert get_task("longterm").sections["network"].defaults == dict(hidden_size=64)
     assert network_of("lm")[1]().hidden_size == 256 and network_of("lm")[1]().num_layers == 2
 
 
@@ -104,12 +105,12 @@ def test_the_embedding_fold_is_offered_to_the_cells_that_take_a_row_gather():
     assert [c for c in CELLS if cells.takes_row_gather(c)] == ["rnn", "lstm", "gru"]
 
 
-@pytest.mark.parametrize("task", sorted(MODELS))
+@pytest.mark.parametrize("task", TASKS)
 def test_every_tasks_help_lists_every_network_option(task):
     train = next(a for a in build_parser(task)._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
     text = train.format_help()
     flags = ["--cell", "--hidden", "--layers", "--bidirectional", "--embedding", "--dropout", "--locked-dropout",
-             "--weight-drop", "--activation", "--init", "--init-scale", "--forget-bias", "--alpha", "--skip-every",
+             "--weight-drop", "--activation", "--init", "--init-scale", "--forget-bias", "--alpha", "--alpha-range", "--skip-every",
              "--skip-only", "--depth", "--shortcut"]
     assert [f for f in flags if f not in text] == []
     for cell in CELLS:                                   # each offered cell is named, with its own options

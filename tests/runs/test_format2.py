@@ -27,7 +27,7 @@ def records(folder: Path) -> list[dict]:
 
 def test_format_2_is_upgraded_when_read_and_the_file_is_left_alone(folder):
     info = RunFolder(folder).read_config()
-    assert info["format"] == 4 and info["task"] == "lm"
+    assert info["format"] == 5 and info["task"] == "lm"
     schedule = {k: info["train"][k] for k in ("schedule", "decay_rate", "decay_every", "decay_start")}
     assert schedule == {"schedule": "exponential", "decay_rate": 0.5, "decay_every": 1, "decay_start": 1}
     assert not {"lr_decay", "lr_decay_every", "lr_decay_start"} & set(info["train"])

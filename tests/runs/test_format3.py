@@ -28,7 +28,7 @@ def records(folder: Path) -> list[dict]:
 
 def test_format_3_is_upgraded_when_read_and_the_file_is_left_alone(folder):
     info = RunFolder(folder).read_config()
-    assert info["format"] == 4 and info["task"] == "classify"
+    assert info["format"] == 5 and info["task"] == "classify"
     assert info["network"] == {"cell": "gru", "hidden_size": 4, "num_layers": 1, "bidirectional": True,
                                "embedding_size": 3, "dropout": 0.5, "locked_dropout": False, "weight_drop": 0.0}
     assert not {"hidden_size", "cell", "dropout", "weight_drop"} & set(info["classify"])

@@ -11,10 +11,18 @@ import pytest
 from unroll.analysis import diagnose as D
 from unroll.cli import main
 from unroll.config import TrainConfig
-from unroll.models.readout import CELLS
 from unroll.nn import gradcheck
-from unroll.tasks.longterm import CellConfig, LongTermTask, ProblemConfig
+from unroll.nn.cells import CELLS
+from unroll.tasks.longterm import LongTermNetwork, LongTermTask, ProblemConfig
+from unroll.tasks.upgrade import IRNN
 from unroll.runs import run
+
+
+def network(cell, hidden, skip_every=10):
+    """The network section of a cell name, "irnn" being the rnn with relu and --init identity:0.001."""
+    if cell == "irnn":
+        return LongTermNetwork(**IRNN, hidden_size=hidden)
+    return LongTermNetwork(cell=cell, hidden_size=hidden, **({"skip_every": skip_every} if cell == "skip" else {}))
 
 
 def experiment(problem="adding", cell="lstm", T=100, seed=0, hidden=64, steps=5000, clip=1.0, eval_every=100,
@@ -22,19 +30,19 @@ def experiment(problem="adding", cell="lstm", T=100, seed=0, hidden=64, steps=50
     """run.experiment with the settings of the old ExperimentConfig (same defaults, but bounded by steps only:
     no test depends on the machine's speed)."""
     settings = {"problem": ProblemConfig(problem, T, target, valid_size, test_size),
-                "model": CellConfig(cell, hidden, skip_every)}
+                "network": network(cell, hidden, skip_every)}
     train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "clip": clip, "eval_every": eval_every,
                            "max_time": max_time, "seed": seed})
     return run.experiment("longterm", settings, train)
 
 
 def make_task(problem, cell, T, hidden, skip_every=10):
-    settings = {"problem": ProblemConfig(problem, T), "model": CellConfig(cell, hidden, skip_every)}
+    settings = {"problem": ProblemConfig(problem, T), "network": network(cell, hidden, skip_every)}
     return LongTermTask({"train": TrainConfig(**LongTermTask.train_defaults), **settings})
 
 
 @pytest.mark.parametrize("task", ["adding", "copy"])
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", ["irnn", *CELLS])
 def test_task_model_gradients_match_centred_differences(task, cell):
     t = make_task(task, cell, T=4, hidden=3, skip_every=2)
     model = t.build_model(0, dtype=np.float64)
@@ -105,7 +113,7 @@ def test_commands_register_on_any_subparsers_and_run(capsys):
     sub = parser.add_subparsers()
     for command in (*LongTermTask.commands, *D.COMMANDS):
         add_command(sub, command)
-    args = parser.parse_args(["experiment", "adding", "--cell", "irnn", "--T", "6", "--steps", "5", "--json"])
+    args = parser.parse_args(["experiment", "adding", "--cell", "rnn", "--activation", "relu", "--init", "identity:0.001", "--T", "6", "--steps", "5", "--json"])
     assert invoke(args.command, args) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"test_mse", "baseline_mse", "solved", "steps"} <= set(result) and result["steps"] == 5
@@ -115,7 +123,7 @@ def test_commands_register_on_any_subparsers_and_run(capsys):
 
 @pytest.mark.parametrize("argv, match", [
     (["adding", "--T", "1"], "T >= 2"),
-    (["copy", "--hidden", "0"], "hidden must be >= 1"),
+    (["copy", "--hidden", "0"], "--hidden must be a positive integer, got 0"),
 ])
 def test_bad_settings_are_one_line_errors(argv, match, capsys):
     assert main(["experiment", *argv]) == 2

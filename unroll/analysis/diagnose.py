@@ -38,7 +38,7 @@ def gradient_flow(model, x: np.ndarray, y: np.ndarray, clip: float | None, examp
            "clipping": G.clipping_report(grads, clip or None)}
     if "c" in reach:
         out["reach_c"] = reach["c"].tolist()
-    if m.cell in ("rnn", "irnn", "leaky"):
+    if m.cell in ("rnn", "leaky"):
         out["seeds_bound"] = G.seeds_bound(cp, reach["distance"]).tolist()
     if m.cell in ("lstm", "gru"):
         out["gate_saturation"] = G.gate_saturation(m.module, cp, x)
@@ -57,7 +57,7 @@ def diagnose(out: Path, runs=None, T: int = 50, steps: int = 1000, hidden: int =
         x, y = task.make_batch(64, np.random.default_rng(seed + 1_000_003))
         clip = task.settings["train"].clip
         stages = {"initial": gradient_flow(initial, x, y, clip), "trained": gradient_flow(trained, x, y, clip)}
-        config = {name: asdict(task.settings[name]) for name in ("problem", "model", "train")}
+        config = {name: asdict(task.settings[name]) for name in ("problem", "network", "train")}
         report["models"][label] = {"config": config, "result": result, "stages": stages}
         dist = stages["trained"]["distance"]
         report["figures"]["gradient_flow.png"][label] = {"distance": dist} | {
@@ -78,7 +78,7 @@ def diagnose(out: Path, runs=None, T: int = 50, steps: int = 1000, hidden: int =
 def _entries(runs, T, steps, hidden, seed, log):
     """(label, task, initial model, trained model, result) per model: loaded run folders, or three trained."""
     from unroll.config import TrainConfig
-    from unroll.tasks.longterm import LongTermTask, ProblemConfig, CellConfig
+    from unroll.tasks.longterm import LongTermNetwork, LongTermTask, ProblemConfig, cell_label
     from unroll.runs import run
     if runs:
         for r in runs:
@@ -88,11 +88,11 @@ def _entries(runs, T, steps, hidden, seed, log):
                 raise ValueError(f"diagnose reads long-term run folders (unroll experiment), {r} is a {task.name} run")
             result = loaded.folder.read_result()
             initial = task.build_model(task.settings["train"].seed)
-            yield f"{task.settings['model'].cell} ({Path(r).name})", task, initial, trained, result
+            yield f"{cell_label(task.settings['network'])} ({Path(r).name})", task, initial, trained, result
         return
     for cell in ("rnn", "lstm", "gru"):
         settings = {"problem": ProblemConfig("adding", T, target=0.0, valid_size=200, test_size=500),
-                    "model": CellConfig(cell, hidden)}
+                    "network": LongTermNetwork(cell=cell, hidden_size=hidden)}
         train = TrainConfig(**{**LongTermTask.train_defaults, "max_steps": steps, "eval_every": max(steps // 3, 1),
                                "seed": seed})
         log(f"diagnose: training {cell} on adding T={T} for {steps} steps")

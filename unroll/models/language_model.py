@@ -68,7 +68,7 @@ class LanguageModel:
     activation : "tanh" | "relu" for cell="rnn"
     init_scale : None for PyTorch's initialisation (embedding N(0, 1), cells and output uniform(±1/sqrt(H)),
         LSTM forget bias 1), or s to draw every parameter from uniform(-s, s) as Zaremba et al. (2014) do
-    **variant : the cell variants and initialisers of ModelConfig (``VARIANT_FIELDS``): alpha (leaky),
+    **variant : the cell variants and initialisers of ModelConfig (``VARIANT_FIELDS``): alpha, alpha_range (leaky),
         skip_every and skip_only (skip), depth and shortcut (deep_transition, deep_output),
         init (``unroll.nn.init.by_name``), forget_bias (lstm); bidirectional is refused with the reason
     """
@@ -208,8 +208,8 @@ class LanguageModel:
         return ids
 
 
-VARIANT_FIELDS = ("alpha", "skip_every", "skip_only", "depth", "shortcut", "init", "forget_bias", "bidirectional",
-                  "weight_drop", "locked_dropout", "recurrent_dropout", "zoneout")
+NAMED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "cell", "dropout", "embedding_size", "activation", "init_scale")
+VARIANT_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.name not in NAMED_FIELDS)   # the rest of the section
 
 
 def _variant_fields(variant: dict) -> dict:

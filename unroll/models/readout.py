@@ -4,12 +4,12 @@
     "last":  ŷ = h_T W + b,   L = mean over N, K of (ŷ - y)²       regression on the final state (adding)
     "every": ŷ_t = h_t W + b, L = mean over T, N of -log softmax(ŷ_t)[y_t]   a class per step (copying)
 
-The cells: every cell of the one registry ``unroll.nn.stack.CELLS`` (a cell registered there is a cell
-here), with defaults for these experiments: ``rnn`` tanh; ``leaky`` tanh leaky units with α learned,
-initialised in ``alpha_range``; ``skip`` tanh with a skip connection from h_{t-d}; ``lstm`` with forget
-bias 1; and one initialisation named as a cell, ``irnn``: the rnn with ReLU, W_h = I, b = 0,
-W_x ~ N(0, 0.001²) (Le et al. 2015). Parameters: ``cell.<name>`` of the cell, ``out.W (H, K)``,
-``out.b (K,)``.
+The cell is one layer of the network section (``nn/network.py``'s StackConfig): any registered cell with its
+options (``--alpha``, ``--alpha-range``, ``--skip-every``, ``--depth`` ...), its activation and its
+initialiser (``--init identity:0.001 --activation relu --cell rnn`` is the IRNN of Le et al. 2015: W_h = I,
+b = 0, W_x ~ N(0, 0.001²)). One layer, one direction, no dropout: the diagnostics read the cell's own cache
+and state (``last_step_state_grad``), so the task refuses the stack settings in one line
+(``tasks/longterm.py``). Parameters: ``cell.<name>`` of the cell, ``out.W (H, K)``, ``out.b (K,)``.
 """
 
 from __future__ import annotations
@@ -18,53 +18,32 @@ import math
 
 import numpy as np
 
-from unroll.nn import init, ops
-from unroll.nn import stack
+from unroll.nn import ops
+from unroll.nn.network import StackConfig, initialise
+from unroll.nn.stack import Stack
 
 READOUTS = ("last", "every")
-INITIALISATIONS = {"irnn": "rnn"}      # a name of this module -> the registered cell it initialises
-
-
-class _Cells:
-    """The cell names TaskModel takes, read from the registry on use: "irnn" and every ``stack.CELLS`` name."""
-
-    def __iter__(self):
-        return iter(("irnn", *stack.CELLS))
-
-    def __contains__(self, name) -> bool:
-        return name in INITIALISATIONS or name in stack.CELLS
-
-    def __len__(self) -> int:
-        return len(INITIALISATIONS) + len(stack.CELLS)
-
-
-CELLS = _Cells()
 
 
 class TaskModel:
-    """A cell (one of CELLS) of ``hidden_size`` units on D inputs, read out to K outputs.
+    """One layer of ``network`` (StackConfig, num_layers 1) on D inputs, read out to K outputs.
 
     readout: "last" (MSE on h_T, y (N, K)) or "every" (cross-entropy at every step, y int (T, N))
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int, readout: str,
-                 rng: np.random.Generator, dtype=np.float32, skip_every: int = 10, alpha_range=(0.02, 0.2)):
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    def __init__(self, network: StackConfig, input_size: int, output_size: int, readout: str,
+                 rng: np.random.Generator, dtype=np.float32):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
-        self.kind = stack.CELLS[INITIALISATIONS.get(cell, cell)]
-        self.cell, self.readout, self.module = cell, readout, self.kind.load()
-        self.skip_every = skip_every
-        init_options = {"leaky": {"learn_alpha": True, "alpha_range": tuple(alpha_range)}}.get(cell, {})
-        params = self.module.init(input_size, hidden_size, rng, dtype, **init_options)
-        if cell == "irnn":                                     # Le et al. 2015: W_h = I, b = 0, small W_x
-            params = init.gaussian(init.identity(params), rng, std=0.001, keys=("W_x",))
-        self.options = {"rnn": {"activation": "tanh"}, "irnn": {"activation": "relu"},
-                        "skip": {"d": skip_every}}.get(cell, {})
-        bound = 1.0 / math.sqrt(hidden_size)
-        self.params = {f"cell.{k}": v for k, v in params.items()}
-        self.params["out.W"] = rng.uniform(-bound, bound, (hidden_size, output_size)).astype(dtype)
+        if network.num_layers != 1 or network.bidirectional:
+            raise ValueError("TaskModel reads out one layer in one direction (give --layers 1, no --bidirectional)")
+        stack = Stack.from_config(network, input_size)
+        self.cell, self.readout, self.kind, self.module = network.cell, readout, stack.kind, stack.kind.load()
+        self.options = stack.options                                   # forward / step options (d, activation ...)
+        params = {f"cell.{k.rsplit('.', 1)[1]}": v for k, v in stack.init(rng, dtype).items()}
+        self.params = initialise(network, params, rng, dtype)         # --init (identity:S ...), --forget-bias
+        H, bound = network.hidden_size, 1.0 / math.sqrt(network.hidden_size)
+        self.params["out.W"] = rng.uniform(-bound, bound, (H, output_size)).astype(dtype)
         self.params["out.b"] = np.zeros(output_size, dtype)
 
     def astype(self, dtype) -> "TaskModel":

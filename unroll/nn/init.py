@@ -125,7 +125,8 @@ def by_name(params: dict, spec: str, rng: np.random.Generator, forget_bias: floa
                         or vanishes, which ``unroll diagnose`` draws)
     - ``xavier``:      Glorot-uniform per gate block on every recurrent-layer matrix
     - ``orthogonal``:  W_h orthogonal per gate block (every singular value 1); the rest unchanged
-    - ``identity``:    IRNN: W_h = I, b = 0 (Le et al. 2015, with relu units)
+    - ``identity[:S]``: IRNN: W_h = I, b = 0 (Le et al. 2015, with relu units); with S also every W_x ~ N(0, S²)
+                        (their adding-problem setting is ``identity:0.001`` with ``--activation relu``)
     - ``uniform:S``:   every parameter the cells hold ~ uniform(-S, S), biases included (Zaremba et al. 2014
                        use S = 0.1 or 0.05; a model's --init-scale does this to every parameter)
 
@@ -148,6 +149,8 @@ def by_name(params: dict, spec: str, rng: np.random.Generator, forget_bias: floa
         out = orthogonal(params, rng, keys=("W_h",))
     elif name == "identity":
         out = identity(params, keys=("W_h",))
+        if value is not None:
+            out = gaussian(out, rng, std=value, keys=("W_x",))
     elif name == "uniform":
         cell_keys = [k for k in params if k not in ("embed.W", "out.W", "out.b")]
         for k in cell_keys:
@@ -164,13 +167,14 @@ def parse_spec(spec: str) -> tuple[str, float | None]:
     """'uniform:0.1' -> ('uniform', 0.1); checks the name and the value."""
     name, _, raw = str(spec).partition(":")
     if name not in INIT_NAMES:
-        raise ValueError(f"init must be one of {', '.join(INIT_NAMES)} (gaussian:S and uniform:S take a scale), "
+        raise ValueError(f"init must be one of {', '.join(INIT_NAMES)} (gaussian:S, identity:S and uniform:S take a "
+                         f"scale), "
                          f"got {spec!r}")
     if not raw:
         if name == "uniform":
             raise ValueError("init uniform needs its scale: uniform:S, e.g. uniform:0.1")
         return name, None
-    if name not in ("gaussian", "uniform"):
+    if name not in ("gaussian", "identity", "uniform"):
         raise ValueError(f"init {name} takes no value, got {spec!r}")
     try:
         value = float(raw)

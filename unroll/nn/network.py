@@ -27,7 +27,7 @@ from unroll.options import check_finite, check_positive, names, option
 from unroll.nn.cells import CELLS
 
 # field -> the option name the cells register (stack.register_cell's options / init_options)
-CELL_OPTIONS = {"alpha": "alpha", "skip_every": "d", "skip_only": "only_skip", "depth": "depth",
+CELL_OPTIONS = {"alpha": "alpha", "alpha_range": "alpha_range", "skip_every": "d", "skip_only": "only_skip", "depth": "depth",
                 "shortcut": "shortcut", "activation": "activation"}
 INIT_CELLS = {"forget_bias": ("lstm",), "recurrent_dropout": ("lstm",), "zoneout": ("lstm",)}   # one cell's settings
 
@@ -52,13 +52,15 @@ class StackConfig:
                                       "each step (Krueger et al.; nn/lstm_reg.py), sequences of one length")
     activation: str = option("tanh", help="--cell rnn | leaky | skip | deep_transition | deep_output: the "
                                           "nonlinearity", choices="activations")
-    init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity | "
+    init: str = option("default", help="initialiser: default | gaussian[:S] | xavier | orthogonal | identity[:S] | "
                                        "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
     init_scale: float | None = option(None, help="draw every weight from uniform(-s, s) "
                                                  "(default: PyTorch's initialisation)")
     forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
     alpha: float | None = option(None, help="--cell leaky: one fixed leak α in [0, 1] for every unit "
                                             "(default: α learned per unit, initialised in (0.02, 0.2))")
+    alpha_range: tuple[float, float] | None = option(None, help="--cell leaky: the learned α's initial values ~ "
+                                                     "U(LOW, HIGH) (default 0.02 0.2)", metavar=("LOW", "HIGH"))
     skip_every: int | None = option(None, help="--cell skip: the delay d of the connection from h_{t-d} (default 2)")
     skip_only: bool = option(False, help="--cell skip: only connections of length d, none of length one")
     depth: int | None = option(None, help="--cell deep_transition | deep_output: layers of the MLP between "
@@ -77,6 +79,9 @@ class StackConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(self, name)}")
         self._check_applies()
+        if self.alpha is not None and self.alpha_range is not None:
+            raise ValueError(f"give --alpha {self.alpha} (a fixed leak) or --alpha-range (a learned one's initial "
+                             "values), not both")
         if self.init_scale is not None and self.init != "default":
             raise ValueError(f"give --init {self.init} or --init-scale {self.init_scale}, not both")
         if self.init_scale is not None and not self.init_scale > 0:

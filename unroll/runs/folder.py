@@ -27,7 +27,8 @@ other ranks' ``save`` returns None and their ``log`` does nothing.
 
 Older run folders are upgraded when read (the file on disk is left as it is): format 3 kept each task's
 network settings (cell, hidden, layers, ...) in the task's own section, format 4 in "network"
-(tasks/upgrade.py moves them); format 2 named the
+(tasks/upgrade.py moves them), and format 5 the long-term task's cell too (its "model" section, with the
+cell name irnn for rnn + relu + init identity:0.001); format 2 named the
 learning-rate schedule's settings lr_decay, lr_decay_every, lr_decay_start (now decay_rate, decay_every,
 decay_start and schedule, the names of train/schedule.py's LRSchedule); unroll 0.1's language models
 (config.json without "format") kept the corpus and BPTT settings in "train". A format this version does
@@ -49,7 +50,7 @@ from unroll.runs import checkpoint, ending, loading, lock, records
 from unroll.runs.loading import BEST
 from unroll.train import distributed
 
-FORMAT = 4
+FORMAT = 5
 FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", BEST, "metrics.jsonl",
          "result.json")                                            # the layout drawn above
 STATES = ("training", "finished", "interrupted")
@@ -105,6 +106,9 @@ class RunFolder:
         if info["format"] == 3:
             from unroll.tasks.upgrade import upgrade_v3
             info = upgrade_v3(info)
+        if info["format"] == 4:
+            from unroll.tasks.upgrade import upgrade_v4
+            info = upgrade_v4(info)
         if info["format"] != FORMAT:
             raise ValueError(f"run configuration {path} was written by unroll {info.get('unroll_version', '?')} "
                              f"(format {info['format']}); this is unroll {__version__}, which reads format {FORMAT}")

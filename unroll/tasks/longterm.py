@@ -24,8 +24,9 @@ import numpy as np
 from unroll.command import Command
 from unroll.config import TrainConfig, add_arguments, from_args, option
 from unroll.data import synthetic as problems
-from unroll.models.readout import CELLS, TaskModel
+from unroll.models.readout import TaskModel
 from unroll.nn import leaky
+from unroll.nn.network import CELL_OPTIONS, network_section
 from unroll.tasks.base import GeneratedBatches, Task
 
 PROBLEMS = ("adding", "copy")
@@ -63,33 +64,34 @@ class ProblemConfig:
         return ADDING_SOLVED_MSE / 2 if self.problem == "adding" else 0.05 * self.baseline
 
 
-@dataclass(frozen=True)
-class CellConfig:
-    cell: str = option("lstm", help="irnn: ReLU, W_h = I (Le et al. 2015); leaky: learned α; skip: from h_{t-d}",
-                       choices=CELLS)
-    hidden: int = option(64, help="units")
-    skip_every: int = option(10, help="--cell skip: the delay d of the connection from h_{t-d}")
-    alpha_range: tuple[float, float] = option((0.02, 0.2), help="initial leak α of the leaky cell, sampled "
-                                              "uniformly", metavar=("LOW", "HIGH"))
+LongTermNetwork = network_section("LongTermNetwork", hidden_size=64)
+"""The cell of the experiments: the network section (one layer of 64 units; lstm with forget bias 1 by default)."""
 
-    def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name in ("hidden", "skip_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+STACK_ONLY = {"num_layers": "--layers", "bidirectional": "--bidirectional", "dropout": "--dropout",
+              "locked_dropout": "--locked-dropout", "weight_drop": "--weight-drop",
+              "recurrent_dropout": "--recurrent-dropout", "zoneout": "--zoneout", "embedding_size": "--embedding"}
+
+
+def check_one_cell(network) -> None:
+    """Refuse, in one line naming the flag, a stack setting the one-cell readout model would not read."""
+    default = LongTermNetwork()
+    for name, flag in STACK_ONLY.items():
+        if getattr(network, name) != getattr(default, name):
+            raise ValueError(f"{flag}: the long-term experiments train one cell and a linear readout "
+                             "(models/readout.py), whose gradient figures read that cell's own state; leave it out")
 
 
 class LongTermTask(Task):
     name = "longterm"
     help = "adding and copying-memory problems (long-term dependencies)"
-    sections = {"problem": ProblemConfig, "model": CellConfig}
+    sections = {"problem": ProblemConfig, "network": LongTermNetwork}
     train_defaults = {"lr": 1e-2, "clip": 1.0, "max_steps": 5000, "max_time": 900.0, "eval_every": 100,
                       "log_every": 1}
     splits = ("valid", "test")
 
     def __init__(self, settings: dict, prepared: dict | None = None):
         super().__init__(settings, prepared)
+        check_one_cell(self.settings["network"])
         self._sets = {}
 
     @property
@@ -114,11 +116,11 @@ class LongTermTask(Task):
         return GeneratedBatches(self.make_batch, train.batch_size, np.random.default_rng(self.seeds(train.seed)[1]))
 
     def build_model(self, seed: int, dtype=np.float32) -> TaskModel:
-        m, adding = self.settings["model"], self.problem.problem == "adding"
+        adding = self.problem.problem == "adding"
         D = 2 if adding else problems.N_CATEGORIES
         K = 1 if adding else problems.N_CATEGORIES
-        return TaskModel(m.cell, D, m.hidden, K, "last" if adding else "every",
-                         np.random.default_rng(self.seeds(seed)[0]), dtype, m.skip_every, m.alpha_range)
+        return TaskModel(self.settings["network"], D, K, "last" if adding else "every",
+                         np.random.default_rng(self.seeds(seed)[0]), dtype)
 
     def metrics(self, model, split: str) -> dict:
         if split not in self.splits:
@@ -134,12 +136,12 @@ class LongTermTask(Task):
 
     def summary(self, model, log: list[dict]) -> dict:
         """The experiment's result: test loss beside the baseline, and the run's history."""
-        p, m, train = self.problem, self.settings["model"], self.settings["train"]
+        p, m, train = self.problem, self.settings["network"], self.settings["train"]
         steps = [r for r in log if "event" not in r]
         valid = [r for r in steps if "valid_loss" in r]
         test = self.metrics(model, "test")
         diverged = any(r.get("event") == "diverged" for r in log) or not math.isfinite(test["loss"])
-        result = {"task": p.problem, "cell": m.cell, "T": p.T, "seed": train.seed,
+        result = {"task": p.problem, "cell": cell_label(m), "T": p.T, "seed": train.seed,
                   "steps": steps[-1]["step"] if steps else 0, "seconds": round(steps[-1]["elapsed"], 1) if steps else 0,
                   "diverged": diverged, "clip": train.clip, "lr": train.lr,
                   "best_valid_loss": min((r["valid_loss"] for r in valid), default=math.inf),
@@ -152,7 +154,7 @@ class LongTermTask(Task):
             result |= {"test_loss": test["loss"], "baseline_loss": p.baseline, "test_accuracy": test["accuracy"],
                        "beats_baseline": bool(test["loss"] < COPY_BEATS_FRACTION * p.baseline)}
         if m.cell == "leaky":
-            alpha = leaky.alpha_of(model.cell_params())
+            alpha = leaky.alpha_of(model.cell_params(), model.options.get("alpha"))
             result["alpha"] = {"min": float(alpha.min()), "mean": float(alpha.mean()), "max": float(alpha.max())}
         return result
 
@@ -161,7 +163,7 @@ class LongTermTask(Task):
 def _experiment_arguments(p) -> None:
     p.add_argument("problem", choices=PROBLEMS, help="the adding problem or the copying-memory problem")
     add_arguments(p.add_argument_group("problem"), ProblemConfig, "problem", exclude=("problem",))
-    add_arguments(p.add_argument_group("cell"), CellConfig, "model")
+    add_arguments(p.add_argument_group("cell"), LongTermNetwork, "network")
     add_arguments(p.add_argument_group("training"), TrainConfig, "train", LongTermTask.train_defaults)
     p.add_argument("--steps", type=int, dest="train.max_steps", default=argparse.SUPPRESS,
                    help="the same as --max-steps")
@@ -171,11 +173,23 @@ def _experiment_arguments(p) -> None:
 
 def cmd_experiment(args, runs) -> int:
     problem = from_args(ProblemConfig, args, "problem", {"problem": args.problem})
-    settings = {"problem": problem, "model": from_args(CellConfig, args, "model")}
+    settings = {"problem": problem, "network": from_args(LongTermNetwork, args, "network")}
     train = from_args(TrainConfig, args, "train", LongTermTask.train_defaults)
     result, _ = runs.experiment("longterm", settings, train, args.out, quiet=args.json)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}) if args.json else sentence(result))
     return 0
+
+
+def cell_label(network) -> str:
+    """The cell as results and figures name it: "lstm", "rnn (relu, init identity:0.001)" (the IRNN), "skip (skip-every 10)"."""
+    parts = [network.activation] if network.activation != "tanh" else []
+    for name in CELL_OPTIONS:
+        value = getattr(network, name)
+        if name != "activation" and network._given(name):
+            parts.append(f"{name.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, tuple) else value}")
+    if network.init != "default":
+        parts.append(f"init {network.init}")
+    return network.cell + (f" ({', '.join(parts)})" if parts else "")
 
 
 def sentence(result: dict) -> str:
