@@ -111,5 +111,5 @@ def test_pair_batches_are_the_bucket_batcher_and_resume_exactly():
         assert all(np.array_equal(a, b) for a, b in zip(got, want))
     seen = sorted(int(n) for batch in expected[:12] for n in batch.src_mask.sum(0))
     assert seen == sorted(len(s) for s, _ in pairs)               # one epoch: every pair once
-    with pytest.raises(ValueError, match="seq2seq batcher's of unroll before issue 28"):
-        resumed.load_state_dict({"groups": np.arange(3), "group_sizes": np.array([3])}, {"epoch": 0})
+    with pytest.raises(ValueError, match="batch state was saved for 3 training pairs, this run has 45"):
+        resumed.load_state_dict({"groups": np.arange(3), "group_sizes": np.array([3])}, {"epoch": 0, "pairs": 3})

@@ -61,3 +61,21 @@ def test_the_upgrade_moves_each_tasks_network_and_renames_the_skip_delay():
     assert longterm["model"] == {"cell": "skip", "hidden": 8, "skip_every": 5} and "network" not in longterm
     lm = upgrade_v3({"format": 3, "task": "lm", "model": {"hidden_size": 4, "skip_every": 3}})
     assert lm == {"format": 4, "task": "lm", "network": {"hidden_size": 4, "skip_every": 3}}
+
+
+SEQ2SEQ = Path(__file__).resolve().parents[1] / "fixtures" / "format3-seq2seq"
+# train_loss at steps 11, 20 and 40 of the same run made in one go by main 5690e44 (its own pair batcher;
+# 54 training pairs in batches of 4: 14 batches per epoch, so step 40 is in the third epoch)
+UNINTERRUPTED = {11: 2.666271448135376, 20: 2.5806784629821777, 40: 2.693197250366211}
+
+
+def test_a_seq2seq_run_begun_before_bucket_batches_resumes_in_its_own_order(tmp_path, monkeypatch):
+    """The fixture stopped at step 10 under main 5690e44, whose pair batcher saved its epoch's batches and its
+    generator; resumed to step 40 here it draws the batches the old run drew (data/buckets.py legacy_epoch)."""
+    folder = Path(shutil.copytree(SEQ2SEQ, tmp_path / "run"))
+    monkeypatch.chdir(folder)
+    assert main(["train", "--resume", str(folder), "--max-steps", "40", "--quiet"]) == 0
+    losses = {r["step"]: r["train_loss"] for r in records(folder) if "event" not in r}
+    assert {s: losses[s] for s in UNINTERRUPTED} == pytest.approx(UNINTERRUPTED, rel=1e-5)
+    assert main(["train", "--resume", str(folder), "--max-steps", "41", "--quiet"]) == 0   # and again, from its state
+    assert run.load(folder)[2]["step"] == 41

@@ -55,10 +55,12 @@ class BucketBatches:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size, self.seed, self.pool, self.make = int(batch_size), int(seed), int(pool), make
-        self.epoch, self.position = 0, 0
+        self.epoch, self.position, self._legacy_rng = 0, 0, None
         self._order = self._epoch_batches(0)
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        if self._legacy_rng is not None:
+            return legacy_epoch(self.lengths, self.batch_size, self._legacy_rng)
         rng = np.random.default_rng([self.seed, epoch])
         perm = rng.permutation(self.lengths.size)
         size, batches = self.batch_size * self.pool, []
@@ -89,13 +91,17 @@ class BucketBatches:
         return index if self.make is None else self.make(index)
 
     def state_dict(self) -> tuple[dict, dict]:
+        if self._legacy_rng is not None:                       # a run begun before issue 28 keeps its order
+            sizes = np.array([len(g) for g in self._order], dtype=np.int64)
+            return ({"groups": np.concatenate(self._order), "group_sizes": sizes},
+                    {"epoch": self.epoch, "position": self.position, "drawn": self.drawn,
+                     "pairs": int(self.lengths.size), "rng": self._legacy_rng.bit_generator.state})
         return {}, {"epoch": self.epoch, "position": self.position, "seed": self.seed,
                     "batch_size": self.batch_size, "examples": int(self.lengths.size)}
 
     def load_state_dict(self, arrays: dict, scalars: dict) -> None:
         if "groups" in arrays:
-            raise ValueError("the checkpoint's batch state is the seq2seq batcher's of unroll before issue 28 (its own "
-                             "epoch order), which BucketBatches cannot continue exactly; start a new run")
+            return self._load_legacy(arrays, scalars)
         for key, mine in (("batch_size", self.batch_size), ("examples", int(self.lengths.size)), ("seed", self.seed)):
             if scalars.get(key) != mine:
                 raise ValueError(f"batch state was saved with {key} {scalars.get(key)}, this run has {mine}")
@@ -103,3 +109,26 @@ class BucketBatches:
         self._order = self._epoch_batches(self.epoch)
         if not 0 <= self.position <= len(self._order):
             raise ValueError(f"batch state position {self.position} is outside the epoch's {len(self._order)} batches")
+
+    def _load_legacy(self, arrays: dict, scalars: dict) -> None:
+        """The seq2seq batcher's state of unroll before issue 28 (its epoch's batches, the position in them and
+        its generator's bit state): the run goes on in that batcher's order (``legacy_epoch``), exactly."""
+        if scalars.get("pairs") != self.lengths.size:
+            raise ValueError(f"batch state was saved for {scalars.get('pairs')} training pairs, "
+                             f"this run has {self.lengths.size}")
+        groups = np.split(np.asarray(arrays["groups"], np.int64), np.cumsum(arrays["group_sizes"])[:-1])
+        self._legacy_rng = np.random.default_rng()
+        self._legacy_rng.bit_generator.state = scalars["rng"]
+        self._order, self.epoch, self.position = groups, int(scalars["epoch"]), int(scalars["position"])
+
+
+def legacy_epoch(lengths, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The pair batcher's epoch of unroll before issue 28, kept so that its run folders resume exactly: a
+    permutation from ``rng``, chunks of 20 batches sorted by length (ties by position), and the batches of each
+    chunk in an order drawn from ``rng``."""
+    order, chunk, groups = rng.permutation(len(lengths)), 20 * batch_size, []
+    for start in range(0, len(order), chunk):
+        part = np.array(sorted(order[start:start + chunk], key=lambda i: lengths[i]), dtype=np.int64)
+        pieces = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        groups += [pieces[j] for j in rng.permutation(len(pieces))]
+    return groups
