@@ -46,6 +46,8 @@ RUNS = {      # task and input kind -> the flags of a small run on the data abov
     "generate": ["--task", "generate", "--data", "s.tsv"],
     "forecast": ["--task", "forecast", "--data", "f.csv", "--id-column", "store", "--context", "6", "--horizon", "3",
                  "--valid-length", "6"],
+    "longterm-adding": ["--task", "longterm", "--problem", "adding", "--T", "6"],
+    "longterm-copy": ["--task", "longterm", "--problem", "copy", "--T", "4"],
 }
 NETWORK = [["--cell", "gru"], ["--cell", "lstm"], ["--hidden", "4"], ["--layers", "2"], ["--bidirectional"],
            ["--no-bidirectional"], ["--embedding", "5"], ["--dropout", "0.3"], ["--locked-dropout"],
@@ -53,6 +55,8 @@ NETWORK = [["--cell", "gru"], ["--cell", "lstm"], ["--hidden", "4"], ["--layers"
            ["--zoneout", "0.2"], ["--cell", "gru", "--zoneout", "0.2"],
            ["--activation", "relu"], ["--cell", "rnn", "--activation", "relu"], ["--init", "orthogonal"],
            ["--init-scale", "0.05"], ["--forget-bias", "2"], ["--alpha", "0.5"], ["--cell", "leaky", "--alpha", "0.5"],
+           ["--alpha-range", "0.5", "0.9"], ["--cell", "leaky", "--alpha-range", "0.5", "0.9"],
+           ["--cell", "rnn", "--activation", "relu", "--init", "identity:0.001"],
            ["--skip-every", "3"], ["--cell", "skip", "--skip-every", "3"], ["--cell", "skip", "--skip-only"],
            ["--depth", "3"], ["--cell", "deep_transition", "--depth", "3"],
            ["--cell", "deep_transition", "--shortcut"], ["--cell", "deep_output", "--depth", "2"]]
@@ -71,6 +75,8 @@ DATA = {
     "generate": [["--level", "char"], ["--mode", "h0"], ["--min-count", "2"], ["--tokenizer", "space"]],
     "forecast": [["--decoder", "autoregressive"], ["--ar-loss", "horizon"], ["--samples", "20"],
                  ["--scaling", "standard"], ["--calendar", "none"]],
+    "longterm-adding": [["--T", "8"], ["--problem", "copy"]],
+    "longterm-copy": [["--T", "6"]],
 }
 CASES = [(run, flag) for run in RUNS for flag in NETWORK + DATA[run]]
 PARSERS = {}

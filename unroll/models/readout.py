@@ -40,8 +40,8 @@ class TaskModel:
         stack = Stack.from_config(network, input_size)
         self.cell, self.readout, self.kind, self.module = network.cell, readout, stack.kind, stack.kind.load()
         self.options = stack.options                                   # forward / step options (d, activation ...)
-        params = {f"cell.{k.rsplit('.', 1)[1]}": v for k, v in stack.init(rng, dtype).items()}
-        self.params = initialise(network, params, rng, dtype)         # --init (identity:S ...), --forget-bias
+        params = initialise(network, stack.init(rng, dtype), rng, dtype)   # --init (identity:S ...), --forget-bias
+        self.params = {f"cell.{k.rsplit('.', 1)[1]}": v for k, v in params.items()}   # layer0.lstm.b -> cell.b
         H, bound = network.hidden_size, 1.0 / math.sqrt(network.hidden_size)
         self.params["out.W"] = rng.uniform(-bound, bound, (H, output_size)).astype(dtype)
         self.params["out.b"] = np.zeros(output_size, dtype)
