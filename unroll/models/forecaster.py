@@ -2,16 +2,19 @@
 
 A window holds C context and h horizon values of one series, already scaled (z = (y - loc) / scale, the
 task's per-window scaling), calendar features c_t (F per step) and the 0/1 observed mask w_t (0 where a
-missing value was filled). Both decoders end in the Gaussian head of ``unroll.nn.likelihood``::
+missing value was filled), and covariates: P past ones p_t (observed up to the origin only: never read
+at t >= C) and Q future ones f_t (known over the horizon too). Both decoders end in the Gaussian head of
+``unroll.nn.likelihood``::
 
     direct (multi-horizon, one shot from the last state):
-      x_t = [z_t ; c_t]                              t = 0 .. C-1                    (C, N, 1+F)
+      x_t = [z_t ; c_t ; p_t ; f_t]                  t = 0 .. C-1                    (C, N, 1+F+P+Q)
       y   = Stack(x)                                 h_C = y_{C-1}                   (N, H)
       o   = h_C W_out + b_out                        (N, 2h): μ_{C+k} = o[k], a_{C+k} = o[h+k]
+      μ_{C+k} += f_{C+k} W_f[:, 0],  a_{C+k} += f_{C+k} W_f[:, 1]      (Q > 0: the decoder reads step k's f)
       L   = NLL(μ, a; z_{C..C+h-1}, w_{C..C+h-1})
 
     autoregressive (the seeds' output-fed-back many-to-many, with hidden-to-hidden recurrence too):
-      x_t = [z_{t-1} ; c_t]                          t = 1 .. C+h-1                  (C+h-1, N, 1+F)
+      x_t = [z_{t-1} ; c_t ; p_{t-1}·[t-1 < C] ; f_t]  t = 1 .. C+h-1              (C+h-1, N, 1+F+P+Q)
       y   = Stack(x)                                 (C+h-1, N, H)
       o_t = y_t W_out + b_out                        (2,): μ_t = o_t[0], a_t = o_t[1]   predicts z_t
       L   = NLL(μ_t, a_t; z_t, w_t · in_loss_t)      teacher forcing: the true z_{t-1} is the input;
@@ -24,7 +27,8 @@ Backward: the head's gradient (∂L/∂μ, ∂L/∂a from the likelihood) goes t
 + b); for the direct decoder it enters the Stack at its last step only, for the autoregressive one at every
 step; then the Stack backpropagates through time. The inputs are data, so no gradient leaves x.
 
-Parameters: the stack's ``layer{l}.{cell}.*``, ``out.W (H, 2h | 2)``, ``out.b (2h | 2,)``.
+Parameters: the stack's ``layer{l}.{cell}.*``, ``out.W (H, 2h | 2)``, ``out.b (2h | 2,)``, and for the
+direct decoder with Q > 0 ``future.W (Q, 2)``. Gradient of the latter: ∂L/∂W_f[:, 0] = Σ_{k,n} ∂L/∂μ_{C+k,n} f_{C+k,n}.
 """
 
 from __future__ import annotations
@@ -52,17 +56,18 @@ class ForecastBatch(NamedTuple):
     observed: np.ndarray     # (C+h, N) 1 where the value was observed
     loc: np.ndarray          # (1, N) the window's scaling: y = loc + scale · z
     scale: np.ndarray        # (1, N)
+    exog: np.ndarray | None = None   # (C+h, N, P+Q) standardised covariates: P past, then Q future (None: none)
 
 
 class Forecaster:
     """Stack encoder + direct or autoregressive Gaussian decoder; see the module docstring.
 
-    context C, horizon h, features F (calendar), hidden_size H, num_layers, cell ("rnn" | "lstm" | "gru"),
+    context C, horizon h, features F (calendar), past P and future Q covariates, hidden_size H, num_layers, cell ("rnn" | "lstm" | "gru"),
     decoder ("direct" | "autoregressive"), dropout (between layers), ar_loss ("all" | "horizon"), seed,
     dtype (float64 by default: these networks are small)
     """
 
-    def __init__(self, context: int, horizon: int, features: int = 0, hidden_size: int = _D["hidden_size"],
+    def __init__(self, context: int, horizon: int, features: int = 0, past: int = 0, future: int = 0, hidden_size: int = _D["hidden_size"],
                  num_layers: int = _D["num_layers"], cell: str = _D["cell"], decoder: str = "direct",
                  dropout: float = _D["dropout"], ar_loss: str = "all", seed: int = 0, dtype=np.float64, **variant):
         if decoder not in DECODERS:
@@ -79,14 +84,17 @@ class Forecaster:
         N.check_read(net, embedding=False, padded=False)
         self.network = net
         self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
+        self.P, self.Q = int(past), int(future)
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack.from_config(net, 1 + self.F)
+        self.stack = Stack.from_config(net, 1 + self.F + self.P + self.Q)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.params = self.stack.init(self.rng, self.dtype)
         K = 2 * self.h if decoder == "direct" else 2
         self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, hidden_size, K, self.dtype)
         self.params = N.initialise(net, self.params, self.rng, self.dtype)
+        if decoder == "direct" and self.Q:
+            self.params["future.W"] = (0.1 * self.rng.standard_normal((self.Q, 2))).astype(self.dtype)
 
     @classmethod
     def from_config(cls, network, context: int, horizon: int, **rest) -> "Forecaster":
@@ -96,14 +104,26 @@ class Forecaster:
     # ------------------------------------------------------------------------------------------------
 
     def inputs(self, batch: ForecastBatch) -> np.ndarray:
-        """The Stack's input: direct [z_t ; c_t] for t < C; autoregressive [z_{t-1} ; c_t] for t >= 1."""
+        """The Stack's input: direct [z_t ; c_t ; p_t ; f_t] for t < C; autoregressive [z_{t-1} ; c_t ;
+        p_{t-1} (0 after the origin) ; f_t] for t >= 1."""
         z, cal = np.asarray(batch.z, self.dtype), np.asarray(batch.cal, self.dtype)
+        ex = self._exog(batch)
         if z.shape[0] != self.C + self.h or cal.shape != (*z.shape, self.F):
             raise ValueError(f"a window must hold C + h = {self.C + self.h} steps and {self.F} features, "
                              f"got z {z.shape} and features {cal.shape}")
+        past, fut = ex[..., :self.P], ex[..., self.P:]
         if self.decoder == "direct":
-            return np.concatenate([z[:self.C, :, None], cal[:self.C]], axis=2)
-        return np.concatenate([z[:-1, :, None], cal[1:]], axis=2)
+            return np.concatenate([z[:self.C, :, None], cal[:self.C], past[:self.C], fut[:self.C]], axis=2)
+        seen = past[:-1].copy()
+        seen[self.C:] = 0.0                                       # p_{t-1} for t-1 >= C lies after the origin
+        return np.concatenate([z[:-1, :, None], cal[1:], seen, fut[1:]], axis=2)
+
+    def _exog(self, batch: ForecastBatch) -> np.ndarray:
+        T, N = np.shape(batch.z)
+        ex = np.zeros((T, N, 0), self.dtype) if batch.exog is None else np.asarray(batch.exog, self.dtype)
+        if ex.shape != (T, N, self.P + self.Q):
+            raise ValueError(f"a window must hold {self.P} past and {self.Q} future covariates, got {ex.shape[2:]}")
+        return ex
 
     def forward(self, batch: ForecastBatch, training: bool = True):
         """-> μ, a, the targets' (z, w), and the cache; direct: (h, N), autoregressive: (C+h-1, N)."""
@@ -113,12 +133,16 @@ class Forecaster:
         if self.decoder == "direct":
             o = ops.linear_forward(ys[-1], self.params["out.W"], self.params["out.b"])      # (N, 2h)
             mu, a = o[:, :self.h].T, o[:, self.h:].T
-            return mu, a, (z[self.C:], w[self.C:]), (ys, stack_cache)
+            f = None
+            if self.Q:
+                f = self._exog(batch)[self.C:, :, self.P:]                                  # (h, N, Q)
+                mu, a = mu + f @ self.params["future.W"][:, 0], a + f @ self.params["future.W"][:, 1]
+            return mu, a, (z[self.C:], w[self.C:]), (ys, stack_cache, f)
         o = ops.linear_forward(ys, self.params["out.W"], self.params["out.b"])              # (T', N, 2)
-        return o[..., 0], o[..., 1], (z[1:], w[1:]), (ys, stack_cache)
+        return o[..., 0], o[..., 1], (z[1:], w[1:]), (ys, stack_cache, None)
 
     def backward(self, dmu: np.ndarray, da: np.ndarray, cache) -> dict:
-        ys, stack_cache = cache
+        ys, stack_cache, f = cache
         W = self.params["out.W"]
         if self.decoder == "direct":
             do = np.concatenate([dmu.T, da.T], axis=1)                                      # o = [μ ; a]
@@ -130,6 +154,8 @@ class Forecaster:
             dys, dW, db = ops.linear_backward(do, ys, W)                                     # o_t = y_t W + b
         _, _, grads = self.stack.backward(dys, stack_cache)                                  # y = Stack(x)
         grads["out.W"], grads["out.b"] = dW, db
+        if f is not None:                                                                    # μ += f W_f[:, 0]
+            grads["future.W"] = np.stack([np.einsum("knq,kn->q", f, dmu), np.einsum("knq,kn->q", f, da)], axis=1)
         return {k: grads[k] for k in self.params}
 
     def loss_weights(self, w: np.ndarray, horizon_only: bool) -> np.ndarray:
