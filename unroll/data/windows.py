@@ -58,13 +58,13 @@ def check_lengths(path, series: list[Series], C: int, h: int, V: int) -> None:
     for s in series:
         if len(s) < C + h + V:
             held = f" + the held-out --valid-length {V}" if V else ""
-            fit = len(s) - h - V
+            fit, whole = len(s) - h - V, len(s) - h
             hint = (f"--context {fit} would fit" if fit >= 2 else
-                    f"no --context fits (it needs 2 points): shorten --horizon" + (" or --valid-length" if V else ""))
+                    "no --context fits (it needs 2 points): shorten --horizon" + (" or --valid-length" if V else ""))
+            if V and whole >= 2:
+                hint += f" (or --valid-length 0, training on the whole series: --context {min(C, whole)} fits)"
             raise ValueError(f"{path}: series {s.name!r} has {len(s)} points, fewer than --context {C} + "
-                             f"--horizon {h}{held} = {C + h + V}; {hint}"
-                             + ("" if V == 0 else " (or --valid-length 0: train on the whole series)"))
-
+                             f"--horizon {h}{held} = {C + h + V}; {hint}")
 
 def seasonal_naive(values: np.ndarray, origin: int, h: int, m: int) -> np.ndarray:
     """y_{o+k} = y_{o+k-m·(1 + k // m)} for k = 0 .. h-1 (the last season repeated)."""
