@@ -4,7 +4,8 @@ A window holds C context and h horizon values of one series, already scaled (z =
 task's per-window scaling), calendar features c_t (F per step) and the 0/1 observed mask w_t (0 where a
 missing value was filled), and covariates: P past ones p_t (observed up to the origin only: never read
 at t >= C) and Q future ones f_t (known over the horizon too). Both decoders end in the Gaussian head of
-``unroll.nn.likelihood``::
+``unroll.nn.likelihood`` (or, ``likelihood="student-t"``, the Student-t head of models/forecast_likelihood.py,
+whose a is a pair (a_σ, a_ν): read 2h below as (1+J)h and (2,) as (1+J,), J = 2)::
 
     direct (multi-horizon, one shot from the last state):
       x_t = [z_t ; c_t ; p_t ; f_t]                  t = 0 .. C-1                    (C, N, 1+F+P+Q)
@@ -38,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.models import common
+from unroll.models import forecast_likelihood as FL
 from unroll.nn import likelihood as lk
 from unroll.nn import ops
 from unroll.nn import network as N
@@ -62,16 +64,20 @@ class ForecastBatch(NamedTuple):
 class Forecaster:
     """Stack encoder + direct or autoregressive Gaussian decoder; see the module docstring.
 
-    context C, horizon h, features F (calendar), past P and future Q covariates, hidden_size H, num_layers, cell ("rnn" | "lstm" | "gru"),
+    context C, horizon h, features F (calendar), past P and future Q covariates, likelihood ("gaussian" |
+    "student-t": models/forecast_likelihood.py, J = 1 | 2 raw outputs besides μ per target), hidden_size H, num_layers, cell ("rnn" | "lstm" | "gru"),
     decoder ("direct" | "autoregressive"), dropout (between layers), ar_loss ("all" | "horizon"), seed,
     dtype (float64 by default: these networks are small)
     """
 
     def __init__(self, context: int, horizon: int, features: int = 0, past: int = 0, future: int = 0, hidden_size: int = _D["hidden_size"],
                  num_layers: int = _D["num_layers"], cell: str = _D["cell"], decoder: str = "direct",
-                 dropout: float = _D["dropout"], ar_loss: str = "all", seed: int = 0, dtype=np.float64, **variant):
+                 dropout: float = _D["dropout"], ar_loss: str = "all", likelihood: str = "gaussian", seed: int = 0,
+                 dtype=np.float64, **variant):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if likelihood not in FL.HEADS:
+            raise ValueError(f"likelihood must be one of {', '.join(FL.HEADS)}, got {likelihood!r}")
         if ar_loss not in AR_LOSS:
             raise ValueError(f"ar_loss must be one of {', '.join(AR_LOSS)}, got {ar_loss!r}")
         if context < 2 or horizon < 1:
@@ -84,13 +90,13 @@ class Forecaster:
         N.check_read(net, embedding=False, padded=False)
         self.network = net
         self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
-        self.P, self.Q = int(past), int(future)
+        self.P, self.Q, self.likelihood, self.J = int(past), int(future), likelihood, FL.RAW[likelihood]
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.stack = Stack.from_config(net, 1 + self.F + self.P + self.Q)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.params = self.stack.init(self.rng, self.dtype)
-        K = 2 * self.h if decoder == "direct" else 2
+        K = (1 + self.J) * self.h if decoder == "direct" else 1 + self.J
         self.params["out.W"], self.params["out.b"] = common.linear_init(self.rng, hidden_size, K, self.dtype)
         self.params = N.initialise(net, self.params, self.rng, self.dtype)
         if decoder == "direct" and self.Q:
@@ -131,31 +137,38 @@ class Forecaster:
         ys, _, stack_cache = self.stack.forward(x, self._stack_params(), rng=self.rng, training=training)
         z, w = np.asarray(batch.z, self.dtype), np.asarray(batch.observed, self.dtype)
         if self.decoder == "direct":
-            o = ops.linear_forward(ys[-1], self.params["out.W"], self.params["out.b"])      # (N, 2h)
-            mu, a = o[:, :self.h].T, o[:, self.h:].T
+            o = ops.linear_forward(ys[-1], self.params["out.W"], self.params["out.b"])      # (N, (1+J)h)
+            mu = o[:, :self.h].T
+            a = o[:, self.h:].reshape(len(o), self.J, self.h).transpose(1, 2, 0)           # (J, h, N)
             f = None
             if self.Q:
                 f = self._exog(batch)[self.C:, :, self.P:]                                  # (h, N, Q)
-                mu, a = mu + f @ self.params["future.W"][:, 0], a + f @ self.params["future.W"][:, 1]
-            return mu, a, (z[self.C:], w[self.C:]), (ys, stack_cache, f)
+                mu = mu + f @ self.params["future.W"][:, 0]
+                a = np.concatenate([(a[0] + f @ self.params["future.W"][:, 1])[None], a[1:]])
+            return mu, self._raw(a), (z[self.C:], w[self.C:]), (ys, stack_cache, f)
         o = ops.linear_forward(ys, self.params["out.W"], self.params["out.b"])              # (T', N, 2)
-        return o[..., 0], o[..., 1], (z[1:], w[1:]), (ys, stack_cache, None)
+        return o[..., 0], self._raw(np.moveaxis(o[..., 1:], -1, 0)), (z[1:], w[1:]), (ys, stack_cache, None)
+
+    def _raw(self, a: np.ndarray) -> np.ndarray:
+        """The head's raw outputs besides μ: (…) for the Gaussian, (2, …) for the Student-t."""
+        return a[0] if self.J == 1 else a
 
     def backward(self, dmu: np.ndarray, da: np.ndarray, cache) -> dict:
         ys, stack_cache, f = cache
         W = self.params["out.W"]
+        da = da.reshape((self.J, *dmu.shape))
         if self.decoder == "direct":
-            do = np.concatenate([dmu.T, da.T], axis=1)                                      # o = [μ ; a]
+            do = np.concatenate([dmu.T, da.transpose(2, 0, 1).reshape(dmu.shape[1], -1)], axis=1)   # o = [μ ; a]
             dy_last, dW, db = ops.linear_backward(do, ys[-1], W)                             # o = h_C W + b
             dys = np.zeros_like(ys)
             dys[-1] = dy_last                                                                # h_C = y_{C-1}
         else:
-            do = np.stack([dmu, da], axis=2)                                                 # o_t = [μ_t, a_t]
+            do = np.concatenate([dmu[..., None], np.moveaxis(da, 0, -1)], axis=2)           # o_t = [μ_t, a_t]
             dys, dW, db = ops.linear_backward(do, ys, W)                                     # o_t = y_t W + b
         _, _, grads = self.stack.backward(dys, stack_cache)                                  # y = Stack(x)
         grads["out.W"], grads["out.b"] = dW, db
         if f is not None:                                                                    # μ += f W_f[:, 0]
-            grads["future.W"] = np.stack([np.einsum("knq,kn->q", f, dmu), np.einsum("knq,kn->q", f, da)], axis=1)
+            grads["future.W"] = np.stack([np.einsum("knq,kn->q", f, dmu), np.einsum("knq,kn->q", f, da[0])], axis=1)
         return {k: grads[k] for k in self.params}
 
     def loss_weights(self, w: np.ndarray, horizon_only: bool) -> np.ndarray:
@@ -169,7 +182,7 @@ class Forecaster:
     def loss_and_grads(self, batch: ForecastBatch, state=None):
         """Teacher-forced NLL and gradients; stateless (state is always None)."""
         mu, a, (z, w), cache = self.forward(batch, training=True)
-        loss, dmu, da = lk.gaussian_nll(mu, a, z, self.loss_weights(w, self.ar_loss == "horizon"))
+        loss, dmu, da = FL.nll(self.likelihood, mu, a, z, self.loss_weights(w, self.ar_loss == "horizon"))
         return loss, self.backward(dmu, da, cache), None
 
     def horizon_nll(self, batch: ForecastBatch) -> tuple[float, float]:
@@ -178,7 +191,7 @@ class Forecaster:
         w = self.loss_weights(w, True)
         if w.sum() == 0:
             return 0.0, 0.0
-        loss, _, _ = lk.gaussian_nll(mu, a, z, w)
+        loss, _, _ = FL.nll(self.likelihood, mu, a, z, w)
         return loss * float(w.sum()), float(w.sum())
 
     # ------------------------------------------------------------------------------------------------
@@ -191,8 +204,7 @@ class Forecaster:
         """
         if self.decoder == "direct":
             mu, a, _, _ = self.forward(batch, training=False)
-            sigma = lk.scale_of(a)
-            return {"mean": mu, **{p: lk.quantile(mu, sigma, p) for p in lk.Z}}
+            return {"mean": mu, **{p: FL.quantile(self.likelihood, mu, a, p) for p in lk.Z}}
         paths = self.sample_paths(batch, samples, rng or np.random.default_rng(0))           # (S, h, N)
         return {"mean": paths.mean(axis=0), **{p: lk.sample_quantile(paths, p) for p in lk.Z}}
 
@@ -209,7 +221,7 @@ class Forecaster:
             step_in = np.concatenate([prev[:, None], x[t, :, 1:]], axis=1)
             y, state = self.stack.step(step_in, params, state)
             o = y @ self.params["out.W"] + self.params["out.b"]
-            prev = out[k] = o[:, 0] + lk.scale_of(o[:, 1]) * rng.standard_normal(samples * N)
+            prev = out[k] = FL.draw(self.likelihood, o[:, 0], self._raw(o[:, 1:].T), rng)
         return out.reshape(self.h, samples, N).transpose(1, 0, 2)
 
     def _stack_params(self) -> dict:

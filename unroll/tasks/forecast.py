@@ -8,7 +8,7 @@ points are drawn at random from the rest, each scaled from its own context (``--
 features (``--calendar``).
 
 Validation, ``unroll eval`` (the same numbers): a rolling-origin backtest over the held-out tail, origins
-every ``--stride`` points (default the horizon): loss (mean Gaussian NLL per horizon point, scaled units),
+every ``--stride`` points (default the horizon): loss (mean NLL per horizon point, scaled units, of ``--likelihood``),
 MASE (seasonal scale, lag ``--season``), sMAPE, RMSE, 80% / 95% interval coverage, and the baselines'
 MASE on the same points (naive, seasonal naive, AutoETS: tasks/forecast_baselines.py). ``unroll predict RUN
 [future.csv]`` writes the next h values after the data's end as CSV (date, series, mean, lo80, hi80, lo95,
@@ -26,6 +26,7 @@ import numpy as np
 from unroll.config import option
 from unroll.data import series as S
 from unroll.data import windows as W
+from unroll.models import forecast_likelihood as FL
 from unroll.models.forecaster import AR_LOSS, DECODERS, NETWORK, ForecastBatch, Forecaster
 from unroll.nn import likelihood as lk
 from unroll.tasks import forecast_baselines as FB
@@ -53,6 +54,8 @@ class ForecastConfig:
     ar_loss: str = option("all", help="autoregressive: train on every step (DeepAR) or the horizon only",
                           choices=AR_LOSS)
     samples: int = option(200, help="autoregressive: sample paths behind the intervals")
+    likelihood: str = option("gaussian", help="the forecast distribution: gaussian, or student-t for heavy tails",
+                             choices=FL.HEADS)
     past_covariates: str | None = option(None, help="comma-separated columns observed up to the forecast origin "
                                                     "only (read by the encoder)")
     future_covariates: str | None = option(None, help="comma-separated columns known over the horizon too "
@@ -140,7 +143,7 @@ class ForecastTask(Task):
         c, cov = self.cfg, self.covariates
         return Forecaster.from_config(self.settings["network"], c.context, c.horizon, features=2 * len(
             self.prepared["calendar"]), past=len(cov["past"]), future=len(cov["future"]), decoder=c.decoder,
-            ar_loss=c.ar_loss, seed=seed, dtype=dtype)
+            ar_loss=c.ar_loss, likelihood=c.likelihood, seed=seed, dtype=dtype)
 
     @property
     def covariates(self) -> dict:
