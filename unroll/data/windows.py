@@ -49,22 +49,24 @@ def backtest_picks(series: list[Series], C: int, h: int, V: int, stride: int) ->
     return [(k, o - C) for k, s in enumerate(series) for o in range(len(s) - V, len(s) - h + 1, stride)]
 
 
-def check_lengths(path, series: list[Series], C: int, h: int, V: int) -> None:
-    """Each series must hold one training window and the held-out tail: n >= C + h + V (V = 0: no tail);
-    the error for a shorter one names the --context that would fit it (at least 2)."""
+def check_lengths(path, series: list[Series], C: int, h: int, V: int, K: int = 0) -> None:
+    """Each series must hold one training window, the calibration part K (conformal intervals) and the
+    held-out tail: n >= C + h + K + V (V = 0: no tail); the error for a shorter one names the --context that
+    would fit it (at least 2)."""
     if 0 < V < h:
         raise ValueError(f"--valid-length {V} must be 0 (no held-out tail) or at least --horizon {h} (one "
                          "backtest origin)")
     for s in series:
-        if len(s) < C + h + V:
-            held = f" + the held-out --valid-length {V}" if V else ""
-            fit, whole = len(s) - h - V, len(s) - h
+        if len(s) < C + h + K + V:
+            held = (f" + the calibration --calibration-length {K}" if K else "") + \
+                (f" + the held-out --valid-length {V}" if V else "")
+            fit, whole = len(s) - h - K - V, len(s) - h - K
             hint = (f"--context {fit} would fit" if fit >= 2 else
                     "no --context fits (it needs 2 points): shorten --horizon" + (" or --valid-length" if V else ""))
             if V and whole >= 2:
                 hint += f" (or --valid-length 0, training on the whole series: --context {min(C, whole)} fits)"
             raise ValueError(f"{path}: series {s.name!r} has {len(s)} points, fewer than --context {C} + "
-                             f"--horizon {h}{held} = {C + h + V}; {hint}")
+                             f"--horizon {h}{held} = {C + h + K + V}; {hint}")
 
 def seasonal_naive(values: np.ndarray, origin: int, h: int, m: int) -> np.ndarray:
     """y_{o+k} = y_{o+k-m·(1 + k // m)} for k = 0 .. h-1 (the last season repeated)."""

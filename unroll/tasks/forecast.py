@@ -30,6 +30,7 @@ from unroll.models import forecast_likelihood as FL
 from unroll.models.forecaster import AR_LOSS, DECODERS, NETWORK, ForecastBatch, Forecaster
 from unroll.nn import likelihood as lk
 from unroll.tasks import forecast_baselines as FB
+from unroll.tasks import forecast_conformal as FC
 from unroll.tasks import forecast_data as FD
 from unroll.tasks import forecast_metrics as FM
 from unroll.tasks.base import GeneratedBatches, Task
@@ -56,6 +57,10 @@ class ForecastConfig:
     samples: int = option(200, help="autoregressive: sample paths behind the intervals")
     likelihood: str = option("gaussian", help="the forecast distribution: gaussian, or student-t for heavy tails",
                              choices=FL.HEADS)
+    intervals: str = option("gaussian", help="prediction intervals: the likelihood head's own (gaussian), or "
+                                             "split conformal from a calibration part", choices=("gaussian", "conformal"))
+    calibration_length: int | None = option(None, help="conformal: the calibration part, the points before the "
+                                                       "held-out tail the network never trains on (default 3 x horizon)")
     past_covariates: str | None = option(None, help="comma-separated columns observed up to the forecast origin "
                                                     "only (read by the encoder)")
     future_covariates: str | None = option(None, help="comma-separated columns known over the horizon too "
@@ -76,10 +81,21 @@ class ForecastConfig:
         if self.valid_length is not None and self.valid_length < 0:
             raise ValueError(f"--valid-length must be >= 0 (0: no held-out tail), got {self.valid_length}")
         FD.check_names(self)
+        if self.calibration_length is not None and self.intervals != "conformal":
+            raise ValueError("--calibration-length applies to --intervals conformal")
+        if self.intervals == "conformal" and self.K < self.horizon:
+            raise ValueError(f"--calibration-length {self.K} must be at least --horizon {self.horizon}")
 
     @property
     def V(self) -> int:
         return self.horizon if self.valid_length is None else self.valid_length
+
+    @property
+    def K(self) -> int:
+        """The calibration part (conformal intervals only)."""
+        if self.intervals != "conformal":
+            return 0
+        return 3 * self.horizon if self.calibration_length is None else self.calibration_length
 
 
 @dataclass(frozen=True)
@@ -109,7 +125,7 @@ class ForecastTask(Task):
         if c.data is None:
             raise ValueError("--task forecast needs --data (a CSV with a date column and value columns)")
         series = self._read(c.data)
-        W.check_lengths(c.data, series, c.context, c.horizon, c.V)
+        W.check_lengths(c.data, series, c.context, c.horizon, c.V, c.K)
         freq = S.frequency(series[0].dates)
         kinds = S.calendar_kinds(c.calendar, freq)
         season = c.season or S.SEASON[freq]
@@ -130,7 +146,7 @@ class ForecastTask(Task):
     def batches(self, train):
         series, feats, exog = self._data(self.cfg.data)
         c = self.cfg
-        picks = W.training_picks(series, c.context, c.horizon, c.V)
+        picks = W.training_picks(series, c.context, c.horizon, c.V + c.K)
         if train.batch_size < 1:
             raise ValueError("--batch must be >= 1")
 
@@ -168,9 +184,14 @@ class ForecastTask(Task):
         batch = ForecastBatch(*W.window_batch(series, feats, picks, c.context, c.horizon, c.scaling, extra=exog))
         nll, count = model.horizon_nll(batch)
         y, point, bounds, observed = self._forecast(model, batch)
+        own = {}
+        if c.intervals == "conformal":
+            own = FM.intervals(y, bounds, observed, prefix="likelihood_")
+            bounds = FC.bounds(point, batch.scale, [k for k, _ in picks], self._conformal(model))
         season = self.prepared["season"]
         scale = np.array([S.seasonal_scale(series[k].values[:len(series[k]) - V], season) for k, _ in picks])
-        out = {"loss": nll / max(count, 1.0), **FM.scores(y, point, bounds, observed, scale), "origins": len(picks)}
+        out = {"loss": nll / max(count, 1.0), **FM.scores(y, point, bounds, observed, scale), **own,
+               "origins": len(picks)}
         key = ("baselines", source, V)
         if key not in self._cache:                           # the same origins at every validation
             self._cache[key] = FB.forecasts(series, picks, c.context, c.horizon, season)
@@ -184,9 +205,13 @@ class ForecastTask(Task):
                     "backtest the last --horizon points of a file")
         names = (("naive", "naive"), ("snaive", "seasonal naive"), ("ets", "AutoETS"))
         beside = ", ".join(f"{label} {metrics[f'{k}_mase']:.4f}" for k, label in names if f"{k}_mase" in metrics)
+        kind = "conformal " if self.cfg.intervals == "conformal" else ""
+        levels = "; ".join(f"{n}% {kind}coverage {metrics[f'coverage_{n}']:.3f} Winkler {metrics[f'winkler_{n}']:.4g}"
+                           + (f" (likelihood's {metrics[f'likelihood_coverage_{n}']:.3f}, Winkler "
+                              f"{metrics[f'likelihood_winkler_{n}']:.4g})" if f"likelihood_coverage_{n}" in metrics
+                              else "") for n in ("80", "95"))
         return (f"backtest over {metrics['origins']} origin(s): loss {metrics['loss']:.4f}, MASE {metrics['mase']:.4f}"
-                f" ({beside}), sMAPE {metrics['smape']:.3f}%, RMSE {metrics['rmse']:.4g}, coverage 80% "
-                f"{metrics['coverage_80']:.3f}, 95% {metrics['coverage_95']:.3f}")
+                f" ({beside}), sMAPE {metrics['smape']:.3f}%, RMSE {metrics['rmse']:.4g}; {levels}")
 
     def predict(self, model, lines, options, future: str | None = None):
         """The next h values after the data's end, as CSV rows (lines are not read; ``future``: the CSV of
@@ -221,6 +246,7 @@ class ForecastTask(Task):
         picks = [(k, len(s) - c.context) for k, s in enumerate(series)]
         batch = ForecastBatch(*W.window_batch(series, feats, picks, c.context, c.horizon, c.scaling, extra=exog))
         _, point, bounds, _ = self._forecast(model, batch)
+        bounds = self._calibrated(model, batch, point, bounds)
         return [{"date": S.format_date(dates[j][i]), "series": series[j].name, "mean": point[i, j],
                  "lo80": bounds["80"][0][i, j], "hi80": bounds["80"][1][i, j],
                  "lo95": bounds["95"][0][i, j], "hi95": bounds["95"][1][i, j]}
@@ -248,6 +274,7 @@ class ForecastTask(Task):
         picks = [(k, len(s) - c.context - c.horizon) for k, s in enumerate(series)]
         batch = ForecastBatch(*W.window_batch(series, feats, picks, c.context, c.horizon, c.scaling, extra=exog))
         _, point, bounds, _ = self._forecast(model, batch)
+        bounds = self._calibrated(model, batch, point, bounds)
         return [{"date": S.format_date(series[j].dates[len(series[j]) - c.horizon + i]), "series": series[j].name,
                  "mean": point[i, j], **{f"{e}{n}": bounds[n][b][i, j] for n in ("80", "95")
                                          for b, e in ((0, "lo"), (1, "hi"))}}
@@ -264,6 +291,24 @@ class ForecastTask(Task):
         bounds = {name: (unscale(q[lo]), unscale(q[hi])) for name, (lo, hi) in lk.INTERVALS.items()}
         y = unscale(np.asarray(batch.z[c.context:]))
         return y, unscale(q["mean"]), bounds, np.asarray(batch.observed[c.context:])
+
+    def _calibrated(self, model, batch, point, bounds) -> dict:
+        """The conformal bounds of a forecast of every series' own window (column j = series j), when asked."""
+        if self.cfg.intervals != "conformal":
+            return bounds
+        return FC.bounds(point, batch.scale, range(point.shape[1]), self._conformal(model))
+
+    def _conformal(self, model) -> dict:
+        """The conformal quantiles of ``model`` from the calibration part of the run's data
+        (tasks/forecast_conformal.py); windows with a filled (unobserved) target are left out."""
+        c = self.cfg
+        series, feats, exog = self._data(c.data)
+        picks = FC.picks(series, c.context, c.horizon, c.V, c.K)
+        batch = ForecastBatch(*W.window_batch(series, feats, picks, c.context, c.horizon, c.scaling, extra=exog))
+        y, point, _, observed = self._forecast(model, batch)
+        whole = observed.min(axis=0) > 0
+        scores = np.abs(y - point)[:, whole] / batch.scale[:, whole]
+        return FC.fit(scores, np.array([k for k, _ in picks])[whole])
 
     def _read(self, path) -> list[S.Series]:
         c = self.cfg
