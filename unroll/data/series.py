@@ -52,11 +52,13 @@ class Series:
 
 
 def read_series(path, date_column: str | None = None, value_columns: str | None = None,
-                id_column: str | None = None, missing: str = "refuse", covariates: tuple[str, ...] = ()) -> list[Series]:
+                id_column: str | None = None, missing: str = "refuse", covariates: tuple[str, ...] = (),
+                constant: tuple[str, ...] = ()) -> list[Series]:
     """The series of a CSV file (see the module docstring); a one-line ValueError for any bad cell.
 
     covariates: columns read beside the values into ``Series.covariates`` (n, K), in this order (never value
-    columns): in the wide layout one set shared by every value column, in the long layout each series' own."""
+    columns): in the wide layout one set shared by every value column, in the long layout each series' own.
+    constant: those of the covariates that must hold one value per series (static features; long layout)."""
     if missing not in MISSING:
         raise ValueError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
     rows = _rows(Path(path))
@@ -81,6 +83,8 @@ def read_series(path, date_column: str | None = None, value_columns: str | None 
     for key, lines in groups.items():
         dates = _dates(path, lines, date_i, header[date_i])
         cov = _block(path, lines, cov_is, header, missing) if covariates else None
+        for name in constant:
+            _check_constant(path, lines, header.index(name), name)
         for i in value_is:
             name = key if id_i is not None else header[i]
             values, observed = _values(path, lines, i, header[i], missing)
@@ -202,6 +206,15 @@ def _values(path, lines, col: int, name: str, missing: str) -> tuple[np.ndarray,
     if not observed.any():
         raise ValueError(f"{path} column {col + 1} ({name}): every value is missing")
     return _fill(values, observed, missing), observed
+
+
+def _check_constant(path, lines, col: int, name: str) -> None:
+    first_line, first = lines[0][0], lines[0][1][col]
+    for number, cells in lines[1:]:
+        if cells[col] != first:
+            raise ValueError(f"{path} line {number} column {col + 1} ({name}): {cells[col]!r} differs from {first!r} "
+                             f"on line {first_line} of the same series; a --static-columns column holds one value "
+                             "per series")
 
 
 def _block(path, lines, cols: list[int], header: list[str], missing: str) -> np.ndarray:

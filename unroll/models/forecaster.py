@@ -28,8 +28,13 @@ Backward: the head's gradient (∂L/∂μ, ∂L/∂a from the likelihood) goes t
 + b); for the direct decoder it enters the Stack at its last step only, for the autoregressive one at every
 step; then the Stack backpropagates through time. The inputs are data, so no gradient leaves x.
 
-Parameters: the stack's ``layer{l}.{cell}.*``, ``out.W (H, 2h | 2)``, ``out.b (2h | 2,)``, and for the
-direct decoder with Q > 0 ``future.W (Q, 2)``. Gradient of the latter: ∂L/∂W_f[:, 0] = Σ_{k,n} ∂L/∂μ_{C+k,n} f_{C+k,n}.
+A panel's series s may also have a learned embedding e_s = E[s] (M values, ``embedding``), appended to
+x_t at every step; its gradient is the Stack's input gradient summed over the steps of s's windows:
+∂L/∂E[s] = Σ_{n: s_n = s} Σ_t ∂L/∂x_{t,n}[-M:].
+
+Parameters: the stack's ``layer{l}.{cell}.*``, ``out.W (H, 2h | 2)``, ``out.b (2h | 2,)``, for the direct
+decoder with Q > 0 ``future.W (Q, 2)`` (∂L/∂W_f[:, 0] = Σ_{k,n} ∂L/∂μ_{C+k,n} f_{C+k,n}), and with M > 0
+``embed.E (S, M)``.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class ForecastBatch(NamedTuple):
     loc: np.ndarray          # (1, N) the window's scaling: y = loc + scale · z
     scale: np.ndarray        # (1, N)
     exog: np.ndarray | None = None   # (C+h, N, P+Q) standardised covariates: P past, then Q future (None: none)
+    series: np.ndarray | None = None  # (N,) int: each window's series (its row of the embedding table E)
 
 
 class Forecaster:
@@ -70,7 +76,8 @@ class Forecaster:
     dtype (float64 by default: these networks are small)
     """
 
-    def __init__(self, context: int, horizon: int, features: int = 0, past: int = 0, future: int = 0, hidden_size: int = _D["hidden_size"],
+    def __init__(self, context: int, horizon: int, features: int = 0, past: int = 0, future: int = 0,
+                 series: int = 0, embedding: int = 0, hidden_size: int = _D["hidden_size"],
                  num_layers: int = _D["num_layers"], cell: str = _D["cell"], decoder: str = "direct",
                  dropout: float = _D["dropout"], ar_loss: str = "all", likelihood: str = "gaussian", seed: int = 0,
                  dtype=np.float64, **variant):
@@ -91,9 +98,10 @@ class Forecaster:
         self.network = net
         self.C, self.h, self.F, self.decoder, self.ar_loss = int(context), int(horizon), int(features), decoder, ar_loss
         self.P, self.Q, self.likelihood, self.J = int(past), int(future), likelihood, FL.RAW[likelihood]
+        self.S, self.M = (int(series), int(embedding)) if embedding else (0, 0)
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.stack = Stack.from_config(net, 1 + self.F + self.P + self.Q)
+        self.stack = Stack.from_config(net, 1 + self.F + self.P + self.Q + self.M)
         self.stack_keys = tuple(self.stack.param_shapes())
         self.params = self.stack.init(self.rng, self.dtype)
         K = (1 + self.J) * self.h if decoder == "direct" else 1 + self.J
@@ -101,6 +109,8 @@ class Forecaster:
         self.params = N.initialise(net, self.params, self.rng, self.dtype)
         if decoder == "direct" and self.Q:
             self.params["future.W"] = (0.1 * self.rng.standard_normal((self.Q, 2))).astype(self.dtype)
+        if self.M:
+            self.params["embed.E"] = (0.1 * self.rng.standard_normal((self.S, self.M))).astype(self.dtype)
 
     @classmethod
     def from_config(cls, network, context: int, horizon: int, **rest) -> "Forecaster":
@@ -118,11 +128,22 @@ class Forecaster:
             raise ValueError(f"a window must hold C + h = {self.C + self.h} steps and {self.F} features, "
                              f"got z {z.shape} and features {cal.shape}")
         past, fut = ex[..., :self.P], ex[..., self.P:]
+        T = self.C if self.decoder == "direct" else self.C + self.h - 1
+        emb = np.broadcast_to(self._embedded(batch), (T, z.shape[1], self.M))            # e_s at every step
         if self.decoder == "direct":
-            return np.concatenate([z[:self.C, :, None], cal[:self.C], past[:self.C], fut[:self.C]], axis=2)
+            return np.concatenate([z[:self.C, :, None], cal[:self.C], past[:self.C], fut[:self.C], emb], axis=2)
         seen = past[:-1].copy()
         seen[self.C:] = 0.0                                       # p_{t-1} for t-1 >= C lies after the origin
-        return np.concatenate([z[:-1, :, None], cal[1:], seen, fut[1:]], axis=2)
+        return np.concatenate([z[:-1, :, None], cal[1:], seen, fut[1:], emb], axis=2)
+
+    def _embedded(self, batch: ForecastBatch) -> np.ndarray:
+        """(N, M): each window's row of the series embedding E (M = 0: none)."""
+        if not self.M:
+            return np.zeros((np.shape(batch.z)[1], 0), self.dtype)
+        ids = np.asarray(batch.series)
+        if batch.series is None or ids.min() < 0 or ids.max() >= self.S:
+            raise ValueError(f"a window of a series-embedding forecaster needs its series index in 0..{self.S - 1}")
+        return self.params["embed.E"][ids]
 
     def _exog(self, batch: ForecastBatch) -> np.ndarray:
         T, N = np.shape(batch.z)
@@ -135,6 +156,7 @@ class Forecaster:
         """-> μ, a, the targets' (z, w), and the cache; direct: (h, N), autoregressive: (C+h-1, N)."""
         x = self.inputs(batch)
         ys, _, stack_cache = self.stack.forward(x, self._stack_params(), rng=self.rng, training=training)
+        stack_cache = (stack_cache, batch.series)
         z, w = np.asarray(batch.z, self.dtype), np.asarray(batch.observed, self.dtype)
         if self.decoder == "direct":
             o = ops.linear_forward(ys[-1], self.params["out.W"], self.params["out.b"])      # (N, (1+J)h)
@@ -154,7 +176,7 @@ class Forecaster:
         return a[0] if self.J == 1 else a
 
     def backward(self, dmu: np.ndarray, da: np.ndarray, cache) -> dict:
-        ys, stack_cache, f = cache
+        ys, (stack_cache, ids), f = cache
         W = self.params["out.W"]
         da = da.reshape((self.J, *dmu.shape))
         if self.decoder == "direct":
@@ -165,7 +187,10 @@ class Forecaster:
         else:
             do = np.concatenate([dmu[..., None], np.moveaxis(da, 0, -1)], axis=2)           # o_t = [μ_t, a_t]
             dys, dW, db = ops.linear_backward(do, ys, W)                                     # o_t = y_t W + b
-        _, _, grads = self.stack.backward(dys, stack_cache)                                  # y = Stack(x)
+        dx, _, grads = self.stack.backward(dys, stack_cache)                                 # y = Stack(x)
+        if self.M:                                                                           # x_t ⊃ E[s]
+            grads["embed.E"] = np.zeros_like(self.params["embed.E"])
+            np.add.at(grads["embed.E"], np.asarray(ids), dx[..., -self.M:].sum(axis=0))
         grads["out.W"], grads["out.b"] = dW, db
         if f is not None:                                                                    # μ += f W_f[:, 0]
             grads["future.W"] = np.stack([np.einsum("knq,kn->q", f, dmu), np.einsum("knq,kn->q", f, da[0])], axis=1)

@@ -41,3 +41,18 @@ def mase(y: np.ndarray, point: np.ndarray, observed: np.ndarray, scale: np.ndarr
     """MASE alone (for a baseline's forecasts)."""
     keep = observed > 0
     return float(np.mean(np.abs((y - point) / scale[None])[keep]))
+
+
+def per_series(names: list[str], y, point, bounds: dict, observed, scale, baselines: dict) -> dict:
+    """{series name: its own scores and baselines' MASE} of a panel's backtest; names: (N,) each column's series."""
+    names = np.array(names)
+    out = {}
+    for name in dict.fromkeys(names.tolist()):
+        cols = names == name
+        if not (observed[:, cols] > 0).any():
+            continue
+        mine = {k: (lo[:, cols], hi[:, cols]) for k, (lo, hi) in bounds.items()}
+        out[name] = {**scores(y[:, cols], point[:, cols], mine, observed[:, cols], scale[cols]),
+                     **{f"{b}_mase": mase(y[:, cols], f[:, cols], observed[:, cols], scale[cols])
+                        for b, f in baselines.items()}}
+    return out
