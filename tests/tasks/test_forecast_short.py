@@ -101,3 +101,17 @@ def test_plot_draws_the_seasonal_naive_forecast_in_grey(tmp_path, capsys, monkey
     monkeypatch.setattr(FP, "forecast_figure", spy)
     assert main(["plot", str(tmp_path / "r")]) == 0
     assert drawn["grey"] == [y[42:45].tolist()]                             # the last season's 3 months
+
+
+def test_eval_adds_autoets_when_statsforecast_is_installed(tmp_path, capsys):
+    """With the bench extra: AutoETS(season 12) refitted on y_0 .. y_{o-1} at each origin."""
+    models = pytest.importorskip("statsforecast.models")
+    y = write_monthly(tmp_path / "sales.csv", 54)
+    assert train(tmp_path, "--context", "12", "--horizon", "3", "--valid-length", "6") == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    s = np.mean(np.abs(y[12:48] - y[:36]))
+    errors = [np.abs(y[o:o + 3] - models.AutoETS(season_length=12).forecast(y=y[:o], h=3)["mean"]) / s
+              for o in (48, 51)]
+    assert got["ets_mase"] == pytest.approx(np.mean(errors), rel=1e-9)

@@ -4,6 +4,7 @@
     seasonal naive   ŷ_{o+k} = y_{o+k-m(1 + k // m)}  (last season)      when every origin o >= m
     AutoETS          statsforecast's AutoETS(season_length m), refitted   when statsforecast is installed
                      on y_0 .. y_{o-1} at each origin                     (``pip install 'unroll[bench]'``)
+                                                                          and there are at most MAX_ETS_ORIGINS
 
 Each reads only the points before its origin. ``forecasts`` returns {name: (h, N)} in the order of the
 picks; ``unroll eval`` reports each one's MASE beside the network's, and ``unroll plot`` draws the seasonal
@@ -17,6 +18,7 @@ import numpy as np
 from unroll.data import windows as W
 
 MAX_ETS_SEASON = 24             # statsforecast's ETS allows no longer season
+MAX_ETS_ORIGINS = 500           # one fit per origin: a large panel's backtest would take minutes
 
 
 def naive(values: np.ndarray, origin: int, h: int) -> np.ndarray:
@@ -29,7 +31,7 @@ def forecasts(series, picks, C: int, h: int, m: int) -> dict[str, np.ndarray]:
     out = {"naive": np.stack([naive(v, o, h) for v, o in origins], axis=1)}
     if all(o >= m for _, o in origins):
         out["snaive"] = np.stack([W.seasonal_naive(v, o, h, m) for v, o in origins], axis=1)
-    ets = auto_ets()
+    ets = auto_ets() if len(origins) <= MAX_ETS_ORIGINS else None
     if ets is not None:
         out["ets"] = np.stack([ets(v[:o], h, m) for v, o in origins], axis=1)
     return out
