@@ -103,3 +103,14 @@ def test_conformal_flags_are_checked(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert expected in err and "\n" not in err, err
         assert not (tmp_path / "r").exists()
+
+
+def test_too_few_calibration_residuals_are_refused_before_the_run_folder(tmp_path, capsys):
+    values = 10 + np.sin(np.arange(60))
+    (tmp_path / "one.csv").write_text("t,y\n" + "".join(f"{t},{v:.4f}\n" for t, v in enumerate(values)))
+    assert main(["train", "--task", "forecast", "--data", str(tmp_path / "one.csv"), "--context", "8", "--horizon",
+                 "4", "--intervals", "conformal", "--max-steps", "1", "--quiet", "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "unroll: error: --intervals conformal: --calibration-length 12 gives 9 residuals per horizon step (1 series x 9 origins), fewer "
+        "than the 19 a 95% conformal interval needs; --calibration-length 22 would give enough")
+    assert not (tmp_path / "r").exists()

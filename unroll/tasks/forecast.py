@@ -59,6 +59,8 @@ class ForecastTask(Task):
             raise ValueError("--task forecast needs --data (a CSV with a date column and value columns)")
         series = self._read(c.data)
         W.check_lengths(c.data, series, c.context, c.horizon, c.V, c.K)
+        if c.intervals == "conformal":
+            FC.check_count(series, c.horizon, c.K)
         freq = S.frequency(series[0].dates)
         kinds = S.calendar_kinds(c.calendar, freq)
         season = c.season or S.SEASON[freq]

@@ -37,6 +37,18 @@ def rank(m: int, level: float) -> int:
     return math.ceil((m + 1) * level - 1e-12)
 
 
+def check_count(series, h: int, K: int) -> None:
+    """A new run: the calibration part must give each level a finite quantile (at least 19 residuals per
+    step for 95%); the error names the --calibration-length that would."""
+    M = len(series) * (K - h + 1)
+    need = max(math.ceil(level / (1 - level) - 1e-9) for level in LEVELS.values())
+    if M < need:
+        fits = h - 1 + math.ceil(need / len(series))
+        raise ValueError(f"--intervals conformal: --calibration-length {K} gives {M} residuals per horizon step "
+                         f"({len(series)} series x {K - h + 1} origins), fewer than the {need} a 95% conformal interval needs; "
+                         f"--calibration-length {fits} would give enough")
+
+
 def fit(scores: np.ndarray, ids: np.ndarray) -> dict:
     """scores (h, M): residuals in scaled units of M calibration windows; ids (M,): their series.
 
