@@ -60,7 +60,8 @@ def nll(kind: str, mu: np.ndarray, a: np.ndarray, y: np.ndarray, w: np.ndarray |
     dsigma = k * (1.0 / sigma - (nu + 1) * r * r / (sigma * D))
     dnu = k * 0.5 * (digamma(nu / 2) - digamma((nu + 1) / 2) + 1.0 / nu + np.log1p(r * r / nu)
                      - (nu + 1) * r * r / (nu * D))
-    return loss, dmu, np.stack([dsigma * ops.sigmoid(a[0]), dnu * ops.sigmoid(a[1])])
+    da = np.stack([dsigma * ops.sigmoid(a[0]), dnu * ops.sigmoid(a[1])])
+    return loss, dmu.astype(mu.dtype, copy=False), da.astype(a.dtype, copy=False)
 
 
 def quantile(kind: str, mu: np.ndarray, a: np.ndarray, p: float) -> np.ndarray:

@@ -163,7 +163,8 @@ class ForecastTask(Task):
     def predict_file(self, model, path, options):
         """``unroll predict RUN future.csv``: the forecast with the future covariates of ``path``."""
         if not self.covariates["future"]:
-            raise ValueError(f"this run has no --future-covariates, so predict reads no file ({path}); leave it out")
+            raise ValueError(f"this run has no --future-covariates, so predict reads no file ({path}); leave it out, "
+                             f"or forecast after the end of that file with --data {path}")
         return self.predict(model, (), options, future=path)
 
     def forecast_future(self, model, source: str | None = None, future: str | None = None) -> list[dict]:
