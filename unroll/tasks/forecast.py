@@ -1,8 +1,8 @@
 """``unroll train --task forecast``: probabilistic forecasts of one or many series (models.forecaster).
 
 Data (``--data``, unroll.data.series): a CSV with a date/time column and one series per value column, or a
-series-id column (long layout), and covariate columns (``--past-covariates``, ``--future-covariates``:
-tasks/forecast_data.py). Each series keeps its last ``--valid-length`` points (default the horizon; 0:
+series-id column (long layout), and covariate columns (``--past-covariates``, ``--future-covariates``,
+``--static-columns``: tasks/forecast_data.py); a panel's series may have a learned ``--series-embedding``. Each series keeps its last ``--valid-length`` points (default the horizon; 0:
 none, the last checkpoint is the model) for validation; training windows of ``--context`` + ``--horizon``
 points are drawn at random from the rest, each scaled from its own context (``--scaling``), with calendar
 features (``--calendar``).
@@ -13,7 +13,12 @@ MASE (seasonal scale, lag ``--season``), sMAPE, RMSE, 80% / 95% interval coverag
 MASE on the same points (naive, seasonal naive, AutoETS: tasks/forecast_baselines.py). ``unroll predict RUN
 [future.csv]`` writes the next h values after the data's end as CSV (date, series, mean, lo80, hi80, lo95,
 hi95), reading the future covariates from the file; ``unroll plot RUN`` draws history, forecast, intervals
-and the seasonal naive forecast in grey.
+and the seasonal naive forecast in grey. ``--likelihood student-t`` (models/forecast_likelihood.py) and
+``--intervals conformal`` (tasks/forecast_conformal.py) change the distribution and the intervals.
+
+Modules: forecast_config.py (the settings), forecast_data.py (covariates), forecast_future.py (forecasts
+after the data's end, the figure), forecast_baselines.py, forecast_conformal.py, forecast_metrics.py,
+forecast_plot.py.
 """
 
 from __future__ import annotations
