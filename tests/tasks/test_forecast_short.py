@@ -115,3 +115,22 @@ def test_eval_adds_autoets_when_statsforecast_is_installed(tmp_path, capsys):
     errors = [np.abs(y[o:o + 3] - models.AutoETS(season_length=12).forecast(y=y[:o], h=3)["mean"]) / s
               for o in (48, 51)]
     assert got["ets_mase"] == pytest.approx(np.mean(errors), rel=1e-9)
+
+
+def test_a_run_folder_from_before_issue_31_still_loads(tmp_path, capsys):
+    """config.json without the new forecast settings and without "covariates" (an older run) reads as the
+    defaults: the same backtest."""
+    write_monthly(tmp_path / "sales.csv", 54)
+    assert train(tmp_path, "--context", "12", "--horizon", "3", "--valid-length", "6") == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
+    now = json.loads(capsys.readouterr().out)
+    path = tmp_path / "r" / "config.json"
+    config = json.loads(path.read_text())
+    new = ("likelihood", "intervals", "calibration_length", "past_covariates", "future_covariates", "static_columns",
+           "series_embedding")
+    config["forecast"] = {k: v for k, v in config["forecast"].items() if k not in new}
+    del config["covariates"]
+    path.write_text(json.dumps(config))
+    assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == now
