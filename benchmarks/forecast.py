@@ -1,9 +1,12 @@
-"""Forecasting accuracy on three public series: unroll's forecaster against seasonal naive, AutoETS, AutoARIMA.
+"""Forecasting accuracy: three public series, a panel and a series with a real covariate, against baselines.
 
     PYTHONPATH=. python benchmarks/forecast.py ../shared/data/timeseries [--json results.json] [--steps 600]
+    PYTHONPATH=. python benchmarks/forecast.py --suite panel,covariate [--json results.json] [--steps 600]
 
-Needs the benchmark extra (``pip install -e '.[bench]'``: statsforecast). Accuracy after a fixed number of
-training steps, not a timing: it may run on a busy machine (about 8-12 CPU minutes in all).
+Needs the benchmark extra (``pip install -e '.[bench]'``: statsforecast for the baselines, statsmodels for
+the panel and the covariate series, both data sets that statsmodels ships: nothing is downloaded at run
+time). The three series: accuracy after a fixed number of training steps, not a timing (about 8-12 CPU
+minutes in all); the panel also times training and evaluation (benchmarks/forecast_panel.py).
 
 Protocol, per series (SETUPS): the last ``test`` points are the test tail; forecasts of ``horizon`` points
 are made from rolling origins n - test, n - test + stride, ... (every origin's forecast uses only the data
@@ -40,14 +43,14 @@ SETUPS = {   # file, MASE lag m, horizon h, test tail, stride between origins, c
     "temperatures": dict(file="daily-min-temperatures.csv", season=365, horizon=7, test=357, stride=14, context=56),
 }
 CANDIDATES = {"direct": {"decoder": "direct"}, "autoregressive": {"decoder": "autoregressive"}}
-METRICS = ("mase", "smape", "rmse", "coverage_80", "coverage_95")
+METRICS = ("mase", "smape", "rmse", "coverage_80", "coverage_95", "winkler_80", "winkler_95")
 
 
 def train_and_score(data: Path, setup: dict, settings: dict, steps: int, folder: Path) -> dict:
     """Train a forecaster on ``data`` (its last ``test`` points held out) and return the backtest there."""
     cfg = ForecastConfig(data=str(data), context=setup["context"], horizon=setup["horizon"],
                          valid_length=setup["test"], stride=setup["stride"], season=setup["season"])
-    cfg = replace(cfg, **settings)
+    cfg = replace(cfg, **{k: v for k, v in settings.items() if k != "hidden"})
     train = TrainConfig(**{**ForecastTask.train_defaults, "max_steps": steps, "eval_every": steps, "seed": 0})
     trainer = run.start(folder, "forecast", {"forecast": cfg, "network": NETWORK(hidden_size=32)}, train, quiet=True)
     trainer.train()
@@ -76,16 +79,20 @@ def baselines(path: Path, setup: dict) -> dict:
         df=df, h=h, step_size=setup["stride"], n_windows=(V - h) // setup["stride"] + 1, level=[80, 95])
     scale = S.seasonal_scale(y[:n - V], m)
     truth = cv["y"].to_numpy()
-    out = {}
-    for name, col in (("seasonal naive", "SeasonalNaive"), ("AutoETS", "AutoETS"), ("AutoARIMA", "AutoARIMA")):
-        point = cv[col].to_numpy()
-        denom = np.abs(truth) + np.abs(point)
-        out[name] = {"mase": float(np.mean(np.abs(truth - point)) / scale),
-                     "smape": float(100 * np.mean(np.where(denom > 0, 2 * np.abs(truth - point) / np.maximum(denom, 1e-300), 0))),
-                     "rmse": float(np.sqrt(np.mean((truth - point) ** 2))),
-                     **{f"coverage_{q}": float(np.mean((truth >= cv[f"{col}-lo-{q}"]) & (truth <= cv[f"{col}-hi-{q}"])))
-                        for q in (80, 95)}, "points": int(len(truth))}
-    return out
+    return {name: scores(truth, cv, col, scale) for name, col in
+            (("seasonal naive", "SeasonalNaive"), ("AutoETS", "AutoETS"), ("AutoARIMA", "AutoARIMA"))}
+
+
+def scores(truth: np.ndarray, cv, col: str, scale) -> dict:
+    """A statsforecast model's pooled scores (scale: MASE's, one number or one per row), with
+    unroll.tasks.forecast_metrics' definitions."""
+    from unroll.tasks import forecast_metrics as FM
+    point = cv[col].to_numpy()
+    bounds = {str(q): (cv[f"{col}-lo-{q}"].to_numpy(), cv[f"{col}-hi-{q}"].to_numpy()) for q in (80, 95)}
+    scale = np.broadcast_to(np.asarray(scale, float), truth.shape)
+    out = FM.scores(truth[None], point[None], {k: (lo[None], hi[None]) for k, (lo, hi) in bounds.items()},
+                    np.ones((1, len(truth))), scale)
+    return {**out, "points": int(len(truth))}
 
 
 def benchmark(name: str, root: Path, steps: int, work: Path) -> dict:
@@ -97,33 +104,56 @@ def benchmark(name: str, root: Path, steps: int, work: Path) -> dict:
               for label, settings in CANDIDATES.items()}
     chosen = min(tuning, key=tuning.get)
     test = train_and_score(path, setup, CANDIDATES[chosen], steps, work / f"{name}-final")
+    conformal = train_and_score(path, setup, {**CANDIDATES[chosen], "intervals": "conformal"}, steps,
+                                work / f"{name}-conformal")
     print(f"{name}: validation MASE {tuning} -> {chosen}; test MASE {test['mase']:.4f}", file=sys.stderr)
+    points = {"points": test["origins"] * setup["horizon"]}
     return {"setup": setup, "tuning_valid_mase": tuning, "chosen": chosen,
-            "results": {f"unroll ({chosen})": {k: test[k] for k in METRICS} | {"points": test["origins"] * setup["horizon"]},
+            "results": {f"unroll ({chosen})": {k: test[k] for k in METRICS} | points,
+                        f"unroll ({chosen}, conformal)": {k: conformal[k] for k in METRICS} | points,
                         **baselines(path, setup)}}
 
 
 def table(results: dict) -> str:
-    rows = ["| series | method | MASE | sMAPE % | RMSE | 80% coverage | 95% coverage |", "|---|---|---|---|---|---|---|"]
+    rows = ["| series | method | MASE | sMAPE % | RMSE | 80% coverage | 95% coverage | Winkler 80% | Winkler 95% |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         for method, s in r["results"].items():
             rows.append(f"| {name} | {method} | {s['mase']:.3f} | {s['smape']:.2f} | {s['rmse']:.3g} | "
-                        f"{s['coverage_80']:.2f} | {s['coverage_95']:.2f} |")
+                        f"{s['coverage_80']:.2f} | {s['coverage_95']:.2f} | {s['winkler_80']:.3g} | "
+                        f"{s['winkler_95']:.3g} |")
     return "\n".join(rows)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("data_dir", type=Path, help="the folder holding the three CSV files (../shared/data/timeseries)")
+    p.add_argument("data_dir", type=Path, nargs="?", help="the folder of the three CSV files (../shared/data/"
+                                                            "timeseries); the series suite only")
+    p.add_argument("--suite", default="series,panel,covariate", help="comma-separated: series, panel, covariate")
     p.add_argument("--series", default=",".join(SETUPS), help="comma-separated subset of " + ", ".join(SETUPS))
     p.add_argument("--steps", type=int, default=600, help="training steps of every network (fixed, not tuned)")
+    p.add_argument("--panel-series", type=int, default=None, help="panel: use the first N series only (a quick check)")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
+    suites = args.suite.split(",")
+    if "series" in suites and args.data_dir is None:
+        p.error("the series suite needs DATA_DIR (the folder of the three CSV files)")
+    out = {}
     with tempfile.TemporaryDirectory(prefix="unroll-forecast-bench-") as tmp:
-        results = {name: benchmark(name, args.data_dir, args.steps, Path(tmp)) for name in args.series.split(",")}
-    print(table(results))
+        if "series" in suites:
+            out["series"] = {name: benchmark(name, args.data_dir, args.steps, Path(tmp)) for name in
+                             args.series.split(",")}
+            print(table(out["series"]))
+        if "panel" in suites or "covariate" in suites:
+            import forecast_panel as FP                     # benchmarks/forecast_panel.py, beside this file
+            if "panel" in suites:
+                out["panel"] = FP.panel(args.steps, Path(tmp), args.panel_series)
+                print(FP.panel_table(out["panel"]))
+            if "covariate" in suites:
+                out["covariate"] = FP.covariate(args.steps, Path(tmp))
+                print(FP.covariate_table(out["covariate"]))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -42,6 +42,7 @@ def test_forecast_predict_refuses_an_input_file_it_would_ignore(tmp_path, monkey
                  "--out", "f"]) == 0
     capsys.readouterr()
     assert main(["predict", "f", "other.csv"]) == 2
-    assert capsys.readouterr() == ("", "unroll: error: a forecast run's predict reads no INPUT file (other.csv); leave "
-                                       "it out (`unroll predict f --help` lists what it takes)\n")
+    assert capsys.readouterr() == ("", "unroll: error: this run has no --future-covariates, so predict reads no file "
+                                       "(other.csv); leave it out, or forecast after the end of that file with "
+                                       "--data other.csv\n")     # issue 31: a run with them reads future.csv
     assert main(["predict", "f"]) == 0 and len(capsys.readouterr().out.splitlines()) == 5     # header + h rows

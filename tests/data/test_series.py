@@ -115,6 +115,7 @@ def test_windows_lie_in_the_training_part_and_origins_in_the_tail():
     picks = W.training_picks([s], 4, 3, 5)
     assert picks[0] == (0, 0) and picks[-1] == (0, 8)                          # 8 + 4 + 3 = 15 = 20 - 5
     assert W.backtest_picks([s], 4, 3, 5, 1) == [(0, 11), (0, 12), (0, 13)]   # origins 15, 16, 17
-    z, cal, obs, loc, scale = W.window_batch([s], [np.zeros((20, 0))], [(0, 11)], 4, 3, "meanabs")
+    z, cal, obs, loc, scale, ex = W.window_batch([s], [np.zeros((20, 0))], [(0, 11)], 4, 3, "meanabs")
+    assert ex.shape == (7, 1, 0)                                               # no covariates
     assert scale[0, 0] == np.mean([12, 13, 14, 15]) and np.allclose(z[:, 0] * scale[0, 0], np.arange(12.0, 19))
     assert W.seasonal_naive(np.arange(10.0), 6, 3, 2).tolist() == [4, 5, 4]

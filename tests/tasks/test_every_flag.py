@@ -27,8 +27,8 @@ def write_data(folder):
     (folder / "p.tsv").write_text("".join(f"{w}{i % 3}\t{w[::-1]}\n" for i, w in enumerate(words * 5)))
     (folder / "lm.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 8)
     rng, months = np.random.default_rng(0), np.arange(np.datetime64("2000-01"), np.datetime64("2000-01") + 40)
-    rows = ["month,store,sales"] + [f"{m},{s},{lv + np.sin(t) + rng.standard_normal():.4f}"
-                                    for t, m in enumerate(months) for s, lv in (("a", 20.0), ("b", 50.0))]
+    rows = ["month,store,sales,price,size"] + [f"{m},{s},{lv + np.sin(t) + rng.standard_normal():.4f},{np.cos(t):.3f},{lv}"
+                                               for t, m in enumerate(months) for s, lv in (("a", 20.0), ("b", 50.0))]
     (folder / "f.csv").write_text("\n".join(rows) + "\n")
     xs, labels, tags = make_sequences(24, seed=1)
     write_csv(folder / "c.csv", xs, labels)
@@ -44,8 +44,8 @@ RUNS = {      # task and input kind -> the flags of a small run on the data abov
     "seq2seq-tokens": ["--task", "seq2seq", "--data", "p.tsv"],
     "seq2seq-vectors": ["--task", "seq2seq", "--data", "c.csv"],
     "generate": ["--task", "generate", "--data", "s.tsv"],
-    "forecast": ["--task", "forecast", "--data", "f.csv", "--id-column", "store", "--context", "6", "--horizon", "3",
-                 "--valid-length", "6"],
+    "forecast": ["--task", "forecast", "--data", "f.csv", "--id-column", "store", "--value-columns", "sales",
+                 "--context", "6", "--horizon", "3", "--valid-length", "6"],
     "longterm-adding": ["--task", "longterm", "--problem", "adding", "--T", "6"],
     "longterm-copy": ["--task", "longterm", "--problem", "copy", "--T", "4"],
 }
@@ -74,7 +74,10 @@ DATA = {
     "seq2seq-vectors": [["--reverse-source"], ["--encoding", "latin-1"], ["--attention"], ["--input-layer", "mlp"]],
     "generate": [["--level", "char"], ["--mode", "h0"], ["--min-count", "2"], ["--tokenizer", "space"]],
     "forecast": [["--decoder", "autoregressive"], ["--ar-loss", "horizon"], ["--samples", "20"],
-                 ["--scaling", "standard"], ["--calendar", "none"]],
+                 ["--scaling", "standard"], ["--calendar", "none"], ["--likelihood", "student-t"],
+                 ["--intervals", "conformal"], ["--intervals", "conformal", "--calibration-length", "4"],
+                 ["--calibration-length", "4"], ["--series-embedding", "2"], ["--valid-length", "0"],
+                 ["--past-covariates", "price"], ["--future-covariates", "price"], ["--static-columns", "size"]],
     "longterm-adding": [["--T", "8"], ["--problem", "copy"]],
     "longterm-copy": [["--T", "6"]],
 }

@@ -46,7 +46,7 @@ def trained():
         trainer = run.start(Path(tmp) / "run", "forecast", {"forecast": cfg, "network": NETWORK(hidden_size=16)}, train, quiet=True)
         record = trainer.train()
         task, model = trainer.task, trainer.model
-        series, feats = task._data(cfg.data)
+        series, feats, _ = task._data(cfg.data)
         picks = W.backtest_picks(series, C, H, 72, 3)
         batch = ForecastBatch(*W.window_batch(series, feats, picks, C, H, "standard"))
         y, point, bounds, _ = task._forecast(model, batch)

@@ -45,21 +45,28 @@ class Series:
     dates: np.ndarray          # (n,) datetime64 or int64 (a time index)
     values: np.ndarray         # (n,) float64, filled where missing
     observed: np.ndarray       # (n,) float64 0/1
+    covariates: np.ndarray | None = None   # (n, K) float64 of the ``covariates`` columns (filled), or None
 
     def __len__(self) -> int:
         return len(self.values)
 
 
 def read_series(path, date_column: str | None = None, value_columns: str | None = None,
-                id_column: str | None = None, missing: str = "refuse") -> list[Series]:
-    """The series of a CSV file (see the module docstring); a one-line ValueError for any bad cell."""
+                id_column: str | None = None, missing: str = "refuse", covariates: tuple[str, ...] = (),
+                constant: tuple[str, ...] = ()) -> list[Series]:
+    """The series of a CSV file (see the module docstring); a one-line ValueError for any bad cell.
+
+    covariates: columns read beside the values into ``Series.covariates`` (n, K), in this order (never value
+    columns): in the wide layout one set shared by every value column, in the long layout each series' own.
+    constant: those of the covariates that must hold one value per series (static features; long layout)."""
     if missing not in MISSING:
         raise ValueError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
     rows = _rows(Path(path))
     header, body = rows[0][1], rows[1:]
     date_i = _column(path, header, date_column, 0) if date_column is not None else 0
     id_i = _column(path, header, id_column) if id_column is not None else None
-    rest = [i for i in range(len(header)) if i not in (date_i, id_i)]
+    cov_is = [_column(path, header, c) for c in covariates]
+    rest = [i for i in range(len(header)) if i not in (date_i, id_i, *cov_is)]
     value_is = [_column(path, header, c) for c in value_columns.split(",")] if value_columns else rest
     if not value_is:
         raise ValueError(f"{path}: the header names no value column besides the date column {header[date_i]!r}")
@@ -75,10 +82,47 @@ def read_series(path, date_column: str | None = None, value_columns: str | None 
     out = []
     for key, lines in groups.items():
         dates = _dates(path, lines, date_i, header[date_i])
+        cov = _block(path, lines, cov_is, header, missing) if covariates else None
+        for name in constant:
+            _check_constant(path, lines, header.index(name), name)
         for i in value_is:
             name = key if id_i is not None else header[i]
             values, observed = _values(path, lines, i, header[i], missing)
-            out.append(Series(name, dates, values, observed))
+            out.append(Series(name, dates, values, observed, cov))
+    return out
+
+
+def read_future(path, date_column: str | None, id_column: str | None, columns: tuple[str, ...],
+                wanted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``columns`` of a file of future values at the timestamps ``wanted`` = {series name: (h,) dates}
+    -> {name: (h, len(columns))}. Wide layout: one set of rows for every series; long: each series' own rows
+    (``id_column``). Rows at other timestamps are ignored; a missing column, series or timestamp is one line."""
+    rows = _rows(Path(path))
+    header, body = rows[0][1], rows[1:]
+    date_i = _column(path, header, date_column) if date_column is not None else 0
+    id_i = _column(path, header, id_column) if id_column is not None else None
+    cov_is = [_column(path, header, c) for c in columns]
+    groups: dict[str, list] = {}
+    for number, cells in body:
+        if len(cells) != len(header):
+            raise ValueError(f"{path} line {number}: {len(cells)} cells, the header has {len(header)}")
+        groups.setdefault(cells[id_i] if id_i is not None else "", []).append((number, cells))
+    out = {}
+    for name, dates in wanted.items():
+        key = name if id_i is not None else ""
+        if key not in groups:
+            raise ValueError(f"{path}: no rows of series {name!r} (column {header[id_i]})")
+        lines = groups[key]
+        have = _dates(path, lines, date_i, header[date_i])
+        if have.dtype.kind == "M" and dates.dtype.kind == "M":
+            have = have.astype(dates.dtype)
+        at = {d: k for k, d in enumerate(have.tolist())}
+        for step, d in enumerate(dates.tolist(), 1):
+            if d not in at:
+                raise ValueError(f"{path}: no row for {format_date(dates[step - 1])} (step {step} of the "
+                                 f"horizon {len(dates)}){'' if id_i is None else f' of series {name!r}'}")
+        block = _block(path, [lines[at[d]] for d in dates.tolist()], cov_is, header, "refuse")
+        out[name] = block
     return out
 
 
@@ -162,6 +206,22 @@ def _values(path, lines, col: int, name: str, missing: str) -> tuple[np.ndarray,
     if not observed.any():
         raise ValueError(f"{path} column {col + 1} ({name}): every value is missing")
     return _fill(values, observed, missing), observed
+
+
+def _check_constant(path, lines, col: int, name: str) -> None:
+    first_line, first = lines[0][0], lines[0][1][col]
+    for number, cells in lines[1:]:
+        if cells[col] != first:
+            raise ValueError(f"{path} line {number} column {col + 1} ({name}): {cells[col]!r} differs from {first!r} "
+                             f"on line {first_line} of the same series; a --static-columns column holds one value "
+                             "per series")
+
+
+def _block(path, lines, cols: list[int], header: list[str], missing: str) -> np.ndarray:
+    """(rows, len(cols)) of covariate columns, read like values (one-line errors, ``missing`` filling)."""
+    if not cols:
+        return np.zeros((len(lines), 0))
+    return np.stack([_values(path, lines, i, header[i], missing)[0] for i in cols], axis=1)
 
 
 def _fill(values: np.ndarray, observed: np.ndarray, missing: str) -> np.ndarray:

@@ -9,9 +9,10 @@ import numpy as np
 MAX_PANELS = 6
 
 
-def forecast_figure(series, rows: list[dict], history: int = 48):
+def forecast_figure(series, rows: list[dict], history: int = 48, baseline: dict | None = None):
     """A Figure: per series (at most MAX_PANELS) its last ``history`` points, the forecast mean and the
-    80% / 95% bands. series: unroll.data.series.Series list; rows: ForecastTask.forecast_future's rows."""
+    80% / 95% bands. series: unroll.data.series.Series list; rows: ForecastTask.forecast_future's rows;
+    baseline: {series name: (h,) a baseline's forecast on the rows' dates}, drawn in grey under the rest."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -23,6 +24,8 @@ def forecast_figure(series, rows: list[dict], history: int = 48):
         future = np.array([np.datetime64(r["date"]) if s.dates.dtype.kind == "M" else int(r["date"]) for r in mine])
         col = {k: np.array([r[k] for r in mine]) for k in ("mean", "lo80", "hi80", "lo95", "hi95")}
         ax.plot(s.dates[-history:], s.values[-history:], color="black", lw=1.2, label="history")
+        if baseline is not None and s.name in baseline:
+            ax.plot(future, baseline[s.name], color="grey", lw=1.2, ls="--", label="seasonal naive", zorder=1)
         ax.fill_between(future, col["lo95"], col["hi95"], color="tab:blue", alpha=0.18, label="95% interval")
         ax.fill_between(future, col["lo80"], col["hi80"], color="tab:blue", alpha=0.35, label="80% interval")
         ax.plot(future, col["mean"], color="tab:blue", lw=1.6, label="forecast (mean)")
