@@ -1,5 +1,7 @@
 """mkdocs hooks of the documentation site (mkdocs.yml): the notebooks come in as pages, MathJax ships.
 
+* ``on_config``: the nav's Notebooks section keeps the notebooks that exist (in the repository's notebooks/
+  or the docs folder's), so a notebook still being written does not break ``mkdocs build --strict``.
 * ``on_files``: every ``notebooks/*.ipynb`` of the repository becomes the page ``notebooks/NAME.ipynb``,
   unless the docs folder has its own ``notebooks/NAME.ipynb`` (tests/notebooks/test_site.py puts the
   executed copies there); mkdocs-jupyter renders a notebook as it is, outputs included, and never runs it.
@@ -18,6 +20,20 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parent
 MATHJAX_FILES = {"es5/tex-svg.js": "tex-svg.js", "LICENSE": "LICENSE"}
+
+
+def notebook_names(config) -> set[str]:
+    folders = (ROOT / "notebooks", Path(config["docs_dir"]) / "notebooks")
+    return {path.name for folder in folders for path in folder.glob("*.ipynb")}
+
+
+def on_config(config):
+    present = notebook_names(config)
+    for item in config["nav"] or []:
+        if isinstance(item, dict) and "Notebooks" in item:
+            item["Notebooks"] = [entry for entry in item["Notebooks"]
+                                 if Path(next(iter(entry.values()))).name in present]
+    return config
 
 
 @event_priority(100)             # before mkdocs-jupyter's on_files, which turns .ipynb files into pages

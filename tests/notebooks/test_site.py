@@ -52,8 +52,9 @@ def site(executed_notebooks, tmp_path_factory) -> Path:
     return work / "out"
 
 
-def test_strict_build_has_every_page_and_the_api_reference(site):
-    missing = [page for page in NAV_PAGES if not (site / page).is_file()]
+def test_strict_build_has_every_page_and_the_api_reference(site, executed_notebooks):
+    notebooks = [f"notebooks/{Path(name).stem}/index.html" for name in executed_notebooks]
+    missing = [page for page in NAV_PAGES + notebooks if not (site / page).is_file()]
     assert missing == []
     nn = (site / "api/nn/index.html").read_text(encoding="utf-8")
     for anchor in ("unroll.nn.lstm.forward", "unroll.nn.lstm.backward", "unroll.nn.gru.forward"):
