@@ -79,7 +79,7 @@ def memory_sampling(data) -> list[tuple]:
 
 def compile_cost(data) -> list[tuple]:
     cold, warm = [r["wall_s"] for r in data["cold"]], [r["wall_s"] for r in data["warm"]]
-    return [("First run: compiling the LSTM, GRU and RNN kernels (wall s)",
+    return [("First run: compiling the LSTM, GRU and RNN kernels (wall clock)",
              f"cold {min(cold):.1f}–{max(cold):.1f} s, warm {min(warm):.1f}–{max(warm):.1f} s", "")]
 
 
@@ -134,16 +134,16 @@ SOURCES = [
 NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+?)-[^-]+(?:-[^-]+)*$")
 
 
-def provenance(path: Path, data, suffix: str, fallback: str | None) -> tuple[str, str, str]:
+def provenance(path: Path, data, suffix: str, fallback: str | None, base: Path) -> tuple[str, str, str]:
     """(date, CPU, command) of one file: its own fields first, then its name, then the known command."""
     first = data[0] if isinstance(data, list) else data
     date = (first.get("date") or path.name[:10])[:10]
     machine = first.get("machine") or {}
-    cpu = machine.get("cpu") or path.name[11:path.name.rindex(suffix.split("*")[0])]
+    cpu = machine.get("cpu") or path.name[11:path.name.rindex(suffix.split("*")[0])].replace("-", " ").title()
     cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", cpu).strip()
     cpu = re.sub(r"\s+", " ", cpu) + (f", {machine['cores']} cores" if machine.get("cores") else "")
     command = first.get("command") if str(first.get("command", "")).startswith("python") else None
-    command = command or (fallback or "").format(file=path.relative_to(ROOT).as_posix())
+    command = command or (fallback or "").format(file=path.relative_to(base).as_posix())
     return date, cpu, command
 
 
@@ -156,13 +156,14 @@ def newest(root: Path, suffix: str) -> list[Path]:
     return [by_what[k] for k in sorted(by_what)]
 
 
-def table(root: Path = RESULTS) -> str:
+def table(results: Path = RESULTS, base: Path = ROOT) -> str:
+    """The table's Markdown from the files in ``results``; links are relative to ``base`` (README's folder)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for suffix, rows, fallback in SOURCES:
-        for path in newest(root, suffix):
+        for path in newest(results, suffix):
             data = load(path)
-            date, cpu, command = provenance(path, data, suffix, fallback)
-            link = f"[{path.name}]({path.relative_to(ROOT).as_posix()})"
+            date, cpu, command = provenance(path, data, suffix, fallback, base)
+            link = f"[JSON]({path.relative_to(base).as_posix()})"
             for what, mine, reference in rows(data):
                 lines.append(f"| {what} | {mine} | {reference} | {date} | {cpu} | `{command}` | {link} |")
     return "\n".join(lines)
@@ -198,7 +199,7 @@ def supported(figure: str, percent: bool, values: list[float]) -> bool:
     return any(abs(round(v * scale, decimals) - shown) < 10 ** -(decimals + 3) for v in values)
 
 
-def unsupported_figures(readme: str, root: Path = ROOT) -> list[str]:
+def unsupported_figures(readme: str, base: Path = ROOT) -> list[str]:
     """Each figure of the table's unroll and reference columns that is not in the row's JSON, as
     'JSON: figure'; a row whose JSON is missing is named too."""
     block = readme.split(BEGIN, 1)[1].split(END, 1)[0]
@@ -206,7 +207,7 @@ def unsupported_figures(readme: str, root: Path = ROOT) -> list[str]:
     for line in block.strip().splitlines()[2:]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         target = re.search(r"\]\(([^)]+)\)", cells[-1])
-        path = root / target.group(1) if target else None
+        path = base / target.group(1) if target else None
         if path is None or not path.is_file():
             wrong.append(f"{cells[-1]}: no such JSON")
             continue
