@@ -10,7 +10,7 @@ import pytest
 
 from tests.notebooks.conftest import notebook_paths
 
-NAMES = ("wirings-and-hello.ipynb", "backprop-through-time.ipynb")
+NAMES = ("wirings-and-hello.ipynb", "backprop-through-time.ipynb", "vanishing-and-exploding.ipynb")
 
 
 def text_outputs(path) -> str:
