@@ -10,7 +10,8 @@ import pytest
 
 from tests.notebooks.conftest import notebook_paths
 
-NAMES = ("wirings-and-hello.ipynb",)
+NAMES = ("wirings-and-hello.ipynb", "computational-graphs.ipynb", "backprop-through-time.ipynb",
+         "vanishing-and-exploding.ipynb")
 
 
 def text_outputs(path) -> str:
