@@ -11,7 +11,7 @@ import pytest
 from tests.notebooks.conftest import notebook_paths
 
 NAMES = ("wirings-and-hello.ipynb", "computational-graphs.ipynb", "backprop-through-time.ipynb",
-         "vanishing-and-exploding.ipynb")
+         "vanishing-and-exploding.ipynb", "encoder-decoder.ipynb")
 
 
 def text_outputs(path) -> str:
