@@ -51,3 +51,24 @@ def test_notebook_runs_top_to_bottom(executed_notebooks, name):
 def test_hello_prints_the_trained_sample(executed_notebooks):
     lines = text_outputs(executed_notebooks["wirings-and-hello.ipynb"]).splitlines()
     assert "sample: hello" in lines
+
+
+def test_backprop_notebook_reports_the_gradient_checks(executed_notebooks):
+    text = text_outputs(executed_notebooks["backprop-through-time.ipynb"])
+    assert "W = 3.0:  dh_3/dh_0 = 27 " in text
+    assert "(threshold 1e-7): PASS" in text
+    assert "k1 = 4, k2 = 8: largest difference from full BPTT" in text
+
+
+def test_notebooks_keep_their_figures(executed_notebooks):
+    figures = {name: image_count(path) for name, path in executed_notebooks.items()}
+    assert figures["vanishing-and-exploding.ipynb"] >= 4     # norms, derivatives, sigmoids, the forecast
+    assert figures["computational-graphs.ipynb"] >= 3
+    assert figures["wirings-and-hello.ipynb"] >= 1
+
+
+def test_notebooks_write_nothing_next_to_their_sources(executed_notebooks):
+    """They ran in temporary folders: notebooks/ still holds only the committed .ipynb files."""
+    assert executed_notebooks
+    folder = notebook_paths()[0].parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
