@@ -42,6 +42,12 @@ def test_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; strip them before committing"
 
 
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+def test_opens_with_a_title(path):
+    first = json.loads(path.read_text())["cells"][0]
+    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), path.name
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(executed_notebooks, name):
     assert name in executed_notebooks, f"notebooks/{name} is missing"
@@ -67,8 +73,6 @@ def test_notebooks_keep_their_figures(executed_notebooks):
     assert figures["wirings-and-hello.ipynb"] >= 1
 
 
-def test_notebooks_write_nothing_next_to_their_sources(executed_notebooks):
-    """They ran in temporary folders: notebooks/ still holds only the committed .ipynb files."""
-    assert executed_notebooks
-    folder = notebook_paths()[0].parent
-    assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
+def test_notebooks_write_only_into_their_working_folder(executed_notebooks):
+    """They ran in temporary folders; nothing appeared in the repository's root or in notebooks/ meanwhile."""
+    assert executed_notebooks.written_in_repo == []
