@@ -46,6 +46,7 @@ def executed_notebooks(tmp_path_factory) -> dict[str, Path]:
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     results, errors = {}, {}
+    before = _listing()
     for path in notebook_paths():
         folder = tmp_path_factory.mktemp(path.stem)
         results[path.name], error = execute(path, folder)
@@ -53,10 +54,18 @@ def executed_notebooks(tmp_path_factory) -> dict[str, Path]:
             errors[path.name] = error
     executed = ExecutedNotebooks(results)
     executed.errors = errors
+    executed.written_in_repo = sorted(_listing() - before)
     return executed
 
 
+def _listing() -> set[str]:
+    """The entries of the repository's root and of notebooks/ (what a notebook writing outside its folder would change)."""
+    return {str(p) for folder in (NOTEBOOKS.parent, NOTEBOOKS) for p in folder.iterdir()}
+
+
 class ExecutedNotebooks(dict):
-    """A dict {file name: executed path} with ``errors`` {file name: the failing cell's traceback}."""
+    """A dict {file name: executed path} with ``errors`` {file name: the failing cell's traceback} and
+    ``written_in_repo``: entries that appeared in the repository's root or notebooks/ while they ran."""
 
     errors: dict[str, str]
+    written_in_repo: list[str]

@@ -11,7 +11,7 @@ import pytest
 from tests.notebooks.conftest import notebook_paths
 
 NAMES = ("wirings-and-hello.ipynb", "computational-graphs.ipynb", "backprop-through-time.ipynb",
-         "vanishing-and-exploding.ipynb")
+         "vanishing-and-exploding.ipynb", "encoder-decoder.ipynb")
 
 
 def text_outputs(path) -> str:
@@ -42,6 +42,12 @@ def test_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; strip them before committing"
 
 
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+def test_opens_with_a_title(path):
+    first = json.loads(path.read_text())["cells"][0]
+    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), path.name
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(executed_notebooks, name):
     assert name in executed_notebooks, f"notebooks/{name} is missing"
@@ -51,3 +57,22 @@ def test_notebook_runs_top_to_bottom(executed_notebooks, name):
 def test_hello_prints_the_trained_sample(executed_notebooks):
     lines = text_outputs(executed_notebooks["wirings-and-hello.ipynb"]).splitlines()
     assert "sample: hello" in lines
+
+
+def test_backprop_notebook_reports_the_gradient_checks(executed_notebooks):
+    text = text_outputs(executed_notebooks["backprop-through-time.ipynb"])
+    assert "W = 3.0:  dh_3/dh_0 = 27 " in text
+    assert "(threshold 1e-7): PASS" in text
+    assert "k1 = 4, k2 = 8: largest difference from full BPTT" in text
+
+
+def test_notebooks_keep_their_figures(executed_notebooks):
+    figures = {name: image_count(path) for name, path in executed_notebooks.items()}
+    assert figures["vanishing-and-exploding.ipynb"] >= 4     # norms, derivatives, sigmoids, the forecast
+    assert figures["computational-graphs.ipynb"] >= 3
+    assert figures["wirings-and-hello.ipynb"] >= 1
+
+
+def test_notebooks_write_only_into_their_working_folder(executed_notebooks):
+    """They ran in temporary folders; nothing appeared in the repository's root or in notebooks/ meanwhile."""
+    assert executed_notebooks.written_in_repo == []
