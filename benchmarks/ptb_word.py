@@ -1,6 +1,6 @@
 """Penn Treebank, word level: Zaremba et al. (2014)'s small model, test perplexity.
 
-    python benchmarks/ptb_word.py [--epochs 13] [--json results.jsonl]
+    python benchmarks/ptb_word.py --data ../shared/data/ptb [--epochs 13] [--json benchmarks/results/DATE-CPU-ptb-word.json]
 
 The configuration (their "small" model, no dropout): 2 x 200 LSTM, embedding 200, every weight from
 uniform(-0.1, 0.1), batch 20, 35 unrolled steps (BPTT(35, 35), the state carried across batches),
@@ -10,7 +10,8 @@ plain SGD with learning rate 1.0 for 4 epochs then halved every epoch, gradient 
 Their loss is the SUM over the 35 steps of the batch-mean cross-entropy, while unroll's is the mean over
 all tokens, so their gradient is 35 times ours. SGD with their lr = 1 and norm clipping at 5 is therefore
 exactly unroll's lr = 35 with clipping at 5 / 35: lr·clip(35 g, 5) = 35·lr·clip(g, 5/35). The run uses the real CLI (`unroll train`, then
-`unroll eval --data ptb.test.txt`) and prints the commands, the perplexities and the time it took.
+`unroll eval --data ptb.test.txt`) and prints the commands, the perplexities and the time it took;
+``--json PATH`` writes them with the date, machine and command line (benchmarks/results_table.py reads it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from unroll.bench.measure import provenance
 
 PTB = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 TRAIN_TOKENS = 929_589          # words + one "\n" per line (data README)
@@ -54,13 +57,12 @@ def main() -> None:
         log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         valid = [r["valid_loss"] for r in log if "valid_loss" in r]
     import math
-    result = {"train_command": " ".join(train), "eval_command": " ".join(evaluate), "epochs": args.epochs,
+    result = provenance() | {"train_command": " ".join(train), "eval_command": " ".join(evaluate), "epochs": args.epochs,
               "valid_perplexity_per_epoch": [round(math.exp(v), 2) for v in valid],
               "test_perplexity": round(test["perplexity"], 2), "train_seconds": round(train_s, 1)}
     print(json.dumps(result))
     if args.json:
-        with open(args.json, "a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

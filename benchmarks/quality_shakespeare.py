@@ -4,7 +4,8 @@
     python benchmarks/quality_shakespeare.py --seconds 3600 -- --hidden 512 --dropout 0.25   # a config
     python benchmarks/quality_shakespeare.py --torch               # torch.nn 2x256 LSTM, same data and budget
 
-Writes a JSON line to stdout (and to --json) with the final validation loss, steps and tokens/s. The
+Writes a JSON line to stdout (and appends it to --json) with the date, machine and command, the final
+validation loss and steps. The
 unroll side runs the real CLI in a subprocess; the torch side trains embedding -> nn.LSTM -> linear with
 Adam and clipping on the same split, batches and evaluation (every validation token exactly once).
 """
@@ -29,7 +30,7 @@ def run_unroll(seconds: float, extra: list[str]) -> dict:
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         record = json.loads(done.stdout.strip().splitlines()[-1])
         config = json.loads((out / "config.json").read_text())
-        return {"side": "unroll", "command": " ".join(["unroll", *cmd[3:5], "--max-time", str(seconds), *extra]),
+        return {"side": "unroll", "train_command": " ".join(["unroll", "train", "--max-time", str(seconds), *extra]),
                 "valid_loss": record["valid_loss"], "step": record["step"], "wall_s": round(time.time() - start, 1),
                 "model": config["network"], "train": {"seq_len": config["bptt"]["seq_len"],
                                                       **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer")}}}
@@ -95,7 +96,8 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="options passed to `unroll train` (after --)")
     args = parser.parse_args()
     result = run_torch(args.seconds, 256, 2, 100, 32, 2e-3) if args.torch else run_unroll(args.seconds, args.extra)
-    result["bits_per_char"] = result["valid_loss"] / math.log(2)
+    from unroll.bench.measure import provenance   # after training: the torch side's process loads no unroll before
+    result = provenance() | result | {"bits_per_char": result["valid_loss"] / math.log(2)}
     line = json.dumps(result)
     print(line)
     if args.json:

@@ -17,7 +17,8 @@ side by side on the same folds in the same run (accuracy after fixed training; n
     python benchmarks/sentiment.py ../shared/data/rt-polarity --extra-text ... --out ... # all 10 folds
 
 Folds: the sentences (positives then negatives, as read) are shuffled once with seed 0 and dealt into 10
-folds (the split of the earlier table in docs/tasks.md). Prints one JSON line per fold and a summary line.
+folds (the split of the earlier table in docs/tasks.md). Prints one JSON line per fold and a summary line;
+``--json PATH`` writes them with the date, machine and command (benchmarks/results_table.py reads it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unroll.cli import main as unroll  # noqa: E402
 from unroll.data.columns import read_class_files  # noqa: E402
 from unroll.data.vocab import tokenize  # noqa: E402
+from unroll.bench.measure import provenance  # noqa: E402
 from unroll.runs import run  # noqa: E402
 
 
@@ -134,6 +136,7 @@ def main(argv=None):
     p.add_argument("--finetune", default="--unfreeze-every 1 --lr-layer-decay 0.5",
                    help="flags added to the pretrained classifier's command")
     p.add_argument("--out", default="runs/sentiment", help="work folder (run folders, TSV files)")
+    p.add_argument("--json", type=Path, default=None, help="write the folds, the means, the date, machine and command here")
     args = p.parse_args(argv)
     folder = Path(args.data)
     examples = read_class_files([folder / "rt-polarity.pos", folder / "rt-polarity.neg"], encoding="latin-1")
@@ -145,8 +148,11 @@ def main(argv=None):
         rows.append(run_fold(texts, labels, k, folds, args))
         print(json.dumps(rows[-1]), flush=True)
     means = {m: round(float(np.mean([r[m]["test_acc"] for r in rows])), 4) for m in args.models}
-    print(json.dumps({"mean_test_acc": means, "folds": args.folds, "seconds": round(time.time() - start, 1),
-                      "settings": {k: v for k, v in vars(args).items() if k not in ("data", "folds")}}), flush=True)
+    summary = {"mean_test_acc": means, "folds": args.folds, "seconds": round(time.time() - start, 1),
+               "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("data", "folds")}}
+    print(json.dumps(summary), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(provenance() | summary | {"rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 Each run draws train + held-out pairs from one seeded generator (held-out sources never occur in
 training), trains with Adam and global-norm clipping until ``--minutes`` have passed or the validation
 exact match reaches ``--stop-at``, halves the learning rate when validation stops improving, and writes
-a JSON record: settings, steps, seconds, and on the held-out pairs exact match, CER, per-character
+a JSON record (``--out`` or ``--json``): the date, machine and command, settings, steps, seconds, and on the held-out pairs exact match, CER, per-character
 accuracy (Keras' figure) and BLEU for greedy decoding and (on ``--beam-eval`` pairs) beam search k = 5, plus exact match by source length.
 Times are wall-clock on whatever machine runs it (one BLAS thread).
 """
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from unroll.bench.measure import provenance  # noqa: E402
 from unroll.tasks import sequence_metrics as metrics  # noqa: E402
 from unroll.data import pair_generators as gen  # noqa: E402
 from unroll.data.pairs import PairVocab, batches, encode_pairs  # noqa: E402
@@ -135,9 +136,9 @@ def run(args):
     steps, seconds, history = train(model, train_ids, (valid_src, [t for _, t in valid_pairs]), tgt_vocab, args, log)
     max_len = max(len(t) for _, t in train_ids) + 5
     result = evaluate(model, test_pairs, test_ids, tgt_vocab, args.beam_eval, max_len)
-    record = {"task": args.task, "settings": {k: v for k, v in vars(args).items() if k != "out"},
+    record = provenance() | {"task": args.task, "settings": {k: v for k, v in vars(args).items() if k != "out"},
               "steps": steps, "train_seconds": round(seconds, 1), "history": history, "test": result,
-              "note": "wall-clock on a 2-core machine shared with other jobs, one BLAS thread"}
+              "note": "wall-clock, one BLAS thread"}
     log(json.dumps({k: record[k] for k in ("task", "steps", "train_seconds")} | {"greedy": result["greedy"],
                    "beam5": result.get("beam5")}))
     if args.out:
@@ -193,7 +194,7 @@ def main(argv=None):
     p.add_argument("--min-len", type=int, default=10)
     p.add_argument("--max-len", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", "--json", dest="out", default=None, help="write the JSON record here")
     args = p.parse_args(argv)
     if args.task == "plot-reverse":
         plot_reverse(args.inputs, args.out)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from unroll.bench.measure import provenance
 from unroll.cli import main as unroll_main
 from unroll.data.vector_formats import read_ts
 from unroll.data.vectors import apply_scaler, fit_scaler
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=1500, help="training steps per seed")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--out", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
-    p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
+    p.add_argument("--json", type=Path, default=None, help="write the table, date, machine and command as JSON here")
     p.add_argument("extra", nargs="*", help="further `unroll train` flags, after --")
     args = p.parse_args(argv)
     train_path, test_path = args.data / f"{args.name}_TRAIN.ts", args.data / f"{args.name}_TEST.ts"
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     print(f"{args.name}: {len(train)} train, {len(test)} test, D = {train.xs[0].shape[1]}, lengths "
           f"{min(map(len, train.xs + test.xs))}..{max(map(len, train.xs + test.xs))}, "
           f"{len(set(train.labels))} classes", flush=True)
-    table = {"data": args.name, "train": len(train), "test": len(test)}
+    table = provenance() | {"data": args.name, "train": len(train), "test": len(test)}
     table["1nn_dtw_d_raw"] = one_nn_dtw(train.xs, train.labels, test.xs, test.labels)
     scaler = fit_scaler(train.xs)
     table["1nn_dtw_d_standardised"] = one_nn_dtw(apply_scaler(train.xs, scaler, np.float64), train.labels,

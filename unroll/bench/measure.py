@@ -193,6 +193,15 @@ def machine() -> dict:
     return info
 
 
+def provenance(argv: list[str] | None = None) -> dict:
+    """Where a benchmark's JSON came from: the date (UTC), the machine (``machine()``) and the command line
+    (``python`` and ``sys.argv``, quoted as a shell would need), for benchmarks/results_table.py's columns."""
+    import shlex
+    argv = sys.argv if argv is None else argv
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+            "command": shlex.join(["python", *argv])}
+
+
 # OpenBLAS's x86-64 kernels by the instruction sets they need (OPENBLAS_CORETYPE names; lower case)
 KERNEL_RANK = {"prescott": 0, "core2": 0, "nehalem": 1, "barcelona": 1, "sandybridge": 2, "bulldozer": 2,
                "haswell": 3, "zen": 3, "skylakex": 4, "cooperlake": 5, "sapphirerapids": 6}

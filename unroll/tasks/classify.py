@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
+from unroll.command import Command
 from unroll.config import option
+from unroll.data import speakers
 from unroll.data import vectors as V
 from unroll.data.columns import read_class_files, read_tsv
 from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
@@ -199,3 +201,8 @@ class ClassifyTask(Task):
 
 
 TASK = ClassifyTask
+
+
+ClassifyTask.commands = (Command("speakers", "speeches of a play labelled by speaker (speaker<TAB>speech), from the "
+                                 "bundled tiny Shakespeare by default: data for --task classify",
+                                 speakers.arguments, speakers.cmd_data_speakers, kind="data"),)
