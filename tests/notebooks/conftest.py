@@ -60,7 +60,8 @@ def executed_notebooks(tmp_path_factory) -> dict[str, Path]:
 
 
 def _listing() -> set[str]:
-    """The entries of the repository's root and of notebooks/ (what a notebook writing outside its folder would change)."""
+    """The entries of the repository's root and of notebooks/ (what a notebook writing outside its folder
+    would change)."""
     return {str(p) for folder in (NOTEBOOKS.parent, NOTEBOOKS) for p in folder.iterdir()}
 
 
