@@ -9,6 +9,7 @@ The executed copies are written next to it as ``<name>.ipynb``, where the tests 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def execute(path: Path, folder: Path) -> tuple[Path, str | None]:
         client.execute(cwd=str(folder), env={**os.environ, "MPLBACKEND": "Agg"})
     except (nbclient.exceptions.CellExecutionError, nbclient.exceptions.CellTimeoutError,
             nbclient.exceptions.DeadKernelError) as exc:
-        error = str(exc)
+        error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))        # the traceback without its terminal colours
     out = folder / path.name
     nbformat.write(nb, out)
     return out, error
@@ -59,7 +60,8 @@ def executed_notebooks(tmp_path_factory) -> dict[str, Path]:
 
 
 def _listing() -> set[str]:
-    """The entries of the repository's root and of notebooks/ (what a notebook writing outside its folder would change)."""
+    """The entries of the repository's root and of notebooks/ (what a notebook writing outside its folder
+    would change)."""
     return {str(p) for folder in (NOTEBOOKS.parent, NOTEBOOKS) for p in folder.iterdir()}
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.notebooks.conftest import notebook_paths
+from tests.notebooks.conftest import execute, notebook_paths
 
 NAMES = ("wirings-and-hello.ipynb", "computational-graphs.ipynb", "backprop-through-time.ipynb",
          "vanishing-and-exploding.ipynb", "encoder-decoder.ipynb")
@@ -76,3 +76,16 @@ def test_notebooks_keep_their_figures(executed_notebooks):
 def test_notebooks_write_only_into_their_working_folder(executed_notebooks):
     """They ran in temporary folders; nothing appeared in the repository's root or in notebooks/ meanwhile."""
     assert executed_notebooks.written_in_repo == []
+
+
+def test_a_failing_assertion_fails_the_notebook(tmp_path):
+    """The harness itself: a notebook whose assertion fails comes back with that cell's traceback."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("ipykernel")
+    cells = [nbformat.v4.new_code_cell("loss = 0.3"), nbformat.v4.new_code_cell('assert loss < 0.1, f"loss {loss}"'),
+             nbformat.v4.new_code_cell("print('never reached')")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "broken.ipynb")
+    (tmp_path / "run").mkdir()
+    executed, error = execute(tmp_path / "broken.ipynb", tmp_path / "run")
+    assert error is not None and "AssertionError: loss 0.3" in error
+    assert "never reached" not in text_outputs(executed)
