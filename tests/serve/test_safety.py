@@ -80,7 +80,8 @@ def test_fifos_are_never_opened(runs, tmp_path):
 def test_serving_never_writes_in_the_run_folders(runs):
     before = tree(runs)
     c = TestClient(create_app(runs), raise_server_exceptions=False)
-    for path in ("/", "/compare?runs=lm-a", "/run/lm-a", "/api/runs", "/api/run/lm-a/metrics"):
+    for path in ("/", "/compare?runs=lm-a", "/run/lm-a", "/api/runs", "/api/run/lm-a/metrics", "/api/compare",
+                 "/api/compare?runs=lm-a,lm-b&group=network.cell", "/api/run/lm-a/result"):
         assert c.get(path).status_code == 200
     for path, body in (("lm-a/sample", {"length": 5}), ("lm-a/cells", {"text": "First"}), ("lm-a/gates", {"text": "Fi"}),
                        ("s2s/translate", {"line": "ab"}), ("cls/classify", {"text": "good"}), ("tag/tag", {"text": "ab"})):

@@ -6,7 +6,8 @@
   const chosen = new Set();
   const num = (v, d) => v === null || v === undefined ? "" : (+v).toFixed(d);
   const size = (r) => r.layers && r.hidden ? r.layers + "\u00d7" + r.hidden : "";
-  const value = (r, k) => k === "size" ? (r.layers || 0) * 1e6 + (r.hidden || 0) : r[k];
+  const chosenBy = (r) => r.metric ? r.metric.name + (r.metric.mode === "max" ? " \u2191" : " \u2193") : "";
+  const value = (r, k) => k === "size" ? (r.layers || 0) * 1e6 + (r.hidden || 0) : k === "best" ? (r.metric || {}).best : k === "metric" ? chosenBy(r) : r[k];
   function render() {
     const f = filter.value.trim().toLowerCase();
     const shown = rows.filter((r) => !f || [r.name, r.task, r.cell, r.state, size(r)].join(" ").toLowerCase().includes(f));
@@ -20,7 +21,7 @@
     tbody.innerHTML = shown.map((r) => "<tr data-name='" + Chart.esc(r.name) + "'><td><input type='checkbox'" + (chosen.has(r.name) ? " checked" : "") +
       "></td><td><a href='/run/" + Chart.esc(encodeURI(r.name)) + "'>" + Chart.esc(r.name) + "</a></td><td>" + Chart.esc(r.task) + "</td><td>" +
       Chart.esc(r.cell || "") + "</td><td>" + size(r) + "</td><td>" + r.step + (r.max_steps ? " / " + r.max_steps : "") + "</td><td>" +
-      num(r.best_valid, 4) + "</td><td>" + num(r.tokens_per_s, 0) + "</td><td>" + num(r.elapsed, 1) + "</td><td class='state-" + r.state + "'>" + r.state + "</td></tr>").join("");
+      num((r.metric || {}).best, 4) + "</td><td>" + Chart.esc(chosenBy(r)) + "</td><td>" + num(r.tokens_per_s, 0) + "</td><td>" + num(r.elapsed, 1) + "</td><td class='state-" + r.state + "'>" + r.state + "</td></tr>").join("");
     document.getElementById("count").textContent = shown.length + " of " + rows.length + " runs";
   }
   async function poll() {

@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from unroll.command import Page
-from unroll.tasks.probes import Limits, Refused, text_input
+from unroll.tasks.probes import VECTOR_BOX, Limits, Refused, reads_vectors, text_input, vector_rows
 
 
 def classify(task, model, body: dict, limits: Limits) -> dict:
     """Class probabilities of the text, and after each prefix of 1..T tokens: {"labels", "tokens",
-    "probs" (C,), "steps" (T, C)}; the last step is the whole text."""
+    "probs" (C,), "steps" (T, C)}; the last step is the whole text. A vector run reads "rows" (its
+    "tokens" are the step numbers)."""
+    if reads_vectors(task):
+        x = vector_rows(task, body, limits, limits.classify_tokens)
+        steps = task.proba(model, task.inputs.encode([x[:t + 1] for t in range(len(x))]))     # (T, C)
+        return {"labels": list(task.prepared["labels"]), "tokens": [str(t + 1) for t in range(len(x))],
+                "probs": np.round(steps[-1], 6).tolist(), "steps": np.round(steps, 6).tolist()}
     text = text_input(task, body, "text", limits.line_chars)
     tokens = task.tokens(text)
     if not tokens:
@@ -29,7 +35,7 @@ def classify(task, model, body: dict, limits: Limits) -> dict:
 
 SECTION = (
     '<h3>classify</h3><div class="controls"><input id="text" size="60"> <button id="classify">classify'
-    '</button></div><div id="probs"></div><h3>along the input</h3>'
+    '</button></div>' + VECTOR_BOX + '<div id="probs"></div><h3>along the input</h3>'
     '<svg id="evolve" class="chart" width="760" height="260"></svg>')
 
 PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"classify": classify})

@@ -1,12 +1,11 @@
 "use strict";
 // forecast: per series, its recent history (steps before the end, x < 0) and the forecast after it (x > 0).
 (() => {
-  const P = Chart.page(), api = "/api/run/" + encodeURI(P.name) + "/";
-  const $ = (id) => document.getElementById(id);
+  const {P, api, $, call, fail} = Chart.pageKit();
   async function run() {
     const box = $("panels");
     try {
-      const r = await Chart.fetchJSON(api + "forecast", {});
+      const r = await call("forecast", {});
       box.innerHTML = "";
       for (const s of r.series) {
         const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -21,7 +20,7 @@
           {label: "95% interval", colour: Chart.COLOURS[5], points: line("lo95").concat(line("hi95").reverse()), dash: "1 3"}],
           {title: s.name + " (last date " + (s.history.dates[n - 1] || "") + ")", xlabel: "steps from the end of the data", ylabel: "value"});
       }
-    } catch (e) { box.innerHTML = "<p class='error'>" + Chart.esc(e.message) + "</p>"; }
+    } catch (e) { fail(box, e); }
   }
   $("forecast").addEventListener("click", run);
 })();

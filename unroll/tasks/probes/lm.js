@@ -2,8 +2,7 @@
 // Language model: streamed sampling; the cell viewer on typed text (the visualize page's data, from
 // POST cells: colour by any unit, top-5 next characters on hover); the units found; gate saturation.
 (() => {
-  const P = Chart.page(), api = "/api/run/" + encodeURI(P.name) + "/";
-  const $ = (id) => document.getElementById(id);
+  const {P, api, $, call, fail} = Chart.pageKit();
   // ---- sampling, streamed
   let controller = null;
   $("sample").addEventListener("click", async () => {
@@ -80,9 +79,9 @@
     const text = $("celltext").value, mine = ++seq;
     if (!text) return;
     try {
-      const data = await Chart.fetchJSON(api + "cells", {text: text});
+      const data = await call("cells", {text: text});
       if (mine === seq) { receive(data); box.dataset.version = mine; }
-      const sat = await Chart.fetchJSON(api + "gates", {text: text});
+      const sat = await call("gates", {text: text});
       if (mine === seq) gates(sat);
     } catch (e) { if (mine === seq) { $("info").textContent = e.message; $("info").classList.add("error"); } }
   }

@@ -83,6 +83,8 @@ def gates(task, model, body: dict, limits: Limits) -> dict:
     return gate_stats.saturation(activations.collect(model, vocab, text, max_chars=limits.text_chars))
 
 
+HINT = ("Type or paste text in the box above: the state, feature and unit lists, this text coloured by a unit, "
+        "the units that follow a feature and the gate saturation all fill from the model's run over it.")
 SECTION = (
     '<h3>sample</h3><div class="controls"><label>prime <input id="prime" size="30"></label>'
     ' <label>temperature <input id="temperature" type="number" value="0.8" step="0.1" min="0.05" max="10"></label>'
@@ -94,9 +96,10 @@ SECTION = (
     ' <label>sort units by |r| with <select id="feature"></select></label>'
     ' <label>unit <select id="unit"></select></label> <span id="info"></span>'
     ' <span>-1 <span id="scale"></span> +1</span></div>'
-    '<div id="celltextview" class="box mono"></div><div id="tip"></div>'
-    '<h3>interpretable units</h3><div id="findbox"></div>'
-    '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260"></svg>')
+    f'<div id="celltextview" class="box mono"><span class="muted hint">{HINT}</span></div><div id="tip"></div>'
+    f'<h3>interpretable units</h3><div id="findbox"><p class="muted hint">{HINT}</p></div>'
+    '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260">'
+    f'<text x="20" y="40" class="hint">{HINT}</text></svg>')
 
 PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates},
             streams={"sample": (sample_request, sample_pieces)})

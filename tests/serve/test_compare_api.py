@@ -1,0 +1,117 @@
+"""Issue 32's endpoints and fixes through Starlette's client: /api/compare (the settings that differ, each
+metric's best and last, groups by a setting), the runs table's state, size and selection metric for every
+task, result.json, a vector run's pasted sequence; bad input: 4xx in one line."""
+
+import json
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from unroll.runs import RunFolder
+from unroll.serve import compare
+from unroll.serve.app import create_app
+
+from tests.serve.test_api import error_of
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    return TestClient(create_app(runs), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def other(kinds):
+    return TestClient(create_app(kinds), raise_server_exceptions=False)
+
+
+def log_of(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_compare_names_the_settings_that_differ_and_each_metrics_best_and_last(client, runs):
+    body = client.get("/api/compare?runs=lm-a,lm-b,group/gru").json()
+    assert [r["name"] for r in body["runs"]] == ["lm-a", "lm-b", "group/gru"]
+    assert {"network.cell", "network.hidden_size", "network.num_layers", "train.lr", "train.max_steps"} <= set(body["differ"])
+    assert "train.batch_size" not in body["differ"] and "task" not in body["differ"]
+    a = body["runs"][0]
+    assert (a["settings"]["network.hidden_size"], a["settings"]["network.num_layers"], a["settings"]["task"]) == (8, 2, "lm")
+    assert not any(k.startswith(("vocab", "data")) for k in a["settings"])            # prepared data is no setting
+    valid = [r["valid_loss"] for r in log_of(runs / "lm-a") if "valid_loss" in r]
+    assert a["metrics"]["valid_loss"] == {"best": min(valid), "last": valid[-1], "min": min(valid), "max": max(valid),
+                                          "mode": "min", "step": [r["step"] for r in log_of(runs / "lm-a") if r.get("valid_loss") == min(valid)][0]}
+    assert a["selection"]["name"] == "loss" and a["selection"]["best"] == min(valid)
+    assert body["groups"] is None
+
+
+def test_compare_groups_runs_by_a_setting_and_refuses_an_unknown_one(client):
+    body = client.get("/api/compare?runs=lm-a,lm-b,group/gru&group=network.cell").json()
+    assert body["groups"] == [{"value": "lstm", "runs": ["lm-a", "lm-b"]}, {"value": "gru", "runs": ["group/gru"]}]
+    error = error_of(client.get("/api/compare?runs=lm-a,lm-b&group=train.nothing"), 422)
+    assert error.startswith("'group': no setting 'train.nothing' in these runs; they have ")
+    assert error_of(client.get("/api/compare?runs=lm-a,nothing"), 404) == "no run folder of that name"
+    assert error_of(client.get("/api/compare?runs=../lm-a"), 404) == "no run folder of that name"
+    assert len(client.get("/api/compare").json()["runs"]) == 6                              # empty: every run
+
+
+def test_the_metric_a_task_chooses_its_best_checkpoint_by(client, runs):
+    rows = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
+    assert {n: (r["metric"]["name"], r["metric"]["mode"]) for n, r in rows.items()} == {
+        "lm-a": ("loss", "min"), "lm-b": ("loss", "min"), "group/gru": ("loss", "min"),
+        "cls": ("accuracy", "max"), "tag": ("boundary_f1", "max"), "s2s": ("exact_match", "max")}
+    accuracy = [r["valid_accuracy"] for r in log_of(runs / "cls") if "valid_accuracy" in r]
+    assert rows["cls"]["metric"]["best"] == max(accuracy) and rows["cls"]["metric"]["last"] == accuracy[-1]
+    body = client.get("/api/compare?runs=s2s").json()["runs"][0]["metrics"]
+    assert body["valid_exact_match"]["mode"] == "max" and body["valid_loss"]["mode"] == "min"
+
+
+def test_an_imported_run_is_imported_and_a_longterm_run_has_its_size(other, kinds):
+    rows = {r["name"]: r for r in other.get("/api/runs").json()["runs"]}
+    assert rows["imported"]["state"] == "imported" and rows["imported"]["step"] == 0
+    assert RunFolder(kinds / "imported").state() == "imported"
+    assert rows["lt"]["state"] == "finished" and (rows["lt"]["cell"], rows["lt"]["layers"], rows["lt"]["hidden"]) == ("lstm", 1, 4)
+    assert rows["fc"]["metric"]["name"] == "loss" and rows["vec"]["metric"]["name"] == "accuracy"
+
+
+def test_size_is_read_from_the_network_section_or_a_one_layer_model_section():
+    from unroll.serve.runs import size_of
+    assert size_of({"network": {"cell": "gru", "hidden_size": 16, "num_layers": 3}}) == {"cell": "gru", "layers": 3, "hidden": 16}
+    assert size_of({"model": {"cell": "irnn", "hidden": 64}}) == {"cell": "irnn", "layers": 1, "hidden": 64}
+
+
+def test_result_json_is_served(other, kinds):
+    result = other.get("/api/run/lt/result").json()["result"]
+    assert result == json.loads((kinds / "lt" / "result.json").read_text()) and result["task"] == "adding"
+    assert other.get("/api/run/imported/result").json()["result"] == {}
+    assert error_of(other.get("/api/run/nothing/result"), 404) == "no run folder of that name"
+
+
+def test_a_vector_run_reads_a_pasted_sequence(other, kinds):
+    from tests.serve.conftest import load
+    x = np.array([[10.0, 11.0, 12.5], [12.0, 9.5, 10.0], [8.0, 10.0, 11.0], [9.0, 12.0, 13.0]])
+    rows = "f0,f1,f2\n" + "\n".join(",".join(map(str, r)) for r in x) + "\n"
+    body = other.post("/api/run/vec/classify", json={"rows": rows}).json()
+    task, model = load(kinds / "vec")
+    expect = task.proba(model, task.inputs.encode([x[:t + 1] for t in range(4)]))
+    assert body["tokens"] == ["1", "2", "3", "4"] and body["labels"] == ["hi", "lo"]
+    np.testing.assert_allclose(body["steps"], expect, atol=1e-6)
+    tagged = other.post("/api/run/vtag/tag", json={"rows": rows}).json()
+    task, model = load(kinds / "vtag")
+    probs = task.proba(model, task.inputs.encode([x]))[0]
+    assert tagged["tags"] == [task.prepared["tags"][k] for k in probs.argmax(1)] and len(tagged["probs"]) == 4
+    assert error_of(other.post("/api/run/vec/classify", json={"rows": "1,2,3\n4,5\n"}), 422) == \
+        "'rows' line 2 has 2 numbers; this run reads 3 features a step"
+    assert error_of(other.post("/api/run/vec/classify", json={"rows": "1,2,3\n4,x,6\n"}), 422) == \
+        "'rows' line 2 is not numbers: '4,x,6'"
+    assert error_of(other.post("/api/run/vtag/tag", json={"rows": "1,2,3\n" * 301}), 413) == \
+        "'rows' holds 301 steps; the limit is 300"
+    assert error_of(other.post("/api/run/vec/classify", json={"rows": "1 2 3\n" * 8000}), 413) == \
+        "'rows' holds 48000 characters; the limit is 40000"
+    page = other.get("/run/vec").text
+    assert 'id="vecbox"' in page and '"input": "vectors"' in page
+
+
+def test_best_is_lowest_for_losses_highest_for_scores_none_otherwise():
+    assert [compare.mode_of(n) for n in ("valid_loss", "valid_mase", "valid_accuracy", "valid_bleu", "valid_coverage_80")] == \
+        ["min", "min", "max", "max", None]
+    assert compare.differing([{"a": 1, "b": [1, 2]}, {"a": 1, "b": [1, 3]}, {"a": 1}]) == ["b"]
