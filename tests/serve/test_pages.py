@@ -84,7 +84,7 @@ def test_runs_table_lists_sorts_and_filters(driver, base, runs):
     driver.get(base + "/")
     wait(driver, lambda d: len(rows(d)) == 6)
     assert sorted(rows(driver)) == ["cls", "group/gru", "lm-a", "lm-b", "s2s", "tag"]
-    assert set(column(driver, 9)) == {"finished"}
+    assert set(column(driver, 10)) == {"finished"}
     shot(driver, "runs")
     driver.find_element(By.CSS_SELECTOR, "th[data-key=step]").click()               # ascending steps
     steps = [int(text.split(" / ")[0]) for text in column(driver, 5)]
@@ -128,7 +128,7 @@ def test_compare_two_runs_draws_two_curves_each(driver, base):
     by_step = [p.get_attribute("d") for p in driver.find_elements(By.CSS_SELECTOR, "svg#loss path.curve")]
     driver.find_element(By.CSS_SELECTOR, "input[name=x][value=elapsed]").click()    # the equal-time view
     wait(driver, lambda d: [p.get_attribute("d") for p in d.find_elements(By.CSS_SELECTOR, "svg#loss path.curve")] != by_step)
-    assert driver.current_url.endswith("/compare?runs=lm-a,lm-b")
+    assert driver.current_url.endswith("/compare?runs=lm-a,lm-b&x=elapsed")          # the choices stay in the address
     shot(driver, "compare")
 
 

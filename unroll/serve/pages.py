@@ -27,8 +27,11 @@ def runs_page() -> str:
             ' <button id="compare">compare selected</button> <span id="count" class="muted"></span></div>'
             '<table id="runs" class="grid"><thead><tr><th></th>'
             + "".join(f'<th data-key="{k}">{label}</th>' for k, label in COLUMNS)
-            + '</tr></thead><tbody></tbody></table>')
-    return layout("runs", body, ("chart", "runs"), {})
+            + '</tr></thead><tbody></tbody></table>'
+            '<h3>settings against the best metric <span class="muted">drag along an axis to keep the runs in a '
+            'range (the table follows); double-click it to clear</span></h3>'
+            '<svg id="pc" class="pc chart" width="1150" height="280"></svg>')
+    return layout("runs", body, ("chart", "parallel", "runs"), {})
 
 
 COLUMNS = (("name", "run"), ("task", "task"), ("cell", "cell"), ("size", "size"), ("step", "steps"),

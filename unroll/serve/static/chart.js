@@ -61,13 +61,15 @@ const Chart = (() => {
         const b = bands[i], up = b.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[2]).toFixed(1)), down = b.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).reverse();
         el("path", {d: "M" + up.concat(down).join("L") + "Z", fill: s.colour, "fill-opacity": 0.15, stroke: "none", class: "band"}, svg).dataset.label = s.label;
       }
-      if (!pts[i].length) return;
-      const d = pts[i].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
-      const path = el("path", {d: d, fill: "none", stroke: s.colour, "stroke-width": s.width || 1.5, class: "curve " + (s.cls || "")}, svg);
-      if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
-      path.dataset.label = s.label;
-      if (s.dots || pts[i].length === 1)                        // sparse series (validation): a mark per point
-        for (const p of pts[i]) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.colour, class: "dot"}, svg);
+      if (!pts[i].length && !bands[i].length) return;
+      if (pts[i].length) {
+        const d = pts[i].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
+        const path = el("path", {d: d, fill: "none", stroke: s.colour, "stroke-width": s.width || 1.5, class: "curve " + (s.cls || "")}, svg);
+        if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
+        path.dataset.label = s.label;
+        if (s.dots || pts[i].length === 1)                        // sparse series (validation): a mark per point
+          for (const p of pts[i]) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.colour, class: "dot"}, svg);
+      }
       const ly = T + 12 + 14 * i;
       el("line", {x1: W - R + 8, x2: W - R + 28, y1: ly - 4, y2: ly - 4, stroke: s.colour, "stroke-width": 2, "stroke-dasharray": s.dash || ""}, svg);
       el("text", {x: W - R + 32, y: ly}, svg).textContent = s.label.length > 22 ? s.label.slice(0, 21) + "\u2026" : s.label;

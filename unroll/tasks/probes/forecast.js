@@ -12,15 +12,16 @@
         svg.setAttribute("class", "chart"); svg.setAttribute("width", 760); svg.setAttribute("height", 220);
         box.appendChild(svg);
         const n = s.history.values.length, f = s.forecast;
-        const line = (k) => f.map((row, i) => [i + 1, row[k]]);
+        const line = (k) => f.map((row, i) => [i + 1, row[k]]), band = (lo, hi) => f.map((row, i) => [i + 1, row[lo], row[hi]]);
         Chart.draw(svg, [
-          {label: "history", colour: "#000", points: s.history.values.map((v, i) => [i - n + 1, v])},
-          {label: "forecast (mean)", colour: Chart.COLOURS[0], points: line("mean"), dots: true},
-          {label: "80% interval", colour: Chart.COLOURS[0], points: line("lo80").concat(line("hi80").reverse()), dash: "3 2"},
-          {label: "95% interval", colour: Chart.COLOURS[5], points: line("lo95").concat(line("hi95").reverse()), dash: "1 3"}],
+          {label: "history", colour: "#000", points: s.history.values.map((v, i) => [i - n + 1, v]), cls: "history"},
+          {label: "95% interval", colour: Chart.COLOURS[5], points: [], band: band("lo95", "hi95"), cls: "i95"},
+          {label: "80% interval", colour: Chart.COLOURS[0], points: [], band: band("lo80", "hi80"), cls: "i80"},
+          {label: "forecast (mean)", colour: Chart.COLOURS[0], points: line("mean"), dots: true, cls: "forecast"}],
           {title: s.name + " (last date " + (s.history.dates[n - 1] || "") + ")", xlabel: "steps from the end of the data", ylabel: "value"});
       }
     } catch (e) { fail(box, e); }
   }
   $("forecast").addEventListener("click", run);
+  run();
 })();
