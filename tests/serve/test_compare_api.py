@@ -115,3 +115,33 @@ def test_best_is_lowest_for_losses_highest_for_scores_none_otherwise():
     assert [compare.mode_of(n) for n in ("valid_loss", "valid_mase", "valid_accuracy", "valid_bleu", "valid_coverage_80")] == \
         ["min", "min", "max", "max", None]
     assert compare.differing([{"a": 1, "b": [1, 2]}, {"a": 1, "b": [1, 3]}, {"a": 1}]) == ["b"]
+
+
+def test_one_unit_across_inputs_and_the_units_that_tell_two_groups_apart(client, runs):
+    from tests.serve.conftest import load
+    from unroll.analysis import activations
+    task, model = load(runs / "lm-a")
+    texts = ["First Citizen", "return (x + y)\u20ac"]
+    body = client.post("/api/run/lm-a/rows", json={"texts": texts, "unit": 8 + 3}).json()
+    acts = [activations.collect(model, task.vocab, t) for t in texts]
+    assert [len(r["values"]) for r in body["rows"]] == [13, 15] and body["rows"][1]["values"][-1] is None   # the euro sign
+    np.testing.assert_allclose(body["rows"][0]["values"], acts[0].cell[1, :, 3], atol=1e-6)
+    np.testing.assert_allclose(body["rows"][1]["values"][:-1], acts[1].cell[1, :, 3], atol=1e-6)
+    assert body["scale"] == pytest.approx(max(np.abs(acts[0].cell[1, :, 3]).max(), np.abs(acts[1].cell[1, :, 3]).max()), abs=1e-6)
+    a, b = ["First Citizen:", "All:"], ["    return (x + y) * 2", "def f(x, y):"]
+    found = client.post("/api/run/lm-a/find_units", json={"a": a, "b": b, "state": "h"}).json()["units"]
+    runs_ = [activations.collect(model, task.vocab, t).hidden for t in a + b]
+    means = np.stack([h.mean(1).reshape(-1) for h in runs_])
+    every = np.concatenate([h.transpose(1, 0, 2).reshape(h.shape[1], -1) for h in runs_])
+    score = (means[:2].mean(0) - means[2:].mean(0)) / (every.std(0) + 1e-6)
+    assert [u["unit"] for u in found] == list(np.argsort(-np.abs(score), kind="stable")[:16])    # 2 x 8 units
+    assert found[0]["score"] == pytest.approx(score[found[0]["unit"]]) and (found[0]["layer"], found[0]["index"]) == divmod(found[0]["unit"], 8)
+    assert error_of(client.post("/api/run/lm-a/rows", json={"texts": ["ab"], "unit": 16}), 422) == \
+        "'unit' must lie in 0..15 (layer x 8 + unit), got 16"
+    assert error_of(client.post("/api/run/lm-a/rows", json={"texts": ["a"] * 21}), 413) == "'texts' holds 21 texts; the limit is 20"
+    assert error_of(client.post("/api/run/lm-a/rows", json={"texts": ["a" * 5001]}), 413) == \
+        "'texts' item 1 holds 5001 characters; the limit is 5000"
+    assert error_of(client.post("/api/run/lm-a/find_units", json={"a": ["ab"], "b": []}), 422) == "'b' holds no text"
+    assert error_of(client.post("/api/run/group/gru/rows", json={"texts": ["ab"], "state": "c"}), 422) == \
+        "'state' must be one of h, got 'c'"
+    assert len(client.post("/api/run/group/gru/rows", json={"texts": ["ab"]}).json()["rows"]) == 1   # h: a GRU has no c

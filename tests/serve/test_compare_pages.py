@@ -6,6 +6,8 @@ With ``UNROLL_SCREENSHOTS=DIR`` it saves the pictures of docs/serve.md into DIR.
 
 import json
 
+import numpy as np
+
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -126,3 +128,33 @@ def test_a_forecast_page_draws_the_forecast_and_its_interval_bands(driver, other
     assert len(driver.find_elements(By.CSS_SELECTOR, "#panels svg circle.dot")) == 4           # the horizon
     assert len(driver.find_elements(By.CSS_SELECTOR, "#panels svg path.band")) == 2             # 80% and 95%
     shot(driver, "forecast")
+
+
+def test_two_texts_in_the_cell_viewer_give_two_rows_on_one_colour_scale(driver, base, runs):
+    from tests.serve.conftest import load
+    from unroll.analysis import activations
+    task, model = load(runs / "lm-a")
+    texts = ["First Citizen:", "def f(x, y):"]
+    driver.get(base + "/run/lm-a")
+    driver.find_element(By.ID, "groupa").send_keys("\n".join(texts))
+    driver.find_element(By.ID, "runit").clear()
+    driver.find_element(By.ID, "runit").send_keys("11")                                  # layer 1, unit 3
+    driver.find_element(By.ID, "showrows").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rowsbox tr.inputrow")) == 2)
+    cells = [r.find_elements(By.CSS_SELECTOR, "td.cell") for r in driver.find_elements(By.CSS_SELECTOR, "#rowsbox tr.inputrow")]
+    assert [len(row) for row in cells] == [len(t) for t in texts]
+    values = [activations.collect(model, task.vocab, t).cell[1, :, 3] for t in texts]
+    scale = max(np.abs(v).max() for v in values)
+    for row, v in zip(cells, values):
+        assert [float(c.get_attribute("title")) for c in row] == pytest.approx(v, abs=5e-4)
+        colours = [c.value_of_css_property("background-color") for c in row]
+        assert colours == [expected_colour(x / scale) for x in v]
+    driver.find_element(By.ID, "groupb").send_keys("    return (x + y) * 2\nAll:")
+    driver.find_element(By.ID, "findunits").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#foundbox tr.found")) == 16)
+    shot(driver, "inputs")
+
+
+def expected_colour(v):
+    a, c = min(1.0, abs(v)), ((180, 4, 38) if v < 0 else (59, 76, 192))
+    return "rgba(" + ", ".join(str(int(np.floor(255 + (x - 255) * a + 0.5))) for x in c) + ", 1)"

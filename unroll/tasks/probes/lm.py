@@ -10,7 +10,7 @@ from unroll.analysis import activations, features, page
 from unroll.analysis import gates as gate_stats
 from unroll.command import Page
 from unroll.tasks.lm import text_piece
-from unroll.tasks.probes import Limits, Refused, field_of, text_field
+from unroll.tasks.probes import Limits, Refused, field_of, lm_inputs, text_field
 
 
 def sample_request(task, body: dict, limits: Limits) -> dict:
@@ -99,7 +99,8 @@ SECTION = (
     f'<div id="celltextview" class="box mono"><span class="muted hint">{HINT}</span></div><div id="tip"></div>'
     f'<h3>interpretable units</h3><div id="findbox"><p class="muted hint">{HINT}</p></div>'
     '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260">'
-    f'<text x="20" y="40" class="hint">{HINT}</text></svg>')
+    f'<text x="20" y="40" class="hint">{HINT}</text></svg>' + lm_inputs.SECTION)
 
-PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates},
+PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates, "rows": lm_inputs.unit_rows,
+                                                           "find_units": lm_inputs.find_units},
             streams={"sample": (sample_request, sample_pieces)})
