@@ -145,3 +145,23 @@ def test_one_unit_across_inputs_and_the_units_that_tell_two_groups_apart(client,
     assert error_of(client.post("/api/run/group/gru/rows", json={"texts": ["ab"], "state": "c"}), 422) == \
         "'state' must be one of h, got 'c'"
     assert len(client.post("/api/run/group/gru/rows", json={"texts": ["ab"]}).json()["rows"]) == 1   # h: a GRU has no c
+
+
+def test_a_forecast_backtest_from_an_origin_beside_the_actual_values_and_the_seasonal_naive_one(other, kinds):
+    values = [20 + 5 * np.sin(t / 2) for t in range(48)]
+    body = other.post("/api/run/fc/backtest", json={}).json()
+    log = [r for r in log_of(kinds / "fc") if "valid_rmse" in r][-1]
+    assert (body["first"], body["last"], body["origin"]) == (12, 44, 48 - 4)          # the held-out tail's origin
+    assert body["actual"] == pytest.approx(values[44:48], abs=1e-4) and len(body["history"]["values"]) == 12
+    mean = np.array([p["mean"] for p in body["forecast"]])
+    assert np.sqrt(np.mean((np.array(body["actual"]) - mean) ** 2)) == pytest.approx(log["valid_rmse"], rel=1e-6)
+    assert all(p["lo95"] <= p["lo80"] <= p["mean"] <= p["hi80"] <= p["hi95"] for p in body["forecast"])
+    season = 12
+    assert body["baseline"] == pytest.approx([values[44 + k - season] for k in range(4)], abs=1e-4)
+    early = other.post("/api/run/fc/backtest", json={"origin": 20}).json()
+    assert early["forecast"][0]["date"] == "2001-09" and early["actual"] == pytest.approx(values[20:24], abs=1e-4)
+    assert error_of(other.post("/api/run/fc/backtest", json={"origin": 45}), 422) == \
+        "'origin' must lie in 12..44 (a full context before it, a full horizon after), got 45"
+    assert error_of(other.post("/api/run/fc/backtest", json={"series": 1}), 422) == "'series' must lie in 0..0, got 1"
+    future = other.post("/api/run/fc/forecast", json={}).json()["series"][0]
+    assert future["baseline"] == pytest.approx([values[48 + k - season] for k in range(4)], abs=1e-4)

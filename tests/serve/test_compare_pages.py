@@ -127,6 +127,13 @@ def test_a_forecast_page_draws_the_forecast_and_its_interval_bands(driver, other
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#panels svg path.curve.forecast"))
     assert len(driver.find_elements(By.CSS_SELECTOR, "#panels svg circle.dot")) == 4           # the horizon
     assert len(driver.find_elements(By.CSS_SELECTOR, "#panels svg path.band")) == 2             # 80% and 95%
+    assert driver.find_elements(By.CSS_SELECTOR, "#panels svg path.curve.baseline")             # seasonal naive
+    wait(driver, lambda d: d.find_element(By.ID, "backtest").get_attribute("data-origin") == "44")
+    driver.execute_script("const o = document.getElementById('origin'); o.value = 20; o.dispatchEvent(new Event('input'))")
+    wait(driver, lambda d: d.find_element(By.ID, "backtest").get_attribute("data-origin") == "20")
+    assert driver.find_element(By.ID, "originv").text == "origin 20 (2001-09)"
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg#backtest path.band")) == 2
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg#backtest path.curve.actual")) == 1
     shot(driver, "forecast")
 
 
