@@ -56,7 +56,7 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kinds(tmp_path_factory, runs):
     """RUNS_DIR of the other input kinds and tasks: vec (classify on vectors), vtag (tag on vectors), fc
-    (forecast), lt (longterm adding), imported (lm-b's folder as `unroll import` leaves one: config.json
+    (forecast), lt (longterm adding), gen (generate from a label), imported (lm-b's folder as `unroll import` leaves one: config.json
     naming its source, a checkpoint, no training logged)."""
     import json
     import shutil
@@ -77,6 +77,9 @@ def kinds(tmp_path_factory, runs):
           "--hidden", "6", "--batch", "4", "--max-steps", "2", "--eval-every", "2", "--out", str(root / "fc"))
     train("--task", "longterm", "--problem", "adding", "--T", "5", "--hidden", "4", "--max-steps", "4",
           "--eval-every", "2", "--valid-size", "10", "--test-size", "10", "--out", str(root / "lt"))
+    (data / "g.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(60)))
+    train("--task", "generate", "--data", str(data / "g.tsv"), "--hidden", "8", "--max-steps", "2",
+          "--eval-every", "2", "--out", str(root / "gen"))
     shutil.copytree(runs / "lm-b", root / "imported")
     config = json.loads((root / "imported" / "config.json").read_text())
     (root / "imported" / "config.json").write_text(json.dumps({**config, "imported": "/models/lm.pt"}))

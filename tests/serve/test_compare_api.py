@@ -165,3 +165,21 @@ def test_a_forecast_backtest_from_an_origin_beside_the_actual_values_and_the_sea
     assert error_of(other.post("/api/run/fc/backtest", json={"series": 1}), 422) == "'series' must lie in 0..0, got 1"
     future = other.post("/api/run/fc/forecast", json={}).json()["series"][0]
     assert future["baseline"] == pytest.approx([values[48 + k - season] for k in range(4)], abs=1e-4)
+
+
+def test_generate_from_a_condition_is_the_tasks_own_predict(other, kinds):
+    from tests.serve.conftest import load
+    from unroll.tasks.generate import GeneratePredictOptions
+    task, model = load(kinds / "gen")
+    label = task.prepared["labels"][0]
+    assert other.post("/api/run/gen/conditions", json={}).json() == {"cond": "label", "labels": task.prepared["labels"], "cond_size": None}
+    body = other.post("/api/run/gen/generate", json={"condition": label, "n": 2, "temperature": 0.7, "seed": 5}).json()
+    expect = [next(task.predict(model, [label], GeneratePredictOptions(temperature=0.7, seed=5 + i))) for i in range(2)]
+    assert body == {"condition": label, "texts": expect}
+    beam = other.post("/api/run/gen/generate", json={"condition": label, "beam": 3}).json()["texts"]
+    assert beam == [next(task.predict(model, [label], GeneratePredictOptions(beam=3)))]
+    assert error_of(other.post("/api/run/gen/generate", json={"condition": "nothing"}), 422).startswith(
+        "line 1: unknown label 'nothing' (the run's labels: ")
+    assert error_of(other.post("/api/run/gen/generate", json={"condition": label, "n": 11}), 413) == "'n' must lie in 1..10, got 11"
+    assert error_of(other.post("/api/run/gen/generate", json={"condition": label, "temperature": 0}), 422) == \
+        "--temperature must be positive, got 0.0"

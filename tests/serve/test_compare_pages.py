@@ -116,8 +116,13 @@ def test_a_vector_run_takes_a_pasted_sequence_and_a_longterm_run_shows_its_resul
     assert driver.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.valid")
     assert "adding" in driver.find_element(By.ID, "resulttable").text
     shot(driver, "longterm")
+    driver.get(other + "/run/gen")
+    wait(driver, lambda d: d.find_element(By.ID, "condition").get_attribute("value"))
+    driver.find_element(By.ID, "generate").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#generated pre.sample")) == 3)
+    shot(driver, "generate")
     driver.get(other + "/")
-    wait(driver, lambda d: len(rows(d)) == 5)
+    wait(driver, lambda d: len(rows(d)) == 6)
     states = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('#runs tbody tr')].map(r => [r.dataset.name, r.lastChild.textContent]))")
     assert states["imported"] == "imported" and states["lt"] == "finished"
 
