@@ -68,7 +68,8 @@ def run_page(name: str, task: str | None, page, input_kind: str = "tokens") -> s
     task's script, served as /page/TASK.js; ``input_kind`` ("tokens" | "vectors") tells the script which
     input box to show."""
     shown = html.escape(str(task))
-    section = page.section if page else f'<p class="muted">No probe for task {shown}: this page shows its curves only.</p>'
+    section = page.section if page else (f'<p class="muted">No probe for task {shown}: this page shows its curves, its metrics and its '
+                                             'result (below).</p>')
     body = (f'<p class="muted">task {shown}; the newest complete checkpoint is used, re-read when '
             'training writes a newer one</p><div id="task">' + section + '</div>'
             '<h3>curves</h3><svg id="loss" class="chart" width="760" height="260"></svg>'

@@ -30,7 +30,7 @@
     if (!key) return names().map((n) => ({label: n, runs: [n]}));
     const settings = Object.fromEntries(info.runs.map((r) => [r.name, r.settings]));
     for (const n of names()) { const v = fmt((settings[n] || {})[key]); if (!out.has(v)) out.set(v, []); out.get(v).push(n); }
-    return [...out].map(([v, runs]) => ({label: key + " = " + v + " (" + runs.length + ")", runs: runs}));
+    return [...out].map(([v, runs]) => ({label: v + " (" + runs.length + (runs.length > 1 ? " runs)" : " run)"), runs: runs}));
   }
   function interp(pts, x) {
     if (!pts.length || x < pts[0][0] || x > pts[pts.length - 1][0]) return null;

@@ -4,7 +4,7 @@
 // positive and span over 20x; anything else as categories), one polyline per item. Dragging along an axis
 // brushes a range of it; a double click clears it. onFilter(Set of the names inside every brush).
 const Parallel = (() => {
-  const el = Chart.el, T = 28, B = 30, L = 70, R = 70;
+  const el = Chart.el, T = 42, B = 30, L = 70, R = 70;
   function scaleOf(values) {
     const v = values.filter((x) => x !== null && x !== undefined);
     if (v.length && v.every((x) => typeof x === "number")) {
@@ -42,7 +42,7 @@ const Parallel = (() => {
       const g = el("g", {class: "axis"}, svg), s = scales[i];
       g.dataset.key = a.key;
       el("line", {x1: x(i), x2: x(i), y1: T, y2: H - B, stroke: "#555"}, g);
-      el("text", {x: x(i), y: T - 10, "text-anchor": "middle"}, g).textContent = a.label.length > 24 ? "\u2026" + a.label.slice(-23) : a.label;
+      el("text", {x: x(i), y: i % 2 ? T - 8 : T - 22, "text-anchor": "middle"}, g).textContent = a.label.length > 24 ? "\u2026" + a.label.slice(-23) : a.label;
       const labels = s.kind === "category" ? s.cats.map((c, k) => [s.cats.length < 2 ? 0.5 : k / (s.cats.length - 1), JSON.parse(c)]) : s.ticks.map((t, k) => [k, t]);
       for (const [p, v] of labels) el("text", {x: x(i) + 5, y: y(p) + 4, class: "tick"}, g).textContent = typeof v === "number" ? +v.toPrecision(4) + "" : String(v);
       const box = el("rect", {x: x(i) - 7, width: 14, y: 0, height: 0, class: "brush"}, g);

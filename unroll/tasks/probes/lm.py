@@ -99,7 +99,8 @@ SECTION = (
     f'<div id="celltextview" class="box mono"><span class="muted hint">{HINT}</span></div><div id="tip"></div>'
     f'<h3>interpretable units</h3><div id="findbox"><p class="muted hint">{HINT}</p></div>'
     '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260">'
-    f'<text x="20" y="40" class="hint">{HINT}</text></svg>' + lm_inputs.SECTION)
+    '<text x="20" y="40" class="hint">Type or paste text in the cells box above: each gate unit of each layer '
+    'is drawn here.</text></svg>' + lm_inputs.SECTION)
 
 PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates, "rows": lm_inputs.unit_rows,
                                                            "find_units": lm_inputs.find_units},
