@@ -242,20 +242,20 @@ class RunFolder:
     # ------------------------------------------------------------------------------------------------
     # The run's state, and removing it
 
-    def state(self, steps: list[dict] | None = None, locks: set | None = None) -> str:
+    def state(self, steps: list[dict] | None = None, locks: set | None = None, config: dict | None = None) -> str:
         """training (another process holds the lock), finished (runs/ending.py), imported (``unroll import``
-        made it: weights, no training logged) or interrupted. steps: the run's metrics records when the
-        caller has them; locks: ``lock.held_locks()`` read once for many."""
+        made it: weights, no training logged) or interrupted. steps: the run's metrics records and config:
+        its config.json, when the caller has them; locks: ``lock.held_locks()`` read once for many."""
         if lock.held(self.path, locks):
             return "training"
         if self.why_finished(steps):
             return "finished"
-        return "imported" if self.imported(steps) else "interrupted"
+        return "imported" if self.imported(steps, config) else "interrupted"
 
-    def imported(self, steps: list[dict] | None = None) -> bool:
+    def imported(self, steps: list[dict] | None = None, config: dict | None = None) -> bool:
         """Made by ``unroll import`` (config.json names its source) and never trained since."""
         try:
-            if "imported" not in self.read_config():
+            if "imported" not in (config if config is not None else self.read_config()):
                 return False
         except ValueError:
             return False

@@ -7,8 +7,10 @@ way), to a run folder: ``..``, absolute paths, empty or hidden parts, symlinks a
 
 Everything else is read through ``RunFolder`` (runs/folder.py), which never writes here: the state of a
 run (``RunFolder.state``: training while another process holds its lock, read from ``/proc/locks`` and
-never by taking it; finished; interrupted), its metrics (``RunFolder.metrics(since=cursor)``, read
-incrementally and tolerantly: ``MetricsCache`` keeps each run's records and cursor) and its model
+never by taking it; finished; imported; interrupted), the metric its task chooses the best checkpoint by
+(``RunFolder.monitor``: the row's "metric", with its best and last validation value), its metrics
+(``RunFolder.metrics(since=cursor)``, read incrementally and tolerantly: ``MetricsCache`` keeps each
+run's records and cursor) and its model
 (``RunFolder.load``: the newest checkpoint that verifies, so a half-written one is never read, in the
 run's precision; ``ModelCache`` keeps the last few, keyed by the run's latest checkpoint).
 """
@@ -126,7 +128,7 @@ def summary_row(name: str, run_dir: Path, config: dict, records: list[dict], loc
             "elapsed": last.get("elapsed"), "best_valid": min(valid) if valid else None,
             "metric": selection(folder, steps),
             "last_train": last.get("train_loss"), "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
-            "created": config.get("created"), "state": folder.state(steps, locks)}
+            "created": config.get("created"), "state": folder.state(steps, locks, config)}
 
 
 held_locks = lock.held_locks
