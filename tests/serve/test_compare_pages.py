@@ -7,7 +7,6 @@ With ``UNROLL_SCREENSHOTS=DIR`` it saves the pictures of docs/serve.md into DIR.
 import json
 
 import numpy as np
-
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
