@@ -183,3 +183,26 @@ def test_generate_from_a_condition_is_the_tasks_own_predict(other, kinds):
     assert error_of(other.post("/api/run/gen/generate", json={"condition": label, "n": 11}), 413) == "'n' must lie in 1..10, got 11"
     assert error_of(other.post("/api/run/gen/generate", json={"condition": label, "temperature": 0}), 422) == \
         "--temperature must be positive, got 0.0"
+
+
+def test_a_classifier_unit_across_texts_or_pasted_sequences(client, other, runs, kinds):
+    from tests.serve.conftest import load
+    task, model = load(runs / "cls")
+    texts = ["the film was good", "a dull story"]
+    body = client.post("/api/run/cls/unit_rows", json={"inputs": texts, "unit": 5}).json()
+    for row, text in zip(body["rows"], texts):
+        _, cache = model.forward(task.encode(text)[:, None], None, training=False)
+        assert row["tokens"] == task.tokens(text)
+        np.testing.assert_allclose(row["values"], cache.hs[:, 0, 5], atol=1e-6)
+    assert body["scale"] == max(abs(v) for r in body["rows"] for v in r["values"])
+    task, model = load(kinds / "vec")
+    seqs = ["10,11,12\n12,9,10\n", "8,10,11\n9,12,13\n10,10,10\n"]
+    body = other.post("/api/run/vec/unit_rows", json={"inputs": seqs, "unit": 2}).json()
+    assert [r["tokens"] for r in body["rows"]] == [["1", "2"], ["1", "2", "3"]] and body["units"] == 12     # 2 directions x 6
+    x = task.inputs.encode([np.array([[8.0, 10, 11], [9, 12, 13], [10, 10, 10]])])[0]
+    _, cache = model.forward(x[:, None, :], None, training=False)
+    np.testing.assert_allclose(body["rows"][1]["values"], cache.hs[:, 0, 2], atol=1e-6)
+    assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": seqs, "unit": 12}), 422) == "'unit' must lie in 0..11, got 12"
+    assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": []}), 422) == "'inputs' must hold 1..20 inputs, got 0"
+    assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": ["1,2\n"]}), 422) == \
+        "'rows' line 1 has 2 numbers; this run reads 3 features a step"

@@ -109,6 +109,10 @@ def test_a_vector_run_takes_a_pasted_sequence_and_a_longterm_run_shows_its_resul
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.prob")) == 2)
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg#evolve path.curve")) == 2
     assert driver.find_element(By.CSS_SELECTOR, "#summary tr.chosen td").text == "valid_accuracy"
+    driver.find_element(By.ID, "uinputs").send_keys("10,11,12\n12,9,10\n\n8,10,11\n9,12,13\n10,10,10\n")
+    driver.find_element(By.ID, "urows").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#urowsbox tr.inputrow")) == 2)
+    assert [len(r.find_elements(By.CSS_SELECTOR, "td.cell")) for r in driver.find_elements(By.CSS_SELECTOR, "#urowsbox tr.inputrow")] == [2, 3]
     shot(driver, "vectors")
     driver.get(other + "/run/lt")
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.baseline"))
