@@ -84,6 +84,14 @@ def _not_text(task) -> Refused:
                         "text: send 'rows' (one step a line), or use `unroll predict RUN FILE.csv`")
 
 
+def char_vocab(task):
+    """The run's character vocabulary (the cell viewer reads characters); Refused 422 for a word-level run."""
+    vocab = task.vocab
+    if getattr(vocab, "kind", None) != "char":
+        raise Refused(422, "the cell viewer needs a character-level model; this run is word-level")
+    return vocab
+
+
 def reads_vectors(task) -> bool:
     return (task.prepared or {}).get("input") == "vectors"
 

@@ -10,7 +10,7 @@ from unroll.analysis import activations, features, page
 from unroll.analysis import gates as gate_stats
 from unroll.command import Page
 from unroll.tasks.lm import text_piece
-from unroll.tasks.probes import Limits, Refused, field_of, lm_inputs, text_field
+from unroll.tasks.probes import Limits, Refused, char_vocab, field_of, lm_inputs, text_field
 
 
 def sample_request(task, body: dict, limits: Limits) -> dict:
@@ -50,16 +50,9 @@ def sample_pieces(task, model, req: dict):
         previous = token
 
 
-def _char_vocab(task):
-    vocab = task.vocab
-    if getattr(vocab, "kind", None) != "char":
-        raise Refused(422, "the cell viewer needs a character-level model; this run is word-level")
-    return vocab
-
-
 def cells(task, model, body: dict, limits: Limits) -> dict:
     """The visualize page's data (``analysis.page.page_data``) for the text in the request."""
-    vocab = _char_vocab(task)
+    vocab = char_vocab(task)
     text = text_field(body, "text", limits.text_chars)
     regex = field_of(body, "regex", str)
     acts = activations.collect(model, vocab, text, max_chars=limits.text_chars)
@@ -78,7 +71,7 @@ def cells(task, model, body: dict, limits: Limits) -> dict:
 
 def gates(task, model, body: dict, limits: Limits) -> dict:
     """Gate saturation (``analysis.gates.saturation``) over the request's text."""
-    vocab = _char_vocab(task)
+    vocab = char_vocab(task)
     text = text_field(body, "text", limits.text_chars)
     return gate_stats.saturation(activations.collect(model, vocab, text, max_chars=limits.text_chars))
 

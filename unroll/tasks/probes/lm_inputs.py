@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from unroll.analysis import activations
-from unroll.tasks.probes import Limits, Refused, field_of
+from unroll.tasks.probes import Limits, Refused, char_vocab, field_of
 
 TOP = 20
 
@@ -39,8 +39,7 @@ def _texts(body: dict, name: str, limits: Limits, required: bool = True) -> list
 def _run(task, model, texts: list[str], kind: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(known (C,), states (L, T, H))] of each text, for state ``kind`` ("c" or "h"; None: c where the
     cell has it, else h)."""
-    from unroll.tasks.probes.lm import _char_vocab
-    vocab, out = _char_vocab(task), []
+    vocab, out = char_vocab(task), []
     for text in texts:
         acts = activations.collect(model, vocab, text)
         kinds = acts.kinds()
