@@ -118,3 +118,17 @@ def test_the_layout_is_one_list():
     assert not hasattr(first_start, "RUN_FILES")
     assert folder.FILES == ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", "best",
                             "metrics.jsonl", "result.json")
+
+
+def test_an_imported_run_is_imported_until_it_logs_a_step(tmp_path):
+    """`unroll import` writes config.json (naming its source) and a checkpoint, and logs nothing: the runs
+    table said "interrupted" (issue 32); it is "imported", and --out refuses it with advice that works."""
+    from unroll.runs import RunFolder
+    from unroll.runs.run import _taken
+    folder = RunFolder(tmp_path / "imp")
+    folder.create({"task": "lm", "train": {}, "imported": "/models/lm.pt"})
+    folder.release()
+    assert folder.imported() and folder.state() == "imported"
+    assert _taken(folder, "imp") == "--out imp holds an imported run (it cannot be resumed); give another --out for a new run"
+    folder.log({"step": 1, "train_loss": 1.0})
+    assert not folder.imported() and folder.state() == "interrupted"

@@ -51,3 +51,37 @@ def runs(tmp_path_factory):
     train("--task", "tag", "--data", str(data / "seg.conll"), "--level", "char", "--hidden", "8", "--max-steps", "4",
           "--eval-every", "4", "--out", str(root / "tag"))
     return root
+
+
+@pytest.fixture(scope="session")
+def kinds(tmp_path_factory, runs):
+    """RUNS_DIR of the other input kinds and tasks: vec (classify on vectors), vtag (tag on vectors), fc
+    (forecast), lt (longterm adding), gen (generate from a label), imported (lm-b's folder as `unroll import` leaves one: config.json
+    naming its source, a checkpoint, no training logged)."""
+    import json
+    import shutil
+
+    import numpy as np
+    from tests.data.vector_helpers import make_sequences, write_csv
+    data, root = tmp_path_factory.mktemp("kdata"), tmp_path_factory.mktemp("kinds")
+    xs, labels, tags = make_sequences(40, seed=1)
+    write_csv(data / "c.csv", xs, labels)
+    write_csv(data / "t.csv", xs, tags, per_step=True)
+    train("--task", "classify", "--data", str(data / "c.csv"), "--hidden", "6", "--batch", "8", "--max-steps", "2",
+          "--eval-every", "2", "--out", str(root / "vec"))
+    train("--task", "tag", "--data", str(data / "t.csv"), "--hidden", "6", "--batch", "8", "--max-steps", "2",
+          "--eval-every", "2", "--out", str(root / "vtag"))
+    rows = ["month,sales"] + [f"{np.datetime64('2000-01') + t},{20 + 5 * np.sin(t / 2):.4f}" for t in range(48)]
+    (data / "sales.csv").write_text("\n".join(rows) + "\n")
+    train("--task", "forecast", "--data", str(data / "sales.csv"), "--context", "12", "--horizon", "4",
+          "--hidden", "6", "--batch", "4", "--max-steps", "2", "--eval-every", "2", "--out", str(root / "fc"))
+    train("--task", "longterm", "--problem", "adding", "--T", "5", "--hidden", "4", "--max-steps", "4",
+          "--eval-every", "2", "--valid-size", "10", "--test-size", "10", "--out", str(root / "lt"))
+    (data / "g.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(60)))
+    train("--task", "generate", "--data", str(data / "g.tsv"), "--hidden", "8", "--max-steps", "2",
+          "--eval-every", "2", "--out", str(root / "gen"))
+    shutil.copytree(runs / "lm-b", root / "imported")
+    config = json.loads((root / "imported" / "config.json").read_text())
+    (root / "imported" / "config.json").write_text(json.dumps({**config, "imported": "/models/lm.pt"}))
+    (root / "imported" / "metrics.jsonl").unlink()
+    return root

@@ -84,7 +84,7 @@ def test_runs_table_lists_sorts_and_filters(driver, base, runs):
     driver.get(base + "/")
     wait(driver, lambda d: len(rows(d)) == 6)
     assert sorted(rows(driver)) == ["cls", "group/gru", "lm-a", "lm-b", "s2s", "tag"]
-    assert set(column(driver, 9)) == {"finished"}
+    assert set(column(driver, 10)) == {"finished"}
     shot(driver, "runs")
     driver.find_element(By.CSS_SELECTOR, "th[data-key=step]").click()               # ascending steps
     steps = [int(text.split(" / ")[0]) for text in column(driver, 5)]
@@ -113,7 +113,8 @@ def test_the_table_follows_new_runs_and_new_log_lines(driver, runs, tmp_path):
         with open(root / "one" / "metrics.jsonl", "a") as fh:                        # another logs a line
             fh.write(json.dumps({"step": 99, "train_loss": 1.0, "valid_loss": 0.5, "elapsed": 9.0}) + "\n")
         wait(driver, lambda d: rows(d) == ["one", "two"])
-        wait(driver, lambda d: column(d, 5)[0] == "99 / 4" and column(d, 6)[0] == "0.5000")
+        max_steps = json.loads((root / "one" / "config.json").read_text())["train"]["max_steps"]   # 4, or 200 for the pictures
+        wait(driver, lambda d: column(d, 5)[0] == f"99 / {max_steps}" and column(d, 6)[0] == "0.5000")
 
 
 def test_compare_two_runs_draws_two_curves_each(driver, base):
@@ -128,7 +129,7 @@ def test_compare_two_runs_draws_two_curves_each(driver, base):
     by_step = [p.get_attribute("d") for p in driver.find_elements(By.CSS_SELECTOR, "svg#loss path.curve")]
     driver.find_element(By.CSS_SELECTOR, "input[name=x][value=elapsed]").click()    # the equal-time view
     wait(driver, lambda d: [p.get_attribute("d") for p in d.find_elements(By.CSS_SELECTOR, "svg#loss path.curve")] != by_step)
-    assert driver.current_url.endswith("/compare?runs=lm-a,lm-b")
+    assert driver.current_url.endswith("/compare?runs=lm-a,lm-b&x=elapsed")          # the choices stay in the address
     shot(driver, "compare")
 
 

@@ -80,12 +80,25 @@ def test_fifos_are_never_opened(runs, tmp_path):
 def test_serving_never_writes_in_the_run_folders(runs):
     before = tree(runs)
     c = TestClient(create_app(runs), raise_server_exceptions=False)
-    for path in ("/", "/compare?runs=lm-a", "/run/lm-a", "/api/runs", "/api/run/lm-a/metrics"):
+    for path in ("/", "/compare?runs=lm-a", "/run/lm-a", "/api/runs", "/api/run/lm-a/metrics", "/api/compare",
+                 "/api/compare?runs=lm-a,lm-b&group=network.cell", "/api/run/lm-a/result"):
         assert c.get(path).status_code == 200
     for path, body in (("lm-a/sample", {"length": 5}), ("lm-a/cells", {"text": "First"}), ("lm-a/gates", {"text": "Fi"}),
-                       ("s2s/translate", {"line": "ab"}), ("cls/classify", {"text": "good"}), ("tag/tag", {"text": "ab"})):
+                       ("s2s/translate", {"line": "ab"}), ("cls/classify", {"text": "good"}), ("tag/tag", {"text": "ab"}),
+                       ("lm-a/rows", {"texts": ["Fi", "rst"]}), ("lm-a/find_units", {"a": ["Fi"], "b": ["st"]})):
         assert c.post("/api/run/" + path, json=body).status_code == 200
     assert tree(runs) == before
+
+
+def test_serving_the_other_kinds_never_writes_either(kinds):
+    before = tree(kinds)
+    c = TestClient(create_app(kinds), raise_server_exceptions=False)
+    for path in ("/", "/api/runs", "/api/compare", "/run/lt", "/api/run/lt/result", "/run/fc", "/run/vec", "/run/gen"):
+        assert c.get(path).status_code == 200
+    for path, body in (("fc/forecast", {}), ("fc/backtest", {"origin": 20}), ("vec/classify", {"rows": "1,2,3\n"}),
+                       ("vtag/tag", {"rows": "1,2,3\n"}), ("gen/generate", {"condition": "pos"})):
+        assert c.post("/api/run/" + path, json=body).status_code == 200, path
+    assert tree(kinds) == before
 
 
 def test_a_run_read_while_it_trains(tmp_path):

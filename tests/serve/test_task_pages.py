@@ -43,8 +43,8 @@ def test_a_vector_run_refuses_text_in_one_line(root):
     c = TestClient(create_app(root), raise_server_exceptions=False)
     assert "/page/classify.js" in c.get("/run/vec").text
     assert error_of(c.post("/api/run/vec/classify", json={"text": "a film"}), 422) == (
-        "this classify run reads vectors (3 features a step), not text: use `unroll predict RUN FILE.csv` for "
-        "its predictions")
+        "this classify run reads vectors (3 features a step), not text: send 'rows' (one step a line), or use "
+        "`unroll predict RUN FILE.csv`")
 
 
 def test_the_server_loads_a_run_in_its_own_precision_and_the_checkpoint_asked_for(root):
@@ -77,7 +77,7 @@ def test_a_forecast_run_gets_its_forecast_page_and_data(root, capsys):
 def test_every_page_is_declared_by_its_task():
     pages = {name: get_task(name).page for name in TASKS}
     assert pages == {"lm": "unroll.tasks.probes.lm", "classify": "unroll.tasks.probes.classify",
-                     "tag": "unroll.tasks.probes.tag", "generate": None, "seq2seq": "unroll.tasks.probes.seq2seq",
+                     "tag": "unroll.tasks.probes.tag", "generate": "unroll.tasks.probes.generate", "seq2seq": "unroll.tasks.probes.seq2seq",
                      "longterm": None, "forecast": "unroll.tasks.probes.forecast"}
     for name, module in pages.items():
         if module:

@@ -40,13 +40,24 @@ class CachedTask:
     def __init__(self, folder):
         self.folder = folder
 
+    def task(self):
+        """The run's Task (read once per config.json mtime); OSError / ValueError when it cannot be read."""
+        key = (str(self.folder.path), os.stat(self.folder.path / "config.json").st_mtime_ns)
+        if key not in self.cache:
+            if len(self.cache) > 1024:
+                self.cache.clear()
+            self.cache[key] = loading.read_task(self.folder)[0]
+        return self.cache[key]
+
     def done(self, valid: dict) -> bool:
         try:
-            key = (str(self.folder.path), os.stat(self.folder.path / "config.json").st_mtime_ns)
-            if key not in self.cache:
-                if len(self.cache) > 1024:
-                    self.cache.clear()
-                self.cache[key] = loading.read_task(self.folder)[0]
-            return bool(self.cache[key].done(valid))
+            return bool(self.task().done(valid))
         except (OSError, ValueError, TypeError, KeyError):
             return False
+
+    def monitor(self) -> tuple[str, str]:
+        """(metric, "min" | "max") the run's best checkpoint is chosen by; ("loss", "min") when unreadable."""
+        try:
+            return self.task().monitor()
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return "loss", "min"

@@ -53,7 +53,7 @@ from unroll.train import distributed
 FORMAT = 5
 FILES = ("config.json", "config-history.jsonl", "lock", "latest", "checkpoints", BEST, "metrics.jsonl",
          "result.json")                                            # the layout drawn above
-STATES = ("training", "finished", "interrupted")
+STATES = ("training", "finished", "interrupted", "imported")
 
 
 class RunFolder:
@@ -246,12 +246,30 @@ class RunFolder:
     # ------------------------------------------------------------------------------------------------
     # The run's state, and removing it
 
-    def state(self, steps: list[dict] | None = None, locks: set | None = None) -> str:
-        """training (another process holds the lock), finished (runs/ending.py) or interrupted. steps: the
-        run's metrics records when the caller has them; locks: ``lock.held_locks()`` read once for many."""
+    def state(self, steps: list[dict] | None = None, locks: set | None = None, config: dict | None = None) -> str:
+        """training (another process holds the lock), finished (runs/ending.py), imported (``unroll import``
+        made it: weights, no training logged) or interrupted. steps: the run's metrics records and config:
+        its config.json, when the caller has them; locks: ``lock.held_locks()`` read once for many."""
         if lock.held(self.path, locks):
             return "training"
-        return "finished" if self.why_finished(steps) else "interrupted"
+        if self.why_finished(steps):
+            return "finished"
+        return "imported" if self.imported(steps, config) else "interrupted"
+
+    def imported(self, steps: list[dict] | None = None, config: dict | None = None) -> bool:
+        """Made by ``unroll import`` (config.json names its source) and never trained since."""
+        try:
+            if "imported" not in (config if config is not None else self.read_config()):
+                return False
+        except ValueError:
+            return False
+        steps = self.metrics(since=()) if steps is None else steps
+        return not [r for r in steps if "event" not in r]
+
+    def monitor(self) -> tuple[str, str]:
+        """(metric name, "min" | "max"): what the run's task chooses its best checkpoint by (Task.monitor);
+        the task is read once per config.json."""
+        return ending.CachedTask(self).monitor()
 
     def why_finished(self, steps: list[dict] | None = None) -> str | None:
         """Why the run trains no further (result.json, its budget, patience, its task's criterion), or None."""

@@ -91,6 +91,8 @@ def _taken(folder: RunFolder, out_dir) -> str:
     if state == "finished":
         return (f"--out {out_dir} holds a finished run; give another --out for a new run (or extend it: "
                 f"`unroll train --resume {out_dir} --max-steps N`)")
+    if state == "imported":
+        return f"--out {out_dir} holds an imported run (it cannot be resumed); give another --out for a new run"
     return f"--out {out_dir} already holds a run; use --resume {out_dir} to continue it"
 
 

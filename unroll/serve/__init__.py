@@ -5,8 +5,10 @@ probes (sampling, the cell viewer, gate saturation; translation with attention; 
 the input; tags). Starlette served by uvicorn: the optional extra ``unroll[serve]``.
 
 Modules: ``runs`` (safe run names, summary rows, the metrics and model caches; every file is read through
-``unroll.runs.RunFolder``), ``pages`` (the server-rendered HTML), ``app`` (routes and refusals),
-``static/`` (the shared plain JavaScript and CSS; no build step, nothing from another host). What each
+``unroll.runs.RunFolder``), ``compare`` (settings side by side, the ones that differ, each metric's best and
+last, groups by a setting), ``pages`` (the server-rendered HTML), ``app`` (routes and refusals),
+``static/`` (the shared plain JavaScript and CSS: chart.js draws curves and bands and holds the page
+scripts' common kit, parallel.js the parallel coordinates; no build step, nothing from another host). What each
 task's page asks of a model is the task's own (``Task.page``: unroll/tasks/probes/).
 """
 

@@ -5,7 +5,10 @@
     GET  /run/NAME                       one run: its curves and its task's page (section + script)
     GET  /page/TASK.js                   the script of a task's page
     GET  /api/runs                       [summary row] of every run folder under RUNS_DIR
+    GET  /api/compare?runs=A,B&group=S  the runs' settings (which differ), each metric's best and last,
+                                         the runs grouped by setting S (every run when runs is empty)
     GET  /api/run/NAME/metrics           {"name", "task", "records": [metrics.jsonl records]}
+    GET  /api/run/NAME/result            {"name", "result": result.json, {} before the run ends}
     POST /api/run/NAME/CALL              a call of the run's task's page: JSON (classify, tag, translate,
                                          cells, gates, forecast ...) or streamed text (lm: sample)
 
@@ -35,7 +38,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from unroll.serve import pages, runs
+from unroll.serve import compare, pages, runs
 from unroll.tasks import TASKS, get_task, probes
 
 STATIC = Path(__file__).parent / "static"
@@ -98,6 +101,22 @@ class Server:
             out.append(runs.summary_row(name, folder, config, self.log(folder), locks))
         return out
 
+    def compare(self, names: list[str], group: str | None) -> dict:
+        """GET /api/compare (serve/compare.py): the runs ``names`` (every run when empty) side by side."""
+        names = names or runs.discover(self.root)
+        if len(names) > compare.MAX_RUNS:
+            raise probes.Refused(413, f"'runs' names {len(names)} runs; the limit is {compare.MAX_RUNS}")
+        locks, rows = runs.held_locks(), []
+        for name in dict.fromkeys(names):
+            folder = self.folder(name)
+            config, records = runs.config_of(folder), self.log(folder)
+            steps = [r for r in records if "event" not in r]
+            row = runs.summary_row(name, folder, config, records, locks)
+            rows.append({"name": name, "task": row["task"], "state": row["state"], "selection": row["metric"],
+                         "settings": compare.settings_of(config), "metrics": compare.metric_summary(steps)})
+        return {"runs": rows, "differ": compare.differing([r["settings"] for r in rows]),
+                "groups": compare.groups(rows, group) if group else None}
+
     def model(self, run_dir: Path):
         try:
             return self.models.get(run_dir)
@@ -118,13 +137,14 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         return HTMLResponse(pages.runs_page())
 
     async def compare_page(request):
-        return HTMLResponse(pages.compare_page(request.query_params.get("runs", "")))
+        return HTMLResponse(pages.compare_page(dict(request.query_params)))
 
     async def run_page(request):
         name = request.path_params["name"]
         folder = server.folder(name)
-        task = runs.config_of(folder).get("task")
-        return HTMLResponse(pages.run_page(name, task, _page(task)))
+        config = runs.config_of(folder)
+        task = config.get("task")
+        return HTMLResponse(pages.run_page(name, task, _page(task), config.get("input", "tokens")))
 
     async def api_runs(request):
         return JSON({"runs": await run_in_threadpool(server.rows)})
@@ -136,6 +156,16 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
         records = await run_in_threadpool(server.log, folder)
         steps = [r for r in records if "event" not in r]
         return JSON({"name": name, "task": config.get("task"), "records": steps})
+
+    async def api_compare(request):
+        query = request.query_params
+        names = [n for n in query.get("runs", "").split(",") if n]
+        return JSON(await run_in_threadpool(server.compare, names, query.get("group") or None))
+
+    async def api_result(request):
+        name = request.path_params["name"]
+        folder = server.folder(name)
+        return JSON({"name": name, "result": await run_in_threadpool(_result, folder)})
 
     async def page_script(request):
         page = _page(request.path_params["task"])
@@ -174,8 +204,9 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
 
     routes = [
         Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page),
-        Route("/run/{name:path}", run_page), Route("/api/runs", api_runs),
+        Route("/run/{name:path}", run_page), Route("/api/runs", api_runs), Route("/api/compare", api_compare),
         Route("/page/{task:str}.js", page_script), Route("/api/run/{name:path}/metrics", api_metrics),
+        Route("/api/run/{name:path}/result", api_result),
         Route("/api/run/{name:path}/{call:str}", api_call, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -190,6 +221,12 @@ def _config(folder: Path) -> dict:
     """The run's config.json for a call that needs its model: a damaged one is a 422 naming it."""
     from unroll.runs import RunFolder
     return RunFolder(folder).read_config()                   # upgraded: unroll 0.1's runs name their task
+
+
+def _result(folder: Path) -> dict:
+    """result.json ({} before the run ends); a damaged one is a 422 naming it."""
+    from unroll.runs import RunFolder
+    return RunFolder(folder).read_result()
 
 
 def _page(task_name):

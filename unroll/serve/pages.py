@@ -27,34 +27,55 @@ def runs_page() -> str:
             ' <button id="compare">compare selected</button> <span id="count" class="muted"></span></div>'
             '<table id="runs" class="grid"><thead><tr><th></th>'
             + "".join(f'<th data-key="{k}">{label}</th>' for k, label in COLUMNS)
-            + '</tr></thead><tbody></tbody></table>')
-    return layout("runs", body, ("chart", "runs"), {})
+            + '</tr></thead><tbody></tbody></table>'
+            '<h3>settings against the best metric <span class="muted">drag along an axis to keep the runs in a '
+            'range (the table follows); double-click it to clear</span></h3>'
+            '<svg id="pc" class="pc chart" width="1150" height="280"></svg>')
+    return layout("runs", body, ("chart", "parallel", "runs"), {})
 
 
 COLUMNS = (("name", "run"), ("task", "task"), ("cell", "cell"), ("size", "size"), ("step", "steps"),
-           ("best_valid", "best validation"), ("tokens_per_s", "tokens/s"), ("elapsed", "time (s)"),
+           ("best", "best"), ("metric", "chosen by"), ("tokens_per_s", "tokens/s"), ("elapsed", "time (s)"),
            ("state", "state"))
 
 
-def compare_page(selected: str) -> str:
+def compare_page(query: dict) -> str:
+    """The compare page; its state (runs, x, logy, smooth, group, all) comes from the address and is kept there."""
     body = ('<div class="split"><div id="picker" class="picker"></div><div>'
             '<div class="controls">x axis: <label><input type="radio" name="x" value="step" checked> step</label>'
             ' <label><input type="radio" name="x" value="elapsed"> wall-clock time (s)</label>'
-            ' <label><input type="checkbox" id="logy"> log loss</label></div>'
+            ' <label><input type="radio" name="x" value="tokens"> tokens</label>'
+            ' <label><input type="checkbox" id="logy"> log y</label>'
+            ' <label>smoothing <input type="range" id="smooth" min="0" max="0.99" step="0.01" value="0"></label>'
+            ' <span id="smoothv" class="muted">0</span>'
+            ' <label>group by <select id="group"><option value="">(no grouping)</option></select></label></div>'
             '<svg id="loss" class="chart" width="760" height="300"></svg>'
+            '<div class="controls"><label>metric <select id="metric"></select></label></div>'
+            '<svg id="mchart" class="chart" width="760" height="220"></svg>'
             '<svg id="grad" class="chart" width="760" height="170"></svg>'
-            '<svg id="lr" class="chart" width="760" height="150"></svg></div></div>')
+            '<svg id="lr" class="chart" width="760" height="150"></svg>'
+            '<h3>metrics <span class="muted">best / last (the metric that chooses the best checkpoint in bold)'
+            '</span></h3><table id="metrics" class="grid"></table>'
+            '<h3>settings <label class="muted"><input type="checkbox" id="allsettings"> show all (else only '
+            'those that differ)</label></h3><table id="settings" class="grid"></table></div></div>')
+    q = {k: str(query.get(k, "")) for k in ("runs", "x", "logy", "smooth", "group", "all", "metric")}
     return layout("compare", body, ("chart", "compare"),
-                  {"selected": [s for s in selected.split(",") if s]})
+                  {"selected": [s for s in q.pop("runs").split(",") if s], **q})
 
 
-def run_page(name: str, task: str | None, page) -> str:
+def run_page(name: str, task: str | None, page, input_kind: str = "tokens") -> str:
     """One run's page: its curves, and its task's section (``page``: the task's Page, or None) with the
-    task's script, served as /page/TASK.js."""
+    task's script, served as /page/TASK.js; ``input_kind`` ("tokens" | "vectors") tells the script which
+    input box to show."""
     shown = html.escape(str(task))
-    section = page.section if page else f'<p class="muted">No probe for task {shown}: this page shows its curves only.</p>'
+    section = page.section if page else (f'<p class="muted">No probe for task {shown}: this page shows its curves, its metrics and its '
+                                             'result (below).</p>')
     body = (f'<p class="muted">task {shown}; the newest complete checkpoint is used, re-read when '
             'training writes a newer one</p><div id="task">' + section + '</div>'
-            '<h3>curves</h3><svg id="loss" class="chart" width="760" height="260"></svg>')
+            '<h3>curves</h3><svg id="loss" class="chart" width="760" height="260"></svg>'
+            '<svg id="metric" class="chart" width="760" height="200"></svg>'
+            '<svg id="lr" class="chart" width="760" height="150"></svg>'
+            '<h3>metrics <span class="muted">best / last; the best checkpoint is chosen by the one in bold</span>'
+            '</h3><table id="summary" class="grid"></table><div id="result"></div>')
     tags = (f"/page/{task}",) if page else ()
-    return layout(name, body, ("chart", "run"), {"name": name, "task": task}, tags)
+    return layout(name, body, ("chart", "run"), {"name": name, "task": task, "input": input_kind}, tags)

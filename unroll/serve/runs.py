@@ -7,8 +7,10 @@ way), to a run folder: ``..``, absolute paths, empty or hidden parts, symlinks a
 
 Everything else is read through ``RunFolder`` (runs/folder.py), which never writes here: the state of a
 run (``RunFolder.state``: training while another process holds its lock, read from ``/proc/locks`` and
-never by taking it; finished; interrupted), its metrics (``RunFolder.metrics(since=cursor)``, read
-incrementally and tolerantly: ``MetricsCache`` keeps each run's records and cursor) and its model
+never by taking it; finished; imported; interrupted), the metric its task chooses the best checkpoint by
+(``RunFolder.monitor``: the row's "metric", with its best and last validation value), its metrics
+(``RunFolder.metrics(since=cursor)``, read incrementally and tolerantly: ``MetricsCache`` keeps each
+run's records and cursor) and its model
 (``RunFolder.load``: the newest checkpoint that verifies, so a half-written one is never read, in the
 run's precision; ``ModelCache`` keeps the last few, keyed by the run's latest checkpoint).
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from unroll.runs import RunFolder, lock, safety
 
 MAX_DEPTH = 4                  # run folders are looked for this many levels below RUNS_DIR
-SIZE_KEYS = ("num_layers", "hidden_size", "cell")
+SIZE_KEYS = ("num_layers", "hidden_size", "hidden", "cell")
 
 
 class NotFound(LookupError):
@@ -94,12 +96,24 @@ class MetricsCache:
 
 
 def size_of(config: dict) -> dict:
-    """{"cell", "layers", "hidden"} from whichever section names them."""
-    for section in config.values():
+    """{"cell", "layers", "hidden"} from the network section, else whichever section names them (the
+    long-term task's "model" section of one layer says "hidden")."""
+    sections = [config.get("network"), *config.values()]
+    for section in sections:
         if isinstance(section, dict) and any(k in section for k in SIZE_KEYS):
-            return {"cell": section.get("cell"), "layers": section.get("num_layers"),
-                    "hidden": section.get("hidden_size")}
+            hidden = section.get("hidden_size", section.get("hidden"))
+            layers = section.get("num_layers", 1 if hidden is not None else None)
+            return {"cell": section.get("cell"), "layers": layers, "hidden": hidden}
     return {"cell": None, "layers": None, "hidden": None}
+
+
+def selection(folder: RunFolder, steps: list[dict]) -> dict:
+    """The metric the run's best checkpoint is chosen by (``RunFolder.monitor``): its name, "min" or "max",
+    its best and its last validation value (None before the first validation)."""
+    name, mode = folder.monitor()
+    values = [r[f"valid_{name}"] for r in steps if isinstance(r.get(f"valid_{name}"), (int, float))]
+    best = (max if mode == "max" else min)(values) if values else None
+    return {"name": name, "mode": mode, "best": best, "last": values[-1] if values else None}
 
 
 def summary_row(name: str, run_dir: Path, config: dict, records: list[dict], locks: set[str] | None = None) -> dict:
@@ -108,12 +122,13 @@ def summary_row(name: str, run_dir: Path, config: dict, records: list[dict], loc
     steps = [r for r in records if "event" not in r]
     valid = [r["valid_loss"] for r in steps if isinstance(r.get("valid_loss"), (int, float))]
     speeds = [r["tokens_per_s"] for r in steps[-5:] if isinstance(r.get("tokens_per_s"), (int, float))]
-    last = steps[-1] if steps else {}
+    last, folder = (steps[-1] if steps else {}), RunFolder(run_dir)
     return {"name": name, "task": config.get("task"), **size_of(config),
             "step": last.get("step", 0), "max_steps": train.get("max_steps"),
             "elapsed": last.get("elapsed"), "best_valid": min(valid) if valid else None,
+            "metric": selection(folder, steps),
             "last_train": last.get("train_loss"), "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
-            "created": config.get("created"), "state": RunFolder(run_dir).state(steps, locks)}
+            "created": config.get("created"), "state": folder.state(steps, locks, config)}
 
 
 held_locks = lock.held_locks

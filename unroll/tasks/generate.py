@@ -68,6 +68,7 @@ class GenerateTask(Task):
     sections = {"generate": GenerateConfig, "network": NETWORK}     # NETWORK: the model's defaults, the CLI's
     train_defaults = {"eval_every": 200, "log_every": 20}
     predict_options = GeneratePredictOptions
+    page = "unroll.tasks.probes.generate"
     per_sequence = ("cond",)
 
     @property

@@ -1,6 +1,8 @@
 "use strict";
 // A small SVG line chart: Chart.draw(svg, series, {xlabel, ylabel, logy, title}).
-// series: [{label, colour, points: [[x, y], ...], cls, dash}]; one <path class="curve CLS"> per series.
+// series: [{label, colour, points: [[x, y], ...], cls, dash, band: [[x, lo, hi], ...]}]; one
+// <path class="curve CLS"> per series, and a shaded <path class="band"> under it where it has a band.
+// Chart.smooth(points, weight): exponential smoothing; Chart.pageKit(): what every task page script shares.
 const Chart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   function el(name, attrs, parent) {
@@ -28,14 +30,16 @@ const Chart = (() => {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     const W = +svg.getAttribute("width"), H = +svg.getAttribute("height"), L = 60, R = 150, T = 20, B = 34;
     const tf = opts.logy ? (y) => Math.log10(y) : (y) => y;
-    const pts = series.map((s) => s.points.filter((p) => isFinite(p[0]) && isFinite(p[1]) && (!opts.logy || p[1] > 0)));
-    const all = pts.flat();
+    const ok = (x, y) => isFinite(x) && isFinite(y) && (!opts.logy || y > 0);
+    const pts = series.map((s) => s.points.filter((p) => ok(p[0], p[1])));
+    const bands = series.map((s) => (s.band || []).filter((b) => ok(b[0], b[1]) && ok(b[0], b[2])));
+    const all = pts.flat().concat(bands.flat().flatMap((b) => [[b[0], b[1]], [b[0], b[2]]]));
     if (opts.title) el("text", {x: L, y: 13}, svg).textContent = opts.title;
     if (!all.length) { el("text", {x: L + 10, y: H / 2, class: "empty"}, svg).textContent = "no data yet"; return; }
     let x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]));
     let y0 = Math.min(...all.map((p) => tf(p[1]))), y1 = Math.max(...all.map((p) => tf(p[1])));
     if (x1 === x0) x1 = x0 + 1;
-    if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+    if (y1 === y0) { const half = opts.logy ? 0.1 : (Math.abs(y0) * 0.1 || 0.5); y0 -= half; y1 += half; }   // a constant: around it
     const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
     const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), sy = (y) => T + (y1 - tf(y)) / (y1 - y0) * (H - T - B);
     const axes = el("g", {class: "axes"}, svg);
@@ -53,13 +57,19 @@ const Chart = (() => {
     if (opts.xlabel) el("text", {x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle"}, axes).textContent = opts.xlabel;
     if (opts.ylabel) el("text", {x: 12, y: (T + H - B) / 2, transform: `rotate(-90 12 ${(T + H - B) / 2})`, "text-anchor": "middle"}, axes).textContent = opts.ylabel;
     series.forEach((s, i) => {
-      if (!pts[i].length) return;
-      const d = pts[i].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
-      const path = el("path", {d: d, fill: "none", stroke: s.colour, "stroke-width": s.width || 1.5, class: "curve " + (s.cls || "")}, svg);
-      if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
-      path.dataset.label = s.label;
-      if (s.dots || pts[i].length === 1)                        // sparse series (validation): a mark per point
-        for (const p of pts[i]) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.colour, class: "dot"}, svg);
+      if (bands[i].length) {
+        const b = bands[i], up = b.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[2]).toFixed(1)), down = b.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).reverse();
+        el("path", {d: "M" + up.concat(down).join("L") + "Z", fill: s.colour, "fill-opacity": 0.15, stroke: "none", class: "band"}, svg).dataset.label = s.label;
+      }
+      if (!pts[i].length && !bands[i].length) return;
+      if (pts[i].length) {
+        const d = pts[i].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
+        const path = el("path", {d: d, fill: "none", stroke: s.colour, "stroke-width": s.width || 1.5, class: "curve " + (s.cls || "")}, svg);
+        if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
+        path.dataset.label = s.label;
+        if (s.dots || pts[i].length === 1)                        // sparse series (validation): a mark per point
+          for (const p of pts[i]) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.colour, class: "dot"}, svg);
+      }
       const ly = T + 12 + 14 * i;
       el("line", {x1: W - R + 8, x2: W - R + 28, y1: ly - 4, y2: ly - 4, stroke: s.colour, "stroke-width": 2, "stroke-dasharray": s.dash || ""}, svg);
       el("text", {x: W - R + 32, y: ly}, svg).textContent = s.label.length > 22 ? s.label.slice(0, 21) + "\u2026" : s.label;
@@ -73,5 +83,25 @@ const Chart = (() => {
     return data;
   }
   function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;"); }
-  return {draw, el, COLOURS, fetchJSON, esc, page: () => JSON.parse(document.getElementById("page").textContent)};
+  function smooth(points, weight) {             // TensorBoard's debiased exponential moving average, weight in [0, 1)
+    if (!(weight > 0)) return points;
+    let last = 0, n = 0;
+    return points.map((p) => { if (!isFinite(p[1])) return p; last = last * weight + (1 - weight) * p[1]; n++; return [p[0], last / (1 - Math.pow(weight, n))]; });
+  }
+  const page = () => JSON.parse(document.getElementById("page").textContent);
+  function pageKit() {                          // a task page's script: its parameters, its API root, calls, errors
+    const P = page(), api = "/api/run/" + encodeURI(P.name) + "/", $ = (id) => document.getElementById(id);
+    return {P, api, $, call: (name, body) => fetchJSON(api + name, body),
+            fail: (box, e) => { box.innerHTML = "<p class='error'>" + esc(e.message) + "</p>"; },
+            vectors: () => {                  // a vector run: the pasted / uploaded sequence box instead of the text box
+              if (P.input !== "vectors") return false;
+              if ($("text")) $("text").hidden = true;
+              $("vecbox").hidden = false;
+              $("rowsfile").addEventListener("change", (e) => { const f = e.target.files[0]; if (f) f.text().then((t) => { $("rows").value = t; }); });
+              return true;
+            },
+            curvesOnly: (why) => { $("task").innerHTML = "<p class='muted' id='curves-only'>" + esc(why) + "</p>"; },
+            svg: (parent, w, h) => { const s = el("svg", {class: "chart", width: w, height: h}); parent.appendChild(s); return s; }};
+  }
+  return {draw, el, COLOURS, fetchJSON, esc, smooth, page, pageKit};
 })();

@@ -1,15 +1,18 @@
 "use strict";
-// The runs table: GET /api/runs every 2 s, sortable by any column, filtered by the text box.
+// The runs table: GET /api/runs every 2 s, sortable by any column, filtered by the text box and by the
+// brushes of the parallel-coordinates view below it (the settings that differ, and each run's best value
+// of the metric its task chooses its best checkpoint by; from /api/compare, redrawn when runs come or go).
 (() => {
   const tbody = document.querySelector("#runs tbody"), filter = document.getElementById("filter");
-  let rows = [], key = "name", dir = 1;
+  let rows = [], key = "name", dir = 1, brushed = null, drawnFor = "";
   const chosen = new Set();
   const num = (v, d) => v === null || v === undefined ? "" : (+v).toFixed(d);
   const size = (r) => r.layers && r.hidden ? r.layers + "\u00d7" + r.hidden : "";
-  const value = (r, k) => k === "size" ? (r.layers || 0) * 1e6 + (r.hidden || 0) : r[k];
+  const chosenBy = (r) => r.metric ? r.metric.name + (r.metric.mode === "max" ? " \u2191" : " \u2193") : "";
+  const value = (r, k) => k === "size" ? (r.layers || 0) * 1e6 + (r.hidden || 0) : k === "best" ? (r.metric || {}).best : k === "metric" ? chosenBy(r) : r[k];
   function render() {
     const f = filter.value.trim().toLowerCase();
-    const shown = rows.filter((r) => !f || [r.name, r.task, r.cell, r.state, size(r)].join(" ").toLowerCase().includes(f));
+    const shown = rows.filter((r) => (!f || [r.name, r.task, r.cell, r.state, size(r)].join(" ").toLowerCase().includes(f)) && (!brushed || brushed.has(r.name)));
     shown.sort((a, b) => {
       const x = value(a, key), y = value(b, key);
       if (x === y) return a.name < b.name ? -1 : 1;
@@ -20,11 +23,24 @@
     tbody.innerHTML = shown.map((r) => "<tr data-name='" + Chart.esc(r.name) + "'><td><input type='checkbox'" + (chosen.has(r.name) ? " checked" : "") +
       "></td><td><a href='/run/" + Chart.esc(encodeURI(r.name)) + "'>" + Chart.esc(r.name) + "</a></td><td>" + Chart.esc(r.task) + "</td><td>" +
       Chart.esc(r.cell || "") + "</td><td>" + size(r) + "</td><td>" + r.step + (r.max_steps ? " / " + r.max_steps : "") + "</td><td>" +
-      num(r.best_valid, 4) + "</td><td>" + num(r.tokens_per_s, 0) + "</td><td>" + num(r.elapsed, 1) + "</td><td class='state-" + r.state + "'>" + r.state + "</td></tr>").join("");
+      num((r.metric || {}).best, 4) + "</td><td>" + Chart.esc(chosenBy(r)) + "</td><td>" + num(r.tokens_per_s, 0) + "</td><td>" + num(r.elapsed, 1) + "</td><td class='state-" + r.state + "'>" + r.state + "</td></tr>").join("");
     document.getElementById("count").textContent = shown.length + " of " + rows.length + " runs";
   }
+  async function parallel() {
+    const names = rows.map((r) => r.name).join(",");
+    if (names === drawnFor) return;
+    drawnFor = names;
+    const info = await Chart.fetchJSON("/api/compare");
+    const cover = (k) => info.runs.filter((r) => k in r.settings).length, rank = (k) => k.startsWith("network.") ? 0 : k.startsWith("train.") ? 1 : 2;
+    const keys = info.differ.filter((k) => !/\.(data|valid|init_from|encoding|total_steps)$/.test(k))     // axes: the settings most runs share first
+      .sort((a, b) => cover(b) - cover(a) || rank(a) - rank(b) || (a < b ? -1 : 1)).slice(0, 9);
+    const axes = keys.map((k) => ({key: k, label: k})).concat([{key: "\u0000best", label: "best (the task's metric)"}]);
+    const items = info.runs.map((r) => ({name: r.name, values: {...r.settings, "\u0000best": r.selection.best}}));
+    brushed = null;
+    Parallel.draw(document.getElementById("pc"), axes, items, (keep, any) => { brushed = any ? keep : null; render(); });
+  }
   async function poll() {
-    try { rows = (await Chart.fetchJSON("/api/runs")).runs; render(); }
+    try { rows = (await Chart.fetchJSON("/api/runs")).runs; render(); await parallel(); }
     catch (e) { document.getElementById("count").textContent = "cannot reach the server: " + e.message; }
   }
   document.querySelectorAll("#runs th[data-key]").forEach((th) => th.addEventListener("click", () => {

@@ -1,12 +1,16 @@
 """The forecaster's page: each series' recent history, the forecast mean after its end and the 80% / 95%
-intervals (the data of ``unroll plot``'s forecast figure, drawn in the browser)."""
+intervals (the data of ``unroll plot``'s forecast figure, drawn in the browser), the seasonal naive
+forecast beside it (the last season repeated: ``data.windows.seasonal_naive``, the baseline of the task's
+snaive_mase); and a backtest from any origin of a chosen series (the window the task's rolling-origin
+backtest forecasts, ``ForecastTask.metrics``), its actual values beside it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from unroll.command import Page
-from unroll.data.series import format_date, read_series
+from unroll.data import windows as W
+from unroll.data.series import calendar_features, format_date, read_series
 from unroll.tasks.probes import Limits, Refused, field_of
 
 MAX_SERIES = 6          # panels on the page, as in the PNG figure (tasks/forecast_plot.MAX_PANELS)
@@ -26,12 +30,60 @@ def forecast(task, model, body: dict, limits: Limits) -> dict:
     return {"horizon": c.horizon, "series": [
         {"name": s.name, "history": {"dates": [format_date(d) for d in s.dates[-history:]],
                                      "values": [float(v) for v in s.values[-history:]]},
-         "forecast": [{"date": r["date"], **{k: float(r[k]) for k in keys}} for r in rows if r["series"] == s.name]}
+         "forecast": [{"date": r["date"], **{k: float(r[k]) for k in keys}} for r in rows if r["series"] == s.name],
+         "baseline": _naive(s.values, len(s), c.horizon, task.prepared["season"])}
         for s in series]}
+
+
+def _naive(values, origin: int, h: int, season: int) -> list[float] | None:
+    """The seasonal naive forecast from ``origin`` (None when less than a season lies before it)."""
+    return [float(v) for v in W.seasonal_naive(values, origin, h, season)] if origin >= season else None
+
+
+def backtest(task, model, body: dict, limits: Limits) -> dict:
+    """The forecast of series ``series`` (index) from ``origin`` (its first forecast step; default: the
+    first origin of the held-out tail) beside the actual values and the seasonal naive forecast:
+    {"name", "origin", "first", "last" (the origins the series allows), "history": {"dates", "values"}
+    (the context), "actual", "forecast": [{date, mean, lo80, hi80, lo95, hi95}], "baseline"}."""
+    c = task.cfg
+    series = read_series(c.data, c.date_column, c.value_columns, c.id_column, c.missing)
+    k = field_of(body, "series", int, default=0)
+    if not 0 <= k < len(series):
+        raise Refused(422, f"'series' must lie in 0..{len(series) - 1}, got {k}")
+    s, first, last = series[k], c.context, len(series[k]) - c.horizon
+    origin = field_of(body, "origin", int, default=max(first, len(s) - c.V))
+    if not first <= origin <= last:
+        raise Refused(422, f"'origin' must lie in {first}..{last} (a full context before it, a full horizon after), got {origin}")
+    point, bounds = _window_forecast(task, model, series, k, origin)
+    dates = [format_date(d) for d in s.dates]
+    return {"name": s.name, "origin": origin, "first": first, "last": last,
+            "history": {"dates": dates[origin - c.context:origin], "values": [float(v) for v in s.values[origin - c.context:origin]]},
+            "actual": [float(v) for v in s.values[origin:origin + c.horizon]],
+            "forecast": [{"date": dates[origin + i], "mean": float(point[i]), "lo80": float(bounds["80"][0][i]),
+                          "hi80": float(bounds["80"][1][i]), "lo95": float(bounds["95"][0][i]),
+                          "hi95": float(bounds["95"][1][i])} for i in range(c.horizon)],
+            "baseline": _naive(s.values, origin, c.horizon, task.prepared["season"])}
+
+
+def _window_forecast(task, model, series, k: int, origin: int):
+    """(mean (h,), {"80": (lo, hi), "95": (lo, hi)}) of the model on the window of series k whose horizon
+    starts at ``origin``, in the data's units: the window the task's backtest reads (``W.window_batch``),
+    forecast with the task's "forecast" random stream as its metrics do (a test pins it to the logged
+    valid_rmse; ForecastTask has no public per-origin forecast yet)."""
+    from unroll.models.forecaster import ForecastBatch
+    from unroll.nn.likelihood import INTERVALS
+    c = task.cfg
+    feats = [calendar_features(x.dates, tuple(task.prepared["calendar"])) for x in series]
+    batch = ForecastBatch(*W.window_batch(series, feats, [(k, origin - c.context)], c.context, c.horizon, c.scaling))
+    q = model.forecast(batch, c.samples, task.stream(task.settings["train"].seed, "forecast"))
+    unscale = lambda v: (batch.loc + batch.scale * v)[:, 0]                           # noqa: E731
+    return unscale(q["mean"]), {name: (unscale(q[lo]), unscale(q[hi])) for name, (lo, hi) in INTERVALS.items()}
 
 
 SECTION = ('<h3>forecast</h3><div class="controls"><button id="forecast">forecast after the data</button> '
            '<span class="muted">history, the forecast mean and its 80% and 95% intervals</span></div>'
-           '<div id="panels"></div>')
+           '<div id="panels"></div><h3>backtest</h3><div class="controls"><label>series <select id="bseries">'
+           '</select></label> <label>origin <input id="origin" type="range" min="0" max="0" value="0"></label> '
+           '<span id="originv" class="muted"></span></div><svg id="backtest" class="chart" width="760" height="240"></svg>')
 
-PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"forecast": forecast})
+PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"forecast": forecast, "backtest": backtest})

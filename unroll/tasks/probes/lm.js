@@ -2,8 +2,7 @@
 // Language model: streamed sampling; the cell viewer on typed text (the visualize page's data, from
 // POST cells: colour by any unit, top-5 next characters on hover); the units found; gate saturation.
 (() => {
-  const P = Chart.page(), api = "/api/run/" + encodeURI(P.name) + "/";
-  const $ = (id) => document.getElementById(id);
+  const {P, api, $, call, fail} = Chart.pageKit();
   // ---- sampling, streamed
   let controller = null;
   $("sample").addEventListener("click", async () => {
@@ -80,9 +79,9 @@
     const text = $("celltext").value, mine = ++seq;
     if (!text) return;
     try {
-      const data = await Chart.fetchJSON(api + "cells", {text: text});
+      const data = await call("cells", {text: text});
       if (mine === seq) { receive(data); box.dataset.version = mine; }
-      const sat = await Chart.fetchJSON(api + "gates", {text: text});
+      const sat = await call("gates", {text: text});
       if (mine === seq) gates(sat);
     } catch (e) { if (mine === seq) { $("info").textContent = e.message; $("info").classList.add("error"); } }
   }
@@ -122,4 +121,28 @@
     names.forEach((name, j) => { Chart.el("circle", {cx: 50 + n * (size + gap), cy: 40 + 16 * j, r: 4, fill: GC[name]}, svg);
       Chart.el("text", {x: 58 + n * (size + gap), y: 44 + 16 * j}, svg).textContent = name + " gate"; });
   }
+  // ---- one unit across inputs: a row per input, one colour scale; find units between two groups
+  const lines = (id) => $(id).value.split("\n").filter((t) => t.length);
+  async function showRows() {
+    const box = $("rowsbox");
+    try {
+      const r = await call("rows", {texts: lines("groupa"), unit: +$("runit").value, state: $("rstate").value || null});
+      $("rscale").textContent = "layer " + Math.floor(r.unit / r.hidden) + ", unit " + (r.unit % r.hidden) + "; colour scale \u00b1" + r.scale.toFixed(3);
+      box.innerHTML = "<table class='rows'>" + r.rows.map((row, k) => "<tr class='inputrow'><th>" + (k + 1) + "</th>" + [...row.text].map((ch, i) => {
+        const v = row.values[i];
+        return v === null ? "<td class='cell oov'>" + Chart.esc(ch) + "</td>" : "<td class='cell' title='" + v.toFixed(3) + "' style='background:" + colour(v / r.scale) + "'>" + Chart.esc(ch) + "</td>";
+      }).join("") + "</tr>").join("") + "</table>";
+    } catch (e) { fail(box, e); }
+  }
+  async function findUnits() {
+    const box = $("foundbox");
+    try {
+      const r = await call("find_units", {a: lines("groupa"), b: lines("groupb"), state: $("rstate").value || null});
+      box.innerHTML = "<table class='find'><tr><th>layer</th><th>unit</th><th>score</th><th>mean A</th><th>mean B</th></tr>" + r.units.map((u) =>
+        "<tr class='row found' data-unit='" + u.unit + "'><td>" + u.layer + "</td><td>" + u.index + "</td><td>" + u.score.toFixed(3) + "</td><td>" + u.mean_a.toFixed(3) + "</td><td>" + u.mean_b.toFixed(3) + "</td></tr>").join("") + "</table>";
+    } catch (e) { fail(box, e); }
+  }
+  $("showrows").addEventListener("click", showRows);
+  $("findunits").addEventListener("click", findUnits);
+  $("foundbox").addEventListener("click", (e) => { const tr = e.target.closest("tr.found"); if (tr) { $("runit").value = tr.dataset.unit; showRows(); } });
 })();

@@ -10,7 +10,7 @@ from unroll.analysis import activations, features, page
 from unroll.analysis import gates as gate_stats
 from unroll.command import Page
 from unroll.tasks.lm import text_piece
-from unroll.tasks.probes import Limits, Refused, field_of, text_field
+from unroll.tasks.probes import Limits, Refused, char_vocab, field_of, lm_inputs, text_field
 
 
 def sample_request(task, body: dict, limits: Limits) -> dict:
@@ -50,16 +50,9 @@ def sample_pieces(task, model, req: dict):
         previous = token
 
 
-def _char_vocab(task):
-    vocab = task.vocab
-    if getattr(vocab, "kind", None) != "char":
-        raise Refused(422, "the cell viewer needs a character-level model; this run is word-level")
-    return vocab
-
-
 def cells(task, model, body: dict, limits: Limits) -> dict:
     """The visualize page's data (``analysis.page.page_data``) for the text in the request."""
-    vocab = _char_vocab(task)
+    vocab = char_vocab(task)
     text = text_field(body, "text", limits.text_chars)
     regex = field_of(body, "regex", str)
     acts = activations.collect(model, vocab, text, max_chars=limits.text_chars)
@@ -78,11 +71,13 @@ def cells(task, model, body: dict, limits: Limits) -> dict:
 
 def gates(task, model, body: dict, limits: Limits) -> dict:
     """Gate saturation (``analysis.gates.saturation``) over the request's text."""
-    vocab = _char_vocab(task)
+    vocab = char_vocab(task)
     text = text_field(body, "text", limits.text_chars)
     return gate_stats.saturation(activations.collect(model, vocab, text, max_chars=limits.text_chars))
 
 
+HINT = ("Type or paste text in the box above: the state, feature and unit lists, this text coloured by a unit, "
+        "the units that follow a feature and the gate saturation all fill from the model's run over it.")
 SECTION = (
     '<h3>sample</h3><div class="controls"><label>prime <input id="prime" size="30"></label>'
     ' <label>temperature <input id="temperature" type="number" value="0.8" step="0.1" min="0.05" max="10"></label>'
@@ -94,9 +89,12 @@ SECTION = (
     ' <label>sort units by |r| with <select id="feature"></select></label>'
     ' <label>unit <select id="unit"></select></label> <span id="info"></span>'
     ' <span>-1 <span id="scale"></span> +1</span></div>'
-    '<div id="celltextview" class="box mono"></div><div id="tip"></div>'
-    '<h3>interpretable units</h3><div id="findbox"></div>'
-    '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260"></svg>')
+    f'<div id="celltextview" class="box mono"><span class="muted hint">{HINT}</span></div><div id="tip"></div>'
+    f'<h3>interpretable units</h3><div id="findbox"><p class="muted hint">{HINT}</p></div>'
+    '<h3>gate saturation</h3><svg id="gates" class="chart" width="760" height="260">'
+    '<text x="20" y="40" class="hint">Type or paste text in the cells box above: each gate unit of each layer '
+    'is drawn here.</text></svg>' + lm_inputs.SECTION)
 
-PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates},
+PAGE = Page(SECTION, Path(__file__).with_suffix(".js"), calls={"cells": cells, "gates": gates, "rows": lm_inputs.unit_rows,
+                                                           "find_units": lm_inputs.find_units},
             streams={"sample": (sample_request, sample_pieces)})
