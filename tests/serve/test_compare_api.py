@@ -206,3 +206,20 @@ def test_a_classifier_unit_across_texts_or_pasted_sequences(client, other, runs,
     assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": []}), 422) == "'inputs' must hold 1..20 inputs, got 0"
     assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": ["1,2\n"]}), 422) == \
         "'rows' line 1 has 2 numbers; this run reads 3 features a step"
+
+
+def test_a_longterm_run_draws_how_far_back_its_gradient_reaches(other, kinds):
+    """The page's call is diagnose's gradient_flow on the loaded checkpoint: the same numbers, T + 1 distances."""
+    from tests.serve.conftest import load
+    from unroll.analysis.diagnose import gradient_flow
+    from unroll.tasks.probes.longterm import PROBE_SEED
+    task, model = load(kinds / "lt")
+    body = other.post("/api/run/lt/reach", json={"sequences": 8}).json()
+    x, y = task.make_batch(8, np.random.default_rng(PROBE_SEED))
+    flow = gradient_flow(model, x, y, clip=None, examples=4)
+    assert body["distance"] == list(range(task.problem.T + 1)) == flow["distance"]
+    np.testing.assert_allclose(body["h"], flow["reach_h"], rtol=1e-12)
+    np.testing.assert_allclose(body["c"], flow["reach_c"], rtol=1e-12)            # the fixture's run is an LSTM
+    assert body["cell"] == "lstm" and body["T"] == task.problem.T and all(v > 0 for v in body["h"])
+    assert error_of(other.post("/api/run/lt/reach", json={"sequences": 65}), 413) == "'sequences' must lie in 1..64, got 65"
+    assert error_of(other.post("/api/run/lt/reach", json={"sequences": 0}), 422) == "'sequences' must lie in 1..64, got 0"

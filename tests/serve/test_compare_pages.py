@@ -118,7 +118,9 @@ def test_a_vector_run_takes_a_pasted_sequence_and_a_longterm_run_shows_its_resul
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.baseline"))
     assert driver.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.valid")
     assert "adding" in driver.find_element(By.ID, "resulttable").text
-    driver.execute_script("document.getElementById('result').scrollIntoView()")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach"))
+    assert driver.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach-c")      # an LSTM: the cell state too
+    driver.execute_script("document.getElementById('ltcurve').scrollIntoView()")
     shot(driver, "longterm")
     driver.get(other + "/run/gen")
     wait(driver, lambda d: d.find_element(By.ID, "condition").get_attribute("value"))

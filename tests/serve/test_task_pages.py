@@ -78,7 +78,7 @@ def test_every_page_is_declared_by_its_task():
     pages = {name: get_task(name).page for name in TASKS}
     assert pages == {"lm": "unroll.tasks.probes.lm", "classify": "unroll.tasks.probes.classify",
                      "tag": "unroll.tasks.probes.tag", "generate": "unroll.tasks.probes.generate", "seq2seq": "unroll.tasks.probes.seq2seq",
-                     "longterm": None, "forecast": "unroll.tasks.probes.forecast"}
+                     "longterm": "unroll.tasks.probes.longterm", "forecast": "unroll.tasks.probes.forecast"}
     for name, module in pages.items():
         if module:
             page = probes.page_of(get_task(name))

@@ -88,6 +88,7 @@ class LongTermTask(Task):
     train_defaults = {"lr": 1e-2, "clip": 1.0, "max_steps": 5000, "max_time": 900.0, "eval_every": 100,
                       "log_every": 1}
     splits = ("valid", "test")
+    page = "unroll.tasks.probes.longterm"   # the loss against the baseline and the gradient's reach
 
     def __init__(self, settings: dict, prepared: dict | None = None):
         super().__init__(settings, prepared)

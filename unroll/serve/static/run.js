@@ -24,22 +24,12 @@
     $("summary").dataset.loaded = "1";
     try { result((await Chart.fetchJSON("/api/run/" + encodeURI(P.name) + "/result")).result); } catch (e) { /* none yet */ }
   }
-  function result(r) {                                  // result.json: its numbers; a long-term run's figures
+  function result(r) {                                  // result.json: its numbers (a task's own figures are on its page)
     const box = $("result"), scalars = Object.entries(r).filter(([, v]) => v === null || typeof v !== "object");
     if (!scalars.length || box.dataset.done) return;
     box.dataset.done = "1";
     let h = "<h3>result</h3><table id='resulttable' class='grid'>" + scalars.map(([k, v]) => "<tr><td>" + Chart.esc(k) + "</td><td>" + Chart.esc(typeof v === "number" ? fmt(v) : String(v)) + "</td></tr>").join("") + "</table>";
-    if (P.task !== "longterm") { box.innerHTML = h; return; }
-    box.innerHTML = h + "<svg id='ltcurve' class='chart' width='760' height='240'></svg><svg id='reach' class='chart' width='760' height='220'></svg>";
-    const base = r.baseline_mse !== undefined ? r.baseline_mse : r.baseline_loss, hist = (r.history || []).map((p) => [p.step, p.valid_loss]);
-    const span = hist.length ? [hist[0][0], hist[hist.length - 1][0]] : [0, 1];
-    Chart.draw($("ltcurve"), [{label: "validation loss", colour: Chart.COLOURS[1], points: hist, dots: true, cls: "valid"},
-      {label: "memoryless baseline", colour: "#888", dash: "5 3", points: span.map((x) => [x, base]), cls: "baseline"}],
-      {xlabel: "step", ylabel: "loss", logy: true, title: r.task + " problem, T = " + r.T + ": validation loss against the baseline"});
-    const reach = r.grad_norm_by_distance;
-    if (reach) Chart.draw($("reach"), [{label: "\u2016\u2202L/\u2202h\u2016", colour: Chart.COLOURS[0], points: reach.distance.map((d, i) => [d, reach.norm[i]]), cls: "reach", dots: true}],
-      {xlabel: "distance k (steps back from the loss)", ylabel: "gradient norm", logy: true, title: "gradient norm against distance"});
-    else { $("reach").setAttribute("height", 40); Chart.el("text", {x: 10, y: 24, class: "hint"}, $("reach")).textContent = "this run recorded no gradient-norm-vs-distance data (result.json's grad_norm_by_distance)"; }
+    box.innerHTML = h;
   }
   refresh(); setInterval(refresh, 3000);
 })();
