@@ -176,3 +176,18 @@ def test_resume_with_covariates_is_bit_identical(runs):
     assert set(whole.params) == set(split.params) and "future.W" in whole.params
     for key in whole.params:
         assert np.array_equal(whole.params[key], split.params[key]), key
+
+
+def test_serves_backtest_reads_the_covariates_the_run_was_trained_with(runs):
+    """ForecastTask.backtest_at (the serve page's backtest) forecasts one origin with the run's covariates: its
+    error over the held-out origins, one call each, is the logged validation RMSE; x = 0 in the file would
+    move it (the covariate is read, not dropped)."""
+    folder, _ = runs
+    task, model, _ = run.load(folder / "with")
+    c, s = task.cfg, task.series()[0]
+    origins = range(len(s) - c.V, len(s) - c.horizon + 1, c.stride or c.horizon)
+    errors = np.concatenate([task.backtest_at(model, 0, o)[0] - s.values[o:o + c.horizon] for o in origins])
+    logged = [json.loads(line) for line in (folder / "with" / "metrics.jsonl").read_text().splitlines()]
+    rmse = [r["valid_rmse"] for r in logged if "valid_rmse" in r][-1]
+    assert float(np.sqrt(np.mean(errors ** 2))) == pytest.approx(rmse, rel=1e-6)
+    assert float(np.sqrt(np.mean(errors ** 2))) < 0.5                     # y = 3x + noise: x is being read

@@ -182,6 +182,19 @@ class ForecastTask(Task):
         panels) -> RUN_DIR/forecast.png."""
         return FF.plot(self, model, Path(out) if out else Path(run_dir) / "forecast.png", future)
 
+    def series(self) -> list:
+        """The run's series (its data, checked unchanged), each with ``name``, ``dates`` and ``values``."""
+        return self._data(self.cfg.data)[0]
+
+    def backtest_at(self, model, k: int, origin: int) -> tuple:
+        """(point (h,), {"80": (lo, hi), "95": (lo, hi)}) of the window of series ``k`` whose horizon starts at
+        ``origin``, in the data's units: the window, covariates, series id, random stream and (conformal)
+        intervals that ``metrics`` reads for that origin."""
+        batch = self._batch(self.cfg.data, [(k, origin - self.cfg.context)])
+        _, point, bounds, _ = self._forecast(model, batch)
+        bounds = self._calibrated(model, batch, point, bounds)
+        return point[:, 0], {name: (lo[:, 0], hi[:, 0]) for name, (lo, hi) in bounds.items()}
+
     # ------------------------------------------------------------------------------------------------
 
     def _forecast(self, model, batch: ForecastBatch):

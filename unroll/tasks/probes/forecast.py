@@ -2,7 +2,7 @@
 intervals (the data of ``unroll plot``'s forecast figure, drawn in the browser), the seasonal naive
 forecast beside it (the last season repeated: ``data.windows.seasonal_naive``, the baseline of the task's
 snaive_mase); and a backtest from any origin of a chosen series (the window the task's rolling-origin
-backtest forecasts, ``ForecastTask.metrics``), its actual values beside it."""
+backtest forecasts, ``ForecastTask.backtest_at``), its actual values beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from unroll.command import Page
 from unroll.data import windows as W
-from unroll.data.series import calendar_features, format_date, read_series
+from unroll.data.series import format_date
 from unroll.tasks.probes import Limits, Refused, field_of
 
 MAX_SERIES = 6          # panels on the page, as in the PNG figure (tasks/forecast_plot.MAX_PANELS)
@@ -24,7 +24,7 @@ def forecast(task, model, body: dict, limits: Limits) -> dict:
     history = field_of(body, "history", int, default=max(4 * c.horizon, c.context))
     if not 1 <= history <= limits.history_points:
         raise Refused(413 if history > 0 else 422, f"'history' must lie in 1..{limits.history_points}, got {history}")
-    series = read_series(c.data, c.date_column, c.value_columns, c.id_column, c.missing)[:MAX_SERIES]
+    series = task.series()[:MAX_SERIES]
     rows = task.forecast_future(model)
     keys = ("mean", "lo80", "hi80", "lo95", "hi95")
     return {"horizon": c.horizon, "series": [
@@ -46,7 +46,7 @@ def backtest(task, model, body: dict, limits: Limits) -> dict:
     {"name", "origin", "first", "last" (the origins the series allows), "history": {"dates", "values"}
     (the context), "actual", "forecast": [{date, mean, lo80, hi80, lo95, hi95}], "baseline"}."""
     c = task.cfg
-    series = read_series(c.data, c.date_column, c.value_columns, c.id_column, c.missing)
+    series = task.series()
     k = field_of(body, "series", int, default=0)
     if not 0 <= k < len(series):
         raise Refused(422, f"'series' must lie in 0..{len(series) - 1}, got {k}")
@@ -54,7 +54,7 @@ def backtest(task, model, body: dict, limits: Limits) -> dict:
     origin = field_of(body, "origin", int, default=max(first, len(s) - c.V))
     if not first <= origin <= last:
         raise Refused(422, f"'origin' must lie in {first}..{last} (a full context before it, a full horizon after), got {origin}")
-    point, bounds = _window_forecast(task, model, series, k, origin)
+    point, bounds = task.backtest_at(model, k, origin)
     dates = [format_date(d) for d in s.dates]
     return {"name": s.name, "origin": origin, "first": first, "last": last,
             "history": {"dates": dates[origin - c.context:origin], "values": [float(v) for v in s.values[origin - c.context:origin]]},
@@ -63,21 +63,6 @@ def backtest(task, model, body: dict, limits: Limits) -> dict:
                           "hi80": float(bounds["80"][1][i]), "lo95": float(bounds["95"][0][i]),
                           "hi95": float(bounds["95"][1][i])} for i in range(c.horizon)],
             "baseline": _naive(s.values, origin, c.horizon, task.prepared["season"])}
-
-
-def _window_forecast(task, model, series, k: int, origin: int):
-    """(mean (h,), {"80": (lo, hi), "95": (lo, hi)}) of the model on the window of series k whose horizon
-    starts at ``origin``, in the data's units: the window the task's backtest reads (``W.window_batch``),
-    forecast with the task's "forecast" random stream as its metrics do (a test pins it to the logged
-    valid_rmse; ForecastTask has no public per-origin forecast yet)."""
-    from unroll.models.forecaster import ForecastBatch
-    from unroll.nn.likelihood import INTERVALS
-    c = task.cfg
-    feats = [calendar_features(x.dates, tuple(task.prepared["calendar"])) for x in series]
-    batch = ForecastBatch(*W.window_batch(series, feats, [(k, origin - c.context)], c.context, c.horizon, c.scaling))
-    q = model.forecast(batch, c.samples, task.stream(task.settings["train"].seed, "forecast"))
-    unscale = lambda v: (batch.loc + batch.scale * v)[:, 0]                           # noqa: E731
-    return unscale(q["mean"]), {name: (unscale(q[lo]), unscale(q[hi])) for name, (lo, hi) in INTERVALS.items()}
 
 
 SECTION = ('<h3>forecast</h3><div class="controls"><button id="forecast">forecast after the data</button> '
