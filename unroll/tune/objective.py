@@ -17,6 +17,7 @@ stopped by Ctrl-C or SIGTERM fails without one, so ``--resume`` runs its setting
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 TRIALS = "trials"
@@ -64,6 +65,7 @@ def run_trial(trial, study_dir: Path, info: dict, params: list) -> float:
     out = trial_folder(study_dir, trial.number)
     trial.set_user_attr("argv", argv)
     trial.set_user_attr("run", str(out))
+    trial.set_user_attr("pid", os.getpid())
     try:
         settings, train = train_settings(info["task"], argv)
         trainer = runs.start(out, info["task"], settings, train, quiet=True)

@@ -156,7 +156,8 @@ def watch_parent() -> None:
     import signal
     import threading
 
-    def wait():
-        sys.stdin.buffer.read()
+    def wait():                                   # unbuffered: no lock held at the interpreter's shutdown
+        while os.read(0, 4096):
+            pass
         os.kill(os.getpid(), signal.SIGKILL)
     threading.Thread(target=wait, daemon=True).start()

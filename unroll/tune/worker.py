@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from unroll.tune import say, search_of
+    from unroll.tune.commands import say, search_of
     from unroll.tune.study import optimize, read_info, watch_parent
     watch_parent()
     study_dir, deadline, trials, worker = Path(argv[0]), ast.literal_eval(argv[1]), ast.literal_eval(argv[2]), int(argv[3])
