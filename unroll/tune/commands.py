@@ -118,8 +118,8 @@ def _resume(args, extra: list[str]) -> int:
         name = "--" + given[0].replace("_", "-") if given and given[0] in KEPT else (given or ["--out"])[0]
         raise ValueError(f"{name}: a resumed study keeps the settings in {args.resume / study.INFO}; "
                          "only --budget, --trials and --jobs may be given with --resume")
+    info = study.read_info(args.resume)
     folder = args.resume.resolve()
-    info = study.read_info(folder)
     study.lock(folder)
     again = study.recover(study.open_study(folder, info), info)
     if again:
