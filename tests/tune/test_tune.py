@@ -128,3 +128,74 @@ def test_the_reports_command_line_trains_the_best_trials_settings_again(here, ca
     mine.pop("created"), theirs.pop("created")
     assert mine == theirs
     assert theirs["network"]["hidden_size"] == best.params["hidden"] and theirs["network"]["dropout"] == best.params["dropout"]
+
+
+def test_ctrl_c_stops_the_study_and_resume_runs_the_interrupted_settings_again(here):
+    argv = [sys.executable, "-m", "unroll", "tune", "--out", "s", "--search", "hidden=4..12", "--trials", "2",
+            "--sampler-seed", "2", "--pruner", "none", *TINY, "--trial-time", "2", "--eval-every", "50"]
+    tune = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((here / "s" / "trials").glob("0000/checkpoints/step-00000050*")):
+        time.sleep(0.02)
+    tune.send_signal(signal.SIGINT)
+    assert tune.wait(timeout=60) == 130
+    assert "unroll: tune interrupted; finished trials are kept: unroll tune --resume" in tune.stderr.read()
+    (first,) = trials_of(here / "s")
+    assert first.state == State.FAIL and "error" not in first.user_attrs
+    stop = [r for r in records(here / "s" / "trials" / "0000") if "elapsed" in r][-1]
+    assert stop["elapsed"] < 2                                          # stopped early, with a checkpoint
+    assert main(["tune", "--resume", "s", "--trials", "1"]) == 0
+    again = trials_of(here / "s")
+    assert [t.state for t in again] == [State.FAIL, State.COMPLETE]
+    assert again[1].user_attrs["retry_of"] == 0 and again[1].params == first.params
+
+
+def test_trial_time_is_each_trials_max_time_and_the_budget_starts_no_trial_that_would_overrun(here, capsys):
+    argv = ["tune", "--out", "s", "--search", "hidden=4..12", "--trial-time", "30", "--budget", "10", *TINY]
+    assert main(argv) == 0
+    assert trials_of(here / "s") == [] and "0 trials finished" in capsys.readouterr().err
+    argv = ["tune", "--out", "t", "--search", "hidden=4..12", "--trial-time", "0.5", "--trials", "1", *TINY]
+    assert main(argv) == 0
+    config = json.loads((here / "t" / "trials" / "0000" / "config.json").read_text())
+    assert (config["train"]["max_time"], config["train"]["max_steps"]) == (0.5, None)
+    assert studies.read_info(here / "t")["trial_time"] == 0.5
+
+
+def test_a_shared_storage_url_holds_the_study(here):
+    url = f"sqlite:///{here / 'shared.db'}"
+    argv = ["tune", "--out", "s", "--search", "hidden=4..12", "--trials", "2", "--storage", url, "--study-name", "x",
+            *TINY, "--max-steps", "4"]
+    assert main(argv) == 0
+    assert not (here / "s" / "study.db").exists()
+    shared = optuna.load_study(study_name="x", storage=url)
+    assert [t.state for t in shared.trials] == [State.COMPLETE] * 2
+    assert [t.user_attrs["run"] for t in shared.trials] == [str(here / "s" / "trials" / f"000{k}") for k in (0, 1)]
+
+
+def test_kill_9_of_tune_ends_its_workers(here):
+    argv = [sys.executable, "-m", "unroll", "tune", "--out", "s", "--search", "hidden=4..12", "--trials", "4",
+            "--jobs", "2", *TINY, "--max-steps", "100000", "--eval-every", "50"]
+    tune = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((here / "s" / "trials").glob("*/metrics.jsonl"))) < 2:
+        time.sleep(0.05)
+    pids = {t.user_attrs["pid"] for t in trials_of(here / "s")}
+    os.kill(tune.pid, signal.SIGKILL)
+    tune.wait()
+    for _ in range(200):
+        if not [p for p in pids if _alive(p)]:
+            break
+        time.sleep(0.05)
+    assert len(pids) == 2 and not [p for p in pids if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:                                                # a zombie is gone for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False

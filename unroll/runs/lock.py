@@ -3,8 +3,8 @@
 The kernel drops a flock when its process ends, however it ends (kill -9 included), so a crash never
 leaves the folder locked; the pid written into the file only makes the refusal's message useful. A process
 takes the lock once per folder and may take it again (``acquire`` is idempotent within a process);
-``release`` gives it back. The one caller is ``unroll.runs.RunFolder.lock`` (and ``held``), so the lock
-is taken in one place.
+``release`` gives it back. The callers are ``unroll.runs.RunFolder.lock`` (and ``held``), so a run folder's
+lock is taken in one place, and ``unroll.tune.study.lock`` (one tune process per study folder).
 """
 
 from __future__ import annotations

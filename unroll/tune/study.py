@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 INFO, DB = "tune.json", "study.db"
@@ -76,8 +77,11 @@ def storage(study_dir: Path, info: dict):
     """The study's storage: study.db in its folder, or the shared --storage URL (with heartbeats)."""
     opt = optuna()
     if info.get("storage"):
-        return opt.storages.RDBStorage(info["storage"], heartbeat_interval=HEARTBEAT, grace_period=GRACE,
-                                       failed_trial_callback=opt.storages.RetryFailedTrialCallback(max_retry=1))
+        warnings.filterwarnings("ignore", category=opt.exceptions.ExperimentalWarning)   # the heartbeat's
+        retry = getattr(opt.storages, "RetryHeartbeatStaleTrialCallback", None)         # Optuna >= 4.9
+        callback = ({"heartbeat_stale_trial_callback": retry(max_retry=1)} if retry else
+                    {"failed_trial_callback": opt.storages.RetryFailedTrialCallback(max_retry=1)})
+        return opt.storages.RDBStorage(info["storage"], heartbeat_interval=HEARTBEAT, grace_period=GRACE, **callback)
     url = f"sqlite:///{(Path(study_dir) / DB).resolve()}"
     return opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
 
