@@ -154,7 +154,7 @@ class Trainer:
             return loss, norm, 0
         if cfg.clip_value > 0:
             clip_grad_value(grads, cfg.clip_value)
-        self.optimizer.lr = self.schedule.lr_at(c["step"]) * c["lr_scale"]
+        self.optimizer.lr = self.schedule.lr_at(c["step"], c["elapsed"]) * c["lr_scale"]
         self.optimizer.step(grads, scales)
         tokens = self.task.count(batch)
         c["step"] += 1
@@ -172,7 +172,7 @@ class Trainer:
         record = {"step": c["step"], "epoch": self.batches.epoch,
                   "train_loss": window.loss / window.steps if window.steps else None,
                   "grad_norm": window.norm / window.steps if window.steps else None,
-                  "lr": self.schedule.lr_at(c["step"]) * c["lr_scale"],
+                  "lr": self.schedule.lr_at(c["step"], c["elapsed"]) * c["lr_scale"],
                   "tokens_per_s": window.rate(),
                   "elapsed": round(c["elapsed"], 3)}
         if evaluate:
