@@ -94,3 +94,12 @@ def test_without_optuna_the_error_says_how_to_install_it(tmp_path, monkeypatch, 
 def test_other_commands_still_refuse_unknown_flags(capsys):
     assert main(["eval", "run", "--hiden", "3"]) == 2
     assert "unroll: error: unrecognized arguments: --hiden 3" in capsys.readouterr().err
+
+
+def test_trials_that_keep_failing_stop_the_study_with_the_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", "--out", "s", "--task", "classify", "--search", "hidden=4..8", "--max-steps", "2"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "unroll: error: 3 trials in a row failed, the last with: --task classify needs --data (a TSV " \
+                      "file, or one file per class)"
+    assert [line.split(" (")[0] for line in err[:3]] == ["trial 0 fail", "trial 1 fail", "trial 2 fail"]

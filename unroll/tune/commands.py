@@ -113,10 +113,10 @@ def _start(args, fixed: list[str]) -> int:
 
 def _resume(args, extra: list[str]) -> int:
     from unroll.tune import study
-    given = [k for k in KEPT if getattr(args, k) not in (None, [])] + (["fixed train flags"] if extra else [])
-    if given or args.out:
-        name = "--" + given[0].replace("_", "-") if given and given[0] in KEPT else (given or ["--out"])[0]
-        raise ValueError(f"{name}: a resumed study keeps the settings in {args.resume / study.INFO}; "
+    given = (["--" + k.replace("_", "-") for k in KEPT if getattr(args, k) not in (None, [])]
+             + (["--out"] if args.out else []) + extra[:1])
+    if given:
+        raise ValueError(f"{given[0]}: a resumed study keeps the settings in {args.resume / study.INFO}; "
                          "only --budget, --trials and --jobs may be given with --resume")
     info = study.read_info(args.resume)
     folder = args.resume.resolve()

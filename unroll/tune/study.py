@@ -11,7 +11,7 @@ A study folder (``unroll tune --out STUDY``)::
     report.png       written by ``unroll tune STUDY --report`` (unroll/tune/report.py)
 
 ``run`` runs trials until ``--trials`` of them have finished (complete, pruned, or failed with a reason)
-or the next trial would end past ``--budget`` seconds: in this process (``--jobs 1``) or in N worker
+or the next trial would end past ``--budget`` seconds (or MAX_FAILURES trials in a row failed): in this process (``--jobs 1``) or in N worker
 processes (``python -m unroll.tune.worker``) sharing the storage; a worker ends itself when the tune
 process dies (its standard input closes), so a kill -9 leaves no trial training. ``recover`` (on
 ``--resume``): with the study's own SQLite file, trials still marked RUNNING were left by a killed
@@ -34,6 +34,7 @@ from pathlib import Path
 INFO, DB = "tune.json", "study.db"
 FORMAT = 1
 HEARTBEAT, GRACE = 60, 180
+MAX_FAILURES = 3         # trials in a row that fail with a reason stop the study (bad data ...)
 
 
 def optuna():
@@ -131,10 +132,17 @@ def optimize(study_dir: Path, info: dict, params: list, deadline: float | None, 
     from unroll.train.trainer import TrainingDiverged
     from unroll.tune.objective import run_trial
     study = open_study(study_dir, info, worker)
-    span = info.get("trial_time") or 0.0
+    span, failures = info.get("trial_time") or 0.0, []
+
+    def after(study, trial):
+        failures[:] = failures + [trial.user_attrs["error"]] if "error" in trial.user_attrs else []
+        if say:
+            say(study, trial)
     while (trials is None or finished(study) < trials) and (deadline is None or time.time() + span < deadline):
         study.optimize(lambda trial: run_trial(trial, study_dir, info, params), n_trials=1,
-                       catch=(ValueError, OSError, TrainingDiverged), callbacks=[say] if say else None)
+                       catch=(ValueError, OSError, TrainingDiverged), callbacks=[after])
+        if len(failures) >= MAX_FAILURES:
+            raise ValueError(f"{MAX_FAILURES} trials in a row failed, the last with: {failures[-1]}")
 
 
 def run(study_dir: Path, info: dict, params: list, jobs: int, deadline: float | None, trials: int | None,
