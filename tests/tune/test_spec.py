@@ -63,6 +63,8 @@ def test_a_bad_search_is_one_line_naming_the_parameter_and_starts_nothing(tmp_pa
     (["--search", "lr=1e-3..1e-2", "--enqueue", "lr=0.5"], "--enqueue lr=0.5: 0.5 lies outside the search of lr"),
     (["--search", "lr=1e-3..1e-2", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
     ([], "--search names what to search, e.g. --search 'hidden=64..512:log,lr=3e-4..1e-2:log'"),
+    (["--search", "lr=1e-3..1e-2", "--pruner", "none", "--startup-trials", "2"],
+     "--startup-trials counts the trials before the pruner starts; with --pruner none leave it out"),
 ])
 def test_bad_tune_flags_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -79,8 +81,10 @@ def test_a_resumed_study_keeps_its_search_and_a_missing_study_is_named(tmp_path,
     assert main(["tune", "--resume", "s"]) == 2
     assert capsys.readouterr().err == ("unroll: error: s is not a study folder (it has no tune.json; start one with "
                                        "unroll tune --out)\n")
-    assert main(["tune", "s", "--report", "--hidden", "4"]) == 2
-    assert capsys.readouterr().err == "unroll: error: --report reads one study: `unroll tune STUDY --report`, nothing else\n"
+    for more in (["--hidden", "4"], ["--jobs", "2"], ["--trials", "3"]):
+        assert main(["tune", "s", "--report", *more]) == 2
+        assert capsys.readouterr().err == ("unroll: error: --report reads one study: `unroll tune STUDY --report`, "
+                                           "nothing else\n")
 
 
 def test_without_optuna_the_error_says_how_to_install_it(tmp_path, monkeypatch, capsys):

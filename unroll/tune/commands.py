@@ -54,7 +54,8 @@ def _run(args) -> int:
     from unroll.tune import report, study
     extra = list(getattr(args, "extra", []))      # STUDY (with --report), else fixed `unroll train` flags
     if args.report:
-        if len(extra) != 1 or extra[0].startswith("-") or args.out or args.resume:
+        others = [k for k in (*KEPT, "budget", "trials", "out", "resume") if getattr(args, k) not in (None, [])]
+        if len(extra) != 1 or extra[0].startswith("-") or others or args.jobs != 1:
             raise ValueError("--report reads one study: `unroll tune STUDY --report`, nothing else")
         print(report.render(Path(extra[0])))
         return 0
@@ -87,6 +88,8 @@ def _start(args, fixed: list[str]) -> int:
         raise ValueError(f"--out {args.out} already holds a study; continue it with unroll tune --resume {args.out}")
     if not args.search:
         raise ValueError("--search names what to search, e.g. --search 'hidden=64..512:log,lr=3e-4..1e-2:log'")
+    if args.pruner == "none" and args.startup_trials is not None:
+        raise ValueError("--startup-trials counts the trials before the pruner starts; with --pruner none leave it out")
     task = args.task or DEFAULT_TASK
     spec.check_fixed(task, fixed)
     timed = fixed + (["--max-time", f"{args.trial_time:g}"] if args.trial_time else [])
