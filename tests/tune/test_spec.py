@@ -107,3 +107,21 @@ def test_trials_that_keep_failing_stop_the_study_with_the_reason(tmp_path, monke
     assert err[-1] == "unroll: error: 3 trials in a row failed, the last with: --task classify needs --data (a TSV " \
                       "file, or one file per class)"
     assert [line.split(" (")[0] for line in err[:3]] == ["trial 0 fail", "trial 1 fail", "trial 2 fail"]
+
+
+def test_a_study_run_by_another_process_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    import subprocess
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "tune.json").write_text('{"format": 1}')
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from unroll.runs import lock; "
+                               "lock.acquire('s', 'study'); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert main(["tune", "--resume", "s"]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    assert capsys.readouterr().err == (f"unroll: error: study {tmp_path / 's'} is in use by another unroll process "
+                                       f"(pid {holder.pid}); wait for it to finish or stop it first\n")

@@ -26,8 +26,9 @@ class RunFolderBusy(ValueError):
     """Another process holds the run folder's lock."""
 
 
-def acquire(run_dir: Path) -> None:
-    """Lock ``run_dir`` for this process, or raise RunFolderBusy (one line) naming the holder's pid."""
+def acquire(run_dir: Path, what: str = "run folder") -> None:
+    """Lock ``run_dir`` for this process, or raise RunFolderBusy (one line) naming ``what`` it is and the
+    holder's pid."""
     key = Path(run_dir).resolve()
     if key in _HELD or fcntl is None or distributed.world().rank != 0:    # P ranks: rank 0 holds it for all
         return
@@ -38,7 +39,7 @@ def acquire(run_dir: Path) -> None:
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise RunFolderBusy(f"run folder {run_dir} is in use by another unroll process (pid {holder}); "
+        raise RunFolderBusy(f"{what} {run_dir} is in use by another unroll process (pid {holder}); "
                             "wait for it to finish or stop it first") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)

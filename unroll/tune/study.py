@@ -67,11 +67,7 @@ def read_info(study_dir: Path) -> dict:
 def lock(study_dir: Path) -> None:
     """One tune process per study folder (its workers run under it)."""
     from unroll.runs import lock as flock
-    try:
-        flock.acquire(study_dir)
-    except flock.RunFolderBusy:
-        holder = (Path(study_dir) / "lock").read_text(encoding="ascii").strip()
-        raise ValueError(f"study {study_dir} is being run by another unroll tune process (pid {holder})") from None
+    flock.acquire(study_dir, "study")
 
 
 def storage(study_dir: Path, info: dict):
