@@ -29,6 +29,7 @@ COMMAND_MODULES = (            # every module with a COMMANDS tuple (unroll.comm
     "unroll.bench",                # bench
     "unroll.interop.commands",     # export, import
     "unroll.serve",                # serve (the web app, #24)
+    "unroll.tune.commands",        # tune (Optuna studies of train's settings, #30)
 )
 
 
@@ -40,10 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unroll: error: {err}", file=sys.stderr)
         return 2
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passes_on", False):     # a command may take others' flags (tune)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as done:                       # --help, --version, or a bad flag (one line, exit 2)
         return done.code if isinstance(done.code, int) else 2
-    args.argv = argv
+    args.argv, args.extra = argv, extra
     if not hasattr(args, "command"):
         parser.print_help()
         return 2

@@ -53,8 +53,10 @@ class TrainConfig:
     decay_start: int = option(0, ("--decay-start", "--lr-decay-start"), "... from this step on")
     milestones: tuple[int, ...] = option((), help="multistep: the steps at which the rate is multiplied by "
                                                   "--decay-rate")
-    total_steps: int | None = option(None, help="cosine: steps from lr down to --min-lr (default --max-steps)")
-    min_lr: float = option(0.0, help="cosine: the rate it ends at")
+    total_steps: int | None = option(None, help="cosine, linear: steps from lr down to --min-lr (default --max-steps; "
+                                                "with --max-time alone the decay follows the share of the time "
+                                                "budget used and ends at the deadline)")
+    min_lr: float = option(0.0, help="cosine, linear: the rate it ends at")
     warmup_steps: int = option(0, help="any schedule: ramp the first steps up linearly from lr/warmup_steps")
     clip: float = option(5.0, help="clip the global gradient norm (0: off)")
     clip_value: float = option(0.0, help="clip each gradient element (0: off)")
@@ -110,15 +112,13 @@ class TrainConfig:
 
 
     def _default_schedule(self) -> None:
-        """schedule None: exponential when decay_rate < 1 (the old --lr-decay alone); cosine's total_steps
-        defaults to max_steps."""
+        """schedule None: exponential when decay_rate < 1 (the old --lr-decay alone); cosine's and linear's
+        total_steps default to max_steps, else (0) they decay over the max_time budget."""
         if self.schedule is None:
             object.__setattr__(self, "schedule", "exponential" if self.decay_rate < 1 else "constant")
         _one_of("schedule", self.schedule, "schedules")
         object.__setattr__(self, "milestones", tuple(self.milestones))
         if self.total_steps is None:
-            if self.schedule == "cosine" and not self.max_steps:
-                raise ValueError("--schedule cosine needs --total-steps or --max-steps")
             object.__setattr__(self, "total_steps", self.max_steps or 0)
 
 

@@ -213,8 +213,21 @@ def test_schedules_give_the_documented_rates():
     assert [multi.lr_at(s) for s in range(7)] == pytest.approx([1, 1, 1, 0.1, 0.1, 0.01, 0.01])
     cos = schedule.LRSchedule(1.0, "cosine", total_steps=100, min_lr=0.1)
     assert [cos.lr_at(s) for s in (0, 50, 100, 200)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    lin = schedule.LRSchedule(1.0, "linear", total_steps=100, min_lr=0.2)
+    assert [lin.lr_at(s) for s in (0, 25, 100, 200)] == pytest.approx([1.0, 0.8, 0.2, 0.2])
     warm = schedule.LRSchedule(1.0, warmup_steps=4)
     assert [warm.lr_at(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_decays_over_a_time_budget_end_at_the_deadline_whatever_the_step():
+    """total_steps 0 and max_time T: the progress is elapsed / T, so the rate reaches min_lr at the deadline."""
+    cos = schedule.LRSchedule(1.0, "cosine", min_lr=0.1, max_time=100.0)
+    assert [cos.lr_at(7, t) for t in (0.0, 50.0, 100.0, 250.0)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    assert cos.lr_at(0, 50.0) == cos.lr_at(10 ** 6, 50.0)                  # the step does not matter
+    lin = schedule.LRSchedule(2.0, "linear", max_time=8.0, warmup_steps=2)
+    assert [lin.lr_at(s, t) for s, t in ((0, 0.0), (1, 2.0), (5, 4.0), (9, 8.0))] == [1.0, 1.5, 1.0, 0.0]
+    both = schedule.LRSchedule(1.0, "linear", total_steps=10, max_time=100.0)    # --max-steps given: by steps
+    assert both.lr_at(5, 99.0) == 0.5
 
 
 def test_char_rnn_decay_mapping():
@@ -230,10 +243,13 @@ def test_char_rnn_decay_mapping():
 
 
 def test_schedule_errors():
-    with pytest.raises(ValueError, match="schedule kind must be one of constant, exponential, multistep, cosine"):
-        schedule.LRSchedule(0.1, "linear")
-    with pytest.raises(ValueError, match="cosine schedule needs total_steps"):
+    with pytest.raises(ValueError, match="schedule kind must be one of constant, exponential, multistep, cosine, "
+                                         "linear, got 'triangular'"):
+        schedule.LRSchedule(0.1, "triangular")
+    with pytest.raises(ValueError, match="a cosine schedule needs total_steps >= 1 or a max_time budget"):
         schedule.LRSchedule(0.1, "cosine")
+    with pytest.raises(ValueError, match="a linear schedule needs total_steps >= 1 or a max_time budget"):
+        schedule.LRSchedule(0.1, "linear", max_time=0.0)
     with pytest.raises(ValueError, match="decay_rate must lie in"):
         schedule.LRSchedule(0.1, "exponential", decay_rate=1.5)
 

@@ -3,8 +3,8 @@
 The kernel drops a flock when its process ends, however it ends (kill -9 included), so a crash never
 leaves the folder locked; the pid written into the file only makes the refusal's message useful. A process
 takes the lock once per folder and may take it again (``acquire`` is idempotent within a process);
-``release`` gives it back. The one caller is ``unroll.runs.RunFolder.lock`` (and ``held``), so the lock
-is taken in one place.
+``release`` gives it back. The callers are ``unroll.runs.RunFolder.lock`` (and ``held``), so a run folder's
+lock is taken in one place, and ``unroll.tune.study.lock`` (one tune process per study folder).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ class RunFolderBusy(ValueError):
     """Another process holds the run folder's lock."""
 
 
-def acquire(run_dir: Path) -> None:
-    """Lock ``run_dir`` for this process, or raise RunFolderBusy (one line) naming the holder's pid."""
+def acquire(run_dir: Path, what: str = "run folder") -> None:
+    """Lock ``run_dir`` for this process, or raise RunFolderBusy (one line) naming ``what`` it is and the
+    holder's pid."""
     key = Path(run_dir).resolve()
     if key in _HELD or fcntl is None or distributed.world().rank != 0:    # P ranks: rank 0 holds it for all
         return
@@ -38,7 +39,7 @@ def acquire(run_dir: Path) -> None:
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise RunFolderBusy(f"run folder {run_dir} is in use by another unroll process (pid {holder}); "
+        raise RunFolderBusy(f"{what} {run_dir} is in use by another unroll process (pid {holder}); "
                             "wait for it to finish or stop it first") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)

@@ -33,7 +33,9 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (        # lowest first
     ("tasks", ("unroll.tasks",)),
     ("runs", ("unroll.runs",)),
     ("commands", ("unroll.analysis", "unroll.interop", "unroll.bench", "unroll.serve", "unroll.tasks.probes")),
-    ("cli", ("unroll.cli", "unroll.clidoc", "unroll.__main__", "unroll.tools", "unroll")),
+    ("cli", ("unroll.cli", "unroll.clidoc", "unroll.__main__", "unroll.tools",
+             "unroll.tune",                                  # drives `unroll train`'s own parser (unroll.cli)
+             "unroll")),
 )
 
 

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: pure functions of the step, so a resumed run gets exactly the same rates."""
+"""Learning-rate schedules: pure functions of the step (and, for a decay over a time budget, of the training
+time used), so a resumed run gets the same rates."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from dataclasses import dataclass, fields
 from unroll.train.optim import _in_range
 
 
-SCHEDULES = ("constant", "exponential", "multistep", "cosine")
+SCHEDULES = ("constant", "exponential", "multistep", "cosine", "linear")
+DECAYS = ("cosine", "linear")          # from lr down to min_lr over the run: its steps, or its time budget
 
 
 @dataclass(frozen=True)
 class LRSchedule:
-    """lr_at(step) for step = 0, 1, ... (the number of updates made before this one).
+    """lr_at(step, elapsed) for step = 0, 1, ... (the number of updates made before this one) after ``elapsed``
+    seconds of training.
 
     constant     lr
     exponential  lr · decay_rate^n, n = max(0, step - decay_start) // decay_every: the rate drops at steps
@@ -21,7 +24,12 @@ class LRSchedule:
                  from epoch ``decay_after`` = 10 on) is decay_every = B, decay_start = (decay_after - 1)·B
                  with B batches per epoch.
     multistep    lr · decay_rate^(number of milestones <= step)          (torch MultiStepLR)
-    cosine       min_lr + (lr - min_lr) (1 + cos(π min(step, total_steps) / total_steps)) / 2
+    cosine       min_lr + (lr - min_lr) (1 + cos(π p)) / 2
+    linear       min_lr + (lr - min_lr) (1 - p)
+                 p, the run's progress: min(step, total_steps) / total_steps; with total_steps 0 and a
+                 time budget max_time (``--max-time`` without ``--max-steps``), min(elapsed, max_time) /
+                 max_time, the fraction of the budget used, so the decay ends at the deadline however
+                 fast the steps are (a resumed run continues from the elapsed time in its counters).
     warmup_steps > 0 multiplies the first steps by (step + 1) / warmup_steps, for every kind.
 
     Its fields are TrainConfig's of the same names (``of(config)``), so every schedule is a set of flags.
@@ -36,6 +44,7 @@ class LRSchedule:
     total_steps: int = 0
     min_lr: float = 0.0
     warmup_steps: int = 0
+    max_time: float | None = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -48,8 +57,9 @@ class LRSchedule:
         if list(self.milestones) != sorted(set(self.milestones)):
             raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
         object.__setattr__(self, "milestones", tuple(self.milestones))
-        if self.schedule == "cosine" and self.total_steps < 1:
-            raise ValueError(f"a cosine schedule needs total_steps >= 1, got {self.total_steps}")
+        if self.schedule in DECAYS and self.total_steps < 1 and not (self.max_time or 0) > 0:
+            raise ValueError(f"a {self.schedule} schedule needs total_steps >= 1 or a max_time budget, got "
+                             f"total_steps {self.total_steps}")
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"min_lr must lie in [0, lr] = [0, {self.lr}], got {self.min_lr}")
 
@@ -58,7 +68,13 @@ class LRSchedule:
         """The schedule that a TrainConfig (or anything with these fields) names, field for field."""
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
-    def lr_at(self, step: int) -> float:
+    def progress(self, step: int, elapsed: float = 0.0) -> float:
+        """The share of the run done, in [0, 1]: by steps (total_steps), else by time (max_time)."""
+        if self.total_steps >= 1:
+            return min(step, self.total_steps) / self.total_steps
+        return min(max(elapsed, 0.0), self.max_time) / self.max_time
+
+    def lr_at(self, step: int, elapsed: float = 0.0) -> float:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         if self.schedule == "constant":
@@ -68,9 +84,11 @@ class LRSchedule:
             lr = self.lr * self.decay_rate ** n
         elif self.schedule == "multistep":
             lr = self.lr * self.decay_rate ** sum(1 for m in self.milestones if m <= step)
-        else:
-            frac = min(step, self.total_steps) / self.total_steps
+        elif self.schedule == "cosine":
+            frac = self.progress(step, elapsed)
             lr = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        else:
+            lr = self.min_lr + (self.lr - self.min_lr) * (1.0 - self.progress(step, elapsed))
         if step < self.warmup_steps:
             lr *= (step + 1) / self.warmup_steps
         return lr

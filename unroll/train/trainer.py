@@ -5,9 +5,10 @@ they say new sequences start), ``task.loss_and_grads(model, batch, state)``, cli
 norm, then optionally by value), set the learning rate of this step from the schedule, update the
 parameters. Every ``eval_every`` steps, and when training ends, ``task.metrics(model, "valid")`` is logged
 (``valid_loss``, ``valid_<name>``) and a checkpoint is written; ``task.done(metrics)`` may end training
-early. Everything a step depends on (parameters, optimizer moments, carried state, batch position, RNG,
-learning-rate scale) is in the checkpoint, each part saved by name through the one state protocol
-(``unroll.train.state``), so an interrupted and resumed run ends with exactly the parameters of an
+early, and so may a metrics sink (``sinks``: each gets every logged record; a tuner's pruner returns a
+reason to stop). Everything a step depends on (parameters, optimizer moments, carried state, batch
+position, RNG, learning-rate scale) is in the checkpoint, each part saved by name through the one state
+protocol (``unroll.train.state``), so an interrupted and resumed run ends with exactly the parameters of an
 uninterrupted one.
 
 A loss or gradient norm that becomes NaN or Inf rolls the run back to the last checkpoint and halves the
@@ -153,7 +154,7 @@ class Trainer:
             return loss, norm, 0
         if cfg.clip_value > 0:
             clip_grad_value(grads, cfg.clip_value)
-        self.optimizer.lr = self.schedule.lr_at(c["step"]) * c["lr_scale"]
+        self.optimizer.lr = self.schedule.lr_at(c["step"], c["elapsed"]) * c["lr_scale"]
         self.optimizer.step(grads, scales)
         tokens = self.task.count(batch)
         c["step"] += 1
@@ -171,7 +172,7 @@ class Trainer:
         record = {"step": c["step"], "epoch": self.batches.epoch,
                   "train_loss": window.loss / window.steps if window.steps else None,
                   "grad_norm": window.norm / window.steps if window.steps else None,
-                  "lr": self.schedule.lr_at(c["step"]) * c["lr_scale"],
+                  "lr": self.schedule.lr_at(c["step"], c["elapsed"]) * c["lr_scale"],
                   "tokens_per_s": window.rate(),
                   "elapsed": round(c["elapsed"], 3)}
         if evaluate:
@@ -243,10 +244,17 @@ class Trainer:
                                                       "counters": self.counters})
 
     def _log(self, record: dict) -> None:
+        """Append the record to metrics.jsonl and hand it to every sink; a sink that returns a reason (a
+        tuner's pruner, unroll/tune/objective.py) ends training after this step, the reason logged as a
+        ``{"event": "stop"}`` line."""
         self.folder.log(record)
         if self.world.rank == 0:
             for sink in self.sinks:                       # e.g. TensorBoard (train/tensorboard.py)
-                sink(record)
+                reason = sink(record)
+                if reason and not self.stop_requested:
+                    self.stop_requested = True
+                    self.folder.log({"step": record.get("step", self.counters["step"]), "event": "stop",
+                                     "message": str(reason)})
 
 
 class _Window:
