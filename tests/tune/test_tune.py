@@ -85,7 +85,10 @@ def test_kill_9_then_resume_keeps_the_finished_trials_and_completes(here):
         while time.time() < deadline:
             time.sleep(0.05)
             if (here / "s" / "study.db").exists() and (here / "s" / "tune.json").exists():
-                trials = trials_of(here / "s")
+                try:
+                    trials = trials_of(here / "s")
+                except Exception:                # the tune process may still be creating the tables: poll again
+                    continue
                 if sum(t.state == State.COMPLETE for t in trials) == 2 and len(trials) == 3:
                     break
         os.kill(tune.pid, signal.SIGKILL)
