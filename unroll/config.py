@@ -14,6 +14,7 @@ folder's ``config.json`` is ``asdict`` of the same dataclasses, read back by ``f
 from __future__ import annotations
 
 import argparse
+import functools
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -175,9 +176,15 @@ def from_dict(cls, values: dict):
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values = {k: tuple(v) if _origin(hints[k]) is tuple and isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    """typing.get_type_hints of a settings dataclass, read once (it evaluates every annotation)."""
+    return typing.get_type_hints(cls)
 
 
 def to_dict(config) -> dict:

@@ -222,6 +222,16 @@ class RunFolder:
         path = self.path / "metrics.jsonl"
         return records.read_all(path, self.path) if since is None else records.read_since(path, since)
 
+    def stamp(self) -> tuple:
+        """config.json's and result.json's modification times (None when absent): with the metrics cursor
+        and the lock, what a summary of the run (serve's runs table) depends on."""
+        def mtime(name):
+            try:
+                return (self.path / name).stat().st_mtime_ns
+            except OSError:
+                return None
+        return mtime("config.json"), mtime("result.json")
+
     def update_train(self, changes: dict, step: int) -> None:
         """A resumed run's new settings, changes = {TrainConfig field: [old, new]}: a metrics event, the new
         values in config.json's train section, a line of config-history.jsonl (rank 0 writes)."""
@@ -252,7 +262,7 @@ class RunFolder:
         its config.json, when the caller has them; locks: ``lock.held_locks()`` read once for many."""
         if lock.held(self.path, locks):
             return "training"
-        if self.why_finished(steps):
+        if self.why_finished(steps, config):
             return "finished"
         return "imported" if self.imported(steps, config) else "interrupted"
 
@@ -271,12 +281,13 @@ class RunFolder:
         the task is read once per config.json."""
         return ending.CachedTask(self).monitor()
 
-    def why_finished(self, steps: list[dict] | None = None) -> str | None:
-        """Why the run trains no further (result.json, its budget, patience, its task's criterion), or None."""
+    def why_finished(self, steps: list[dict] | None = None, config: dict | None = None) -> str | None:
+        """Why the run trains no further (result.json, its budget, patience, its task's criterion), or None;
+        config: its config.json when the caller has read it."""
         if (self.path / "result.json").is_file():
             return "it wrote its result"
         try:
-            train = from_dict(TrainConfig, self.read_config()["train"])
+            train = from_dict(TrainConfig, (config or self.read_config())["train"])
         except (ValueError, TypeError):
             return None
         steps = [r for r in (self.metrics(since=()) if steps is None else steps) if "event" not in r]

@@ -86,6 +86,7 @@ class Server:
         self.root = Path(runs_dir)
         self.limits, self.slots = limits or probes.Limits(), Slots(slots, wait_s)
         self.models, self.logs = runs.ModelCache(checkpoint=checkpoint), runs.MetricsCache()
+        self.table = runs.RowCache(self.logs)                     # the runs table's rows, kept while unchanged
 
     def folder(self, name: str) -> Path:
         return runs.resolve(self.root, name)
@@ -94,12 +95,8 @@ class Server:
         return self.logs.read(run_dir)
 
     def rows(self) -> list[dict]:
-        out, locks = [], runs.held_locks()
-        for name in runs.discover(self.root):
-            folder = self.root / name
-            config = runs.config_of(folder)
-            out.append(runs.summary_row(name, folder, config, self.log(folder), locks))
-        return out
+        locks = runs.held_locks()
+        return [self.table.row(name, self.root / name, locks) for name in runs.discover(self.root)]
 
     def compare(self, names: list[str], group: str | None) -> dict:
         """GET /api/compare (serve/compare.py): the runs ``names`` (every run when empty) side by side."""

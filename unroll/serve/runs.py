@@ -87,12 +87,36 @@ class MetricsCache:
         self.runs, self.lock = {}, threading.Lock()
 
     def read(self, run_dir: Path) -> list[dict]:
+        return self.read_with_cursor(run_dir)[0]
+
+    def read_with_cursor(self, run_dir: Path) -> tuple[list[dict], tuple]:
+        """(the run's records, the cursor after them: it changes when metrics.jsonl grows or is rewritten)."""
         with self.lock:
             kept, cursor = self.runs.get(str(run_dir), ([], ()))
             new = RunFolder(run_dir).metrics(since=cursor)
             kept = list(new) if new.fresh else kept + list(new)
             self.runs[str(run_dir)] = (kept, new.cursor)
-            return kept
+            return kept, (new.cursor, new.fresh and bool(cursor))
+
+
+class RowCache:
+    """The runs table's rows, each kept while its run's metrics cursor, config.json, result.json and lock are
+    unchanged (``RunFolder.stamp``): a poll of 200 idle runs reads no record and parses no config again."""
+
+    def __init__(self, metrics: MetricsCache):
+        self.metrics, self.rows, self.lock = metrics, {}, threading.Lock()
+
+    def row(self, name: str, run_dir: Path, locks: set[str]) -> dict:
+        records, cursor = self.metrics.read_with_cursor(run_dir)
+        key = (cursor, RunFolder(run_dir).stamp(), lock.held(run_dir, locks))
+        with self.lock:
+            kept = self.rows.get(str(run_dir))
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        row = summary_row(name, run_dir, config_of(run_dir), records, locks)
+        with self.lock:
+            self.rows[str(run_dir)] = (key, row)
+        return row
 
 
 def size_of(config: dict) -> dict:
