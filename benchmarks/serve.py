@@ -183,7 +183,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    result = {"benchmark": "serve", "quick": args.quick, "runs": args.runs, "log_lines": args.log_lines,
+    from unroll.bench.measure import provenance
+    result = {**provenance(), "benchmark": "serve", "quick": args.quick, "runs": args.runs, "log_lines": args.log_lines,
               "model": f"{args.layers}x{args.hidden} lstm", "chars": args.chars, "slots": args.slots,
               "runs_page": listing, "cells": cells, "sampling": sampling, **p95,
               "targets": {"runs_page_below_1s": listing["median_s"] < 1.0, "cells_below_1s": cells["median_s"] < 1.0,
