@@ -104,8 +104,9 @@ def benchmark(name: str, root: Path, steps: int, work: Path) -> dict:
               for label, settings in CANDIDATES.items()}
     chosen = min(tuning, key=tuning.get)
     test = train_and_score(path, setup, CANDIDATES[chosen], steps, work / f"{name}-final")
-    conformal = train_and_score(path, setup, {**CANDIDATES[chosen], "intervals": "conformal"}, steps,
-                                work / f"{name}-conformal")
+    calibration = max(3 * setup["horizon"], setup["horizon"] + 18)     # >= 19 residuals per step: a 95% interval
+    conformal = train_and_score(path, setup, {**CANDIDATES[chosen], "intervals": "conformal",
+                                              "calibration_length": calibration}, steps, work / f"{name}-conformal")
     print(f"{name}: validation MASE {tuning} -> {chosen}; test MASE {test['mase']:.4f}", file=sys.stderr)
     points = {"points": test["origins"] * setup["horizon"]}
     return {"setup": setup, "tuning_valid_mase": tuning, "chosen": chosen,
