@@ -2,7 +2,7 @@
 
 Panel: the World Bank total fertility rates that statsmodels ships (``statsmodels.datasets.fertility``: 219
 countries and aggregates, annual 1960-2013, wide). Each row's last run of consecutive values is one series
-(series of fewer than MIN_POINTS points are left out), written in the long layout. One global network
+(series of fewer than MIN_POINTS = 40 points, what the conformal variant needs, are left out), written in the long layout. One global network
 (per-window scaling, a series embedding, batches drawn across every series) is trained once on the part
 before the test tail (the last PANEL["test"] years, origins every PANEL["stride"]); it is scored against
 seasonal naive (= naive, yearly data), AutoETS and AutoARIMA fitted per series by statsforecast on the same
@@ -33,9 +33,9 @@ from unroll.config import TrainConfig
 from unroll.models.forecaster import NETWORK
 from unroll.tasks.forecast import ForecastConfig, ForecastTask
 
-MIN_POINTS = 35
 PANEL = dict(context=10, horizon=5, test=10, stride=5, season=1)
 CALIBRATION = 15
+MIN_POINTS = PANEL["context"] + PANEL["horizon"] + CALIBRATION + PANEL["test"]   # 40: the conformal variant's too
 COVARIATE = dict(context=16, horizon=4, test=40, stride=4)
 KEYS = ("mase", "smape", "rmse", "coverage_80", "coverage_95", "winkler_80", "winkler_95")
 
