@@ -22,7 +22,6 @@ from unroll.command import Command
 from unroll.config import TrainConfig, add_arguments, from_args
 from unroll.tasks import DEFAULT_TASK, TASKS, get_task
 
-
 COMMAND_MODULES = (            # every module with a COMMANDS tuple (unroll.command); tasks bring their own
     "unroll.analysis.commands",    # plot, visualize, inspect, data python-source
     "unroll.analysis.diagnose",    # diagnose
