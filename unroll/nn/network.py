@@ -95,18 +95,19 @@ class StackConfig:
     def _check_applies(self) -> None:
         """Each cell option only with a cell that registers it (read from stack.CELLS)."""
         for name in (*CELL_OPTIONS, *INIT_CELLS):
-            if self._given(name) and self.cell not in cells_taking(name):
+            if self.given(name) and self.cell not in cells_taking(name):
                 raise ValueError(f"--{name.replace('_', '-')} applies to --cell {' | '.join(cells_taking(name))}, "
                                  f"not to --cell {self.cell}")
 
-    def _given(self, name: str) -> bool:
+    def given(self, name: str) -> bool:
+        """True when field ``name`` differs from StackConfig's own default (the flag was given)."""
         value, default = getattr(self, name), {f.name: f.default for f in fields(StackConfig)}[name]
         return value != default
 
     def cell_options(self) -> dict:
         """Stack's cell_options: the given cell options under their registered names (activation aside)."""
         return {CELL_OPTIONS[k]: getattr(self, k) for k in CELL_OPTIONS
-                if k != "activation" and self._given(k) and self.cell in cells_taking(k)}
+                if k != "activation" and self.given(k) and self.cell in cells_taking(k)}
 
 
 def cells_taking(name: str) -> tuple[str, ...]:

@@ -106,9 +106,8 @@ class Server:
         locks, rows = runs.held_locks(), []
         for name in dict.fromkeys(names):
             folder = self.folder(name)
-            config, records = runs.config_of(folder), self.log(folder)
-            steps = [r for r in records if "event" not in r]
-            row = runs.summary_row(name, folder, config, records, locks)
+            row = self.table.row(name, folder, locks)                 # the runs table's row, kept while unchanged
+            config, steps = runs.config_of(folder), [r for r in self.log(folder) if "event" not in r]
             rows.append({"name": name, "task": row["task"], "state": row["state"], "selection": row["metric"],
                          "settings": compare.settings_of(config), "metrics": compare.metric_summary(steps)})
         return {"runs": rows, "differ": compare.differing([r["settings"] for r in rows]),

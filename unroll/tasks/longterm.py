@@ -186,7 +186,7 @@ def cell_label(network) -> str:
     parts = [network.activation] if network.activation != "tanh" else []
     for name in CELL_OPTIONS:
         value = getattr(network, name)
-        if name != "activation" and network._given(name):
+        if name != "activation" and network.given(name):
             parts.append(f"{name.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, tuple) else value}")
     if network.init != "default":
         parts.append(f"init {network.init}")
