@@ -7,44 +7,51 @@ nogil whole-layer kernels, each with a one-thread BLAS; the weight gradients tha
 the output layer) keep numpy's multi-threaded BLAS. The prototype in issue #25 measured +37% for the LSTM
 at H = 128 on 2 cores, and +11% at H = 512, where each thread streams the whole ``W_h`` from L3 per step.
 
-Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch``, read at
-every call, or ``use("off")`` ... / ``use(None)`` from code:
+Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch`` |
+``units``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
+- ``units``: the plain LSTM's loop (``UNIT_CELLS``) on k threads, each owning H/k of the hidden units
+  (at least MIN_UNITS_PER_PART), synchronised per step by a spinning barrier (``lstm_units.py``,
+  ``sync.py``); what it does not cover (the GRU, the RNN, the regularised LSTM) runs ``off``;
 - ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
   measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
   redoes it); "off" for small layers and one thread.
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part),
-so the split never uses more cores than the user allowed BLAS.
+so the split never uses more cores than the user allowed BLAS. Parts 1..k-1 run on persistent worker
+threads, one per part (``_workers``): the units split needs all its parts running at once.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
 from unroll.nn.kernels import blas, calibrate
 
-STRATEGIES = ("auto", "off", "batch")
+STRATEGIES = ("auto", "off", "batch", "units")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
+MIN_UNITS_PER_PART = 1           # units: fewer hidden units than this per thread: do not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
-CANDIDATES = ("off", "batch")
+CANDIDATES = ("off", "batch")    # every cell's; UNIT_CELLS add "units" (candidates)
+UNIT_CELLS = ("lstm",)
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
-_pool: ThreadPoolExecutor | None = None
+_workers: list = []
 _pool_lock = threading.Lock()
 _calibration_lock = threading.Lock()
 
 
 def use(strategy: str | None) -> None:
-    """Select the strategy from code ("auto", "off", "batch"), or None to follow ``UNROLL_SPLIT`` again."""
+    """Select the strategy from code ("auto", "off", "batch", "units"), or None to follow ``UNROLL_SPLIT`` again."""
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"split strategy must be one of {', '.join(STRATEGIES)} or None, got {strategy!r}")
     global _override
@@ -64,10 +71,37 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     choice = strategy()
     if choice == "auto":
         choice = calibrated(cell, H, N)
-    k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
-    k = max(1, k)
-    bounds = [N * i // k for i in range(k + 1)]
+    k = min(max_parts(), N // MIN_ROWS_PER_PART) if choice == "batch" else 1
+    return _ranges(N, max(1, k))
+
+
+def unit_ranges(H: int, N: int, cell: str) -> list[tuple[int, int]] | None:
+    """Hidden-unit ranges [(u0, u1), ...] covering 0..H, one per thread, when the strategy for this layer is
+    ``units`` (forced, or auto's calibrated choice) and it can split (``UNIT_CELLS``, k >= 2); else None."""
+    if cell not in UNIT_CELLS:
+        return None
+    choice = strategy()
+    if choice == "auto":
+        choice = calibrated(cell, H, N)
+    k = min(max_parts(), H // MIN_UNITS_PER_PART)
+    if choice != "units" or k < 2 or not _sync_ok():
+        return None
+    return _ranges(H, k)
+
+
+def candidates(cell: str) -> tuple[str, ...]:
+    """The strategies the calibration times for ``cell``."""
+    return CANDIDATES + (("units",) if cell in UNIT_CELLS and _sync_ok() else ())
+
+
+def _ranges(total: int, k: int) -> list[tuple[int, int]]:
+    bounds = [total * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _sync_ok() -> bool:
+    from unroll.nn.kernels import sync
+    return sync.available()
 
 
 def stack_strategy(cell: str, H: int, N: int) -> str:
@@ -88,7 +122,9 @@ def calibrated(cell: str, H: int, N: int) -> str:
         return "off"
     with _calibration_lock:
         entry = calibrate.entry(calibrate.key(cell, H, N, threads))
-        if entry is None or entry.get("choice") not in CANDIDATES:
+        tried = entry.get("seconds") if isinstance(entry, dict) else None
+        if entry is None or entry.get("choice") not in candidates(cell) or not isinstance(tried, dict) \
+                or not set(candidates(cell)) <= set(tried):             # measured before a new candidate came
             from unroll.nn import kernels
             kernels.notify(f"calibrating unroll's time loop for {cell} H={H}, batch {N}, {threads} threads "
                            f"(first use only: cached in {calibrate.path()}) ...")
@@ -106,14 +142,14 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
     params = stack.init(rng, np.float32)
     x = rng.standard_normal((T, N, H), dtype=np.float32)
     dhs = rng.standard_normal((T, N, H), dtype=np.float32)
-    times = {c: [] for c in CANDIDATES}
+    times = {c: [] for c in candidates(cell)}
     before = _override
     try:
-        for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
+        for c in times:                                        # warm-up (compiles on a cold cache)
             _time(stack, c, x, params, dhs)
         start = time.perf_counter()
         while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
-            for c in CANDIDATES:
+            for c in times:
                 times[c].append(_time(stack, c, x, params, dhs))
     finally:
         use(before)
@@ -135,13 +171,13 @@ def max_parts() -> int:
 
 
 def run(task, row_ranges: list[tuple[int, int]]) -> list:
-    """``task(index, r0, r1)`` for every part: part 0 on this thread, the others on the pool's threads, all
-    with a one-thread BLAS when there is more than one part; returns the results in part order."""
+    """``task(index, r0, r1)`` for every part: part 0 on this thread, part i > 0 on worker thread i - 1 (all
+    at once: a part may wait for the others), all with a one-thread BLAS when there is more than one part;
+    returns the results in part order."""
     if len(row_ranges) == 1:
         return [task(0, *row_ranges[0])]
     with blas.single_thread():
-        futures = [_executor(len(row_ranges) - 1).submit(_in_worker, task, i, r0, r1)
-                   for i, (r0, r1) in enumerate(row_ranges) if i > 0]
+        futures = _submit(task, row_ranges)
         try:
             first = task(0, *row_ranges[0])
         finally:
@@ -154,19 +190,44 @@ def _in_worker(task, i, r0, r1):
     return task(i, r0, r1)
 
 
+class _Worker:
+    """A persistent thread running the calls put on its own queue, in order (a part's thread)."""
+
+    def __init__(self, index: int):
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name=f"unroll-split-{index}", daemon=True).start()
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self.calls.put((future, fn, args))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            future, fn, args = self.calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as error:                 # noqa: BLE001 - handed to the caller
+                future.set_exception(error)
+
+
 def _forget_pool() -> None:
-    """In a forked child the pool's threads do not exist: start a new pool there on first use."""
-    global _pool
-    _pool = None
+    """In a forked child the workers' threads do not exist: start new ones there on first use."""
+    global _workers
+    _workers = []
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
+def _submit(task, row_ranges) -> list:
+    """Parts 1.. on workers 0.., started on first need and kept for the process. One call's parts are put
+    on the queues under one lock, so every worker sees the calls of concurrent callers in the same order
+    (a units call waits for all its parts: interleaved orders could wait on each other forever)."""
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unroll-split")
-        return _pool
+        while len(_workers) < len(row_ranges) - 1:
+            _workers.append(_Worker(len(_workers)))
+        return [_workers[i - 1].submit(_in_worker, task, i, r0, r1) for i, (r0, r1) in enumerate(row_ranges) if i]
