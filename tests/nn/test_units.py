@@ -1,0 +1,219 @@
+"""The LSTM's whole-layer loop with the hidden units split across threads (``UNROLL_SPLIT=units``:
+unroll/nn/kernels/lstm_units.py, its per-step barrier unroll/nn/kernels/sync.py).
+
+Each thread computes its units' columns of ``h_{t-1} W_h`` and, backward, a full-width share of
+``δ^{a_t} W_hᵀ`` that the threads sum: the same numbers as the unsplit loop up to the order of additions,
+so every comparison is float64 with a 1e-12 tolerance. Checked against the NumPy reference and the ``off``
+loop (outputs, final states, every gradient), with masks, the row gather, H not divisible by the threads,
+centred differences, a 2-layer language model; and what ``units`` does not cover runs ``off``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from numba import njit
+
+from unroll.nn import gradcheck, kernels, lstm, lstm_reg, ops
+from unroll.nn.kernels import lstm_units, split, sync
+
+T, N, D, V = 5, 12, 3, 7
+MASK = np.ones((T, N))
+MASK[3:, 2] = MASK[1:, 9] = 0                                   # lengths 3 and 1 among full ones
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    yield
+    kernels.use(None)
+    split.use(None)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """The unit ranges every forward and backward of lstm_units ran on."""
+    calls = []
+    for name in ("forward", "backward"):
+        real = getattr(lstm_units, name)
+        monkeypatch.setattr(lstm_units, name, lambda *a, real=real, name=name: (calls.append((name, a[-1])),
+                                                                                real(*a))[1])
+    return calls
+
+
+def _setup(H, seed=0):
+    rng = np.random.default_rng(seed)
+    params = lstm.init(D, H, rng, np.float64)
+    x, table, ids = rng.standard_normal((T, N, D)), rng.standard_normal((V, 4 * H)), rng.integers(0, V, (T, N))
+    state0 = tuple(rng.standard_normal((N, H)) for _ in range(2))
+    dstate = tuple(rng.standard_normal((N, H)) for _ in range(2))
+    return params, x, table, ids, state0, dstate, rng.standard_normal((T, N, H))
+
+
+def _run(backend, strategy, threads, monkeypatch, H, inputs, mask):
+    """Every output and gradient of one LSTM layer; inputs "x" (the projection, so W_x and b have gradients),
+    "xw" (given pre-activations) or "gather" (ops.RowGather)."""
+    kernels.use(backend)
+    split.use(strategy)
+    monkeypatch.setattr(split, "max_parts", lambda: threads)
+    params, x, table, ids, state0, dstate, dhs = _setup(H)
+    xw = {"x": None, "xw": table[ids], "gather": ops.RowGather(table, ids)}[inputs]
+    hs, (h_T, c_T), cache = lstm.forward(x if inputs == "x" else None, params, state0, mask, xw=xw)
+    dx, (dh0, dc0), grads = lstm.backward(dhs, cache, dstate)
+    return {"hs": hs, "h_T": h_T, "c_T": c_T, "dx": dx, "dh0": dh0, "dc0": dc0,
+            **{f"d{k}": v for k, v in grads.items() if v is not None}}
+
+
+@pytest.mark.parametrize("H,threads,ranges", [(4, 2, [(0, 2), (2, 4)]), (5, 2, [(0, 2), (2, 5)]),
+                                              (7, 3, [(0, 2), (2, 4), (4, 7)])])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("inputs", ["x", "xw", "gather"])
+def test_units_equal_off_and_the_reference(monkeypatch, spy, H, threads, ranges, masked, inputs):
+    mask = MASK if masked else None
+    ref = _run("numpy", "off", 1, monkeypatch, H, inputs, mask)
+    whole = _run("numba", "off", 1, monkeypatch, H, inputs, mask)
+    assert spy == []
+    units = _run("numba", "units", threads, monkeypatch, H, inputs, mask)
+    assert spy == [("forward", ranges), ("backward", ranges)]   # the split ran, on these units
+    assert split.parts(N, H, "lstm") == [(0, N)]                # the rows are not split
+    assert set(units) == set(ref) and ("dW_x" in ref) == (inputs == "x")
+    if inputs == "gather":
+        assert units["dx"].shape == (V, 4 * H)                  # δP, each thread's columns
+    for key in ref:
+        np.testing.assert_allclose(units[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(units[key], whole[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("inputs", ["xw", "gather"])
+def test_units_gradients_match_centred_differences(monkeypatch, spy, inputs):
+    kernels.use("numba")
+    split.use("units")
+    monkeypatch.setattr(split, "max_parts", lambda: 2)
+    params, _, table, ids, state0, dstate, dhs = _setup(5, seed=1)
+
+    def xw():
+        return ops.RowGather(table, ids) if inputs == "gather" else table[ids]
+
+    def loss():
+        hs, state, _ = lstm.forward(None, params, state0, MASK, xw=xw())
+        return gradcheck.contract((hs, *state), (dhs, *dstate))
+
+    _, _, cache = lstm.forward(None, params, state0, MASK, xw=xw())
+    dxw, (dh0, dc0), grads = lstm.backward(dhs, cache, dstate)
+    dtable = dxw if inputs == "gather" else ops.embedding_backward(dxw, ids, V)
+    errors = gradcheck.check(loss, {"table": table, "W_h": params["W_h"], "h0": state0[0], "c0": state0[1]},
+                             {"table": dtable, "W_h": grads["W_h"], "h0": dh0, "c0": dc0})
+    assert max(errors.values()) < 1e-7, errors
+    assert spy and all(ranges == [(0, 2), (2, 5)] for _, ranges in spy)
+
+
+def test_language_model_trains_alike_on_units_and_off(monkeypatch, spy):
+    from unroll.models import LanguageModel
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
+    out = {}
+    for strategy in ("off", "units"):
+        split.use(strategy)
+        monkeypatch.setattr(split, "max_parts", lambda: 2)
+        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell="lstm", dtype=np.float64)
+        out[strategy] = model.loss_and_grads(x, y)
+        assert model.forward(x)[2].folded
+    assert len(spy) == 2 * 2 + 2                                # two layers forward and backward, and forward
+    assert out["units"][0] == pytest.approx(out["off"][0], rel=1e-12)
+    for key, g in out["off"][1].items():
+        np.testing.assert_allclose(out["units"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def test_what_units_does_not_cover_runs_off(monkeypatch, spy):
+    """The GRU, the RNN and the regularised LSTM: bit for bit the off loop, no units split."""
+    from tests.nn.test_split import _run_gru
+    monkeypatch.setattr(split, "max_parts", lambda: 2)
+    assert split.unit_ranges(128, 50, "gru") is None and split.unit_ranges(128, 50, "rnn") is None
+    for run in (_run_gru, _run_regularised):
+        off, units = run("numba", "off", 2, monkeypatch, False, MASK), run("numba", "units", 2, monkeypatch,
+                                                                           False, MASK)
+        for key in off:
+            np.testing.assert_array_equal(units[key], off[key], err_msg=key)
+    assert spy == []
+
+
+def _run_regularised(backend, strategy, threads, monkeypatch, _gather, _mask):
+    kernels.use(backend)
+    split.use(strategy)
+    monkeypatch.setattr(split, "max_parts", lambda: threads)
+    params, x, _, _, state0, dstate, dhs = _setup(4)
+    rng = np.random.default_rng(5)
+    keep = (rng.random((N, 4)) > 0.3) / 0.7
+    zoneout = tuple((rng.random((T, N, 4)) < p).astype(np.float64) for p in (0.3, 0.2))
+    hs, (h_T, c_T), cache = lstm_reg.forward(x, params, state0, keep, zoneout)
+    dx, (dh0, dc0), grads = lstm_reg.backward(dhs, cache, dstate)
+    return {"hs": hs, "h_T": h_T, "dx": dx, "dh0": dh0, "dc0": dc0, "dW_h": grads["W_h"]}
+
+
+def test_unit_ranges_follow_the_strategy_and_the_threads(monkeypatch):
+    monkeypatch.setattr(split, "max_parts", lambda: 2)
+    monkeypatch.setenv("UNROLL_SPLIT", "units")
+    assert split.unit_ranges(128, 50, "lstm") == [(0, 64), (64, 128)]
+    assert split.unit_ranges(1, 50, "lstm") is None            # one unit: nothing to split
+    for other in ("off", "batch"):
+        monkeypatch.setenv("UNROLL_SPLIT", other)
+        assert split.unit_ranges(128, 50, "lstm") is None
+    monkeypatch.setenv("UNROLL_SPLIT", "auto")                 # auto: what the calibration chose
+    monkeypatch.setattr(split, "calibrated", lambda cell, H, N: "units")
+    assert split.unit_ranges(128, 50, "lstm") == [(0, 64), (64, 128)] and split.parts(50, 128, "lstm") == [(0, 50)]
+    monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
+    assert split.unit_ranges(128, 50, "lstm") is None
+    assert split.candidates("lstm") == ("off", "batch", "units") and split.candidates("gru") == ("off", "batch")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The barrier (kernels/sync.py)
+
+@njit(nogil=True)
+def _rounds(s, data, k, K, steps):
+    """Each step thread k writes data[t + 1, k] from the whole row t, then waits: every row ends equal."""
+    for t in range(steps):
+        total = 0
+        for q in range(K):
+            total += data[t, q]
+        data[t + 1, k] = total % 1000003 + 1
+        if not sync.barrier(s, t, K):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_the_barrier_holds_every_thread_at_every_step(K):
+    steps = 3000
+    s, data, results = sync.new(), np.zeros((steps + 1, K), np.int64), [None] * K
+
+    def part(k):
+        results[k] = _rounds(s, data, k, K, steps)
+    threads = [threading.Thread(target=part, args=(k,)) for k in range(1, K)]
+    for t in threads:
+        t.start()
+    part(0)
+    for t in threads:
+        t.join(timeout=60)
+    assert results == [True] * K and s[sync.COUNT] == steps * K
+    assert (data == data[:, :1]).all() and len(set(data[:, 0].tolist())) > steps // 2
+
+
+def test_an_aborted_call_releases_the_waiting_threads():
+    s, results = sync.new(), []
+    waiter = threading.Thread(target=lambda: results.append(_rounds(s, np.zeros((2, 2), np.int64), 0, 2, 1)))
+    waiter.start()                                              # thread 1 never comes
+    sync.abort(s)
+    waiter.join(timeout=60)
+    assert results == [False]
+
+
+def test_atomics_add_and_read():
+    a = np.zeros(4, np.int64)
+
+    @njit
+    def add(a):
+        before = sync.fetch_add(a, 2, 5)
+        return before, sync.fetch_add(a, 2, -2), sync.load_acquire(a, 2)
+    assert add(a) == (0, 5, 3) and a.tolist() == [0, 0, 3, 0]
