@@ -39,6 +39,7 @@ from unroll.nn.kernels import blas, calibrate
 STRATEGIES = ("auto", "off", "batch", "units")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 MIN_UNITS_PER_PART = 1           # units: fewer hidden units than this per thread: do not split
+UNIT_ALIGN = 16                  # units: thread boundaries on multiples of 16 units (64-byte lines in float32)
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch")    # every cell's; UNIT_CELLS add "units" (candidates)
 UNIT_CELLS = ("lstm",)
@@ -86,7 +87,10 @@ def unit_ranges(H: int, N: int, cell: str) -> list[tuple[int, int]] | None:
     k = min(max_parts(), H // MIN_UNITS_PER_PART)
     if choice != "units" or k < 2 or not _sync_ok():
         return None
-    return _ranges(H, k)
+    if H < UNIT_ALIGN * k:
+        return _ranges(H, k)
+    inner = [UNIT_ALIGN * round(H * i / (k * UNIT_ALIGN)) for i in range(1, k)]
+    return list(zip([0, *inner], [*inner, H]))
 
 
 def candidates(cell: str) -> tuple[str, ...]:
