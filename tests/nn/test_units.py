@@ -5,7 +5,8 @@ Each thread computes its units' columns of ``h_{t-1} W_h`` and, backward, a full
 ``δ^{a_t} W_hᵀ`` that the threads sum: the same numbers as the unsplit loop up to the order of additions,
 so every comparison is float64 with a 1e-12 tolerance. Checked against the NumPy reference and the ``off``
 loop (outputs, final states, every gradient), with masks, the row gather, H not divisible by the threads,
-centred differences, a 2-layer language model; and what ``units`` does not cover runs ``off``.
+centred differences, a 2-layer language model; the same for the GRU and the RNN; and what ``units`` does
+not cover (the regularised LSTM) runs ``off``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from unroll.nn import gradcheck, kernels, lstm, lstm_reg, ops
-from unroll.nn.kernels import lstm_units, split, sync
+from unroll.nn import gradcheck, gru, kernels, lstm, lstm_reg, ops, rnn
+from unroll.nn.kernels import gru_units, lstm_units, rnn_units, split, sync
 
 T, N, D, V = 5, 12, 3, 7
 MASK = np.ones((T, N))
@@ -33,11 +34,12 @@ def _restore():
 
 @pytest.fixture
 def spy(monkeypatch):
-    """The unit ranges every forward and backward of lstm_units ran on."""
+    """The unit ranges every forward and backward of the units loops ran on (any cell)."""
     calls = []
-    for name in ("forward", "backward"):
-        real = getattr(lstm_units, name)
-        monkeypatch.setattr(lstm_units, name, lambda *a, real=real, name=name: (calls.append((name, a[-1])),
+    for module in (lstm_units, gru_units, rnn_units):
+        for name in ("forward", "backward"):
+            real = getattr(module, name)
+            monkeypatch.setattr(module, name, lambda *a, real=real, name=name: (calls.append((name, a[-1])),
                                                                                 real(*a))[1])
     return calls
 
@@ -108,7 +110,8 @@ def test_units_gradients_match_centred_differences(monkeypatch, spy, inputs):
     assert spy and all(ranges == [(0, 2), (2, 5)] for _, ranges in spy)
 
 
-def test_language_model_trains_alike_on_units_and_off(monkeypatch, spy):
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_language_model_trains_alike_on_units_and_off(monkeypatch, spy, cell):
     from unroll.models import LanguageModel
     rng = np.random.default_rng(2)
     x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
@@ -116,7 +119,7 @@ def test_language_model_trains_alike_on_units_and_off(monkeypatch, spy):
     for strategy in ("off", "units"):
         split.use(strategy)
         monkeypatch.setattr(split, "max_parts", lambda: 2)
-        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell="lstm", dtype=np.float64)
+        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell=cell, dtype=np.float64)
         out[strategy] = model.loss_and_grads(x, y)
         assert model.forward(x)[2].folded
     assert len(spy) == 2 * 2 + 2                                # two layers forward and backward, and forward
@@ -125,20 +128,83 @@ def test_language_model_trains_alike_on_units_and_off(monkeypatch, spy):
         np.testing.assert_allclose(out["units"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
 
 
-def test_what_units_does_not_cover_runs_off(monkeypatch, spy):
-    """The GRU, the RNN and the regularised LSTM: bit for bit the off loop, no units split."""
-    from tests.nn.test_split import _run_gru
+# ----------------------------------------------------------------------------------------------------
+# The GRU (kernels/gru_units.py) and the RNN (kernels/rnn_units.py)
+
+def _setup_other(cell, H, seed=0):
+    rng = np.random.default_rng(seed)
+    G = 3 if cell == "gru" else 1
+    params = (gru if cell == "gru" else rnn).init(D, H, rng, np.float64)
+    table, ids = rng.standard_normal((V, G * H)) + 0.3, rng.integers(0, V, (T, N))
+    return params, table, ids, rng.standard_normal((N, H)), rng.standard_normal((N, H)), rng.standard_normal((T, N, H))
+
+
+def _forward_other(cell, params, h0, mask, xw, activation):
+    if cell == "gru":
+        return gru.forward(None, params, h0, mask, xw=xw)
+    return rnn.forward(None, params, h0, mask, activation, xw=xw)
+
+
+def _run_other(cell, activation, backend, strategy, threads, monkeypatch, H, gather, mask):
+    kernels.use(backend)
+    split.use(strategy)
+    monkeypatch.setattr(split, "max_parts", lambda: threads)
+    params, table, ids, h0, dh_T, dhs = _setup_other(cell, H)
+    hs, h_T, cache = _forward_other(cell, params, h0, mask, ops.RowGather(table, ids) if gather else table[ids],
+                                    activation)
+    dxw, dh0, grads = (gru if cell == "gru" else rnn).backward(dhs, cache, dh_T)
+    return {"hs": hs, "h_T": h_T, "dxw": dxw, "dh0": dh0, **{f"d{k}": v for k, v in grads.items() if v is not None}}
+
+
+@pytest.mark.parametrize("H,threads,ranges", [(5, 2, [(0, 2), (2, 5)]), (7, 3, [(0, 2), (2, 4), (4, 7)])])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("gather", [False, True])
+@pytest.mark.parametrize("cell,activation", [("gru", None), ("rnn", "tanh"), ("rnn", "relu")])
+def test_gru_and_rnn_units_equal_off_and_the_reference(monkeypatch, spy, cell, activation, H, threads, ranges,
+                                                        masked, gather):
+    mask = MASK if masked else None
+    ref = _run_other(cell, activation, "numpy", "off", 1, monkeypatch, H, gather, mask)
+    whole = _run_other(cell, activation, "numba", "off", 1, monkeypatch, H, gather, mask)
+    units = _run_other(cell, activation, "numba", "units", threads, monkeypatch, H, gather, mask)
+    assert spy == [("forward", ranges), ("backward", ranges)]
+    assert set(units) == set(ref) and {"dW_h"} <= set(ref) and ("db_hn" in ref) == (cell == "gru")
+    for key in ref:
+        np.testing.assert_allclose(units[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(units[key], whole[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("cell,activation", [("gru", None), ("rnn", "tanh")])
+def test_gru_and_rnn_units_gradients_match_centred_differences(monkeypatch, spy, cell, activation):
+    kernels.use("numba")
+    split.use("units")
     monkeypatch.setattr(split, "max_parts", lambda: 2)
-    assert split.unit_ranges(128, 50, "gru") is None and split.unit_ranges(128, 50, "rnn") is None
-    for run in (_run_gru, _run_regularised):
-        off, units = run("numba", "off", 2, monkeypatch, False, MASK), run("numba", "units", 2, monkeypatch,
-                                                                           False, MASK)
-        for key in off:
-            np.testing.assert_array_equal(units[key], off[key], err_msg=key)
+    params, table, ids, h0, dh_T, dhs = _setup_other(cell, 5, seed=1)
+
+    def loss():
+        hs, h_T, _ = _forward_other(cell, params, h0, MASK, ops.RowGather(table, ids), activation)
+        return gradcheck.contract((hs, h_T), (dhs, dh_T))
+
+    _, _, cache = _forward_other(cell, params, h0, MASK, ops.RowGather(table, ids), activation)
+    dtable, dh0, grads = (gru if cell == "gru" else rnn).backward(dhs, cache, dh_T)
+    values, analytic = {"table": table, "W_h": params["W_h"], "h0": h0}, {"table": dtable, "W_h": grads["W_h"],
+                                                                          "h0": dh0}
+    if cell == "gru":
+        values["b_hn"], analytic["b_hn"] = params["b_hn"], grads["b_hn"]
+    errors = gradcheck.check(loss, values, analytic)
+    assert max(errors.values()) < 1e-7, errors
+    assert spy and all(ranges == [(0, 2), (2, 5)] for _, ranges in spy)
+
+
+def test_what_units_does_not_cover_runs_off(monkeypatch, spy):
+    """The regularised LSTM (recurrent dropout, zoneout): bit for bit the off loop, no units split."""
+    off = _run_regularised("numba", "off", 2, monkeypatch)
+    units = _run_regularised("numba", "units", 2, monkeypatch)
+    for key in off:
+        np.testing.assert_array_equal(units[key], off[key], err_msg=key)
     assert spy == []
 
 
-def _run_regularised(backend, strategy, threads, monkeypatch, _gather, _mask):
+def _run_regularised(backend, strategy, threads, monkeypatch):
     kernels.use(backend)
     split.use(strategy)
     monkeypatch.setattr(split, "max_parts", lambda: threads)
@@ -166,7 +232,7 @@ def test_unit_ranges_follow_the_strategy_and_the_threads(monkeypatch):
     assert split.unit_ranges(128, 50, "lstm") == [(0, 64), (64, 128)] and split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
     assert split.unit_ranges(128, 50, "lstm") is None
-    assert split.candidates("lstm") == ("off", "batch", "units") and split.candidates("gru") == ("off", "batch")
+    assert all(split.candidates(cell) == ("off", "batch", "units") for cell in ("lstm", "gru", "rnn"))
 
 
 # ----------------------------------------------------------------------------------------------------

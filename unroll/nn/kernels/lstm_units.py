@@ -93,12 +93,19 @@ def backward_units(dhs, gates, tanh_c, c_buf, W_kT, m, masked, ids, gathered, dh
         blas.matmul(dak, W_kT, mine[k], 0.0)                    # δ^{a_t}_k W_kᵀ: this thread's share of δ^{h_{t-1}}
         if not sync.barrier(s, step, K):
             return
-        for n in range(dh_rec.shape[0]):                        # δ^{h_{t-1}} of these units: the K shares summed
-            for j in range(u0, u1):
-                total = mine[0, n, j]
-                for q in range(1, K):
-                    total += mine[q, n, j]
-                dh_rec[n, j] = total
+        sum_shares(mine, dh_rec, u0, u1)                        # δ^{h_{t-1}} of these units
+
+
+@njit(**CELL_OPTIONS)
+def sum_shares(shares, out, u0, u1):
+    """out[:, u0:u1] = Σ_k shares[k, :, u0:u1] (shares (K, N, H), out (N, H)): the threads' shares of δ^{h_{t-1}}
+    summed for one thread's units."""
+    for n in range(out.shape[0]):
+        for j in range(u0, u1):
+            total = shares[0, n, j]
+            for q in range(1, shares.shape[0]):
+                total += shares[q, n, j]
+            out[n, j] = total
 
 
 @njit(**CELL_OPTIONS)
@@ -130,12 +137,14 @@ def backward_units_row(dhs, rec, dir_, dcn, gt, tc, cp, mn, masked, da, dak, u0,
 
 
 def blocks(W_h, units):
-    """This call's per-thread weight blocks: [(W_k (H, 4hk), W_kᵀ (4hk, H)) for (u0, u1) in units]."""
+    """This call's per-thread weight blocks of a (H, G·H) W_h (G gate blocks): [(W_k (H, G·hk), W_kᵀ (G·hk, H))
+    for (u0, u1) in units], W_k's column g·hk + j - u0 being W_h's column g·H + j."""
     H = W_h.shape[0]
-    by_gate = W_h.reshape(H, 4, H)
+    G = W_h.shape[1] // H
+    by_gate = W_h.reshape(H, G, H)
     out = []
     for u0, u1 in units:
-        W_k = np.ascontiguousarray(by_gate[:, :, u0:u1].reshape(H, 4 * (u1 - u0)))
+        W_k = np.ascontiguousarray(by_gate[:, :, u0:u1].reshape(H, G * (u1 - u0)))
         out.append((W_k, np.ascontiguousarray(W_k.T)))
     return out
 
@@ -147,7 +156,7 @@ def forward(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_
 
     def part(k, u0, u1):
         hw = np.empty((N, 4 * (u1 - u0)), dtype)
-        _guarded(s, forward_units, xw, table, ids, gathered, W[k][0], m, masked, h_buf, c_buf, gates, tanh_c, hs,
+        guarded(s, forward_units, xw, table, ids, gathered, W[k][0], m, masked, h_buf, c_buf, gates, tanh_c, hs,
                  hw, u0, u1, s, K)
     split.run(part, units)
 
@@ -160,12 +169,12 @@ def backward(dhs, gates, tanh_c, c_buf, W_h, m, masked, ids, gathered, dh_rec, d
 
     def part(k, u0, u1):
         dak = np.empty((N, 4 * (u1 - u0)), dh_rec.dtype)
-        _guarded(s, backward_units, dhs, gates, tanh_c, c_buf, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir,
+        guarded(s, backward_units, dhs, gates, tanh_c, c_buf, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir,
                  dc_next, da, dak, partial, dtable, k, u0, u1, s, K)
     split.run(part, units)
 
 
-def _guarded(s, kernel, *args):
+def guarded(s, kernel, *args):
     """kernel(*args); when it raises (a compile error, say), release the call's other threads first."""
     try:
         kernel(*args)

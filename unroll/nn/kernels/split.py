@@ -12,9 +12,9 @@ Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | `
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
-- ``units``: the plain LSTM's loop (``UNIT_CELLS``) on k threads, each owning H/k of the hidden units
+- ``units``: the plain cells' loops (``UNIT_CELLS``) on k threads, each owning H/k of the hidden units
   (at least MIN_UNITS_PER_PART), synchronised per step by a spinning barrier (``lstm_units.py``,
-  ``sync.py``); what it does not cover (the GRU, the RNN, the regularised LSTM) runs ``off``;
+  ``gru_units.py``, ``rnn_units.py``, ``sync.py``); what it does not cover (the regularised LSTM) runs ``off``;
 - ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
   measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
   redoes it); "off" for small layers and one thread.
@@ -42,7 +42,7 @@ MIN_UNITS_PER_PART = 1           # units: fewer hidden units than this per threa
 UNIT_ALIGN = 16                  # units: thread boundaries on multiples of 16 units (64-byte lines in float32)
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch")    # every cell's; UNIT_CELLS add "units" (candidates)
-UNIT_CELLS = ("lstm",)
+UNIT_CELLS = ("lstm", "gru", "rnn")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
