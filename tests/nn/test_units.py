@@ -5,8 +5,8 @@ Each thread computes its units' columns of ``h_{t-1} W_h`` and, backward, a full
 ``δ^{a_t} W_hᵀ`` that the threads sum: the same numbers as the unsplit loop up to the order of additions,
 so every comparison is float64 with a 1e-12 tolerance. Checked against the NumPy reference and the ``off``
 loop (outputs, final states, every gradient), with masks, the row gather, H not divisible by the threads,
-centred differences, a 2-layer language model; the same for the GRU and the RNN; and what ``units`` does
-not cover (the regularised LSTM) runs ``off``.
+centred differences, a 2-layer language model; the same for the GRU, the RNN and the regularised LSTM
+(recurrent dropout, zoneout).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from numba import njit
 
 from unroll.nn import gradcheck, gru, kernels, lstm, lstm_reg, ops, rnn
-from unroll.nn.kernels import gru_units, lstm_units, rnn_units, split, sync
+from unroll.nn.kernels import gru_units, lstm_reg_units, lstm_units, rnn_units, split, sync
 
 T, N, D, V = 5, 12, 3, 7
 MASK = np.ones((T, N))
@@ -36,7 +36,7 @@ def _restore():
 def spy(monkeypatch):
     """The unit ranges every forward and backward of the units loops ran on (any cell)."""
     calls = []
-    for module in (lstm_units, gru_units, rnn_units):
+    for module in (lstm_units, lstm_reg_units, gru_units, rnn_units):
         for name in ("forward", "backward"):
             real = getattr(module, name)
             monkeypatch.setattr(module, name, lambda *a, real=real, name=name: (calls.append((name, a[-1])),
@@ -195,26 +195,62 @@ def test_gru_and_rnn_units_gradients_match_centred_differences(monkeypatch, spy,
     assert spy and all(ranges == [(0, 2), (2, 5)] for _, ranges in spy)
 
 
-def test_what_units_does_not_cover_runs_off(monkeypatch, spy):
-    """The regularised LSTM (recurrent dropout, zoneout): bit for bit the off loop, no units split."""
-    off = _run_regularised("numba", "off", 2, monkeypatch)
-    units = _run_regularised("numba", "units", 2, monkeypatch)
-    for key in off:
-        np.testing.assert_array_equal(units[key], off[key], err_msg=key)
-    assert spy == []
+# ----------------------------------------------------------------------------------------------------
+# The regularised LSTM (recurrent dropout and zoneout: kernels/lstm_reg_units.py)
+
+def _reg_setup(H, fractional, seed=0):
+    params, x, table, ids, state0, dstate, dhs = _setup(H, seed)
+    rng = np.random.default_rng(seed + 5)
+    keep = (rng.random((N, H)) > 0.3) / 0.7                     # one mask per sequence, scaled by 1/(1-p)
+    if fractional:                                              # evaluation: the expectation p
+        zoneout = (np.full((T, N, H), 0.15), np.full((T, N, H), 0.05))
+    else:
+        zoneout = tuple((rng.random((T, N, H)) < p).astype(np.float64) for p in (0.3, 0.2))
+    return params, x, table, ids, state0, dstate, dhs, keep, zoneout
 
 
-def _run_regularised(backend, strategy, threads, monkeypatch):
+def _run_regularised(backend, strategy, threads, monkeypatch, H, gather, fractional):
     kernels.use(backend)
     split.use(strategy)
     monkeypatch.setattr(split, "max_parts", lambda: threads)
-    params, x, _, _, state0, dstate, dhs = _setup(4)
-    rng = np.random.default_rng(5)
-    keep = (rng.random((N, 4)) > 0.3) / 0.7
-    zoneout = tuple((rng.random((T, N, 4)) < p).astype(np.float64) for p in (0.3, 0.2))
-    hs, (h_T, c_T), cache = lstm_reg.forward(x, params, state0, keep, zoneout)
+    params, x, table, ids, state0, dstate, dhs, keep, zoneout = _reg_setup(H, fractional)
+    xw = ops.RowGather(table, ids) if gather else None
+    hs, (h_T, c_T), cache = lstm_reg.forward(None if gather else x, params, state0, keep, zoneout, xw=xw)
     dx, (dh0, dc0), grads = lstm_reg.backward(dhs, cache, dstate)
-    return {"hs": hs, "h_T": h_T, "dx": dx, "dh0": dh0, "dc0": dc0, "dW_h": grads["W_h"]}
+    return {"hs": hs, "h_T": h_T, "c_T": c_T, "dx": dx, "dh0": dh0, "dc0": dc0,
+            **{f"d{k}": v for k, v in grads.items() if v is not None}}
+
+
+@pytest.mark.parametrize("H,threads,ranges", [(5, 2, [(0, 2), (2, 5)]), (7, 3, [(0, 2), (2, 4), (4, 7)])])
+@pytest.mark.parametrize("fractional", [False, True])
+@pytest.mark.parametrize("gather", [False, True])
+def test_regularised_units_equal_off_and_the_reference(monkeypatch, spy, H, threads, ranges, fractional, gather):
+    ref = _run_regularised("numpy", "off", 1, monkeypatch, H, gather, fractional)
+    whole = _run_regularised("numba", "off", 1, monkeypatch, H, gather, fractional)
+    units = _run_regularised("numba", "units", threads, monkeypatch, H, gather, fractional)
+    assert spy == [("forward", ranges), ("backward", ranges)]
+    assert set(units) == set(ref) and ("dW_x" in ref) == (not gather)
+    for key in ref:
+        np.testing.assert_allclose(units[key], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(units[key], whole[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def test_regularised_units_gradients_match_centred_differences(monkeypatch, spy):
+    kernels.use("numba")
+    split.use("units")
+    monkeypatch.setattr(split, "max_parts", lambda: 2)
+    params, _, table, ids, state0, dstate, dhs, keep, zoneout = _reg_setup(5, fractional=True, seed=1)
+
+    def loss():
+        hs, state, _ = lstm_reg.forward(None, params, state0, keep, zoneout, xw=ops.RowGather(table, ids))
+        return gradcheck.contract((hs, *state), (dhs, *dstate))
+
+    _, _, cache = lstm_reg.forward(None, params, state0, keep, zoneout, xw=ops.RowGather(table, ids))
+    dtable, (dh0, dc0), grads = lstm_reg.backward(dhs, cache, dstate)
+    errors = gradcheck.check(loss, {"table": table, "W_h": params["W_h"], "h0": state0[0], "c0": state0[1]},
+                             {"table": dtable, "W_h": grads["W_h"], "h0": dh0, "c0": dc0})
+    assert max(errors.values()) < 1e-7, errors
+    assert spy and all(ranges == [(0, 2), (2, 5)] for _, ranges in spy)
 
 
 def test_unit_ranges_follow_the_strategy_and_the_threads(monkeypatch):

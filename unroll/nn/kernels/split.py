@@ -12,9 +12,9 @@ Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | `
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
-- ``units``: the plain cells' loops (``UNIT_CELLS``) on k threads, each owning H/k of the hidden units
-  (at least MIN_UNITS_PER_PART), synchronised per step by a spinning barrier (``lstm_units.py``,
-  ``gru_units.py``, ``rnn_units.py``, ``sync.py``); what it does not cover (the regularised LSTM) runs ``off``;
+- ``units``: every whole-layer loop (``UNIT_CELLS``; the regularised LSTM's too) on k threads, each owning
+  H/k of the hidden units (at least MIN_UNITS_PER_PART), synchronised per step by a spinning barrier
+  (``lstm_units.py``, ``lstm_reg_units.py``, ``gru_units.py``, ``rnn_units.py``, ``sync.py``);
 - ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
   measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
   redoes it); "off" for small layers and one thread.
