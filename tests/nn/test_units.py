@@ -313,6 +313,23 @@ def test_an_aborted_call_releases_the_waiting_threads():
     assert results == [False]
 
 
+def test_a_part_that_fails_releases_the_others_and_its_error_reaches_the_caller(monkeypatch):
+    """A worker's part raising before its first barrier: part 0, already waiting there, is released (the
+    abort flag), and split.run raises the worker's error instead of hanging."""
+    real = lstm_units.forward_units
+
+    def failing(*args):
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("part 1 failed")
+        return real(*args)
+    monkeypatch.setattr(lstm_units, "forward_units", failing)
+    with pytest.raises(RuntimeError, match="part 1 failed"):
+        _run("numba", "units", 2, monkeypatch, 5, "xw", None)
+    monkeypatch.setattr(lstm_units, "forward_units", real)      # the workers still serve later calls
+    np.testing.assert_allclose(_run("numba", "units", 2, monkeypatch, 5, "xw", None)["hs"],
+                               _run("numba", "off", 1, monkeypatch, 5, "xw", None)["hs"], rtol=1e-12, atol=1e-12)
+
+
 def test_atomics_add_and_read():
     a = np.zeros(4, np.int64)
 

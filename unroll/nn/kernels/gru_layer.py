@@ -3,8 +3,9 @@
 The GRU twin of ``kernels/lstm_layer.py`` (which has the reasons): all T steps inside numba, numpy's own
 BLAS for ``h_{t-1} W_h`` and ``[δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ`` (``kernels/blas.py``), the folded
 embedding's gather and δP scatter inside, the outputs sharing the h buffer when unmasked, and the batch
-rows split across threads (``kernels/split.py``), or its hidden units (``kernels/gru_units.py``). The row bodies are ``kernels/gru.py``'s, so the per-step
-path and this one compute the same numbers; the equations are ``unroll/nn/gru.py``'s.
+rows split across threads (``kernels/split.py``), or its hidden units (``kernels/gru_units.py``). The row
+bodies are ``kernels/gru.py``'s, so the per-step path and this one compute the same numbers; the equations
+are ``unroll/nn/gru.py``'s.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from unroll.nn.kernels import blas, split, sync
-from unroll.nn.kernels.lstm_units import blocks, guarded, sum_shares
+from unroll.nn.kernels.lstm_units import blocks, sum_shares
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
@@ -107,9 +107,9 @@ def forward(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs,
     s, K, W = sync.new(), len(units), blocks(W_h, units)
 
     def part(k, u0, u1):
-        guarded(s, forward_units, xw, table, ids, gathered, W[k][0], b_hn, m, masked, h_buf, gates, u, hs,
-                np.empty((N, 3 * (u1 - u0)), dtype), u0, u1, s, K)
-    split.run(part, units)
+        forward_units(xw, table, ids, gathered, W[k][0], b_hn, m, masked, h_buf, gates, u, hs,
+                      np.empty((N, 3 * (u1 - u0)), dtype), u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))
 
 
 def backward(dhs, gates, h_buf, u, W_h, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable, units):
@@ -119,6 +119,6 @@ def backward(dhs, gates, h_buf, u, W_h, m, masked, ids, gathered, dh_rec, dh_dir
     partial = np.empty((2, K, N, H), dh_rec.dtype)
 
     def part(k, u0, u1):
-        guarded(s, backward_units, dhs, gates, h_buf, u, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir, da, dhw,
-                np.empty((N, 3 * (u1 - u0)), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
-    split.run(part, units)
+        backward_units(dhs, gates, h_buf, u, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir, da, dhw,
+                       np.empty((N, 3 * (u1 - u0)), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from unroll.nn.kernels import blas, split, sync
-from unroll.nn.kernels.lstm_units import blocks, guarded, sum_shares
+from unroll.nn.kernels.lstm_units import blocks, sum_shares
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
@@ -113,9 +113,9 @@ def forward(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, ga
     s, K, W = sync.new(), len(units), blocks(W_h, units)
 
     def part(k, u0, u1):
-        guarded(s, forward_units, xw, table, ids, gathered, W[k][0], keep, zh, zc, h_buf, c_buf, h_hat, gates,
-                tanh_c, np.empty((N, 4 * (u1 - u0)), dtype), u0, u1, s, K)
-    split.run(part, units)
+        forward_units(xw, table, ids, gathered, W[k][0], keep, zh, zc, h_buf, c_buf, h_hat, gates,
+                      tanh_c, np.empty((N, 4 * (u1 - u0)), dtype), u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))
 
 
 def backward(dhs, gates, tanh_c, c_buf, W_h, keep, zh, zc, ids, gathered, dh_rec, dh_dir, dc_next, da, dtable,
@@ -126,6 +126,6 @@ def backward(dhs, gates, tanh_c, c_buf, W_h, keep, zh, zc, ids, gathered, dh_rec
     partial = np.empty((2, K, N, H), dh_rec.dtype)
 
     def part(k, u0, u1):
-        guarded(s, backward_units, dhs, gates, tanh_c, c_buf, W[k][1], keep, zh, zc, ids, gathered, dh_rec, dh_dir,
-                dc_next, da, np.empty((N, 4 * (u1 - u0)), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
-    split.run(part, units)
+        backward_units(dhs, gates, tanh_c, c_buf, W[k][1], keep, zh, zc, ids, gathered, dh_rec, dh_dir,
+                       dc_next, da, np.empty((N, 4 * (u1 - u0)), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))

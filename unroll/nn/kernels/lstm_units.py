@@ -156,9 +156,9 @@ def forward(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_
 
     def part(k, u0, u1):
         hw = np.empty((N, 4 * (u1 - u0)), dtype)
-        guarded(s, forward_units, xw, table, ids, gathered, W[k][0], m, masked, h_buf, c_buf, gates, tanh_c, hs,
-                 hw, u0, u1, s, K)
-    split.run(part, units)
+        forward_units(xw, table, ids, gathered, W[k][0], m, masked, h_buf, c_buf, gates, tanh_c, hs,
+                      hw, u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))
 
 
 def backward(dhs, gates, tanh_c, c_buf, W_h, m, masked, ids, gathered, dh_rec, dh_dir, dc_next, da, dtable, units):
@@ -169,15 +169,6 @@ def backward(dhs, gates, tanh_c, c_buf, W_h, m, masked, ids, gathered, dh_rec, d
 
     def part(k, u0, u1):
         dak = np.empty((N, 4 * (u1 - u0)), dh_rec.dtype)
-        guarded(s, backward_units, dhs, gates, tanh_c, c_buf, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir,
-                 dc_next, da, dak, partial, dtable, k, u0, u1, s, K)
-    split.run(part, units)
-
-
-def guarded(s, kernel, *args):
-    """kernel(*args); when it raises (a compile error, say), release the call's other threads first."""
-    try:
-        kernel(*args)
-    except BaseException:
-        sync.abort(s)
-        raise
+        backward_units(dhs, gates, tanh_c, c_buf, W[k][1], m, masked, ids, gathered, dh_rec, dh_dir,
+                       dc_next, da, dak, partial, dtable, k, u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from unroll.nn.kernels import blas, split, sync
-from unroll.nn.kernels.lstm_units import blocks, guarded, sum_shares
+from unroll.nn.kernels.lstm_units import blocks, sum_shares
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 from unroll.nn.kernels.rnn import backward_row, forward_row
 
@@ -63,9 +63,9 @@ def forward(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new, units)
     s, K, W = sync.new(), len(units), blocks(W_h, units)
 
     def part(k, u0, u1):
-        guarded(s, forward_units, xw, table, ids, gathered, W[k][0], m, masked, code, h_buf, h_new,
-                np.empty((N, u1 - u0), dtype), u0, u1, s, K)
-    split.run(part, units)
+        forward_units(xw, table, ids, gathered, W[k][0], m, masked, code, h_buf, h_new,
+                      np.empty((N, u1 - u0), dtype), u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))
 
 
 def backward(dhs, h_new, W_h, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable, units):
@@ -75,6 +75,6 @@ def backward(dhs, h_new, W_h, m, masked, code, ids, gathered, dh_rec, dh_dir, da
     partial = np.empty((2, K, N, H), dh_rec.dtype)
 
     def part(k, u0, u1):
-        guarded(s, backward_units, dhs, h_new, W[k][1], m, masked, code, ids, gathered, dh_rec, dh_dir, da,
-                np.empty((N, u1 - u0), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
-    split.run(part, units)
+        backward_units(dhs, h_new, W[k][1], m, masked, code, ids, gathered, dh_rec, dh_dir, da,
+                       np.empty((N, u1 - u0), dh_rec.dtype), partial, dtable, k, u0, u1, s, K)
+    split.run(part, units, on_error=lambda: sync.abort(s))

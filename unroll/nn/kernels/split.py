@@ -174,24 +174,31 @@ def max_parts() -> int:
     return min(blas.threads(), os.cpu_count() or 1)
 
 
-def run(task, row_ranges: list[tuple[int, int]]) -> list:
+def run(task, row_ranges: list[tuple[int, int]], on_error=None) -> list:
     """``task(index, r0, r1)`` for every part: part 0 on this thread, part i > 0 on worker thread i - 1 (all
     at once: a part may wait for the others), all with a one-thread BLAS when there is more than one part;
-    returns the results in part order."""
+    returns the results in part order. A part that raises calls ``on_error()`` first (the units split
+    releases the parts waiting for it there)."""
     if len(row_ranges) == 1:
         return [task(0, *row_ranges[0])]
     with blas.single_thread():
-        futures = _submit(task, row_ranges)
+        futures = _submit(task, row_ranges, on_error)
         try:
-            first = task(0, *row_ranges[0])
+            first = _part(task, 0, *row_ranges[0], on_error, False)
         finally:
             rest = [f.result() for f in futures]           # wait for every part, even when part 0 raised
         return [first, *rest]
 
 
-def _in_worker(task, i, r0, r1):
-    blas.limit_this_thread()
-    return task(i, r0, r1)
+def _part(task, i, r0, r1, on_error, in_worker):
+    try:
+        if in_worker:
+            blas.limit_this_thread()
+        return task(i, r0, r1)
+    except BaseException:
+        if on_error is not None:
+            on_error()
+        raise
 
 
 class _Worker:
@@ -227,11 +234,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _submit(task, row_ranges) -> list:
+def _submit(task, row_ranges, on_error) -> list:
     """Parts 1.. on workers 0.., started on first need and kept for the process. One call's parts are put
     on the queues under one lock, so every worker sees the calls of concurrent callers in the same order
     (a units call waits for all its parts: interleaved orders could wait on each other forever)."""
     with _pool_lock:
         while len(_workers) < len(row_ranges) - 1:
             _workers.append(_Worker(len(_workers)))
-        return [_workers[i - 1].submit(_in_worker, task, i, r0, r1) for i, (r0, r1) in enumerate(row_ranges) if i]
+        return [_workers[i - 1].submit(_part, task, i, r0, r1, on_error, True)
+                for i, (r0, r1) in enumerate(row_ranges) if i]
