@@ -1,4 +1,5 @@
-"""How a layer's time loop uses the cores: the whole batch on one thread, or its rows split across threads.
+"""How a layer's time loop uses the cores: the whole batch on one thread, its rows split across threads, or
+its hidden units split across threads that wait for each other at every step.
 
 The rows of a batch are independent inside a recurrent layer's time loop (step t of row n reads only row n
 of step t - 1), so the loop can run as k parts of N/k rows each, every part on its own thread over the
@@ -6,6 +7,8 @@ nogil whole-layer kernels, each with a one-thread BLAS; the weight gradients tha
 (the folded embedding's δP) are summed afterwards, and the large products outside the loop (``∂L/∂W_h``,
 the output layer) keep numpy's multi-threaded BLAS. The prototype in issue #25 measured +37% for the LSTM
 at H = 128 on 2 cores, and +11% at H = 512, where each thread streams the whole ``W_h`` from L3 per step.
+The hidden units split (``units``) gives each thread its own columns of ``W_h`` instead, at the price of a
+barrier per step (``lstm_units.py`` has the scheme).
 
 Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch`` |
 ``units``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
