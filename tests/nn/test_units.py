@@ -271,6 +271,17 @@ def test_unit_ranges_follow_the_strategy_and_the_threads(monkeypatch):
     assert all(split.candidates(cell) == ("off", "batch", "units") for cell in ("lstm", "gru", "rnn"))
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="no CPU affinity here")
+def test_max_parts_counts_only_the_cores_this_process_may_run_on(monkeypatch):
+    import os
+    from unroll.nn.kernels import blas
+    monkeypatch.setattr(blas, "threads", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})            # e.g. taskset -c 0
+    assert split.max_parts() == 1 and split.unit_ranges(128, 50, "lstm") is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert split.max_parts() == 3
+
+
 # ----------------------------------------------------------------------------------------------------
 # The barrier (kernels/sync.py)
 

@@ -173,8 +173,11 @@ def _time(stack, strategy, x, params, dhs) -> float:
 
 
 def max_parts() -> int:
-    """The most parts a batch is split into: numpy's BLAS threads now, at most the cores."""
-    return min(blas.threads(), os.cpu_count() or 1)
+    """The most parts a loop is split into: numpy's BLAS threads now, at most the cores this process may run
+    on (its CPU affinity where the platform has one: a units split on more threads than cores waits at
+    every step)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(blas.threads(), cores or 1)
 
 
 def run(task, row_ranges: list[tuple[int, int]], on_error=None) -> list:
