@@ -341,11 +341,14 @@ def test_a_part_that_fails_releases_the_others_and_its_error_reaches_the_caller(
                                _run("numba", "off", 1, monkeypatch, 5, "xw", None)["hs"], rtol=1e-12, atol=1e-12)
 
 
-def test_atomics_add_and_read():
+def test_atomics_add_and_read_and_the_spin_pauses_on_x86():
     a = np.zeros(4, np.int64)
 
     @njit
     def add(a):
         before = sync.fetch_add(a, 2, 5)
+        sync.pause()
         return before, sync.fetch_add(a, 2, -2), sync.load_acquire(a, 2)
     assert add(a) == (0, 5, 3) and a.tolist() == [0, 0, 3, 0]
+    assembly = add.inspect_asm(add.signatures[0])
+    assert ("\tpause" in assembly) == sync.X86 and "lock" in assembly.lower()

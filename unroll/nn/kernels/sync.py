@@ -9,9 +9,10 @@ here the threads wait for each other inside the nogil kernels by watching a shar
   (acq_rel) on element i of a 1-D int64 array, emitted with llvmlite's IRBuilder through
   ``numba.extending.intrinsic``, so the kernels stay ``@njit(cache=True, nogil=True)``;
 - ``barrier(sync, rounds, K)``: the counter sync[COUNT] only grows; a thread arriving at its (rounds+1)-th
-  barrier adds 1 and waits until the count reaches (rounds + 1) K. It spins ``SPINS`` loads, then gives its
-  core away between loads (``sched_yield``, registered with LLVM like kernels/blas.py's gemm, so caching
-  keeps working): on a loaded machine, or with more threads than cores, nobody burns a core forever.
+  barrier adds 1 and waits until the count reaches (rounds + 1) K. It spins ``SPINS`` loads (x86's PAUSE
+  between them), then gives its core away between loads (``sched_yield``, registered with LLVM like
+  kernels/blas.py's gemm, so caching keeps working): on a loaded machine, or with more threads than cores,
+  nobody burns a core forever.
   A part that fails in Python sets sync[ABORT] (``abort``); the barrier then returns False and the
   kernels return early instead of waiting for a thread that will never come.
 
@@ -22,9 +23,11 @@ makes the other threads' slices visible after it.
 from __future__ import annotations
 
 import ctypes
+import platform
 import sys
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -32,7 +35,8 @@ from numba.extending import intrinsic
 from unroll.nn.kernels.mathfn import OPTIONS
 
 COUNT, ABORT, SIZE = 0, 8, 16          # sync's slots: the arrivals and the abort flag, on separate cache lines
-SPINS = 4000                           # loads before the waiting thread starts yielding its core
+SPINS = 2000                           # spins (a load and a pause each) before the waiting thread yields its core
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 _yield = types.ExternalFunction("unroll_sched_yield", types.int32())
 _registered: bool | None = None
@@ -93,6 +97,19 @@ def fetch_add(typingctx, a, i, v):
     return types.int64(a, i, v), codegen
 
 
+@intrinsic
+def pause(typingctx):
+    """x86's PAUSE between two loads of a spin (a hyperthread sibling gets the core's resources, and the loop
+    leaves the pipeline gently when the counter changes); nothing elsewhere."""
+    def codegen(context, builder, sig, args):
+        if X86:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
 @njit(**OPTIONS)
 def barrier(sync, rounds, K):
     """Wait until all K threads have arrived at their (rounds + 1)-th barrier on ``sync``; False when the call
@@ -105,6 +122,7 @@ def barrier(sync, rounds, K):
             return False
         if spins < SPINS:
             spins += 1
+            pause()
         else:
             _yield()
     return True
