@@ -351,4 +351,4 @@ def test_atomics_add_and_read_and_the_spin_pauses_on_x86():
         return before, sync.fetch_add(a, 2, -2), sync.load_acquire(a, 2)
     assert add(a) == (0, 5, 3) and a.tolist() == [0, 0, 3, 0]
     assembly = add.inspect_asm(add.signatures[0])
-    assert ("\tpause" in assembly) == sync.X86 and "lock" in assembly.lower()
+    assert ("\tpause" in assembly) == sync.X86 and (not sync.X86 or "lock" in assembly)   # lock xadd
