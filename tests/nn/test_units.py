@@ -257,8 +257,8 @@ def test_unit_ranges_follow_the_strategy_and_the_threads(monkeypatch):
     monkeypatch.setenv("UNROLL_SPLIT", "units")
     assert split.unit_ranges(128, 50, "lstm") == [(0, 64), (64, 128)]
     assert split.unit_ranges(1, 50, "lstm") is None            # one unit: nothing to split
-    assert split.unit_ranges(200, 50, "lstm") == [(0, 96), (96, 200)]     # boundaries on whole cache lines
-    assert split.unit_ranges(31, 50, "lstm") == [(0, 15), (15, 31)]       # too small to align
+    assert split.unit_ranges(600, 50, "lstm") == [(0, 304), (304, 600)]   # boundaries on whole cache lines
+    assert split.unit_ranges(200, 50, "lstm") == [(0, 100), (100, 200)]   # aligning would unbalance the parts
     for other in ("off", "batch"):
         monkeypatch.setenv("UNROLL_SPLIT", other)
         assert split.unit_ranges(128, 50, "lstm") is None

@@ -42,7 +42,8 @@ from unroll.nn.kernels import blas, calibrate
 STRATEGIES = ("auto", "off", "batch", "units")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
 MIN_UNITS_PER_PART = 1           # units: fewer hidden units than this per thread: do not split
-UNIT_ALIGN = 16                  # units: thread boundaries on multiples of 16 units (64-byte lines in float32)
+UNIT_ALIGN = 16                  # units: boundaries on multiples of 16 units (64-byte lines in float32) when
+                                 # H/k is at least 8 x 16 (64, 128, 256, 512 halve on whole lines anyway)
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch")    # every cell's; UNIT_CELLS add "units" (candidates)
 UNIT_CELLS = ("lstm", "gru", "rnn")
@@ -90,7 +91,7 @@ def unit_ranges(H: int, N: int, cell: str) -> list[tuple[int, int]] | None:
     k = min(max_parts(), H // MIN_UNITS_PER_PART)
     if choice != "units" or k < 2 or not _sync_ok():
         return None
-    if H < UNIT_ALIGN * k:
+    if H < 8 * UNIT_ALIGN * k:                                 # aligning would unbalance the parts by > 6%
         return _ranges(H, k)
     inner = [UNIT_ALIGN * round(H * i / (k * UNIT_ALIGN)) for i in range(1, k)]
     return list(zip([0, *inner], [*inner, H]))
