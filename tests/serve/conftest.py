@@ -85,3 +85,53 @@ def kinds(tmp_path_factory, runs):
     (root / "imported" / "config.json").write_text(json.dumps({**config, "imported": "/models/lm.pt"}))
     (root / "imported" / "metrics.jsonl").unlink()
     return root
+
+
+BUILT = (  # trials of the "built" study: (params, value, state, user attributes)
+    ({"hidden": 8, "dropout": 0.1, "cell": "lstm"}, 2.5, "COMPLETE", {"step": 40, "elapsed": 3.25}),
+    ({"hidden": 32, "dropout": 0.4, "cell": "gru"}, 3.0, "PRUNED", {"step": 10, "elapsed": 0.75}),
+    ({"hidden": 16, "dropout": 0.2, "cell": "gru"}, 2.25, "COMPLETE", {"step": 40, "elapsed": 3.5}),
+    ({"hidden": 4, "dropout": 0.0, "cell": "lstm"}, None, "FAIL", {"error": "--hidden 4: too small"}),
+    ({"hidden": 64, "dropout": 0.3, "cell": "lstm"}, 2.75, "COMPLETE", {"step": 40, "elapsed": 3.0}),
+)
+
+
+def build_study(folder, tuned_trial):
+    """A study written with Optuna's API: BUILT's trials, trial 0's run folder a copy of ``tuned_trial``."""
+    import shutil
+
+    import optuna
+    from unroll.tune import study as studies
+    D = optuna.distributions
+    info = {"task": "lm", "fixed": ["--layers", "1"], "search": "hidden=4..64:log,dropout=0..0.5,cell=lstm|gru",
+            "trial_time": 5.0, "budget": None, "trials": 5, "metric": "loss", "mode": "min", "pruner": "median",
+            "startup_trials": 1, "sampler_seed": 0, "storage": None, "study_name": "built", "cwd": str(folder)}
+    studies.write_info(folder, info)
+    study = studies.open_study(folder, info)
+    dists = {"hidden": D.IntDistribution(4, 64, log=True), "dropout": D.FloatDistribution(0.0, 0.5),
+             "cell": D.CategoricalDistribution(["lstm", "gru"])}
+    for k, (params, value, state, attrs) in enumerate(BUILT):
+        argv = ["--task", "lm", "--layers", "1", "--hidden", str(params["hidden"]), "--dropout",
+                repr(params["dropout"]), "--cell", params["cell"], "--max-time", "5"]
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=value, state=getattr(optuna.trial.TrialState, state),
+            user_attrs={**attrs, "argv": argv, "run": str(folder / "trials" / f"{k:04d}")},
+            intermediate_values={} if value is None else {10: value}))
+    study._storage.engine.dispose() if hasattr(study._storage, "engine") else None
+    shutil.copytree(tuned_trial, folder / "trials" / "0000")
+
+
+@pytest.fixture(scope="session")
+def studies(tmp_path_factory):
+    """RUNS_DIR holding two tuning studies: "tuned" (3 trials of `unroll tune` on a tiny language model) and
+    "group/built" (BUILT's five trials, written with Optuna's API: complete, pruned and failed)."""
+    pytest.importorskip("optuna")
+    from unroll.runs import lock
+    data, root = tmp_path_factory.mktemp("sdata"), tmp_path_factory.mktemp("studies")
+    (data / "text.txt").write_text(TEXT, encoding="utf-8")
+    assert main(["tune", "--out", str(root / "tuned"), "--search", "hidden=4..12:log,lr=1e-3..3e-2:log,cell=lstm|gru",
+                 "--trials", "3", "--sampler-seed", "0", "--pruner", "none", "--data", str(data / "text.txt"),
+                 "--layers", "1", "--seq-len", "8", "--batch", "2", "--eval-every", "2", "--max-steps", "4"]) == 0
+    lock.release(root / "tuned")                 # the tune ran in this process: its study lock goes with it
+    build_study(root / "group" / "built", root / "tuned" / "trials" / "0000")
+    return root

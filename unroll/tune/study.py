@@ -23,6 +23,7 @@ is retried once (RetryFailedTrialCallback).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -81,6 +82,41 @@ def storage(study_dir: Path, info: dict):
         return opt.storages.RDBStorage(info["storage"], heartbeat_interval=HEARTBEAT, grace_period=GRACE, **callback)
     url = f"sqlite:///{(Path(study_dir) / DB).resolve()}"
     return opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+@contextlib.contextmanager
+def reading(study_dir: Path, info: dict):
+    """``with reading(STUDY, info) as study``: the study as it stands, only to read (unroll serve): its own
+    study.db opened read-only by SQLite itself (a ``file:`` URI with ``mode=ro``; no table created, nothing
+    migrated, so nothing can be written), closed at the end. A ValueError in one line for a study kept in
+    --storage, one with no study.db yet, or an unreadable one."""
+    from urllib.parse import quote
+    opt = optuna()
+    if info.get("storage"):
+        raise ValueError(f"study {Path(study_dir).name} keeps its trials in its --storage; only a study's own "
+                         f"{DB} is read here (unroll tune STUDY --report reads the storage)")
+    path = (Path(study_dir) / DB).resolve()
+    if not path.is_file():
+        raise ValueError(f"study {Path(study_dir).name} has no {DB} yet")
+    url = f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+    try:
+        store = opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 5}},
+                                        skip_table_creation=True)
+        study = opt.load_study(study_name=info["study_name"], storage=store, sampler=opt.samplers.RandomSampler())
+    except Exception as err:                     # sqlalchemy's errors, Optuna's KeyError for an unknown name
+        raise ValueError(f"study {Path(study_dir).name}: {DB} cannot be read ({_first_line(err)})") from None
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        yield study
+    except SQLAlchemyError as err:               # locked past the timeout, a damaged file ...
+        raise ValueError(f"study {Path(study_dir).name}: {DB} cannot be read ({_first_line(err)})") from None
+    finally:
+        store.engine.dispose()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return type(err).__name__ + (f": {text.splitlines()[0][:200]}" if text else "")
 
 
 def open_study(study_dir: Path, info: dict, worker: int = 0):
