@@ -117,7 +117,6 @@ def build_study(folder, tuned_trial):
             params=params, distributions=dists, value=value, state=getattr(optuna.trial.TrialState, state),
             user_attrs={**attrs, "argv": argv, "run": str(folder / "trials" / f"{k:04d}")},
             intermediate_values={} if value is None else {10: value}))
-    study._storage.engine.dispose() if hasattr(study._storage, "engine") else None
     shutil.copytree(tuned_trial, folder / "trials" / "0000")
 
 

@@ -115,6 +115,9 @@ def reading(study_dir: Path, info: dict):
 
 
 def _first_line(err: Exception) -> str:
+    """The first line of the innermost cause (sqlite3's "file is not a database", not Optuna's wrapper)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
     text = str(err).strip()
     return type(err).__name__ + (f": {text.splitlines()[0][:200]}" if text else "")
 
