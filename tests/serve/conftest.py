@@ -15,6 +15,17 @@ TEXT = ('First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n
 SENTENCES = "".join(f"the {w} film was {w} and the story is good\n" for w in ("good", "bad", "fine", "dull") * 10)
 
 
+@pytest.fixture(scope="module")
+def driver(request):
+    """Headless Chromium for a page-test module (``driver_or_fail``: no browser is a failure, never a skip),
+    its window the module's WINDOW (width, height; default 1250 x 950: the screenshots' size)."""
+    from tests.analysis.test_viz_page import driver_or_fail
+    d = driver_or_fail()
+    d.set_window_size(*getattr(request.module, "WINDOW", (1250, 950)))
+    yield d
+    d.quit()
+
+
 def load(run_dir):
     """(task, model) of a run's latest checkpoint, as `unroll eval` reads it."""
     from unroll.runs import load as load_run

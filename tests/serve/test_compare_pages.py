@@ -11,16 +11,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.analysis.test_viz_page import driver_or_fail
 from tests.serve.test_pages import rows, serving, shot, wait
 
 
-@pytest.fixture(scope="module")
-def driver():
-    d = driver_or_fail()
-    d.set_window_size(1250, 1100)
-    yield d
-    d.quit()
+WINDOW = (1250, 1100)                    # conftest's driver: a taller window for the compare pictures
 
 
 @pytest.fixture(scope="module")

@@ -44,9 +44,11 @@
   }
   function history(d) {
     const pick = (s) => d.trials.filter((t) => t.state === s && t.value !== null).map((t) => [t.number, t.value]);
-    let running = null;
-    const better = d.mode === "max" ? Math.max : Math.min;
-    const bests = pick("complete").map(([n, v]) => [n, running = running === null ? v : better(running, v)]);
+    const better = d.mode === "max" ? Math.max : Math.min, bests = [];        // a step at each new best
+    for (const [n, v] of pick("complete")) {
+      const last = bests.length ? bests[bests.length - 1][1] : v;
+      bests.push([n, last], [n, better(last, v)]);
+    }
     Chart.draw($("history"), [                        // width "0": dots alone, no line between trials
       {label: "complete", colour: COLOUR.complete, points: pick("complete"), cls: "complete", dots: true, width: "0"},
       {label: "pruned", colour: COLOUR.pruned, points: pick("pruned"), cls: "pruned", dots: true, width: "0"},
