@@ -25,7 +25,6 @@ from pathlib import Path
 from unroll.runs import RunFolder, lock, safety
 
 MAX_DEPTH = 4                  # run folders are looked for this many levels below RUNS_DIR
-SIZE_KEYS = ("num_layers", "hidden_size", "hidden", "cell")
 
 
 class NotFound(LookupError):
@@ -121,15 +120,12 @@ class RowCache:
 
 
 def size_of(config: dict) -> dict:
-    """{"cell", "layers", "hidden"} from the network section, else whichever section names them (the
-    long-term task's "model" section of one layer says "hidden")."""
-    sections = [config.get("network"), *config.values()]
-    for section in sections:
-        if isinstance(section, dict) and any(k in section for k in SIZE_KEYS):
-            hidden = section.get("hidden_size", section.get("hidden"))
-            layers = section.get("num_layers", 1 if hidden is not None else None)
-            return {"cell": section.get("cell"), "layers": layers, "hidden": hidden}
-    return {"cell": None, "layers": None, "hidden": None}
+    """{"cell", "layers", "hidden"} of the network section, which every config.json has once
+    ``RunFolder.read_config`` upgraded it (a long-term run of format 4 names no layer count: it has one)."""
+    network = config.get("network") if isinstance(config.get("network"), dict) else {}
+    hidden = network.get("hidden_size")
+    return {"cell": network.get("cell"), "layers": network.get("num_layers", 1 if hidden is not None else None),
+            "hidden": hidden}
 
 
 def selection(folder: RunFolder, steps: list[dict]) -> dict:
