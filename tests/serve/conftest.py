@@ -104,11 +104,13 @@ BUILT = (  # trials of the "built" study: (params, value, state, user attributes
     ({"hidden": 16, "dropout": 0.2, "cell": "gru"}, 2.25, "COMPLETE", {"step": 40, "elapsed": 3.5}),
     ({"hidden": 4, "dropout": 0.0, "cell": "lstm"}, None, "FAIL", {"error": "--hidden 4: too small"}),
     ({"hidden": 64, "dropout": 0.3, "cell": "lstm"}, 2.75, "COMPLETE", {"step": 40, "elapsed": 3.0}),
+    ({"hidden": 12, "dropout": 0.05, "cell": "lstm"}, None, "RUNNING", {}),      # its run: tuned's trial 1
 )
 
 
-def build_study(folder, tuned_trial):
-    """A study written with Optuna's API: BUILT's trials, trial 0's run folder a copy of ``tuned_trial``."""
+def build_study(folder, tuned):
+    """A study written with Optuna's API: BUILT's trials; the run folders of trials 0 and 5 are copies of
+    the tuned study's trials 0 and 1 (the others have none)."""
     import shutil
 
     import optuna
@@ -128,13 +130,14 @@ def build_study(folder, tuned_trial):
             params=params, distributions=dists, value=value, state=getattr(optuna.trial.TrialState, state),
             user_attrs={**attrs, "argv": argv, "run": str(folder / "trials" / f"{k:04d}")},
             intermediate_values={} if value is None else {10: value}))
-    shutil.copytree(tuned_trial, folder / "trials" / "0000")
+    shutil.copytree(tuned / "trials" / "0000", folder / "trials" / "0000")
+    shutil.copytree(tuned / "trials" / "0001", folder / "trials" / "0005")
 
 
 @pytest.fixture(scope="session")
 def studies(tmp_path_factory):
     """RUNS_DIR holding two tuning studies: "tuned" (3 trials of `unroll tune` on a tiny language model) and
-    "group/built" (BUILT's five trials, written with Optuna's API: complete, pruned and failed)."""
+    "group/built" (BUILT's six trials, written with Optuna's API: complete, pruned, failed and running)."""
     pytest.importorskip("optuna")
     from unroll.runs import lock
     data, root = tmp_path_factory.mktemp("sdata"), tmp_path_factory.mktemp("studies")
@@ -143,5 +146,5 @@ def studies(tmp_path_factory):
                  "--trials", "3", "--sampler-seed", "0", "--pruner", "none", "--data", str(data / "text.txt"),
                  "--layers", "1", "--seq-len", "8", "--batch", "2", "--eval-every", "2", "--max-steps", "4"]) == 0
     lock.release(root / "tuned")                 # the tune ran in this process: its study lock goes with it
-    build_study(root / "group" / "built", root / "tuned" / "trials" / "0000")
+    build_study(root / "group" / "built", root / "tuned")
     return root

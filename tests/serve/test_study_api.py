@@ -29,20 +29,21 @@ def records(run):
 
 def test_studies_are_found_and_their_trials_are_runs(studies):
     assert S.discover(studies) == ["group/built", "tuned"]
-    assert R.discover(studies) == ["group/built/trials/0000", "tuned/trials/0000", "tuned/trials/0001",
-                                   "tuned/trials/0002"]
+    assert R.discover(studies) == ["group/built/trials/0000", "group/built/trials/0005", "tuned/trials/0000",
+                                   "tuned/trials/0001", "tuned/trials/0002"]
 
 
 def test_the_study_list(client):
     rows = {r["name"]: r for r in client.get("/api/studies").json()["studies"]}
     assert rows["group/built"] == {"name": "group/built", "running": False, "task": "lm", "metric": "valid_loss",
                                    "mode": "min", "params": ["cell", "dropout", "hidden"],
-                                   "counts": {"complete": 3, "pruned": 1, "fail": 1}, "trials": 5, "best": 2.25,
+                                   "counts": {"complete": 3, "pruned": 1, "fail": 1, "running": 1}, "trials": 6,
+                                   "best": 2.25,
                                    "best_trial": 2}
     assert rows["tuned"]["counts"] == {"complete": 3} and rows["tuned"]["params"] == ["cell", "hidden", "lr"]
 
 
-def test_a_built_study_with_every_state(client):
+def test_a_built_study_with_every_state(client, studies):
     d = client.get("/api/study/group/built").json()
     assert (d["name"], d["task"], d["metric"], d["mode"], d["trial_time"]) == ("group/built", "lm", "valid_loss", "min", 5.0)
     assert d["params"] == [
@@ -51,9 +52,12 @@ def test_a_built_study_with_every_state(client):
         {"name": "hidden", "kind": "int", "log": True, "low": 4, "high": 64, "choices": None}]
     assert [(t["number"], t["state"], t["value"], t["params"]) for t in d["trials"]] == \
         [(k, state.lower(), value, params) for k, (params, value, state, _) in enumerate(BUILT)]
-    assert [(t["step"], t["elapsed"], t["error"]) for t in d["trials"]] == \
-        [(a.get("step"), a.get("elapsed"), a.get("error")) for _, _, _, a in BUILT]
-    assert [t["run"] for t in d["trials"]] == ["group/built/trials/0000", None, None, None, None]   # only 0000 has a folder
+    assert [(t["step"], t["elapsed"], t["error"]) for t in d["trials"][:5]] == \
+        [(a.get("step"), a.get("elapsed"), a.get("error")) for _, _, _, a in BUILT[:5]]
+    last = records(studies / "group/built/trials/0005")[-1]          # a running trial: its run folder's now
+    assert (d["trials"][5]["step"], d["trials"][5]["elapsed"]) == (4, last["elapsed"]) and last["step"] == 4
+    assert [t["run"] for t in d["trials"]] == ["group/built/trials/0000", None, None, None, None,
+                                               "group/built/trials/0005"]             # the folders that exist
     best = d["best"]
     assert (best["number"], best["value"], best["params"]) == (2, 2.25, {"hidden": 16, "dropout": 0.2, "cell": "gru"})
     assert best["command"] == ("unroll train --task lm --layers 1 --hidden 16 --dropout 0.2 --cell gru --max-time 5 "
@@ -122,7 +126,7 @@ def test_the_data_follows_a_growing_study(studies, tmp_path):
     from unroll.tune import study as T
     shutil.copytree(studies / "group" / "built", tmp_path / "r" / "s")
     c = TestClient(create_app(tmp_path / "r"), raise_server_exceptions=False)
-    assert len(c.get("/api/study/s").json()["trials"]) == 5
+    assert len(c.get("/api/study/s").json()["trials"]) == 6
     folder = tmp_path / "r" / "s"
     study = T.open_study(folder, T.read_info(folder))
     first = study.get_trials()[0]
@@ -130,5 +134,5 @@ def test_the_data_follows_a_growing_study(studies, tmp_path):
                                               value=2.0, user_attrs={"argv": ["--task", "lm", "--hidden", "12"]}))
     os.utime(folder / "study.db", ns=(1, 1))         # a new mtime even on a coarse clock: the cache's key
     d = c.get("/api/study/s").json()
-    assert len(d["trials"]) == 6 and (d["best"]["number"], d["best"]["value"]) == (5, 2.0)
-    assert d["best"]["command"] == "unroll train --task lm --hidden 12 --out runs/tune-trial-5"
+    assert len(d["trials"]) == 7 and (d["best"]["number"], d["best"]["value"]) == (6, 2.0)
+    assert d["best"]["command"] == "unroll train --task lm --hidden 12 --out runs/tune-trial-6"

@@ -4,6 +4,7 @@ and command line, and one scatter per searched setting with one mark per finishe
 crosses; a log axis for a :log range, one column per choice). With ``UNROLL_SCREENSHOTS=DIR`` it saves
 docs/serve.md's picture of the page."""
 
+import json
 import math
 
 import pytest
@@ -33,22 +34,25 @@ def test_the_runs_page_lists_the_studies(driver, base):
     assert [r.get_attribute("data-name") for r in driver.find_elements(By.CSS_SELECTOR, "#studies tr.study")] == \
         ["group/built", "tuned"]
     assert texts(driver, "#studies tr.study[data-name='group/built'] td")[:5] == \
-        ["group/built", "lm", "valid_loss \u2193", "3 complete, 1 pruned, 1 fail", "2.2500 (trial 2)"]
+        ["group/built", "lm", "valid_loss \u2193", "3 complete, 1 pruned, 1 fail, 1 running", "2.2500 (trial 2)"]
     driver.find_element(By.LINK_TEXT, "group/built").click()
     wait(driver, lambda d: d.find_element(By.TAG_NAME, "h2").text == "study group/built")
 
 
-def test_a_study_page_shows_trials_best_and_the_metric_against_each_setting(driver, base):
+def test_a_study_page_shows_trials_best_and_the_metric_against_each_setting(driver, base, studies):
     driver.get(base + "/study/group/built")
-    wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "5")
+    wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "6")
     head = texts(driver, "#trials tr:first-child th")
     assert head == ["trial", "state", "cell", "dropout", "hidden", "valid_loss", "steps", "seconds", "run", ""]
     rows = driver.execute_script("return [...document.querySelectorAll('#trials tr.trial')]"
                                  ".map(r => [...r.children].slice(0, 8).map(c => c.textContent))")
     assert rows == [[str(k), state.lower(), p["cell"], f"{p['dropout']:g}", str(p["hidden"]),
                      "" if v is None else f"{v:g}", str(a.get("step", "")), f"{a['elapsed']:g}" if "elapsed" in a else ""]
-                    for k, (p, v, state, a) in enumerate(BUILT)]
-    assert texts(driver, "#trials tr.trial td:nth-child(9)") == ["group/built/trials/0000", "", "", "", ""]
+                    for k, (p, v, state, a) in enumerate(BUILT[:5])] + [["5", "running", "lstm", "0.05", "12", "", "4", rows[5][7]]]
+    elapsed = json.loads((studies / "tuned/trials/0001/metrics.jsonl").read_text().splitlines()[-1])["elapsed"]
+    assert float(rows[5][7]) == pytest.approx(elapsed, rel=1e-4)            # the running trial's run, read now
+    assert texts(driver, "#trials tr.trial td:nth-child(9)") == ["group/built/trials/0000", "", "", "", "",
+                                                                 "group/built/trials/0005"]
     assert texts(driver, "#trials tr.chosen td:first-child") == ["2"]                       # the best, in bold
     assert driver.find_element(By.ID, "bestvalue").text == "2.25"
     assert dict(zip(texts(driver, "#bestsettings td:first-child"), texts(driver, "#bestsettings td:last-child"))) == \

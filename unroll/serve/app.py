@@ -112,7 +112,9 @@ class Server:
             folder = studies.resolve(self.root, name)
         except runs.NotFound:
             raise probes.Refused(404, "no study folder of that name") from None
-        return self.studies.data(self.root, name, folder)
+        locks = runs.held_locks()
+        return studies.live(self.studies.data(self.root, name, folder),
+                            lambda run: self.table.row(run, self.root / run, locks))
 
     def compare(self, names: list[str], group: str | None) -> dict:
         """GET /api/compare (serve/compare.py): the runs ``names`` (every run when empty) side by side."""

@@ -82,6 +82,20 @@ def trial_run(root: Path, study: str, number: int) -> str | None:
     return name
 
 
+def live(data: dict, row_of) -> dict:
+    """``data`` with each running trial's steps and seconds as its run folder has them now (``row_of(run)``:
+    its runs-table row, serve/runs.RowCache); Optuna records them only when a trial ends."""
+    if not any(t["state"] == "running" and t["run"] for t in data["trials"]):
+        return data
+    trials = []
+    for t in data["trials"]:
+        if t["state"] == "running" and t["run"]:
+            now = row_of(t["run"])
+            t = {**t, "step": now["step"], "elapsed": now["elapsed"]}
+        trials.append(t)
+    return {**data, "trials": trials}
+
+
 def row(root: Path, name: str, cache: StudyCache, locks: set[str] | None) -> dict:
     """One line of the study list: {"name", "running", "task", "metric", "mode", "params", "counts",
     "trials", "best", "best_trial"}, or {"name", "running", "error"} for a study that cannot be read."""
