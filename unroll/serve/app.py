@@ -91,7 +91,7 @@ class Server:
         self.limits, self.slots = limits or probes.Limits(), Slots(slots, wait_s)
         self.models, self.logs = runs.ModelCache(checkpoint=checkpoint), runs.MetricsCache()
         self.table = runs.RowCache(self.logs)                     # the runs table's rows, kept while unchanged
-        self.studies = studies.StudyCache()                      # each study's data, kept while unchanged
+        self.studies = studies.Studies(self.root, self.table)     # the study list, each study's data
 
     def folder(self, name: str) -> Path:
         return runs.resolve(self.root, name)
@@ -102,19 +102,6 @@ class Server:
     def rows(self) -> list[dict]:
         locks = runs.held_locks()
         return [self.table.row(name, self.root / name, locks) for name in runs.discover(self.root)]
-
-    def study_rows(self) -> list[dict]:
-        locks = runs.held_locks()
-        return [studies.row(self.root, name, self.studies, locks) for name in studies.discover(self.root)]
-
-    def study(self, name: str) -> dict:
-        try:
-            folder = studies.resolve(self.root, name)
-        except runs.NotFound:
-            raise probes.Refused(404, "no study folder of that name") from None
-        locks = runs.held_locks()
-        return studies.live(self.studies.data(self.root, name, folder),
-                            lambda run: self.table.row(run, self.root / run, locks))
 
     def compare(self, names: list[str], group: str | None) -> dict:
         """GET /api/compare (serve/compare.py): the runs ``names`` (every run when empty) side by side."""
@@ -165,14 +152,14 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
 
     async def study_page(request):
         name = request.path_params["name"]
-        await run_in_threadpool(server.study, name)              # 404 / 422 before a page that cannot fill
+        await run_in_threadpool(server.studies.get, name)        # 404 / 422 before a page that cannot fill
         return HTMLResponse(pages.study_page(name))
 
     async def api_studies(request):
-        return JSON({"studies": await run_in_threadpool(server.study_rows)})
+        return JSON({"studies": await run_in_threadpool(server.studies.rows)})
 
     async def api_study(request):
-        return JSON(await run_in_threadpool(server.study, request.path_params["name"]))
+        return JSON(await run_in_threadpool(server.studies.get, request.path_params["name"]))
 
     async def api_metrics(request):
         name = request.path_params["name"]

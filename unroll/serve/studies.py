@@ -8,8 +8,9 @@ unroll/tune: tune.json by ``study.read_info``, study.db by ``report.data`` (SQLi
 (``objective.trial_folder``), is an ordinary run: its page is /run/STUDY/trials/NNNN when ``runs.resolve``
 accepts it (a trial that never started, or one run on another machine with --storage, has none here).
 
-``StudyCache`` keeps each study's data while its tune.json and study.db are unchanged (SQLite rewrites the
-file, so its mtime moves, whenever a trial is written); the study list reads every study through it.
+``Studies`` answers the app (the study list, a study's data); ``StudyCache`` keeps each study's data while
+its tune.json and study.db are unchanged (SQLite rewrites the file, so its mtime moves, whenever a trial
+is written).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from unroll.runs import lock, safety
 from unroll.serve import runs
+from unroll.tasks.probes import Refused
 from unroll.tune.study import DB, INFO         # Optuna itself is imported only when a study is read
 
 
@@ -110,3 +112,23 @@ def row(root: Path, name: str, cache: StudyCache, locks: set[str] | None) -> dic
             "mode": data["mode"], "params": [p["name"] for p in data["params"]], "counts": data["counts"],
             "trials": len(data["trials"]), "best": best["value"] if best else None,
             "best_trial": best["number"] if best else None}
+
+
+class Studies:
+    """The studies under RUNS_DIR for the app: ``rows()`` (GET /api/studies) and ``get(name)`` (GET
+    /api/study/NAME: a 404 Refused for a name that is no study folder); ``table``: the runs table's rows."""
+
+    def __init__(self, root: Path, table: runs.RowCache):
+        self.root, self.table, self.cache = Path(root), table, StudyCache()
+
+    def rows(self) -> list[dict]:
+        locks = runs.held_locks()
+        return [row(self.root, name, self.cache, locks) for name in discover(self.root)]
+
+    def get(self, name: str) -> dict:
+        try:
+            folder = resolve(self.root, name)
+        except runs.NotFound:
+            raise Refused(404, "no study folder of that name") from None
+        locks = runs.held_locks()
+        return live(self.cache.data(self.root, name, folder), lambda run: self.table.row(run, self.root / run, locks))
