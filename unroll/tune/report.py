@@ -131,15 +131,16 @@ def _trial(t) -> dict:
 
 def _params(trials) -> list[dict]:
     """Each searched parameter as its trials' distributions say (the first trial that sampled it), sorted."""
+    from unroll.tune.study import optuna
+    kinds = optuna().distributions
     found = {}
     for t in trials:
         for name, d in t.distributions.items():
             found.setdefault(name, d)
     out = []
     for name, d in sorted(found.items()):
-        choices = getattr(d, "choices", None)
-        out.append({"name": name, "kind": "choice" if choices is not None else
-                    "int" if type(d).__name__.startswith("Int") else "float",
-                    "log": bool(getattr(d, "log", False)), "low": getattr(d, "low", None),
-                    "high": getattr(d, "high", None), "choices": list(choices) if choices is not None else None})
+        choice = isinstance(d, kinds.CategoricalDistribution)
+        out.append({"name": name, "kind": "choice" if choice else "int" if isinstance(d, kinds.IntDistribution)
+                    else "float", "log": bool(getattr(d, "log", False)), "low": getattr(d, "low", None),
+                    "high": getattr(d, "high", None), "choices": list(d.choices) if choice else None})
     return out

@@ -99,13 +99,16 @@ def reading(study_dir: Path, info: dict):
     if not path.is_file():
         raise ValueError(f"study {Path(study_dir).name} has no {DB} yet")
     url = f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+    from sqlalchemy.exc import SQLAlchemyError
+    store = None
     try:
         store = opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 5}},
                                         skip_table_creation=True)
         study = opt.load_study(study_name=info["study_name"], storage=store, sampler=opt.samplers.RandomSampler())
-    except Exception as err:                     # sqlalchemy's errors, Optuna's KeyError for an unknown name
+    except (SQLAlchemyError, opt.exceptions.OptunaError, KeyError, RuntimeError) as err:
+        if store is not None:                    # KeyError: no study of that name; RuntimeError: an old schema
+            store.engine.dispose()
         raise ValueError(f"study {Path(study_dir).name}: {DB} cannot be read ({_first_line(err)})") from None
-    from sqlalchemy.exc import SQLAlchemyError
     try:
         yield study
     except SQLAlchemyError as err:               # locked past the timeout, a damaged file ...
