@@ -7,8 +7,8 @@ attention; class probabilities along the input; tags). Starlette served by uvico
 
 Modules: ``runs`` (safe run names, summary rows, the metrics and model caches; every file is read through
 ``unroll.runs.RunFolder``), ``compare`` (settings side by side, the ones that differ, each metric's best and
-last, groups by a setting), ``studies`` (the tuning studies under RUNS_DIR, read through unroll/tune's
-``report.data`` with study.db opened read-only), ``pages`` (the server-rendered HTML), ``app`` (routes and
+last, groups by a setting), ``studies`` (the tuning studies under RUNS_DIR, read through
+unroll/tune/folder.py, study.db opened read-only), ``pages`` (the server-rendered HTML), ``app`` (routes and
 refusals), ``static/`` (the shared plain JavaScript and CSS: chart.js draws curves and bands and holds the
 page scripts' common kit, parallel.js the parallel coordinates, scatter.js a study's scatters; no build
 step, nothing from another host). What each task's page asks of a model is the task's own (``Task.page``:

@@ -7,7 +7,7 @@
     GET  /page/TASK.js                   the script of a task's page
     GET  /api/runs                       [summary row] of every run folder under RUNS_DIR
     GET  /api/studies                    [study row] of every study folder (unroll tune) under RUNS_DIR
-    GET  /api/study/NAME                 the study's trials, parameters and best trial (tune/report.py's data)
+    GET  /api/study/NAME                 the study's trials, parameters and best trial (tune/folder.py's data)
     GET  /api/compare?runs=A,B&group=S  the runs' settings (which differ), each metric's best and last,
                                          the runs grouped by setting S (every run when runs is empty)
     GET  /api/run/NAME/metrics           {"name", "task", "records": [metrics.jsonl records]}

@@ -3,9 +3,9 @@
 A study's *name* is its folder's path under RUNS_DIR (``studies/lm``), checked part by part as a run's is
 (``runs.resolve``): real folders all the way, a regular tune.json in the last one, and its study.db (with
 its journal), where there is one, a regular file, never a link. The server reads a study only through
-unroll/tune: tune.json by ``study.read_info``, study.db by ``report.data`` (SQLite opened read-only,
-``study.reading``: nothing is created or migrated). Each trial's run folder, STUDY/trials/NNNN
-(``objective.trial_folder``), is an ordinary run: its page is /run/STUDY/trials/NNNN when ``runs.resolve``
+unroll/tune/folder.py: ``folder.data`` (tune.json by ``read_info``, study.db opened read-only by SQLite,
+``reading``: nothing is created or migrated). Each trial's run folder, STUDY/trials/NNNN
+(``folder.trial_folder``), is an ordinary run: its page is /run/STUDY/trials/NNNN when ``runs.resolve``
 accepts it (a trial that never started, or one run on another machine with --storage, has none here).
 
 ``Studies`` answers the app (the study list, a study's data); ``StudyCache`` keeps each study's data while
@@ -22,7 +22,8 @@ from pathlib import Path
 from unroll.runs import lock, safety
 from unroll.serve import runs
 from unroll.tasks.probes import Refused
-from unroll.tune.study import DB, INFO         # Optuna itself is imported only when a study is read
+from unroll.tune import folder as tune_folder   # Optuna itself is imported only when a study is read
+from unroll.tune.folder import DB, INFO
 
 
 def is_study_folder(path: Path) -> bool:
@@ -51,7 +52,7 @@ def _stat(path: Path):
 
 
 class StudyCache:
-    """Each study's ``report.data``, with the run name of each trial's folder ("run", None where it has
+    """Each study's ``folder.data``, with the run name of each trial's folder ("run", None where it has
     none), kept while its tune.json and study.db are unchanged. A study that cannot be read is a ValueError
     (one line: Optuna missing, --storage, no study.db yet, a damaged file)."""
 
@@ -64,8 +65,7 @@ class StudyCache:
             kept = self.items.get(str(folder))
         if kept is not None and kept[0] == key:
             return kept[1]
-        from unroll.tune import report
-        data = {"name": name, **report.data(folder)}
+        data = {"name": name, **tune_folder.data(folder)}
         for trial in (*data["trials"], *([data["best"]] if data["best"] else [])):
             trial["run"] = trial_run(root, name, trial["number"])
         with self.lock:
@@ -75,8 +75,7 @@ class StudyCache:
 
 def trial_run(root: Path, study: str, number: int) -> str | None:
     """The run name of trial ``number``'s folder under RUNS_DIR, or None when there is no run folder there."""
-    from unroll.tune.objective import trial_folder
-    name = trial_folder(Path(study), number).as_posix()
+    name = tune_folder.trial_folder(Path(study), number).as_posix()
     try:
         runs.resolve(root, name)
     except runs.NotFound:

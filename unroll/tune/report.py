@@ -1,12 +1,13 @@
 """`unroll tune STUDY --report`: the trials table, the best trial as an `unroll train` command line, the
 parameters' importances (Optuna's default evaluator, PED-ANOVA) and STUDY/report.png (each trial's value
-with the best so far; each trial's validations by step, pruned ones dashed). ``data(STUDY)``: the same
-study as plain data, read without writing (unroll serve's study page)."""
+with the best so far; each trial's validations by step, pruned ones dashed). The same study as plain data,
+read without writing, is ``folder.data``."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
+
+from unroll.tune.folder import command_line
 
 PLOT = "report.png"
 
@@ -34,11 +35,6 @@ def render(study_dir: Path) -> str:
     lines += ["", importances(study, opt, len(complete))]
     lines.append(f"plot: {plot(study_dir, trials, study, opt, key)}")
     return "\n".join(lines)
-
-
-def command_line(trial) -> str:
-    """The trial as the `unroll train` command that trains the same settings again."""
-    return "unroll train " + shlex.join([*trial.user_attrs["argv"], "--out", f"runs/tune-trial-{trial.number}"])
 
 
 def table(trials, key: str) -> list[str]:
@@ -98,49 +94,3 @@ def plot(study_dir: Path, trials, study, opt, key: str) -> Path:
     plt.close(fig)
     return out
 
-
-def data(study_dir: Path) -> dict:
-    """The study as plain data, read without writing (``study.reading``; unroll serve's study page)::
-
-        {"task", "metric": "valid_<metric>", "mode": "min" | "max", "fixed", "search", "trial_time",
-         "params": [{"name", "kind": "float" | "int" | "choice", "log", "low", "high", "choices"}],
-         "counts": {state: n}, "trials": [trial], "best": trial with "command", or None}
-        trial: {"number", "state", "value", "params", "step", "elapsed", "retry_of", "error"}
-
-    A pruned trial's value is its last reported validation (Optuna's); a failed one's is None."""
-    from unroll.tune import study as studies
-    info = studies.read_info(study_dir)
-    with studies.reading(study_dir, info) as study:
-        trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    best = (max if info["mode"] == "max" else min)(complete, key=lambda t: t.value) if complete else None
-    states = [t.state.name.lower() for t in trials]
-    return {"task": info["task"], "metric": f"valid_{info['metric']}", "mode": info["mode"],
-            "fixed": info["fixed"], "search": info["search"], "trial_time": info.get("trial_time"),
-            "params": _params(trials), "counts": {s: states.count(s) for s in dict.fromkeys(states)},
-            "trials": [_trial(t) for t in trials],
-            "best": None if best is None else
-            {**_trial(best), "command": command_line(best) if "argv" in best.user_attrs else None}}
-
-
-def _trial(t) -> dict:
-    return {"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
-            "step": t.user_attrs.get("step"), "elapsed": t.user_attrs.get("elapsed"),
-            "retry_of": t.user_attrs.get("retry_of"), "error": t.user_attrs.get("error")}
-
-
-def _params(trials) -> list[dict]:
-    """Each searched parameter as its trials' distributions say (the first trial that sampled it), sorted."""
-    from unroll.tune.study import optuna
-    kinds = optuna().distributions
-    found = {}
-    for t in trials:
-        for name, d in t.distributions.items():
-            found.setdefault(name, d)
-    out = []
-    for name, d in sorted(found.items()):
-        choice = isinstance(d, kinds.CategoricalDistribution)
-        out.append({"name": name, "kind": "choice" if choice else "int" if isinstance(d, kinds.IntDistribution)
-                    else "float", "log": bool(getattr(d, "log", False)), "low": getattr(d, "low", None),
-                    "high": getattr(d, "high", None), "choices": list(d.choices) if choice else None})
-    return out

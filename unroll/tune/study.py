@@ -23,7 +23,6 @@ is retried once (RetryFailedTrialCallback).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -32,37 +31,10 @@ import time
 import warnings
 from pathlib import Path
 
-INFO, DB = "tune.json", "study.db"
-FORMAT = 1
+from unroll.tune.folder import DB, FORMAT, INFO, optuna, read_info, write_info  # noqa: F401 (the folder's own)
+
 HEARTBEAT, GRACE = 60, 180
 MAX_FAILURES = 3         # trials in a row that fail with a reason stop the study (bad data ...)
-
-
-def optuna():
-    """The optuna module, or the one-line error that says how to install it."""
-    try:
-        import optuna as module
-    except ImportError:
-        raise ValueError("unroll tune needs Optuna: pip install 'unroll[tune]' (or pip install optuna)") from None
-    module.logging.set_verbosity(module.logging.WARNING)
-    return module
-
-
-def write_info(study_dir: Path, info: dict) -> None:
-    from unroll.runs.checkpoint import write_json_atomic
-    study_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(study_dir / INFO, {"format": FORMAT, **info})
-
-
-def read_info(study_dir: Path) -> dict:
-    from unroll.runs.checkpoint import read_json
-    path = Path(study_dir) / INFO
-    if not path.is_file():
-        raise ValueError(f"{study_dir} is not a study folder (it has no {INFO}; start one with unroll tune --out)")
-    info = read_json(path, "study")
-    if info.get("format") != FORMAT:
-        raise ValueError(f"study {path} has format {info.get('format')}; this unroll reads format {FORMAT}")
-    return info
 
 
 def lock(study_dir: Path) -> None:
@@ -82,47 +54,6 @@ def storage(study_dir: Path, info: dict):
         return opt.storages.RDBStorage(info["storage"], heartbeat_interval=HEARTBEAT, grace_period=GRACE, **callback)
     url = f"sqlite:///{(Path(study_dir) / DB).resolve()}"
     return opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-
-
-@contextlib.contextmanager
-def reading(study_dir: Path, info: dict):
-    """``with reading(STUDY, info) as study``: the study as it stands, only to read (unroll serve): its own
-    study.db opened read-only by SQLite itself (a ``file:`` URI with ``mode=ro``; no table created, nothing
-    migrated, so nothing can be written), closed at the end. A ValueError in one line for a study kept in
-    --storage, one with no study.db yet, or an unreadable one."""
-    from urllib.parse import quote
-    opt = optuna()
-    if info.get("storage"):
-        raise ValueError(f"study {Path(study_dir).name} keeps its trials in its --storage; only a study's own "
-                         f"{DB} is read here (unroll tune STUDY --report reads the storage)")
-    path = (Path(study_dir) / DB).resolve()
-    if not path.is_file():
-        raise ValueError(f"study {Path(study_dir).name} has no {DB} yet")
-    url = f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
-    from sqlalchemy.exc import SQLAlchemyError
-    store = None
-    try:
-        store = opt.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 5}},
-                                        skip_table_creation=True)
-        study = opt.load_study(study_name=info["study_name"], storage=store, sampler=opt.samplers.RandomSampler())
-    except (SQLAlchemyError, opt.exceptions.OptunaError, KeyError, RuntimeError) as err:
-        if store is not None:                    # KeyError: no study of that name; RuntimeError: an old schema
-            store.engine.dispose()
-        raise ValueError(f"study {Path(study_dir).name}: {DB} cannot be read ({_first_line(err)})") from None
-    try:
-        yield study
-    except SQLAlchemyError as err:               # locked past the timeout, a damaged file ...
-        raise ValueError(f"study {Path(study_dir).name}: {DB} cannot be read ({_first_line(err)})") from None
-    finally:
-        store.engine.dispose()
-
-
-def _first_line(err: Exception) -> str:
-    """The first line of the innermost cause (sqlite3's "file is not a database", not Optuna's wrapper)."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    text = str(err).strip()
-    return type(err).__name__ + (f": {text.splitlines()[0][:200]}" if text else "")
 
 
 def open_study(study_dir: Path, info: dict, worker: int = 0):
