@@ -1,7 +1,7 @@
-"""A study folder's files, read without writing: their names (tune.json, study.db, trials/NNNN), tune.json
-(``read_info``, ``write_info``), Optuna itself (``optuna``), the study opened read-only (``reading``) and the
-study as plain data (``data``: the trials and the best trial of `unroll tune STUDY --report`, for unroll
-serve's study page). The folder's layout is in unroll/tune/study.py's docstring.
+"""A study folder's files: their names (tune.json, study.db, trials/NNNN), tune.json (``read_info``,
+``write_info``), Optuna itself (``optuna``), the study opened read-only (``reading``) and the study as
+plain data read without writing (``data``: the trials and the best trial of `unroll tune STUDY --report`,
+for unroll serve's study page). The folder's layout is in unroll/tune/study.py's docstring.
 
 This module sits a floor below the rest of unroll/tune (unroll/tools/imports.py): it never reaches `unroll
 train`'s parser (unroll.cli), so unroll serve reads a study through it and through nothing else.
