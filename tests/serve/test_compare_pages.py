@@ -111,6 +111,7 @@ def test_a_vector_run_takes_a_pasted_sequence_and_a_longterm_run_shows_its_resul
     driver.get(other + "/run/lt")
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.baseline"))
     assert driver.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.valid")
+    wait(driver, lambda d: "adding" in d.find_element(By.ID, "result").text)    # run.js fills it after 2 fetches
     assert "adding" in driver.find_element(By.ID, "resulttable").text
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach"))
     assert driver.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach-c")      # an LSTM: the cell state too
