@@ -73,10 +73,13 @@ def test_an_imported_run_is_imported_and_a_longterm_run_has_its_size(other, kind
     assert rows["fc"]["metric"]["name"] == "loss" and rows["vec"]["metric"]["name"] == "accuracy"
 
 
-def test_size_is_read_from_the_network_section_or_a_one_layer_model_section():
+def test_size_is_read_from_the_network_section_of_the_upgraded_config():
     from unroll.serve.runs import size_of
+    from unroll.tasks.upgrade import upgrade_v4
     assert size_of({"network": {"cell": "gru", "hidden_size": 16, "num_layers": 3}}) == {"cell": "gru", "layers": 3, "hidden": 16}
-    assert size_of({"model": {"cell": "irnn", "hidden": 64}}) == {"cell": "irnn", "layers": 1, "hidden": 64}
+    old = upgrade_v4({"task": "longterm", "format": 4, "model": {"cell": "irnn", "hidden": 64}})   # as read_config gives it
+    assert size_of(old) == {"cell": "rnn", "layers": 1, "hidden": 64}
+    assert size_of({}) == size_of({"model": {"hidden": 64}}) == {"cell": None, "layers": None, "hidden": None}
 
 
 def test_result_json_is_served(other, kinds):

@@ -11,16 +11,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.analysis.test_viz_page import driver_or_fail
 from tests.serve.test_pages import rows, serving, shot, wait
 
 
-@pytest.fixture(scope="module")
-def driver():
-    d = driver_or_fail()
-    d.set_window_size(1250, 1100)
-    yield d
-    d.quit()
+WINDOW = (1250, 1100)                    # conftest's driver: a taller window for the compare pictures
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +111,7 @@ def test_a_vector_run_takes_a_pasted_sequence_and_a_longterm_run_shows_its_resul
     driver.get(other + "/run/lt")
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.baseline"))
     assert driver.find_elements(By.CSS_SELECTOR, "svg#ltcurve path.curve.valid")
+    wait(driver, lambda d: "adding" in d.find_element(By.ID, "result").text)    # run.js fills it after 2 fetches
     assert "adding" in driver.find_element(By.ID, "resulttable").text
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach"))
     assert driver.find_elements(By.CSS_SELECTOR, "svg#reach path.curve.reach-c")      # an LSTM: the cell state too

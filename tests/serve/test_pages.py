@@ -21,7 +21,6 @@ import uvicorn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.analysis.test_viz_page import driver_or_fail
 from unroll.analysis import activations as A
 from unroll.serve.app import create_app
 from tests.serve.conftest import load
@@ -49,14 +48,6 @@ def serving(root):
 def base(runs):
     with serving(runs) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = driver_or_fail()
-    d.set_window_size(1250, 950)
-    yield d
-    d.quit()
 
 
 def wait(driver, condition, seconds=30):

@@ -135,3 +135,15 @@ def test_a_run_read_while_it_trains(tmp_path):
     assert final["state"] == "finished" and final["step"] == 40
     last = c.post("/api/run/live/cells", json={"text": "First"}).headers[CHECKPOINT_HEADER]
     assert last == (root / "live" / "latest").read_text().strip() == "step-00000040"
+
+
+def test_serving_studies_never_writes_in_them(studies):
+    """study.db is opened read-only by SQLite itself: no journal, no table, no version row is written."""
+    before = tree(studies)
+    c = TestClient(create_app(studies), raise_server_exceptions=False)
+    for path in ("/", "/api/studies", "/api/study/tuned", "/study/tuned", "/api/study/group/built",
+                 "/study/group/built", "/api/runs", "/api/compare", "/run/tuned/trials/0001",
+                 "/api/run/tuned/trials/0001/metrics", "/api/run/group/built/trials/0000/result"):
+        assert c.get(path).status_code == 200, path
+    assert c.post("/api/run/tuned/trials/0002/cells", json={"text": "First"}).status_code == 200
+    assert tree(studies) == before

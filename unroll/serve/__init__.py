@@ -1,15 +1,18 @@
 """``unroll serve [RUNS_DIR]``: a local web app over the run folders under RUNS_DIR (docs/serve.md).
 
-Runs table, curves compared across runs (against step and against wall-clock time), and each task's
-probes (sampling, the cell viewer, gate saturation; translation with attention; class probabilities along
-the input; tags). Starlette served by uvicorn: the optional extra ``unroll[serve]``.
+Runs table, curves compared across runs (against step and against wall-clock time), a page per tuning
+study (unroll tune), and each task's probes (sampling, the cell viewer, gate saturation; translation with
+attention; class probabilities along the input; tags). Starlette served by uvicorn: the optional extra
+``unroll[serve]``.
 
 Modules: ``runs`` (safe run names, summary rows, the metrics and model caches; every file is read through
 ``unroll.runs.RunFolder``), ``compare`` (settings side by side, the ones that differ, each metric's best and
-last, groups by a setting), ``pages`` (the server-rendered HTML), ``app`` (routes and refusals),
-``static/`` (the shared plain JavaScript and CSS: chart.js draws curves and bands and holds the page
-scripts' common kit, parallel.js the parallel coordinates; no build step, nothing from another host). What each
-task's page asks of a model is the task's own (``Task.page``: unroll/tasks/probes/).
+last, groups by a setting), ``studies`` (the tuning studies under RUNS_DIR, read through
+unroll/tune/folder.py, study.db opened read-only), ``pages`` (the server-rendered HTML), ``app`` (routes and
+refusals), ``static/`` (the shared plain JavaScript and CSS: chart.js draws curves and bands and holds the
+page scripts' common kit, parallel.js the parallel coordinates, scatter.js a study's scatters; no build
+step, nothing from another host). What each task's page asks of a model is the task's own (``Task.page``:
+unroll/tasks/probes/).
 """
 
 from __future__ import annotations

@@ -3,8 +3,11 @@
     GET  /                               runs table (static/runs.js polls /api/runs)
     GET  /compare?runs=A,B               curves of several runs (static/compare.js)
     GET  /run/NAME                       one run: its curves and its task's page (section + script)
+    GET  /study/NAME                     a tuning study (static/study.js; serve/studies.py)
     GET  /page/TASK.js                   the script of a task's page
     GET  /api/runs                       [summary row] of every run folder under RUNS_DIR
+    GET  /api/studies                    [study row] of every study folder (unroll tune) under RUNS_DIR
+    GET  /api/study/NAME                 the study's trials, parameters and best trial (tune/folder.py's data)
     GET  /api/compare?runs=A,B&group=S  the runs' settings (which differ), each metric's best and last,
                                          the runs grouped by setting S (every run when runs is empty)
     GET  /api/run/NAME/metrics           {"name", "task", "records": [metrics.jsonl records]}
@@ -15,7 +18,8 @@
 The server knows no task: a run's task names its page (``Task.page``, a module with ``PAGE``, an
 ``unroll.command.Page``; unroll/tasks/probes/), and the server routes to its calls.
 
-Refusals are JSON ``{"error": one line}``: 404 for any name that ``runs.resolve`` refuses, 400 for a body
+Refusals are JSON ``{"error": one line}``: 404 for any name that ``runs.resolve`` (``studies.resolve``)
+refuses, 422 for a study that cannot be read (kept in --storage, no study.db yet), 400 for a body
 that is not a JSON object, 413 for a body or field over its limit, 422 for a value the model cannot take
 (the library's own one-line message; also a run folder with a symlink among its checkpoints), 409 for a
 run with no checkpoint yet, 503 when every evaluation slot stays busy. Nothing is written under RUNS_DIR.
@@ -38,7 +42,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from unroll.serve import compare, pages, runs
+from unroll.serve import compare, pages, runs, studies
 from unroll.tasks import TASKS, get_task, probes
 
 STATIC = Path(__file__).parent / "static"
@@ -87,6 +91,7 @@ class Server:
         self.limits, self.slots = limits or probes.Limits(), Slots(slots, wait_s)
         self.models, self.logs = runs.ModelCache(checkpoint=checkpoint), runs.MetricsCache()
         self.table = runs.RowCache(self.logs)                     # the runs table's rows, kept while unchanged
+        self.studies = studies.Studies(self.root, self.table)     # the study list, each study's data
 
     def folder(self, name: str) -> Path:
         return runs.resolve(self.root, name)
@@ -145,6 +150,17 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     async def api_runs(request):
         return JSON({"runs": await run_in_threadpool(server.rows)})
 
+    async def study_page(request):
+        name = request.path_params["name"]
+        await run_in_threadpool(server.studies.get, name)        # 404 / 422 before a page that cannot fill
+        return HTMLResponse(pages.study_page(name))
+
+    async def api_studies(request):
+        return JSON({"studies": await run_in_threadpool(server.studies.rows)})
+
+    async def api_study(request):
+        return JSON(await run_in_threadpool(server.studies.get, request.path_params["name"]))
+
     async def api_metrics(request):
         name = request.path_params["name"]
         folder = server.folder(name)
@@ -201,6 +217,8 @@ def create_app(runs_dir, limits: probes.Limits | None = None, slots: int = 2, wa
     routes = [
         Route("/", runs_page), Route("/favicon.ico", no_icon), Route("/compare", compare_page),
         Route("/run/{name:path}", run_page), Route("/api/runs", api_runs), Route("/api/compare", api_compare),
+        Route("/study/{name:path}", study_page), Route("/api/studies", api_studies),
+        Route("/api/study/{name:path}", api_study),
         Route("/page/{task:str}.js", page_script), Route("/api/run/{name:path}/metrics", api_metrics),
         Route("/api/run/{name:path}/result", api_result),
         Route("/api/run/{name:path}/{call:str}", api_call, methods=["POST"]),

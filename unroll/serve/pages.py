@@ -23,7 +23,9 @@ def layout(title: str, body: str, scripts: tuple[str, ...], params: dict, more: 
 
 
 def runs_page() -> str:
-    body = ('<div class="controls"><label>filter <input id="filter" placeholder="task, cell, name ..."></label>'
+    body = ('<div id="studybox" hidden><h3>tuning studies <span class="muted">unroll tune --out STUDY; their '
+            'trials are the runs STUDY/trials/NNNN below</span></h3><table id="studies" class="grid"></table></div>'
+            '<div class="controls"><label>filter <input id="filter" placeholder="task, cell, name ..."></label>'
             ' <button id="compare">compare selected</button> <span id="count" class="muted"></span></div>'
             '<table id="runs" class="grid"><thead><tr><th></th>'
             + "".join(f'<th data-key="{k}">{label}</th>' for k, label in COLUMNS)
@@ -79,3 +81,15 @@ def run_page(name: str, task: str | None, page, input_kind: str = "tokens") -> s
             '</h3><table id="summary" class="grid"></table><div id="result"></div>')
     tags = (f"/page/{task}",) if page else ()
     return layout(name, body, ("chart", "run"), {"name": name, "task": task, "input": input_kind}, tags)
+
+
+def study_page(name: str) -> str:
+    """A tuning study's page (static/study.js fills it from /api/study/NAME)."""
+    body = ('<p id="summary" class="muted"></p><h3>best trial</h3><div id="best"></div>'
+            '<h3>the metric against each setting <span class="muted">dots: complete trials; crosses: pruned ones, '
+            'at their last validation; the best trial ringed; a log axis for a :log range</span></h3>'
+            '<div id="scatters" class="scatters"></div>'
+            '<h3>trials</h3><table id="trials" class="grid"></table>'
+            '<h3>each trial\'s value <span class="muted">in the order they ran, with the best so far</span></h3>'
+            '<svg id="history" class="chart" width="760" height="220"></svg>')
+    return layout(f"study {name}", body, ("chart", "scatter", "study"), {"name": name})

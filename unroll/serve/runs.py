@@ -25,15 +25,15 @@ from pathlib import Path
 from unroll.runs import RunFolder, lock, safety
 
 MAX_DEPTH = 4                  # run folders are looked for this many levels below RUNS_DIR
-SIZE_KEYS = ("num_layers", "hidden_size", "hidden", "cell")
 
 
 class NotFound(LookupError):
     """No run folder of that name under RUNS_DIR (or one the server refuses to read)."""
 
 
-def resolve(root: Path, name: str) -> Path:
-    """The run folder ``root/name``, checked part by part; NotFound for anything else (see module doc)."""
+def resolve(root: Path, name: str, kind=safety.is_run_folder) -> Path:
+    """The run folder ``root/name``, checked part by part; NotFound for anything else (see module doc).
+    ``kind``: what the last folder must be (a study folder: serve/studies.py)."""
     parts = name.split("/") if isinstance(name, str) else []
     if not parts or len(parts) > MAX_DEPTH or any(_bad_part(p) for p in parts):
         raise NotFound(name)
@@ -42,7 +42,7 @@ def resolve(root: Path, name: str) -> Path:
         path = path / part
         if not safety.is_real_dir(path):
             raise NotFound(name)
-    if not safety.is_run_folder(path):
+    if not kind(path):
         raise NotFound(name)
     return path
 
@@ -51,8 +51,8 @@ def _bad_part(part: str) -> bool:
     return not part or part.startswith(".") or "\\" in part or "\x00" in part or ":" in part
 
 
-def discover(root: Path) -> list[str]:
-    """Names of every run folder under ``root`` (not following symlinks), sorted."""
+def discover(root: Path, kind=safety.is_run_folder) -> list[str]:
+    """Names of every run folder (``kind``: or study folder) under ``root`` (not following symlinks), sorted."""
     root, found = Path(root), []
 
     def walk(folder: Path, prefix: str, depth: int) -> None:
@@ -63,11 +63,11 @@ def discover(root: Path) -> list[str]:
         for entry in entries:
             if _bad_part(entry.name) or not entry.is_dir(follow_symlinks=False):
                 continue
-            name = prefix + entry.name
-            if safety.is_run_folder(Path(entry.path)):
+            name, path = prefix + entry.name, Path(entry.path)
+            if kind(path):
                 found.append(name)
-            elif depth < MAX_DEPTH:
-                walk(Path(entry.path), name + "/", depth + 1)
+            elif depth < MAX_DEPTH and not safety.is_run_folder(path):      # nothing is looked for in a run
+                walk(path, name + "/", depth + 1)
     walk(root, "", 1)
     return found
 
@@ -120,15 +120,12 @@ class RowCache:
 
 
 def size_of(config: dict) -> dict:
-    """{"cell", "layers", "hidden"} from the network section, else whichever section names them (the
-    long-term task's "model" section of one layer says "hidden")."""
-    sections = [config.get("network"), *config.values()]
-    for section in sections:
-        if isinstance(section, dict) and any(k in section for k in SIZE_KEYS):
-            hidden = section.get("hidden_size", section.get("hidden"))
-            layers = section.get("num_layers", 1 if hidden is not None else None)
-            return {"cell": section.get("cell"), "layers": layers, "hidden": hidden}
-    return {"cell": None, "layers": None, "hidden": None}
+    """{"cell", "layers", "hidden"} of the network section, which every config.json has once
+    ``RunFolder.read_config`` upgraded it (a long-term run of format 4 names no layer count: it has one)."""
+    network = config.get("network") if isinstance(config.get("network"), dict) else {}
+    hidden = network.get("hidden_size")
+    return {"cell": network.get("cell"), "layers": network.get("num_layers", 1 if hidden is not None else None),
+            "hidden": hidden}
 
 
 def selection(folder: RunFolder, steps: list[dict]) -> dict:

@@ -32,7 +32,8 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (        # lowest first
     ("train", ("unroll.train",)),
     ("tasks", ("unroll.tasks",)),
     ("runs", ("unroll.runs",)),
-    ("commands", ("unroll.analysis", "unroll.interop", "unroll.bench", "unroll.serve", "unroll.tasks.probes")),
+    ("commands", ("unroll.analysis", "unroll.interop", "unroll.bench", "unroll.serve", "unroll.tasks.probes",
+                  "unroll.tune.folder")),                   # a study folder read without train's parser (serve)
     ("cli", ("unroll.cli", "unroll.clidoc", "unroll.__main__", "unroll.tools",
              "unroll.tune",                                  # drives `unroll train`'s own parser (unroll.cli)
              "unroll")),

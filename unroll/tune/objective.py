@@ -20,11 +20,7 @@ import math
 import os
 from pathlib import Path
 
-TRIALS = "trials"
-
-
-def trial_folder(study_dir: Path, number: int) -> Path:
-    return Path(study_dir) / TRIALS / f"{number:04d}"
+from unroll.tune.folder import TRIALS, trial_folder  # noqa: F401 (re-exported: the study folder's layout)
 
 
 def trial_argv(info: dict, params: list, values: dict) -> list[str]:

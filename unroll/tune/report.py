@@ -1,11 +1,13 @@
 """`unroll tune STUDY --report`: the trials table, the best trial as an `unroll train` command line, the
 parameters' importances (Optuna's default evaluator, PED-ANOVA) and STUDY/report.png (each trial's value
-with the best so far; each trial's validations by step, pruned ones dashed)."""
+with the best so far; each trial's validations by step, pruned ones dashed). The same study as plain data,
+read without writing, is ``folder.data``."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
+
+from unroll.tune.folder import command_line
 
 PLOT = "report.png"
 
@@ -33,11 +35,6 @@ def render(study_dir: Path) -> str:
     lines += ["", importances(study, opt, len(complete))]
     lines.append(f"plot: {plot(study_dir, trials, study, opt, key)}")
     return "\n".join(lines)
-
-
-def command_line(trial) -> str:
-    """The trial as the `unroll train` command that trains the same settings again."""
-    return "unroll train " + shlex.join([*trial.user_attrs["argv"], "--out", f"runs/tune-trial-{trial.number}"])
 
 
 def table(trials, key: str) -> list[str]:
@@ -96,3 +93,4 @@ def plot(study_dir: Path, trials, study, opt, key: str) -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+

@@ -31,37 +31,10 @@ import time
 import warnings
 from pathlib import Path
 
-INFO, DB = "tune.json", "study.db"
-FORMAT = 1
+from unroll.tune.folder import DB, FORMAT, INFO, optuna, read_info, write_info  # noqa: F401 (the folder's own)
+
 HEARTBEAT, GRACE = 60, 180
 MAX_FAILURES = 3         # trials in a row that fail with a reason stop the study (bad data ...)
-
-
-def optuna():
-    """The optuna module, or the one-line error that says how to install it."""
-    try:
-        import optuna as module
-    except ImportError:
-        raise ValueError("unroll tune needs Optuna: pip install 'unroll[tune]' (or pip install optuna)") from None
-    module.logging.set_verbosity(module.logging.WARNING)
-    return module
-
-
-def write_info(study_dir: Path, info: dict) -> None:
-    from unroll.runs.checkpoint import write_json_atomic
-    study_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(study_dir / INFO, {"format": FORMAT, **info})
-
-
-def read_info(study_dir: Path) -> dict:
-    from unroll.runs.checkpoint import read_json
-    path = Path(study_dir) / INFO
-    if not path.is_file():
-        raise ValueError(f"{study_dir} is not a study folder (it has no {INFO}; start one with unroll tune --out)")
-    info = read_json(path, "study")
-    if info.get("format") != FORMAT:
-        raise ValueError(f"study {path} has format {info.get('format')}; this unroll reads format {FORMAT}")
-    return info
 
 
 def lock(study_dir: Path) -> None:

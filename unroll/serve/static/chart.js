@@ -2,7 +2,8 @@
 // A small SVG line chart: Chart.draw(svg, series, {xlabel, ylabel, logy, title}).
 // series: [{label, colour, points: [[x, y], ...], cls, dash, band: [[x, lo, hi], ...]}]; one
 // <path class="curve CLS"> per series, and a shaded <path class="band"> under it where it has a band.
-// Chart.smooth(points, weight): exponential smoothing; Chart.pageKit(): what every task page script shares.
+// Chart.smooth(points, weight): exponential smoothing; Chart.pageKit(): what every task page script shares;
+// Chart.ticks, logTicks, fmt: the axes' ticks and numbers (static/scatter.js draws its axes with them too).
 const Chart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   function el(name, attrs, parent) {
@@ -103,5 +104,5 @@ const Chart = (() => {
             curvesOnly: (why) => { $("task").innerHTML = "<p class='muted' id='curves-only'>" + esc(why) + "</p>"; },
             svg: (parent, w, h) => { const s = el("svg", {class: "chart", width: w, height: h}); parent.appendChild(s); return s; }};
   }
-  return {draw, el, COLOURS, fetchJSON, esc, smooth, page, pageKit};
+  return {draw, el, ticks, logTicks, fmt, COLOURS, fetchJSON, esc, smooth, page, pageKit};
 })();

@@ -1,7 +1,8 @@
 "use strict";
 // The runs table: GET /api/runs every 2 s, sortable by any column, filtered by the text box and by the
 // brushes of the parallel-coordinates view below it (the settings that differ, and each run's best value
-// of the metric its task chooses its best checkpoint by; from /api/compare, redrawn when runs come or go).
+// of the metric its task chooses its best checkpoint by; from /api/compare, redrawn when runs come or go);
+// above it, the tuning studies under RUNS_DIR (/api/studies), each linked to its page.
 (() => {
   const tbody = document.querySelector("#runs tbody"), filter = document.getElementById("filter");
   let rows = [], key = "name", dir = 1, brushed = null, drawnFor = "";
@@ -39,7 +40,17 @@
     brushed = null;
     Parallel.draw(document.getElementById("pc"), axes, items, (keep, any) => { brushed = any ? keep : null; render(); });
   }
+  function studies(list) {                      // the tuning studies under RUNS_DIR, above the runs (none: hidden)
+    const box = document.getElementById("studybox"), counts = (c) => Object.entries(c).map(([s, n]) => n + " " + s).join(", ");
+    box.hidden = !list.length;
+    document.getElementById("studies").innerHTML = "<tr><th>study</th><th>task</th><th>metric</th><th>trials</th><th>best</th><th>searched</th><th>state</th></tr>" +
+      list.map((s) => "<tr class='study' data-name='" + Chart.esc(s.name) + "'><td><a href='/study/" + Chart.esc(encodeURI(s.name)) + "'>" + Chart.esc(s.name) + "</a></td>" +
+        (s.error ? "<td colspan='5' class='error'>" + Chart.esc(s.error) + "</td>" : "<td>" + Chart.esc(s.task) + "</td><td>" + Chart.esc(s.metric + (s.mode === "max" ? " \u2191" : " \u2193")) +
+          "</td><td>" + Chart.esc(counts(s.counts)) + "</td><td>" + (s.best === null ? "" : num(s.best, 4) + " (trial " + s.best_trial + ")") + "</td><td>" + Chart.esc(s.params.join(", ")) + "</td>") +
+        "<td>" + (s.running ? "running" : "") + "</td></tr>").join("");
+  }
   async function poll() {
+    try { studies((await Chart.fetchJSON("/api/studies")).studies); } catch (e) { /* the runs below say why */ }
     try { rows = (await Chart.fetchJSON("/api/runs")).runs; render(); await parallel(); }
     catch (e) { document.getElementById("count").textContent = "cannot reach the server: " + e.message; }
   }
