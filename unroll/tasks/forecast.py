@@ -69,8 +69,7 @@ class ForecastTask(Task):
         freq = S.frequency(series[0].dates)
         kinds = S.calendar_kinds(c.calendar, freq)
         season = c.season or S.SEASON[freq]
-        past, future, static = FD.columns(c)
-        covariates = {"past": past, "future": future, "static": static, **FD.stats(series, c.V)}
+        covariates = FD.record(c, series)
         stats = []
         for s in series:
             train = s.values[:len(s) - c.V]
@@ -103,7 +102,8 @@ class ForecastTask(Task):
 
     @property
     def covariates(self) -> dict:
-        """{"past", "future", "static": column names, "mean", "std": their standardisation} (older runs: none)."""
+        """{"past", "future", "static": column names, "mean", "std": their standardisation, "scaling": the rule
+        (tasks/forecast_data.py)} (older runs: none)."""
         return {"past": [], "future": [], "static": [], "mean": [], "std": [], **self.prepared.get("covariates", {})}
 
     def shard(self, batch, rank: int, size: int):
@@ -212,7 +212,8 @@ class ForecastTask(Task):
         c = self.cfg
         series, own_feats, own_exog = self._data(source)
         return ForecastBatch(*W.window_batch(series, own_feats if feats is None else feats, picks, c.context,
-                                             c.horizon, c.scaling, extra=own_exog if exog is None else exog),
+                                             c.horizon, c.scaling, extra=own_exog if exog is None else exog,
+                                             own=FD.own_scaled(self.covariates)),
                              series=self._ids(source)[[k for k, _ in picks]])
 
     def _ids(self, source: str) -> np.ndarray:
