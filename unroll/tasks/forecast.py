@@ -53,6 +53,8 @@ class ForecastTask(Task):
     def __init__(self, settings: dict, prepared: dict | None = None):
         super().__init__(settings, prepared)
         self._cache: dict = {}
+        self._tables, self._given = {}, set()     # conformal tables by weights digest; those read (``stored``)
+        self._kept: dict = {}           # the digest and loss of this process's best validation: for summary
 
     @property
     def cfg(self) -> ForecastConfig:
@@ -128,6 +130,7 @@ class ForecastTask(Task):
         if c.intervals == "conformal":
             own = FM.intervals(y, bounds, observed, prefix="likelihood_")
             bounds = self._calibrated(model, batch, point, bounds)
+            self._keep(model, nll / max(count, 1.0) if split == "valid" else None)
         season = self.prepared["season"]
         scale = np.array([S.seasonal_scale(series[k].values[:len(series[k]) - V], season) for k, _ in picks])
         out = {"loss": nll / max(count, 1.0), **FM.scores(y, point, bounds, observed, scale), **own,
@@ -233,9 +236,34 @@ class ForecastTask(Task):
             return bounds
         return FC.bounds(point, batch.scale, batch.series, self._conformal(model))
 
+    def stored(self, result: dict) -> None:
+        """The conformal tables a run folder's result.json keeps, by weights digest (runs/loading.py), kept
+        again by ``summary`` when a resumed run ends."""
+        self._tables.update(result.get("conformal", {}))
+        self._given = set(result.get("conformal", {}))
+
+    def summary(self, model, log: list[dict]) -> dict:
+        """result.json: the conformal tables of the last weights and of this process's best validation."""
+        if self.cfg.intervals != "conformal":
+            return {}
+        self._conformal(model)
+        keep = self._given | {FC.weights_digest(model.params), self._kept.get("best")}
+        return {"conformal": {d: self._tables[d] for d in keep if d in self._tables}}
+
+    def _keep(self, model, loss) -> None:
+        """Remember the digest of the weights of the best validation loss seen (the monitored figure)."""
+        if loss is not None and loss < self._kept.get("loss", float("inf")):
+            self._kept.update(best=FC.weights_digest(model.params), loss=loss)
+
     def _conformal(self, model) -> dict:
-        """The conformal quantiles of ``model`` from the calibration part of the run's data
-        (tasks/forecast_conformal.py); windows with a filled (unobserved) target are left out."""
+        """The conformal quantiles of ``model``: the table stored or computed for its weights, else computed
+        from the calibration part of the run's data (tasks/forecast_conformal.py; filled targets left out)."""
+        digest = FC.weights_digest(model.params)
+        if digest not in self._tables:
+            self._tables[digest] = self._calibrate(model)
+        return self._tables[digest]
+
+    def _calibrate(self, model) -> dict:
         c = self.cfg
         series = self._data(c.data)[0]
         picks = FC.picks(series, c.context, c.horizon, c.V, c.K)
