@@ -37,12 +37,12 @@ def read_task(folder):
         prepared = {k: v for k, v in info.items() if k not in META and k not in task_cls.sections}
         task = task_cls(settings, prepared)
         task.check_prepared()
-        if hasattr(task, "stored"):                      # what the task keeps in result.json (the forecast
-            task.stored(folder.read_result())            # task's conformal tables)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
         kind = "" if isinstance(err, ValueError) else type(err).__name__ + " "
         path = folder.path / "config.json"
         raise ValueError(f"run configuration {path} is damaged: {kind}{err}".replace("\n", "\\n")) from None
+    if hasattr(task, "stored"):                          # what the task keeps in result.json (the forecast
+        task.stored(folder.read_result())                # task's conformal tables; a damaged file names itself)
     return task, info
 
 
