@@ -132,7 +132,9 @@ def main(argv=None) -> int:
                                                             "timeseries); the series suite only")
     p.add_argument("--suite", default="series,panel,covariate", help="comma-separated: series, panel, covariate")
     p.add_argument("--series", default=",".join(SETUPS), help="comma-separated subset of " + ", ".join(SETUPS))
-    p.add_argument("--steps", type=int, default=600, help="training steps of every network (fixed, not tuned)")
+    p.add_argument("--steps", type=int, default=600, help="training steps of every network of the series suite "
+                   "(fixed, not tuned); the panel and covariate suites' least (they train 10 passes over the "
+                   "training windows when that is more)")
     p.add_argument("--panel-series", type=int, default=None, help="panel: use the first N series only (a quick check)")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)

@@ -14,7 +14,7 @@ from unroll.data.series import Series, window_scale
 
 
 def window_batch(series: list[Series], features: list[np.ndarray], picks, C: int, h: int, scaling: str,
-                 dtype=np.float64, extra: list[np.ndarray] | None = None) -> tuple:
+                 dtype=np.float64, extra: list[np.ndarray] | None = None, own: int = 0) -> tuple:
     """(z (C+h, N), cal (C+h, N, F), observed (C+h, N), loc (1, N), scale (1, N), exog (C+h, N, E)): the
     fields of a models.forecaster.ForecastBatch, for the windows ``picks`` = [(series index, start)]: values
     start .. start+C+h-1.
@@ -22,6 +22,10 @@ def window_batch(series: list[Series], features: list[np.ndarray], picks, C: int
     features[k]: (n_k (+ h for forecasts past the end), F) calendar features of series k; extra[k] alike,
     (n_k (+ h), E) covariates (None: E = 0). A window that runs past the series' end (a forecast) gets z = 0
     and observed = 0 there.
+
+    own: the first ``own`` columns of ``extra`` are scaled per window like the values, each from its own
+    context part by ``scaling``'s rule (u = (x - loc_c) / scale_c over the whole window, horizon included;
+    the other columns are taken as they are, already standardised by the caller).
     """
     T, N, F = C + h, len(picks), features[0].shape[1]
     z, cal, obs = np.zeros((T, N), dtype), np.zeros((T, N, F), dtype), np.zeros((T, N), dtype)
@@ -30,6 +34,9 @@ def window_batch(series: list[Series], features: list[np.ndarray], picks, C: int
     for j, (k, start) in enumerate(picks):
         if extra:
             ex[:, j] = extra[k][start:start + T]
+            for c in range(own):
+                at, by = window_scale(ex[:C, j, c], np.ones(C), scaling)
+                ex[:, j, c] = (ex[:, j, c] - at) / by
         s = series[k]
         end = min(start + T, len(s))
         loc[0, j], scale[0, j] = window_scale(s.values[start:start + C], s.observed[start:start + C], scaling)

@@ -41,6 +41,8 @@ def read_task(folder):
         kind = "" if isinstance(err, ValueError) else type(err).__name__ + " "
         path = folder.path / "config.json"
         raise ValueError(f"run configuration {path} is damaged: {kind}{err}".replace("\n", "\\n")) from None
+    if hasattr(task, "stored"):                          # what the task keeps in result.json (the forecast
+        task.stored(folder.read_result())                # task's conformal tables; a damaged file names itself)
     return task, info
 
 

@@ -53,6 +53,8 @@ class ForecastTask(Task):
     def __init__(self, settings: dict, prepared: dict | None = None):
         super().__init__(settings, prepared)
         self._cache: dict = {}
+        self._tables, self._given = {}, set()     # conformal tables by weights digest; those read (``stored``)
+        self._kept: dict = {}           # the digest and loss of this process's best validation: for summary
 
     @property
     def cfg(self) -> ForecastConfig:
@@ -69,8 +71,7 @@ class ForecastTask(Task):
         freq = S.frequency(series[0].dates)
         kinds = S.calendar_kinds(c.calendar, freq)
         season = c.season or S.SEASON[freq]
-        past, future, static = FD.columns(c)
-        covariates = {"past": past, "future": future, "static": static, **FD.stats(series, c.V)}
+        covariates = FD.record(c, series)
         stats = []
         for s in series:
             train = s.values[:len(s) - c.V]
@@ -103,7 +104,8 @@ class ForecastTask(Task):
 
     @property
     def covariates(self) -> dict:
-        """{"past", "future", "static": column names, "mean", "std": their standardisation} (older runs: none)."""
+        """{"past", "future", "static": column names, "mean", "std": their standardisation, "scaling": the rule
+        (tasks/forecast_data.py)} (older runs: none)."""
         return {"past": [], "future": [], "static": [], "mean": [], "std": [], **self.prepared.get("covariates", {})}
 
     def shard(self, batch, rank: int, size: int):
@@ -128,6 +130,7 @@ class ForecastTask(Task):
         if c.intervals == "conformal":
             own = FM.intervals(y, bounds, observed, prefix="likelihood_")
             bounds = self._calibrated(model, batch, point, bounds)
+            self._keep(model, nll / max(count, 1.0) if split == "valid" else None)
         season = self.prepared["season"]
         scale = np.array([S.seasonal_scale(series[k].values[:len(series[k]) - V], season) for k, _ in picks])
         out = {"loss": nll / max(count, 1.0), **FM.scores(y, point, bounds, observed, scale), **own,
@@ -212,7 +215,8 @@ class ForecastTask(Task):
         c = self.cfg
         series, own_feats, own_exog = self._data(source)
         return ForecastBatch(*W.window_batch(series, own_feats if feats is None else feats, picks, c.context,
-                                             c.horizon, c.scaling, extra=own_exog if exog is None else exog),
+                                             c.horizon, c.scaling, extra=own_exog if exog is None else exog,
+                                             own=FD.own_scaled(self.covariates)),
                              series=self._ids(source)[[k for k, _ in picks]])
 
     def _ids(self, source: str) -> np.ndarray:
@@ -232,9 +236,34 @@ class ForecastTask(Task):
             return bounds
         return FC.bounds(point, batch.scale, batch.series, self._conformal(model))
 
+    def stored(self, result: dict) -> None:
+        """The conformal tables a run folder's result.json keeps, by weights digest (runs/loading.py), kept
+        again by ``summary`` when a resumed run ends."""
+        self._tables.update(result.get("conformal", {}))
+        self._given = set(result.get("conformal", {}))
+
+    def summary(self, model, log: list[dict]) -> dict:
+        """result.json: the conformal tables of the last weights and of this process's best validation."""
+        if self.cfg.intervals != "conformal":
+            return {}
+        self._conformal(model)
+        keep = self._given | {FC.weights_digest(model.params), self._kept.get("best")}
+        return {"conformal": {d: self._tables[d] for d in keep if d in self._tables}}
+
+    def _keep(self, model, loss) -> None:
+        """Remember the digest of the weights of the best validation loss seen (the monitored figure)."""
+        if loss is not None and loss < self._kept.get("loss", float("inf")):
+            self._kept.update(best=FC.weights_digest(model.params), loss=loss)
+
     def _conformal(self, model) -> dict:
-        """The conformal quantiles of ``model`` from the calibration part of the run's data
-        (tasks/forecast_conformal.py); windows with a filled (unobserved) target are left out."""
+        """The conformal quantiles of ``model``: the table stored or computed for its weights, else computed
+        from the calibration part of the run's data (tasks/forecast_conformal.py; filled targets left out)."""
+        digest = FC.weights_digest(model.params)
+        if digest not in self._tables:
+            self._tables[digest] = self._calibrate(model)
+        return self._tables[digest]
+
+    def _calibrate(self, model) -> dict:
         c = self.cfg
         series = self._data(c.data)[0]
         picks = FC.picks(series, c.context, c.horizon, c.V, c.K)

@@ -14,11 +14,17 @@ series; per series where that series alone has at least ``PER_SERIES`` scores pe
 an origin is ŷ_{o+k} ± q_k s_o.
 
 The quantiles are a function of the checkpoint's weights and of the run's data (checked unchanged by its
-SHA-256), so eval and predict recompute them exactly from the calibration part each time they load a run.
+SHA-256). They are stored in the run folder: when training ends, result.json's "conformal" holds the
+table of the last weights and of the best validation of that process, each under the SHA-256 of the
+weights it belongs to (``weights_digest``), and eval, predict and plot apply the stored table of the
+checkpoint they load. A checkpoint without one (a run folder from before, an interrupted run, a best
+checkpoint of an earlier process of a resumed run) gets its table recomputed from the calibration part,
+which gives the same numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -82,3 +88,13 @@ def bounds(point: np.ndarray, scale: np.ndarray, ids, table: dict) -> dict:
         half = q * scale
         out[name] = (point - half, point + half)
     return out
+
+
+def weights_digest(params: dict) -> str:
+    """SHA-256 of a model's weights (names, dtypes, shapes and bytes, in name order): the key of its table."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        value = np.ascontiguousarray(params[name])
+        h.update(f"{name}:{value.dtype.str}:{value.shape};".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
