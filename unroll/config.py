@@ -46,8 +46,8 @@ class TrainConfig:
     optimizer: str = option("adam", help="update rule", choices="optimizers")
     lr: float = option(2e-3, help="learning rate")
     # The learning-rate schedule: the fields of train/schedule.py's LRSchedule, under the same names.
-    schedule: str | None = option(None, help="learning-rate schedule (default: exponential when --lr-decay < 1 is "
-                                             "given, multistep when --milestones are, else the task's default "
+    schedule: str | None = option(None, help="learning-rate schedule (default: multistep when --milestones are "
+                                             "given, exponential when --lr-decay < 1 is, else the task's default "
                                              "schedule: cosine from --lr to --min-lr over the budget (--max-steps, "
                                              "else to the --max-time deadline) for --task lm, constant for the "
                                              "others; --schedule constant keeps the rate fixed)",
