@@ -61,8 +61,7 @@ class LanguageModel:
     hidden_size : H, units per layer
     num_layers : recurrent layers
     cell : "rnn" | "lstm" | "gru"
-    dropout : inverted-dropout probability between layers and before the output layer (a bare model has
-        none, as torch.nn's; the language model task's default, ModelConfig's and the CLI's, is 0.2)
+    dropout : inverted-dropout probability between layers and before the output layer
     seed : seeds the generator used for initialisation and dropout (a run's only randomness)
     dtype : float32 for training, float64 for gradient checks
     embedding_size : E (default H)
@@ -75,7 +74,7 @@ class LanguageModel:
     """
 
     def __init__(self, vocab_size: int, hidden_size: int = _D["hidden_size"], num_layers: int = _D["num_layers"],
-                 cell: str = _D["cell"], dropout: float = 0.0, seed: int = 0, dtype=np.float32,
+                 cell: str = _D["cell"], dropout: float = _D["dropout"], seed: int = 0, dtype=np.float32,
                  embedding_size: int | None = _D["embedding_size"], activation: str = _D["activation"],
                  init_scale: float | None = _D["init_scale"], **variant):
         self.config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
