@@ -33,7 +33,7 @@ rng = np.random.default_rng(0)
 x, y = rng.integers(0, 65, (50, 50)), rng.integers(0, 65, (50, 50))
 first = {}
 for cell in ("lstm", "gru", "rnn"):
-    model = LanguageModel(vocab_size=65, hidden_size=32, num_layers=2, cell=cell)
+    model = LanguageModel(vocab_size=65, hidden_size=32, num_layers=2, cell=cell, dropout=0.0)
     adam = Adam(model.params, lr=2e-3)
     for k in range(2):
         t0 = time.perf_counter()

@@ -33,7 +33,8 @@ def run_unroll(seconds: float, extra: list[str]) -> dict:
         return {"side": "unroll", "train_command": " ".join(["unroll", "train", "--max-time", str(seconds), *extra]),
                 "valid_loss": record["valid_loss"], "step": record["step"], "wall_s": round(time.time() - start, 1),
                 "model": config["network"], "train": {"seq_len": config["bptt"]["seq_len"],
-                                                      **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer")}}}
+                                                      **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer",
+                                                                                       "schedule", "min_lr")}}}
 
 
 def run_torch(seconds: float, hidden: int, layers: int, seq_len: int, batch: int, lr: float) -> dict:
@@ -84,8 +85,8 @@ def run_torch(seconds: float, hidden: int, layers: int, seq_len: int, batch: int
             total += float((nll * mask.reshape(-1)).sum())
             count += int(mask.sum())
     return {"side": "torch", "valid_loss": total / count, "step": steps, "wall_s": round(time.time() - start, 1),
-            "model": {"hidden_size": hidden, "num_layers": layers, "cell": "lstm"},
-            "train": {"seq_len": seq_len, "batch_size": batch, "lr": lr, "optimizer": "adam"}}
+            "model": {"hidden_size": hidden, "num_layers": layers, "cell": "lstm", "dropout": 0.0},
+            "train": {"seq_len": seq_len, "batch_size": batch, "lr": lr, "optimizer": "adam", "schedule": "constant"}}
 
 
 def main() -> None:

@@ -46,8 +46,13 @@ class TrainConfig:
     optimizer: str = option("adam", help="update rule", choices="optimizers")
     lr: float = option(2e-3, help="learning rate")
     # The learning-rate schedule: the fields of train/schedule.py's LRSchedule, under the same names.
-    schedule: str | None = option(None, help="learning-rate schedule (default: exponential when --decay-rate < 1, "
-                                             "else constant)", choices="schedules")
+    schedule: str | None = option(None, help="learning-rate schedule (default: multistep when --milestones are "
+                                             "given, exponential when --lr-decay < 1 is, else the task's default "
+                                             "schedule: cosine from --lr to --min-lr over the budget (--max-steps, "
+                                             "else to the --max-time deadline) for --task lm, constant for the "
+                                             "others; --schedule constant keeps the rate fixed)",
+                                  choices="schedules")
+    default_schedule: str = option("constant", cli=False)   # the task's schedule when none is named (train_defaults)
     decay_rate: float = option(1.0, ("--decay-rate", "--lr-decay"), "exponential: multiply the learning rate by "
                                "this ... (multistep: at each milestone)")
     decay_every: int = option(1000, ("--decay-every", "--lr-decay-every"), "... every this many steps ...")
@@ -113,14 +118,46 @@ class TrainConfig:
 
 
     def _default_schedule(self) -> None:
-        """schedule None: exponential when decay_rate < 1 (the old --lr-decay alone); cosine's and linear's
-        total_steps default to max_steps, else (0) they decay over the max_time budget."""
-        if self.schedule is None:
-            object.__setattr__(self, "schedule", "exponential" if self.decay_rate < 1 else "constant")
+        """schedule None: multistep when milestones are given, exponential when decay_rate < 1 (--lr-decay alone,
+        as always), else the task's default_schedule (constant, the old default, unless the task's train_defaults
+        say otherwise: a config.json written before default_schedule existed reads as what it ran with).
+        cosine's and linear's total_steps default to max_steps, else (0) they decay over the max_time budget.
+        A schedule setting that the schedule would not read is refused, naming both flags."""
+        _one_of("default schedule", self.default_schedule, "schedules")
+        named = self.schedule is not None
+        if not named:
+            chosen = ("multistep" if self.milestones else "exponential" if self.decay_rate < 1
+                      else self.default_schedule)
+            object.__setattr__(self, "schedule", chosen)
         _one_of("schedule", self.schedule, "schedules")
         object.__setattr__(self, "milestones", tuple(self.milestones))
         if self.total_steps is None:
             object.__setattr__(self, "total_steps", self.max_steps or 0)
+        for flag, given, readers in (("--decay-rate/--lr-decay", self.decay_rate != 1.0, ("exponential", "multistep")),
+                                     ("--milestones", bool(self.milestones), ("multistep",)),
+                                     ("--min-lr", self.min_lr != 0.0, ("cosine", "linear"))):
+            if given and self.schedule not in readers:
+                value = {"--milestones": " ".join(map(str, self.milestones)), "--min-lr": self.min_lr}.get(
+                    flag, self.decay_rate)
+                raise ValueError(f"{flag} {value} acts only with --schedule {' or '.join(readers)}, not with "
+                                 f"--schedule {self.schedule}{'' if named else ' (the default here)'}: leave it "
+                                 "out, or name a schedule that reads it")
+        if self.schedule == "multistep" and not self.milestones:
+            raise ValueError("--schedule multistep needs --milestones (the steps at which the rate is multiplied "
+                             "by --lr-decay)")
+
+    def resumed(self, changes: dict) -> "TrainConfig":
+        """These settings with ``changes`` from `train --resume` (runs/changes.py's RESUMABLE fields). A new
+        budget replaces both old ones (--max-steps alone trains to that step with no time limit), and a
+        cosine or linear decay whose length was the budget (total_steps = max_steps, or 0: the time budget)
+        follows the new budget: it decays from where the run is towards the new end, so no step trains at
+        an exhausted --min-lr."""
+        changes = dict(changes)
+        if "max_steps" in changes or "max_time" in changes:
+            changes = {"max_steps": None, "max_time": None, **changes}
+            if self.schedule in ("cosine", "linear") and self.total_steps == (self.max_steps or 0):   # DECAYS
+                changes["total_steps"] = None
+        return replace(self, **changes)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the flags; the learning rate, the step and time budgets and the evaluation caden
 is recorded in metrics.jsonl, in config.json and in the run's config history."""
 
 import json
+import math
 
 import pytest
 
@@ -35,9 +36,10 @@ def test_resume_changes_lr_budget_and_cadence_and_records_them(tiny_lm_run, caps
                  "--quiet"]) == 0
     log = [json.loads(line) for line in (tiny_lm_run / "metrics.jsonl").read_text().splitlines()]
     event = next(r for r in log if r.get("event") == "resumed_with_changes")
-    assert event["step"] == 4 and event["changes"] == {"lr": [0.002, 0.01], "max_steps": [4, 9], "eval_every": [2, 3]}
+    assert event["step"] == 4 and event["changes"] == {"lr": [0.002, 0.01], "max_steps": [4, 9], "eval_every": [2, 3],
+                                                       "total_steps": [4, 9]}   # the LM's cosine follows the budget
     trained = [r for r in log if r["step"] > 4 and "lr" in r]
-    assert trained and all(r["lr"] == 0.01 for r in trained)
+    assert trained and all(r["lr"] == 0.01 * 0.5 * (1 + math.cos(math.pi * r["step"] / 9)) for r in trained)
     assert [r["step"] for r in log if "valid_loss" in r and r["step"] > 4] == [6, 9]
     config = run.read_config(tiny_lm_run)
     assert config["train"]["lr"] == 0.01 and config["train"]["max_steps"] == 9 and config["train"]["eval_every"] == 3

@@ -58,7 +58,9 @@ def test_training_lowers_the_loss_and_eval_agrees_with_the_log(corpus, tmp_path,
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
-    options = ["--data", corpus, "--eval-every", 5, "--dropout", 0.2, "--layers", 2, "--bptt", 30]
+    # --total-steps 12: the default cosine decays over the whole run's 12 steps in both (the split run's
+    # first --max-steps 7 would otherwise end its decay at step 7)
+    options = ["--data", corpus, "--eval-every", 5, "--dropout", 0.2, "--layers", 2, "--bptt", 30, "--total-steps", 12]
     assert train(*options, "--max-steps", 12, "--out", tmp_path / "whole") == 0
     assert train(*options, "--max-steps", 7, "--out", tmp_path / "split") == 0
     assert main(["train", "--resume", str(tmp_path / "split"), "--max-steps", "12", "--quiet"]) == 0
@@ -199,7 +201,7 @@ def _as_unroll_0_1(run: Path) -> None:
 
 
 def test_a_run_folder_of_unroll_0_1_resumes_bit_identically(corpus, tmp_path, capsys):
-    options = ["--data", corpus, "--eval-every", 5, "--layers", 2, "--bptt", 30]
+    options = ["--data", corpus, "--eval-every", 5, "--layers", 2, "--bptt", 30, "--total-steps", 12]
     assert train(*options, "--max-steps", 12, "--out", tmp_path / "whole") == 0
     assert train(*options, "--max-steps", 7, "--out", tmp_path / "old") == 0
     _as_unroll_0_1(tmp_path / "old")

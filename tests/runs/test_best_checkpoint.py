@@ -15,7 +15,8 @@ from unroll.runs import load
 from tests import saved
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
-TRAIN = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--eval-every", "5", "--quiet"]
+TRAIN = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--eval-every", "5", "--quiet",
+         "--schedule", "constant"]                                  # --lr 2 on resume acts at full strength
 
 
 @pytest.fixture(scope="module")

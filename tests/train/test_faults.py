@@ -37,7 +37,8 @@ def corpus(tmp_path_factory) -> Path:
 
 def start(corpus, out, steps=STEPS) -> Path:
     assert train("--data", corpus, "--cell", "gru", "--hidden", 8, "--layers", 1, "--seq-len", 8, "--batch", 2,
-                 "--max-steps", steps, "--eval-every", 2, "--dropout", 0.1, "--quiet", "--out", out) == 0
+                 "--max-steps", steps, "--eval-every", 2, "--dropout", 0.1, "--quiet", "--out", out,
+                 "--total-steps", 8) == 0              # one cosine over 8 steps, in the reference and the resumed runs
     return out
 
 

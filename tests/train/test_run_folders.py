@@ -129,7 +129,8 @@ def test_resume_across_an_epoch_boundary_is_bit_identical(corpus, tmp_path):
     """Batch 16 over ~5400 training characters with k1 = 10 gives epochs of about 33 steps. Interrupt on the
     last step of epoch 0 and on the first of epoch 1 (read from the uninterrupted run's log) and resume to
     step 40: both equal the uninterrupted run in weights, epochs and validation loss."""
-    options = ["--data", corpus, "--batch", 16, "--eval-every", 10, "--log-every", 1, "--bptt", 14, "--dropout", 0.1]
+    options = ["--data", corpus, "--batch", 16, "--eval-every", 10, "--log-every", 1, "--bptt", 14, "--dropout", 0.1,
+               "--total-steps", 40]                     # one cosine over the 40 steps, whole and split
     assert train(*options, "--max-steps", 40, "--out", tmp_path / "whole") == 0
     whole = log(tmp_path / "whole")
     epochs = {r["step"]: r["epoch"] for r in whole if "epoch" in r}

@@ -56,7 +56,7 @@ class UnrollTrainer:
         from unroll.models import LanguageModel
         from unroll.train.optim import Adam, clip_grad_norm
         self.model = LanguageModel(vocab_size=V, hidden_size=H, num_layers=layers, cell=cell, seed=seed,
-                                   dtype=np.float32)
+                                   dtype=np.float32, dropout=0.0)    # as torch's side: no dropout
         self.adam, self.clip, self.state = Adam(self.model.params, lr=lr), clip_grad_norm, None
         self.max_norm = clip
 

@@ -12,7 +12,6 @@ This is the one module that joins the task registry, the trainer and the run fol
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from unroll._version import __version__  # noqa: F401  (re-exported for callers that stamp files)
@@ -109,10 +108,8 @@ def resume(run_dir: Path, changes: dict | None = None, quiet: bool = False) -> T
                          "evaluated, not resumed")
     old = task.settings["train"]
     changes = dict(changes or {})
-    if "max_steps" in changes or "max_time" in changes:
-        changes = {"max_steps": None, "max_time": None, **changes}
-    train = replace(old, **changes)
-    changed = {k: [getattr(old, k), getattr(train, k)] for k in changes if getattr(old, k) != getattr(train, k)}
+    train = old.resumed(changes)                         # a new budget replaces both (TrainConfig.resumed)
+    changed = {k: [getattr(old, k), getattr(train, k)] for k in vars(old) if getattr(old, k) != getattr(train, k)}
     task.settings["train"] = train
     model = build_model(task, train)
     trainer = Trainer(folder, task, model, train, quiet=quiet)

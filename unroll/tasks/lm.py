@@ -52,6 +52,7 @@ class LanguageModelTask(Task):
     page = "unroll.tasks.probes.lm"       # its page in unroll serve (tasks/probes/lm.py)
     help = "character- or word-level language model (the default)"
     sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "network": ModelConfig}
+    train_defaults = {"default_schedule": "cosine"}   # docs/tune.md: the study of 2026-12-06 (with dropout 0.2)
     predict_options = CompleteOptions
 
     def __init__(self, settings: dict, prepared: dict | None = None):
