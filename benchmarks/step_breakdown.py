@@ -39,7 +39,7 @@ def _args():
     p.add_argument("--steps", type=int, default=50, help="sequence length T")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, units, auto)")
+    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, auto)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--json", default=None, help="write the result here")

@@ -14,7 +14,7 @@ from unroll.nn import kernels
 from unroll.nn.kernels import calibrate, split
 
 REAL_MAX_PARTS = split.max_parts
-ENTRY = {"choice": "batch", "seconds": {"off": 0.04, "batch": 0.03, "units": 0.05}, "date": "2026-12-06"}
+ENTRY = {"choice": "batch", "seconds": {"off": 0.04, "batch": 0.03}, "date": "2026-12-06"}
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_a_file_of_another_format_is_measured_over(file, measured, content):
 
 
 def test_forcing_a_strategy_skips_the_calibration(file, measured, monkeypatch):
-    for forced in ("off", "batch", "units"):
+    for forced in ("off", "batch"):
         monkeypatch.setenv("UNROLL_SPLIT", forced)
         assert split.stack_strategy("lstm", 128, 50) == forced
     split.use("off")
@@ -97,22 +97,9 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file):
     split.use("batch")
     entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
-    assert set(entry["seconds"]) == {"off", "batch", "units"} and entry["choice"] in entry["seconds"]
+    assert set(entry["seconds"]) == {"off", "batch"} and entry["choice"] in entry["seconds"]
     assert entry["rounds"] == 1
     assert entry["seconds"][entry["choice"]] == min(entry["seconds"].values())
-
-
-def test_an_entry_measured_before_the_units_split_is_measured_again(file, measured):
-    """An entry without a units time (from before the hidden-unit split) is measured over; the file's other
-    entries are kept."""
-    old = {"choice": "off", "seconds": {"off": 0.03, "batch": 0.04}, "date": "2026-12-06"}
-    file.write_text(json.dumps({"format": 1, "machines": {calibrate.cpu_model(): {
-        "lstm H=128 N=50 threads=2": old, "gru H=128 N=50 threads=2": old, "rnn H=128 N=50 threads=2": ENTRY}}}))
-    assert split.calibrated("rnn", 128, 50) == "batch" and measured == []
-    assert split.calibrated("lstm", 128, 50) == "batch" and measured == [("lstm", 128, 50)]
-    entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
-    assert entries == {"lstm H=128 N=50 threads=2": ENTRY, "gru H=128 N=50 threads=2": old,
-                       "rnn H=128 N=50 threads=2": ENTRY}
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to have a choice")

@@ -1,9 +1,7 @@
 """The calibration file: which time-loop strategy won on this machine, remembered (like FFTW's wisdom).
 
 ``split.calibrated`` measures, at the first use of a (cell, H, batch N, threads, CPU model), which strategy
-(``off``, ``batch``, ``units``: ``split.candidates``) runs a 2-layer stack fastest, and keeps
-the answer here (an entry that lacks the time of a candidate, measured before that strategy existed, is
-measured again): ``calibration.json``
+(``off``, ``batch``) runs a 2-layer stack fastest, and keeps the answer here: ``calibration.json``
 next to numba's cache of the kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION``
 names), one entry per CPU model and key, so every later run reads it. ``unroll bench --calibrate``
 measures again. The file::

@@ -3,9 +3,8 @@
 The GRU twin of ``kernels/lstm_layer.py`` (which has the reasons): all T steps inside numba, numpy's own
 BLAS for ``h_{t-1} W_h`` and ``[δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ`` (``kernels/blas.py``), the folded
 embedding's gather and δP scatter inside, the outputs sharing the h buffer when unmasked, and the batch
-rows split across threads (``kernels/split.py``), or its hidden units (``kernels/gru_units.py``). The row
-bodies are ``kernels/gru.py``'s, so the per-step path and this one compute the same numbers; the equations
-are ``unroll/nn/gru.py``'s.
+rows split across threads (``kernels/split.py``). The row bodies are ``kernels/gru.py``'s, so the per-step
+path and this one compute the same numbers; the equations are ``unroll/nn/gru.py``'s.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, gru_units, split
+from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.gru import backward_row, forward_row
 from unroll.nn.kernels.lstm_layer import operands, workspace
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
@@ -61,10 +60,6 @@ def forward(xw, table, ids, W_h, b_hn, h0, m):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, 3 * H)
     W_h, b_hn = np.ascontiguousarray(W_h), np.ascontiguousarray(b_hn)
-    units = split.unit_ranges(H, N, "gru")
-    if units:                                                   # the hidden units split (kernels/gru_units.py)
-        gru_units.forward(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs, units)
-        return h_buf, gates, u, hs
 
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs,
@@ -85,12 +80,6 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
     masked = m is not None
     _, _, ids, m = operands(None if gathered else da, np.zeros((1, 3 * H), dtype), ids, m, dtype, 3 * H)
     dhs = np.ascontiguousarray(dhs)
-    units = split.unit_ranges(H, N, "gru")
-    if units:                                                   # the hidden units split (kernels/gru_units.py)
-        dtable = np.zeros((V if gathered else 1, 3 * H), dtype)
-        gru_units.backward(dhs, gates, h_prev, u, W_h, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable,
-                           units)
-        return da, dhw, dh_rec + dh_dir, (dtable if gathered else None)
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 3 * H), dtype)

@@ -12,9 +12,7 @@ loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py`
 - a contiguous ``W_hᵀ`` for the backward product, and per-part (rows, 4H) workspaces kept between calls.
 
 The equations are ``unroll/nn/lstm.py``'s; the row bodies are ``kernels/lstm.py``'s ``forward_row`` and
-``backward_row``, so the per-step path and this one compute the same numbers. With ``UNROLL_SPLIT=units``
-(``split.unit_ranges``) the loops run on threads that each own a range of the hidden units
-(``kernels/lstm_units.py``, and ``kernels/lstm_reg_units.py`` for the regularised loop below).
+``backward_row``, so the per-step path and this one compute the same numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, lstm_reg_units, lstm_units, split
+from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 
@@ -122,10 +120,6 @@ def forward(xw, table, ids, W_h, h0, c0, m):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, 4 * H)
     W_h = np.ascontiguousarray(W_h)
-    units = split.unit_ranges(H, N, "lstm")
-    if units:                                                   # the hidden units split (kernels/lstm_units.py)
-        lstm_units.forward(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs, units)
-        return h_buf, c_buf, gates, tanh_c, hs
     ranges = split.parts(N, H, "lstm")
 
     def part(i, r0, r1):
@@ -151,12 +145,6 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     masked = m is not None
     _, _, ids, m = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
     dhs = np.ascontiguousarray(dhs)
-    units = split.unit_ranges(H, N, "lstm")
-    if units:                                                   # the hidden units split (kernels/lstm_units.py)
-        dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
-        lstm_units.backward(dhs, gates, tanh_c, c_prev, W_h, m, masked, ids, gathered, dh_rec, dh_dir, dc_next,
-                            da, dtable, units)
-        return da, dh_rec + dh_dir, dc_next, (dtable if gathered else None)
     ranges = split.parts(N, H, "lstm")
 
     def part(i, r0, r1):
@@ -211,10 +199,6 @@ def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
     h_hat, gates, tanh_c = np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype)
     xw, table, ids, _ = operands(xw, table, ids, None, dtype, 4 * H)
     W_h, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (W_h, keep, zh, zc))
-    units = split.unit_ranges(H, N, "lstm")
-    if units:                                                   # the hidden units split (kernels/lstm_reg_units.py)
-        lstm_reg_units.forward(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c, units)
-        return h_buf, c_buf, h_hat, gates, tanh_c
 
     def part(i, r0, r1):
         forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c,
@@ -233,12 +217,6 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     da = np.empty_like(gates)
     _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)
     dhs, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (dhs, keep, zh, zc))
-    units = split.unit_ranges(H, N, "lstm")
-    if units:                                                   # the hidden units split (kernels/lstm_reg_units.py)
-        dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
-        lstm_reg_units.backward(dhs, gates, tanh_c, c_prev, W_h, keep, zh, zc, ids, gathered, dh_rec, dh_dir, dc_next,
-                                da, dtable, units)
-        return da, dh_rec * keep + dh_dir, dc_next, (dtable if gathered else None)
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 4 * H), dtype)

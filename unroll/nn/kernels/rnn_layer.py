@@ -2,8 +2,7 @@
 
 The RNN twin of ``kernels/lstm_layer.py`` (which has the reasons): all T steps inside numba, numpy's own
 BLAS for ``h_{t-1} W_h`` and ``δ^{a_t} W_hᵀ``, the folded embedding's gather and δP scatter inside, the
-new states sharing the h buffer when unmasked, the batch rows split across threads (``kernels/split.py``), or
-its hidden units (``kernels/rnn_units.py``).
+new states sharing the h buffer when unmasked, the batch rows split across threads (``kernels/split.py``).
 Row bodies: ``kernels/rnn.py``'s; equations: ``unroll/nn/rnn.py``'s.
 """
 
@@ -12,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, rnn_units, split
+from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm_layer import operands, workspace
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 from unroll.nn.kernels.rnn import backward_row, forward_row
@@ -55,10 +54,6 @@ def forward(xw, table, ids, W_h, h0, m, code):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, H)
     W_h = np.ascontiguousarray(W_h)
-    units = split.unit_ranges(H, N, "rnn")
-    if units:                                                   # the hidden units split (kernels/rnn_units.py)
-        rnn_units.forward(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new, units)
-        return h_buf, h_new
 
     def part(i, r0, r1):
         forward_rows(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new,
@@ -79,11 +74,6 @@ def backward(dhs, h_new, W_h, dh_T, m, code, ids=None, V=0):
     masked = m is not None
     _, _, ids, m = operands(None if gathered else da, np.zeros((1, H), dtype), ids, m, dtype, H)
     dhs = np.ascontiguousarray(dhs)
-    units = split.unit_ranges(H, N, "rnn")
-    if units:                                                   # the hidden units split (kernels/rnn_units.py)
-        dtable = np.zeros((V if gathered else 1, H), dtype)
-        rnn_units.backward(dhs, h_new, W_h, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable, units)
-        return da, dh_rec + dh_dir, (dtable if gathered else None)
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, H), dtype)
