@@ -19,15 +19,15 @@ from unroll.tasks import forecast_conformal as FC
 N_SERIES, N_POINTS, C, H = 200, 80, 12, 4
 
 
-def write_panel(path, seed=0):
+def write_panel(path, seed=0, n_series=N_SERIES, n_points=N_POINTS):
     """Long layout (the calibration part, 12 origins, and the held-out tail, 24, hold whole periods of 6, so
     that a phase-dependent error of the briefly trained network is as common in both): series k = level_k (1 + 0.3 sin(2πt/6)) + level_k · 0.1 ε."""
     rng = np.random.default_rng(seed)
     rows = ["t,id,y"]
-    for k in range(N_SERIES):
+    for k in range(n_series):
         level = 5 * 10 ** rng.uniform(0, 2)
-        t = np.arange(N_POINTS)
-        y = level * (1 + 0.3 * np.sin(2 * np.pi * t / 6) + 0.1 * rng.standard_normal(N_POINTS))
+        t = np.arange(n_points)
+        y = level * (1 + 0.3 * np.sin(2 * np.pi * t / 6) + 0.1 * rng.standard_normal(n_points))
         rows += [f"{i},s{k:03d},{v:.5f}" for i, v in zip(t, y)]
     path.write_text("\n".join(rows) + "\n")
 

@@ -9,9 +9,9 @@ import csv
 import io
 import json
 
-import numpy as np
 import pytest
 
+from tests.tasks.test_forecast_conformal import write_panel
 from unroll import runs as run
 from unroll.cli import main
 from unroll.tasks import forecast_conformal as FC
@@ -19,20 +19,10 @@ from unroll.tasks import forecast_conformal as FC
 N_SERIES, N_POINTS, C, H = 30, 60, 8, 4
 
 
-def write_panel(path):
-    rng = np.random.default_rng(3)
-    rows = ["t,id,y"]
-    for k in range(N_SERIES):
-        level = 5 * 10 ** rng.uniform(0, 2)
-        y = level * (1 + 0.3 * np.sin(2 * np.pi * np.arange(N_POINTS) / 6) + 0.1 * rng.standard_normal(N_POINTS))
-        rows += [f"{t},s{k:02d},{v:.5f}" for t, v in enumerate(y)]
-    path.write_text("\n".join(rows) + "\n")
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stored")
-    write_panel(folder / "panel.csv")
+    write_panel(folder / "panel.csv", seed=3, n_series=N_SERIES, n_points=N_POINTS)
     assert main(["train", "--task", "forecast", "--data", str(folder / "panel.csv"), "--id-column", "id",
                  "--context", str(C), "--horizon", str(H), "--valid-length", "8", "--intervals", "conformal",
                  "--calibration-length", "12", "--hidden", "6", "--batch", "16", "--lr", "0.01", "--max-steps", "40",
