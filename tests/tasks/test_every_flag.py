@@ -69,9 +69,9 @@ DATA = {
                          ["--input-layer", "mlp"], ["--no-standardize"], ["--readout", "mean"]],
     "tag-tokens": [["--min-count", "2"], ["--input-layer", "mlp"]],     # --level: how predict splits a line
     "tag-vectors": [["--min-count", "2"], ["--input-layer", "mlp"], ["--no-standardize"]],
-    "seq2seq-tokens": [["--reverse-source"], ["--level", "word"], ["--attention"], ["--conditioning", "init"],
+    "seq2seq-tokens": [["--no-reverse-source"], ["--level", "word"], ["--attention"], ["--conditioning", "init"],
                        ["--input-layer", "mlp"]],
-    "seq2seq-vectors": [["--reverse-source"], ["--encoding", "latin-1"], ["--attention"], ["--input-layer", "mlp"]],
+    "seq2seq-vectors": [["--no-reverse-source"], ["--encoding", "latin-1"], ["--attention"], ["--input-layer", "mlp"]],
     "generate": [["--level", "char"], ["--mode", "h0"], ["--min-count", "2"], ["--tokenizer", "space"]],
     "forecast": [["--decoder", "autoregressive"], ["--ar-loss", "horizon"], ["--samples", "20"],
                  ["--scaling", "standard"], ["--calendar", "none"], ["--likelihood", "student-t"],

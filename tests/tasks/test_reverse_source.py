@@ -46,3 +46,32 @@ def test_cli_eval_equals_the_logged_validation(pairs, tmp_path, capsys):
     assert main(["eval", str(tmp_path / "r"), "--checkpoint", "last", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["loss"] == pytest.approx(last["valid_loss"], rel=1e-12)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["seq2seq"]["reverse_source"] is True
+
+
+def test_the_default_reads_sources_backwards(pairs, tmp_path, capsys):
+    """#30: with no flag the run reverses its sources (the config says so) and logs exactly what
+    --reverse-source logs; --no-reverse-source turns it off."""
+    common = ["train", "--task", "seq2seq", "--data", str(pairs), "--hidden", "8", "--batch", "8",
+              "--max-steps", "4", "--eval-every", "2", "--quiet"]
+    for name, flags in (("default", []), ("flag", ["--reverse-source"]), ("off", ["--no-reverse-source"])):
+        assert main([*common, *flags, "--out", str(tmp_path / name)]) == 0
+    config = {n: json.loads((tmp_path / n / "config.json").read_text())["seq2seq"] for n in ("default", "off")}
+    assert config["default"]["reverse_source"] is True and config["off"]["reverse_source"] is False
+    strip = lambda n: [{k: v for k, v in json.loads(l).items() if k not in ("run", "elapsed", "tokens_per_s")}
+                       for l in (tmp_path / n / "metrics.jsonl").read_text().splitlines()]
+    assert strip("default") == strip("flag") and strip("default") != strip("off")
+
+
+def test_a_run_written_before_the_flag_reads_forwards(pairs, tmp_path, capsys):
+    """A config.json without reverse_source (runs made before 2026-12-02) ran forwards: it reads as
+    forwards, so eval of its last checkpoint equals its logged validation loss to the last digit."""
+    run = tmp_path / "old"
+    assert main(["train", "--task", "seq2seq", "--data", str(pairs), "--hidden", "8", "--batch", "8",
+                 "--no-reverse-source", "--max-steps", "4", "--eval-every", "2", "--quiet", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    del config["seq2seq"]["reverse_source"]
+    (run / "config.json").write_text(json.dumps(config))
+    last = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "valid_loss" in l][-1]
+    capsys.readouterr()
+    assert main(["eval", str(run), "--checkpoint", "last", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] == last["valid_loss"]

@@ -47,7 +47,7 @@ def logged(run_dir) -> list[dict]:
 def check_second_path(capsys, tmp_path, train, reversed_train, infile, reversed_infile, flags):
     common = ["train", "--task", "seq2seq", *flags, "--max-steps", "6", "--eval-every", "3", "--quiet"]
     run_cli(capsys, *common, "--reverse-source", "--data", str(train), "--out", str(tmp_path / "rev"))
-    run_cli(capsys, *common, "--data", str(reversed_train), "--out", str(tmp_path / "byhand"))
+    run_cli(capsys, *common, "--no-reverse-source", "--data", str(reversed_train), "--out", str(tmp_path / "byhand"))
     assert logged(tmp_path / "rev") == logged(tmp_path / "byhand")
     evals = [run_cli(capsys, "eval", str(tmp_path / r), "--data", str(f), "--checkpoint", "last", "--json")
              for r, f in (("rev", train), ("byhand", reversed_train))]

@@ -29,6 +29,9 @@ def read_task(folder):
         task_cls = get_task(info["task"])
         for name in getattr(task_cls, "optional_sections", ()):      # a section added after the run was made
             info.setdefault(name, {})
+        for name, values in getattr(task_cls, "absent_settings", {}).items():     # what an older run ran with
+            if isinstance(info.get(name), dict):
+                info[name] = {**values, **info[name]}
         for name in ("train", *task_cls.sections):
             if not isinstance(info.get(name), dict):
                 raise ValueError(f"section '{name}' must be a JSON object, got {type(info.get(name)).__name__}")

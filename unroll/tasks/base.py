@@ -165,6 +165,8 @@ class Task(abc.ABC):
     help: ClassVar[str] = ""                     # one line for `unroll train --help`
     sections: ClassVar[dict[str, type]] = {}     # config.json section -> frozen dataclass; its fields are CLI flags
     train_defaults: ClassVar[dict[str, Any]] = {}    # TrainConfig fields whose default this task changes
+    absent_settings: ClassVar[dict[str, dict]] = {}  # {section: {field: value}} a config.json without the field
+                                                     # ran with (a default changed after the field was added)
     predict_options: ClassVar[type | None] = None    # dataclass whose fields are `unroll predict` flags
     splits: ClassVar[tuple[str, ...]] = ("valid",)   # names metrics() accepts besides a file path
     per_sequence: ClassVar[tuple[str, ...]] = ()     # batch fields of shape (N, ...), split along N by ``shard``

@@ -63,8 +63,10 @@ class Seq2SeqConfig:
     scheduled_sampling: float = option(0.0, help="k of Bengio et al.'s schedule p = 1 - k/(k + exp(step/k)) "
                                                  "(0: teacher forcing only)")
     eval_beam: int = option(1, help="beam width used for the validation metrics (1: greedy)")
-    reverse_source: bool = option(False, help="the encoder reads each source backwards (Sutskever et al. 2014): "
-                                              "the first source tokens end up nearest the first target tokens")
+    reverse_source: bool = option(True, help="the encoder reads each source backwards (Sutskever et al. 2014): "
+                                             "the first source tokens end up nearest the first target tokens "
+                                             "(the default since #30's runs, docs/seq2seq.md; --no-reverse-source "
+                                             "reads them forwards)")
 
     def __post_init__(self):
         if self.conditioning not in MODES:
@@ -98,6 +100,7 @@ class Seq2SeqTask(Task):
     sections = {"pairs": PairDataConfig, "seq2seq": Seq2SeqConfig, "network": NETWORK,   # NETWORK: the model's
                 "vectors": VectorConfig}
     optional_sections = ("vectors",)           # runs written before vector input have none
+    absent_settings = {"seq2seq": {"reverse_source": False}}   # runs written before --reverse-source read forwards
     train_defaults = {"batch_size": 128, "lr": 2e-3, "eval_every": 200}   # docs/seq2seq.md addition: 98.46%
     predict_options = PredictOptions
     commands = COMMANDS
