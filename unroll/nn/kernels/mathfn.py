@@ -18,6 +18,7 @@ from numba.extending import overload
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CELL_OPTIONS = {**OPTIONS, "fastmath": {"contract"}}   # a * b + c as one FMA: the LSTM step 25% faster
+ROW_OPTIONS = {**CELL_OPTIONS, "inline": "always"}
 
 
 def tanh(x):
