@@ -149,41 +149,39 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m):
     return da, dh_rec + dh_dir, dc_next
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def forward_row_zoneout(a, b, hp, cp, zh, zc, gt, tc, hn, cn):
     """One row of a step with zoneout (``unroll/nn/lstm_reg.py``): as forward_row, then
     c_t = zc c_{t-1} + (1 - zc) c̃_t and h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t); tc holds tanh(c̃_t)."""
     H = cp.shape[0]
     one = const(1.0, cp)
-    for k in range(2 * H):                                      # i, f
-        gt[k] = sigmoid(a[k] + b[k])
-    for k in range(2 * H, 3 * H):                               # g
-        gt[k] = tanh(a[k] + b[k])
-    for k in range(3 * H, 4 * H):                               # o
-        gt[k] = sigmoid(a[k] + b[k])
+    _activate(a, b, gt, H)
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
     for j in range(H):                                          # c̃_t = f c_{t-1} + i g, tanh(c̃_t), c_t
-        c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+        c_new = f[j] * cp[j] + i[j] * g[j]
         tc[j] = tanh(c_new)
         cn[j] = zc[j] * cp[j] + (one - zc[j]) * c_new
     for j in range(H):                                          # h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t)
-        hn[j] = zh[j] * hp[j] + (one - zh[j]) * (gt[3 * H + j] * tc[j])
+        hn[j] = zh[j] * hp[j] + (one - zh[j]) * (o[j] * tc[j])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def backward_row_zoneout(dhs, rec, keep, dir_, dcn, gt, tc, cp, zh, zc, da):
     """One row of the zoneout backward: δh = dhs + rec ⊙ keep + dir_ (rec = δ^{a_{t+1}} W_hᵀ, keep the
     recurrent dropout mask), dcn = δ^{c_t}; writes da and leaves δ^{c_{t-1}} in dcn, zh ⊙ δh in dir_."""
     H = dcn.shape[0]
     one = const(1.0, dcn)
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+    di, df, dg, do = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
     for j in range(H):
-        i, f, g, o, t = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tc[j]
+        ij, fj, gj, oj, t = i[j], f[j], g[j], o[j], tc[j]
         dh = dhs[j] + rec[j] * keep[j] + dir_[j]
         dht = (one - zh[j]) * dh                                # δh̃ into o tanh(c̃_t)
         dc_in = dcn[j]
-        dct = (one - zc[j]) * dc_in + dht * o * (one - t * t)   # δc̃
-        da[j] = dct * g * (i * (one - i))
-        da[H + j] = dct * cp[j] * (f * (one - f))
-        da[2 * H + j] = dct * i * (one - g * g)
-        da[3 * H + j] = dht * t * (o * (one - o))
-        dcn[j] = dct * f + zc[j] * dc_in                        # δ^{c_{t-1}}
+        dct = (one - zc[j]) * dc_in + dht * oj * (one - t * t)  # δc̃
+        di[j] = dct * gj * (ij * (one - ij))
+        df[j] = dct * cp[j] * (fj * (one - fj))
+        dg[j] = dct * ij * (one - gj * gj)
+        do[j] = dht * t * (oj * (one - oj))
+        dcn[j] = dct * fj + zc[j] * dc_in                       # δ^{c_{t-1}}
         dir_[j] = zh[j] * dh                                    # the zoned-out path into h_{t-1}
