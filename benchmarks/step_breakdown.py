@@ -16,6 +16,9 @@ parent) per step, median over ``--iters`` steps after ``--warmup`` steps:
   upper layers' input projection and its ``dx``, ``∂L/∂W_x``), ``loss``: softmax cross-entropy, ``clip``,
   ``adam``, and ``other`` (the step minus all of these: the embedding fold and its gradient, Python).
 
+Each part also reports its median minor page faults per step: first writes to pages the allocator just
+mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
+
 Meant for one thread: at two, ``per-step products`` are timed at numpy's two BLAS threads, which is not what
 a split loop runs.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -54,32 +58,39 @@ os.environ["UNROLL_SPLIT"] = ARGS.strategy
 import numpy as np  # noqa: E402  (after the thread count is set)
 
 
+def _faults():
+    """Minor page faults of this process so far (first touches of freshly mapped memory)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 class Timer:
-    """Exclusive CPU and wall time per part: a part's children are taken out of it."""
+    """Exclusive CPU and wall time (and minor page faults) per part: a part's children are taken out."""
 
     def __init__(self):
-        self.cpu, self.wall, self.stack = {}, {}, []
+        self.cpu, self.wall, self.faults, self.stack = {}, {}, {}, []
 
     def wrap(self, owner, attr, part):
         real = getattr(owner, attr)
 
         def timed(*a, **k):
-            self.stack.append([0.0, 0.0])
-            c0, w0 = time.process_time(), time.perf_counter()
+            self.stack.append([0.0, 0.0, 0])
+            c0, w0, f0 = time.process_time(), time.perf_counter(), _faults()
             try:
                 return real(*a, **k)
             finally:
-                dc, dw = time.process_time() - c0, time.perf_counter() - w0
-                child_c, child_w = self.stack.pop()
+                dc, dw, df = time.process_time() - c0, time.perf_counter() - w0, _faults() - f0
+                child_c, child_w, child_f = self.stack.pop()
                 self.cpu[part] = self.cpu.get(part, 0.0) + dc - child_c
                 self.wall[part] = self.wall.get(part, 0.0) + dw - child_w
+                self.faults[part] = self.faults.get(part, 0) + df - child_f
                 if self.stack:
                     self.stack[-1][0] += dc
                     self.stack[-1][1] += dw
+                    self.stack[-1][2] += df
         setattr(owner, attr, timed)
 
     def reset(self):
-        self.cpu, self.wall = {}, {}
+        self.cpu, self.wall, self.faults = {}, {}, {}
 
 
 def products(cell, H, N, T, layers, dtype=np.float32):
@@ -115,17 +126,18 @@ def main():
     timer.wrap(ops, "softmax_cross_entropy", "loss")
     timer.wrap(trainer, "clip", "clip")
     timer.wrap(trainer.adam, "step", "adam")
-    steps_cpu, steps_wall, parts_cpu, parts_wall = [], [], [], []
+    steps_cpu, steps_wall, parts_cpu, parts_wall, parts_faults = [], [], [], [], []
     for i, (x, y) in enumerate(batches):
         timer.reset()
-        c0, w0 = time.process_time(), time.perf_counter()
+        c0, w0, f0 = time.process_time(), time.perf_counter(), _faults()
         trainer.step(x, y)
-        dc, dw = time.process_time() - c0, time.perf_counter() - w0
+        dc, dw, df = time.process_time() - c0, time.perf_counter() - w0, _faults() - f0
         if i >= ARGS.warmup:
             steps_cpu.append(dc)
             steps_wall.append(dw)
             parts_cpu.append(dict(timer.cpu, other=dc - sum(timer.cpu.values())))
             parts_wall.append(dict(timer.wall, other=dw - sum(timer.wall.values())))
+            parts_faults.append(dict(timer.faults, other=df - sum(timer.faults.values())))
     fwd, bwd = zip(*[products(cell, H, N, T, ARGS.layers) for _ in range(ARGS.iters)])
     result = {"machine": measure.machine(), "date": time.strftime("%Y-%m-%d"), "args": vars(ARGS),
               "strategy_ran": split.stack_strategy(cell, H, N), "step": _median_pair(steps_cpu, steps_wall),
@@ -133,6 +145,7 @@ def main():
     for part in parts_cpu[0]:
         result["parts"][part] = _median_pair([p.get(part, 0.0) for p in parts_cpu],
                                              [p.get(part, 0.0) for p in parts_wall])
+        result["parts"][part]["faults"] = float(np.median([p.get(part, 0) for p in parts_faults]))
     for name, loop, prods in (("forward", "loop forward", fwd), ("backward", "loop backward", bwd)):
         result["parts"][f"  per-step products {name}"] = _median_pair([c for c, _ in prods], [w for _, w in prods])
         result["parts"][f"  elementwise {name}"] = {k: result["parts"][loop][k] -
@@ -157,7 +170,7 @@ def _print(result):
           f"{step['wall_ms']:.2f} ms wall (medians; parts below are medians too, so they need not add up)")
     for part, t in result["parts"].items():
         print(f"  {part:<34} {t['cpu_ms']:8.2f} ms CPU {100 * t['cpu_ms'] / step['cpu_ms']:5.1f}%   "
-              f"{t['wall_ms']:8.2f} ms wall")
+              f"{t['wall_ms']:8.2f} ms wall" + (f"  {t['faults']:6.0f} page faults" if "faults" in t else ""))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 import os
 
+from unroll.nn.kernels import memory
+
 BACKENDS = ("numba", "numba-step", "numpy")
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}   # the RNN activations the kernels know
 
@@ -70,8 +72,10 @@ def layer_loop(rows: int) -> bool:
 
 def load(cell: str):
     """The kernel module of a cell ("rnn" | "lstm" | "gru"), imported (and numba with it) on first use; with
-    a callback registered (``on_compile``), numba's compile events are listened to from then on."""
+    a callback registered (``on_compile``), numba's compile events are listened to from then on. The first
+    call also keeps freed memory in the process (``memory.keep_freed``, ``UNROLL_MALLOC``)."""
     module = importlib.import_module(f"unroll.nn.kernels.{cell}")
+    memory.keep_freed()                     # freed arrays stay mapped: no page faults per step (memory.py)
     if _announce is not None:
         _listen()
     return module

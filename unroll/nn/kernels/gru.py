@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, const, sigmoid, tanh
 
 
 @njit(**CELL_OPTIONS)
@@ -20,25 +20,28 @@ def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
         forward_row(xw_t[n], hw[n], b_hn, h[n], masked and not m_t[n] > 0, gates_t[n], u_t[n], hs_t[n], h_next[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def forward_row(a, b, b_hn, hp, padded, gt, u, hr, hn):
     """One row of a step: a, b (3H,) the input and recurrent sides; hp (H,) h_{t-1}; writes gt (3H,), u,
-    hr = h_t (0 when padded) and hn = h_t (h_{t-1} when padded)."""
+    hr = h_t (0 when padded) and hn = h_t (h_{t-1} when padded). Loops run j over 0..H-1 on per-gate
+    views, as in ``kernels/lstm.py``'s forward_row (an index like 2H + j is not vectorized)."""
     H = hp.shape[0]
     one = const(1.0, hp)
     for k in range(2 * H):                                      # r, z
         gt[k] = sigmoid(a[k] + b[k])
+    r, z, nn = gt[:H], gt[H:2 * H], gt[2 * H:]
+    an, bn = a[2 * H:], b[2 * H:]
     for j in range(H):                                          # u = h W_hn + b_hn, n = tanh(x W_xn + b_n + r u)
-        uj = b[2 * H + j] + b_hn[j]
+        uj = bn[j] + b_hn[j]
         u[j] = uj
-        gt[2 * H + j] = tanh(a[2 * H + j] + gt[j] * uj)
+        nn[j] = tanh(an[j] + r[j] * uj)
     if padded:
         hr[:] = 0.0
         hn[:] = hp
     else:
         for j in range(H):                                      # h_t = (1 - z) h_{t-1} + z n
-            z = gt[H + j]
-            hv = (one - z) * hp[j] + z * gt[2 * H + j]
+            zj = z[j]
+            hv = (one - zj) * hp[j] + zj * nn[j]
             hr[j] = hv
             hn[j] = hv
 
@@ -52,26 +55,30 @@ def backward_step(dhs_t, dh_rec, dh_dir, gates_t, h_prev_t, u_t, m_t, masked, da
                      dhw_t[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def backward_row(dhs, rec, dir_, gt, hp, u, mn_value, masked, da, dhw):
-    """One row of backward_step: all (H,) but gt, da, dhw (3H,); mn_value the row's mask (read when masked)."""
+    """One row of backward_step: all (H,) but gt, da, dhw (3H,); mn_value the row's mask (read when masked).
+    Loops over 0..H-1 on per-gate views, as in forward_row."""
     H = rec.shape[0]
     one = const(1.0, rec)
     mn = mn_value if masked else one
+    r, z, nn = gt[:H], gt[H:2 * H], gt[2 * H:]
+    da_r, da_z, da_n = da[:H], da[H:2 * H], da[2 * H:]
+    dw_r, dw_z, dw_n = dhw[:H], dhw[H:2 * H], dhw[2 * H:]
     for j in range(H):
-        z, nn = gt[H + j], gt[2 * H + j]
+        zj, nj = z[j], nn[j]
         dh_in = rec[j] + dir_[j]
         dh = mn * (dhs[j] + dh_in) if masked else dhs[j] + dh_in
-        da[H + j] = dh * (nn - hp[j]) * (z * (one - z))
-        da[2 * H + j] = dh * z * (one - nn * nn)
-        dir_[j] = dh * (one - z) + (one - mn) * dh_in if masked else dh * (one - z)
+        da_z[j] = dh * (nj - hp[j]) * (zj * (one - zj))
+        da_n[j] = dh * zj * (one - nj * nj)
+        dir_[j] = dh * (one - zj) + (one - mn) * dh_in if masked else dh * (one - zj)
     for j in range(H):
-        r, da_n = gt[j], da[2 * H + j]
-        da_r = da_n * u[j] * (r * (one - r))
-        da[j] = da_r
-        dhw[j] = da_r
-        dhw[H + j] = da[H + j]
-        dhw[2 * H + j] = da_n * r
+        rj, dn = r[j], da_n[j]
+        dr = dn * u[j] * (rj * (one - rj))
+        da_r[j] = dr
+        dw_r[j] = dr
+        dw_z[j] = da_z[j]
+        dw_n[j] = dn * rj
 
 
 def forward(xw, W_h, b_hn, h0, m):

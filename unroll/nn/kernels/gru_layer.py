@@ -4,7 +4,9 @@ The GRU twin of ``kernels/lstm_layer.py`` (which has the reasons): all T steps i
 BLAS for ``h_{t-1} W_h`` and ``[δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ`` (``kernels/blas.py``), the folded
 embedding's gather and δP scatter inside, the outputs sharing the h buffer when unmasked, and the batch
 rows split across threads (``kernels/split.py``). The row bodies are ``kernels/gru.py``'s, so the per-step
-path and this one compute the same numbers; the equations are ``unroll/nn/gru.py``'s.
+path and this one compute the same numbers; the equations are ``unroll/nn/gru.py``'s. The row bodies are
+compiled into these loops (``inline="always"``): numba's disk cache checks only the file that defines a
+kernel, so after editing a row body, clear ``__pycache__`` here (a fresh install does not need to).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, const, sigmoid, tanh
 
 
 @njit(**CELL_OPTIONS)
@@ -25,19 +25,19 @@ def forward_step(xw_t, hw, c, m_t, masked, gates_t, tanh_c_t, hs_t, h_next, c_ne
                     h_next[n], c_next[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def forward_row(a, b, cp, padded, gt, tc, hr, hn, cn):
     """One row of a step: a, b (4H,) the input and recurrent sides of the gates; cp (H,) c_{t-1};
-    writes gt (4H,), tc = tanh(c_t), hr = h_t (0 when padded), hn = h_t (untouched when padded), cn = c_t."""
+    writes gt (4H,), tc = tanh(c_t), hr = h_t (0 when padded), hn = h_t (untouched when padded), cn = c_t.
+
+    Every loop runs j over 0..H-1 on per-gate views (``gt[2H:3H]``, not ``gt[2H + j]``): an index numba
+    cannot prove non-negative gets a wraparound select per element, which kept LLVM from vectorizing the
+    g and o loops forward and the δi/δf/δg loop backward (Lever 11, docs/performance.md)."""
     H = cp.shape[0]
-    for k in range(2 * H):                                      # i, f
-        gt[k] = sigmoid(a[k] + b[k])
-    for k in range(2 * H, 3 * H):                               # g
-        gt[k] = tanh(a[k] + b[k])
-    for k in range(3 * H, 4 * H):                               # o
-        gt[k] = sigmoid(a[k] + b[k])
+    _activate(a, b, gt, H)
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
     for j in range(H):                                          # c_t = f c_{t-1} + i g, tanh(c_t)
-        c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+        c_new = f[j] * cp[j] + i[j] * g[j]
         tc[j] = tanh(c_new)
         cn[j] = c_new
     if padded:
@@ -45,9 +45,22 @@ def forward_row(a, b, cp, padded, gt, tc, hr, hn, cn):
         cn[:] = cp
     else:
         for j in range(H):                                      # h_t = o tanh(c_t)
-            h = gt[3 * H + j] * tc[j]
+            h = o[j] * tc[j]
             hr[j] = h
             hn[j] = h
+
+
+@njit(**ROW_OPTIONS)
+def _activate(a, b, gt, H):
+    """gt = [σ, σ, tanh, σ](a + b), gate block by gate block, each a loop over 0..H-1 (see forward_row)."""
+    for k in range(2 * H):                                      # i, f
+        gt[k] = sigmoid(a[k] + b[k])
+    ga, gb, g = a[2 * H:3 * H], b[2 * H:3 * H], gt[2 * H:3 * H]
+    for j in range(H):                                          # g
+        g[j] = tanh(ga[j] + gb[j])
+    oa, ob, o = a[3 * H:], b[3 * H:], gt[3 * H:]
+    for j in range(H):                                          # o
+        o[j] = sigmoid(oa[j] + ob[j])
 
 
 @njit(**CELL_OPTIONS)
@@ -59,40 +72,43 @@ def backward_step(dhs_t, dh_rec, dh_dir, dc_next, gates_t, tanh_c_t, c_prev_t, m
                      m_t[n], masked, da_t[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def backward_row(dhs, rec, dir_, dcn, gt, tc, cp, mn, masked, da):
-    """One row of backward_step: all (H,) but gt, da (4H,); mn the row's mask value (read when masked)."""
+    """One row of backward_step: all (H,) but gt, da (4H,); mn the row's mask value (read when masked).
+    Loops over 0..H-1 on per-gate views, as in forward_row."""
     H = dcn.shape[0]
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+    di, df, dg, do = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
     if masked:
-        _backward_row_masked(dhs, rec, dir_, dcn, gt, tc, cp, mn, da, H)
+        _backward_row_masked(dhs, rec, dir_, dcn, i, f, g, o, tc, cp, mn, di, df, dg, do, H)
         return
     one = const(1.0, dcn)
     for j in range(H):
         dh = dhs[j] + rec[j]
-        o, t = gt[3 * H + j], tc[j]
-        da[3 * H + j] = dh * t * (o * (one - o))
-        dcn[j] = dh * o * (one - t * t) + dcn[j]                # δc, kept here until the next loop
+        oj, t = o[j], tc[j]
+        do[j] = dh * t * (oj * (one - oj))
+        dcn[j] = dh * oj * (one - t * t) + dcn[j]               # δc, kept here until the next loop
     for j in range(H):
-        dc, i, f, g = dcn[j], gt[j], gt[H + j], gt[2 * H + j]
-        da[j] = dc * g * (i * (one - i))
-        da[H + j] = dc * cp[j] * (f * (one - f))
-        da[2 * H + j] = dc * i * (one - g * g)
-        dcn[j] = dc * f                                         # δ^{c_{t-1}} = δc ⊙ f_t
+        dc, ij, fj, gj = dcn[j], i[j], f[j], g[j]
+        di[j] = dc * gj * (ij * (one - ij))
+        df[j] = dc * cp[j] * (fj * (one - fj))
+        dg[j] = dc * ij * (one - gj * gj)
+        dcn[j] = dc * fj                                        # δ^{c_{t-1}} = δc ⊙ f_t
 
 
-@njit(**CELL_OPTIONS)
-def _backward_row_masked(dhs, rec, dir_, dcn, gt, tc, cp, mn, da, H):
+@njit(**ROW_OPTIONS)
+def _backward_row_masked(dhs, rec, dir_, dcn, i, f, g, o, tc, cp, mn, di, df, dg, do, H):
     one = const(1.0, dcn)
     for j in range(H):
-        i, f, g, o, t = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tc[j]
+        ij, fj, gj, oj, t = i[j], f[j], g[j], o[j], tc[j]
         dh_in = rec[j] + dir_[j]
         dh = mn * (dhs[j] + dh_in)
-        dc = dh * o * (one - t * t) + mn * dcn[j]
-        da[j] = dc * g * (i * (one - i))
-        da[H + j] = dc * cp[j] * (f * (one - f))
-        da[2 * H + j] = dc * i * (one - g * g)
-        da[3 * H + j] = dh * t * (o * (one - o))
-        dcn[j] = dc * f + (one - mn) * dcn[j]
+        dc = dh * oj * (one - t * t) + mn * dcn[j]
+        di[j] = dc * gj * (ij * (one - ij))
+        df[j] = dc * cp[j] * (fj * (one - fj))
+        dg[j] = dc * ij * (one - gj * gj)
+        do[j] = dh * t * (oj * (one - oj))
+        dcn[j] = dc * fj + (one - mn) * dcn[j]
         dir_[j] = (one - mn) * dh_in
 
 
@@ -133,41 +149,39 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m):
     return da, dh_rec + dh_dir, dc_next
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def forward_row_zoneout(a, b, hp, cp, zh, zc, gt, tc, hn, cn):
     """One row of a step with zoneout (``unroll/nn/lstm_reg.py``): as forward_row, then
     c_t = zc c_{t-1} + (1 - zc) c̃_t and h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t); tc holds tanh(c̃_t)."""
     H = cp.shape[0]
     one = const(1.0, cp)
-    for k in range(2 * H):                                      # i, f
-        gt[k] = sigmoid(a[k] + b[k])
-    for k in range(2 * H, 3 * H):                               # g
-        gt[k] = tanh(a[k] + b[k])
-    for k in range(3 * H, 4 * H):                               # o
-        gt[k] = sigmoid(a[k] + b[k])
+    _activate(a, b, gt, H)
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
     for j in range(H):                                          # c̃_t = f c_{t-1} + i g, tanh(c̃_t), c_t
-        c_new = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
+        c_new = f[j] * cp[j] + i[j] * g[j]
         tc[j] = tanh(c_new)
         cn[j] = zc[j] * cp[j] + (one - zc[j]) * c_new
     for j in range(H):                                          # h_t = zh h_{t-1} + (1 - zh) o tanh(c̃_t)
-        hn[j] = zh[j] * hp[j] + (one - zh[j]) * (gt[3 * H + j] * tc[j])
+        hn[j] = zh[j] * hp[j] + (one - zh[j]) * (o[j] * tc[j])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def backward_row_zoneout(dhs, rec, keep, dir_, dcn, gt, tc, cp, zh, zc, da):
     """One row of the zoneout backward: δh = dhs + rec ⊙ keep + dir_ (rec = δ^{a_{t+1}} W_hᵀ, keep the
     recurrent dropout mask), dcn = δ^{c_t}; writes da and leaves δ^{c_{t-1}} in dcn, zh ⊙ δh in dir_."""
     H = dcn.shape[0]
     one = const(1.0, dcn)
+    i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+    di, df, dg, do = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
     for j in range(H):
-        i, f, g, o, t = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tc[j]
+        ij, fj, gj, oj, t = i[j], f[j], g[j], o[j], tc[j]
         dh = dhs[j] + rec[j] * keep[j] + dir_[j]
         dht = (one - zh[j]) * dh                                # δh̃ into o tanh(c̃_t)
         dc_in = dcn[j]
-        dct = (one - zc[j]) * dc_in + dht * o * (one - t * t)   # δc̃
-        da[j] = dct * g * (i * (one - i))
-        da[H + j] = dct * cp[j] * (f * (one - f))
-        da[2 * H + j] = dct * i * (one - g * g)
-        da[3 * H + j] = dht * t * (o * (one - o))
-        dcn[j] = dct * f + zc[j] * dc_in                        # δ^{c_{t-1}}
+        dct = (one - zc[j]) * dc_in + dht * oj * (one - t * t)  # δc̃
+        di[j] = dct * gj * (ij * (one - ij))
+        df[j] = dct * cp[j] * (fj * (one - fj))
+        dg[j] = dct * ij * (one - gj * gj)
+        do[j] = dht * t * (oj * (one - oj))
+        dcn[j] = dct * fj + zc[j] * dc_in                       # δ^{c_{t-1}}
         dir_[j] = zh[j] * dh                                    # the zoned-out path into h_{t-1}

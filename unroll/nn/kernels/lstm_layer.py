@@ -12,7 +12,9 @@ loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py`
 - a contiguous ``W_hᵀ`` for the backward product, and per-part (rows, 4H) workspaces kept between calls.
 
 The equations are ``unroll/nn/lstm.py``'s; the row bodies are ``kernels/lstm.py``'s ``forward_row`` and
-``backward_row``, so the per-step path and this one compute the same numbers.
+``backward_row``, so the per-step path and this one compute the same numbers. The row bodies are
+compiled into these loops (``inline="always"``): numba's disk cache checks only the file that defines a
+kernel, so after editing a row body, clear ``__pycache__`` here (a fresh install does not need to).
 """
 
 from __future__ import annotations

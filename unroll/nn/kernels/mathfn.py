@@ -7,7 +7,9 @@ fused loop 4x). The kernels are compiled with ``error_model="numpy"`` (a float d
 without which no loop vectorizes; the cells' kernels also let LLVM contract ``a * b + c`` into one FMA
 (``fastmath={"contract"}``, nothing else of fastmath), which made the LSTM forward step 25% faster
 (50x128: 90 -> 68 us; 50x512: 200 -> 166 us). The optimizer's kernel does not, so it stays bit-identical
-to the ufunc sequence.
+to the ufunc sequence. The cells' row bodies (``ROW_OPTIONS``) are inlined into the loops that call them
+(numba's ``inline="always"``): a row is then no call with its arrays' reference counting, and LLVM optimizes
+the row's loops inside the time loop (docs/performance.md, lever 11).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from numba.extending import overload
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CELL_OPTIONS = {**OPTIONS, "fastmath": {"contract"}}   # a * b + c as one FMA: the LSTM step 25% faster
+ROW_OPTIONS = {**CELL_OPTIONS, "inline": "always"}    # row bodies: part of the loop that calls them
 
 
 def tanh(x):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, const, sigmoid, tanh
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, const, sigmoid, tanh
 
 
 @njit(**CELL_OPTIONS)
@@ -20,7 +20,7 @@ def forward_step(xw_t, hw, h, m_t, masked, code, h_new_t, h_next):
         forward_row(xw_t[n], hw[n], h[n], masked and not m_t[n] > 0, code, h_new_t[n], h_next[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def forward_row(a, b, hp, padded, code, y, hn):
     """One row: y = f(a + b); hn = y, or hp on a padded row (all (H,))."""
     H = hp.shape[0]
@@ -49,7 +49,7 @@ def backward_step(dhs_t, dh_rec, dh_dir, h_new_t, m_t, masked, code, da_t):
         backward_row(dhs_t[n], dh_rec[n], dh_dir[n], h_new_t[n], m_t[n], masked, code, da_t[n])
 
 
-@njit(**CELL_OPTIONS)
+@njit(**ROW_OPTIONS)
 def backward_row(dhs, rec, dir_, y, mn_value, masked, code, da):
     """One row of backward_step (all (H,)); mn_value the row's mask (read when masked)."""
     H = da.shape[0]

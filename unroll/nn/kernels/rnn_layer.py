@@ -3,7 +3,9 @@
 The RNN twin of ``kernels/lstm_layer.py`` (which has the reasons): all T steps inside numba, numpy's own
 BLAS for ``h_{t-1} W_h`` and ``δ^{a_t} W_hᵀ``, the folded embedding's gather and δP scatter inside, the
 new states sharing the h buffer when unmasked, the batch rows split across threads (``kernels/split.py``).
-Row bodies: ``kernels/rnn.py``'s; equations: ``unroll/nn/rnn.py``'s.
+Row bodies: ``kernels/rnn.py``'s, compiled into these loops (``inline="always"``; numba's disk cache
+checks only the file that defines a kernel, so after editing a row body, clear ``__pycache__`` here);
+equations: ``unroll/nn/rnn.py``'s.
 """
 
 from __future__ import annotations
