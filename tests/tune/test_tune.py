@@ -78,7 +78,10 @@ def test_a_poor_trial_is_pruned_and_its_run_folder_says_so(here):
 
 def test_kill_9_then_resume_keeps_the_finished_trials_and_completes(here):
     argv = [sys.executable, "-m", "unroll", "tune", "--out", "s", "--search", "hidden=4..12", "--trials", "3",
-            "--sampler-seed", "1", "--pruner", "none", *TINY, "--max-steps", "800", "--eval-every", "100"]
+            "--sampler-seed", "1", "--pruner", "none", "--trial-time", "3", *TINY, "--max-steps", "100000",
+            "--eval-every", "100"]
+    # each trial runs 3 s (by time, not steps): the third is still running when the poll sees two finished,
+    # however fast the kernels (800 steps once took under the poll's own time and the third trial finished)
     tune = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
