@@ -90,6 +90,15 @@ def lm_shape() -> list[str]:
             "--embedding", str(net.embedding_size or net.hidden_size)]
 
 
+def valid_accuracy(out: Path, step: int) -> float:
+    """The validation accuracy the run logged at its best checkpoint's step (metrics.jsonl)."""
+    for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row.get("step") == step and "valid_accuracy" in row:
+            return row["valid_accuracy"]
+    raise SystemExit(f"{out}/metrics.jsonl: no validation at step {step}")
+
+
 def classify(out: Path, train_tsv: Path, test_tsv: Path, limit: list[str], extra: list[str]) -> dict:
     start = time.time()
     argv = ["train", "--task", "classify", "--data", str(train_tsv), "--tokenizer", "space",
@@ -98,6 +107,7 @@ def classify(out: Path, train_tsv: Path, test_tsv: Path, limit: list[str], extra
         raise SystemExit(f"unroll {' '.join(argv)} failed")
     task, model, info = run.load(out, "best")
     return {"test_acc": round(task.metrics(model, str(test_tsv))["accuracy"], 4), "best_step": info["step"],
+            "valid_acc": round(valid_accuracy(out, info["step"]), 4),
             "seconds": round(time.time() - start, 1), "command": "unroll " + shlex.join(argv)}
 
 
@@ -138,7 +148,7 @@ def run_fold(texts, labels, k, folds, args) -> dict:
                                                 [texts[i] for i in test_idx], labels[test_idx]), 4),
                         "seconds": round(time.time() - t, 1)}
     if "scratch" in args.models:
-        out["scratch"] = classify(work / "scratch", train_tsv, test_tsv, limit, [])
+        out["scratch"] = classify(work / "scratch", train_tsv, test_tsv, limit, shlex.split(args.flags))
     if "pretrained" in args.models:
         out["lm"] = pretrain(work / "lm", [texts[i] for i in train_idx], args.extra_text, args)
         out["pretrained"] = classify(work / "pretrained", train_tsv, test_tsv, limit,
@@ -158,6 +168,8 @@ def main(argv=None):
     p.add_argument("--time", type=float, default=None, help="seconds per classifier (--max-time) instead of --epochs")
     p.add_argument("--lm-time", type=float, default=None, help="seconds for the language model instead of --lm-steps")
     p.add_argument("--steps", type=int, default=None, help="classifier steps instead of --epochs (a smoke test)")
+    p.add_argument("--flags", default="", help="flags added to the from-scratch classifier's command (experiments "
+                                               "on the defaults: '--schedule cosine --lr 0.002')")
     p.add_argument("--extra-text", nargs="*", default=[], help="public-domain text for the language model")
     p.add_argument("--lm-steps", type=int, default=6000)
     p.add_argument("--lm-dropout", type=float, default=0.3)
