@@ -21,8 +21,11 @@ side by side on the same folds in the same run (accuracy after fixed training; n
         --json runs/sentiment.json        # all 10 folds, 15 minutes per fold for the pretrained model
 
 ``--time S`` trains each classifier for ``--max-time S`` (the issue's "300 s per fold") instead of
-``--epochs``; ``--lm-time S`` the language model instead of ``--lm-steps``. ``--models`` with no name
-writes the folds' TSV files only (for `unroll tune --data runs/sentiment/fold0/train.tsv`, docs/tune.md).
+``--epochs``; ``--lm-time S`` the language model instead of ``--lm-steps``. ``--flags '...'`` adds
+settings to the from-scratch classifier's command (candidate defaults; docs/tune.md "Classification
+defaults"); each fold reports its best checkpoint's validation accuracy (``valid_acc``) beside the test
+fold's, and candidates are chosen by the first. ``--models`` with no name writes the folds' TSV files
+only (for `unroll tune --data runs/sentiment/fold0/train.tsv`, docs/tune.md).
 
 Folds: the sentences (positives then negatives, as read) are shuffled once with seed 0 and dealt into 10
 folds (the split of the earlier table in docs/tasks.md). Prints one JSON line per fold and a summary line;
