@@ -65,8 +65,8 @@ def test_classify_decays_to_the_deadline_under_max_time():
 
 
 def test_schedule_constant_keeps_the_old_rate(data, tmp_path):
-    assert main(["train", "--task", "classify", "--data", str(data), *SMALL, "--max-steps", "4",
-                 "--log-every", "1", "--eval-every", "4", "--schedule", "constant", "--out", str(tmp_path / "run")]) == 0
+    assert main(["train", "--task", "classify", "--data", str(data), *SMALL, "--max-steps", "4", "--log-every",
+                 "1", "--eval-every", "4", "--schedule", "constant", "--out", str(tmp_path / "run")]) == 0
     assert set(lrs(tmp_path / "run").values()) == {0.01}
 
 
