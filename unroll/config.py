@@ -49,8 +49,8 @@ class TrainConfig:
     schedule: str | None = option(None, help="learning-rate schedule (default: multistep when --milestones are "
                                              "given, exponential when --lr-decay < 1 is, else the task's default "
                                              "schedule: cosine from --lr to --min-lr over the budget (--max-steps, "
-                                             "else to the --max-time deadline) for --task lm, constant for the "
-                                             "others; --schedule constant keeps the rate fixed)",
+                                             "else to the --max-time deadline) for --task lm and classify, "
+                                             "constant for the others; --schedule constant keeps the rate fixed)",
                                   choices="schedules")
     default_schedule: str = option("constant", cli=False)   # the task's schedule when none is named (train_defaults)
     decay_rate: float = option(1.0, ("--decay-rate", "--lr-decay"), "exponential: multiply the learning rate by "

@@ -14,7 +14,7 @@ from unroll.runs import run
 from tests.tasks.helpers import sentiment_lines
 
 COMMON = ["train", "--task", "classify", "--data", "s.tsv", "--hidden", "8", "--lr", "0.02", "--batch", "8",
-          "--eval-every", "5", "--quiet"]
+          "--eval-every", "5", "--schedule", "constant", "--quiet"]   # a rate that no budget changes
 
 
 @pytest.fixture()

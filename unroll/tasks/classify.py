@@ -73,7 +73,8 @@ class ClassifyTask(Task):
     page = "unroll.tasks.probes.classify"       # its page in unroll serve (tasks/probes/classify.py)
     sections = {"classify": ClassifyConfig, "network": NETWORK, "vectors": VectorConfig}   # NETWORK: the model's
     optional_sections = ("vectors",)            # runs written before vector input have none
-    train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3}
+    train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3,
+                      "default_schedule": "cosine"}     # docs/tune.md "Classification defaults" (#30)
     splits = ("valid",)
     per_sequence = ("labels",)
 

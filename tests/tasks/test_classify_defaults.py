@@ -1,0 +1,106 @@
+"""The classify defaults of issue #30 (docs/tune.md, "Classification defaults"): a bidirectional GRU 100,
+embedding 128, max readout, dropout 0.5 / 0.3, batch 50, Adam 3e-3, clip 5, and, with no schedule named,
+the rate decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time
+deadline); a classify run folder written before (a constant rate) resumes as it ran; the sentiment
+benchmark's --flags reach the classifier's command and each fold reports its best checkpoint's validation
+accuracy."""
+
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from unroll.cli import main
+from unroll.config import TrainConfig, defaults_of
+from unroll.runs import RunFolder
+from unroll.tasks import get_task
+from unroll.train.schedule import LRSchedule
+from unroll.tune.spec import train_settings
+
+from tests import saved
+from tests.tasks.helpers import sentiment_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+FORMAT3 = ROOT / "tests" / "fixtures" / "format3-classify"
+SMALL = ["--hidden", "4", "--embedding", "3", "--batch", "8", "--lr", "0.01", "--quiet"]
+
+
+@pytest.fixture()
+def data(tmp_path) -> Path:
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{label}\t{text}\n" for label, text in sentiment_lines(80)))
+    return path
+
+
+def lrs(run_dir) -> dict[int, float]:
+    return {r["step"]: r["lr"] for r in saved.log(run_dir) if "lr" in r}
+
+
+def test_the_defaults_are_pinned():
+    settings, train = train_settings("classify", [])
+    net, own = settings["network"], settings["classify"]
+    assert (net.cell, net.hidden_size, net.num_layers, net.bidirectional, net.embedding_size, net.dropout) == \
+        ("gru", 100, 1, True, 128, 0.5)
+    assert (own.readout, own.embedding_dropout, own.min_count) == ("max", 0.3, 1)
+    assert (train.batch_size, train.optimizer, train.lr, train.clip, train.min_lr) == (50, "adam", 3e-3, 5.0, 0.0)
+    assert (train.schedule, train.eval_every) == ("cosine", 200)
+
+
+def test_classify_decays_by_cosine_to_its_last_step(data, tmp_path):
+    assert main(["train", "--task", "classify", "--data", str(data), *SMALL, "--max-steps", "6",
+                 "--log-every", "1", "--eval-every", "3", "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert (config["schedule"], config["total_steps"]) == ("cosine", 6)
+    assert lrs(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
+
+
+def test_classify_decays_to_the_deadline_under_max_time():
+    train = TrainConfig(**defaults_of(TrainConfig, {**get_task("classify").train_defaults, "max_time": 300.0}))
+    assert (train.schedule, train.total_steps) == ("cosine", 0)
+    schedule = LRSchedule.of(train)
+    assert schedule.lr_at(1000, 150.0) == pytest.approx(1.5e-3) and schedule.lr_at(1000, 300.0) == 0.0
+
+
+def test_schedule_constant_keeps_the_old_rate(data, tmp_path):
+    assert main(["train", "--task", "classify", "--data", str(data), *SMALL, "--max-steps", "4", "--log-every",
+                 "1", "--eval-every", "4", "--schedule", "constant", "--out", str(tmp_path / "run")]) == 0
+    assert set(lrs(tmp_path / "run").values()) == {0.01}
+
+
+def test_a_run_folder_of_the_old_defaults_resumes_at_its_constant_rate(tmp_path, monkeypatch):
+    """tests/fixtures/format3-classify was written with the old defaults (schedule constant, lr 3e-3)."""
+    folder = Path(shutil.copytree(FORMAT3, tmp_path / "run"))
+    monkeypatch.chdir(folder)                      # its config.json names data.tsv relative to the folder
+    assert RunFolder(folder).read_config()["train"]["schedule"] == "constant"
+    assert main(["train", "--resume", str(folder), "--max-steps", "4", "--quiet"]) == 0
+    resumed = {s: lr for s, lr in lrs(folder).items() if s > 2}
+    assert resumed == {3: 3e-3, 4: 3e-3}
+    assert json.loads((folder / "config.json").read_text())["train"]["schedule"] == "constant"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("sentiment", ROOT / "benchmarks" / "sentiment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sentiment_benchmark_passes_flags_and_reports_the_best_validation(tmp_path):
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    lines = sentiment_lines(200, seed=1)
+    for label in ("pos", "neg"):
+        (folder / f"rt-polarity.{label}").write_text("".join(t + "\n" for c, t in lines if c == label),
+                                                     encoding="latin-1")
+    bench = load_benchmark()
+    bench.main([str(folder), "--folds", "0", "--models", "scratch", "--steps", "6", "--out", str(tmp_path / "w"),
+                "--json", str(tmp_path / "r.json"), "--flags", "--hidden 4 --embedding 3 --eval-every 2"])
+    row = json.loads((tmp_path / "r.json").read_text())["rows"][0]["scratch"]
+    assert row["command"].endswith("--quiet --hidden 4 --embedding 3 --eval-every 2")
+    run_dir = tmp_path / "w" / "fold0" / "scratch"
+    valid = {r["step"]: r["valid_accuracy"] for r in saved.log(run_dir) if "valid_accuracy" in r}
+    assert sorted(valid) == [2, 4, 6] and row["valid_acc"] == round(valid[row["best_step"]], 4)
+    assert row["valid_acc"] == round(max(valid.values()), 4)
