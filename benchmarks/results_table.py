@@ -48,8 +48,11 @@ def pct(x: float) -> str:
 def shakespeare(data) -> list[tuple]:
     side = {r["side"]: r for r in data}
     u, t = side["unroll"], side["torch"]
-    return [("Character LM, tiny Shakespeare, 600 s each, 2×256 LSTM (validation nats/char)",
-             f"{u['valid_loss']:.3f} ({u['step']:,} steps)", f"torch.nn: {t['valid_loss']:.3f} ({t['step']:,} steps)")]
+    model = u.get("model", {})
+    ours = f"{model.get('num_layers', 2)}×{model.get('hidden_size', 256)} {model.get('cell', 'lstm').upper()}"
+    return [("Character LM, tiny Shakespeare, 600 s each, the defaults (validation nats/char)",
+             f"{u['valid_loss']:.3f} ({u['step']:,} steps, {ours})",
+             f"torch.nn 2×256 LSTM: {t['valid_loss']:.3f} ({t['step']:,} steps)")]
 
 
 def speed(data) -> list[tuple]:
@@ -59,7 +62,8 @@ def speed(data) -> list[tuple]:
         cells = [f"{cell.upper() if cell != 'lstm' else 'LSTM'} {ratio(at[f'{cell}-128'])} / {ratio(at[f'{cell}-512'])}"
                  for cell in ("rnn", "gru", "lstm") if f"{cell}-128" in at and f"{cell}-512" in at]
         if "default" in at:
-            cells.append(f"default model {ratio(at['default'])}")
+            model = next(r for r in data["train"] if r["config"] == "default")
+            cells.append(f"default model ({model['cell'].upper()} 2×{model['hidden']}) {ratio(at['default'])}")
         rows.append((f"Training tokens/s over torch.nn, {threads} thread{'s' * (threads > 1)} (2×128 / 2×512)",
                      ", ".join(cells), "torch.nn at the same threads"))
     return rows

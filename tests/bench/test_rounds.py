@@ -22,7 +22,7 @@ def test_child_environment_sets_every_thread_pool_and_the_strategy(monkeypatch):
 
 def test_configs_include_unroll_trains_default_model():
     configs = bench.parse_configs(None)
-    assert configs[-1] == rounds.Config("lstm", 256, 32, 100, "default")
+    assert configs[-1] == rounds.Config("gru", 256, 32, 100, "default")      # the LM's defaults (a 2x256 GRU since wave 7)
     assert [(c.cell, c.hidden, c.N, c.T) for c in configs[:-1]] == [
         (c, h, 50, 50) for c in ("rnn", "gru", "lstm") for h in (128, 512)]
     assert bench.parse_configs("gru-64,default") == [rounds.Config("gru", 64), rounds.DEFAULT_CONFIG]

@@ -247,7 +247,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys,
     monkeypatch.setattr(time_module, "strftime", lambda fmt, *a: "20260101-000000" if "%H" in fmt else "2026-01-01")
     for _ in range(2):
         assert main([a for a in LM if a != "--quiet"] + ["--data", "c.txt", "--quiet"]) == 0
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["20260101-000000-lstm", "20260101-000000-lstm-2"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["20260101-000000-gru", "20260101-000000-gru-2"]
 
 
 def test_plot_names_the_file_it_writes(runs, tmp_path, capsys):

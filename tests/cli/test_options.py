@@ -79,8 +79,8 @@ def test_space_tokenizer_keeps_white_space_separated_strings(tmp_path):
 
 def test_init_scale_and_embedding_width(texts, tmp_path):
     run_dir = tmp_path / "run"
-    assert train("--data", texts / "train.txt", "--init-scale", 0.05, "--embedding", 7, "--max-steps", 1,
-                 "--out", run_dir) == 0
+    assert train("--data", texts / "train.txt", "--cell", "lstm", "--init-scale", 0.05, "--embedding", 7,
+                 "--max-steps", 1, "--out", run_dir) == 0
     weights = weights_at(run_dir, 0)
     V = config_of(run_dir)["network"]["vocab_size"]
     assert weights["embed.W"].shape == (V, 7) and weights["layer0.lstm.W_x"].shape == (7, 48)
@@ -93,8 +93,8 @@ def test_init_scale_and_embedding_width(texts, tmp_path):
     ("sgd", set()), ("momentum", {"v"}), ("adagrad", {"mem"}), ("rmsprop", {"square_avg"}), ("adam", {"m", "v"})])
 def test_every_optimizer_trains_and_checkpoints_its_moments(texts, tmp_path, optimizer, buffers):
     run_dir = tmp_path / "run"
-    assert train("--data", texts / "train.txt", "--optimizer", optimizer, "--lr", 0.01, "--max-steps", 3,
-                 "--eval-every", 3, "--out", run_dir) == 0
+    assert train("--data", texts / "train.txt", "--cell", "lstm", "--optimizer", optimizer, "--lr", 0.01,
+                 "--max-steps", 3, "--eval-every", 3, "--out", run_dir) == 0
     folder = checkpoint.latest(run_dir)
     state = json.loads((folder / "state.json").read_text())["components"]["optimizer"]
     assert state["name"] == optimizer and state["steps"] == 3

@@ -201,7 +201,8 @@ def _as_unroll_0_1(run: Path) -> None:
 
 
 def test_a_run_folder_of_unroll_0_1_resumes_bit_identically(corpus, tmp_path, capsys):
-    options = ["--data", corpus, "--eval-every", 5, "--layers", 2, "--bptt", 30, "--total-steps", 12]
+    options = ["--data", corpus, "--cell", "lstm", "--eval-every", 5, "--layers", 2, "--bptt", 30,   # 0.1's LSTM:
+               "--total-steps", 12]                                         # its carried state (h, c) per name
     assert train(*options, "--max-steps", 12, "--out", tmp_path / "whole") == 0
     assert train(*options, "--max-steps", 7, "--out", tmp_path / "old") == 0
     _as_unroll_0_1(tmp_path / "old")

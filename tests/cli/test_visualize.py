@@ -19,7 +19,7 @@ def run(tmp_path_factory) -> Path:
     corpus = folder / "code.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     out = folder / "run"
-    assert main(["train", "--data", str(corpus), "--hidden", "8", "--layers", "2", "--seq-len", "16",
+    assert main(["train", "--data", str(corpus), "--cell", "lstm", "--hidden", "8", "--layers", "2", "--seq-len", "16",
                  "--batch", "4", "--max-steps", "4", "--eval-every", "4", "--quiet", "--out", str(out)]) == 0
     return out
 

@@ -146,8 +146,8 @@ def test_cli_flags_reach_the_model(tmp_path, monkeypatch, capsys):
     from unroll.runs import run
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 20)
-    common = ["train", "--data", "t.txt", "--hidden", "6", "--layers", "2", "--seq-len", "8", "--batch", "4",
-              "--max-steps", "4", "--eval-every", "2", "--dropout", "0.2", "--quiet"]
+    common = ["train", "--data", "t.txt", "--cell", "lstm", "--hidden", "6", "--layers", "2", "--seq-len", "8",
+              "--batch", "4", "--max-steps", "4", "--eval-every", "2", "--dropout", "0.2", "--quiet"]
     assert main([*common, "--out", "plain"]) == 0
     assert main([*common, "--weight-drop", "0.5", "--locked-dropout", "--out", "wd"]) == 0
     model = json.loads((tmp_path / "wd" / "config.json").read_text())["network"]

@@ -63,8 +63,8 @@ def test_the_language_model_takes_them_from_the_command_line(tmp_path, monkeypat
     import json
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 10)
-    common = ["train", "--data", "t.txt", "--hidden", "5", "--layers", "1", "--seq-len", "6", "--batch", "4",
-              "--max-steps", "2", "--eval-every", "2", "--quiet"]
+    common = ["train", "--data", "t.txt", "--cell", "lstm", "--hidden", "5", "--layers", "1", "--seq-len", "6",
+              "--batch", "4", "--max-steps", "2", "--eval-every", "2", "--quiet"]
     assert main([*common, "--recurrent-dropout", "0.3", "--zoneout", "0.1", "--out", "r"]) == 0
     model = json.loads((tmp_path / "r" / "config.json").read_text())["network"]
     assert model["recurrent_dropout"] == 0.3 and model["zoneout"] == 0.1
@@ -86,7 +86,8 @@ def test_refused_in_one_line(make, message):
 
 
 def test_the_embedding_fold_keeps_the_regularised_lstm_exact():
-    model = LanguageModel(7, hidden_size=4, num_layers=1, zoneout=0.2, recurrent_dropout=0.2, seed=3, dtype=np.float64)
+    model = LanguageModel(7, cell="lstm", hidden_size=4, num_layers=1, zoneout=0.2, recurrent_dropout=0.2, seed=3,
+                          dtype=np.float64)
     ids = np.random.default_rng(0).integers(0, 7, (5, 20))
     model.fold, model.rng = True, np.random.default_rng(5)
     folded = model.forward(ids, training=True)[0]

@@ -42,7 +42,17 @@ class Config(NamedTuple):
         return self.name or f"{self.cell}-{self.hidden}"
 
 
-DEFAULT_CONFIG = Config("lstm", 256, 32, 100, "default")      # `unroll train`'s own model and batches
+def _default_config() -> Config:
+    """`unroll train`'s own model and batches, read from their settings (the LM's network section, TrainConfig's
+    batch, BPTTConfig's sequence length), so the bench's ``default`` row follows the defaults when they change."""
+    from unroll.config import BPTTConfig, TrainConfig
+    from unroll.nn.network import ModelConfig
+    model = ModelConfig()
+    assert model.num_layers == LAYERS, "the bench's configurations have LAYERS layers"
+    return Config(model.cell, model.hidden_size, TrainConfig().batch_size, BPTTConfig().seq_len, "default")
+
+
+DEFAULT_CONFIG = _default_config()
 
 
 def child_env(threads: int, strategy: str | None = None) -> dict:
