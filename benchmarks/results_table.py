@@ -84,7 +84,13 @@ def memory_sampling(data) -> list[tuple]:
 def compile_cost(data) -> list[tuple]:
     cold, warm = [r["wall_s"] for r in data["cold"]], [r["wall_s"] for r in data["warm"]]
     return [("First run: compiling the LSTM, GRU and RNN kernels (wall clock)",
-             f"cold {min(cold):.1f}–{max(cold):.1f} s, warm {min(warm):.1f}–{max(warm):.1f} s", "")]
+             f"cold {span(cold)} s, warm {span(warm)} s", "")]
+
+
+def span(values) -> str:
+    """The smallest and largest at one decimal as "a–b", or one figure when they print the same."""
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return low if low == high else f"{low}–{high}"
 
 
 def ptb(data) -> list[tuple]:
