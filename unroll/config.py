@@ -84,7 +84,8 @@ class TrainConfig:
                                              "task's metric (the best checkpoint is kept in any case)")
     ema: float = option(0.0, help="keep an exponential moving average of the weights with this decay d (e.g. 0.999; "
                                   "warm-up min(d, (1 + step) / (10 + step))): validation, the best checkpoint and the "
-                                  "saved model use the average, the raw weights train on; 0: off", metavar="DECAY")
+                                  "saved model use the average, the raw weights train on (unroll/train/ema.py); 0: off",
+                   metavar="DECAY")
     dtype: str | None = option(None, help="float32 | float64: the parameters' and activations' precision "
                                           "(default: the task's own: float32, float64 for --task forecast, whose "
                                           "networks are small; float64 for research and checks)",
