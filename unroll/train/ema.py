@@ -38,7 +38,7 @@ class WeightAverage:
 
     def __init__(self, params: dict[str, np.ndarray], decay: float):
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"--ema must lie in [0, 1) (0: off), got {decay!r}")
+            raise ValueError(f"--ema must lie in (0, 1) for an average (0: off, no average), got {decay!r}")
         self.params, self.decay = params, float(decay)
         self.average = {k: p.copy() for k, p in params.items()}
         self._held = {k: np.empty_like(p) for k, p in params.items()}   # θ while θ̄ stands in params; scratch
