@@ -55,7 +55,7 @@ def test_the_tool_prints_the_graph_and_follows_a_flag():
     out = subprocess.run([sys.executable, "-m", "unroll.tools.imports", "unroll.train"], capture_output=True,
                          text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and out.stderr.strip() == "floors kept, no cycle"
-    assert "[train] unroll.train.trainer: unroll.train.distributed, unroll.train.finetune, unroll.train.optim" \
+    assert "[train] unroll.train.trainer: unroll.train.distributed, unroll.train.ema, unroll.train.finetune" \
         in out.stdout
     flag = subprocess.run([sys.executable, "-m", "unroll.tools.imports", "--flag", "lr-decay"], capture_output=True,
                           text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})

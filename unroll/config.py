@@ -82,6 +82,10 @@ class TrainConfig:
                                                    "group below every N validations (unroll/train/finetune.py)")
     patience: int | None = option(None, help="stop after this many validations without a better value of the "
                                              "task's metric (the best checkpoint is kept in any case)")
+    ema: float = option(0.0, help="keep an exponential moving average of the weights with this decay d (e.g. 0.999; "
+                                  "warm-up min(d, (1 + step) / (10 + step))): validation, the best checkpoint and the "
+                                  "saved model use the average, the raw weights train on (unroll/train/ema.py); 0: off",
+                   metavar="DECAY")
     dtype: str | None = option(None, help="float32 | float64: the parameters' and activations' precision "
                                           "(default: the task's own: float32, float64 for --task forecast, whose "
                                           "networks are small; float64 for research and checks)",
@@ -104,6 +108,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.patience is not None:
             _positive("patience", self.patience)
+        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"--ema must lie in [0, 1) (a decay such as 0.999; 0: off), got {self.ema!r}")
         if self.unfreeze_every is not None:
             _positive("unfreeze_every", self.unfreeze_every)
         if not 0.0 < self.lr_layer_decay <= 1.0:

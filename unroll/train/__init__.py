@@ -1,1 +1,2 @@
-"""Training: optimizers and clipping (optim), BPTT drivers, the training loop, checkpoints."""
+"""Training: optimizers and clipping (optim), the weight average of --ema (ema), BPTT drivers, the training
+loop, checkpoints."""

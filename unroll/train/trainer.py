@@ -22,6 +22,11 @@ counts towards ``patience``: after ``patience`` validations without improvement 
 says ``"early_stop"``). Only scheduled validations count (not the extra one when a budget runs out), and
 the best value, its step and the count are counters, so a stopped and resumed run keeps exactly the best
 checkpoint and stops exactly where an uninterrupted one would.
+
+``--ema DECAY`` (train/ema.py): after every optimizer step an exponential moving average of the weights
+is updated; validation, the best checkpoint and every checkpoint's ``model`` part use the average, the
+raw weights (which keep training) go to the checkpoint's ``raw`` part, and when ``train`` returns the
+model holds the average.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import time
 import numpy as np
 
 from unroll.train import distributed, finetune
+from unroll.train.ema import weight_average
 from unroll.train.optim import clip_grad_norm, clip_grad_value, make_optimizer
 from unroll.train.schedule import LRSchedule
 from unroll.train.progress import Progress
@@ -61,6 +67,7 @@ class Trainer:
         self.run_dir = folder.path
         self.batches = task.batches(config)
         self.optimizer = make_optimizer(config.optimizer, model.params, config.lr)
+        self.ema = weight_average(model.params, config.ema)   # --ema (NoAverage when off)
         self.schedule = LRSchedule.of(config)
         self.carry = CarriedState()
         self.world = distributed.world()                  # Solo, or P ranks under mpiexec
@@ -79,6 +86,7 @@ class Trainer:
         """Everything a checkpoint holds, by name (each has state_dict / load_state_dict)."""
         parts = {"model": ParamsState(self.model.params), "optimizer": self.optimizer, "batches": self.batches,
                  "carry": distributed.RankCarries(self.carry, self.world), "counters": self.counters}
+        parts.update(self.ema.parts())                    # --ema: "model" the average, "raw" the weights that train
         if getattr(self.model, "rng", None) is not None:
             parts["rng"] = RNGState(self.model.rng)
         return parts
@@ -88,6 +96,7 @@ class Trainer:
     def train(self) -> dict:
         """Train until max_steps, max_time or the task's criterion; return the last metrics record."""
         with self.folder.held():                          # one process per run folder
+            self.ema.restore()                            # --ema: train the raw weights (after a train() that returned)
             if not self.folder.has_checkpoint():
                 self.save()                               # step 0: a rollback target from the start
             previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -100,6 +109,7 @@ class Trainer:
                     signal.signal(s, handler)
                 for sink in self.sinks:
                     getattr(sink, "close", lambda: None)()
+                self.ema.apply()                          # --ema: the model a run made is its average
 
     def _loop(self) -> dict:
         c, cfg = self.counters, self.config
@@ -159,6 +169,7 @@ class Trainer:
         tokens = self.task.count(batch)
         c["step"] += 1
         c["tokens"] += tokens
+        self.ema.update(c["step"])                        # --ema (train/ema.py); nothing without it
         return loss, norm, tokens
 
     def _done(self, elapsed: float) -> bool:
@@ -207,8 +218,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------
 
     def validate(self) -> dict:
-        """The task's metrics on its validation split (no dropout): at least {"loss": ...}."""
-        return self.task.metrics(self.model, "valid")
+        """The task's metrics on its validation split (no dropout), of the average with --ema: {"loss": ...}."""
+        with self.ema.applied_weights():
+            return self.task.metrics(self.model, "valid")
 
     def _roll_back(self, loss: float, norm: float) -> None:
         c = self.counters
@@ -240,7 +252,7 @@ class Trainer:
 
     def save_best(self) -> None:
         """Write the parameters (and counters) to the run folder's best checkpoint (RunFolder.save_best)."""
-        self.folder.save_best(self.counters["step"], {"model": ParamsState(self.model.params),
+        self.folder.save_best(self.counters["step"], {"model": ParamsState(self.ema.average),
                                                       "counters": self.counters})
 
     def _log(self, record: dict) -> None:
