@@ -7,7 +7,9 @@ A run folder holds::
     lock                           held (fcntl.flock) by the process training in this folder; see runs/lock.py
     checkpoints/step-00001500/     model.safetensors   the parameters, under their own names
                                    train.safetensors   every other component's arrays, "<component>.<name>"
-                                                       (optimizer moments, carried state, BPTT history)
+                                                       (optimizer moments, carried state, BPTT history;
+                                                       with --ema the raw training weights, "raw.<name>",
+                                                       while model.safetensors holds their average)
                                    state.json          every component's scalars by name (counters,
                                                        optimizer, batches, RNG, carry), the format, and
                                                        "checksums": SHA-256 of both safetensors files and
