@@ -185,7 +185,7 @@ def main(argv=None):
             row = {"model": "unigram Viterbi anchor"} | scores([seg.tag(c) for c, _ in test_ex], gold)
         elif name in ("uni", "bi"):
             model = SequenceTagger(V, 2, hidden_size=args.hidden, embedding_size=args.embed, num_layers=args.layers,
-                                   cell=args.cell, bidirectional=name == "bi", seed=args.seed)
+                                   cell=args.cell, bidirectional=name == "bi", dropout=0.0, seed=args.seed)
             fit = train(model, seqs, tags, args.seconds, args.epochs, args.batch, args.lr, args.seed)
             row = {"model": f"{'bi' if name == 'bi' else 'uni'}directional {args.cell} {args.layers}x{args.hidden}"}
             row |= scores(predict(model, test_seqs), gold) | fit

@@ -28,8 +28,7 @@ from unroll.nn.stack import Stack
 
 # Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32), and
 # for `--task tag` dropout 0.2 before the output layer (with the task's cosine schedule): docs/tune.md's "Tag
-# defaults" study (#30); a config.json stores its dropout, so an older run keeps its 0. The model's own default
-# dropout stays 0 (the benchmark's and the gradient tests' tagger).
+# defaults" study (#30); a config.json stores its dropout, so an older run keeps its 0.
 NETWORK = N.network_section("TaggerNetwork", hidden_size=64, embedding_size=32, bidirectional=True, dropout=0.2)
 _D = N.defaults(NETWORK)
 
@@ -53,13 +52,12 @@ class SequenceTagger:
     vocab_size V, num_tags K, hidden_size H, embedding_size E (default H), num_layers, cell, bidirectional,
     dropout (between layers and before the output layer), seed, dtype; input_layer: a ``models.inputs``
     layer in place of the embedding (``VectorInput`` for real vectors: vocab_size None); **variant: the
-    other network settings (nn/network.py). The defaults are ``--task tag``'s (NETWORK) but for dropout, 0
-    here and 0.2 in the task.
+    other network settings (nn/network.py). The defaults are ``--task tag``'s (NETWORK).
     """
 
     def __init__(self, vocab_size: int, num_tags: int, hidden_size: int = _D["hidden_size"],
                  embedding_size: int | None = _D["embedding_size"], num_layers: int = _D["num_layers"],
-                 cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"], dropout: float = 0.0,
+                 cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"], dropout: float = _D["dropout"],
                  seed: int = 0, dtype=np.float32, input_layer=None, **variant):
         if not isinstance(num_tags, (int, np.integer)) or num_tags < 2:
             raise ValueError(f"num_tags must be an integer >= 2, got {num_tags!r}")
