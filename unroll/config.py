@@ -49,7 +49,7 @@ class TrainConfig:
     schedule: str | None = option(None, help="learning-rate schedule (default: multistep when --milestones are "
                                              "given, exponential when --lr-decay < 1 is, else the task's default "
                                              "schedule: cosine from --lr to --min-lr over the budget (--max-steps, "
-                                             "else to the --max-time deadline) for --task lm and classify, "
+                                             "else to the --max-time deadline) for --task lm, classify and tag, "
                                              "constant for the others; --schedule constant keeps the rate fixed)",
                                   choices="schedules")
     default_schedule: str = option("constant", cli=False)   # the task's schedule when none is named (train_defaults)

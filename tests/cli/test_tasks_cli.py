@@ -25,7 +25,8 @@ def data(tmp_path):
 TASKS = {
     "classify": ["--data", "s.tsv", "--hidden", "12", "--bidirectional", "--readout", "max", "--lr", "0.01",
                  "--total-steps", "30"],      # classify's default cosine decay, one length for the whole and split runs
-    "tag": ["--data", "seg.conll", "--level", "char", "--hidden", "12", "--lr", "0.01"],
+    "tag": ["--data", "seg.conll", "--level", "char", "--hidden", "12", "--lr", "0.01",
+            "--total-steps", "30"],           # tag's default cosine decay too (docs/tune.md "Tag defaults")
     "generate": ["--data", "s.tsv", "--hidden", "12", "--mode", "both", "--lr", "0.01"],
 }
 INPUTS = {"classify": "the film was great\nbad plot\n", "tag": "thefilmwasgood\nastory\n", "generate": "pos\nneg\n"}

@@ -41,14 +41,15 @@ CASES = {
 }
 
 
-# classify's defaults drop out and decay the rate to 0 at the last step; 30 steps must learn, and the run
-# stopped at 15 and resumed must follow the same constant rate
-NO_DROPOUT = ["--dropout", "0", "--embedding-dropout", "0", "--schedule", "constant"]
+# classify's and tag's defaults drop out and decay the rate to 0 at the last step; 30 steps must learn, and
+# the run stopped at 15 and resumed must follow the same constant rate
+NO_DROPOUT = {"classify": ["--dropout", "0", "--embedding-dropout", "0", "--schedule", "constant"],
+              "tag": ["--dropout", "0", "--schedule", "constant"]}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_train_eval_predict_resume(data, case, capsys):
-    common = ["train", *CASES[case], *(NO_DROPOUT if case.startswith("classify") else []),
+    common = ["train", *CASES[case], *NO_DROPOUT.get(case.split("-")[0], []),
               "--hidden", "10", "--lr", "0.01", "--batch", "8", "--eval-every", "10", "--quiet"]
     assert main([*common, "--max-steps", "30", "--out", "whole"]) == 0
     config = json.loads((data / "whole" / "config.json").read_text())

@@ -27,7 +27,7 @@ def make_batch(seed=0):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_gradient_check_every_parameter(bidirectional, cell):
     model = SequenceTagger(V, K, hidden_size=3, embedding_size=4, num_layers=2, cell=cell,
-                           bidirectional=bidirectional, seed=1, dtype=np.float64)
+                           bidirectional=bidirectional, dropout=0.0, seed=1, dtype=np.float64)
     batch = make_batch()
     _, grads, _ = model.loss_and_grads(batch)
     errors = gradcheck.check(lambda: model.loss_and_grads(batch)[0], model.params, grads, eps=1e-5)
@@ -36,7 +36,7 @@ def test_gradient_check_every_parameter(bidirectional, cell):
 
 
 def test_loss_ignores_padded_tags_and_ids():
-    model = SequenceTagger(V, K, hidden_size=4, seed=2, dtype=np.float64)
+    model = SequenceTagger(V, K, hidden_size=4, dropout=0.0, seed=2, dtype=np.float64)
     ids, mask, tags = make_batch()
     loss, grads, _ = model.loss_and_grads(TagBatch(ids, mask, tags))
     ids2, tags2 = ids.copy(), tags.copy()
@@ -49,7 +49,7 @@ def test_loss_ignores_padded_tags_and_ids():
 
 def test_loss_is_the_mean_over_real_steps():
     """Against an independent sum of -log p over the real steps, divided by Σ T_n = 10."""
-    model = SequenceTagger(V, K, hidden_size=4, seed=3, dtype=np.float64)
+    model = SequenceTagger(V, K, hidden_size=4, dropout=0.0, seed=3, dtype=np.float64)
     ids, mask, tags = make_batch()
     probs = model.predict_proba(ids, mask)
     expected = -sum(np.log(probs[t, n, tags[t, n]]) for n in range(N) for t in range(LENGTHS[n])) / 10
@@ -66,7 +66,7 @@ def test_parity_with_torch(bidirectional):
     from unroll.interop import torch_weights as tw
     torch.set_num_threads(1)
     model = SequenceTagger(V, K, hidden_size=4, embedding_size=5, num_layers=2, bidirectional=bidirectional,
-                           seed=4, dtype=np.float64)
+                           dropout=0.0, seed=4, dtype=np.float64)
     p = model.params
     emb = torch.nn.Embedding(V, 5).double()
     lstm = tw.torch_module(model.stack, {k: p[k] for k in model.stack_keys})

@@ -56,7 +56,7 @@ def test_classifier_gradient_check(kind, activation, readout, bidirectional):
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_tagger_gradient_check(kind):
-    model = SequenceTagger(None, C, hidden_size=3, cell="gru", seed=2, dtype=np.float64,
+    model = SequenceTagger(None, C, hidden_size=3, cell="gru", dropout=0.0, seed=2, dtype=np.float64,
                            input_layer=VectorInput(D, kind, width=5))
     tags = np.random.default_rng(3).integers(0, C, (T, N))
     err = errors(model, TagBatch(vectors(2), MASK, tags))
@@ -165,7 +165,7 @@ def test_classifier_parity_with_torch(kind, readout, bidirectional):
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_tagger_parity_with_torch(kind):
-    model = SequenceTagger(None, C, hidden_size=4, num_layers=2, seed=5, dtype=np.float64,
+    model = SequenceTagger(None, C, hidden_size=4, num_layers=2, dropout=0.0, seed=5, dtype=np.float64,
                            input_layer=VectorInput(D, kind, width=3))
     x, tags = vectors(10), np.random.default_rng(11).integers(0, C, (T, N))
     loss, grads, _ = model.loss_and_grads(TagBatch(x, MASK, tags))

@@ -61,7 +61,8 @@ def test_the_cli_and_the_model_constructor_have_the_same_defaults(task):
 def test_the_defaults_that_differ_from_stackconfigs_are_the_measured_ones():
     assert get_task("classify").sections["network"].defaults == dict(
         hidden_size=100, embedding_size=128, cell="gru", bidirectional=True, dropout=0.5)
-    assert get_task("tag").sections["network"].defaults == dict(hidden_size=64, embedding_size=32, bidirectional=True)
+    assert get_task("tag").sections["network"].defaults == dict(hidden_size=64, embedding_size=32, bidirectional=True,
+                                                                dropout=0.2)
     assert get_task("forecast").sections["network"].defaults == dict(hidden_size=32)
     assert get_task("longterm").sections["network"].defaults == dict(hidden_size=64)
     assert network_of("lm")[1]().hidden_size == 256 and network_of("lm")[1]().num_layers == 2

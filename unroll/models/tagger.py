@@ -26,9 +26,10 @@ from unroll.nn import network as N
 from unroll.nn import regularize
 from unroll.nn.stack import Stack
 
-# Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32);
-# `--task tag` uses the same.
-NETWORK = N.network_section("TaggerNetwork", hidden_size=64, embedding_size=32, bidirectional=True)
+# Defaults: the measured bidirectional LSTM of docs/tasks.md's word-segmentation table (H 64, E 32), and
+# for `--task tag` dropout 0.2 before the output layer (with the task's cosine schedule): docs/tune.md's "Tag
+# defaults" study (#30); a config.json stores its dropout, so an older run keeps its 0.
+NETWORK = N.network_section("TaggerNetwork", hidden_size=64, embedding_size=32, bidirectional=True, dropout=0.2)
 _D = N.defaults(NETWORK)
 
 

@@ -68,7 +68,8 @@ class TagTask(Task):
     page = "unroll.tasks.probes.tag"       # its page in unroll serve (tasks/probes/tag.py)
     sections = {"tag": TagConfig, "network": NETWORK, "vectors": VectorConfig}   # NETWORK: the model's defaults
     optional_sections = ("vectors",)       # runs written before vector input have none
-    train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3}
+    train_defaults = {"eval_every": 200, "log_every": 20, "lr": 3e-3,
+                      "default_schedule": "cosine"}     # docs/tune.md "Tag defaults" (#30)
     predict_options = TagPredictOptions
 
     def __init__(self, settings, prepared=None):
