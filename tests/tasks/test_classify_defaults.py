@@ -1,9 +1,9 @@
 """The classify defaults of issue #30 (docs/tune.md, "Classification defaults"): a bidirectional GRU 100,
 embedding 128, max readout, dropout 0.5 / 0.3, batch 50, Adam 3e-3, clip 5, and, with no schedule named,
 the rate decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time
-deadline); a classify run folder written before (a constant rate) resumes as it ran; the sentiment
-benchmark's --flags reach the classifier's command and each fold reports its best checkpoint's validation
-accuracy."""
+deadline, tested with the other cosine tasks in tests/train/test_default_schedule.py); a classify run
+folder written before (a constant rate) resumes as it ran; the sentiment benchmark's --flags reach the
+classifier's command and each fold reports its best checkpoint's validation accuracy."""
 
 import importlib.util
 import json
@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 
 from unroll.cli import main
-from unroll.config import TrainConfig, defaults_of
 from unroll.runs import RunFolder
-from unroll.tasks import get_task
-from unroll.train.schedule import LRSchedule
 from unroll.tune.spec import train_settings
 
 from tests import saved
@@ -56,12 +53,6 @@ def test_classify_decays_by_cosine_to_its_last_step(data, tmp_path):
     assert (config["schedule"], config["total_steps"]) == ("cosine", 6)
     assert lrs(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
 
-
-def test_classify_decays_to_the_deadline_under_max_time():
-    train = TrainConfig(**defaults_of(TrainConfig, {**get_task("classify").train_defaults, "max_time": 300.0}))
-    assert (train.schedule, train.total_steps) == ("cosine", 0)
-    schedule = LRSchedule.of(train)
-    assert schedule.lr_at(1000, 150.0) == pytest.approx(1.5e-3) and schedule.lr_at(1000, 300.0) == 0.0
 
 
 def test_schedule_constant_keeps_the_old_rate(data, tmp_path):

@@ -1,8 +1,8 @@
 """The tag defaults of issue #30 (docs/tune.md, "Tag defaults"): a bidirectional LSTM 64, embedding 32,
 dropout 0.2 before the output layer, batch 32, Adam 3e-3, clip 5, and, with no schedule named, the rate
-decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time deadline); a
-tag run folder written before (a constant rate, no dropout) resumes as it ran; the segmentation benchmark's
-task model passes --flags to `unroll train --task tag`, scores the text's last 10% and reports its best
+decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time deadline,
+tested with the other cosine tasks in tests/train/test_default_schedule.py); a tag run folder written before
+(a constant rate, no dropout) resumes as it ran; the segmentation benchmark's task model passes --flags to `unroll train --task tag`, scores the text's last 10% and reports its best
 checkpoint's validation boundary F1."""
 
 import importlib.util
@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 
 from unroll.cli import main
-from unroll.config import TrainConfig, defaults_of
 from unroll.data.columns import read_conll, write_conll
 from unroll.data.segment import segmentation_examples
 from unroll.data.text import load_bundled, split
-from unroll.tasks import get_task
-from unroll.train.schedule import LRSchedule
 from unroll.tune.spec import train_settings
 
 from tests import saved
@@ -58,12 +55,6 @@ def test_tag_decays_by_cosine_to_its_last_step(data, tmp_path):
     assert (config["schedule"], config["total_steps"]) == ("cosine", 6)
     assert lrs(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
 
-
-def test_tag_decays_to_the_deadline_under_max_time():
-    config = TrainConfig(**defaults_of(TrainConfig, {**get_task("tag").train_defaults, "max_time": 300.0}))
-    assert (config.schedule, config.total_steps) == ("cosine", 0)
-    schedule = LRSchedule.of(config)
-    assert schedule.lr_at(1000, 150.0) == pytest.approx(1.5e-3) and schedule.lr_at(1000, 300.0) == 0.0
 
 
 def test_schedule_constant_keeps_the_old_rate(data, tmp_path):

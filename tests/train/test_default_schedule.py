@@ -61,11 +61,14 @@ def test_the_language_model_decays_by_cosine_to_its_last_step_with_dropout_by_de
     assert lrs == [0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 6)]
 
 
-def test_the_language_model_decays_to_the_deadline_under_max_time():
-    lm = TrainConfig(**defaults_of(TrainConfig, {**get_task("lm").train_defaults, "max_time": 60.0}))
-    assert (lm.schedule, lm.total_steps, lm.max_time) == ("cosine", 0, 60.0)
-    schedule = LRSchedule.of(lm)
-    assert schedule.lr_at(100, 30.0) == pytest.approx(lm.lr / 2) and schedule.lr_at(100, 60.0) == 0.0
+@pytest.mark.parametrize("task, deadline", [("lm", 60.0), ("classify", 300.0), ("tag", 300.0)])
+def test_the_cosine_tasks_decay_to_the_deadline_under_max_time(task, deadline):
+    """The tasks whose studies chose cosine (docs/tune.md): under --max-time alone the decay follows the
+    share of the time used, half the rate at half the deadline, none at the deadline."""
+    train = TrainConfig(**defaults_of(TrainConfig, {**get_task(task).train_defaults, "max_time": deadline}))
+    assert (train.schedule, train.total_steps, train.max_time) == ("cosine", 0, deadline)
+    schedule = LRSchedule.of(train)
+    assert schedule.lr_at(1000, deadline / 2) == pytest.approx(train.lr / 2) and schedule.lr_at(1000, deadline) == 0.0
 
 
 @pytest.mark.parametrize("given, kind", [({"decay_rate": 0.5}, "exponential"),               # --lr-decay alone
