@@ -2,8 +2,8 @@
 dropout 0.2 before the output layer, batch 32, Adam 3e-3, clip 5, and, with no schedule named, the rate
 decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time deadline,
 tested with the other cosine tasks in tests/train/test_default_schedule.py); a tag run folder written before
-(a constant rate, no dropout) resumes as it ran; the segmentation benchmark's task model passes --flags to `unroll train --task tag`, scores the text's last 10% and reports its best
-checkpoint's validation boundary F1."""
+(a constant rate, no dropout) resumes as it ran; the segmentation benchmark's task model passes --flags to
+`unroll train --task tag`, scores the text's last 10% and reports its best checkpoint's validation boundary F1."""
 
 import importlib.util
 import json
