@@ -1,27 +1,20 @@
 """The "linear" part of one training step, product by product, with the alternatives (#34, lever 12).
 
-    python benchmarks/linear_parts.py                                   # LSTM 2x128, batch 50, sequence 50
-    taskset -c 0 python benchmarks/linear_parts.py --threads 1 --json /tmp/linear-1t.json
+    taskset -c 0 python benchmarks/linear_parts.py --threads 1 --json /tmp/linear-1t.json   # LSTM 2x128, N 50, T 50
 
-Runs a few training steps of the bench's char-rnn model (``workload.UnrollTrainer``, as
-``step_breakdown.py``) and keeps the arrays of the last step's calls: every ``ops.linear_forward`` /
-``linear_backward`` (the output layer, the upper layers' input projection and its gradients), the cell's
-``_weight_grads`` (``∂L/∂W_h``, the breakdown's "weight products"; layer 0's δP of the embedding fold) and
-the softmax cross-entropy. Each product is then timed on those very arrays (shapes, dtypes, strides, views),
-as the step makes it and in alternatives:
-
-- ``out=`` (no allocation), ``Wᵀ`` as a contiguous copy (a transpose flag to gemm), the transposed
-  formulation (``yᵀ = Wᵀ xᵀ``, ``dWᵀ = δyᵀ x``, ``dxᵀ = W δyᵀ``), the width padded with zero columns to a
-  multiple of 16 (AVX-512's lanes; ``--pad``), float64 for scale;
-- the bias: ``y += b`` alone, and folded into the product (``kernels/linear.py``'s ``affine``: y's rows set
-  to b, then one gemm with beta = 1); ``db`` as numpy's ``sum(axis=0)``, as ``1ᵀ δy`` (gemv) and compiled
-  (``column_sums``);
-- layer 1's two weight products as one (``[x | h_prev]ᵀ δa``, the concatenation counted).
-
-Every alternative's result is checked against the product as the step makes it (float32, relative 1e-4).
-Each case runs ``--rounds`` rounds (the cases in turn, the order rotated every round), each round enough
-calls for ``--round-ms``; the figure is the median over rounds of the time per call (wall and CPU).
-A fresh process per run; the thread count is set in the environment before numpy loads.
+Three training steps of the bench's char-rnn model (``workload.UnrollTrainer``, as ``step_breakdown.py``);
+the arrays of the last step's calls are kept: every ``ops.linear_forward`` / ``linear_backward`` (the output
+layer, layer 1's input projection and its gradients), the cell's ``_weight_grads`` (``∂L/∂W_h``, the
+breakdown's "weight products") and the softmax cross-entropy. Each product is timed on those very arrays
+(shapes, dtypes, strides, views), as the step makes it and in alternatives: ``out=``, a contiguous ``Wᵀ``
+(a transpose flag to gemm), the transposed formulation (``yᵀ = Wᵀ xᵀ``, ``dWᵀ = δyᵀ x``, ``dxᵀ = W δyᵀ``),
+widths padded with zero columns to a multiple of ``--pad`` (AVX-512's 16 lanes); the bias pass alone and
+folded into the product (``affine`` below: y's rows set to b, one gemm with beta = 1; lever 12's candidate,
+not kept), ``db`` as ``1ᵀ δy`` (gemv) and compiled; layer 1's two weight products as one (``[x | h_prev]ᵀ
+δa``, the copy counted); the softmax on a (V, T·N) layout. Every alternative's result is checked against
+the step's (relative 1e-4). Each case runs ``--rounds`` rounds (the cases in turn, the order rotated every
+round) of about ``--round-ms`` each; the figure is the median over rounds of the time per call. A fresh
+process per run; the thread count is set in the environment before numpy loads.
 """
 
 from __future__ import annotations
@@ -65,31 +58,43 @@ def capture(cell: str, H: int, N: int, T: int, layers: int):
     batches, V = workload.corpus_batches(3, N=N, T=T)
     trainer = workload.UnrollTrainer(cell, H, V, layers=layers)
     calls, real = [], {}
-
-    def wrap(owner, attr, kind, copy_first=False):
+    hooks = ((ops, "linear_forward", "forward"), (ops, "linear_backward", "backward"),
+             (ops, "softmax_cross_entropy", "loss"), (module, "_weight_grads", "weight"))
+    for owner, attr, kind in hooks:
         real[kind] = getattr(owner, attr)
-
-        def recorded(*a, **k):
-            calls.append((kind, tuple(x.copy() if copy_first and i == 0 else x for i, x in enumerate(a)), k))
-            return real[kind](*a, **k)
-        setattr(owner, attr, recorded)
-    wrap(ops, "linear_forward", "forward")
-    wrap(ops, "linear_backward", "backward")
-    wrap(ops, "softmax_cross_entropy", "loss", copy_first=True)      # it overwrites the logits
-    wrap(module, "_weight_grads", "weight")
-    for x, y in batches:
+        setattr(owner, attr, lambda *a, _kind=kind, **k: (calls.append((_kind, tuple(
+            x.copy() if _kind == "loss" and i == 0 else x for i, x in enumerate(a)), k)), real[_kind](*a, **k))[1])
+    for x, y in batches:                                              # the loss overwrites its logits: copied
         calls.clear()
         trainer.step(x, y)
-    for owner, attr, kind in ((ops, "linear_forward", "forward"), (ops, "linear_backward", "backward"),
-                              (ops, "softmax_cross_entropy", "loss"), (module, "_weight_grads", "weight")):
+    for owner, attr, kind in hooks:
         setattr(owner, attr, real[kind])
     return list(calls), trainer
 
 
-def _product_then_bias(x2, W, b):
-    y = x2 @ W
-    y += b
-    return y
+def compiled():
+    """(affine, column_sums) compiled with numba, or None without numpy's BLAS callable from it."""
+    from numba import njit
+    from unroll.nn.kernels import blas
+    if not blas.available():
+        return None
+
+    @njit(nogil=True, error_model="numpy")
+    def affine(x, W, b, y):                      # y = x W + b: y's rows set to b, then gemm with beta = 1
+        for r in range(y.shape[0]):
+            row = y[r]
+            for j in range(b.shape[0]):
+                row[j] = b[j]
+        blas.matmul(x, W, y, 1.0)
+
+    @njit(nogil=True, error_model="numpy")
+    def column_sums(a, out):                     # out = Σ_r a[r], rows in order (numpy's sum(axis=0))
+        out[:] = 0.0
+        for r in range(a.shape[0]):
+            row = a[r]
+            for j in range(out.shape[0]):
+                out[j] += row[j]
+    return affine, column_sums
 
 
 def _cross_entropy_transposed(lT, targets):
@@ -111,14 +116,9 @@ def layout(a) -> str:
     return f"{a.dtype}{list(a.shape)} {order}{' view' if a.base is not None else ''} strides {list(a.strides)}"
 
 
-def padded(a, axis: int, multiple: int):
-    """a with zero columns (axis) appended up to a multiple of ``multiple``, C-contiguous; None if already one."""
-    width = a.shape[axis]
-    if width % multiple == 0:
-        return None
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (0, -width % multiple)
-    return np.ascontiguousarray(np.pad(a, pad))
+def padded(a, multiple: int):
+    """a (M, K) with zero columns appended up to a multiple of ``multiple``; None if K is one already."""
+    return None if a.shape[1] % multiple == 0 else np.pad(a, ((0, 0), (0, -a.shape[1] % multiple)))
 
 
 class Cases:
@@ -140,23 +140,19 @@ class Cases:
         part = f"{label}: y = x W + b  ({M}x{D} @ {D}x{K})"
         self.add(part, "as the step: ops.linear_forward", lambda: ops.linear_forward(x, W, b), fl,
                  lambda r: r.reshape(M, K))
-        self.add(part, "numpy: y = x2 @ W; y += b (before lever 12)", lambda: _product_then_bias(x2, W, b), fl)
-        self.add(part, "product only, x2 @ W", lambda: x2 @ W, fl, None)
         self.add(part, "product only, out=", lambda: np.matmul(x2, W, out=y), fl, None)
         self.add(part, "bias pass alone, y += b", lambda: np.add(y, b, out=y), 0.0, None)
         self.add(part, "product + bias, out=", lambda: np.add(np.matmul(x2, W, out=y), b, out=y), fl)
         self.add(part, "product, W as contiguous Wᵀ (trans flag)", lambda: np.matmul(x2, WTc.T, out=y), fl, None)
         self.add(part, "transposed: yᵀ = Wᵀ x2ᵀ (no bias)", lambda: np.matmul(WTc, x2.T, out=yT), fl, None)
-        Wp = padded(W, 1, ARGS.pad)
+        Wp = padded(W, ARGS.pad)
         if Wp is not None:
             yp = np.empty((M, Wp.shape[1]), x.dtype)
             self.add(part, f"product, W padded to {Wp.shape[1]} columns", lambda: np.matmul(x2, Wp, out=yp),
                      2.0 * M * D * Wp.shape[1], None)
         if self.linear is not None and x2.flags.c_contiguous and W.flags.c_contiguous:
-            self.add(part, "candidate: bias folded, affine (beta = 1)",
-                     lambda: (self.linear.affine(x2, W, b, y), y)[1], fl)
-        x64, W64 = x2.astype(np.float64), W.astype(np.float64)
-        self.add(part, "product only, float64", lambda: x64 @ W64, fl, None)
+            self.add(part, "bias folded, affine (beta = 1; lever 12, not kept)",
+                     lambda: (self.linear[0](x2, W, b, y), y)[1], fl)
 
     def backward(self, label, dy, x, W, need_dx=True):
         from unroll.nn import ops
@@ -172,7 +168,7 @@ class Cases:
         self.add(part, "as the step: x2.T @ dy2", lambda: x2.T @ dy2, fl)
         self.add(part, "out=", lambda: np.matmul(x2.T, dy2, out=dW), fl)
         self.add(part, "transposed: dWᵀ = δyᵀ x2", lambda: np.matmul(dy2.T, x2, out=dWT), fl, lambda r: r.T)
-        dyp = padded(dy2, 1, ARGS.pad)
+        dyp = padded(dy2, ARGS.pad)
         if dyp is not None:
             self.add(part, f"δy padded to {dyp.shape[1]} columns", lambda: x2.T @ dyp, 2.0 * M * D * dyp.shape[1],
                      lambda r: r[:, :K])
@@ -181,7 +177,7 @@ class Cases:
         self.add(part, "as the step: dy2.sum(axis=0)", lambda: dy2.sum(axis=0), 0.0)
         self.add(part, "1ᵀ δy (gemv), out=", lambda: np.matmul(ones, dy2, out=db), 0.0)
         if self.linear is not None and dy2.flags.c_contiguous:
-            self.add(part, "candidate: column_sums (compiled)", lambda: (self.linear.column_sums(dy2, db), db)[1], 0.0)
+            self.add(part, "column_sums (compiled)", lambda: (self.linear[1](dy2, db), db)[1], 0.0)
         if not need_dx:
             return
         part = f"{label}: dx = δy Wᵀ  ({M}x{K} @ {K}x{D})"
@@ -192,7 +188,7 @@ class Cases:
         self.add(part, "Wᵀ contiguous", lambda: np.matmul(dy2, WTc, out=dx), fl)
         self.add(part, "transposed: dxᵀ = W δyᵀ (δyᵀ contiguous)", lambda: np.matmul(W, dyTc, out=dxT), fl,
                  lambda r: r.T)
-        Wp = padded(W, 1, ARGS.pad)
+        Wp = padded(W, ARGS.pad)
         if dyp is not None and Wp is not None:
             self.add(part, f"inner dimension padded to {Wp.shape[1]}", lambda: np.matmul(dyp, Wp.T, out=dx),
                      2.0 * M * D * Wp.shape[1])
@@ -217,19 +213,16 @@ class Cases:
             def stacked():
                 both[:, :D], both[:, D:] = x2, hp2
                 return np.matmul(both.T, da2, out=out2)[D:]
-            self.add(part, "dW_x and dW_h as one: [x | h_prev]ᵀ δa (with the copy)", stacked, fl + 2.0 * M * D * G)
-            self.add(part, "  the same, the product alone", lambda: np.matmul(both.T, da2, out=out2)[D:],
-                     fl + 2.0 * M * D * G)
-            self.add(part, "  + dW_x = x2ᵀ δa as the step (for the sum)", lambda: x2.T @ da2, 2.0 * M * D * G, None)
+            self.add(part, "dW_x and dW_h as one: [x | h_prev]ᵀ δa (the copy counted; x2ᵀ δa: see dW above)",
+                     stacked, fl + 2.0 * M * D * G)
 
-    def loss(self, logits, targets, mask, inplace=True):
+    def loss(self, logits, targets, mask):
         from unroll.nn import ops
         buf = np.empty_like(logits)
         part = f"loss: softmax cross-entropy in place  ({'x'.join(map(str, logits.shape))})"
-        self.add(part, "copy of the logits + ops.softmax_cross_entropy",
+        self.add(part, "copy of the logits (~0.015 ms) + ops.softmax_cross_entropy",
                  lambda: ops.softmax_cross_entropy((np.copyto(buf, logits), buf)[1], targets, mask, inplace=True)[1],
                  0.0)
-        self.add(part, "  the copy alone", lambda: np.copyto(buf, logits), 0.0, None)
         if mask is None:
             T, N, V = logits.shape
             lT, bufT, flat = np.ascontiguousarray(logits.reshape(-1, V).T), np.empty((V, T * N), logits.dtype), \
@@ -303,7 +296,7 @@ def measure(cases: Cases, rounds: int, round_ms: float) -> dict:
 def main():
     from unroll.nn import kernels
     calls, trainer = capture(ARGS.cell, ARGS.hidden, ARGS.rows, ARGS.steps, ARGS.layers)
-    linear = kernels.load("linear") if kernels.layer_loop(ARGS.rows) else None
+    linear = compiled() if kernels.layer_loop(ARGS.rows) else None
     cases = build(calls, linear, trainer.model.params)
     diffs = check(cases)
     times = measure(cases, ARGS.rounds, ARGS.round_ms)
@@ -340,9 +333,6 @@ def _print(result):
         for r in rows:
             rate = f"{r['gflops']:6.1f} GFLOP/s" if r["gflops"] else " " * 14
             print(f"  {r['name']:<58} {r['wall_ms']:8.3f} ms  {rate}  x{r['vs_first']:.2f}")
-    print("\nlayouts:")
-    for call, ops_ in result["layouts"].items():
-        print(f"  {call}: " + "; ".join(f"{k} {v}" for k, v in ops_.items()))
 
 
 if __name__ == "__main__":

@@ -79,30 +79,10 @@ def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) ->
     x: (..., D), W: (D, K), b: (K,) or None  ->  y: (..., K)
     """
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
-    if b is not None and _folds_bias(x, x2, W, b):             # y's rows set to b, then one gemm adds x W
-        y = np.empty((x2.shape[0], W.shape[1]), x2.dtype)
-        kernels.load("linear").affine(x2, W, b, y)
-        return y.reshape(*lead, W.shape[1])
-    y = x2 @ W
+    y = x.reshape(-1, x.shape[-1]) @ W
     if b is not None:
         y += b
     return y.reshape(*lead, W.shape[1])
-
-
-AFFINE_MIN = 1 << 16         # outputs of fewer elements keep numpy's product and bias pass (see _folds_bias)
-
-
-def _folds_bias(x, x2, W, b) -> bool:
-    """Whether ``linear_forward`` folds the bias into the product (``kernels/linear.py``'s ``affine``: two
-    passes over y where numpy's product and ``y += b`` make three): on the fused path with numpy's BLAS
-    callable (``kernels.layer_loop`` of the batch, x's second-to-last axis, so a batch of one sequence never
-    loads numba), operands of one float dtype, x2 and W C-contiguous, and at least ``AFFINE_MIN`` outputs."""
-    dtype = x2.dtype
-    return (x2.shape[0] * W.shape[1] >= AFFINE_MIN and dtype in (np.float32, np.float64)
-            and W.dtype == dtype and b.dtype == dtype and b.ndim == 1
-            and x2.flags.c_contiguous and W.flags.c_contiguous and b.flags.c_contiguous
-            and kernels.layer_loop(x.shape[-2] if x.ndim >= 2 else 1))
 
 
 def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool = True):
