@@ -168,10 +168,11 @@ def test_a_run_stores_it_and_a_config_without_it_resumes_as_it_ran(tmp_path):
     decayed, plain = (saved.tensors(saved.checkpoint_dir(tmp_path / r) / "model.safetensors") for r in ("wd", "new"))
     assert any(not np.array_equal(decayed[k], plain[k]) for k in plain)
 
-    old = tmp_path / "old"                           # a run folder written before --weight-decay existed
+    old = tmp_path / "old"                 # a run folder written before --weight-decay and --embedding-init-scale
     shutil.copytree(tmp_path / "new", old)
     info = json.loads((old / "config.json").read_text())
     assert info["train"].pop("weight_decay") == 0.0
+    assert info["network"].pop("embedding_init_scale") is None   # the other setting of #30, missing there too
     (old / "config.json").write_text(json.dumps(info))
     assert from_dict(TrainConfig, RunFolder(old).read_config()["train"]).weight_decay == 0.0
     for run in ("new", "old"):
