@@ -30,4 +30,3 @@ def clip_grad_value(grads: dict, clip: float) -> None:
         raise ValueError(f"clip must be > 0, got {clip!r}")
     for g in grads.values():
         np.clip(g, -clip, clip, out=g)
-
