@@ -55,7 +55,8 @@ def test_the_decay_is_decoupled_from_the_gradient():
     opt = optim.Adam(p, lr=0.1, weight_decay=0.2)
     for _ in range(3):
         opt.step({"w": np.zeros(3)})
-    np.testing.assert_array_equal(p["w"], np.array([2.0, -1.0, 0.5]) * 0.98 * 0.98 * 0.98)
+    decay = 1.0 - 0.1 * 0.2
+    np.testing.assert_array_equal(p["w"], np.array([2.0, -1.0, 0.5]) * decay * decay * decay)
 
 
 def test_lr_scales_decay_as_a_torch_parameter_group_with_its_own_lr():
