@@ -135,7 +135,7 @@ class TrainConfig:
         if self.weight_decay and "weight_decay" not in options_of(self.optimizer):
             readers = " or ".join(n for n in names("optimizers") if "weight_decay" in options_of(n))
             raise ValueError(f"--weight-decay {self.weight_decay} acts with --optimizer {readers}, not with --optimizer "
-                             f"{self.optimizer} (torch couples it to its moments as L2): leave it out")
+                             f"{self.optimizer} (torch couples it to its moments as L2): give --weight-decay 0 (off)")
 
     def optimizer_options(self) -> dict:
         """The keyword options of make_optimizer these settings give ({} with no weight decay)."""

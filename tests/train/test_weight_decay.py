@@ -129,7 +129,7 @@ def test_optimizers_that_do_not_read_it_refuse_it():
 @pytest.mark.parametrize("values, message", [
     ({"optimizer": "rmsprop", "weight_decay": 0.1},
      r"^--weight-decay 0.1 acts with --optimizer sgd or adam, not with --optimizer rmsprop \(torch couples it to "
-     r"its moments as L2\): leave it out$"),
+     r"its moments as L2\): give --weight-decay 0 \(off\)$"),
     ({"weight_decay": -0.5}, r"^--weight-decay must be a number >= 0 \(0: off\), got -0.5$"),
     ({"weight_decay": float("nan")}, r"^--weight-decay must be a finite number, got nan$"),
 ])
@@ -152,7 +152,7 @@ def test_the_cli_refuses_it_in_one_line(tmp_path, capsys):
     assert main([*argv, "--optimizer", "adagrad", "--weight-decay", "0.01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["unroll: error: --weight-decay 0.01 acts with --optimizer sgd or adam, not with --optimizer "
-                   "adagrad (torch couples it to its moments as L2): leave it out"]
+                   "adagrad (torch couples it to its moments as L2): give --weight-decay 0 (off)"]
     assert not (tmp_path / "run").exists()
 
 
