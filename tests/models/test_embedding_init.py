@@ -44,7 +44,7 @@ def test_the_token_embeddings_are_uniform_and_nothing_else_changes(model, kwargs
             assert v.dtype == plain.params[k].dtype and v.shape == plain.params[k].shape
             assert np.abs(v).max() <= 0.25 and np.abs(v).max() > 0.249          # ±S, its whole range
             assert abs(float(v.std()) - 0.25 / np.sqrt(3)) < 0.005              # uniform's sd S/√3 = 0.1443
-            assert abs(float(plain.params[k].std()) - 1.0) < 0.02               # the default: N(0, 1)
+            assert abs(float(plain.params[k].std()) - 1.0) < 0.05               # the default: N(0, 1)
         else:
             np.testing.assert_array_equal(v, plain.params[k], err_msg=k)      # drawn exactly as without it
 
