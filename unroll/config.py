@@ -127,13 +127,12 @@ class TrainConfig:
             raise ValueError("clip and clip_value must be >= 0 (0 turns clipping off)")
 
     def _check_weight_decay(self) -> None:
-        """--weight-decay: >= 0, and only with an optimizer that reads it (train/optim.py's options)."""
-        from unroll.train.optim import options_of
+        """--weight-decay: >= 0, and only with an optimizer that reads it (train/optim.py's DECAYING)."""
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
                 or not self.weight_decay >= 0:
             raise ValueError(f"--weight-decay must be a number >= 0 (0: off), got {self.weight_decay!r}")
-        if self.weight_decay and "weight_decay" not in options_of(self.optimizer):
-            readers = " or ".join(n for n in names("optimizers") if "weight_decay" in options_of(n))
+        if self.weight_decay and self.optimizer not in names("decaying optimizers"):
+            readers = " or ".join(names("decaying optimizers"))
             raise ValueError(f"--weight-decay {self.weight_decay} acts with --optimizer {readers}, not with --optimizer "
                              f"{self.optimizer} (torch couples it to its moments as L2): give --weight-decay 0 (off)")
 

@@ -307,6 +307,9 @@ def options_of(name: str) -> tuple[str, ...]:
     return tuple(p for p in parameters if p not in ("self", "params", "lr"))
 
 
+DECAYING = tuple(n for n in OPTIMIZERS if "weight_decay" in options_of(n))   # those --weight-decay acts with
+
+
 def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
     """Build an optimizer by name ("sgd", "momentum", "adagrad", "rmsprop", "adam") with its options."""
     if name not in OPTIMIZERS:
