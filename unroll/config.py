@@ -45,6 +45,9 @@ class TrainConfig:
     batch_size: int = option(32, "--batch", "sequences per batch")
     optimizer: str = option("adam", help="update rule", choices="optimizers")
     lr: float = option(2e-3, help="learning rate")
+    weight_decay: float = option(0.0, help="decoupled weight decay λ on every parameter: p ← p (1 - lr λ) each step "
+                                           "with the scheduled rate (--optimizer adam: AdamW; sgd: torch's SGD "
+                                           "weight_decay, the same step; train/optim.py); 0: off", metavar="WD")
     # The learning-rate schedule: the fields of train/schedule.py's LRSchedule, under the same names.
     schedule: str | None = option(None, help="learning-rate schedule (default: multistep when --milestones are "
                                              "given, exponential when --lr-decay < 1 is, else the task's default "
@@ -106,6 +109,7 @@ class TrainConfig:
         self._default_schedule()
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        self._check_weight_decay()
         if self.patience is not None:
             _positive("patience", self.patience)
         if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0.0 <= self.ema < 1.0:
@@ -122,6 +126,19 @@ class TrainConfig:
         if self.clip < 0 or self.clip_value < 0:
             raise ValueError("clip and clip_value must be >= 0 (0 turns clipping off)")
 
+    def _check_weight_decay(self) -> None:
+        """--weight-decay: >= 0, and only with an optimizer that reads it (train/optim.py's DECAYING)."""
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
+                or not self.weight_decay >= 0:
+            raise ValueError(f"--weight-decay must be a number >= 0 (0: off), got {self.weight_decay!r}")
+        if self.weight_decay and self.optimizer not in names("decaying optimizers"):
+            readers = " or ".join(names("decaying optimizers"))
+            raise ValueError(f"--weight-decay {self.weight_decay} acts with --optimizer {readers}, not with --optimizer "
+                             f"{self.optimizer} (torch couples it to its moments as L2): give --weight-decay 0 (off)")
+
+    def optimizer_options(self) -> dict:
+        """The keyword options of make_optimizer these settings give ({} with no weight decay)."""
+        return {"weight_decay": float(self.weight_decay)} if self.weight_decay else {}
 
     def _default_schedule(self) -> None:
         """schedule None: multistep when milestones are given, exponential when decay_rate < 1 (--lr-decay alone,

@@ -65,6 +65,7 @@ REGISTRIES = {               # name list -> (module, attribute); read on use, so
     "cells": ("unroll.nn.stack", "CELLS"),
     "activations": ("unroll.nn.ops", "ACTIVATIONS"),
     "optimizers": ("unroll.train.optim", "OPTIMIZERS"),
+    "decaying optimizers": ("unroll.train.optim", "DECAYING"),       # those that take --weight-decay
     "tokenizers": ("unroll.data.vocab", "TOKENIZERS"),
     "levels": ("unroll.data.vocab", "VOCABS"),
     "schedules": ("unroll.train.schedule", "SCHEDULES"),

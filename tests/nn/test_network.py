@@ -111,7 +111,7 @@ def test_every_tasks_help_lists_every_network_option(task):
     train = next(a for a in build_parser(task)._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
     text = train.format_help()
     flags = ["--cell", "--hidden", "--layers", "--bidirectional", "--embedding", "--dropout", "--locked-dropout",
-             "--weight-drop", "--activation", "--init", "--init-scale", "--forget-bias", "--alpha", "--alpha-range", "--skip-every",
+             "--weight-drop", "--activation", "--init", "--init-scale", "--embedding-init-scale", "--forget-bias", "--alpha", "--alpha-range", "--skip-every",
              "--skip-only", "--depth", "--shortcut"]
     assert [f for f in flags if f not in text] == []
     for cell in CELLS:                                   # each offered cell is named, with its own options

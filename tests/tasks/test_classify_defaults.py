@@ -1,9 +1,10 @@
 """The classify defaults of issue #30 (docs/tune.md, "Classification defaults"): a bidirectional GRU 100,
-embedding 128, max readout, dropout 0.5 / 0.3, batch 50, Adam 3e-3, clip 5, and, with no schedule named,
-the rate decaying by cosine to the end of the budget (the last step of --max-steps, else the --max-time
-deadline, tested with the other cosine tasks in tests/train/test_default_schedule.py); a classify run
-folder written before (a constant rate) resumes as it ran; the sentiment benchmark's --flags reach the
-classifier's command and each fold reports its best checkpoint's validation accuracy."""
+embedding 128, max readout, dropout 0.5 / 0.3, batch 50, Adam 3e-3, clip 5, words seen once as <unk>
+(--min-count 2), and, with no schedule named, the rate decaying by cosine to the end of the budget (the last
+step of --max-steps, else the --max-time deadline, tested with the other cosine tasks in
+tests/train/test_default_schedule.py); a classify run folder written before (a constant rate, min count 1)
+resumes as it ran; the sentiment benchmark's --flags reach the classifier's command and each fold reports its
+best checkpoint's validation accuracy."""
 
 import importlib.util
 import json
@@ -41,7 +42,7 @@ def test_the_defaults_are_pinned():
     net, own = settings["network"], settings["classify"]
     assert (net.cell, net.hidden_size, net.num_layers, net.bidirectional, net.embedding_size, net.dropout) == \
         ("gru", 100, 1, True, 128, 0.5)
-    assert (own.readout, own.embedding_dropout, own.min_count) == ("max", 0.3, 1)
+    assert (own.readout, own.embedding_dropout, own.min_count) == ("max", 0.3, 2)
     assert (train.batch_size, train.optimizer, train.lr, train.clip, train.min_lr) == (50, "adam", 3e-3, 5.0, 0.0)
     assert (train.schedule, train.eval_every) == ("cosine", 200)
 
@@ -66,6 +67,7 @@ def test_a_run_folder_of_the_old_defaults_resumes_at_its_constant_rate(tmp_path,
     folder = Path(shutil.copytree(FORMAT3, tmp_path / "run"))
     monkeypatch.chdir(folder)                      # its config.json names data.tsv relative to the folder
     assert RunFolder(folder).read_config()["train"]["schedule"] == "constant"
+    assert RunFolder(folder).read_config()["classify"]["min_count"] == 1      # and its vocabulary keeps every word
     assert main(["train", "--resume", str(folder), "--max-steps", "4", "--quiet"]) == 0
     resumed = {s: lr for s, lr in lrs(folder).items() if s > 2}
     assert resumed == {3: 3e-3, 4: 3e-3}

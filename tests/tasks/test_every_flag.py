@@ -54,7 +54,7 @@ NETWORK = [["--cell", "gru"], ["--cell", "lstm"], ["--hidden", "4"], ["--layers"
            ["--layers", "2", "--dropout", "0.3", "--locked-dropout"], ["--weight-drop", "0.3"], ["--recurrent-dropout", "0.3"],
            ["--zoneout", "0.2"], ["--cell", "gru", "--zoneout", "0.2"],
            ["--activation", "relu"], ["--cell", "rnn", "--activation", "relu"], ["--init", "orthogonal"],
-           ["--init-scale", "0.05"], ["--forget-bias", "2"], ["--alpha", "0.5"], ["--cell", "leaky", "--alpha", "0.5"],
+           ["--init-scale", "0.05"], ["--embedding-init-scale", "0.25"], ["--forget-bias", "2"], ["--alpha", "0.5"], ["--cell", "leaky", "--alpha", "0.5"],
            ["--alpha-range", "0.5", "0.9"], ["--cell", "leaky", "--alpha-range", "0.5", "0.9"],
            ["--cell", "rnn", "--activation", "relu", "--init", "identity:0.001"],
            ["--skip-every", "3"], ["--cell", "skip", "--skip-every", "3"], ["--cell", "skip", "--skip-only"],

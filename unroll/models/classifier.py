@@ -66,7 +66,8 @@ class SequenceClassifier:
     and between-layer dropouts keep one mask per sequence for every step; unroll/nn/regularize.py);
     input_layer: a ``models.inputs`` layer in place of the embedding (``VectorInput`` for real vectors: then
     vocab_size is None and embedding_size unused); **variant: the other network settings (nn/network.py:
-    alpha, skip_every, depth, init, forget_bias ...). The defaults are ``--task classify``'s (NETWORK).
+    alpha, skip_every, depth, init, forget_bias, embedding_init_scale ...). The defaults are ``--task classify``'s
+    (NETWORK).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, hidden_size: int = _D["hidden_size"],

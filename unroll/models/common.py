@@ -52,5 +52,6 @@ def linear_init(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -> t
 
 
 def embedding_init(rng: np.random.Generator, V: int, E: int, dtype) -> np.ndarray:
-    """torch.nn.Embedding's default: N(0, 1)."""
+    """torch.nn.Embedding's default: N(0, 1). ``--embedding-init-scale S`` redraws every token embedding from
+    uniform(-S, S) after the model's other parameters (nn/network.py's ``initialise``, the network setting's home)."""
     return rng.standard_normal((V, E)).astype(dtype)

@@ -56,6 +56,9 @@ class StackConfig:
                                        "uniform:S (see unroll.nn.init.by_name)", metavar="NAME[:S]")
     init_scale: float | None = option(None, help="draw every weight from uniform(-s, s) "
                                                  "(default: PyTorch's initialisation)")
+    embedding_init_scale: float | None = option(None, help="draw the token embeddings from uniform(-S, S) (Kim's "
+                                                           "CNN-rand: 0.25; default: N(0, 1) as torch.nn.Embedding; "
+                                                           "it wins over --init-scale for them)", metavar="S")
     forget_bias: float | None = option(None, help="--cell lstm: the forget gate's bias (default 1)")
     alpha: float | None = option(None, help="--cell leaky: one fixed leak α in [0, 1] for every unit "
                                             "(default: α learned per unit, initialised in (0.02, 0.2))")
@@ -86,6 +89,8 @@ class StackConfig:
             raise ValueError(f"give --init {self.init} or --init-scale {self.init_scale}, not both")
         if self.init_scale is not None and not self.init_scale > 0:
             raise ValueError(f"--init-scale must be positive, got {self.init_scale}")
+        if self.embedding_init_scale is not None and not self.embedding_init_scale > 0:
+            raise ValueError(f"--embedding-init-scale must be positive, got {self.embedding_init_scale}")
         from unroll.nn import init
         init.parse_spec(self.init)                              # a one-line error for a bad name or scale
         if self.cell_options():                                 # the cell's own checks (d >= 1, α in [0, 1] ...)
@@ -158,13 +163,28 @@ class ModelConfig(network_section("LanguageModelNetwork", hidden_size=256, num_l
         check_positive(self, "vocab_size")
 
 
+TOKEN_EMBEDDINGS = ("embed.W", "src_embed.W", "tgt_embed.W")   # every model's token embeddings (V, E), by name
+
+
 def initialise(network: StackConfig, params: dict, rng, dtype) -> dict:
-    """Apply ``--init``, ``--forget-bias`` and ``--init-scale`` to freshly drawn parameters (default: unchanged)."""
+    """Apply ``--init``, ``--forget-bias``, ``--init-scale`` and ``--embedding-init-scale`` to freshly drawn
+    parameters (default: unchanged). The last redraws the token embeddings (``TOKEN_EMBEDDINGS``: a series'
+    or a class label's embedding is none) from uniform(-S, S) after everything else, so the other
+    parameters are drawn exactly as without it; a model with no token embedding refuses it, unless it is the
+    network section's own default (as --embedding is refused: a task's default for its token input)."""
     from unroll.nn import init
     params = init.by_name(params, network.init, rng, network.forget_bias)
     if network.init_scale is not None:
         s = network.init_scale
         params = {k: rng.uniform(-s, s, v.shape).astype(dtype) for k, v in params.items()}
+    if network.embedding_init_scale is not None:
+        s, keys = network.embedding_init_scale, [k for k in TOKEN_EMBEDDINGS if k in params]
+        if not keys and s == type(network)().embedding_init_scale:
+            return params                       # the section's own default, where a model reads no tokens
+        if not keys:
+            raise ValueError("--embedding-init-scale draws a token embedding, and this model reads no tokens "
+                             "(vector input, series, or the long-term problems' one cell)")
+        params = {**params, **{k: rng.uniform(-s, s, params[k].shape).astype(dtype) for k in keys}}
     return params
 
 

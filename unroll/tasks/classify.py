@@ -38,7 +38,8 @@ class ClassifyConfig:
     encoding: str = option("utf-8", help="text encoding of the data files (sentence polarity: latin-1)")
     level: str = option("word", help="tokens: word | char")
     tokenizer: str = option("punct", help="word level: punct | space (pre-tokenized text)")
-    min_count: int = option(1, help="rarer tokens become <unk>")
+    min_count: int = option(2, help="rarer tokens become <unk> (default 2: a word seen once is <unk>, so <unk> is "
+                                    "trained; docs/tune.md \"Classification defaults\")")
     readout: str = option(DEFAULTS["readout"], help="last | mean | max over the real steps")
     embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "

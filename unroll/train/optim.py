@@ -1,4 +1,4 @@
-"""Optimizers and gradient clipping, in increasing complexity (learning-rate schedules: train/schedule.py).
+"""Optimizers, in increasing complexity (learning-rate schedules: train/schedule.py; clipping: train/clip.py).
 
 Every optimizer updates a flat ``params`` dict ``{name: array}`` in place from a ``grads`` dict with the same
 keys and shapes. For parameters p, gradient g, step t = 1, 2, ... (``lr`` = η):
@@ -13,6 +13,16 @@ keys and shapes. For parameters p, gradient g, step t = 1, 2, ... (``lr`` = η):
               ``momentum`` μ > 0: b ← μ b + g / (sqrt(s) + ε);  p ← p - η b.
     Adam      m ← β1 m + (1 - β1) g;  v ← β2 v + (1 - β2) g²;
               p ← p - (η / (1 - β1^t)) m / (sqrt(v) / sqrt(1 - β2^t) + ε)   (torch's order, ε = 1e-8)
+
+Weight decay λ (``weight_decay``, default 0: off), decoupled as in AdamW (Loshchilov & Hutter), on every
+parameter given (biases and embeddings too, as torch decays every parameter it is given), with the step's
+scheduled rate η (times a parameter's lr_scales factor, as a torch parameter group's own lr):
+
+    SGD       p ← p - η (g + λ p)        torch.optim.SGD(weight_decay=λ): L2 and decoupled decay are one step here
+    Adam      p ← p (1 - η λ), then the Adam step above    torch.optim.AdamW(weight_decay=λ)
+
+The other rules refuse it (torch couples it to their moments as L2, which is not decoupled decay). It is a
+setting of the run (config.json), not state: the checkpoints' scalars are those of an optimizer without it.
 
 State buffers start at zero and keep the parameters' dtype (float32 stays float32). Updates run through
 in-place ufuncs into one scratch buffer per dtype, so a step allocates nothing; Adam's sequence runs as one
@@ -29,6 +39,7 @@ import math
 import numpy as np
 
 from unroll.nn import kernels
+from unroll.train.clip import clip_grad_norm, clip_grad_value  # noqa: F401  (their home: train/clip.py)
 
 
 class Optimizer:
@@ -132,12 +143,21 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """p ← p - lr g."""
+    """p ← p - lr g; with weight_decay λ > 0, p ← p - lr (g + λ p) (torch.optim.SGD's order)."""
 
     name = "sgd"
 
+    def __init__(self, params: dict, lr: float, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.weight_decay = _in_range("weight_decay", weight_decay, 0, math.inf)
+
     def _update(self, key, p, g, t):
-        np.multiply(g, self.lr, out=t)
+        if self.weight_decay:
+            np.multiply(p, self.weight_decay, out=t)
+            t += g
+            t *= self.lr
+        else:
+            np.multiply(g, self.lr, out=t)
         p -= t
 
 
@@ -232,21 +252,25 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """torch.optim.Adam (bias-corrected, eps outside the root): see the module docstring."""
+    """torch.optim.Adam (bias-corrected, eps outside the root), torch.optim.AdamW with weight_decay λ > 0:
+    see the module docstring."""
 
     name = "adam"
     buffers = ("m", "v")
     settings = ("beta1", "beta2", "eps")
 
-    def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         super().__init__(params, lr)
         self.beta1, self.beta2 = _in_range("beta1", beta1, 0, 1), _in_range("beta2", beta2, 0, 1)
         self.eps = _in_range("eps", eps, 0, math.inf)
+        self.weight_decay = _in_range("weight_decay", weight_decay, 0, math.inf)
 
     def step(self, grads: dict, lr_scales: dict | None = None) -> None:
         t = self.steps + 1
         self._step_size = self.lr / (1.0 - self.beta1 ** t)
         self._root_bc2 = math.sqrt(1.0 - self.beta2 ** t)
+        self._decay = 1.0 - self.lr * self.weight_decay         # AdamW's p ← p (1 - η λ); 1 exactly when λ = 0
         super().step(grads, lr_scales)
 
     def _update(self, key, p, g, t):
@@ -255,8 +279,10 @@ class Adam(Optimizer):
             c = p.dtype.type                          # scalars in p's dtype, as NumPy's in-place ufuncs use them
             kernels.load("optim").adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), c(self.beta1),
                                        c(1.0 - self.beta1), c(self.beta2), c(1.0 - self.beta2), c(self._root_bc2),
-                                       c(self.eps), c(self._step_size))
+                                       c(self.eps), c(self._step_size), c(self._decay))
             return
+        if self.weight_decay:
+            p *= self._decay
         m *= self.beta1
         np.multiply(g, 1.0 - self.beta1, out=t)
         m += t
@@ -275,44 +301,24 @@ class Adam(Optimizer):
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSprop, Adam)}
 
 
+def options_of(name: str) -> tuple[str, ...]:
+    """The keyword options of optimizer ``name`` (``options_of("sgd")`` -> ("weight_decay",))."""
+    parameters = inspect.signature(OPTIMIZERS[name].__init__).parameters
+    return tuple(p for p in parameters if p not in ("self", "params", "lr"))
+
+
+DECAYING = tuple(n for n in OPTIMIZERS if "weight_decay" in options_of(n))   # those --weight-decay acts with
+
+
 def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
     """Build an optimizer by name ("sgd", "momentum", "adagrad", "rmsprop", "adam") with its options."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    cls = OPTIMIZERS[name]
-    options = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "params", "lr")]
+    cls, options = OPTIMIZERS[name], options_of(name)
     unknown = sorted(set(kw) - set(options))
     if unknown:
         raise ValueError(f"{name} has no option {', '.join(unknown)} (options: {', '.join(options) or 'none'})")
     return cls(params, lr, **kw)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Clipping.
-
-def clip_grad_norm(grads: dict, max_norm: float) -> float:
-    """Scale all gradients in place so their global L2 norm is at most ``max_norm``; return the norm before.
-
-    As torch.nn.utils.clip_grad_norm_: total = sqrt(Σ ||g||²), and when max_norm / (total + 1e-6) < 1
-    every array is multiplied by that factor. A non-finite total is returned as is and nothing is scaled
-    unless it is +inf (then the factor is 0), so a NaN guard can look at the returned value.
-    """
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-    coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads.values():
-            g *= coef
-    return total
-
-
-def clip_grad_value(grads: dict, clip: float) -> None:
-    """Clamp every gradient entry to [-clip, clip] in place (torch.nn.utils.clip_grad_value_)."""
-    if not clip > 0:
-        raise ValueError(f"clip must be > 0, got {clip!r}")
-    for g in grads.values():
-        np.clip(g, -clip, clip, out=g)
 
 
 # ----------------------------------------------------------------------------------------------------

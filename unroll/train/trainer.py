@@ -66,7 +66,7 @@ class Trainer:
         self.folder, self.task, self.model, self.config = folder, task, model, config
         self.run_dir = folder.path
         self.batches = task.batches(config)
-        self.optimizer = make_optimizer(config.optimizer, model.params, config.lr)
+        self.optimizer = make_optimizer(config.optimizer, model.params, config.lr, **config.optimizer_options())
         self.ema = weight_average(model.params, config.ema)   # --ema (NoAverage when off)
         self.schedule = LRSchedule.of(config)
         self.carry = CarriedState()
