@@ -37,3 +37,8 @@ def checkpoint_dir(run_dir, best: bool = False) -> Path:
 
 def log(run_dir) -> list[dict]:
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def rates(run_dir) -> dict[int, float]:
+    """{step: learning rate} of every metrics.jsonl line that logged one."""
+    return {r["step"]: r["lr"] for r in log(run_dir) if "lr" in r}

@@ -1,17 +1,16 @@
 """README's results table (issue 33): every figure in it is in the JSON its row names, the table is what
 benchmarks/results_table.py writes from benchmarks/results/, and a row appears only when its JSON exists."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.tasks.helpers import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("results_table", ROOT / "benchmarks" / "results_table.py")
-rt = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rt)
+rt = load_benchmark("results_table")
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

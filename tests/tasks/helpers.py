@@ -1,6 +1,12 @@
-"""Small generated data sets for the task tests (tests never read shared data)."""
+"""Small generated data sets for the task tests (tests never read shared data), and the benchmark scripts
+the tests run (benchmarks/ holds scripts, not a package)."""
+
+import importlib.util
+from pathlib import Path
 
 import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 POS = ["good", "great", "fine", "lovely", "superb"]
 NEG = ["bad", "awful", "dull", "poor", "boring"]
@@ -37,3 +43,11 @@ def sections(task_cls, **values) -> dict:
         out[name], used = cls(**{k: values[k] for k in own}), used | own
     assert used == set(values), f"no section of {task_cls.__name__} declares {sorted(set(values) - used)}"
     return out
+
+
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (its ``main`` and helpers), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

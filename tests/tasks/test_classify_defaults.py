@@ -6,7 +6,6 @@ tests/train/test_default_schedule.py); a classify run folder written before (a c
 resumes as it ran; the sentiment benchmark's --flags reach the classifier's command and each fold reports its
 best checkpoint's validation accuracy."""
 
-import importlib.util
 import json
 import math
 import shutil
@@ -19,7 +18,7 @@ from unroll.runs import RunFolder
 from unroll.tune.spec import train_settings
 
 from tests import saved
-from tests.tasks.helpers import sentiment_lines
+from tests.tasks.helpers import load_benchmark, sentiment_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT3 = ROOT / "tests" / "fixtures" / "format3-classify"
@@ -32,9 +31,6 @@ def data(tmp_path) -> Path:
     path.write_text("".join(f"{label}\t{text}\n" for label, text in sentiment_lines(80)))
     return path
 
-
-def lrs(run_dir) -> dict[int, float]:
-    return {r["step"]: r["lr"] for r in saved.log(run_dir) if "lr" in r}
 
 
 def test_the_defaults_are_pinned():
@@ -52,14 +48,14 @@ def test_classify_decays_by_cosine_to_its_last_step(data, tmp_path):
                  "--log-every", "1", "--eval-every", "3", "--out", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     assert (config["schedule"], config["total_steps"]) == ("cosine", 6)
-    assert lrs(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
+    assert saved.rates(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
 
 
 
 def test_schedule_constant_keeps_the_old_rate(data, tmp_path):
     assert main(["train", "--task", "classify", "--data", str(data), *SMALL, "--max-steps", "4", "--log-every",
                  "1", "--eval-every", "4", "--schedule", "constant", "--out", str(tmp_path / "run")]) == 0
-    assert set(lrs(tmp_path / "run").values()) == {0.01}
+    assert set(saved.rates(tmp_path / "run").values()) == {0.01}
 
 
 def test_a_run_folder_of_the_old_defaults_resumes_at_its_constant_rate(tmp_path, monkeypatch):
@@ -69,16 +65,10 @@ def test_a_run_folder_of_the_old_defaults_resumes_at_its_constant_rate(tmp_path,
     assert RunFolder(folder).read_config()["train"]["schedule"] == "constant"
     assert RunFolder(folder).read_config()["classify"]["min_count"] == 1      # and its vocabulary keeps every word
     assert main(["train", "--resume", str(folder), "--max-steps", "4", "--quiet"]) == 0
-    resumed = {s: lr for s, lr in lrs(folder).items() if s > 2}
+    resumed = {s: lr for s, lr in saved.rates(folder).items() if s > 2}
     assert resumed == {3: 3e-3, 4: 3e-3}
     assert json.loads((folder / "config.json").read_text())["train"]["schedule"] == "constant"
 
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("sentiment", ROOT / "benchmarks" / "sentiment.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_sentiment_benchmark_passes_flags_and_reports_the_best_validation(tmp_path):
@@ -88,7 +78,7 @@ def test_the_sentiment_benchmark_passes_flags_and_reports_the_best_validation(tm
     for label in ("pos", "neg"):
         (folder / f"rt-polarity.{label}").write_text("".join(t + "\n" for c, t in lines if c == label),
                                                      encoding="latin-1")
-    bench = load_benchmark()
+    bench = load_benchmark("sentiment")
     bench.main([str(folder), "--folds", "0", "--models", "scratch", "--steps", "6", "--out", str(tmp_path / "w"),
                 "--json", str(tmp_path / "r.json"), "--flags", "--hidden 4 --embedding 3 --eval-every 2"])
     row = json.loads((tmp_path / "r.json").read_text())["rows"][0]["scratch"]

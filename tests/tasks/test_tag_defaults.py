@@ -5,7 +5,6 @@ tested with the other cosine tasks in tests/train/test_default_schedule.py); a t
 (a constant rate, no dropout) resumes as it ran; the segmentation benchmark's task model passes --flags to
 `unroll train --task tag`, scores the text's last 10% and reports its best checkpoint's validation boundary F1."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -19,8 +18,8 @@ from unroll.data.text import load_bundled, split
 from unroll.tune.spec import train_settings
 
 from tests import saved
+from tests.tasks.helpers import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--level", "char", "--hidden", "4", "--embedding", "3", "--batch", "8", "--lr", "0.01", "--quiet"]
 BENCH_FLAGS = "--hidden 8 --embedding 4 --eval-every 10 --lr 0.05 --schedule constant --dropout 0"  # learns in 30
 
@@ -31,9 +30,6 @@ def data(tmp_path) -> Path:
     write_conll(path, segmentation_examples(load_bundled()[:3000]))
     return path
 
-
-def lrs(run_dir) -> dict[int, float]:
-    return {r["step"]: r["lr"] for r in saved.log(run_dir) if "lr" in r}
 
 
 def train(data, out, *flags) -> int:
@@ -53,14 +49,14 @@ def test_tag_decays_by_cosine_to_its_last_step(data, tmp_path):
     assert train(data, tmp_path / "run", "--max-steps", "6", "--log-every", "1", "--eval-every", "3") == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     assert (config["schedule"], config["total_steps"]) == ("cosine", 6)
-    assert lrs(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
+    assert saved.rates(tmp_path / "run") == {s: 0.01 * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(1, 7)}
 
 
 
 def test_schedule_constant_keeps_the_old_rate(data, tmp_path):
     assert train(data, tmp_path / "run", "--max-steps", "4", "--log-every", "1", "--eval-every", "4",
                  "--schedule", "constant") == 0
-    assert set(lrs(tmp_path / "run").values()) == {0.01}
+    assert set(saved.rates(tmp_path / "run").values()) == {0.01}
 
 
 @pytest.mark.parametrize("written", ["constant", None])
@@ -81,22 +77,16 @@ def test_a_run_folder_of_the_old_defaults_resumes_at_its_constant_rate(data, tmp
     config["network"]["dropout"] = 0.0
     path.write_text(json.dumps(config, indent=1))
     assert main(["train", "--resume", str(run), "--max-steps", "4", "--quiet"]) == 0
-    assert {s: lr for s, lr in lrs(run).items() if s > 2} == {3: 0.01, 4: 0.01}
+    assert {s: lr for s, lr in saved.rates(run).items() if s > 2} == {3: 0.01, 4: 0.01}
     resumed = json.loads(path.read_text())
     assert (resumed["train"]["schedule"], resumed["network"]["dropout"]) == ("constant", 0.0)
 
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("segment", ROOT / "benchmarks" / "segment.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_segment_benchmark_passes_flags_and_reports_the_best_validation(tmp_path):
     text = load_bundled()[:4000]
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    load_benchmark().main([str(tmp_path / "t.txt"), "--models", "task", "--steps", "30", "--seed", "1",
+    load_benchmark("segment").main([str(tmp_path / "t.txt"), "--models", "task", "--steps", "30", "--seed", "1",
                            "--out", str(tmp_path / "w"), "--json", str(tmp_path / "r.json"),
                            "--flags", BENCH_FLAGS])
     row = json.loads((tmp_path / "r.json").read_text())["rows"][0]
@@ -116,5 +106,5 @@ def test_the_segment_benchmark_passes_flags_and_reports_the_best_validation(tmp_
 def test_the_segment_benchmark_refuses_a_flag_no_model_reads(tmp_path, capsys, flags, message):
     (tmp_path / "t.txt").write_text("to be or not\n", encoding="utf-8")
     with pytest.raises(SystemExit) as stop:
-        load_benchmark().main([str(tmp_path / "t.txt"), *flags])
+        load_benchmark("segment").main([str(tmp_path / "t.txt"), *flags])
     assert stop.value.code == 2 and capsys.readouterr().err.strip().endswith(message)
