@@ -170,8 +170,7 @@ def initialise(network: StackConfig, params: dict, rng, dtype) -> dict:
     """Apply ``--init``, ``--forget-bias``, ``--init-scale`` and ``--embedding-init-scale`` to freshly drawn
     parameters (default: unchanged). The last redraws the token embeddings (``TOKEN_EMBEDDINGS``: a series'
     or a class label's embedding is none) from uniform(-S, S) after everything else, so the other
-    parameters are drawn exactly as without it; a model with no token embedding refuses it, unless it is the
-    network section's own default (as --embedding is refused: a task's default for its token input)."""
+    parameters are drawn exactly as without it; a model with no token embedding refuses it."""
     from unroll.nn import init
     params = init.by_name(params, network.init, rng, network.forget_bias)
     if network.init_scale is not None:
@@ -179,8 +178,6 @@ def initialise(network: StackConfig, params: dict, rng, dtype) -> dict:
         params = {k: rng.uniform(-s, s, v.shape).astype(dtype) for k, v in params.items()}
     if network.embedding_init_scale is not None:
         s, keys = network.embedding_init_scale, [k for k in TOKEN_EMBEDDINGS if k in params]
-        if not keys and s == type(network)().embedding_init_scale:
-            return params                       # the section's own default, where a model reads no tokens
         if not keys:
             raise ValueError("--embedding-init-scale draws a token embedding, and this model reads no tokens "
                              "(vector input, series, or the long-term problems' one cell)")
