@@ -100,13 +100,12 @@ def scores(pred, gold) -> dict:
             "boundary_r": round(b["recall"], 4), "word_f1": round(w["f1"], 4)}
 
 
-def logged(run_dir: Path, step: int) -> dict:
-    """The validation metrics the run logged at ``step`` (metrics.jsonl), without the ``valid_`` prefix."""
-    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+def logged(folder, step: int) -> dict:
+    """The validation metrics the run logged at ``step`` (RunFolder.metrics), without the ``valid_`` prefix."""
+    for row in folder.metrics():
         if row.get("step") == step and "valid_boundary_f1" in row:
             return {k[len("valid_"):]: v for k, v in row.items() if k.startswith("valid_")}
-    raise SystemExit(f"{run_dir}/metrics.jsonl: no validation at step {step}")
+    raise SystemExit(f"{folder.path}/metrics.jsonl: no validation at step {step}")
 
 
 def tag_task(out: Path, train_ex, test_ex, limit: list[str], extra: list[str]) -> dict:
@@ -120,8 +119,9 @@ def tag_task(out: Path, train_ex, test_ex, limit: list[str], extra: list[str]) -
             "--out", str(out / "run"), "--quiet", *extra]
     if unroll(argv) != 0:
         raise SystemExit(f"unroll {' '.join(argv)} failed")
-    task, model, info = run.load(out / "run", "best")
-    valid, test = logged(out / "run", info["step"]), task.metrics(model, str(test_conll))
+    loaded = run.load(out / "run", "best")
+    task, model, info = loaded
+    valid, test = logged(loaded.folder, info["step"]), task.metrics(model, str(test_conll))
     return {"model": "unroll train --task tag", "valid_boundary_f1": round(valid["boundary_f1"], 4),
             "valid_word_f1": round(valid["word_f1"], 4), "boundary_f1": round(test["boundary_f1"], 4),
             "word_f1": round(test["word_f1"], 4), "best_step": info["step"], "command": "unroll " + shlex.join(argv)}

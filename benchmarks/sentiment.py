@@ -93,13 +93,12 @@ def lm_shape() -> list[str]:
             "--embedding", str(net.embedding_size or net.hidden_size)]
 
 
-def valid_accuracy(out: Path, step: int) -> float:
-    """The validation accuracy the run logged at its best checkpoint's step (metrics.jsonl)."""
-    for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+def valid_accuracy(folder, step: int) -> float:
+    """The validation accuracy the run logged at its best checkpoint's step (RunFolder.metrics)."""
+    for row in folder.metrics():
         if row.get("step") == step and "valid_accuracy" in row:
             return row["valid_accuracy"]
-    raise SystemExit(f"{out}/metrics.jsonl: no validation at step {step}")
+    raise SystemExit(f"{folder.path}/metrics.jsonl: no validation at step {step}")
 
 
 def classify(out: Path, train_tsv: Path, test_tsv: Path, limit: list[str], extra: list[str]) -> dict:
@@ -108,9 +107,10 @@ def classify(out: Path, train_tsv: Path, test_tsv: Path, limit: list[str], extra
             *limit, "--out", str(out), "--quiet", *extra]
     if unroll(argv) != 0:
         raise SystemExit(f"unroll {' '.join(argv)} failed")
-    task, model, info = run.load(out, "best")
+    loaded = run.load(out, "best")
+    task, model, info = loaded
     return {"test_acc": round(task.metrics(model, str(test_tsv))["accuracy"], 4), "best_step": info["step"],
-            "valid_acc": round(valid_accuracy(out, info["step"]), 4),
+            "valid_acc": round(valid_accuracy(loaded.folder, info["step"]), 4),
             "seconds": round(time.time() - start, 1), "command": "unroll " + shlex.join(argv)}
 
 
