@@ -20,7 +20,8 @@ Each part also reports its median minor page faults per step: first writes to pa
 mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
 
 Meant for one thread: at two, ``per-step products`` are timed at numpy's two BLAS threads, which is not what
-a split loop runs.
+a split loop runs (under ``--strategy own`` at one: numpy's BLAS is held at one thread for the whole process,
+and ``linear`` and ``weight products`` are the products split across unroll's own threads; lever 13).
 
 The thread count is set in the environment before numpy loads; ``--strategy`` sets UNROLL_SPLIT.
 """
@@ -43,7 +44,7 @@ def _args():
     p.add_argument("--steps", type=int, default=50, help="sequence length T")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, auto)")
+    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, own, auto)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--json", default=None, help="write the result here")
