@@ -44,7 +44,7 @@ from unroll.nn.kernels import calibrate
 
 STRATEGIES = ("auto", "off", "batch", "own")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part (or block of a product): do not split
-MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (~60 µs on one core) is not split
+MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (8.4 MFLOP) is not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
