@@ -188,22 +188,26 @@ def calibrated(cell: str, H: int, N: int) -> str:
 
 def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict:
     """Median seconds of one forward and backward of a 2-layer ``cell`` stack per candidate, alternating: a
-    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one)."""
-    from unroll.nn.stack import Stack
+    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one).
+
+    The layers are the cell's own forward and backward, one after the other as ``Stack`` runs them (layer
+    1 reads layer 0's outputs; backward top down), its module found in the cell registry by name as the
+    stack finds it: the cells' products call ``matmul`` here, so this module imports no cell or stack."""
+    from unroll.nn.cells import CELLS
+    module = CELLS[cell].load()
     rng = np.random.default_rng(0)
-    stack = Stack(cell, H, H, LAYERS)
-    params = stack.init(rng, np.float32)
+    layers = [(module, module.init(H, H, rng, np.float32)) for _ in range(LAYERS)]
     x = rng.standard_normal((T, N, H), dtype=np.float32)
     dhs = rng.standard_normal((T, N, H), dtype=np.float32)
     times = {c: [] for c in CANDIDATES}
     before = _override
     try:
         for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
-            _time(stack, c, x, params, dhs)
+            _time(layers, c, x, dhs)
         start = time.perf_counter()
         while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
             for c in CANDIDATES:
-                times[c].append(_time(stack, c, x, params, dhs))
+                times[c].append(_time(layers, c, x, dhs))
     finally:
         use(before)
     seconds = {c: float(np.median(ts)) for c, ts in times.items()}
@@ -211,10 +215,16 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
             "date": time.strftime("%Y-%m-%d")}
 
 
-def _time(stack, strategy, x, params, dhs) -> float:
+def _time(layers, strategy, x, dhs) -> float:
+    """Seconds of one forward and backward through ``layers`` [(cell module, params), ...] under ``strategy``."""
     use(strategy)
     t0 = time.perf_counter()
-    stack.backward(dhs, stack.forward(x, params)[2])
+    caches = []
+    for module, params in layers:
+        x, _, cache = module.forward(x, params)
+        caches.append(cache)
+    for (module, _), cache in zip(reversed(layers), reversed(caches)):
+        dhs = module.backward(dhs, cache)[0]
     return time.perf_counter() - t0
 
 
