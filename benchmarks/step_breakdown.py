@@ -113,7 +113,7 @@ def products(cell, H, N, T, layers, dtype=np.float32):
 def main():
     from unroll.bench import measure, workload
     from unroll.nn import lstm, gru, rnn, ops
-    from unroll.nn.kernels import split
+    from unroll.nn.kernels import blas, split
     cell, H, N, T = ARGS.cell, ARGS.hidden, ARGS.rows, ARGS.steps
     batches, V = workload.corpus_batches(ARGS.warmup + ARGS.iters, N=N, T=T)
     trainer = workload.UnrollTrainer(cell, H, V, layers=ARGS.layers)
@@ -141,7 +141,8 @@ def main():
             parts_faults.append(dict(timer.faults, other=df - sum(timer.faults.values())))
     fwd, bwd = zip(*[products(cell, H, N, T, ARGS.layers) for _ in range(ARGS.iters)])
     result = {"machine": measure.machine(), "date": time.strftime("%Y-%m-%d"), "args": vars(ARGS),
-              "strategy_ran": split.stack_strategy(cell, H, N), "step": _median_pair(steps_cpu, steps_wall),
+              "strategy_ran": split.stack_strategy(cell, H, N), "loop_parts": len(split.parts(N, H, cell)),
+              "blas_threads_now": blas.threads(), "step": _median_pair(steps_cpu, steps_wall),
               "parts": {}}
     for part in parts_cpu[0]:
         result["parts"][part] = _median_pair([p.get(part, 0.0) for p in parts_cpu],
@@ -167,7 +168,8 @@ def _print(result):
     m, a, step = result["machine"], result["args"], result["step"]
     print(f"machine: {m['cpu']}, {m['cores']} cores; numpy {m['numpy']} ({m['blas']}, kernel {m['blas_kernel']})")
     print(f"{a['cell']} {a['layers']}x{a['hidden']}, batch {a['rows']}, sequence {a['steps']}, {a['threads']} "
-          f"thread(s), strategy {a['strategy']} (ran {result['strategy_ran']}): step {step['cpu_ms']:.2f} ms CPU, "
+          f"thread(s), strategy {a['strategy']} (ran {result['strategy_ran']}: {result['loop_parts']} loop part(s), "
+          f"numpy's BLAS at {result['blas_threads_now']} thread(s) after the run): step {step['cpu_ms']:.2f} ms CPU, "
           f"{step['wall_ms']:.2f} ms wall (medians; parts below are medians too, so they need not add up)")
     for part, t in result["parts"].items():
         print(f"  {part:<34} {t['cpu_ms']:8.2f} ms CPU {100 * t['cpu_ms'] / step['cpu_ms']:5.1f}%   "
