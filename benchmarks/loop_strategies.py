@@ -2,6 +2,7 @@
 
     python benchmarks/loop_strategies.py 128 2 off,batch,off,batch
     OPENBLAS_THREAD_TIMEOUT=4 python benchmarks/loop_strategies.py 128 2 off,batch,off,batch
+    python benchmarks/loop_strategies.py 128 2 off,own,off,own             # lever 13: no OpenBLAS threads at all
 
 Arguments: H, layers, the strategies in the order run (UNROLL_SPLIT values; repeat them to alternate).
 An LSTM stack of ``layers`` layers, H units, batch 50, sequence 50, float32, numpy's BLAS at its own thread

@@ -20,7 +20,8 @@ Each part also reports its median minor page faults per step: first writes to pa
 mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
 
 Meant for one thread: at two, ``per-step products`` are timed at numpy's two BLAS threads, which is not what
-a split loop runs.
+a split loop runs (under ``--strategy own`` at one: numpy's BLAS is held at one thread for the whole process,
+and ``linear`` and ``weight products`` are the products split across unroll's own threads; lever 13).
 
 The thread count is set in the environment before numpy loads; ``--strategy`` sets UNROLL_SPLIT.
 """
@@ -43,7 +44,7 @@ def _args():
     p.add_argument("--steps", type=int, default=50, help="sequence length T")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, auto)")
+    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, own, auto)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--json", default=None, help="write the result here")
@@ -112,7 +113,7 @@ def products(cell, H, N, T, layers, dtype=np.float32):
 def main():
     from unroll.bench import measure, workload
     from unroll.nn import lstm, gru, rnn, ops
-    from unroll.nn.kernels import split
+    from unroll.nn.kernels import blas, split
     cell, H, N, T = ARGS.cell, ARGS.hidden, ARGS.rows, ARGS.steps
     batches, V = workload.corpus_batches(ARGS.warmup + ARGS.iters, N=N, T=T)
     trainer = workload.UnrollTrainer(cell, H, V, layers=ARGS.layers)
@@ -140,7 +141,8 @@ def main():
             parts_faults.append(dict(timer.faults, other=df - sum(timer.faults.values())))
     fwd, bwd = zip(*[products(cell, H, N, T, ARGS.layers) for _ in range(ARGS.iters)])
     result = {"machine": measure.machine(), "date": time.strftime("%Y-%m-%d"), "args": vars(ARGS),
-              "strategy_ran": split.stack_strategy(cell, H, N), "step": _median_pair(steps_cpu, steps_wall),
+              "strategy_ran": split.stack_strategy(cell, H, N), "loop_parts": len(split.parts(N, H, cell)),
+              "blas_threads_now": blas.threads(), "step": _median_pair(steps_cpu, steps_wall),
               "parts": {}}
     for part in parts_cpu[0]:
         result["parts"][part] = _median_pair([p.get(part, 0.0) for p in parts_cpu],
@@ -166,7 +168,8 @@ def _print(result):
     m, a, step = result["machine"], result["args"], result["step"]
     print(f"machine: {m['cpu']}, {m['cores']} cores; numpy {m['numpy']} ({m['blas']}, kernel {m['blas_kernel']})")
     print(f"{a['cell']} {a['layers']}x{a['hidden']}, batch {a['rows']}, sequence {a['steps']}, {a['threads']} "
-          f"thread(s), strategy {a['strategy']} (ran {result['strategy_ran']}): step {step['cpu_ms']:.2f} ms CPU, "
+          f"thread(s), strategy {a['strategy']} (ran {result['strategy_ran']}: {result['loop_parts']} loop part(s), "
+          f"numpy's BLAS at {result['blas_threads_now']} thread(s) after the run): step {step['cpu_ms']:.2f} ms CPU, "
           f"{step['wall_ms']:.2f} ms wall (medians; parts below are medians too, so they need not add up)")
     for part, t in result["parts"].items():
         print(f"  {part:<34} {t['cpu_ms']:8.2f} ms CPU {100 * t['cpu_ms'] / step['cpu_ms']:5.1f}%   "

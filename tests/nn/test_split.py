@@ -115,7 +115,7 @@ def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):
     monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
     assert split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setenv("UNROLL_SPLIT", "hidden")
-    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch, got 'hidden'"):
+    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch, own, got 'hidden'"):
         split.parts(50, 128, "lstm")
     with pytest.raises(ValueError, match="split strategy"):
         split.use("rows")

@@ -16,7 +16,7 @@ Training speed, as users run each side (``rounds.py``): one fresh process per si
 count per process, set once in the environment before numpy or torch load (and ``torch.set_num_threads``);
 each process warms up for ``--warmup`` seconds and times ``--seconds``; at least 5 rounds alternate the
 sides; the ratio is the median of the per-round ratios. unroll runs each of ``--strategies``
-(``rounds.STRATEGY_ENV``: ``step``, ``off``, ``batch``, ``auto``, the default; docs/performance.md).
+(``rounds.STRATEGY_ENV``: ``step``, ``off``, ``batch``, ``own``, ``auto``, the default; docs/performance.md).
 Also measured:
 
 - achieved GFLOP/s with the model FLOP count ``train_flops_per_token`` (the matrix products only: forward

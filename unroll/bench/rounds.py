@@ -26,6 +26,7 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 STRATEGY_ENV = {"step": {"UNROLL_KERNELS": "numba-step", "UNROLL_SPLIT": "off"},
                 "off": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "off"},
                 "batch": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "batch"},
+                "own": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "own"},   # no OpenBLAS threads: lever 13
                 "auto": {}}                      # the default: whatever unroll chooses with nothing set
 TORCH_SIDE = Path(__file__).with_name("torch_side.py")
 

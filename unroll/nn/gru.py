@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, kernels, ops
+from unroll.nn.kernels import split
 
 
 TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
@@ -163,7 +164,7 @@ def _weight_grads(da, dhw, x, h_prev, params, dstate0, dtable=None):
     When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
     scattered it, else the scatter of δ^{a} here."""
     H = h_prev.shape[-1]
-    dW_h = h_prev.reshape(-1, H).T @ dhw.reshape(-1, 3 * H)
+    dW_h = split.matmul(h_prev.reshape(-1, H).T, dhw.reshape(-1, 3 * H))
     db_hn = dhw[:, :, 2 * H:].sum(axis=(0, 1))
     if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
         if dtable is None:

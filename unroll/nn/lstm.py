@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, kernels, ops
+from unroll.nn.kernels import split
 
 
 TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
@@ -174,7 +175,7 @@ def _weight_grads(da, x, h_prev, params, dstate0, dtable=None):
     When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
     scattered it, else the scatter of δ^{a} here."""
     H = h_prev.shape[-1]
-    dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, 4 * H)
+    dW_h = split.matmul(h_prev.reshape(-1, H).T, da.reshape(-1, 4 * H))   # Σ_t h_{t-1}ᵀ δ^{a_t}, one product
     if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
         if dtable is None:
             dtable = ops.embedding_backward(da, x.ids, x.table.shape[0])

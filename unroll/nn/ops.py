@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, kernels
+from unroll.nn.kernels import split
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -71,7 +72,8 @@ def activation(name: str):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Linear over time: all T*N rows in one matrix product.
+# Linear over time: all T*N rows in one matrix product (under UNROLL_SPLIT=own, k blocks of it on unroll's
+# threads at one BLAS thread each: kernels/split.py's matmul).
 
 def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """y = x W + b over every leading index.
@@ -79,9 +81,7 @@ def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) ->
     x: (..., D), W: (D, K), b: (K,) or None  ->  y: (..., K)
     """
     lead = x.shape[:-1]
-    y = x.reshape(-1, x.shape[-1]) @ W
-    if b is not None:
-        y += b
+    y = split.matmul(x.reshape(-1, x.shape[-1]), W, b)         # x W, then += b (per block under "own")
     return y.reshape(*lead, W.shape[1])
 
 
@@ -92,9 +92,9 @@ def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool 
     """
     dy2 = dy.reshape(-1, dy.shape[-1])
     x2 = x.reshape(-1, x.shape[-1])
-    dW = x2.T @ dy2
+    dW = split.matmul(x2.T, dy2)
     db = dy2.sum(axis=0)
-    dx = (dy2 @ W.T).reshape(x.shape) if need_dx else None
+    dx = split.matmul(dy2, W.T).reshape(x.shape) if need_dx else None
     return dx, dW, db
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unroll.nn import checks, kernels, ops
+from unroll.nn.kernels import split
 
 
 TAKES_ROW_GATHER = True     # forward's xw may be an ops.RowGather (the folded embedding): see forward
@@ -136,7 +137,7 @@ def _weight_grads(da, x, h_prev, params, dstate0, dtable=None):
     When forward gathered xw from a table (x is the ops.RowGather), dx is δtable: ``dtable`` when the loop
     scattered it, else the scatter of δ^{a} here."""
     H = da.shape[-1]
-    dW_h = h_prev.reshape(-1, H).T @ da.reshape(-1, H)
+    dW_h = split.matmul(h_prev.reshape(-1, H).T, da.reshape(-1, H))
     if isinstance(x, ops.RowGather):                           # δtable[x_t] += δ^{a_t}
         if dtable is None:
             dtable = ops.embedding_backward(da, x.ids, x.table.shape[0])

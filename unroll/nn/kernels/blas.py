@@ -16,7 +16,9 @@ cells keep their per-step loop with ``np.matmul`` (``kernels/lstm.py``).
 
 Threads: ``threads()`` is numpy's BLAS thread count now (``threadpool_limits`` or ``OPENBLAS_NUM_THREADS``
 change it); ``single_thread()`` holds it at 1 for a block (the batch split runs one 1-thread BLAS per
-worker thread). OpenBLAS lets only one thread set its pool size: call both from the main thread.
+worker thread); ``hold()`` holds it at 1 for the whole process until ``release()`` (``UNROLL_SPLIT=own``),
+and ``allowed()`` is the count the user allowed, the one ``hold`` found. OpenBLAS lets only one thread set
+its pool size: call them from the main thread.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from numba.extending import overload
 ROW_MAJOR, NO_TRANS = 101, 111          # CBLAS enums
 
 _state: dict | None = None
+_held: int | None = None               # numpy's BLAS threads before ``hold`` set one (None: not held)
 
 
 def _gemm_signature(dtype, blasint):
@@ -73,12 +76,47 @@ def single_thread():
         yield
         return
     before = lib.get_num_threads()
-    lib.set_num_threads(1)
+    _set(lib, 1)
     try:
         yield
     finally:
-        lib.set_num_threads(before)
-        getattr(type(lib), "clear_controlling_thread", lambda: None)()   # as threadpool_limits does on exit
+        _set(lib, before)
+
+
+def allowed() -> int:
+    """numpy's BLAS threads the user allowed: ``threads()``, or while ``hold`` holds them at one, the count
+    it found."""
+    return threads() if _held is None else _held
+
+
+def hold() -> None:
+    """numpy's BLAS at one thread from now on, for the whole process, until ``release`` (``UNROLL_SPLIT=own``,
+    split.py: unroll's own threads split every product, so OpenBLAS never makes a multi-threaded call after
+    which its idle worker busy-waits). The count found is kept for ``allowed``; a count raised meanwhile
+    (``threadpool_limits(4)``) is taken as the new one. One lowered to 1 after the hold cannot be told from
+    the hold itself: set it before. Called at every use of the strategy: a check while held."""
+    global _held
+    lib = _find()["lib"]
+    now = 1 if lib is None else max(1, int(lib.get_num_threads() or 1))
+    if _held is not None and now == 1:
+        return
+    _held = now
+    if now > 1:
+        _set(lib, 1)
+
+
+def release() -> None:
+    """numpy's BLAS back at the thread count ``hold`` found."""
+    global _held
+    lib = _find()["lib"]
+    if lib is not None and _held is not None and _held > 1:
+        _set(lib, _held)
+    _held = None
+
+
+def _set(lib, count: int) -> None:
+    lib.set_num_threads(count)
+    getattr(type(lib), "clear_controlling_thread", lambda: None)()   # as threadpool_limits does on exit
 
 
 def limit_this_thread() -> None:

@@ -1,23 +1,34 @@
-"""How a layer's time loop uses the cores: the whole batch on one thread, or its rows split across threads.
+"""How a layer's time loop (and, under "own", every large product) uses the cores: the whole batch on one
+thread, or its rows split across threads.
 
 The rows of a batch are independent inside a recurrent layer's time loop (step t of row n reads only row n
 of step t - 1), so the loop can run as k parts of N/k rows each, every part on its own thread over the
 nogil whole-layer kernels, each with a one-thread BLAS; the weight gradients that the parts accumulate
 (the folded embedding's δP) are summed afterwards, and the large products outside the loop (``∂L/∂W_h``,
-the output layer) keep numpy's multi-threaded BLAS. The prototype in issue #25 measured +37% for the LSTM
-at H = 128 on 2 cores, and +11% at H = 512, where each thread streams the whole ``W_h`` from L3 per step.
+the output layer) keep numpy's multi-threaded BLAS, except under "own" (below). The prototype in issue #25
+measured +37% for the LSTM at H = 128 on 2 cores, and +11% at H = 512, where each thread streams the whole
+``W_h`` from L3 per step.
 
-Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch``, read at
-every call, or ``use("off")`` ... / ``use(None)`` from code:
+Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch`` |
+``own``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count (what unroll did before);
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
+- ``own``: no OpenBLAS threads at all (docs/performance.md, lever 13). numpy's BLAS is held at one thread
+  for the whole process (``blas.hold``, from the first call that reads the strategy until another strategy
+  is chosen), the layer loops run as ``batch``, and every large product outside them (``matmul``: the
+  linear layers of ``ops.py``, the cells' ``∂L/∂W_h``) runs as k blocks of its result, one per thread at one
+  BLAS thread each. OpenBLAS's idle worker, which busy-waits ~0.1 s after every multi-threaded call, then
+  never runs; k is the BLAS thread count the user allowed, read when ``own`` takes hold;
 - ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
   measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
   redoes it); "off" for small layers and one thread.
 
-k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part),
-so the split never uses more cores than the user allowed BLAS.
+k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part,
+and make ``own`` the ``off`` path exactly), so the split never uses more cores than the user allowed BLAS.
+
+numpy's BLAS (``blas.py``, which imports numba) is loaded only where a strategy needs it, so that ``ops.py``
+can ask this module about every product without importing numba (sampling's start-up).
 """
 
 from __future__ import annotations
@@ -29,26 +40,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from unroll.nn.kernels import blas, calibrate
+from unroll.nn.kernels import calibrate
 
-STRATEGIES = ("auto", "off", "batch")
-MIN_ROWS_PER_PART = 8            # fewer rows than this per part: do not split
+STRATEGIES = ("auto", "off", "batch", "own")
+MIN_ROWS_PER_PART = 8            # fewer rows than this per part (or block of a product): do not split
+MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (8.4 MFLOP) is not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 
 _override: str | None = None
+_holding = False                 # True while "own" holds numpy's BLAS at one thread (blas.hold)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _calibration_lock = threading.Lock()
 
 
 def use(strategy: str | None) -> None:
-    """Select the strategy from code ("auto", "off", "batch"), or None to follow ``UNROLL_SPLIT`` again."""
+    """Select the strategy from code ("auto", "off", "batch", "own"), or None to follow ``UNROLL_SPLIT``
+    again. Leaving "own" gives numpy's BLAS its thread count back now (the next call holds it again if
+    ``UNROLL_SPLIT`` says "own")."""
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"split strategy must be one of {', '.join(STRATEGIES)} or None, got {strategy!r}")
     global _override
     _override = strategy
+    if strategy != "own":
+        _release()
 
 
 def strategy() -> str:
@@ -61,13 +78,11 @@ def strategy() -> str:
 
 def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
-    choice = strategy()
+    choice = _resolve()
     if choice == "auto":
         choice = calibrated(cell, H, N)
     k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
-    k = max(1, k)
-    bounds = [N * i // k for i in range(k + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return _ranges(N, k)
 
 
 def stack_strategy(cell: str, H: int, N: int) -> str:
@@ -75,6 +90,80 @@ def stack_strategy(cell: str, H: int, N: int) -> str:
     the calibration measured fastest on this machine (``calibrated``)."""
     choice = strategy()
     return choice if choice != "auto" else calibrated(cell, H, N)
+
+
+def _ranges(size: int, k: int) -> list[tuple[int, int]]:
+    """max(1, k) ranges [(s0, s1), ...] of near-equal length covering 0..size."""
+    k = max(1, k)
+    bounds = [size * i // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+# ----------------------------------------------------------------------------------------------------
+# own: every large product split across this module's threads, numpy's BLAS at one thread throughout
+
+def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (then ``+= bias``, a (P,) row added in place) for 2-D a (M, K) and b (K, P). Under "own", a
+    product of at least MIN_PRODUCT multiply-adds runs as ``blocks(M, P)``: k blocks of the result, each an
+    ``np.matmul`` into its own slice of one output array (numpy hands a slice or a transposed view to gemm
+    as it is: no copy, no sum of blocks, no pass after) and its bias added there, part 0 on this thread and
+    the others on the pool (``run``), every one at one BLAS thread. Other strategies, and k = 1: numpy's
+    ``a @ b`` itself, the same operations as before this strategy existed."""
+    M, K = a.shape
+    P = b.shape[1]
+    by, ranges = ("rows", [(0, M)]) if M * K * P < MIN_PRODUCT or _resolve() != "own" else blocks(M, P)
+    if len(ranges) == 1:
+        out = a @ b
+        if bias is not None:
+            out += bias
+        return out
+    out = np.empty((M, P), np.result_type(a.dtype, b.dtype))
+
+    def block(_, s0, s1):
+        if by == "rows":
+            np.matmul(a[s0:s1], b, out=out[s0:s1])
+            if bias is not None:
+                out[s0:s1] += bias
+        else:
+            np.matmul(a, b[:, s0:s1], out=out[:, s0:s1])
+            if bias is not None:
+                out[:, s0:s1] += bias[s0:s1]
+    run(block, ranges)
+    return out
+
+
+def blocks(M: int, P: int) -> tuple[str, list[tuple[int, int]]]:
+    """How ``matmul`` splits an (M, P) result into k = max_parts() blocks of at least MIN_ROWS_PER_PART rows
+    or columns: ("rows", ranges of rows) when P <= M, else ("columns", ranges of columns). A row block reads
+    its rows of a and all of b, a column block all of a and its columns of b, so the longer side is cut:
+    the blocks read M·K + k·K·P operand elements against k·M·K + K·P."""
+    by, size = ("rows", M) if P <= M else ("columns", P)
+    return by, _ranges(size, min(max_parts(), size // MIN_ROWS_PER_PART))
+
+
+def _resolve() -> str:
+    """``strategy()``, with numpy's BLAS held at one thread while it is "own" (``blas.hold``) and given its
+    thread count back once another strategy is chosen."""
+    global _holding
+    choice = strategy()
+    if choice == "own":
+        _blas().hold()
+        _holding = True
+    elif _holding:
+        _release()
+    return choice
+
+
+def _release() -> None:
+    global _holding
+    if _holding:
+        _blas().release()
+        _holding = False
+
+
+def _blas():
+    from unroll.nn.kernels import blas          # numba with it: loaded where a strategy needs numpy's BLAS
+    return blas
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -99,22 +188,26 @@ def calibrated(cell: str, H: int, N: int) -> str:
 
 def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict:
     """Median seconds of one forward and backward of a 2-layer ``cell`` stack per candidate, alternating: a
-    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one)."""
-    from unroll.nn.stack import Stack
+    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one).
+
+    The layers are the cell's own forward and backward, one after the other as ``Stack`` runs them (layer
+    1 reads layer 0's outputs; backward top down), its module found in the cell registry by name as the
+    stack finds it: the cells' products call ``matmul`` here, so this module imports no cell or stack."""
+    from unroll.nn.cells import CELLS
+    module = CELLS[cell].load()
     rng = np.random.default_rng(0)
-    stack = Stack(cell, H, H, LAYERS)
-    params = stack.init(rng, np.float32)
+    layers = [(module, module.init(H, H, rng, np.float32)) for _ in range(LAYERS)]
     x = rng.standard_normal((T, N, H), dtype=np.float32)
     dhs = rng.standard_normal((T, N, H), dtype=np.float32)
     times = {c: [] for c in CANDIDATES}
     before = _override
     try:
         for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
-            _time(stack, c, x, params, dhs)
+            _time(layers, c, x, dhs)
         start = time.perf_counter()
         while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
             for c in CANDIDATES:
-                times[c].append(_time(stack, c, x, params, dhs))
+                times[c].append(_time(layers, c, x, dhs))
     finally:
         use(before)
     seconds = {c: float(np.median(ts)) for c, ts in times.items()}
@@ -122,16 +215,24 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
             "date": time.strftime("%Y-%m-%d")}
 
 
-def _time(stack, strategy, x, params, dhs) -> float:
+def _time(layers, strategy, x, dhs) -> float:
+    """Seconds of one forward and backward through ``layers`` [(cell module, params), ...] under ``strategy``."""
     use(strategy)
     t0 = time.perf_counter()
-    stack.backward(dhs, stack.forward(x, params)[2])
+    caches = []
+    for module, params in layers:
+        x, _, cache = module.forward(x, params)
+        caches.append(cache)
+    for (module, _), cache in zip(reversed(layers), reversed(caches)):
+        dhs = module.backward(dhs, cache)[0]
     return time.perf_counter() - t0
 
 
 def max_parts() -> int:
-    """The most parts a batch is split into: numpy's BLAS threads now, at most the cores."""
-    return min(blas.threads(), os.cpu_count() or 1)
+    """The most parts a batch (or a product, under "own") is split into: numpy's BLAS threads the user
+    allowed (``blas.allowed``: its count now, or the one "own" found before holding it at one), at most the
+    cores."""
+    return min(_blas().allowed(), os.cpu_count() or 1)
 
 
 def run(task, row_ranges: list[tuple[int, int]]) -> list:
@@ -139,7 +240,7 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
     with a one-thread BLAS when there is more than one part; returns the results in part order."""
     if len(row_ranges) == 1:
         return [task(0, *row_ranges[0])]
-    with blas.single_thread():
+    with _blas().single_thread():
         futures = [_executor(len(row_ranges) - 1).submit(_in_worker, task, i, r0, r1)
                    for i, (r0, r1) in enumerate(row_ranges) if i > 0]
         try:
@@ -150,7 +251,7 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
 
 
 def _in_worker(task, i, r0, r1):
-    blas.limit_this_thread()
+    _blas().limit_this_thread()
     return task(i, r0, r1)
 
 
