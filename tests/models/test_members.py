@@ -25,10 +25,10 @@ def make_batch(seed=0):
     return ClassifyBatch(rng.integers(0, V, (T, N)), mask, rng.integers(0, C, N))
 
 
-def maker(dropout=0.5, embedding_dropout=0.3, **kw):
-    """seed -> one classifier: the default GRU, bidirectional, max readout; tiny, float64."""
+def maker(dropout=0.5, embedding_dropout=0.3, dtype=np.float64, **kw):
+    """seed -> one classifier: the default GRU, bidirectional, max readout; tiny, float64 unless told."""
     one = partial(SequenceClassifier, V, C, hidden_size=3, embedding_size=4, dropout=dropout,
-                  embedding_dropout=embedding_dropout, dtype=np.float64, **kw)
+                  embedding_dropout=embedding_dropout, dtype=dtype, **kw)
     return lambda seed: one(seed=seed)
 
 
@@ -64,8 +64,9 @@ def test_member_names_and_seeds():
         assert not np.allclose(model.params[f"member2.{name}"], model.params[f"member1.{name}"])
 
 
-def test_loss_and_every_gradient_are_the_mean_of_the_members_with_dropout():
-    make, K = maker(), 3
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])     # float32: the precision runs train in
+def test_loss_and_every_gradient_are_the_mean_of_the_members_with_dropout(dtype):
+    make, K = maker(dtype=dtype), 3
     model, refs = ensemble.build(make, K, seed=7), singles(make, K, 7)
     for step in range(2):                                   # the second step: the masks continue alike
         batch = make_batch(step)
@@ -87,7 +88,7 @@ def test_the_members_draw_their_own_dropout_masks():
         batch = make_batch()
         l0, _, _ = model.member(0).loss_and_grads(batch)
         l1, _, _ = model.member(1).loss_and_grads(batch)
-        assert (l0 == l1) is same
+        assert bool(l0 == l1) is same
 
 
 @pytest.mark.parametrize("readout", ["last", "max"])

@@ -96,7 +96,7 @@ def test_eval_predict_and_serve_read_the_members_mean(data, capsys):
     assert main(["eval", "e"]) == 0
     assert f"loss {task.metrics(model, 'valid')['loss']:.4f}" in capsys.readouterr().out
     limits = Limits()
-    assert classify_call(task, model, {"text": TEXT}, limits)["probs"] == pytest.approx(mean, rel=0, abs=2e-6)
+    assert np.allclose(classify_call(task, model, {"text": TEXT}, limits)["probs"], mean, rtol=0, atol=2e-6)
     rows = unit_rows(task, model, {"inputs": [TEXT], "unit": 1}, limits)
     _, cache = model.member(0).forward(ids, None, training=False)
     assert rows["member"] == "member 0 of 3"
