@@ -11,8 +11,8 @@ also prints the confusion matrix. Predict: one text a line -> ``label<TAB>p(labe
 
 ``--members K`` (K > 1) trains a deep ensemble of K classifiers as one model (unroll/models/ensemble.py):
 the mean of their losses trains them, the mean of their probabilities is every metric's and prediction's
-p(class); parameters ``member{k}.*``. K = 1 (the default, and every run written before the flag) is the one
-classifier, its names and numbers unchanged.
+p(class); parameters ``member{k}.*``. K = 3 is the default (docs/tune.md, "Ensembles at equal time"); K = 1
+(``--members 1``, and every run written before the flag) is the one classifier, its names and numbers unchanged.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ class ClassifyConfig:
     embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
                                               "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
-    members: int = option(1, help="a deep ensemble of K classifiers trained side by side on the same batches, each "
+    members: int = option(3, help="a deep ensemble of K classifiers trained side by side on the same batches, each "
                                   "with its own initial weights and dropout masks: the loss is the mean of their "
                                   "cross-entropies, the prediction the mean of their probabilities "
-                                  "(unroll/models/ensemble.py); 1: one classifier", metavar="K")
+                                  "(unroll/models/ensemble.py; default 3: docs/tune.md \"Ensembles at equal time\"); "
+                                  "1: one classifier", metavar="K")
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS)):
