@@ -108,7 +108,7 @@ def test_the_cli_refuses_a_bad_value_in_one_line(tmp_path, capsys):
 
 def test_config_json_stores_it_and_an_old_one_reads_the_default(tmp_path):
     argv = ["train", "--task", "classify", "--data", str(write_data(tmp_path)), "--hidden", "3", "--embedding",
-            "5", "--batch", "8", "--max-steps", "2", "--eval-every", "2", "--quiet"]
+            "5", "--batch", "8", "--max-steps", "2", "--eval-every", "2", "--members", "1", "--quiet"]   # one model: embed.W
     assert main([*argv, "--embedding-init-scale", "0.05", "--out", str(tmp_path / "run")]) == 0
     info = json.loads((tmp_path / "run" / "config.json").read_text())
     assert info["network"]["embedding_init_scale"] == 0.05

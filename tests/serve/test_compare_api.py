@@ -194,16 +194,16 @@ def test_a_classifier_unit_across_texts_or_pasted_sequences(client, other, runs,
     texts = ["the film was good", "a dull story"]
     body = client.post("/api/run/cls/unit_rows", json={"inputs": texts, "unit": 5}).json()
     for row, text in zip(body["rows"], texts):
-        _, cache = model.forward(task.encode(text)[:, None], None, training=False)
+        _, cache = model.member(0).forward(task.encode(text)[:, None], None, training=False)   # the default ensemble's member 0
         assert row["tokens"] == task.tokens(text)
         np.testing.assert_allclose(row["values"], cache.hs[:, 0, 5], atol=1e-6)
-    assert body["scale"] == max(abs(v) for r in body["rows"] for v in r["values"])
+    assert body["scale"] == max(abs(v) for r in body["rows"] for v in r["values"]) and body["member"] == "member 0 of 3"
     task, model = load(kinds / "vec")
     seqs = ["10,11,12\n12,9,10\n", "8,10,11\n9,12,13\n10,10,10\n"]
     body = other.post("/api/run/vec/unit_rows", json={"inputs": seqs, "unit": 2}).json()
-    assert [r["tokens"] for r in body["rows"]] == [["1", "2"], ["1", "2", "3"]] and body["units"] == 12     # 2 directions x 6
+    assert [r["tokens"] for r in body["rows"]] == [["1", "2"], ["1", "2", "3"]] and body["units"] == 12 and body["member"] == "member 0 of 3"     # 2 directions x 6
     x = task.inputs.encode([np.array([[8.0, 10, 11], [9, 12, 13], [10, 10, 10]])])[0]
-    _, cache = model.forward(x[:, None, :], None, training=False)
+    _, cache = model.member(0).forward(x[:, None, :], None, training=False)
     np.testing.assert_allclose(body["rows"][1]["values"], cache.hs[:, 0, 2], atol=1e-6)
     assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": seqs, "unit": 12}), 422) == "'unit' must lie in 0..11, got 12"
     assert error_of(other.post("/api/run/vec/unit_rows", json={"inputs": []}), 422) == "'inputs' must hold 1..20 inputs, got 0"

@@ -38,7 +38,7 @@ def test_the_defaults_are_pinned():
     net, own = settings["network"], settings["classify"]
     assert (net.cell, net.hidden_size, net.num_layers, net.bidirectional, net.embedding_size, net.dropout) == \
         ("gru", 100, 1, True, 128, 0.5)
-    assert (own.readout, own.embedding_dropout, own.min_count) == ("max", 0.3, 2)
+    assert (own.readout, own.embedding_dropout, own.min_count, own.members) == ("max", 0.3, 2, 3)
     assert (train.batch_size, train.optimizer, train.lr, train.clip, train.min_lr) == (50, "adam", 3e-3, 5.0, 0.0)
     assert (train.schedule, train.eval_every) == ("cosine", 200)
 

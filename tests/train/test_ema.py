@@ -24,7 +24,7 @@ from tests.tasks.helpers import sections, sentiment_lines
 
 FORMAT3 = Path(__file__).resolve().parents[1] / "fixtures" / "format3-classify"
 CLASSIFY = ["train", "--task", "classify", "--data", "s.tsv", "--hidden", "4", "--embedding", "3", "--batch", "8",
-            "--lr", "0.02", "--eval-every", "5", "--schedule", "constant", "--quiet"]
+            "--lr", "0.02", "--eval-every", "5", "--schedule", "constant", "--members", "1", "--quiet"]   # one model
 LM = ["train", "--data", "c.txt", "--hidden", "4", "--layers", "1", "--seq-len", "5", "--batch", "2", "--lr", "0.01",
       "--eval-every", "5", "--schedule", "constant", "--quiet"]
 

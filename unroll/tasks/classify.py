@@ -8,6 +8,11 @@ file for validation; otherwise a fixed random ``--valid-fraction`` of the exampl
 
 Metrics: loss (mean NLL), accuracy, macro F1 and each class's precision / recall / F1; ``unroll eval``
 also prints the confusion matrix. Predict: one text a line -> ``label<TAB>p(label)<TAB>label:p ...``.
+
+``--members K`` (K > 1) trains a deep ensemble of K classifiers as one model (unroll/models/ensemble.py):
+the mean of their losses trains them, the mean of their probabilities is every metric's and prediction's
+p(class); parameters ``member{k}.*``. K = 3 is the default (docs/tune.md, "Ensembles at equal time"); K = 1
+(``--members 1``, and every run written before the flag) is the one classifier, its names and numbers unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from unroll.config import option
 from unroll.data import speakers
 from unroll.data import vectors as V
 from unroll.data.columns import read_class_files, read_tsv
+from unroll.models import ensemble
 from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
@@ -44,12 +50,17 @@ class ClassifyConfig:
     embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
                                               "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
+    members: int = option(3, help="a deep ensemble of K classifiers trained side by side on the same batches, each "
+                                  "with its own initial weights and dropout masks: the loss is the mean of their "
+                                  "cross-entropies, the prediction the mean of their probabilities "
+                                  "(unroll/models/ensemble.py; default 3: docs/tune.md \"Ensembles at equal time\"); "
+                                  "1: one classifier", metavar="K")
 
     def __post_init__(self):
         for name, value, allowed in (("level", self.level, L.LEVELS), ("readout", self.readout, READOUTS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        L.check_settings(self, "min_count")
+        L.check_settings(self, "min_count", "members")
         if self.tokenizer != "punct" and self.level == "char":
             raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
         if not 0.0 <= self.embedding_dropout < 1.0:
@@ -74,6 +85,7 @@ class ClassifyTask(Task):
     page = "unroll.tasks.probes.classify"       # its page in unroll serve (tasks/probes/classify.py)
     sections = {"classify": ClassifyConfig, "network": NETWORK, "vectors": VectorConfig}   # NETWORK: the model's
     optional_sections = ("vectors",)            # runs written before vector input have none
+    absent_settings = {"classify": {"members": 1}}     # runs written before --members: one classifier
     train_defaults = {"eval_every": 200, "log_every": 20, "batch_size": 50, "lr": 3e-3,
                       "default_schedule": "cosine"}     # docs/tune.md "Classification defaults" (#30)
     splits = ("valid",)
@@ -104,8 +116,11 @@ class ClassifyTask(Task):
         return self.prepared
 
     def warm_start(self, model) -> None:
+        """--init-from: the language model's embedding and stack start the classifier (each member of an ensemble)."""
         if self.cfg.init_from:
-            pretrained.copy_into(model.params, pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"])
+            lm, tokens = pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"]
+            for head in ensemble.heads(model):
+                pretrained.copy_into(model.params, lm, tokens, embed_key=head + "embed.W", prefix=head)
 
     def init_from(self) -> str | None:
         return self.cfg.init_from
@@ -118,11 +133,13 @@ class ClassifyTask(Task):
         return self.inputs.batches(train, seqs, make)
 
     def build_model(self, seed: int, dtype=np.float32):
+        """The classifier, or with --members K > 1 the ensemble of K (unroll/models/ensemble.py)."""
         c, n = self.cfg, self.settings["network"]
         vocab_size, layer = self.inputs.model_input(n.hidden_size)
-        return SequenceClassifier.from_config(n, vocab_size, len(self.prepared["labels"]), readout=c.readout,
-                                              seed=seed, dtype=dtype, embedding_dropout=c.embedding_dropout,
-                                              input_layer=layer)
+        make = lambda s: SequenceClassifier.from_config(n, vocab_size, len(self.prepared["labels"]),  # noqa: E731
+                                                        readout=c.readout, seed=s, dtype=dtype,
+                                                        embedding_dropout=c.embedding_dropout, input_layer=layer)
+        return ensemble.build(make, c.members, seed)
 
     def proba(self, model, seqs) -> np.ndarray:
         """p(class) (N, C) of encoded sequences, in length-sorted batches."""

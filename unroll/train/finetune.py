@@ -1,10 +1,11 @@
 """Fine-tuning a pretrained network (ULMFiT, Howard & Ruder 2018): discriminative learning rates and
 gradual unfreezing, as a learning-rate scale per parameter for ``Optimizer.step(grads, lr_scales)``.
 
-Parameters fall into depth groups by name: the embeddings (``embed.*``, ``src_embed.*``, ``tgt_embed.*``)
-are group 0, recurrent layer l (any key holding ``layer{l}.``, e.g. ``layer1.gru.W_h`` or
-``encoder.layer0.lstm.b``) is group l + 1, and everything else (output layer, readout, bridge, attention)
-is the top group G = L + 1 for L recurrent layers. With ``--lr-layer-decay F`` group g steps with
+Parameters fall into depth groups by name: the embeddings (``embed.*``, ``src_embed.*``, ``tgt_embed.*``,
+also after an ensemble member's ``member{k}.``) are group 0, recurrent layer l (any key holding
+``layer{l}.``, e.g. ``layer1.gru.W_h`` or ``encoder.layer0.lstm.b``) is group l + 1, and everything else
+(output layer, readout, bridge, attention) is the top group G = L + 1 for L recurrent layers. With
+``--lr-layer-decay F`` group g steps with
 
     lr_g = lr · F^(G - g)          the output layer lr, the top recurrent layer lr·F, ..., the embedding lr·F^G
 
@@ -20,6 +21,7 @@ import re
 
 EMBEDDINGS = ("embed.", "src_embed.", "tgt_embed.")
 _LAYER = re.compile(r"(?:^|\.)layer(\d+)\.")
+_MEMBER = re.compile(r"^member\d+\.")       # an ensemble member's prefix (models/ensemble.py): member0.embed.W
 
 
 def depth_groups(keys) -> dict[str, int]:
@@ -30,7 +32,7 @@ def depth_groups(keys) -> dict[str, int]:
     groups = {}
     for k in keys:
         m = _LAYER.search(k)
-        groups[k] = 0 if k.startswith(EMBEDDINGS) else (int(m.group(1)) + 1 if m else top)
+        groups[k] = 0 if _MEMBER.sub("", k).startswith(EMBEDDINGS) else (int(m.group(1)) + 1 if m else top)
     return groups
 
 

@@ -25,7 +25,8 @@
     const inputs = isVectors ? text.split(/\n\s*\n/).filter((b) => b.trim()) : text.split("\n").filter((t) => t.trim());
     try {
       const r = await call("unit_rows", {inputs: inputs, unit: +$("uunit").value});
-      $("uscale").textContent = "unit " + r.unit + " of " + r.units + "; colour scale \u00b1" + r.scale.toFixed(3);
+      $("uscale").textContent = "unit " + r.unit + " of " + r.units + (r.member ? " (" + r.member + " of the ensemble)" : "") +
+        "; colour scale \u00b1" + r.scale.toFixed(3);
       box.innerHTML = "<table class='rows'>" + r.rows.map((row, k) => "<tr class='inputrow'><th>" + (k + 1) + "</th>" + row.tokens.map((t, i) =>
         "<td class='cell' title='" + Chart.esc(t) + ": " + row.values[i].toFixed(3) + "' style='background:" + colour(row.values[i] / r.scale) + "'>" + Chart.esc(isVectors ? "" : t) + "</td>").join("") + "</tr>").join("") + "</table>";
     } catch (e) { fail(box, e); }

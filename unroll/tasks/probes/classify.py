@@ -36,7 +36,8 @@ def classify(task, model, body: dict, limits: Limits) -> dict:
 
 def unit_rows(task, model, body: dict, limits: Limits) -> dict:
     """One unit of the top layer's output h_t (index < directions x H) along each of several inputs, each
-    read alone from the zero state: {"rows": [{"tokens", "values"}], "scale": max |value|, "units"}.
+    read alone from the zero state: {"rows": [{"tokens", "values"}], "scale": max |value|, "units"}. An
+    ensemble (--members K) shows its member 0, and says so in "member" ("member 0 of K").
     "inputs": texts (one per input), or for a vector run pasted sequences (``vector_rows``' format)."""
     inputs = field_of(body, "inputs", list, required=True)
     if not inputs or len(inputs) > limits.texts:
@@ -53,14 +54,16 @@ def unit_rows(task, model, body: dict, limits: Limits) -> dict:
         if any(not t for t in tokens):
             raise Refused(422, "an input holds no token")
     unit = field_of(body, "unit", int, default=0)
-    rows = []
+    members = getattr(model, "members", None)          # an ensemble (models/ensemble.py): its member 0
+    shown, rows = model.member(0) if members else model, []
     for toks, x in zip(tokens, batches):
-        _, cache = model.forward(x, None, training=False)
+        _, cache = shown.forward(x, None, training=False)
         if not 0 <= unit < cache.hs.shape[2]:
             raise Refused(422, f"'unit' must lie in 0..{cache.hs.shape[2] - 1}, got {unit}")
         rows.append({"tokens": toks, "values": np.round(cache.hs[:, 0, unit].astype(float), 6).tolist()})
     scale = max(abs(v) for r in rows for v in r["values"])
-    return {"rows": rows, "scale": scale or 1.0, "units": int(cache.hs.shape[2]), "unit": unit}
+    out = {"rows": rows, "scale": scale or 1.0, "units": int(cache.hs.shape[2]), "unit": unit}
+    return out | ({"member": f"member 0 of {len(members)}"} if members else {})
 
 
 SECTION = (
