@@ -30,6 +30,12 @@ only (for `unroll tune --data runs/sentiment/fold0/train.tsv`, docs/tune.md).
 Folds: the sentences (positives then negatives, as read) are shuffled once with seed 0 and dealt into 10
 folds (the split of the earlier table in docs/tasks.md). Prints one JSON line per fold and a summary line;
 ``--json PATH`` writes them with the date, machine and command (benchmarks/results_table.py reads it).
+
+``--combine A.json B.json ... --json OUT`` joins the files of runs that each took some of the folds (a
+ten-fold figure measured in several quiet windows) into one file of the same shape: the rows of every
+part, the means over all of them, and each part's file, date and command under ``"parts"``. It refuses,
+in one line naming the file, parts whose settings (other than folds, --out and --json) or CPU differ, and
+a fold that two parts both hold.
 """
 
 from __future__ import annotations
@@ -159,9 +165,41 @@ def run_fold(texts, labels, k, folds, args) -> dict:
     return out
 
 
+PER_RUN = ("out", "json")        # settings that differ between the parts of one figure by design
+
+
+def means_of(rows: list[dict], models) -> dict:
+    return {m: round(float(np.mean([r[m]["test_acc"] for r in rows])), 4) for m in models}
+
+
+def combine(files: list[Path], command: str) -> dict:
+    """One result from the JSON of runs that each took some folds; the same shape as one run's file."""
+    parts = [(f, json.loads(f.read_text(encoding="utf-8"))) for f in files]
+    first = parts[0][1]
+    same = {k: v for k, v in first["settings"].items() if k not in PER_RUN}
+    rows, seen = [], set()
+    for f, d in parts:
+        if {k: v for k, v in d["settings"].items() if k not in PER_RUN} != same:
+            raise SystemExit(f"--combine: {f} was run with other settings than {files[0]}")
+        if d["machine"]["cpu"] != first["machine"]["cpu"]:
+            raise SystemExit(f"--combine: {f} ran on {d['machine']['cpu']}, {files[0]} on {first['machine']['cpu']}")
+        if seen & set(d["folds"]):
+            raise SystemExit(f"--combine: {f} repeats fold(s) {sorted(seen & set(d['folds']))}")
+        seen |= set(d["folds"])
+        rows += d["rows"]
+    rows.sort(key=lambda r: r["fold"])
+    return {"date": max(d["date"] for _, d in parts), "machine": first["machine"], "command": command,
+            "mean_test_acc": means_of(rows, same["models"]), "folds": [r["fold"] for r in rows],
+            "seconds": round(sum(d["seconds"] for _, d in parts), 1), "settings": same,
+            "parts": [{"file": f.name, "date": d["date"], "command": d["command"]} for f, d in parts],
+            "rows": rows}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", help="folder holding rt-polarity.pos and rt-polarity.neg")
+    p.add_argument("data", nargs="?", help="folder holding rt-polarity.pos and rt-polarity.neg")
+    p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="JSON",
+                   help="join these runs' --json files (each some of the folds) into one, written to --json")
     p.add_argument("--folds", type=int, nargs="*", default=list(range(10)))
     p.add_argument("--models", nargs="*", default=["nbsvm", "scratch"], choices=MODELS,
                    help="which models (default nbsvm scratch; none: only write the folds' TSV files)")
@@ -181,6 +219,14 @@ def main(argv=None):
     p.add_argument("--out", default="runs/sentiment", help="work folder (run folders, TSV files)")
     p.add_argument("--json", type=Path, default=None, help="write the folds, the means, the date, machine and command here")
     args = p.parse_args(argv)
+    if args.combine:
+        if not args.json:
+            p.error("--combine needs --json (where the joined result goes)")
+        summary = combine(args.combine, "python benchmarks/sentiment.py " + shlex.join(sys.argv[1:] if argv is None else argv))
+        args.json.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        return summary
+    if args.data is None:
+        p.error("the data folder is needed (or --combine)")
     if args.pretrain and "pretrained" not in args.models:
         args.models = [*args.models, "pretrained"]
     folder = Path(args.data)
@@ -192,8 +238,7 @@ def main(argv=None):
     for k in args.folds:
         rows.append(run_fold(texts, labels, k, folds, args))
         print(json.dumps(rows[-1]), flush=True)
-    means = {m: round(float(np.mean([r[m]["test_acc"] for r in rows])), 4) for m in args.models}
-    summary = {"mean_test_acc": means, "folds": args.folds, "seconds": round(time.time() - start, 1),
+    summary = {"mean_test_acc": means_of(rows, args.models), "folds": args.folds, "seconds": round(time.time() - start, 1),
                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
                             if k not in ("data", "folds")}}
     print(json.dumps(summary), flush=True)

@@ -50,11 +50,19 @@ def test_rows_appear_only_when_their_json_exists(tmp_path):
     assert rt.table(results, tmp_path).splitlines() == ["| " + " | ".join(rt.HEADER) + " |", "|---|---|---|---|---|---|---|"]
     (results / "2026-12-07-intel-xeon-sentiment.json").write_text(json.dumps(SENTIMENT))
     row = rt.table(results, tmp_path).splitlines()[2:]
-    assert row == ["| Sentence polarity (rt-polarity), 10-fold mean test accuracy | scratch 75.1%, pretrained 77.3% "
+    assert row == ["| Sentence polarity (rt-polarity), 10-fold mean test accuracy | the defaults 75.1%, pretrained 77.3% "
                    "| NBSVM: 78.7% | 2026-12-07 | Intel Xeon, 2 cores | `" + SENTIMENT["command"] + "` "
                    "| [JSON](benchmarks/results/2026-12-07-intel-xeon-sentiment.json) |"]
     readme = rt.replace_block(f"# x\n{rt.BEGIN}\nold\n{rt.END}\ntail\n", rt.table(results, tmp_path))
     assert readme.endswith(f"{rt.END}\ntail\n") and rt.unsupported_figures(readme, tmp_path) == []
+
+
+def test_the_sentiment_row_names_its_budget_and_flags(tmp_path):
+    (tmp_path / "2026-12-07-intel-xeon-sentiment.json").write_text(json.dumps(
+        SENTIMENT | {"settings": {"time": 300.0, "flags": "--members 1"}}))
+    assert rt.table(tmp_path, tmp_path).splitlines()[2].startswith(
+        "| Sentence polarity (rt-polarity), 10-fold mean test accuracy, 300 s per fold "
+        "| flags --members 1 75.1%, pretrained 77.3% | NBSVM: 78.7% |")
 
 
 def test_a_file_without_date_or_machine_takes_them_from_its_name(tmp_path):
