@@ -116,6 +116,7 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file, monkeypat
 def test_bench_calibrate_rewrites_the_entries_of_its_configs(file, capsys, monkeypatch):
     from unroll.cli import main
     monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)     # numpy's BLAS threads, as --threads sets them
+    monkeypatch.setattr(split, "SETTLE_S", 0.0)
     assert main(["bench", "--calibrate", "--configs", "gru-8", "--threads", "2,1"]) == 0
     (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
     assert list(json.loads(file.read_text())["machines"][calibrate.cpu_model()]) == ["gru H=8 N=50 threads=2"]
