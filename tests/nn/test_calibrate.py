@@ -166,8 +166,8 @@ def test_a_chosen_own_holds_numpys_blas_at_one_thread_until_another_strategy_is(
         assert blas.threads() == 1
         split.use("off")                                                # use() releases at once
         assert blas.threads() == 2
-    calls = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
-    assert {k: e["choice"] for k, e in calls.items()} == {"lstm H=128 N=50 threads=2": "own",
+    entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
+    assert {k: e["choice"] for k, e in entries.items()} == {"lstm H=128 N=50 threads=2": "own",
                                                          "lstm H=256 N=50 threads=2": "off"}
 
 
