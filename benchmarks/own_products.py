@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+
+from _threads import set_threads
 
 
 def _args():
@@ -39,9 +40,7 @@ def _args():
 
 
 ARGS = _args()
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-os.environ["UNROLL_SPLIT"] = ARGS.strategy
+set_threads(ARGS.threads, ARGS.strategy)
 
 import numpy as np  # noqa: E402  (after the thread count is set)
 

@@ -2,6 +2,7 @@
 ``UnrollTrainer``: folded embedding, recurrent layers, output layer, softmax cross-entropy, clipping, Adam).
 
     python benchmarks/step_breakdown.py                            # LSTM 2x128, batch 50, sequence 50, 1 thread
+    python benchmarks/step_breakdown.py --threads 2                # 2 threads, the strategy auto chooses
     ../shared/tools/quiet -- python benchmarks/step_breakdown.py --threads 1 --json benchmarks/results/NAME.json
 
 Each part's exclusive time (process CPU time and wall time; a part nested in another is taken out of its
@@ -20,20 +21,23 @@ Each part also reports its median minor page faults per step: first writes to pa
 mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
 
 Meant for one thread: at two, ``per-step products`` are timed at numpy's two BLAS threads, which is not what
-a split loop runs (under ``--strategy own`` at one: numpy's BLAS is held at one thread for the whole process,
+a split loop runs (under ``own``, forced or chosen by ``auto``, at one: numpy's BLAS is held at one thread,
 and ``linear`` and ``weight products`` are the products split across unroll's own threads; lever 13).
 
-The thread count is set in the environment before numpy loads; ``--strategy`` sets UNROLL_SPLIT.
+The thread count is set in the environment before numpy loads (``_threads.py``); ``--strategy`` sets
+UNROLL_SPLIT (``auto`` by default; the strategy it ran is ``strategy_ran`` in the JSON; a first use of the
+size calibrates during the warm-up steps).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
+
+from _threads import set_threads
 
 
 def _args():
@@ -44,7 +48,8 @@ def _args():
     p.add_argument("--steps", type=int, default=50, help="sequence length T")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--strategy", default="off", help="UNROLL_SPLIT for the run (off, batch, own, auto)")
+    p.add_argument("--strategy", default="auto",
+                   help="UNROLL_SPLIT for the run (auto, the default: what a user gets; off, batch, own)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--json", default=None, help="write the result here")
@@ -52,9 +57,7 @@ def _args():
 
 
 ARGS = _args()
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-os.environ["UNROLL_SPLIT"] = ARGS.strategy
+set_threads(ARGS.threads, ARGS.strategy)
 
 import numpy as np  # noqa: E402  (after the thread count is set)
 

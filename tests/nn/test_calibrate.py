@@ -1,7 +1,8 @@
-"""auto's choice of time-loop strategy (split.calibrated; the file is unroll/nn/kernels/calibrate.py's):
+"""auto's choice of thread strategy (split.calibrated; the file is unroll/nn/kernels/calibrate.py's):
 measured once per (cell, H, batch, threads, CPU model), cached in a JSON file next to numba's cache, forced by
-UNROLL_SPLIT. The tests pin the
-file's format, when a calibration runs and what forcing does; never which strategy is faster."""
+UNROLL_SPLIT. The tests pin the file's format, when a calibration runs, what forcing does, that auto takes
+the candidate measured fastest (the timer replaced by a fake that makes each one win) and what a chosen
+"own" holds; never which strategy is faster."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import os
 import pytest
 
 from unroll.nn import kernels
-from unroll.nn.kernels import calibrate, split
+from unroll.nn.kernels import blas, calibrate, split
+from tests.nn.split_helpers import assert_trains_alike, train_step
 
 REAL_MAX_PARTS = split.max_parts
 ENTRY = {"choice": "batch", "seconds": {"off": 0.04, "batch": 0.03}, "date": "2026-12-06"}
@@ -49,9 +51,9 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     finally:
         kernels.on_compile(None)
     assert measured == [("lstm", 128, 50)]
-    assert said == [f"calibrating unroll's time loop for lstm H=128, batch 50, 2 threads (first use only: cached in "
-                    f"{file}) ..."]
-    assert json.loads(file.read_text()) == {"format": 1, "machines": {calibrate.cpu_model(): {
+    assert said == [f"calibrating unroll's thread strategy (off, batch, own) for lstm H=128, batch 50, 2 threads "
+                    f"(first use only: cached in {file}) ..."]
+    assert json.loads(file.read_text()) == {"format": 2, "machines": {calibrate.cpu_model(): {
         "lstm H=128 N=50 threads=2": ENTRY}}}
     calibrate.forget()                                          # a later process reads the file, measures nothing
     assert split.stack_strategy("lstm", 128, 50) == "batch" and measured == [("lstm", 128, 50)]
@@ -59,7 +61,7 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
 
 
 def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
-    file.write_text(json.dumps({"format": 1, "machines": {"Other CPU": {"gru H=64 N=32 threads=2": ENTRY},
+    file.write_text(json.dumps({"format": 2, "machines": {"Other CPU": {"gru H=64 N=32 threads=2": ENTRY},
                                                           calibrate.cpu_model(): {"rnn H=512 N=50 threads=2": ENTRY}}}))
     assert split.calibrated("gru", 64, 32) == "batch" and measured == [("gru", 64, 32)]
     machines = json.loads(file.read_text())["machines"]
@@ -67,16 +69,23 @@ def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
     assert set(machines[calibrate.cpu_model()]) == {"rnn H=512 N=50 threads=2", "gru H=64 N=32 threads=2"}
 
 
-@pytest.mark.parametrize("content", ["not json", '{"format": 0, "machines": {}}', '{"format": 1, "machines": []}'])
+STALE = json.dumps({"format": 1, "machines": {calibrate.cpu_model(): {"lstm H=256 N=32 threads=2": {
+    "choice": "off", "seconds": {"off": 0.03, "batch": 0.04}, "rounds": 5, "date": "2026-12-06"}}}})
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format": 0, "machines": {}}', '{"format": 2, "machines": []}',
+                                     STALE])
 def test_a_file_of_another_format_is_measured_over(file, measured, content):
+    """Format 1's entries chose between off and batch on the stack alone: measured again, not read as choices."""
     file.write_text(content)
-    assert calibrate.read(file) == {"format": 1, "machines": {}}
+    assert calibrate.read(file) == {"format": 2, "machines": {}}
     assert split.calibrated("lstm", 256, 32) == "batch" and measured == [("lstm", 256, 32)]
-    assert json.loads(file.read_text())["format"] == 1
+    assert json.loads(file.read_text()) == {"format": 2, "machines": {calibrate.cpu_model(): {
+        "lstm H=256 N=32 threads=2": ENTRY}}}
 
 
 def test_forcing_a_strategy_skips_the_calibration(file, measured, monkeypatch):
-    for forced in ("off", "batch"):
+    for forced in ("off", "batch", "own"):
         monkeypatch.setenv("UNROLL_SPLIT", forced)
         assert split.stack_strategy("lstm", 128, 50) == forced
     split.use("off")
@@ -93,11 +102,12 @@ def test_small_layers_small_batches_and_one_thread_run_off_unmeasured(file, meas
     assert measured == [] and not file.exists()
 
 
-def test_measure_tries_every_candidate_and_restores_the_strategy(file):
+def test_measure_tries_every_candidate_and_restores_the_strategy(file, monkeypatch):
+    monkeypatch.setattr(split, "SETTLE_S", 0.0)
     split.use("batch")
     entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
-    assert set(entry["seconds"]) == {"off", "batch"} and entry["choice"] in entry["seconds"]
+    assert set(entry["seconds"]) == {"off", "batch", "own"} and entry["choice"] in entry["seconds"]
     assert entry["rounds"] == 1
     assert entry["seconds"][entry["choice"]] == min(entry["seconds"].values())
 
@@ -106,9 +116,76 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file):
 def test_bench_calibrate_rewrites_the_entries_of_its_configs(file, capsys, monkeypatch):
     from unroll.cli import main
     monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)     # numpy's BLAS threads, as --threads sets them
+    monkeypatch.setattr(split, "SETTLE_S", 0.0)
     assert main(["bench", "--calibrate", "--configs", "gru-8", "--threads", "2,1"]) == 0
     (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
     assert list(json.loads(file.read_text())["machines"][calibrate.cpu_model()]) == ["gru H=8 N=50 threads=2"]
     err = capsys.readouterr().err
     assert f"gru-8 at 2 threads: {entry['choice']} (" in err and "gru-8 at 1 thread: nothing to choose (off)" in err
     assert f"written: {file}" in err
+
+
+def _timer_where(winner, seen):
+    """A stand-in for split._time (one pass under a strategy): ``winner`` takes 1 ms, the others 2 ms."""
+    def fake(layers, out, strategy, x, dy):
+        seen.append(strategy)
+        return 0.001 if strategy == winner else 0.002
+    return fake
+
+
+@pytest.mark.parametrize("winner", split.CANDIDATES)
+def test_auto_takes_the_candidate_measured_fastest(file, monkeypatch, winner):
+    seen = []
+    monkeypatch.setattr(split, "_time", _timer_where(winner, seen))
+    assert split.calibrated("gru", 64, 16) == winner
+    assert seen == ["off", "batch", "own"] * (1 + split.ROUNDS)         # a warm-up round, then alternating
+    (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
+    assert entry["choice"] == winner and entry["rounds"] == split.ROUNDS
+    assert entry["seconds"] == {c: 0.001 if c == winner else 0.002 for c in ("off", "batch", "own")}
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to have a choice")
+def test_a_chosen_own_holds_numpys_blas_at_one_thread_until_another_strategy_is(file, monkeypatch):
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)
+    with threadpool_limits(2, user_api="blas"):
+        monkeypatch.setattr(split, "_time", _timer_where("own", []))
+        assert split.parts(50, 128, "lstm") == [(0, 25), (25, 50)]     # auto, calibrated now: own
+        assert split.stack_strategy("lstm", 128, 50) == "own"
+        assert blas.threads() == 1 and blas.allowed() == 2 and split.max_parts() == 2
+        assert split.blocks(2500, 512) == ("rows", [(0, 1250), (1250, 2500)]) and split._resolve() == "own"
+        monkeypatch.setattr(split, "_time", _timer_where("off", []))
+        assert split.parts(50, 256, "lstm") == [(0, 50)]                # another stack chose off: released
+        assert blas.threads() == 2 and split._resolve() == "off"
+        split.parts(50, 128, "lstm")                                    # the first stack's own, cached: held
+        assert blas.threads() == 1
+        monkeypatch.setenv("UNROLL_SPLIT", "off")                       # forced off: released at the next call
+        assert split.parts(50, 128, "lstm") == [(0, 50)] and blas.threads() == 2
+        monkeypatch.setenv("UNROLL_SPLIT", "auto")
+        split.parts(50, 128, "lstm")
+        assert blas.threads() == 1
+        split.use("off")                                                # use() releases at once
+        assert blas.threads() == 2
+    entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
+    assert {k: e["choice"] for k, e in entries.items()} == {"lstm H=128 N=50 threads=2": "own",
+                                                         "lstm H=256 N=50 threads=2": "off"}
+
+
+@pytest.mark.parametrize("winner", split.CANDIDATES)
+def test_training_under_auto_at_two_threads_equals_off(file, monkeypatch, winner):
+    """A float64 language model's loss and gradients under auto (the calibration made to choose ``winner``)
+    and under off, at two BLAS threads: 1e-12; "own" chosen by auto splits the step's products as forced."""
+    from threadpoolctl import threadpool_limits
+    for name, value in (("MIN_HIDDEN", 1), ("MIN_ROWS_PER_PART", 2), ("MIN_PRODUCT", 0)):
+        monkeypatch.setattr(split, name, value)                         # the small model calibrated and split
+    monkeypatch.setattr(split, "_time", _timer_where(winner, []))
+    seen, real = [], split.blocks
+    monkeypatch.setattr(split, "blocks", lambda M, P: seen.append((M, P)) or real(M, P))
+    with threadpool_limits(2, user_api="blas"):
+        off = train_step("off", monkeypatch)
+        assert seen == []
+        auto = train_step(None, monkeypatch)
+        assert split.stack_strategy("lstm", 5, 10) == winner
+        split.use("off")
+    assert_trains_alike(auto, off)
+    assert len(seen) == (10 if winner == "own" else 0)      # forward: 2 products, loss_and_grads: 8 (all of them)

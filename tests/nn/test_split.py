@@ -13,6 +13,7 @@ import pytest
 
 from unroll.nn import gradcheck, kernels, lstm, ops
 from unroll.nn.kernels import split
+from tests.nn.split_helpers import assert_trains_alike, train_step
 
 T, N, D, H, V = 5, 12, 3, 4, 7
 MASK = np.ones((T, N))
@@ -86,19 +87,7 @@ def test_split_gradients_match_centred_differences(monkeypatch, gather):
 
 
 def test_language_model_trains_alike_split_and_unsplit(monkeypatch):
-    from unroll.models import LanguageModel
-    rng = np.random.default_rng(2)
-    x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
-    out = {}
-    for strategy in ("off", "batch"):
-        split.use(strategy)
-        monkeypatch.setattr(split, "max_parts", lambda: 2)
-        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell="lstm", dtype=np.float64)
-        out[strategy] = model.loss_and_grads(x, y)
-        assert model.forward(x)[2].folded
-    assert out["batch"][0] == pytest.approx(out["off"][0], rel=1e-12)
-    for key, g in out["off"][1].items():
-        np.testing.assert_allclose(out["batch"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
+    assert_trains_alike(train_step("batch", monkeypatch), train_step("off", monkeypatch))
 
 
 def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):

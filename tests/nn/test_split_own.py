@@ -19,6 +19,7 @@ import pytest
 from unroll.nn import gradcheck, kernels, ops
 from unroll.nn.kernels import blas, split
 from unroll.nn.stack import Stack
+from tests.nn.split_helpers import assert_trains_alike, train_step
 
 T, N, D, H = 5, 12, 3, 4
 MASK = np.ones((T, N))
@@ -99,18 +100,7 @@ def test_own_runs_the_lstm_regularisers_like_the_reference(monkeypatch, fraction
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_a_language_model_trains_alike_on_own_and_off(monkeypatch, cell):
-    from unroll.models import LanguageModel
-    rng = np.random.default_rng(2)
-    x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
-    out = {}
-    for strategy in ("off", "own"):
-        split.use(strategy)
-        monkeypatch.setattr(split, "max_parts", lambda: 2)
-        model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell=cell, dtype=np.float64)
-        out[strategy] = model.loss_and_grads(x, y)
-    assert out["own"][0] == pytest.approx(out["off"][0], rel=1e-12)
-    for key, g in out["off"][1].items():
-        np.testing.assert_allclose(out["own"][1][key], g, rtol=1e-12, atol=1e-12, err_msg=key)
+    assert_trains_alike(train_step("own", monkeypatch, cell), train_step("off", monkeypatch, cell))
 
 
 def test_own_splits_every_product_of_a_training_step(monkeypatch):

@@ -240,8 +240,9 @@ def _arguments(p) -> None:
                                                               "(default 2)")
     p.add_argument("--seconds", type=float, default=None, help="seconds each process times (default 2)")
     p.add_argument("--calibrate", action="store_true",
-                   help="measure again which time-loop strategy auto runs for --configs at each of --threads on "
-                        "this CPU, rewrite the calibration file next to numba's cache (and --json), and exit")
+                   help="measure again which thread strategy (off, batch, own) auto runs for --configs at each of "
+                        "--threads on this CPU, rewrite the calibration file next to numba's cache (and --json), "
+                        "and exit")
 
 
 def parse_threads(spec: str | None) -> tuple[int, ...] | None:

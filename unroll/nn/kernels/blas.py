@@ -16,7 +16,7 @@ cells keep their per-step loop with ``np.matmul`` (``kernels/lstm.py``).
 
 Threads: ``threads()`` is numpy's BLAS thread count now (``threadpool_limits`` or ``OPENBLAS_NUM_THREADS``
 change it); ``single_thread()`` holds it at 1 for a block (the batch split runs one 1-thread BLAS per
-worker thread); ``hold()`` holds it at 1 for the whole process until ``release()`` (``UNROLL_SPLIT=own``),
+worker thread); ``hold()`` holds it at 1 for the whole process until ``release()`` ("own", forced or auto's),
 and ``allowed()`` is the count the user allowed, the one ``hold`` found. OpenBLAS lets only one thread set
 its pool size: call them from the main thread.
 """
@@ -90,9 +90,9 @@ def allowed() -> int:
 
 
 def hold() -> None:
-    """numpy's BLAS at one thread from now on, for the whole process, until ``release`` (``UNROLL_SPLIT=own``,
-    split.py: unroll's own threads split every product, so OpenBLAS never makes a multi-threaded call after
-    which its idle worker busy-waits). The count found is kept for ``allowed``; a count raised meanwhile
+    """numpy's BLAS at one thread from now on, for the whole process, until ``release`` ("own", forced or
+    auto's choice, split.py: unroll's own threads split every product, so OpenBLAS never makes a
+    multi-threaded call after which its idle worker busy-waits). The count found is kept for ``allowed``; a count raised meanwhile
     (``threadpool_limits(4)``) is taken as the new one. One lowered to 1 after the hold cannot be told from
     the hold itself: set it before. Called at every use of the strategy: a check while held."""
     global _held

@@ -1,14 +1,18 @@
-"""The calibration file: which time-loop strategy won on this machine, remembered (like FFTW's wisdom).
+"""The calibration file: which thread strategy won on this machine, remembered (like FFTW's wisdom).
 
 ``split.calibrated`` measures, at the first use of a (cell, H, batch N, threads, CPU model), which strategy
-(``off``, ``batch``) runs a 2-layer stack fastest, and keeps the answer here: ``calibration.json``
-next to numba's cache of the kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION``
-names), one entry per CPU model and key, so every later run reads it. ``unroll bench --calibrate``
-measures again. The file::
+(``off``, ``batch``, ``own``) runs a 2-layer stack, the products around its loops and an output layer
+fastest (``split.measure``), and keeps the answer here: ``calibration.json`` next to numba's cache of the
+kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION`` names), one entry per CPU
+model and key, so every later run reads it. ``unroll bench --calibrate`` measures again. The file::
 
-    {"format": 1, "machines": {CPU MODEL: {"lstm H=128 N=50 threads=2":
-        {"choice": "off", "seconds": {"off": 0.0278, "batch": 0.0314}, "rounds": 5,
-         "date": "2026-12-06"}}}}
+    {"format": 2, "machines": {CPU MODEL: {"lstm H=128 N=50 threads=2":
+        {"choice": "own", "seconds": {"off": 0.030, "batch": 0.034, "own": 0.026}, "rounds": 5,
+         "date": "2026-12-07"}}}}
+
+(the numbers illustrative). Format 2 (#34): "own" is a candidate and the output layer is timed too. A file
+of format 1 (choices between ``off`` and ``batch``, timed on the stack alone) reads as empty, so its
+entries are measured again rather than taken as choices among all three; the first save replaces it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
 
 _memo: dict | None = None
 

@@ -5,14 +5,12 @@ The rows of a batch are independent inside a recurrent layer's time loop (step t
 of step t - 1), so the loop can run as k parts of N/k rows each, every part on its own thread over the
 nogil whole-layer kernels, each with a one-thread BLAS; the weight gradients that the parts accumulate
 (the folded embedding's δP) are summed afterwards, and the large products outside the loop (``∂L/∂W_h``,
-the output layer) keep numpy's multi-threaded BLAS, except under "own" (below). The prototype in issue #25
-measured +37% for the LSTM at H = 128 on 2 cores, and +11% at H = 512, where each thread streams the whole
-``W_h`` from L3 per step.
+the output layer) keep numpy's multi-threaded BLAS, except under "own" (below).
 
 Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch`` |
 ``own``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
 
-- ``off``: one part, BLAS at its own thread count (what unroll did before);
+- ``off``: one part, BLAS at its own thread count;
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
 - ``own``: no OpenBLAS threads at all (docs/performance.md, lever 13). numpy's BLAS is held at one thread
   for the whole process (``blas.hold``, from the first call that reads the strategy until another strategy
@@ -20,9 +18,18 @@ Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | `
   linear layers of ``ops.py``, the cells' ``∂L/∂W_h``) runs as k blocks of its result, one per thread at one
   BLAS thread each. OpenBLAS's idle worker, which busy-waits ~0.1 s after every multi-threaded call, then
   never runs; k is the BLAS thread count the user allowed, read when ``own`` takes hold;
-- ``auto``: what the calibration measured fastest on this machine for (cell, H, N, threads, CPU model),
-  measured at first use and cached next to numba's cache (``calibrate.py``; ``unroll bench --calibrate``
-  redoes it); "off" for small layers and one thread.
+- ``auto``: the candidate ("off", "batch", "own") the calibration measured fastest on this machine for
+  (cell, H, N, threads, CPU model), at first use, cached next to numba's cache (``calibrate.py``; ``unroll
+  bench --calibrate`` redoes it); "off" for small layers and one thread. Each is timed on what it changes
+  (``measure``): a 2-layer stack's loops and the products around them, and an output layer.
+
+auto's choice is per key but "own"'s hold is per process: the choice of the stack that asked last (every
+layer loop asks, ``stack_strategy``) is the process's until the next asks, so "own" holds BLAS at one
+thread and splits every ``matmul`` from the first layer loop on (a training run asks one key every step),
+and "off" or "batch" release it. Chosen so rather than a process-wide rule ("own" whenever BLAS has two
+threads): "own" splits large products worse than OpenBLAS does (docs/performance.md, lever 13), so where it
+wins depends on the sizes and the CPU, which only a measurement there can tell. Two stacks of different
+choices in one process hold and release BLAS at each switch (the same numbers, one ``set_num_threads``).
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part,
 and make ``own`` the ``off`` path exactly), so the split never uses more cores than the user allowed BLAS.
@@ -46,11 +53,14 @@ STRATEGIES = ("auto", "off", "batch", "own")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part (or block of a product): do not split
 MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (8.4 MFLOP) is not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
-CANDIDATES = ("off", "batch")
+CANDIDATES = ("off", "batch", "own")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
+OUTPUT = 65                      # calibration: the output layer's width (a character vocabulary; see measure)
+SETTLE_S = 0.2                   # calibration: pause before timing "own" (OpenBLAS's idle worker spins ~0.1 s)
 
 _override: str | None = None
 _holding = False                 # True while "own" holds numpy's BLAS at one thread (blas.hold)
+_auto_choice: str | None = None  # auto: the calibration's choice for the stack that asked last (None: none yet)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _calibration_lock = threading.Lock()
@@ -62,8 +72,8 @@ def use(strategy: str | None) -> None:
     ``UNROLL_SPLIT`` says "own")."""
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"split strategy must be one of {', '.join(STRATEGIES)} or None, got {strategy!r}")
-    global _override
-    _override = strategy
+    global _override, _auto_choice
+    _override, _auto_choice = strategy, None
     if strategy != "own":
         _release()
 
@@ -78,18 +88,18 @@ def strategy() -> str:
 
 def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
     """Row ranges [(r0, r1), ...] covering 0..N, one per thread, for a layer of ``cell`` with H units."""
-    choice = _resolve()
-    if choice == "auto":
-        choice = calibrated(cell, H, N)
-    k = 1 if choice == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
+    k = 1 if stack_strategy(cell, H, N) == "off" else min(max_parts(), N // MIN_ROWS_PER_PART)
     return _ranges(N, k)
 
 
 def stack_strategy(cell: str, H: int, N: int) -> str:
     """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
-    the calibration measured fastest on this machine (``calibrated``)."""
-    choice = strategy()
-    return choice if choice != "auto" else calibrated(cell, H, N)
+    the calibration measured fastest on this machine (``calibrated``), which then holds for the process
+    (``_resolve``: BLAS held at one thread when it is "own", released when it is not)."""
+    global _auto_choice
+    if strategy() == "auto":
+        _auto_choice = calibrated(cell, H, N)
+    return _resolve()
 
 
 def _ranges(size: int, k: int) -> list[tuple[int, int]]:
@@ -142,10 +152,13 @@ def blocks(M: int, P: int) -> tuple[str, list[tuple[int, int]]]:
 
 
 def _resolve() -> str:
-    """``strategy()``, with numpy's BLAS held at one thread while it is "own" (``blas.hold``) and given its
-    thread count back once another strategy is chosen."""
+    """``strategy()`` (for "auto", the choice of the stack that asked last, "auto" before any did), with
+    numpy's BLAS held at one thread while it is "own" (``blas.hold``) and given its thread count back once
+    another strategy is chosen."""
     global _holding
     choice = strategy()
+    if choice == "auto":
+        choice = _auto_choice or "auto"
     if choice == "own":
         _blas().hold()
         _holding = True
@@ -179,35 +192,48 @@ def calibrated(cell: str, H: int, N: int) -> str:
         entry = calibrate.entry(calibrate.key(cell, H, N, threads))
         if entry is None or entry.get("choice") not in CANDIDATES:
             from unroll.nn import kernels
-            kernels.notify(f"calibrating unroll's time loop for {cell} H={H}, batch {N}, {threads} threads "
-                           f"(first use only: cached in {calibrate.path()}) ...")
+            kernels.notify(f"calibrating unroll's thread strategy ({', '.join(CANDIDATES)}) for {cell} H={H}, "
+                           f"batch {N}, {threads} threads (first use only: cached in {calibrate.path()}) ...")
             entry = measure(cell, H, N)
             calibrate.save(cell, H, N, threads, entry)
         return entry["choice"]
 
 
 def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict:
-    """Median seconds of one forward and backward of a 2-layer ``cell`` stack per candidate, alternating: a
-    warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at least one).
+    """Median seconds of one training pass of a 2-layer ``cell`` stack and an output layer per candidate,
+    alternating: a warm-up round, then up to ``rounds`` rounds while they fit in ``budget_s`` seconds (at
+    least one).
 
-    The layers are the cell's own forward and backward, one after the other as ``Stack`` runs them (layer
-    1 reads layer 0's outputs; backward top down), its module found in the cell registry by name as the
-    stack finds it: the cells' products call ``matmul`` here, so this module imports no cell or stack."""
+    What is timed is what the candidates change: the layers' time loops (one part, or the batch split) and
+    the products around them that "own" splits and the others leave to OpenBLAS's threads: each layer's
+    input projection, ``dx``, ``∂L/∂W_x`` and ``∂L/∂W_h``, and an output layer of OUTPUT units forward and
+    backward. The layers are the cell's own forward and backward, run as ``Stack`` runs them, the module
+    found in the cell registry by name (this module imports no cell or stack at load: the cells' products
+    call ``matmul`` here). Shapes are the key's H and N, T = 50. The model's own output width is not known
+    where a layer loop asks (the stack runs before the output layer): a character vocabulary stands in,
+    and a word model's wide output layer (where OpenBLAS's split of one large product may beat "own"'s
+    blocks) is not in the key.
+
+    "own" is timed after a pause of SETTLE_S: after a multi-threaded call OpenBLAS's idle worker busy-waits
+    about 0.1 s (docs/performance.md, lever 10), so right after "off" or "batch" it would still be spinning
+    on the second core that "own" runs on, which a run under "own" never has (no OpenBLAS thread wakes). A
+    run under "off" or "batch" has that worker spinning in every step, so they are timed as they follow."""
     from unroll.nn.cells import CELLS
     module = CELLS[cell].load()
     rng = np.random.default_rng(0)
     layers = [(module, module.init(H, H, rng, np.float32)) for _ in range(LAYERS)]
+    out = (rng.standard_normal((H, OUTPUT), dtype=np.float32) * (1.0 / H ** 0.5), np.zeros(OUTPUT, np.float32))
     x = rng.standard_normal((T, N, H), dtype=np.float32)
-    dhs = rng.standard_normal((T, N, H), dtype=np.float32)
+    dy = rng.standard_normal((T, N, OUTPUT), dtype=np.float32)
     times = {c: [] for c in CANDIDATES}
     before = _override
     try:
         for c in CANDIDATES:                                   # warm-up (compiles on a cold cache)
-            _time(layers, c, x, dhs)
+            _time(layers, out, c, x, dy)
         start = time.perf_counter()
         while not times["off"] or (len(times["off"]) < rounds and time.perf_counter() - start < budget_s):
             for c in CANDIDATES:
-                times[c].append(_time(layers, c, x, dhs))
+                times[c].append(_time(layers, out, c, x, dy))
     finally:
         use(before)
     seconds = {c: float(np.median(ts)) for c, ts in times.items()}
@@ -215,14 +241,21 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
             "date": time.strftime("%Y-%m-%d")}
 
 
-def _time(layers, strategy, x, dhs) -> float:
-    """Seconds of one forward and backward through ``layers`` [(cell module, params), ...] under ``strategy``."""
+def _time(layers, out, strategy, x, dy) -> float:
+    """Seconds of one forward and backward through ``layers`` [(cell module, params), ...] and the output
+    layer ``out`` (W, b) under ``strategy`` (after SETTLE_S for "own": see ``measure``)."""
     use(strategy)
+    if strategy == "own":
+        time.sleep(SETTLE_S)
     t0 = time.perf_counter()
     caches = []
     for module, params in layers:
         x, _, cache = module.forward(x, params)
         caches.append(cache)
+    h, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
+    matmul(h, *out)                              # the output layer, as ops.linear_forward / _backward make it
+    matmul(h.T, dy2), dy2.sum(axis=0)            # (ops imports this module, so it is not imported here)
+    dhs = matmul(dy2, out[0].T).reshape(x.shape)
     for (module, _), cache in zip(reversed(layers), reversed(caches)):
         dhs = module.backward(dhs, cache)[0]
     return time.perf_counter() - t0
