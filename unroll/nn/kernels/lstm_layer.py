@@ -26,7 +26,7 @@ from numba import njit
 
 from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
-from unroll.nn.kernels.mathfn import CELL_OPTIONS
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
@@ -39,6 +39,8 @@ def forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, 
     W_h (H, 4H); m (T, N) read when masked; h_buf, c_buf (T + 1, N, H) with row 0 the initial state;
     writes gates (T, N, 4H), tanh_c, hs (T, N, H) (hs may be h_buf[1:]) and h_buf, c_buf rows 1..T;
     hw (r1 - r0, 4H) workspace."""
+    xw, table, h_buf, c_buf, gates = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(c_buf), borrowed(gates)
+    tanh_c, hs, hw = borrowed(tanh_c), borrowed(hs), borrowed(hw)      # views without reference counts
     for t in range(gates.shape[0]):
         blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)             # h_{t-1} W_h, all four gates, these rows
         for n in range(r0, r1):
@@ -56,6 +58,8 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
     """Steps T..1 of rows r0..r1: dh_rec, dc_next (N, H) hold the gradients into the final state and leave
     with those into the initial one (dh_dir the padded-step carry, zero unmasked); writes da (T, N, 4H) and,
     when gathered, adds every row of δ^{a_t} into dtable[ids[t, n]] (V, 4H)."""
+    dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
+    dh_rec, dh_dir, dc_next, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n], c_buf[t, n],
@@ -72,6 +76,9 @@ def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf,
                              r0, r1):
     """forward_rows with recurrent dropout and zoneout (``unroll/nn/lstm_reg.py``): keep (N, H) the
     recurrent mask, zh, zc (T, N, H); h_hat (T, N, H) gets h_{t-1} ⊙ keep, the product's left side."""
+    xw, table, keep, zh, zc = borrowed(xw), borrowed(table), borrowed(keep), borrowed(zh), borrowed(zc)
+    h_buf, c_buf, h_hat = borrowed(h_buf), borrowed(c_buf), borrowed(h_hat)
+    gates, tanh_c, hw = borrowed(gates), borrowed(tanh_c), borrowed(hw)
     H = keep.shape[1]
     for t in range(gates.shape[0]):
         for n in range(r0, r1):
@@ -89,6 +96,9 @@ def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, id
                               dc_next, da, dtable, r0, r1):
     """backward_rows for forward_rows_regularized: dh_rec starts at zero and dh_dir at the gradient into
     h_T; they leave with δ^{a_1} W_hᵀ and zh_1 ⊙ δh_1 (the caller forms δh_0 = dh_rec ⊙ keep + dh_dir)."""
+    dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
+    keep, zh, zc, dtable = borrowed(keep), borrowed(zh), borrowed(zc), borrowed(dtable)
+    dh_rec, dh_dir, dc_next = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
             backward_row_zoneout(dhs[t, n], dh_rec[n], keep[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n],

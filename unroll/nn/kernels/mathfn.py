@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CELL_OPTIONS = {**OPTIONS, "fastmath": {"contract"}}   # a * b + c as one FMA: the LSTM step 25% faster
@@ -76,3 +76,23 @@ def _const_impl(value, like):
     if like == types.float32 or getattr(like, "dtype", None) == types.float32:
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)
+
+
+@intrinsic
+def borrowed(typingctx, arr):
+    """``arr`` without its owner (numba only): the same data, shape and strides with no memory-info pointer,
+    so that the views a loop takes of it (``gates[t, n]``, ``gt[:H]``) carry no reference count. numba
+    increments and decrements an array's count, an atomic operation in a call numba does not inline, for
+    every view it makes; the whole-layer loops take about twenty per row (lever 14, docs/performance.md).
+    Only for arrays that the caller keeps alive for the whole call (a kernel's arguments), never for one
+    that is returned or stored."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        dst = context.make_array(arr)(context, builder)
+        context.populate_array(dst, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                               meminfo=None, parent=None)
+        return dst._getvalue()
+    return arr(arr), codegen
