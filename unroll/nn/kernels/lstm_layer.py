@@ -9,7 +9,10 @@ loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py`
   language_model.py) and, backward, the scatter of its gradient (``δP[x_t] += δ^{a_t}``, per part, summed);
 - h buffers shared between steps and outputs: without a mask, the outputs ``h_1 .. h_T`` are rows 1..T
   of the same (T + 1, N, H) buffer whose rows 0..T-1 are the cache's ``h_{t-1}``;
-- a contiguous ``W_hᵀ`` for the backward product, and per-part (rows, 4H) workspaces kept between calls.
+- a contiguous ``W_hᵀ`` for the backward product (``transposed``, a tiled copy), and per-part (rows, 4H)
+  workspaces kept between calls;
+- the array arguments rebound as ``borrowed`` ones (``mathfn.py``), so the views taken per row carry no
+  reference counts.
 
 The equations are ``unroll/nn/lstm.py``'s; the row bodies are ``kernels/lstm.py``'s ``forward_row`` and
 ``backward_row``, so the per-step path and this one compute the same numbers. The row bodies are
@@ -110,6 +113,28 @@ def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, id
         blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)
 
 
+@njit(**CELL_OPTIONS)
+def transpose(W, out):
+    """out = Wᵀ for C-contiguous W (R, C) and out (C, R), in 16 x 16 tiles (each tile's rows of W and of out
+    stay in L1). numpy's strided copy, ``np.ascontiguousarray(W.T)``, took 2.2 ms for a 512 x 2048 W_h
+    where this takes 0.85 (58 against 36 us at 128 x 512; lever 14, docs/performance.md)."""
+    R, C = W.shape
+    for i0 in range(0, R, 16):
+        i1 = min(i0 + 16, R)
+        for j0 in range(0, C, 16):
+            for j in range(j0, min(j0 + 16, C)):
+                for i in range(i0, i1):
+                    out[j, i] = W[i, j]
+
+
+def transposed(W):
+    """A C-contiguous copy of Wᵀ (W 2-D), made by ``transpose``."""
+    W = np.ascontiguousarray(W)
+    out = np.empty((W.shape[1], W.shape[0]), W.dtype)
+    transpose(W, out)
+    return out
+
+
 def available() -> bool:
     """True when numpy's BLAS could be registered (else the per-step loop of kernels/lstm.py runs)."""
     return blas.available()
@@ -150,7 +175,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    W_h_T = transposed(W_h)
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
@@ -224,7 +249,7 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    W_h_T = transposed(W_h)
     dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
     da = np.empty_like(gates)
     _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)

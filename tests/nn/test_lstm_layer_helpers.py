@@ -1,4 +1,5 @@
-"""``mathfn.borrowed``: an array without its owner inside compiled code (lever 14, docs/performance.md).
+"""Helpers of the LSTM's whole-layer loops (lever 14, docs/performance.md): ``mathfn.borrowed``, an array
+without its owner inside compiled code, and ``lstm_layer.transposed``, the tiled copy of ``W_hᵀ``.
 
 The whole-layer loops rebind their array arguments to borrowed ones so that the views they take per row
 carry no reference counts. A borrowed array must read and write the caller's memory with the caller's
@@ -10,8 +11,10 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 from numba import njit
 
+from unroll.nn.kernels.lstm_layer import transposed
 from unroll.nn.kernels.mathfn import borrowed
 
 
@@ -55,3 +58,17 @@ def test_borrowed_leaves_the_callers_reference_count_as_it_was():
         _rows_scaled(a, out, np.float32(1.0))
     assert (sys.getrefcount(a), sys.getrefcount(out)) == before
     np.testing.assert_array_equal(out, a + np.arange(4, dtype=np.float32)[:, None])
+
+
+@pytest.mark.parametrize("shape", [(5, 20), (16, 64), (17, 33), (128, 512), (1, 7)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_is_the_contiguous_transpose(shape, dtype):
+    W = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    out = transposed(W)
+    assert out.flags.c_contiguous and out.dtype == dtype and out.shape == shape[::-1]
+    np.testing.assert_array_equal(out, W.T)
+
+
+def test_transposed_of_a_non_contiguous_matrix():
+    W = np.arange(60, dtype=np.float32).reshape(6, 10)[:, ::2]     # (6, 5), strided
+    np.testing.assert_array_equal(transposed(W), W.T)
