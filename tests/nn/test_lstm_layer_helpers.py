@@ -1,5 +1,6 @@
 """Helpers of the LSTM's whole-layer loops (lever 14, docs/performance.md): ``mathfn.borrowed``, an array
-without its owner inside compiled code, and ``lstm_layer.transposed``, the tiled copy of ``W_hᵀ``.
+without its owner inside compiled code, ``mathfn.prefetch``, a cache hint, and ``lstm_layer.transposed``,
+the tiled copy of ``W_hᵀ``.
 
 The whole-layer loops rebind their array arguments to borrowed ones so that the views they take per row
 carry no reference counts. A borrowed array must read and write the caller's memory with the caller's
@@ -15,7 +16,7 @@ import pytest
 from numba import njit
 
 from unroll.nn.kernels.lstm_layer import transposed
-from unroll.nn.kernels.mathfn import borrowed
+from unroll.nn.kernels.mathfn import borrowed, prefetch
 
 
 @njit(cache=False)
@@ -72,3 +73,18 @@ def test_transposed_is_the_contiguous_transpose(shape, dtype):
 def test_transposed_of_a_non_contiguous_matrix():
     W = np.arange(60, dtype=np.float32).reshape(6, 10)[:, ::2]     # (6, 5), strided
     np.testing.assert_array_equal(transposed(W), W.T)
+
+
+@njit(cache=False)
+def _sum_with_prefetch(a, ahead):
+    total = 0.0
+    for k in range(a.shape[0]):
+        prefetch(a, k + ahead)                    # past the end for the last rows: a hint, never a fault
+        total += a[k]
+    return total
+
+
+def test_prefetch_is_only_a_hint():
+    a = np.arange(1000, dtype=np.float64)
+    assert _sum_with_prefetch(a, 16) == 499500.0
+    assert _sum_with_prefetch(a, 1 << 30) == 499500.0

@@ -15,7 +15,9 @@ the row's loops inside the time loop (docs/performance.md, lever 11).
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -96,3 +98,24 @@ def borrowed(typingctx, arr):
                                meminfo=None, parent=None)
         return dst._getvalue()
     return arr(arr), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, k):
+    """Ask the CPU to bring the cache line holding element ``k`` of ``arr``'s data into its caches, for
+    reading (LLVM's ``llvm.prefetch``; numba only). A hint: it never faults and changes no result, so ``k``
+    may point past the array. k counts elements from the data pointer (the flat index of a C-contiguous
+    array)."""
+    if not isinstance(arr, types.Array) or not isinstance(k, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(arr)(context, builder, value=args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        address = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", (cgutils.voidptr_t,), ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32]))
+        builder.call(fn, [address, i32(0), i32(3), i32(1)])     # read, keep in all levels, data
+        return context.get_dummy_value()
+    return types.none(arr, k), codegen
