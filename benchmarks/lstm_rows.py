@@ -12,12 +12,16 @@ differences say where the loop's time goes (milliseconds per layer call of T ste
   ``--l1-rows`` rows again and again (N·T row calls; everything stays in L1): the arithmetic alone;
 - ``rows of one step``: the row body over one step's N rows (T times, the same (N, 4H) arrays: L2);
 - ``loop without products``: ``kernels/lstm_layer.py``'s loop exactly (``forward_rows`` /
-  ``backward_rows``'s row part, with the gather from a (V, 4H) table as for layer 0, ``--gathered``, or
-  an (T, N, 4H) input), writing the real (T, N, ·) caches, with the per-step product left out
-  (its result a fixed random array);
+  ``backward_rows``'s row part, borrowed arrays and the backward's prefetch included, with the gather from
+  a (V, 4H) table as for layer 0, ``--gathered``, or a (T, N, 4H) input), writing the real (T, N, ·)
+  caches, with the per-step product left out (its result a fixed random array);
 - ``products alone``: the T per-step products of the loop (``blas.matmul`` in a compiled loop);
 - ``whole loop``: ``forward_rows`` / ``backward_rows`` themselves; ``layer call``: ``lstm_layer.forward``
-  / ``backward`` (the Python around them: allocations, a contiguous ``W_hᵀ``, the split's bookkeeping).
+  / ``backward`` (the Python around them: allocations, a contiguous ``W_hᵀ``, the split's bookkeeping);
+  ``W_h^T made contiguous``: numpy's ``np.ascontiguousarray(W_h.T)`` (``transposed`` replaced it);
+- ``layer 1``: an upper layer's input side as it runs (the projection of all T·N rows once, then T per-step
+  products with K = H; backward ``dx`` once and T products) against one product per step on the
+  concatenation ``[x_t, h_{t-1}] @ [W_x; W_h]`` (K = 2H; backward P = 2H), numpy's matmul both.
 
 ``--asm`` also counts instructions in the compiled whole-layer loops (``inspect_asm``): packed and scalar
 float operations, divisions, ``lock``-prefixed ones (numba's reference counts of array views) and calls.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 import sys
 import time
 
@@ -58,7 +63,7 @@ from numba import njit  # noqa: E402
 
 from unroll.nn.kernels import blas, lstm_layer, memory  # noqa: E402
 from unroll.nn.kernels.lstm import backward_row, forward_row  # noqa: E402
-from unroll.nn.kernels.mathfn import CELL_OPTIONS  # noqa: E402
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, borrowed  # noqa: E402
 
 OPTIONS = {**CELL_OPTIONS, "cache": False}
 memory.keep_freed()      # as kernels.load does: freed arrays stay mapped (no page faults per call)
@@ -84,6 +89,8 @@ def rows_backward(dhs, dh_rec, dh_dir, dc_next, gates, tanh_c, c_prev, m, da, re
 @njit(**OPTIONS)
 def loop_forward_no_products(xw, table, ids, gathered, hw, m, masked, h_buf, c_buf, gates, tanh_c, hs, r0, r1):
     """lstm_layer.forward_rows without its product (hw fixed)."""
+    xw, table, h_buf, c_buf, gates = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(c_buf), borrowed(gates)
+    tanh_c, hs, hw = borrowed(tanh_c), borrowed(hs), borrowed(hw)
     for t in range(gates.shape[0]):
         for n in range(r0, r1):
             padded = masked and not m[t, n] > 0
@@ -98,8 +105,11 @@ def loop_forward_no_products(xw, table, ids, gathered, hw, m, masked, h_buf, c_b
 def loop_backward_no_products(dhs, gates, tanh_c, c_buf, m, masked, ids, gathered, dh_rec, dh_dir, dc_next, da,
                               dtable, r0, r1):
     """lstm_layer.backward_rows without its product (dh_rec fixed)."""
+    dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
+    dh_rec, dh_dir, dc_next, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
+            lstm_layer._prefetch_ahead(dhs, gates, tanh_c, c_buf, t, n, r0, r1)
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n], c_buf[t, n],
                          m[t, n], masked, da[t, n])
             if gathered:
@@ -270,7 +280,7 @@ def asm_counts() -> dict:
                     "scalar float (v...ss)": sum(1 for op in ops if op.startswith("v") and op.endswith("ss")),
                     "divisions": sum(1 for op in ops if op.startswith("vdiv")),
                     "lock": sum(1 for op in ops if op == "lock" or op.startswith("lock")),
-                    "calls": _count(ln.split(None, 1)[1] for ln in lines if ln.startswith("call")),
+                    "calls": dict(Counter(ln.split(None, 1)[1] for ln in lines if ln.startswith("call"))),
                 }
     return out
 
@@ -284,13 +294,6 @@ def _functions(text: str) -> dict:
         elif current is not None and line.startswith("\t") and line.strip() and not line.strip().startswith("."):
             current.append(line.strip())
     return functions
-
-
-def _count(names) -> dict:
-    counts = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return counts
 
 
 def main():
