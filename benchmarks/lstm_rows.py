@@ -109,7 +109,7 @@ def loop_backward_no_products(dhs, gates, tanh_c, c_buf, m, masked, ids, gathere
     dh_rec, dh_dir, dc_next, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
-            lstm_layer._prefetch_ahead(dhs, gates, tanh_c, c_buf, t, n, r0, r1)
+            lstm_layer._prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1)
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n], c_buf[t, n],
                          m[t, n], masked, da[t, n])
             if gathered:

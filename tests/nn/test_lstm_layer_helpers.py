@@ -16,7 +16,7 @@ import pytest
 from numba import njit
 
 from unroll.nn.kernels.lstm_layer import transposed
-from unroll.nn.kernels.mathfn import borrowed, prefetch
+from unroll.nn.kernels.mathfn import borrowed, prefetch, prefetch_write
 
 
 @njit(cache=False)
@@ -88,3 +88,18 @@ def test_prefetch_is_only_a_hint():
     a = np.arange(1000, dtype=np.float64)
     assert _sum_with_prefetch(a, 16) == 499500.0
     assert _sum_with_prefetch(a, 1 << 30) == 499500.0
+
+
+@njit(cache=False)
+def _fill_with_write_prefetch(a, ahead):
+    for k in range(a.shape[0]):
+        prefetch_write(a, k + ahead)
+        a[k] = 2.0 * k
+    return a.sum()
+
+
+def test_prefetch_write_is_only_a_hint():
+    a = np.zeros(500)
+    assert _fill_with_write_prefetch(a, 8) == 249500.0
+    assert _fill_with_write_prefetch(a, -(1 << 20)) == 249500.0
+    np.testing.assert_array_equal(a, 2.0 * np.arange(500))

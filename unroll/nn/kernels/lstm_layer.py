@@ -12,7 +12,8 @@ loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py`
 - a contiguous ``W_hᵀ`` for the backward product (``transposed``, a tiled copy), and per-part (rows, 4H)
   workspaces kept between calls;
 - the array arguments rebound as ``borrowed`` ones (``mathfn.py``), so the views taken per row carry no
-  reference counts; backward, the caches' rows two rows ahead prefetched (``_prefetch_ahead``).
+  reference counts; backward, the caches' rows two rows ahead prefetched, and δ^{a}'s for writing
+  (``_prefetch_ahead``).
 
 The equations are ``unroll/nn/lstm.py``'s; the row bodies are ``kernels/lstm.py``'s ``forward_row`` and
 ``backward_row``, so the per-step path and this one compute the same numbers. The row bodies are
@@ -29,7 +30,7 @@ from numba import njit
 
 from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed, prefetch
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed, prefetch, prefetch_write
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
@@ -66,7 +67,7 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
     dh_rec, dh_dir, dc_next, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
-            _prefetch_ahead(dhs, gates, tanh_c, c_buf, t, n, r0, r1)
+            _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1)
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n], c_buf[t, n],
                          m[t, n], masked, da[t, n])
             if gathered:                                        # δP[x_t] += δ^{a_t}
@@ -77,11 +78,12 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
 
 
 @njit(**ROW_OPTIONS)
-def _prefetch_ahead(dhs, gates, tanh_c, c_buf, t, n, r0, r1):
+def _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1):
     """Prefetch the rows of the caches that backward_rows reads PREFETCH_ROWS rows after row n of step t
-    (later rows of step t, then step t - 1 from r0): the loop streams them from L3 or memory, and the
-    hardware's prefetchers restart at every 4 KiB page (2 rows of gates at H = 128). Flat indices of the
-    C-contiguous caches; a hint, so an index past an array is harmless."""
+    (later rows of step t, then step t - 1 from r0), and for writing the row of da it writes there: the
+    loop streams them from L3 or memory, and the hardware's prefetchers restart at every 4 KiB page (2 rows
+    of gates at H = 128). Flat indices of the C-contiguous arrays; a hint, so an index past one is
+    harmless."""
     N, G, H = gates.shape[1], gates.shape[2], tanh_c.shape[2]
     line = 64 // gates.itemsize
     k = n + PREFETCH_ROWS
@@ -90,6 +92,7 @@ def _prefetch_ahead(dhs, gates, tanh_c, c_buf, t, n, r0, r1):
         return
     for j in range(0, G, line):
         prefetch(gates, ahead * G + j)
+        prefetch_write(da, ahead * G + j)
     for j in range(0, H, line):
         prefetch(tanh_c, ahead * H + j)
         prefetch(c_buf, ahead * H + j)

@@ -100,6 +100,20 @@ def borrowed(typingctx, arr):
     return arr(arr), codegen
 
 
+def _prefetch_codegen(rw: int):
+    """The code of ``prefetch`` (rw 0) and ``prefetch_write`` (rw 1): ``llvm.prefetch`` of element k's line."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, value=args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        address = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", (cgutils.voidptr_t,), ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32]))
+        builder.call(fn, [address, i32(rw), i32(3), i32(1)])    # keep in all cache levels, data
+        return context.get_dummy_value()
+    return codegen
+
+
 @intrinsic
 def prefetch(typingctx, arr, k):
     """Ask the CPU to bring the cache line holding element ``k`` of ``arr``'s data into its caches, for
@@ -108,14 +122,13 @@ def prefetch(typingctx, arr, k):
     array)."""
     if not isinstance(arr, types.Array) or not isinstance(k, types.Integer):
         return None
+    return types.none(arr, k), _prefetch_codegen(0)
 
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(arr)(context, builder, value=args[0])
-        index = context.cast(builder, args[1], signature.args[1], types.intp)
-        address = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
-        i32 = ir.IntType(32)
-        fn = builder.module.declare_intrinsic(
-            "llvm.prefetch", (cgutils.voidptr_t,), ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32]))
-        builder.call(fn, [address, i32(0), i32(3), i32(1)])     # read, keep in all levels, data
-        return context.get_dummy_value()
-    return types.none(arr, k), codegen
+
+@intrinsic
+def prefetch_write(typingctx, arr, k):
+    """``prefetch`` for a line about to be written (x86's PREFETCHW: the line arrives owned, so the store
+    does not wait for its read-for-ownership)."""
+    if not isinstance(arr, types.Array) or not isinstance(k, types.Integer):
+        return None
+    return types.none(arr, k), _prefetch_codegen(1)
