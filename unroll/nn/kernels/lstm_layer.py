@@ -9,7 +9,11 @@ loops run all T steps inside numba, calling numpy's own BLAS (``kernels/blas.py`
   language_model.py) and, backward, the scatter of its gradient (``δP[x_t] += δ^{a_t}``, per part, summed);
 - h buffers shared between steps and outputs: without a mask, the outputs ``h_1 .. h_T`` are rows 1..T
   of the same (T + 1, N, H) buffer whose rows 0..T-1 are the cache's ``h_{t-1}``;
-- a contiguous ``W_hᵀ`` for the backward product, and per-part (rows, 4H) workspaces kept between calls.
+- a contiguous ``W_hᵀ`` for the backward product (``transposed``, a tiled copy), and per-part (rows, 4H)
+  workspaces kept between calls;
+- the array arguments rebound as ``borrowed`` ones (``mathfn.py``), so the views taken per row carry no
+  reference counts; backward, the caches' rows two rows ahead prefetched, and δ^{a}'s for writing
+  (``_prefetch_ahead``).
 
 The equations are ``unroll/nn/lstm.py``'s; the row bodies are ``kernels/lstm.py``'s ``forward_row`` and
 ``backward_row``, so the per-step path and this one compute the same numbers. The row bodies are
@@ -26,11 +30,12 @@ from numba import njit
 
 from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
-from unroll.nn.kernels.mathfn import CELL_OPTIONS
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed, prefetch, prefetch_write
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
 _workspaces = threading.local()
+PREFETCH_ROWS = 2          # how far ahead backward_rows prefetches its caches' rows (lever 14)
 
 
 @njit(**CELL_OPTIONS)
@@ -39,6 +44,8 @@ def forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, 
     W_h (H, 4H); m (T, N) read when masked; h_buf, c_buf (T + 1, N, H) with row 0 the initial state;
     writes gates (T, N, 4H), tanh_c, hs (T, N, H) (hs may be h_buf[1:]) and h_buf, c_buf rows 1..T;
     hw (r1 - r0, 4H) workspace."""
+    xw, table, h_buf, c_buf, gates = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(c_buf), borrowed(gates)
+    tanh_c, hs, hw = borrowed(tanh_c), borrowed(hs), borrowed(hw)      # views without reference counts
     for t in range(gates.shape[0]):
         blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)             # h_{t-1} W_h, all four gates, these rows
         for n in range(r0, r1):
@@ -56,8 +63,11 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
     """Steps T..1 of rows r0..r1: dh_rec, dc_next (N, H) hold the gradients into the final state and leave
     with those into the initial one (dh_dir the padded-step carry, zero unmasked); writes da (T, N, 4H) and,
     when gathered, adds every row of δ^{a_t} into dtable[ids[t, n]] (V, 4H)."""
+    dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
+    dh_rec, dh_dir, dc_next, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
+            _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1)
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n], c_buf[t, n],
                          m[t, n], masked, da[t, n])
             if gathered:                                        # δP[x_t] += δ^{a_t}
@@ -67,11 +77,36 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
         blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)   # δ^{h_{t-1}} = δ^{a_t} W_hᵀ
 
 
+@njit(**ROW_OPTIONS)
+def _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1):
+    """Prefetch the rows of the caches that backward_rows reads PREFETCH_ROWS rows after row n of step t
+    (later rows of step t, then step t - 1 from r0), and for writing the row of da it writes there: the
+    loop streams them from L3 or memory, and the hardware's prefetchers restart at every 4 KiB page (2 rows
+    of gates at H = 128). Flat indices of the C-contiguous arrays; a hint, so an index past one is
+    harmless."""
+    N, G, H = gates.shape[1], gates.shape[2], tanh_c.shape[2]
+    line = 64 // gates.itemsize
+    k = n + PREFETCH_ROWS
+    ahead = t * N + k if k < r1 else (t - 1) * N + r0 + k - r1
+    if ahead < 0:
+        return
+    for j in range(0, G, line):
+        prefetch(gates, ahead * G + j)
+        prefetch_write(da, ahead * G + j)
+    for j in range(0, H, line):
+        prefetch(tanh_c, ahead * H + j)
+        prefetch(c_buf, ahead * H + j)
+        prefetch(dhs, ahead * H + j)
+
+
 @njit(**CELL_OPTIONS)
 def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c, hw,
                              r0, r1):
     """forward_rows with recurrent dropout and zoneout (``unroll/nn/lstm_reg.py``): keep (N, H) the
     recurrent mask, zh, zc (T, N, H); h_hat (T, N, H) gets h_{t-1} ⊙ keep, the product's left side."""
+    xw, table, keep, zh, zc = borrowed(xw), borrowed(table), borrowed(keep), borrowed(zh), borrowed(zc)
+    h_buf, c_buf, h_hat = borrowed(h_buf), borrowed(c_buf), borrowed(h_hat)
+    gates, tanh_c, hw = borrowed(gates), borrowed(tanh_c), borrowed(hw)
     H = keep.shape[1]
     for t in range(gates.shape[0]):
         for n in range(r0, r1):
@@ -89,6 +124,9 @@ def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, id
                               dc_next, da, dtable, r0, r1):
     """backward_rows for forward_rows_regularized: dh_rec starts at zero and dh_dir at the gradient into
     h_T; they leave with δ^{a_1} W_hᵀ and zh_1 ⊙ δh_1 (the caller forms δh_0 = dh_rec ⊙ keep + dh_dir)."""
+    dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
+    keep, zh, zc, dtable = borrowed(keep), borrowed(zh), borrowed(zc), borrowed(dtable)
+    dh_rec, dh_dir, dc_next = borrowed(dh_rec), borrowed(dh_dir), borrowed(dc_next)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
             backward_row_zoneout(dhs[t, n], dh_rec[n], keep[n], dh_dir[n], dc_next[n], gates[t, n], tanh_c[t, n],
@@ -98,6 +136,28 @@ def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, id
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
         blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)
+
+
+@njit(**CELL_OPTIONS)
+def transpose(W, out):
+    """out = Wᵀ for C-contiguous W (R, C) and out (C, R), in 16 x 16 tiles (each tile's rows of W and of out
+    stay in L1). numpy's strided copy, ``np.ascontiguousarray(W.T)``, took 2.2 ms for a 512 x 2048 W_h
+    where this takes 0.85 (58 against 36 us at 128 x 512; lever 14, docs/performance.md)."""
+    R, C = W.shape
+    for i0 in range(0, R, 16):
+        i1 = min(i0 + 16, R)
+        for j0 in range(0, C, 16):
+            for j in range(j0, min(j0 + 16, C)):
+                for i in range(i0, i1):
+                    out[j, i] = W[i, j]
+
+
+def transposed(W):
+    """A C-contiguous copy of Wᵀ (W 2-D), made by ``transpose``."""
+    W = np.ascontiguousarray(W)
+    out = np.empty((W.shape[1], W.shape[0]), W.dtype)
+    transpose(W, out)
+    return out
 
 
 def available() -> bool:
@@ -140,7 +200,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    W_h_T = transposed(W_h)
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
@@ -214,7 +274,7 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    W_h_T = transposed(W_h)
     dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
     da = np.empty_like(gates)
     _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)

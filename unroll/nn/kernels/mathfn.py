@@ -15,8 +15,10 @@ the row's loops inside the time loop (docs/performance.md, lever 11).
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CELL_OPTIONS = {**OPTIONS, "fastmath": {"contract"}}   # a * b + c as one FMA: the LSTM step 25% faster
@@ -76,3 +78,57 @@ def _const_impl(value, like):
     if like == types.float32 or getattr(like, "dtype", None) == types.float32:
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)
+
+
+@intrinsic
+def borrowed(typingctx, arr):
+    """``arr`` without its owner (numba only): the same data, shape and strides with no memory-info pointer,
+    so that the views a loop takes of it (``gates[t, n]``, ``gt[:H]``) carry no reference count. numba
+    increments and decrements an array's count, an atomic operation in a call numba does not inline, for
+    every view it makes; the whole-layer loops take about twenty per row (lever 14, docs/performance.md).
+    Only for arrays that the caller keeps alive for the whole call (a kernel's arguments), never for one
+    that is returned or stored."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        dst = context.make_array(arr)(context, builder)
+        context.populate_array(dst, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                               meminfo=None, parent=None)
+        return dst._getvalue()
+    return arr(arr), codegen
+
+
+def _prefetch_codegen(rw: int):
+    """The code of ``prefetch`` (rw 0) and ``prefetch_write`` (rw 1): ``llvm.prefetch`` of element k's line."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, value=args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        address = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", (cgutils.voidptr_t,), ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32]))
+        builder.call(fn, [address, i32(rw), i32(3), i32(1)])    # keep in all cache levels, data
+        return context.get_dummy_value()
+    return codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, k):
+    """Ask the CPU to bring the cache line holding element ``k`` of ``arr``'s data into its caches, for
+    reading (LLVM's ``llvm.prefetch``; numba only). A hint: it never faults and changes no result, so ``k``
+    may point past the array. k counts elements from the data pointer (the flat index of a C-contiguous
+    array)."""
+    if not isinstance(arr, types.Array) or not isinstance(k, types.Integer):
+        return None
+    return types.none(arr, k), _prefetch_codegen(0)
+
+
+@intrinsic
+def prefetch_write(typingctx, arr, k):
+    """``prefetch`` for a line about to be written (x86's PREFETCHW: the line arrives owned, so the store
+    does not wait for its read-for-ownership)."""
+    if not isinstance(arr, types.Array) or not isinstance(k, types.Integer):
+        return None
+    return types.none(arr, k), _prefetch_codegen(1)
