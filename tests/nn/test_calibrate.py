@@ -103,7 +103,7 @@ def test_small_layers_small_batches_and_one_thread_run_off_unmeasured(file, meas
 
 
 def test_measure_tries_every_candidate_and_restores_the_strategy(file, monkeypatch):
-    monkeypatch.setattr(split, "SETTLE_S", 0.0)
+    monkeypatch.setattr(split, "WARM_S", 0.0)
     split.use("batch")
     entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
@@ -116,7 +116,7 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file, monkeypat
 def test_bench_calibrate_rewrites_the_entries_of_its_configs(file, capsys, monkeypatch):
     from unroll.cli import main
     monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)     # numpy's BLAS threads, as --threads sets them
-    monkeypatch.setattr(split, "SETTLE_S", 0.0)
+    monkeypatch.setattr(split, "WARM_S", 0.0)
     assert main(["bench", "--calibrate", "--configs", "gru-8", "--threads", "2,1"]) == 0
     (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
     assert list(json.loads(file.read_text())["machines"][calibrate.cpu_model()]) == ["gru H=8 N=50 threads=2"]

@@ -56,7 +56,7 @@ MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and r
 CANDIDATES = ("off", "batch", "own")
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 OUTPUT = 65                      # calibration: the output layer's width (a character vocabulary; see measure)
-SETTLE_S = 0.2                   # calibration: pause before timing "own" (OpenBLAS's idle worker spins ~0.1 s)
+WARM_S = 0.15                    # calibration: untimed passes after each switch, at least this long (see measure)
 
 _override: str | None = None
 _holding = False                 # True while "own" holds numpy's BLAS at one thread (blas.hold)
@@ -214,10 +214,15 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
     and a word model's wide output layer (where OpenBLAS's split of one large product may beat "own"'s
     blocks) is not in the key.
 
-    "own" is timed after a pause of SETTLE_S: after a multi-threaded call OpenBLAS's idle worker busy-waits
-    about 0.1 s (docs/performance.md, lever 10), so right after "off" or "batch" it would still be spinning
-    on the second core that "own" runs on, which a run under "own" never has (no OpenBLAS thread wakes). A
-    run under "off" or "batch" has that worker spinning in every step, so they are timed as they follow."""
+    Each candidate is timed on a pass that follows at least WARM_S seconds of untimed passes under it (and
+    at least one), with no pause: what a run under it sees at every step. The first passes after a switch
+    are not: after the last multi-threaded call of "off" or "batch", OpenBLAS's idle worker busy-waits
+    about 0.1 s (docs/performance.md, lever 10) on the second core that "own" runs on, which a run under
+    "own" never has (no OpenBLAS thread wakes). Measured on the Intel Xeon (wave 11, LSTM H = 128, 2
+    threads): "own"'s passes right after "off" took 47, 47, 31, then 27 ms, against off's steady 29; a
+    first-pass calibration read own at 44-46 ms and chose "off" for every H = 128 configuration. A pause
+    is no cure: after a 0.2 s sleep every "own" pass took 47 ms (the idle second core comes back slowly),
+    after 0.01 s 28 ms."""
     from unroll.nn.cells import CELLS
     module = CELLS[cell].load()
     rng = np.random.default_rng(0)
@@ -243,11 +248,20 @@ def measure(cell: str, H: int, N: int, rounds: int = ROUNDS, budget_s: float = B
 
 def _time(layers, out, strategy, x, dy) -> float:
     """Seconds of one forward and backward through ``layers`` [(cell module, params), ...] and the output
-    layer ``out`` (W, b) under ``strategy`` (after SETTLE_S for "own": see ``measure``)."""
+    layer ``out`` (W, b) under ``strategy``, timed after at least WARM_S seconds of untimed passes under it
+    (and at least one; see ``measure``)."""
     use(strategy)
-    if strategy == "own":
-        time.sleep(SETTLE_S)
+    start = time.perf_counter()
+    _pass(layers, out, x, dy)
+    while time.perf_counter() - start < WARM_S:
+        _pass(layers, out, x, dy)
     t0 = time.perf_counter()
+    _pass(layers, out, x, dy)
+    return time.perf_counter() - t0
+
+
+def _pass(layers, out, x, dy) -> None:
+    """One forward and backward of the calibration's stack and output layer, as a training step runs them."""
     caches = []
     for module, params in layers:
         x, _, cache = module.forward(x, params)
@@ -258,7 +272,6 @@ def _time(layers, out, strategy, x, dy) -> float:
     dhs = matmul(dy2, out[0].T).reshape(x.shape)
     for (module, _), cache in zip(reversed(layers), reversed(caches)):
         dhs = module.backward(dhs, cache)[0]
-    return time.perf_counter() - t0
 
 
 def max_parts() -> int:
