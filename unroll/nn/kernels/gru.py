@@ -24,7 +24,8 @@ def forward_step(xw_t, hw, b_hn, h, m_t, masked, gates_t, u_t, hs_t, h_next):
 def forward_row(a, b, b_hn, hp, padded, gt, u, hr, hn):
     """One row of a step: a, b (3H,) the input and recurrent sides; hp (H,) h_{t-1}; writes gt (3H,), u,
     hr = h_t (0 when padded) and hn = h_t (h_{t-1} when padded). Loops run j over 0..H-1 on per-gate
-    views, as in ``kernels/lstm.py``'s forward_row (an index like 2H + j is not vectorized)."""
+    views, as in ``kernels/lstm.py``'s forward_row (an index like 2H + j is not vectorized); h_t is stored
+    once when hr and hn are the same row, as there."""
     H = hp.shape[0]
     one = const(1.0, hp)
     for k in range(2 * H):                                      # r, z
@@ -38,6 +39,10 @@ def forward_row(a, b, b_hn, hp, padded, gt, u, hr, hn):
     if padded:
         hr[:] = 0.0
         hn[:] = hp
+    elif hr.ctypes.data == hn.ctypes.data:                      # the whole-layer loop unmasked: hs is h_buf[1:]
+        for j in range(H):                                      # h_t, stored once (lever 14, as the LSTM's)
+            zj = z[j]
+            hn[j] = (one - zj) * hp[j] + zj * nn[j]
     else:
         for j in range(H):                                      # h_t = (1 - z) h_{t-1} + z n
             zj = z[j]

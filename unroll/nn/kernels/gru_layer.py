@@ -16,8 +16,8 @@ from numba import njit
 
 from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.gru import backward_row, forward_row
-from unroll.nn.kernels.lstm_layer import operands, workspace
-from unroll.nn.kernels.mathfn import CELL_OPTIONS
+from unroll.nn.kernels.lstm_layer import operands, transposed, workspace
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
@@ -26,6 +26,8 @@ blas.available()        # registers numpy's gemm with LLVM before any cached ker
 def forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs, hw, r0, r1):
     """Steps 1..T of rows r0..r1: xw (T, N, 3H) or (gathered) table (V, 3H) and ids (T, N); W_h (H, 3H);
     b_hn (H,); h_buf (T + 1, N, H) with row 0 the initial state; writes gates (T, N, 3H), u, hs (T, N, H)."""
+    xw, table, h_buf, gates, u = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(gates), borrowed(u)
+    hs, hw = borrowed(hs), borrowed(hw)                        # views without reference counts (lever 14)
     for t in range(gates.shape[0]):
         blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)             # h_{t-1} W_h, all three blocks, these rows
         for n in range(r0, r1):
@@ -38,6 +40,8 @@ def forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u
 def backward_rows(dhs, gates, h_buf, u, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable, r0, r1):
     """Steps T..1 of rows r0..r1: dh_rec (N, H) starts with the gradient into h_T, dh_dir at zero; writes
     da, dhw (T, N, 3H) and, when gathered, adds δ^{a_t} rows into dtable[ids[t, n]]."""
+    dhs, gates, h_buf, u, da, dhw = borrowed(dhs), borrowed(gates), borrowed(h_buf), borrowed(u), borrowed(da), borrowed(dhw)
+    dh_rec, dh_dir, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], gates[t, n], h_buf[t, n], u[t, n], m[t, n], masked,
@@ -76,7 +80,7 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    W_h_T = transposed(W_h)                                     # a tiled copy (lever 14)
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     da, dhw = np.empty_like(gates), np.empty_like(gates)
     masked = m is not None
