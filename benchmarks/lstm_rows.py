@@ -37,6 +37,8 @@ from collections import Counter
 import sys
 import time
 
+from _threads import set_threads  # noqa: E402  (a sibling: sets the threads before numpy loads)
+
 
 def _args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,9 +56,7 @@ def _args():
 
 
 ARGS = _args()
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-os.environ["UNROLL_SPLIT"] = "off"
+set_threads(ARGS.threads, "off")
 
 import numpy as np  # noqa: E402  (after the thread count is set)
 from numba import njit  # noqa: E402

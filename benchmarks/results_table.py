@@ -114,9 +114,11 @@ def ptb(data) -> list[tuple]:
 
 
 def sentiment(data) -> list[tuple]:
-    """The from-scratch classifier is "the defaults" when no --flags were added; the budget is in the label."""
+    """The from-scratch classifier is "the defaults" when the file's settings added no --flags ("scratch" when
+    it records no settings); the budget is in the label."""
     acc, settings = data["mean_test_acc"], data.get("settings", {})
-    names = {"scratch": "the defaults" if not settings.get("flags") else f"flags {settings['flags']}",
+    scratch = "scratch" if not settings else "the defaults" if not settings.get("flags") else f"flags {settings['flags']}"
+    names = {"scratch": scratch,
              "pretrained": "pretrained"}
     mine = [f"{names[name]} {pct(acc[name])}" for name in ("scratch", "pretrained") if name in acc]
     budget = f", {settings['time']:.0f} s per fold" if settings.get("time") else ""

@@ -165,7 +165,7 @@ def run_fold(texts, labels, k, folds, args) -> dict:
     return out
 
 
-PER_RUN = ("out", "json")        # settings that differ between the parts of one figure by design
+PER_RUN = ("out", "json", "combine")   # settings that differ between the parts of one figure by design
 
 
 def means_of(rows: list[dict], models) -> dict:
@@ -179,8 +179,10 @@ def combine(files: list[Path], command: str) -> dict:
     same = {k: v for k, v in first["settings"].items() if k not in PER_RUN}
     rows, seen = [], set()
     for f, d in parts:
-        if {k: v for k, v in d["settings"].items() if k not in PER_RUN} != same:
-            raise SystemExit(f"--combine: {f} was run with other settings than {files[0]}")
+        mine = {k: v for k, v in d["settings"].items() if k not in PER_RUN}
+        if mine != same:
+            keys = sorted(k for k in same.keys() | mine.keys() if same.get(k) != mine.get(k))
+            raise SystemExit(f"--combine: {f} was run with other settings than {files[0]} ({', '.join(keys)})")
         if d["machine"]["cpu"] != first["machine"]["cpu"]:
             raise SystemExit(f"--combine: {f} ran on {d['machine']['cpu']}, {files[0]} on {first['machine']['cpu']}")
         if seen & set(d["folds"]):
@@ -222,6 +224,10 @@ def main(argv=None):
     if args.combine:
         if not args.json:
             p.error("--combine needs --json (where the joined result goes)")
+        given = [a for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")
+                 and a.split("=", 1)[0] not in ("--combine", "--json")]
+        if args.data or given:
+            p.error(f"--combine takes only the files and --json, not {args.data or given[0]}")
         summary = combine(args.combine, "python benchmarks/sentiment.py " + shlex.join(sys.argv[1:] if argv is None else argv))
         args.json.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         return summary
@@ -240,7 +246,7 @@ def main(argv=None):
         print(json.dumps(rows[-1]), flush=True)
     summary = {"mean_test_acc": means_of(rows, args.models), "folds": args.folds, "seconds": round(time.time() - start, 1),
                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                            if k not in ("data", "folds")}}
+                            if k not in ("data", "folds", "combine")}}
     print(json.dumps(summary), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

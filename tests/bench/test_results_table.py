@@ -50,7 +50,7 @@ def test_rows_appear_only_when_their_json_exists(tmp_path):
     assert rt.table(results, tmp_path).splitlines() == ["| " + " | ".join(rt.HEADER) + " |", "|---|---|---|---|---|---|---|"]
     (results / "2026-12-07-intel-xeon-sentiment.json").write_text(json.dumps(SENTIMENT))
     row = rt.table(results, tmp_path).splitlines()[2:]
-    assert row == ["| Sentence polarity (rt-polarity), 10-fold mean test accuracy | the defaults 75.1%, pretrained 77.3% "
+    assert row == ["| Sentence polarity (rt-polarity), 10-fold mean test accuracy | scratch 75.1%, pretrained 77.3% "
                    "| NBSVM: 78.7% | 2026-12-07 | Intel Xeon, 2 cores | `" + SENTIMENT["command"] + "` "
                    "| [JSON](benchmarks/results/2026-12-07-intel-xeon-sentiment.json) |"]
     readme = rt.replace_block(f"# x\n{rt.BEGIN}\nold\n{rt.END}\ntail\n", rt.table(results, tmp_path))

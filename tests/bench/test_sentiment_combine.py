@@ -41,6 +41,7 @@ def test_the_parts_join_into_one_ten_fold_result(tmp_path):
 
 @pytest.mark.parametrize("other, message", [
     ({"folds": [1], "flags": "--members 1"}, "was run with other settings than"),
+    ({"folds": [1], "time": 600.0}, "(time)"),
     ({"folds": [1], "cpu": "AMD EPYC"}, "ran on AMD EPYC"),
     ({"folds": [0, 2]}, "repeats fold(s) [0]"),
 ])
@@ -58,3 +59,11 @@ def test_combine_needs_somewhere_to_write(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--combine", str(part(tmp_path, "a", [0], [0.7], [0.8]))])
     assert "--combine needs --json" in capsys.readouterr().err
+
+
+def test_combine_refuses_the_flags_of_a_run(tmp_path, capsys):
+    a = part(tmp_path, "a", [0], [0.7], [0.8])
+    with pytest.raises(SystemExit):
+        bench.main(["--combine", str(a), "--json", str(tmp_path / "x.json"), "--time", "300"])
+    assert "--combine takes only the files and --json, not --time" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()

@@ -189,3 +189,27 @@ def test_training_under_auto_at_two_threads_equals_off(file, monkeypatch, winner
         split.use("off")
     assert_trains_alike(auto, off)
     assert len(seen) == (10 if winner == "own" else 0)      # forward: 2 products, loss_and_grads: 8 (all of them)
+
+
+def test_a_candidate_is_timed_after_its_warm_passes_and_only_the_last_pass_counts(monkeypatch):
+    """The mend of wave 11: the first ~0.1 s under "own" after another candidate pays for OpenBLAS's
+    spinning worker, so _time runs untimed passes for at least WARM_S (and at least one), then times one."""
+    clock, passes = [0.0], []
+
+    def fake_pass(layers, out, x, dy):                       # each pass takes 0.1 s on the fake clock
+        passes.append(clock[0])
+        clock[0] += 0.1 if len(passes) < 3 else 0.25         # the timed (third) pass takes 0.25 s
+
+    monkeypatch.setattr(split, "_pass", fake_pass)
+    monkeypatch.setattr(split.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(split, "WARM_S", 0.15)
+    try:
+        assert split._time([], None, "off", None, None) == pytest.approx(0.25)
+        assert passes == pytest.approx([0.0, 0.1, 0.2])      # two warm passes (0.2 s >= WARM_S), one timed
+        passes.clear()
+        monkeypatch.setattr(split, "WARM_S", 0.0)
+        clock[0] = 0.0
+        split._time([], None, "off", None, None)
+        assert len(passes) == 2                               # at least one warm pass, even with WARM_S = 0
+    finally:
+        split.use(None)

@@ -16,8 +16,8 @@ from numba import njit
 
 from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.gru import backward_row, forward_row
-from unroll.nn.kernels.lstm_layer import operands, transposed, workspace
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, borrowed
+from unroll.nn.kernels.lstm_layer import operands, prefetch_rows, row_ahead, transposed, workspace
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
@@ -44,6 +44,7 @@ def backward_rows(dhs, gates, h_buf, u, W_h_T, m, masked, ids, gathered, dh_rec,
     dh_rec, dh_dir, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dtable)
     for t in range(gates.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
+            _prefetch_ahead(dhs, gates, h_buf, u, da, dhw, t, n, r0, r1)
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], gates[t, n], h_buf[t, n], u[t, n], m[t, n], masked,
                          da[t, n], dhw[t, n])
             if gathered:                                        # δP[x_t] += δ^{a_t}
@@ -51,6 +52,19 @@ def backward_rows(dhs, gates, h_buf, u, W_h_T, m, masked, ids, gathered, dh_rec,
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
         blas.matmul(dhw[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)  # [δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ
+
+
+@njit(**ROW_OPTIONS)
+def _prefetch_ahead(dhs, gates, h_buf, u, da, dhw, t, n, r0, r1):
+    """``lstm_layer._prefetch_ahead`` for the GRU: the rows of gates, u, h_{t-1} and δh that backward_rows
+    reads PREFETCH_ROWS rows after row n of step t, and for writing the rows of da and dhw (h_buf's row
+    [t, n] is its flat row t·N + n, as in the (T, N, ·) caches)."""
+    ahead = row_ahead(t, n, r0, r1, gates.shape[1])
+    if ahead >= 0:
+        G, H = gates.shape[2], u.shape[2]
+        prefetch_rows((gates,), ahead, G, False)
+        prefetch_rows((da, dhw), ahead, G, True)
+        prefetch_rows((u, h_buf, dhs), ahead, H, False)
 
 
 def forward(xw, table, ids, W_h, b_hn, h0, m):

@@ -79,24 +79,37 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
 
 @njit(**ROW_OPTIONS)
 def _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1):
-    """Prefetch the rows of the caches that backward_rows reads PREFETCH_ROWS rows after row n of step t
-    (later rows of step t, then step t - 1 from r0), and for writing the row of da it writes there: the
-    loop streams them from L3 or memory, and the hardware's prefetchers restart at every 4 KiB page (2 rows
-    of gates at H = 128). Flat indices of the C-contiguous arrays; a hint, so an index past one is
-    harmless."""
-    N, G, H = gates.shape[1], gates.shape[2], tanh_c.shape[2]
-    line = 64 // gates.itemsize
+    """Prefetch the rows of the caches that backward_rows reads PREFETCH_ROWS rows after row n of step t,
+    and for writing the row of da it writes there (``row_ahead``, ``prefetch_rows``)."""
+    ahead = row_ahead(t, n, r0, r1, gates.shape[1])
+    if ahead >= 0:
+        G, H = gates.shape[2], tanh_c.shape[2]
+        prefetch_rows((gates,), ahead, G, False)
+        prefetch_rows((da,), ahead, G, True)
+        prefetch_rows((tanh_c, c_buf, dhs), ahead, H, False)
+
+
+@njit(**ROW_OPTIONS)
+def row_ahead(t, n, r0, r1, N):
+    """The flat row (t·N + n of a C-contiguous (T, N, ·) array) that a backward loop over rows r0..r1, steps
+    T..1, reaches PREFETCH_ROWS rows after row n of step t: later rows of step t, then step t - 1 from r0;
+    negative past the first step. The loop streams its caches from L3 or memory, and the hardware's
+    prefetchers restart at every 4 KiB page (2 rows of the LSTM's gates at H = 128; lever 14)."""
     k = n + PREFETCH_ROWS
-    ahead = t * N + k if k < r1 else (t - 1) * N + r0 + k - r1
-    if ahead < 0:
-        return
-    for j in range(0, G, line):
-        prefetch(gates, ahead * G + j)
-        prefetch_write(da, ahead * G + j)
-    for j in range(0, H, line):
-        prefetch(tanh_c, ahead * H + j)
-        prefetch(c_buf, ahead * H + j)
-        prefetch(dhs, ahead * H + j)
+    return t * N + k if k < r1 else (t - 1) * N + r0 + k - r1
+
+
+@njit(**ROW_OPTIONS)
+def prefetch_rows(arrays, row, width, write):
+    """Prefetch flat row ``row`` of width ``width`` of each C-contiguous array in the tuple ``arrays``, one
+    cache line at a time, for writing when ``write`` (x86's PREFETCHW) else for reading. A hint: an index
+    past an array is harmless."""
+    for a in arrays:
+        for j in range(0, width, 64 // a.itemsize):
+            if write:
+                prefetch_write(a, row * width + j)
+            else:
+                prefetch(a, row * width + j)
 
 
 @njit(**CELL_OPTIONS)

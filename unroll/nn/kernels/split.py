@@ -29,7 +29,9 @@ thread and splits every ``matmul`` from the first layer loop on (a training run 
 and "off" or "batch" release it. Chosen so rather than a process-wide rule ("own" whenever BLAS has two
 threads): "own" splits large products worse than OpenBLAS does (docs/performance.md, lever 13), so where it
 wins depends on the sizes and the CPU, which only a measurement there can tell. Two stacks of different
-choices in one process hold and release BLAS at each switch (the same numbers, one ``set_num_threads``).
+choices in one process hold and release BLAS at each switch (one ``set_num_threads``; the first ~0.1 s
+after a switch to "own" runs beside OpenBLAS's still-spinning worker, see ``measure``). Module state
+(``_override``, ``_auto_choice``, the hold) is the process's: one training thread at a time.
 
 k follows numpy's BLAS thread count (``threadpool_limits(1)`` or ``OPENBLAS_NUM_THREADS=1`` give one part,
 and make ``own`` the ``off`` path exactly), so the split never uses more cores than the user allowed BLAS.
