@@ -213,3 +213,21 @@ def test_a_candidate_is_timed_after_its_warm_passes_and_only_the_last_pass_count
         assert len(passes) == 2                               # at least one warm pass, even with WARM_S = 0
     finally:
         split.use(None)
+
+
+def test_a_stack_too_small_to_calibrate_keeps_the_processs_hold(file, monkeypatch):
+    """Sampling one row (or a batch under 2 parts' rows) between training steps runs "off" without
+    releasing the hold that the training stack's "own" took, and without a calibration."""
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)
+    with threadpool_limits(2, user_api="blas"):
+        monkeypatch.setattr(split, "_time", _timer_where("own", []))
+        assert split.stack_strategy("lstm", 128, 50) == "own" and blas.threads() == 1
+        assert split.stack_strategy("lstm", 128, 1) == "off"            # a sampled row: one part ...
+        assert split.parts(1, 128, "lstm") == [(0, 1)]
+        assert blas.threads() == 1 and split._resolve() == "own"        # ... and the hold kept
+        assert split.stack_strategy("lstm", split.MIN_HIDDEN - 1, 50) == "off" and blas.threads() == 1
+        split.use("off")
+        assert blas.threads() == 2
+    entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
+    assert list(entries) == ["lstm H=128 N=50 threads=2"]               # the small stacks: not calibrated

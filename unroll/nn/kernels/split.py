@@ -97,11 +97,21 @@ def parts(N: int, H: int, cell: str) -> list[tuple[int, int]]:
 def stack_strategy(cell: str, H: int, N: int) -> str:
     """The strategy for a whole stack: the forced one (``use``, ``UNROLL_SPLIT``), or for ``auto`` the one
     the calibration measured fastest on this machine (``calibrated``), which then holds for the process
-    (``_resolve``: BLAS held at one thread when it is "own", released when it is not)."""
+    (``_resolve``: BLAS held at one thread when it is "own", released when it is not). A stack too small to
+    calibrate (``_too_small``: a sampled row, a small batch) runs "off" and leaves the process's choice as
+    it is, so sampling between training steps does not release and retake "own"'s hold."""
     global _auto_choice
     if strategy() == "auto":
+        if _too_small(H, N):
+            _resolve()
+            return "off"
         _auto_choice = calibrated(cell, H, N)
     return _resolve()
+
+
+def _too_small(H: int, N: int) -> bool:
+    """auto runs "off" without calibrating: one thread allowed, H < MIN_HIDDEN or fewer than two parts' rows."""
+    return max_parts() < 2 or H < MIN_HIDDEN or N < 2 * MIN_ROWS_PER_PART
 
 
 def _ranges(size: int, k: int) -> list[tuple[int, int]]:
@@ -188,7 +198,7 @@ def calibrated(cell: str, H: int, N: int) -> str:
     """The strategy auto runs for a layer of ``cell`` with H units and N rows at numpy's BLAS threads now:
     the cached one, or measured now (first use) and cached."""
     threads = max_parts()
-    if threads < 2 or H < MIN_HIDDEN or N < 2 * MIN_ROWS_PER_PART:
+    if _too_small(H, N):
         return "off"
     with _calibration_lock:
         entry = calibrate.entry(calibrate.key(cell, H, N, threads))
