@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 
-def run_unroll(seconds: float, extra: list[str]) -> dict:
+def run_unroll(seconds: float, extra: list[str], keep: Path | None = None) -> dict:
+    """keep: the run folder's path (kept, and its validation curve recorded); else a temporary one."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
+        out = keep or Path(tmp) / "run"
         cmd = [sys.executable, "-m", "unroll", "train", "--max-time", str(seconds), "--out", str(out), *extra]
         start = time.time()
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -34,7 +35,20 @@ def run_unroll(seconds: float, extra: list[str]) -> dict:
                 "valid_loss": record["valid_loss"], "step": record["step"], "wall_s": round(time.time() - start, 1),
                 "model": config["network"], "train": {"seq_len": config["bptt"]["seq_len"],
                                                       **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer",
-                                                                                       "schedule", "min_lr")}}}
+                                                                                       "schedule", "min_lr")}},
+                **({"curve": validation_curve(out)} if keep else {})}
+
+
+def validation_curve(run: Path) -> list[dict]:
+    """[{"step", "valid_loss", "train_loss"}] at each evaluation of the run (its metrics.jsonl; the training
+    loss is the last one logged at or before that step)."""
+    from unroll.runs.folder import RunFolder
+    curve, train_loss = [], None
+    for record in RunFolder(run).metrics():
+        train_loss = record.get("train_loss", train_loss)
+        if "valid_loss" in record:
+            curve.append({"step": record["step"], "valid_loss": record["valid_loss"], "train_loss": train_loss})
+    return curve
 
 
 def run_torch(seconds: float, hidden: int, layers: int, seq_len: int, batch: int, lr: float) -> dict:
@@ -94,9 +108,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--torch", action="store_true", help="train the torch.nn reference instead")
     parser.add_argument("--json", type=Path, help="append the result to this file")
+    parser.add_argument("--keep", type=Path, help="train into this run folder and keep it (the result gets the "
+                        "validation curve from its metrics)")
     parser.add_argument("extra", nargs="*", help="options passed to `unroll train` (after --)")
     args = parser.parse_args()
-    result = run_torch(args.seconds, 256, 2, 100, 32, 2e-3) if args.torch else run_unroll(args.seconds, args.extra)
+    result = run_torch(args.seconds, 256, 2, 100, 32, 2e-3) if args.torch else run_unroll(args.seconds, args.extra, args.keep)
     from unroll.bench.measure import provenance   # after training: the torch side's process loads no unroll before
     result = provenance() | result | {"bits_per_char": result["valid_loss"] / math.log(2)}
     line = json.dumps(result)
