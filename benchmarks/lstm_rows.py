@@ -61,7 +61,7 @@ set_threads(ARGS.threads, "off")
 import numpy as np  # noqa: E402  (after the thread count is set)
 from numba import njit  # noqa: E402
 
-from unroll.nn.kernels import blas, lstm_layer, memory  # noqa: E402
+from unroll.nn.kernels import blas, layer_common, lstm_layer, memory  # noqa: E402
 from unroll.nn.kernels.lstm import backward_row, forward_row  # noqa: E402
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, borrowed  # noqa: E402
 
@@ -145,7 +145,7 @@ def cases(H, N, T, V, gathered, R):
     g_arg = None if gathered else xw
     h_buf, c_buf, gates, tanh_c, hs = lstm_layer.forward(g_arg, table, ids, W_h, h0, c0, None)
     W_h_T = np.ascontiguousarray(W_h.T)
-    xw_, table_, ids_, m_ = lstm_layer.operands(g_arg, table, ids, None, f32, 4 * H)
+    xw_, table_, ids_, m_ = layer_common.operands(g_arg, table, ids, None, f32, 4 * H)
     hw, hw_loop = (0.5 * rng.standard_normal((N, 4 * H))).astype(f32), np.empty((N, 4 * H), f32)
     dtable = np.zeros((V, 4 * H), f32)
     work = {name: a.copy() for name, a in (("gates", gates), ("tanh_c", tanh_c), ("h", h_buf), ("c", c_buf))}
@@ -172,14 +172,17 @@ def cases(H, N, T, V, gathered, R):
         loop_backward_no_products(dhs, gates, tanh_c, c_buf, m_, False, ids_, gathered, rec, dirz, dc,
                                   work["gates"], dtable, 0, N)
 
+    fpk, fuse = layer_common.step_weights(W_h, N, False, True, layer_common.FORWARD)   # MKL's packed W_h, if here
+    bpk, buse = layer_common.step_weights(W_h, N, True, True, layer_common.BACKWARD)
+
     def loop_fwd():
-        lstm_layer.forward_rows(xw_, table_, ids_, gathered, W_h, m_, False, work["h"], work["c"], work["gates"],
-                                work["tanh_c"], work["h"][1:], hw_loop, 0, N)
+        lstm_layer.forward_rows(xw_, table_, ids_, gathered, W_h, fpk, fuse, m_, False, work["h"], work["c"],
+                                work["gates"], work["tanh_c"], work["h"][1:], hw_loop, 0, N)
 
     def loop_bwd():
         rec, dirz, dc = dhs[0].copy(), np.zeros((N, H), f32), np.zeros((N, H), f32)
-        lstm_layer.backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m_, False, ids_, gathered, rec, dirz, dc,
-                                 work["gates"], dtable, 0, N)
+        lstm_layer.backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, bpk, buse, m_, False, ids_, gathered, rec, dirz,
+                                 dc, work["gates"], dtable, 0, N)
 
     concat = concat_cases(H, N, T, rng)
     hp, dh_out = h_buf[0].copy(), np.empty((N, H), f32)

@@ -12,15 +12,17 @@ import os
 import pytest
 
 from unroll.nn import kernels
-from unroll.nn.kernels import blas, calibrate, split
+from unroll.nn.kernels import blas, calibrate, mkl, split
 from tests.nn.split_helpers import assert_trains_alike, train_step
 
 REAL_MAX_PARTS = split.max_parts
 ENTRY = {"choice": "batch", "seconds": {"off": 0.04, "batch": 0.03}, "date": "2026-12-06"}
+BLAS = " blas=" + ("mkl" if mkl.available() else "openblas")  # each key names the BLAS of its products (lever 15)
 
 
 @pytest.fixture
 def file(tmp_path, monkeypatch):
+    mkl.available()                                             # the BLAS race read from the real file, not this one
     path = tmp_path / "calibration.json"
     monkeypatch.setenv("UNROLL_CALIBRATION", str(path))
     monkeypatch.delenv("UNROLL_SPLIT", raising=False)
@@ -53,35 +55,40 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     assert measured == [("lstm", 128, 50)]
     assert said == [f"calibrating unroll's thread strategy (off, batch, own) for lstm H=128, batch 50, 2 threads "
                     f"(first use only: cached in {file}) ..."]
-    assert json.loads(file.read_text()) == {"format": 2, "machines": {calibrate.cpu_model(): {
-        "lstm H=128 N=50 threads=2": ENTRY}}}
+    assert json.loads(file.read_text()) == {"format": 3, "machines": {calibrate.cpu_model(): {
+        "lstm H=128 N=50 threads=2" + BLAS: ENTRY}}}
     calibrate.forget()                                          # a later process reads the file, measures nothing
     assert split.stack_strategy("lstm", 128, 50) == "batch" and measured == [("lstm", 128, 50)]
     assert split.parts(50, 128, "lstm") == [(0, 25), (25, 50)]  # the calibrated batch split
 
 
 def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
-    file.write_text(json.dumps({"format": 2, "machines": {"Other CPU": {"gru H=64 N=32 threads=2": ENTRY},
-                                                          calibrate.cpu_model(): {"rnn H=512 N=50 threads=2": ENTRY}}}))
+    file.write_text(json.dumps({"format": 3, "machines": {"Other CPU": {"gru H=64 N=32 threads=2" + BLAS: ENTRY},
+                                                          calibrate.cpu_model(): {"rnn H=512 N=50 threads=2" + BLAS: ENTRY}}}))
     assert split.calibrated("gru", 64, 32) == "batch" and measured == [("gru", 64, 32)]
     machines = json.loads(file.read_text())["machines"]
-    assert set(machines["Other CPU"]) == {"gru H=64 N=32 threads=2"}
-    assert set(machines[calibrate.cpu_model()]) == {"rnn H=512 N=50 threads=2", "gru H=64 N=32 threads=2"}
+    assert set(machines["Other CPU"]) == {"gru H=64 N=32 threads=2" + BLAS}
+    assert set(machines[calibrate.cpu_model()]) == {"rnn H=512 N=50 threads=2" + BLAS, "gru H=64 N=32 threads=2" + BLAS}
 
 
 STALE = json.dumps({"format": 1, "machines": {calibrate.cpu_model(): {"lstm H=256 N=32 threads=2": {
     "choice": "off", "seconds": {"off": 0.03, "batch": 0.04}, "rounds": 5, "date": "2026-12-06"}}}})
 
 
-@pytest.mark.parametrize("content", ["not json", '{"format": 0, "machines": {}}', '{"format": 2, "machines": []}',
-                                     STALE])
+STALE_2 = json.dumps({"format": 2, "machines": {calibrate.cpu_model(): {"lstm H=256 N=32 threads=2": {
+    "choice": "own", "seconds": {"off": 0.03, "batch": 0.04, "own": 0.02}, "rounds": 5, "date": "2026-12-07"}}}})
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format": 0, "machines": {}}', '{"format": 3, "machines": []}',
+                                     STALE, STALE_2])
 def test_a_file_of_another_format_is_measured_over(file, measured, content):
-    """Format 1's entries chose between off and batch on the stack alone: measured again, not read as choices."""
+    """Format 1's entries chose between off and batch on the stack alone, format 2's were measured before MKL
+    ran the one-thread products (lever 15): measured again, not read as choices."""
     file.write_text(content)
-    assert calibrate.read(file) == {"format": 2, "machines": {}}
+    assert calibrate.read(file) == {"format": calibrate.FORMAT, "machines": {}}
     assert split.calibrated("lstm", 256, 32) == "batch" and measured == [("lstm", 256, 32)]
-    assert json.loads(file.read_text()) == {"format": 2, "machines": {calibrate.cpu_model(): {
-        "lstm H=256 N=32 threads=2": ENTRY}}}
+    assert json.loads(file.read_text()) == {"format": 3, "machines": {calibrate.cpu_model(): {
+        "lstm H=256 N=32 threads=2" + BLAS: ENTRY}}}
 
 
 def test_forcing_a_strategy_skips_the_calibration(file, measured, monkeypatch):
@@ -117,11 +124,15 @@ def test_bench_calibrate_rewrites_the_entries_of_its_configs(file, capsys, monke
     from unroll.cli import main
     monkeypatch.setattr(split, "max_parts", REAL_MAX_PARTS)     # numpy's BLAS threads, as --threads sets them
     monkeypatch.setattr(split, "WARM_S", 0.0)
+    monkeypatch.setattr(mkl, "_state", dict(mkl._find()))        # the race's choice, undone after the test
     assert main(["bench", "--calibrate", "--configs", "gru-8", "--threads", "2,1"]) == 0
-    (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
-    assert list(json.loads(file.read_text())["machines"][calibrate.cpu_model()]) == ["gru H=8 N=50 threads=2"]
+    entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
+    entry = entries.pop("gru H=8 N=50 threads=2" + BLAS)
+    raced = entries.pop(calibrate.BLAS_KEY, None)               # the BLAS race, run again (lever 15)
+    assert entries == {} and (raced is None) == (mkl._find()["found"] is None)
     err = capsys.readouterr().err
     assert f"gru-8 at 2 threads: {entry['choice']} (" in err and "gru-8 at 1 thread: nothing to choose (off)" in err
+    assert raced is None or f"one-thread products: {raced['choice']} (MKL / OpenBLAS time " in err
     assert f"written: {file}" in err
 
 
@@ -167,8 +178,8 @@ def test_a_chosen_own_holds_numpys_blas_at_one_thread_until_another_strategy_is(
         split.use("off")                                                # use() releases at once
         assert blas.threads() == 2
     entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
-    assert {k: e["choice"] for k, e in entries.items()} == {"lstm H=128 N=50 threads=2": "own",
-                                                         "lstm H=256 N=50 threads=2": "off"}
+    assert {k: e["choice"] for k, e in entries.items()} == {"lstm H=128 N=50 threads=2" + BLAS: "own",
+                                                         "lstm H=256 N=50 threads=2" + BLAS: "off"}
 
 
 @pytest.mark.parametrize("winner", split.CANDIDATES)
@@ -230,4 +241,4 @@ def test_a_stack_too_small_to_calibrate_keeps_the_processs_hold(file, monkeypatc
         split.use("off")
         assert blas.threads() == 2
     entries = json.loads(file.read_text())["machines"][calibrate.cpu_model()]
-    assert list(entries) == ["lstm H=128 N=50 threads=2"]               # the small stacks: not calibrated
+    assert list(entries) == ["lstm H=128 N=50 threads=2" + BLAS]               # the small stacks: not calibrated

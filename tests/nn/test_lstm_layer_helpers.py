@@ -1,5 +1,5 @@
 """Helpers of the LSTM's whole-layer loops (lever 14, docs/performance.md): ``mathfn.borrowed``, an array
-without its owner inside compiled code, ``mathfn.prefetch``, a cache hint, and ``lstm_layer.transposed``,
+without its owner inside compiled code, ``mathfn.prefetch``, a cache hint, and ``layer_common.transposed``,
 the tiled copy of ``W_hᵀ``.
 
 The whole-layer loops rebind their array arguments to borrowed ones so that the views they take per row
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from unroll.nn.kernels.lstm_layer import transposed
+from unroll.nn.kernels.layer_common import transposed
 from unroll.nn.kernels.mathfn import borrowed, prefetch, prefetch_write
 
 

@@ -146,8 +146,11 @@ def maxrss_mib() -> float:
 def calibrate_configs(configs, threads, log=print) -> list[dict]:
     """``--calibrate``: measure and cache auto's choice for each config at each thread count >= 2."""
     from threadpoolctl import threadpool_limits
-    from unroll.nn.kernels import calibrate, split
+    from unroll.nn.kernels import calibrate, mkl, split
     done = []
+    race = mkl.race_again()                           # which BLAS runs the one-thread products (lever 15)
+    if race is not None:
+        log(f"one-thread products: {race['choice']} (MKL / OpenBLAS time {race['mkl_over_openblas']:.2f})")
     for n in threads:
         with threadpool_limits(n, user_api="blas"):
             for config in configs:
@@ -155,7 +158,7 @@ def calibrate_configs(configs, threads, log=print) -> list[dict]:
                     log(f"{config.label()} at {n} thread: nothing to choose (off)")
                     continue
                 entry = split.measure(config.cell, config.hidden, config.N)
-                calibrate.save(config.cell, config.hidden, config.N, split.max_parts(), entry)
+                calibrate.save(config.cell, config.hidden, config.N, split.max_parts(), mkl.name(), entry)
                 done.append({"config": config.label(), "threads": n, **entry})
                 log(f"{config.label()} at {n} threads: {entry['choice']} (" + ", ".join(
                     f"{s} {1e3 * t:.1f} ms" for s, t in entry["seconds"].items()) + ")")
@@ -190,7 +193,16 @@ def machine() -> dict:
             info[name] = __import__(name).__version__
         except ImportError:
             info[name] = None
+    info["mkl"] = _mkl_used()
     return info
+
+
+def _mkl_used() -> str | None:
+    """MKL's version when this process ran its one-thread products on it (kernels/mkl.py, lever 15); None
+    when it did not, or never loaded it (torch's side)."""
+    mkl = sys.modules.get("unroll.nn.kernels.mkl")
+    state = getattr(mkl, "_state", None) or {}
+    return state.get("version") if state.get("lib") is not None else None
 
 
 def provenance(argv: list[str] | None = None) -> dict:

@@ -31,6 +31,8 @@ from numba import types
 from numba.core.typing import signature
 from numba.extending import overload
 
+from unroll.nn.kernels import mkl
+
 ROW_MAJOR, NO_TRANS = 101, 111          # CBLAS enums
 
 _state: dict | None = None
@@ -48,6 +50,18 @@ def _gemm_signature(dtype, blasint):
 # integers, as in numpy's wheels on every platform; a 32-bit OpenBLAS leaves ``available()`` False).
 sgemm = types.ExternalFunction("unroll_cblas_sgemm", _gemm_signature(types.float32, types.int64))
 dgemm = types.ExternalFunction("unroll_cblas_dgemm", _gemm_signature(types.float64, types.int64))
+
+
+def _compute_signature(dtype):
+    """cblas_?gemm_compute_64(order, transA, transB, M, N, K, A, lda, packed B, ldb, beta, C, ldc): MKL's
+    ILP64 form, whose transpose arguments are 64-bit integers (kernels/mkl.py)."""
+    p, i = types.intp, types.int64
+    return signature(types.void, types.int32, i, i, i, i, i, p, i, p, i, dtype, p, i)
+
+
+# MKL's product with a packed right operand (kernels/mkl.py registers the names: MKL's or stubs)
+scompute = types.ExternalFunction("unroll_mkl_sgemm_compute", _compute_signature(types.float32))
+dcompute = types.ExternalFunction("unroll_mkl_dgemm_compute", _compute_signature(types.float64))
 
 
 def available() -> bool:
@@ -158,6 +172,7 @@ def _locate() -> dict:
             break
         for name, fn in found.items():
             llvm.add_symbol(f"unroll_cblas_{name}", ctypes.cast(fn, ctypes.c_void_p).value)
+        mkl.register(llvm.add_symbol)          # the packed products' names: MKL's, or stubs without it
         return {"ok": True, "lib": lib}
     return {"ok": False, "lib": lib}
 
@@ -165,6 +180,24 @@ def _locate() -> dict:
 def matmul(a, b, out, beta):
     """out = a @ b + beta·out for C-contiguous 2-D a (M, K), b (K, P), out (M, P) of one dtype (numba only)."""
     raise NotImplementedError
+
+
+def packed_matmul(a, packed, out):
+    """out = a @ B for C-contiguous 2-D a (M, K) and out (M, P), B packed by ``mkl.packed(W, M, ...)`` for
+    these M, K and P (numba only; MKL's ``cblas_?gemm_compute``)."""
+    raise NotImplementedError
+
+
+@overload(packed_matmul, inline="always")
+def _packed_matmul_impl(a, packed, out):
+    compute = scompute if a.dtype == types.float32 else dcompute
+
+    def impl(a, packed, out):
+        M, K = a.shape
+        P = out.shape[1]
+        compute(ROW_MAJOR, NO_TRANS, mkl.PACKED, M, P, K, a.ctypes.data, K, packed.ctypes.data, P,
+                out.dtype.type(0.0), out.ctypes.data, P)
+    return impl
 
 
 @overload(matmul, inline="always")

@@ -6,13 +6,16 @@ fastest (``split.measure``), and keeps the answer here: ``calibration.json`` nex
 kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION`` names), one entry per CPU
 model and key, so every later run reads it. ``unroll bench --calibrate`` measures again. The file::
 
-    {"format": 2, "machines": {CPU MODEL: {"lstm H=128 N=50 threads=2":
+    {"format": 3, "machines": {CPU MODEL: {
+        "blas": {"choice": "mkl", "ms": {"mkl": [0.15, 4.6], "openblas": [0.22, 5.7]}, "mkl_over_openblas": 0.75, ...},
+        "lstm H=128 N=50 threads=2 blas=mkl":
         {"choice": "own", "seconds": {"off": 0.030, "batch": 0.034, "own": 0.026}, "rounds": 5,
          "date": "2026-12-07"}}}}
 
-(the numbers illustrative). Format 2 (#34): "own" is a candidate and the output layer is timed too. A file
-of format 1 (choices between ``off`` and ``batch``, timed on the stack alone) reads as empty, so its
-entries are measured again rather than taken as choices among all three; the first save replaces it.
+(the numbers illustrative). Format 2 (#34): "own" is a candidate and the output layer is timed too. Format
+3 (lever 15): the "blas" entry, the race of ``mkl.py`` that chooses MKL or numpy's OpenBLAS for the
+one-thread products on this CPU, and each strategy's key names the BLAS it was measured with. A file of
+another format reads as empty, so its entries are measured again; the first save replaces it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ import json
 import os
 from pathlib import Path
 
-FORMAT = 2
+FORMAT = 3
+BLAS_KEY = "blas"          # the entry of mkl.py's race: which BLAS runs the one-thread products here
 
 _memo: dict | None = None
 
 
-def key(cell: str, H: int, N: int, threads: int) -> str:
-    return f"{cell} H={H} N={N} threads={threads}"
+def key(cell: str, H: int, N: int, threads: int, blas: str) -> str:
+    """A strategy's entry: the layer, the batch, the threads, and which BLAS runs the one-thread products
+    (``mkl.name()``)."""
+    return f"{cell} H={H} N={N} threads={threads} blas={blas}"
 
 
 def path() -> Path:
@@ -60,12 +66,17 @@ def read(file: Path | None = None) -> dict:
     return data
 
 
-def save(cell: str, H: int, N: int, threads: int, entry: dict) -> None:
+def save(cell: str, H: int, N: int, threads: int, blas: str, entry: dict) -> None:
+    """Add one strategy entry for this CPU (``save_entry``)."""
+    save_entry(key(cell, H, N, threads, blas), entry)
+
+
+def save_entry(key_: str, entry: dict) -> None:
     """Add one entry for this CPU (re-reading the file first, so entries of other processes are kept)."""
     global _memo
     file = path()
     data = read(file)
-    data["machines"].setdefault(cpu_model(), {})[key(cell, H, N, threads)] = entry
+    data["machines"].setdefault(cpu_model(), {})[key_] = entry
     _memo = data["machines"][cpu_model()]
     try:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -14,22 +14,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, split
+from unroll.nn.kernels import blas, mkl, split
 from unroll.nn.kernels.gru import backward_row, forward_row
-from unroll.nn.kernels.lstm_layer import operands, prefetch_rows, row_ahead, transposed, workspace
+from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, one_thread, operands, prefetch_rows, row_ahead,
+                                            step_product, step_weights, transposed, workspace)
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
 
 @njit(**CELL_OPTIONS)
-def forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs, hw, r0, r1):
-    """Steps 1..T of rows r0..r1: xw (T, N, 3H) or (gathered) table (V, 3H) and ids (T, N); W_h (H, 3H);
+def forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, b_hn, m, masked, h_buf, gates, u, hs, hw, r0,
+                 r1):
+    """Steps 1..T of rows r0..r1: xw (T, N, 3H) or (gathered) table (V, 3H) and ids (T, N); W_h (H, 3H), or
+    packed by MKL when use_packed (``layer_common.step_weights``);
     b_hn (H,); h_buf (T + 1, N, H) with row 0 the initial state; writes gates (T, N, 3H), u, hs (T, N, H)."""
     xw, table, h_buf, gates, u = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(gates), borrowed(u)
     hs, hw = borrowed(hs), borrowed(hw)                        # views without reference counts (lever 14)
     for t in range(gates.shape[0]):
-        blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)             # h_{t-1} W_h, all three blocks, these rows
+        step_product(h_buf[t, r0:r1], W_h, packed, use_packed, hw)   # h_{t-1} W_h, all three blocks, these rows
         for n in range(r0, r1):
             a = table[ids[t, n]] if gathered else xw[t, n]
             forward_row(a, hw[n - r0], b_hn, h_buf[t, n], masked and not m[t, n] > 0, gates[t, n], u[t, n],
@@ -37,8 +40,9 @@ def forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u
 
 
 @njit(**CELL_OPTIONS)
-def backward_rows(dhs, gates, h_buf, u, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable, r0, r1):
-    """Steps T..1 of rows r0..r1: dh_rec (N, H) starts with the gradient into h_T, dh_dir at zero; writes
+def backward_rows(dhs, gates, h_buf, u, W_h_T, packed, use_packed, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw,
+                  dtable, r0, r1):
+    """Steps T..1 of rows r0..r1 (W_h_T (3H, H), or W_hᵀ packed when use_packed): dh_rec (N, H) starts with the gradient into h_T, dh_dir at zero; writes
     da, dhw (T, N, 3H) and, when gathered, adds δ^{a_t} rows into dtable[ids[t, n]]."""
     dhs, gates, h_buf, u, da, dhw = borrowed(dhs), borrowed(gates), borrowed(h_buf), borrowed(u), borrowed(da), borrowed(dhw)
     dh_rec, dh_dir, dtable = borrowed(dh_rec), borrowed(dh_dir), borrowed(dtable)
@@ -51,7 +55,7 @@ def backward_rows(dhs, gates, h_buf, u, W_h_T, m, masked, ids, gathered, dh_rec,
                 dst, src = dtable[ids[t, n]], da[t, n]
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
-        blas.matmul(dhw[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)  # [δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ
+        step_product(dhw[t, r0:r1], W_h_T, packed, use_packed, dh_rec[r0:r1])   # [δ^{a^r}, δ^{a^z}, δ^{u}] W_hᵀ
 
 
 @njit(**ROW_OPTIONS)
@@ -80,11 +84,14 @@ def forward(xw, table, ids, W_h, b_hn, h0, m):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, 3 * H)
     W_h, b_hn = np.ascontiguousarray(W_h), np.ascontiguousarray(b_hn)
+    ranges = split.parts(N, H, "gru")
+    single = one_thread(ranges)
 
     def part(i, r0, r1):
-        forward_rows(xw, table, ids, gathered, W_h, b_hn, m, masked, h_buf, gates, u, hs,
+        packed, use_packed = step_weights(W_h, r1 - r0, False, single, FORWARD)
+        forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, b_hn, m, masked, h_buf, gates, u, hs,
                      workspace("hw3", i, (r1 - r0, 3 * H), dtype), r0, r1)
-    split.run(part, split.parts(N, H, "gru"))
+    split.run(part, ranges)
     return h_buf, gates, u, hs
 
 
@@ -94,7 +101,9 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = transposed(W_h)                                     # a tiled copy (lever 14)
+    ranges = split.parts(N, H, "gru")
+    single = one_thread(ranges) and mkl.available()
+    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h under MKL, else a tiled copy
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     da, dhw = np.empty_like(gates), np.empty_like(gates)
     masked = m is not None
@@ -103,9 +112,11 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 3 * H), dtype)
-        backward_rows(dhs, gates, h_prev, u, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, da, dhw, dtable, r0, r1)
+        packed, use_packed = step_weights(W_h_T, r1 - r0, True, single, BACKWARD)
+        backward_rows(dhs, gates, h_prev, u, W_h_T, packed, use_packed, m, masked, ids, gathered, dh_rec, dh_dir, da,
+                      dhw, dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H, "gru"))
+    tables = split.run(part, ranges)
     dtable = None
     if gathered:
         dtable = tables[0]

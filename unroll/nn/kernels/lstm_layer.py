@@ -23,31 +23,30 @@ kernel, so after editing a row body, clear ``__pycache__`` here (a fresh install
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, split
+from unroll.nn.kernels import blas, mkl, split
+from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, one_thread, operands, prefetch_rows, row_ahead,
+                                            step_product, step_weights, transposed, workspace)
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
-from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed, prefetch, prefetch_write
+from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
 
-_workspaces = threading.local()
-PREFETCH_ROWS = 2          # how far ahead backward_rows prefetches its caches' rows (lever 14)
 
 
 @njit(**CELL_OPTIONS)
-def forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs, hw, r0, r1):
+def forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, m, masked, h_buf, c_buf, gates, tanh_c, hs,
+                 hw, r0, r1):
     """Steps 1..T of rows r0..r1: xw (T, N, 4H), or (gathered) table (V, 4H) and ids int64 (T, N);
-    W_h (H, 4H); m (T, N) read when masked; h_buf, c_buf (T + 1, N, H) with row 0 the initial state;
+    W_h (H, 4H), or when use_packed W_h packed by MKL for r1 - r0 rows (``step_weights``); m (T, N) read when masked; h_buf, c_buf (T + 1, N, H) with row 0 the initial state;
     writes gates (T, N, 4H), tanh_c, hs (T, N, H) (hs may be h_buf[1:]) and h_buf, c_buf rows 1..T;
     hw (r1 - r0, 4H) workspace."""
     xw, table, h_buf, c_buf, gates = borrowed(xw), borrowed(table), borrowed(h_buf), borrowed(c_buf), borrowed(gates)
     tanh_c, hs, hw = borrowed(tanh_c), borrowed(hs), borrowed(hw)      # views without reference counts
     for t in range(gates.shape[0]):
-        blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)             # h_{t-1} W_h, all four gates, these rows
+        step_product(h_buf[t, r0:r1], W_h, packed, use_packed, hw)   # h_{t-1} W_h, all four gates, these rows
         for n in range(r0, r1):
             padded = masked and not m[t, n] > 0
             if padded:
@@ -58,9 +57,9 @@ def forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, 
 
 
 @njit(**CELL_OPTIONS)
-def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, dc_next, da,
-                  dtable, r0, r1):
-    """Steps T..1 of rows r0..r1: dh_rec, dc_next (N, H) hold the gradients into the final state and leave
+def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, packed, use_packed, m, masked, ids, gathered, dh_rec, dh_dir,
+                  dc_next, da, dtable, r0, r1):
+    """Steps T..1 of rows r0..r1 (W_h_T (4H, H), or W_hᵀ packed when use_packed): dh_rec, dc_next (N, H) hold the gradients into the final state and leave
     with those into the initial one (dh_dir the padded-step carry, zero unmasked); writes da (T, N, 4H) and,
     when gathered, adds every row of δ^{a_t} into dtable[ids[t, n]] (V, 4H)."""
     dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
@@ -74,7 +73,7 @@ def backward_rows(dhs, gates, tanh_c, c_buf, W_h_T, m, masked, ids, gathered, dh
                 dst, src = dtable[ids[t, n]], da[t, n]
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
-        blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)   # δ^{h_{t-1}} = δ^{a_t} W_hᵀ
+        step_product(da[t, r0:r1], W_h_T, packed, use_packed, dh_rec[r0:r1])   # δ^{h_{t-1}} = δ^{a_t} W_hᵀ
 
 
 @njit(**ROW_OPTIONS)
@@ -89,32 +88,9 @@ def _prefetch_ahead(dhs, gates, tanh_c, c_buf, da, t, n, r0, r1):
         prefetch_rows((tanh_c, c_buf, dhs), ahead, H, False)
 
 
-@njit(**ROW_OPTIONS)
-def row_ahead(t, n, r0, r1, N):
-    """The flat row (t·N + n of a C-contiguous (T, N, ·) array) that a backward loop over rows r0..r1, steps
-    T..1, reaches PREFETCH_ROWS rows after row n of step t: later rows of step t, then step t - 1 from r0;
-    negative past the first step. The loop streams its caches from L3 or memory, and the hardware's
-    prefetchers restart at every 4 KiB page (2 rows of the LSTM's gates at H = 128; lever 14)."""
-    k = n + PREFETCH_ROWS
-    return t * N + k if k < r1 else (t - 1) * N + r0 + k - r1
-
-
-@njit(**ROW_OPTIONS)
-def prefetch_rows(arrays, row, width, write):
-    """Prefetch flat row ``row`` of width ``width`` of each C-contiguous array in the tuple ``arrays``, one
-    cache line at a time, for writing when ``write`` (x86's PREFETCHW) else for reading. A hint: an index
-    past an array is harmless."""
-    for a in arrays:
-        for j in range(0, width, 64 // a.itemsize):
-            if write:
-                prefetch_write(a, row * width + j)
-            else:
-                prefetch(a, row * width + j)
-
-
 @njit(**CELL_OPTIONS)
-def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c, hw,
-                             r0, r1):
+def forward_rows_regularized(xw, table, ids, gathered, W_h, packed, use_packed, keep, zh, zc, h_buf, c_buf, h_hat,
+                             gates, tanh_c, hw, r0, r1):
     """forward_rows with recurrent dropout and zoneout (``unroll/nn/lstm_reg.py``): keep (N, H) the
     recurrent mask, zh, zc (T, N, H); h_hat (T, N, H) gets h_{t-1} ⊙ keep, the product's left side."""
     xw, table, keep, zh, zc = borrowed(xw), borrowed(table), borrowed(keep), borrowed(zh), borrowed(zc)
@@ -125,7 +101,7 @@ def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf,
         for n in range(r0, r1):
             for j in range(H):
                 h_hat[t, n, j] = h_buf[t, n, j] * keep[n, j]
-        blas.matmul(h_hat[t, r0:r1], W_h, hw, 0.0)             # (h_{t-1} ⊙ keep) W_h
+        step_product(h_hat[t, r0:r1], W_h, packed, use_packed, hw)   # (h_{t-1} ⊙ keep) W_h
         for n in range(r0, r1):
             a = table[ids[t, n]] if gathered else xw[t, n]
             forward_row_zoneout(a, hw[n - r0], h_buf[t, n], c_buf[t, n], zh[t, n], zc[t, n], gates[t, n],
@@ -133,8 +109,8 @@ def forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf,
 
 
 @njit(**CELL_OPTIONS)
-def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, ids, gathered, dh_rec, dh_dir,
-                              dc_next, da, dtable, r0, r1):
+def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, packed, use_packed, keep, zh, zc, ids, gathered,
+                              dh_rec, dh_dir, dc_next, da, dtable, r0, r1):
     """backward_rows for forward_rows_regularized: dh_rec starts at zero and dh_dir at the gradient into
     h_T; they leave with δ^{a_1} W_hᵀ and zh_1 ⊙ δh_1 (the caller forms δh_0 = dh_rec ⊙ keep + dh_dir)."""
     dhs, gates, tanh_c, c_buf, da = borrowed(dhs), borrowed(gates), borrowed(tanh_c), borrowed(c_buf), borrowed(da)
@@ -148,29 +124,7 @@ def backward_rows_regularized(dhs, gates, tanh_c, c_buf, W_h_T, keep, zh, zc, id
                 dst, src = dtable[ids[t, n]], da[t, n]
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
-        blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)
-
-
-@njit(**CELL_OPTIONS)
-def transpose(W, out):
-    """out = Wᵀ for C-contiguous W (R, C) and out (C, R), in 16 x 16 tiles (each tile's rows of W and of out
-    stay in L1). numpy's strided copy, ``np.ascontiguousarray(W.T)``, took 2.2 ms for a 512 x 2048 W_h
-    where this takes 0.85 (58 against 36 us at 128 x 512; lever 14, docs/performance.md)."""
-    R, C = W.shape
-    for i0 in range(0, R, 16):
-        i1 = min(i0 + 16, R)
-        for j0 in range(0, C, 16):
-            for j in range(j0, min(j0 + 16, C)):
-                for i in range(i0, i1):
-                    out[j, i] = W[i, j]
-
-
-def transposed(W):
-    """A C-contiguous copy of Wᵀ (W 2-D), made by ``transpose``."""
-    W = np.ascontiguousarray(W)
-    out = np.empty((W.shape[1], W.shape[0]), W.dtype)
-    transpose(W, out)
-    return out
+        step_product(da[t, r0:r1], W_h_T, packed, use_packed, dh_rec[r0:r1])
 
 
 def available() -> bool:
@@ -196,9 +150,11 @@ def forward(xw, table, ids, W_h, h0, c0, m):
     xw, table, ids, m = operands(xw, table, ids, m, dtype, 4 * H)
     W_h = np.ascontiguousarray(W_h)
     ranges = split.parts(N, H, "lstm")
+    single = one_thread(ranges)
 
     def part(i, r0, r1):
-        forward_rows(xw, table, ids, gathered, W_h, m, masked, h_buf, c_buf, gates, tanh_c, hs,
+        packed, use_packed = step_weights(W_h, r1 - r0, False, single, FORWARD)
+        forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, m, masked, h_buf, c_buf, gates, tanh_c, hs,
                      workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
     split.run(part, ranges)
     return h_buf, c_buf, gates, tanh_c, hs
@@ -213,19 +169,21 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = transposed(W_h)
+    ranges = split.parts(N, H, "lstm")
+    single = one_thread(ranges) and mkl.available()
+    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h itself under MKL
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
     masked = m is not None
     _, _, ids, m = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, m, dtype, 4 * H)
     dhs = np.ascontiguousarray(dhs)
-    ranges = split.parts(N, H, "lstm")
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
-        backward_rows(dhs, gates, tanh_c, c_prev, W_h_T, m, masked, ids, gathered, dh_rec, dh_dir, dc_next, da,
-                      dtable, r0, r1)
+        packed, use_packed = step_weights(W_h_T, r1 - r0, True, single, BACKWARD)
+        backward_rows(dhs, gates, tanh_c, c_prev, W_h_T, packed, use_packed, m, masked, ids, gathered, dh_rec,
+                      dh_dir, dc_next, da, dtable, r0, r1)
         return dtable
     tables = split.run(part, ranges)
     dtable = None
@@ -234,30 +192,6 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
         for extra in tables[1:]:                                # the parts' δP, summed (a sum in a new order)
             dtable += extra
     return da, dh_rec + dh_dir, dc_next, dtable
-
-
-def operands(xw, table, ids, m, dtype, G):
-    """The loops' arguments with typed stand-ins for the unused ones (numba needs every argument typed)."""
-    if xw is None:
-        xw = np.zeros((1, 1, G), dtype)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        table = np.ascontiguousarray(table, dtype=dtype)
-    else:
-        xw = np.ascontiguousarray(xw)
-        ids, table = np.zeros((1, 1), np.int64), np.zeros((1, G), dtype)
-    m = np.ones((1, 1), dtype) if m is None else np.ascontiguousarray(m, dtype=dtype)
-    return xw, table, ids, m
-
-
-def workspace(name, index, shape, dtype):
-    """A per-calling-thread, per-part scratch array, kept between calls (its contents are not)."""
-    store = getattr(_workspaces, "arrays", None)
-    if store is None:
-        store = _workspaces.arrays = {}
-    key = (name, index, shape, np.dtype(dtype).str)
-    if key not in store:
-        store[key] = np.empty(shape, dtype)
-    return store[key]
 
 
 def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
@@ -274,11 +208,14 @@ def forward_regularized(xw, table, ids, W_h, h0, c0, keep, zh, zc):
     h_hat, gates, tanh_c = np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype)
     xw, table, ids, _ = operands(xw, table, ids, None, dtype, 4 * H)
     W_h, keep, zh, zc = (np.ascontiguousarray(a, dtype=dtype) for a in (W_h, keep, zh, zc))
+    ranges = split.parts(N, H, "lstm")
+    single = one_thread(ranges)
 
     def part(i, r0, r1):
-        forward_rows_regularized(xw, table, ids, gathered, W_h, keep, zh, zc, h_buf, c_buf, h_hat, gates, tanh_c,
-                                 workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
-    split.run(part, split.parts(N, H, "lstm"))
+        packed, use_packed = step_weights(W_h, r1 - r0, False, single, FORWARD)
+        forward_rows_regularized(xw, table, ids, gathered, W_h, packed, use_packed, keep, zh, zc, h_buf, c_buf,
+                                 h_hat, gates, tanh_c, workspace("hw", i, (r1 - r0, 4 * H), dtype), r0, r1)
+    split.run(part, ranges)
     return h_buf, c_buf, h_hat, gates, tanh_c
 
 
@@ -287,7 +224,9 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = transposed(W_h)
+    ranges = split.parts(N, H, "lstm")
+    single = one_thread(ranges) and mkl.available()
+    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h itself under MKL
     dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
     da = np.empty_like(gates)
     _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)
@@ -295,10 +234,11 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, 4 * H), dtype)
-        backward_rows_regularized(dhs, gates, tanh_c, c_prev, W_h_T, keep, zh, zc, ids, gathered, dh_rec, dh_dir,
-                                  dc_next, da, dtable, r0, r1)
+        packed, use_packed = step_weights(W_h_T, r1 - r0, True, single, BACKWARD)
+        backward_rows_regularized(dhs, gates, tanh_c, c_prev, W_h_T, packed, use_packed, keep, zh, zc, ids, gathered,
+                                  dh_rec, dh_dir, dc_next, da, dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H, "lstm"))
+    tables = split.run(part, ranges)
     dtable = None
     if gathered:
         dtable = tables[0]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, split
-from unroll.nn.kernels.lstm_layer import operands, workspace
+from unroll.nn.kernels import blas, mkl, split
+from unroll.nn.kernels.layer_common import BACKWARD, FORWARD, one_thread, operands, step_product, step_weights, workspace
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 from unroll.nn.kernels.rnn import backward_row, forward_row
 
@@ -22,18 +22,21 @@ blas.available()        # registers numpy's gemm with LLVM before any cached ker
 
 
 @njit(**CELL_OPTIONS)
-def forward_rows(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new, hw, r0, r1):
-    """Steps 1..T of rows r0..r1: h_new (T, N, H) = f(a_t) (may be h_buf[1:]); h_buf (T + 1, N, H)."""
+def forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, m, masked, code, h_buf, h_new, hw, r0, r1):
+    """Steps 1..T of rows r0..r1: h_new (T, N, H) = f(a_t) (may be h_buf[1:]); h_buf (T + 1, N, H); W_h (H, H),
+    or packed by MKL when use_packed (``layer_common.step_weights``)."""
     for t in range(h_new.shape[0]):
-        blas.matmul(h_buf[t, r0:r1], W_h, hw, 0.0)
+        step_product(h_buf[t, r0:r1], W_h, packed, use_packed, hw)
         for n in range(r0, r1):
             a = table[ids[t, n]] if gathered else xw[t, n]
             forward_row(a, hw[n - r0], h_buf[t, n], masked and not m[t, n] > 0, code, h_new[t, n], h_buf[t + 1, n])
 
 
 @njit(**CELL_OPTIONS)
-def backward_rows(dhs, h_new, W_h_T, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable, r0, r1):
-    """Steps T..1 of rows r0..r1: dh_rec (N, H) starts with the gradient into h_T; writes da (T, N, H)."""
+def backward_rows(dhs, h_new, W_h_T, packed, use_packed, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable,
+                  r0, r1):
+    """Steps T..1 of rows r0..r1: dh_rec (N, H) starts with the gradient into h_T; writes da (T, N, H);
+    W_h_T (H, H), or W_hᵀ packed when use_packed."""
     for t in range(h_new.shape[0] - 1, -1, -1):
         for n in range(r0, r1):
             backward_row(dhs[t, n], dh_rec[n], dh_dir[n], h_new[t, n], m[t, n], masked, code, da[t, n])
@@ -41,7 +44,7 @@ def backward_rows(dhs, h_new, W_h_T, m, masked, code, ids, gathered, dh_rec, dh_
                 dst, src = dtable[ids[t, n]], da[t, n]
                 for k in range(src.shape[0]):
                     dst[k] += src[k]
-        blas.matmul(da[t, r0:r1], W_h_T, dh_rec[r0:r1], 0.0)
+        step_product(da[t, r0:r1], W_h_T, packed, use_packed, dh_rec[r0:r1])
 
 
 def forward(xw, table, ids, W_h, h0, m, code):
@@ -56,11 +59,14 @@ def forward(xw, table, ids, W_h, h0, m, code):
     masked = m is not None
     xw, table, ids, m = operands(xw, table, ids, m, dtype, H)
     W_h = np.ascontiguousarray(W_h)
+    ranges = split.parts(N, H, "rnn")
+    single = one_thread(ranges)
 
     def part(i, r0, r1):
-        forward_rows(xw, table, ids, gathered, W_h, m, masked, code, h_buf, h_new,
+        packed, use_packed = step_weights(W_h, r1 - r0, False, single, FORWARD)
+        forward_rows(xw, table, ids, gathered, W_h, packed, use_packed, m, masked, code, h_buf, h_new,
                      workspace("hw1", i, (r1 - r0, H), dtype), r0, r1)
-    split.run(part, split.parts(N, H, "rnn"))
+    split.run(part, ranges)
     return h_buf, h_new
 
 
@@ -70,7 +76,9 @@ def backward(dhs, h_new, W_h, dh_T, m, code, ids=None, V=0):
     T, N, H = dhs.shape
     dtype = dhs.dtype
     gathered = ids is not None
-    W_h_T = np.ascontiguousarray(W_h.T)
+    ranges = split.parts(N, H, "rnn")
+    single = one_thread(ranges) and mkl.available()
+    W_h_T = np.ascontiguousarray(W_h if single else W_h.T)      # packed from W_h itself under MKL
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     da = np.empty_like(h_new)
     masked = m is not None
@@ -79,9 +87,11 @@ def backward(dhs, h_new, W_h, dh_T, m, code, ids=None, V=0):
 
     def part(i, r0, r1):
         dtable = np.zeros((V if gathered else 1, H), dtype)
-        backward_rows(dhs, h_new, W_h_T, m, masked, code, ids, gathered, dh_rec, dh_dir, da, dtable, r0, r1)
+        packed, use_packed = step_weights(W_h_T, r1 - r0, True, single, BACKWARD)
+        backward_rows(dhs, h_new, W_h_T, packed, use_packed, m, masked, code, ids, gathered, dh_rec, dh_dir, da,
+                      dtable, r0, r1)
         return dtable
-    tables = split.run(part, split.parts(N, H, "rnn"))
+    tables = split.run(part, ranges)
     dtable = None
     if gathered:
         dtable = tables[0]

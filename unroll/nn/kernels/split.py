@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from unroll.nn.kernels import calibrate
+from unroll.nn.kernels import calibrate, mkl
 
 STRATEGIES = ("auto", "off", "batch", "own")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part (or block of a product): do not split
@@ -133,8 +133,10 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     ``a @ b`` itself, the same operations as before this strategy existed."""
     M, K = a.shape
     P = b.shape[1]
-    by, ranges = ("rows", [(0, M)]) if M * K * P < MIN_PRODUCT or _resolve() != "own" else blocks(M, P)
-    if len(ranges) == 1:
+    large = M * K * P >= MIN_PRODUCT
+    by, ranges = ("rows", [(0, M)]) if not large or _resolve() != "own" else blocks(M, P)
+    one = large and mkl.available() and (len(ranges) > 1 or _blas().threads() == 1)   # MKL's (lever 15)
+    if len(ranges) == 1 and not one:
         out = a @ b
         if bias is not None:
             out += bias
@@ -143,15 +145,22 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
 
     def block(_, s0, s1):
         if by == "rows":
-            np.matmul(a[s0:s1], b, out=out[s0:s1])
+            _product(a[s0:s1], b, out[s0:s1], one)
             if bias is not None:
                 out[s0:s1] += bias
         else:
-            np.matmul(a, b[:, s0:s1], out=out[:, s0:s1])
+            _product(a, b[:, s0:s1], out[:, s0:s1], one)
             if bias is not None:
                 out[:, s0:s1] += bias[s0:s1]
     run(block, ranges)
     return out
+
+
+def _product(a, b, out, one):
+    """out = a @ b: MKL's sequential gemm for a product that runs at one thread (``one``) when it takes the
+    operands' layout, else numpy's."""
+    if not (one and mkl.gemm(a, b, out)):
+        np.matmul(a, b, out=out)
 
 
 def blocks(M: int, P: int) -> tuple[str, list[tuple[int, int]]]:
@@ -201,13 +210,13 @@ def calibrated(cell: str, H: int, N: int) -> str:
     if _too_small(H, N):
         return "off"
     with _calibration_lock:
-        entry = calibrate.entry(calibrate.key(cell, H, N, threads))
+        entry = calibrate.entry(calibrate.key(cell, H, N, threads, mkl.name()))
         if entry is None or entry.get("choice") not in CANDIDATES:
             from unroll.nn import kernels
             kernels.notify(f"calibrating unroll's thread strategy ({', '.join(CANDIDATES)}) for {cell} H={H}, "
                            f"batch {N}, {threads} threads (first use only: cached in {calibrate.path()}) ...")
             entry = measure(cell, H, N)
-            calibrate.save(cell, H, N, threads, entry)
+            calibrate.save(cell, H, N, threads, mkl.name(), entry)
         return entry["choice"]
 
 
