@@ -10,8 +10,9 @@ parent) per step, median over ``--iters`` steps after ``--warmup`` steps:
 
 - ``loop forward`` / ``loop backward``: the cell's whole-layer time loops (``kernels/<cell>_layer.py``), all
   layers; split below into ``per-step products`` (the same T products per layer, ``h_{t-1} W_h`` forward and
-  ``δ^{a_t} W_hᵀ`` backward, timed alone through numpy, so with numpy's call overhead) and ``elementwise``
-  (the rest of the loop: loop minus products);
+  ``δ^{a_t} W_hᵀ`` backward, for one part's rows, timed alone from Python: MKL's packed product where the
+  loops use it, lever 15, else numpy's; with the call overhead) and ``elementwise`` (the rest of the loop:
+  loop minus products);
 - ``weight products``: ``∂L/∂W_h = Σ_t h_{t-1}ᵀ δ^{a_t}``, one product per layer after the loop;
 - ``linear``: every ``ops.linear_forward`` / ``linear_backward`` (the output layer forward and backward, the
   upper layers' input projection and its ``dx``, ``∂L/∂W_x``), ``loss``: softmax cross-entropy, ``clip``,
@@ -20,9 +21,11 @@ parent) per step, median over ``--iters`` steps after ``--warmup`` steps:
 Each part also reports its median minor page faults per step: first writes to pages the allocator just
 mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
 
-Meant for one thread: at two, ``per-step products`` are timed at numpy's two BLAS threads, which is not what
-a split loop runs (under ``own``, forced or chosen by ``auto``, at one: numpy's BLAS is held at one thread,
-and ``linear`` and ``weight products`` are the products split across unroll's own threads; lever 13).
+Meant for one thread: at two, under ``off``, ``per-step products`` are numpy's at its two BLAS threads, as
+the loop makes them; a split loop (``batch``, ``own``) runs one part's products per thread, so the
+products timed are one part's, serially, and ``elementwise`` (the loop's wall time minus them) is not what
+one thread spends (under ``own``, ``linear`` and ``weight products`` are the products split across
+unroll's own threads; lever 13).
 
 The thread count is set in the environment before numpy loads (``_threads.py``); ``--strategy`` sets
 UNROLL_SPLIT (``auto`` by default; the strategy it ran is ``strategy_ran`` in the JSON; a first use of the
@@ -98,17 +101,28 @@ class Timer:
 
 
 def products(cell, H, N, T, layers, dtype=np.float32):
-    """CPU and wall seconds of the loops' per-step products alone: T forward and T backward per layer."""
+    """CPU and wall seconds of the loops' per-step products alone, as one part of the loop makes them (its
+    rows: all N in one part, N/k in each of k): T forward and T backward per layer, by MKL with W_h packed
+    once per layer (the packing counted) where the loops use it (``layer_common.step_weights``), else by
+    numpy's BLAS (at its thread count)."""
+    from unroll.nn.kernels import layer_common, mkl, split
     G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    ranges = split.parts(N, H, cell)
+    packed = layer_common.one_thread(ranges) and mkl.available()
+    rows = ranges[0][1] - ranges[0][0]
     rng = np.random.default_rng(0)
-    h, W, a = rng.standard_normal((N, H), dtype), rng.standard_normal((H, G * H), dtype), np.empty((N, G * H), dtype)
-    WT, dh = np.ascontiguousarray(W.T), np.empty((N, H), dtype)
+    h, W, a = rng.standard_normal((rows, H), dtype), rng.standard_normal((H, G * H), dtype), np.empty((rows, G * H), dtype)
+    WT, dh = np.ascontiguousarray(W.T), np.empty((rows, H), dtype)
     c0, w0 = time.process_time(), time.perf_counter()
-    for _ in range(layers * T):
-        np.matmul(h, W, out=a)
+    for _ in range(layers):
+        pk = mkl.packed(W, rows, False, layer_common.FORWARD) if packed else None
+        for _ in range(T):
+            mkl.compute(h, pk, a) if packed else np.matmul(h, W, out=a)
     c1, w1 = time.process_time(), time.perf_counter()
-    for _ in range(layers * T):
-        np.matmul(a, WT, out=dh)
+    for _ in range(layers):
+        pk = mkl.packed(W, rows, True, layer_common.BACKWARD) if packed else None
+        for _ in range(T):
+            mkl.compute(a, pk, dh) if packed else np.matmul(a, WT, out=dh)
     c2, w2 = time.process_time(), time.perf_counter()
     return (c1 - c0, w1 - w0), (c2 - c1, w2 - w1)
 

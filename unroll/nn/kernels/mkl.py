@@ -156,13 +156,10 @@ def _race(state: dict) -> dict:
             size = int(fns["size"](B_MATRIX, M, P, K))
             buf = np.empty(size // 4 + 16, np.float32)
             fns["pack"](ROW_MAJOR, B_MATRIX, NO_TRANS, M, P, K, 1.0, b.ctypes.data, P, buf.ctypes.data)
-            compute = getattr(state["lib"], "cblas_sgemm_compute_64")
-            compute.argtypes = [_I, _L, _L, _L, _L, _L, _P, _L, _P, _L, ctypes.c_float, _P, _L]
 
             def with_mkl():
                 if step:
-                    compute(ROW_MAJOR, NO_TRANS, PACKED, M, P, K, a.ctypes.data, K, buf.ctypes.data, P, 0.0,
-                            out.ctypes.data, P)
+                    _compute(state["found"], a, buf, out)
                 else:
                     fns["gemm"](ROW_MAJOR, NO_TRANS, NO_TRANS, M, P, K, 1.0, a.ctypes.data, K, b.ctypes.data, P,
                                 0.0, out.ctypes.data, P)
@@ -239,6 +236,20 @@ def packed(W: np.ndarray, M: int, transpose: bool, slot: int = 0) -> np.ndarray 
     fns["pack"](ROW_MAJOR, B_MATRIX, TRANS if transpose else NO_TRANS, M, P, K, 1.0, W.ctypes.data,
                 W.shape[1], buf.ctypes.data)
     return buf
+
+
+def compute(a: np.ndarray, packed: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ B from Python, B ``packed`` (``packed(W, M, ...)`` with M = a's rows), a (M, K) and out (M, P)
+    C-contiguous: what the loops' ``blas.packed_matmul`` calls, for the benchmarks."""
+    _compute(_find()["found"], a, packed, out)
+
+
+def _compute(lib, a, packed, out) -> None:
+    fn = getattr(lib, f"cblas_{_PREFIX[out.dtype.type]}gemm_compute_64")
+    fn.argtypes = list(_COMPUTE[out.dtype.type]._argtypes_)
+    M, K = a.shape
+    fn(ROW_MAJOR, NO_TRANS, PACKED, M, out.shape[1], K, a.ctypes.data, K, packed.ctypes.data, out.shape[1], 0.0,
+       out.ctypes.data, out.shape[1])
 
 
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
