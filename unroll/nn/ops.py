@@ -56,9 +56,6 @@ def identity_grad_from_output(y: np.ndarray) -> np.ndarray:
 
 # The hidden-state nonlinearities a cell can take, by name: (forward, derivative from the output).
 # Seed 003 compares the derivatives: sigmoid' <= 1/4, tanh' <= 1, relu' = 1 on active units.
-SPREAD_MIN = 1 << 15     # elements per thread below which the loss's softmax is not spread ("own", lever 16)
-SPREAD_MIN_SUM = 1 << 19  # the same for a bias gradient's column sums (a cheaper pass: 0.24 ms at 2500 x 512)
-
 ACTIVATIONS = {
     "tanh": (np.tanh, tanh_grad_from_output),
     "relu": (relu, relu_grad_from_output),
@@ -96,9 +93,7 @@ def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool 
     dy2 = dy.reshape(-1, dy.shape[-1])
     x2 = x.reshape(-1, x.shape[-1])
     dW = split.matmul(x2.T, dy2)
-    db = np.empty(dy2.shape[1], dy2.dtype)                      # column sums, blocks of columns under "own"
-    split.spread(lambda c0, c1: np.sum(dy2[:, c0:c1], axis=0, out=db[c0:c1]), dy2.shape[1],
-                 max(1, SPREAD_MIN_SUM // max(1, dy2.shape[0])))
+    db = dy2.sum(axis=0)
     dx = split.matmul(dy2, W.T).reshape(x.shape) if need_dx else None
     return dx, dW, db
 
@@ -218,11 +213,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
     count = weights.sum()
     if count == 0:
         raise ValueError("mask selects no token: the loss of zero tokens is undefined")
-    if inplace:                                  # under "own", each thread a block of steps (lever 16)
-        split.spread(lambda t0, t1: _softmax_inplace(logits[t0:t1]), T, max(1, SPREAD_MIN // max(1, N * V)))
-        probs = logits
-    else:
-        probs = softmax(logits)
+    probs = _softmax_inplace(logits) if inplace else softmax(logits)
     rows_t, rows_n = np.indices((T, N))
     picked = probs[rows_t, rows_n, targets]
     tiny = np.finfo(logits.dtype).tiny

@@ -39,11 +39,7 @@ import math
 import numpy as np
 
 from unroll.nn import kernels
-from unroll.nn.kernels import split
 from unroll.train.clip import clip_grad_norm, clip_grad_value  # noqa: F401  (their home: train/clip.py)
-
-
-SPREAD_MIN = 1 << 15     # Adam: parameter elements per thread below which the update is not spread (lever 16)
 
 
 class Optimizer:
@@ -275,38 +271,7 @@ class Adam(Optimizer):
         self._step_size = self.lr / (1.0 - self.beta1 ** t)
         self._root_bc2 = math.sqrt(1.0 - self.beta2 ** t)
         self._decay = 1.0 - self.lr * self.weight_decay         # AdamW's p ← p (1 - η λ); 1 exactly when λ = 0
-        if lr_scales is None and self._fused_spread(grads):
-            return
         super().step(grads, lr_scales)
-
-    def _fused_spread(self, grads: dict) -> bool:
-        """The one-pass kernel over every parameter as one step of ``split.spread``: under "own", each thread
-        updates its share of the parameters' elements taken end to end (lever 16), else one call does all.
-        Each element gets the same operations as on the serial path, so the result is the same bit for bit.
-        False (nothing done) where the serial path must run: not fused, a gradient missing, misshapen or
-        not contiguous (the serial path names it)."""
-        if not kernels.fused(2) or grads.keys() != self.params.keys():
-            return False
-        flats = []
-        for key, p in self.params.items():
-            g = grads[key]
-            if g.shape != p.shape or not (p.flags.c_contiguous and g.flags.c_contiguous):
-                return False
-            flats.append((p.reshape(-1), g.reshape(-1), self.state["m"][key].reshape(-1),
-                          self.state["v"][key].reshape(-1)))
-        starts = np.cumsum([0] + [f[0].size for f in flats])
-        adam = kernels.load("optim").adam
-        self.steps += 1
-
-        def part(s0, s1):
-            for (p, g, m, v), a0 in zip(flats, starts):
-                lo, hi = max(s0 - a0, 0), min(s1 - a0, p.size)
-                if lo < hi:
-                    c = p.dtype.type
-                    adam(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c(self.beta1), c(1.0 - self.beta1), c(self.beta2),
-                         c(1.0 - self.beta2), c(self._root_bc2), c(self.eps), c(self._step_size), c(self._decay))
-        split.spread(part, int(starts[-1]), SPREAD_MIN)
-        return True
 
     def _update(self, key, p, g, t):
         m, v = self.state["m"][key], self.state["v"][key]

@@ -64,8 +64,6 @@ _override: str | None = None
 _holding = False                 # True while "own" holds numpy's BLAS at one thread (blas.hold)
 _auto_choice: str | None = None  # auto: the calibration's choice for the stack that asked last (None: none yet)
 _pool: ThreadPoolExecutor | None = None
-_spinning = None                 # "own"'s handoff.SpinPool (lever 16)
-SPIN = os.environ.get("UNROLL_SPIN", "1") != "0"   # 0: "own" hands over through the executor too (A/B)
 _pool_lock = threading.Lock()
 _calibration_lock = threading.Lock()
 
@@ -163,15 +161,6 @@ def _product(a, b, out, one):
     operands' layout, else numpy's."""
     if not (one and mkl.gemm(a, b, out)):
         np.matmul(a, b, out=out)
-
-
-def spread(task, size: int, minimum: int) -> None:
-    """``task(s0, s1)`` over near-equal ranges covering 0..size: under "own", one range per thread (each of at
-    least ``minimum``), part 0 on this thread and the others on the pool (``run``); otherwise one call over
-    all of it. For elementwise work between the products that "own" would leave on one core (the loss's
-    softmax, Adam's update: lever 16), which must give the same numbers however it is cut."""
-    k = min(max_parts(), size // max(1, minimum)) if _resolve() == "own" else 1
-    run(lambda _, s0, s1: task(s0, s1), _ranges(size, k))
 
 
 def blocks(M: int, P: int) -> tuple[str, list[tuple[int, int]]]:
@@ -318,9 +307,6 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
     with a one-thread BLAS when there is more than one part; returns the results in part order."""
     if len(row_ranges) == 1:
         return [task(0, *row_ranges[0])]
-    if _holding and SPIN:                                   # "own": workers that spin between jobs (lever 16)
-        return _spin_pool(len(row_ranges) - 1).run(
-            [lambda i=i, r0=r0, r1=r1: task(i, r0, r1) for i, (r0, r1) in enumerate(row_ranges)])
     with _blas().single_thread():
         futures = [_executor(len(row_ranges) - 1).submit(_in_worker, task, i, r0, r1)
                    for i, (r0, r1) in enumerate(row_ranges) if i > 0]
@@ -338,19 +324,8 @@ def _in_worker(task, i, r0, r1):
 
 def _forget_pool() -> None:
     """In a forked child the pool's threads do not exist: start a new pool there on first use."""
-    global _pool, _spinning
-    _pool = _spinning = None
-
-
-def _spin_pool(workers: int):
-    """The spinning pool of "own" (``handoff.SpinPool``), at least ``workers`` workers, each at one BLAS
-    thread (``blas.limit_this_thread``)."""
-    global _spinning
-    from unroll.nn.kernels import handoff
-    with _pool_lock:
-        if _spinning is None or _spinning.workers < workers:
-            _spinning = handoff.SpinPool(workers, on_start=_blas().limit_this_thread)
-        return _spinning
+    global _pool
+    _pool = None
 
 
 if hasattr(os, "register_at_fork"):
