@@ -200,6 +200,22 @@ def test_unroll_blas_is_read_and_refused_in_one_line(monkeypatch):
         mkl.available()
 
 
+def test_an_mkl_that_numpy_loaded_is_left_to_numpy(monkeypatch):
+    monkeypatch.setattr(mkl, "_state", None)
+    monkeypatch.setattr(mkl, "_loaded_elsewhere", lambda: True)
+    monkeypatch.setenv("UNROLL_BLAS", "auto")
+    assert not mkl.available() and mkl._state["found"] is None      # nothing opened, its threads untouched
+    monkeypatch.setattr(mkl, "_state", None)
+    monkeypatch.setenv("UNROLL_BLAS", "mkl")
+    with pytest.raises(ValueError, match=r"^UNROLL_BLAS=mkl but numpy's own BLAS is an MKL, whose threads unroll "
+                                         r"leaves to numpy$"):
+        mkl.available()
+
+
+def test_our_own_mkl_is_not_taken_for_numpys():
+    assert mkl._find()["found"] is not None and not mkl._loaded_elsewhere()
+
+
 def test_without_mkl_the_loops_names_are_bound_to_stubs(monkeypatch):
     monkeypatch.setattr(mkl, "_state", {"lib": None, "found": None, "stubs": []})
     bound = {}

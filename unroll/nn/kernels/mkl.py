@@ -45,6 +45,7 @@ SEQUENTIAL = 1                                                            # MKL_
 _state: dict | None = None
 _lock = threading.Lock()
 _buffers = threading.local()
+_opened: set = set()                   # the real paths of the MKLs this module opened (not "elsewhere")
 
 _I, _L, _P = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
 # cblas_?gemm_compute_64(layout, transa, transb (MKL_INT), m, n, k, a, lda, b, ldb, beta, c, ldc)
@@ -86,9 +87,11 @@ def _find() -> dict:
 
 def _load() -> dict:
     wanted = choice()
-    lib = None if wanted == "openblas" else _open()
+    elsewhere = wanted != "openblas" and _loaded_elsewhere()
+    lib = None if wanted == "openblas" or elsewhere else _open()
     if lib is None and wanted == "mkl":
-        raise ValueError("UNROLL_BLAS=mkl but Intel MKL was not found (pip install mkl)")
+        raise ValueError("UNROLL_BLAS=mkl but numpy's own BLAS is an MKL, whose threads unroll leaves to numpy"
+                         if elsewhere else "UNROLL_BLAS=mkl but Intel MKL was not found (pip install mkl)")
     state = {"lib": lib, "found": lib, "stubs": []}      # lib: MKL runs the products; found: it is loaded
     if lib is None:
         return state
@@ -179,6 +182,17 @@ def _race(state: dict) -> dict:
             "shapes": [list(s) for s in RACE_SHAPES], "date": time.strftime("%Y-%m-%d")}
 
 
+def _loaded_elsewhere() -> bool:
+    """True when an MKL is already in the process before this module opens one (a numpy built on MKL, as
+    conda's): its threading is numpy's to set, so unroll leaves it alone and keeps numpy's BLAS throughout."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return False
+    return any(info.get("internal_api") == "mkl" and os.path.realpath(info.get("filepath", "")) not in _opened
+               for info in threadpool_info())
+
+
 def _open():
     """libmkl_rt from the ``mkl`` wheel (the environment's lib/, or Library/bin on Windows), else the
     system's; None when there is none or it lacks the ILP64 packed interface."""
@@ -192,6 +206,7 @@ def _open():
         try:
             lib = ctypes.CDLL(name)
             lib.cblas_sgemm_compute_64, lib.cblas_dgemm_pack_64, lib.MKL_Set_Threading_Layer   # noqa: B018
+            _opened.add(os.path.realpath(name))
             return lib
         except (OSError, AttributeError):
             continue
