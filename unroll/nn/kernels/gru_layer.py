@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, mkl, split
+from unroll.nn.kernels import blas, split
 from unroll.nn.kernels.gru import backward_row, forward_row
-from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, one_thread, operands, prefetch_rows, row_ahead,
-                                            step_product, step_weights, transposed, workspace)
+from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, backward_operand, one_thread, operands,
+                                            prefetch_rows, row_ahead, step_product, step_weights, workspace)
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed
 
 blas.available()        # registers numpy's gemm with LLVM before any cached kernel below is linked
@@ -102,8 +102,7 @@ def backward(dhs, gates, h_prev, u, W_h, dh_T, m, ids=None, V=0):
     dtype = dhs.dtype
     gathered = ids is not None
     ranges = split.parts(N, H, "gru")
-    single = one_thread(ranges) and mkl.available()
-    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h under MKL, else a tiled copy
+    W_h_T, single = backward_operand(W_h, ranges)            # W_h for MKL to pack, else W_hᵀ
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     da, dhw = np.empty_like(gates), np.empty_like(gates)
     masked = m is not None

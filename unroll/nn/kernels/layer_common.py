@@ -34,6 +34,14 @@ def step_weights(W, rows: int, transpose: bool, single: bool, slot: int):
     return (buf, True) if buf is not None else (np.zeros(1, W.dtype), False)
 
 
+def backward_operand(W_h, ranges: list[tuple[int, int]]):
+    """(W, single) for a backward loop over ``ranges``: ``single`` when its parts pack ``W_hᵀ`` by MKL
+    (``step_weights(W, rows, True, single, BACKWARD)``), W then ``W_h`` itself, from which MKL packs the
+    transpose; else the tiled contiguous copy ``W_hᵀ`` for OpenBLAS's gemm."""
+    single = one_thread(ranges) and mkl.available()
+    return (np.ascontiguousarray(W_h) if single else transposed(W_h)), single
+
+
 @njit(**ROW_OPTIONS)
 def step_product(a, W, packed, use_packed, out):
     """out = a @ W for C-contiguous a (M, K), out (M, P): MKL's product with ``packed`` (``step_weights``)

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, mkl, split
-from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, one_thread, operands, prefetch_rows, row_ahead,
-                                            step_product, step_weights, transposed, workspace)
+from unroll.nn.kernels import blas, split
+from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, backward_operand, one_thread, operands,
+                                            prefetch_rows, row_ahead, step_product, step_weights, workspace)
 from unroll.nn.kernels.lstm import backward_row, backward_row_zoneout, forward_row, forward_row_zoneout
 from unroll.nn.kernels.mathfn import CELL_OPTIONS, ROW_OPTIONS, borrowed
 
@@ -170,8 +170,7 @@ def backward(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, m, ids=None, V=0):
     dtype = dhs.dtype
     gathered = ids is not None
     ranges = split.parts(N, H, "lstm")
-    single = one_thread(ranges) and mkl.available()
-    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h itself under MKL
+    W_h_T, single = backward_operand(W_h, ranges)            # W_h for MKL to pack, else W_hᵀ
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     dc_next = np.array(dc_T, dtype, order="C")
     da = np.empty_like(gates)
@@ -225,8 +224,7 @@ def backward_regularized(dhs, gates, tanh_c, c_prev, W_h, dh_T, dc_T, keep, zh, 
     dtype = dhs.dtype
     gathered = ids is not None
     ranges = split.parts(N, H, "lstm")
-    single = one_thread(ranges) and mkl.available()
-    W_h_T = np.ascontiguousarray(W_h) if single else transposed(W_h)     # packed from W_h itself under MKL
+    W_h_T, single = backward_operand(W_h, ranges)            # W_h for MKL to pack, else W_hᵀ
     dh_rec, dh_dir, dc_next = np.zeros((N, H), dtype), np.array(dh_T, dtype), np.array(dc_T, dtype)
     da = np.empty_like(gates)
     _, _, ids, _ = operands(None if gathered else da, np.zeros((1, 4 * H), dtype), ids, None, dtype, 4 * H)

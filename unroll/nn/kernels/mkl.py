@@ -78,8 +78,10 @@ def version() -> str | None:
 
 
 def _find() -> dict:
+    global _state
+    if _state is not None:                  # loaded: no lock on the products' path
+        return _state
     with _lock:
-        global _state
         if _state is None:
             _state = _load()
         return _state

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from unroll.nn.kernels import blas, mkl, split
-from unroll.nn.kernels.layer_common import BACKWARD, FORWARD, one_thread, operands, step_product, step_weights, workspace
+from unroll.nn.kernels import blas, split
+from unroll.nn.kernels.layer_common import (BACKWARD, FORWARD, backward_operand, one_thread, operands,
+                                            step_product, step_weights, workspace)
 from unroll.nn.kernels.mathfn import CELL_OPTIONS
 from unroll.nn.kernels.rnn import backward_row, forward_row
 
@@ -77,8 +78,7 @@ def backward(dhs, h_new, W_h, dh_T, m, code, ids=None, V=0):
     dtype = dhs.dtype
     gathered = ids is not None
     ranges = split.parts(N, H, "rnn")
-    single = one_thread(ranges) and mkl.available()
-    W_h_T = np.ascontiguousarray(W_h if single else W_h.T)      # packed from W_h itself under MKL
+    W_h_T, single = backward_operand(W_h, ranges)            # W_h for MKL to pack, else W_hᵀ
     dh_rec, dh_dir = np.array(dh_T, dtype, order="C"), np.zeros((N, H), dtype)
     da = np.empty_like(h_new)
     masked = m is not None
