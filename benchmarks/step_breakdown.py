@@ -21,6 +21,9 @@ parent) per step, median over ``--iters`` steps after ``--warmup`` steps:
 Each part also reports its median minor page faults per step: first writes to pages the allocator just
 mapped, one per 4 KiB (``kernels/memory.py``; ``UNROLL_MALLOC=system`` shows them).
 
+Under ``data`` (lever 17) each thread runs its rows through the whole step at once, so the step's parts
+overlap across threads: only the step, ``clip``, ``adam`` and ``other`` (the rest) are timed.
+
 Meant for one thread: at two, under ``off``, ``per-step products`` are numpy's at its two BLAS threads, as
 the loop makes them; a split loop (``batch``, ``own``) runs one part's products per thread, so the
 products timed are one part's, serially, and ``elementwise`` (the loop's wall time minus them) is not what
@@ -52,7 +55,7 @@ def _args():
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--strategy", default="auto",
-                   help="UNROLL_SPLIT for the run (auto, the default: what a user gets; off, batch, own)")
+                   help="UNROLL_SPLIT for the run (auto, the default: what a user gets; off, batch, own, data)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--json", default=None, help="write the result here")
@@ -135,13 +138,15 @@ def main():
     batches, V = workload.corpus_batches(ARGS.warmup + ARGS.iters, N=N, T=T)
     trainer = workload.UnrollTrainer(cell, H, V, layers=ARGS.layers)
     timer = Timer()
-    layer = __import__(f"unroll.nn.kernels.{cell}_layer", fromlist=["forward"])
-    timer.wrap(layer, "forward", "loop forward")
-    timer.wrap(layer, "backward", "loop backward")
-    timer.wrap({"lstm": lstm, "gru": gru, "rnn": rnn}[cell], "_weight_grads", "weight products")
-    timer.wrap(ops, "linear_forward", "linear")
-    timer.wrap(ops, "linear_backward", "linear")
-    timer.wrap(ops, "softmax_cross_entropy", "loss")
+    step_parts = trainer.model.step_parts(N)         # "data": the whole step on threads, its parts overlap
+    if not step_parts:
+        layer = __import__(f"unroll.nn.kernels.{cell}_layer", fromlist=["forward"])
+        timer.wrap(layer, "forward", "loop forward")
+        timer.wrap(layer, "backward", "loop backward")
+        timer.wrap({"lstm": lstm, "gru": gru, "rnn": rnn}[cell], "_weight_grads", "weight products")
+        timer.wrap(ops, "linear_forward", "linear")
+        timer.wrap(ops, "linear_backward", "linear")
+        timer.wrap(ops, "softmax_cross_entropy", "loss")
     timer.wrap(trainer, "clip", "clip")
     timer.wrap(trainer.adam, "step", "adam")
     steps_cpu, steps_wall, parts_cpu, parts_wall, parts_faults = [], [], [], [], []
@@ -158,14 +163,15 @@ def main():
             parts_faults.append(dict(timer.faults, other=df - sum(timer.faults.values())))
     fwd, bwd = zip(*[products(cell, H, N, T, ARGS.layers) for _ in range(ARGS.iters)])
     result = {"machine": measure.machine(), "date": time.strftime("%Y-%m-%d"), "args": vars(ARGS),
-              "strategy_ran": split.stack_strategy(cell, H, N), "loop_parts": len(split.parts(N, H, cell)),
+              "strategy_ran": "data" if step_parts else split.stack_strategy(cell, H, N),
+              "loop_parts": len(step_parts or split.parts(N, H, cell)),
               "blas_threads_now": blas.threads(), "step": _median_pair(steps_cpu, steps_wall),
               "parts": {}}
     for part in parts_cpu[0]:
         result["parts"][part] = _median_pair([p.get(part, 0.0) for p in parts_cpu],
                                              [p.get(part, 0.0) for p in parts_wall])
         result["parts"][part]["faults"] = float(np.median([p.get(part, 0) for p in parts_faults]))
-    for name, loop, prods in (("forward", "loop forward", fwd), ("backward", "loop backward", bwd)):
+    for name, loop, prods in (("forward", "loop forward", fwd), ("backward", "loop backward", bwd))[:2 * (not step_parts)]:
         result["parts"][f"  per-step products {name}"] = _median_pair([c for c, _ in prods], [w for _, w in prods])
         result["parts"][f"  elementwise {name}"] = {k: result["parts"][loop][k] -
                                                    result["parts"][f"  per-step products {name}"][k]

@@ -9,15 +9,16 @@ import pytest
 from unroll.nn.kernels import split
 
 
-def train_step(strategy: str | None, monkeypatch, cell: str = "lstm", parts: int = 2):
+def train_step(strategy: str | None, monkeypatch, cell: str = "lstm", parts: int = 2, dropout: float = 0.2):
     """(loss, grads) of a 2-layer ``cell`` language model (V = 9, H = 5, batch 10, sequence 6, the embedding
-    folded) on fixed data, under ``split.use(strategy)`` with ``parts`` threads' worth of parts."""
+    folded) on fixed data, under ``split.use(strategy)`` with ``parts`` threads' worth of parts. dropout: the
+    model's default draws masks, which "data" draws from other generators (compare it with dropout 0)."""
     from unroll.models import LanguageModel
     split.use(strategy)
     monkeypatch.setattr(split, "max_parts", lambda: parts)
     rng = np.random.default_rng(2)
     x, y = rng.integers(0, 9, (6, 10)), rng.integers(0, 9, (6, 10))
-    model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell=cell, dtype=np.float64)
+    model = LanguageModel(vocab_size=9, hidden_size=5, num_layers=2, cell=cell, dtype=np.float64, dropout=dropout)
     assert model.forward(x)[2].folded
     return model.loss_and_grads(x, y)
 

@@ -53,9 +53,9 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
     finally:
         kernels.on_compile(None)
     assert measured == [("lstm", 128, 50)]
-    assert said == [f"calibrating unroll's thread strategy (off, batch, own) for lstm H=128, batch 50, 2 threads "
+    assert said == [f"calibrating unroll's thread strategy (off, batch, own, data) for lstm H=128, batch 50, 2 threads "
                     f"(first use only: cached in {file}) ..."]
-    assert json.loads(file.read_text()) == {"format": 3, "machines": {calibrate.cpu_model(): {
+    assert json.loads(file.read_text()) == {"format": 4, "machines": {calibrate.cpu_model(): {
         "lstm H=128 N=50 threads=2" + BLAS: ENTRY}}}
     calibrate.forget()                                          # a later process reads the file, measures nothing
     assert split.stack_strategy("lstm", 128, 50) == "batch" and measured == [("lstm", 128, 50)]
@@ -63,7 +63,7 @@ def test_first_use_measures_once_and_caches_the_choice_in_the_file(file, measure
 
 
 def test_entries_of_other_sizes_threads_and_cpus_are_kept(file, measured):
-    file.write_text(json.dumps({"format": 3, "machines": {"Other CPU": {"gru H=64 N=32 threads=2" + BLAS: ENTRY},
+    file.write_text(json.dumps({"format": 4, "machines": {"Other CPU": {"gru H=64 N=32 threads=2" + BLAS: ENTRY},
                                                           calibrate.cpu_model(): {"rnn H=512 N=50 threads=2" + BLAS: ENTRY}}}))
     assert split.calibrated("gru", 64, 32) == "batch" and measured == [("gru", 64, 32)]
     machines = json.loads(file.read_text())["machines"]
@@ -79,15 +79,20 @@ STALE_2 = json.dumps({"format": 2, "machines": {calibrate.cpu_model(): {"lstm H=
     "choice": "own", "seconds": {"off": 0.03, "batch": 0.04, "own": 0.02}, "rounds": 5, "date": "2026-12-07"}}}})
 
 
+STALE_3 = json.dumps({"format": 3, "machines": {calibrate.cpu_model(): {"lstm H=256 N=32 threads=2" + BLAS: {
+    "choice": "own", "seconds": {"off": 0.03, "batch": 0.04, "own": 0.02}, "rounds": 5, "date": "2026-12-07"}}}})
+
+
 @pytest.mark.parametrize("content", ["not json", '{"format": 0, "machines": {}}', '{"format": 3, "machines": []}',
-                                     STALE, STALE_2])
+                                     STALE, STALE_2, STALE_3])
 def test_a_file_of_another_format_is_measured_over(file, measured, content):
     """Format 1's entries chose between off and batch on the stack alone, format 2's were measured before MKL
-    ran the one-thread products (lever 15): measured again, not read as choices."""
+    ran the one-thread products (lever 15), format 3's without "data" (lever 17): measured again, not read
+    as choices."""
     file.write_text(content)
     assert calibrate.read(file) == {"format": calibrate.FORMAT, "machines": {}}
     assert split.calibrated("lstm", 256, 32) == "batch" and measured == [("lstm", 256, 32)]
-    assert json.loads(file.read_text()) == {"format": 3, "machines": {calibrate.cpu_model(): {
+    assert json.loads(file.read_text()) == {"format": 4, "machines": {calibrate.cpu_model(): {
         "lstm H=256 N=32 threads=2" + BLAS: ENTRY}}}
 
 
@@ -114,7 +119,7 @@ def test_measure_tries_every_candidate_and_restores_the_strategy(file, monkeypat
     split.use("batch")
     entry = split.measure("gru", 8, 16, rounds=3, budget_s=0.0)    # the budget spent: one timed round
     assert split._override == "batch"
-    assert set(entry["seconds"]) == {"off", "batch", "own"} and entry["choice"] in entry["seconds"]
+    assert set(entry["seconds"]) == {"off", "batch", "own", "data"} and entry["choice"] in entry["seconds"]
     assert entry["rounds"] == 1
     assert entry["seconds"][entry["choice"]] == min(entry["seconds"].values())
 
@@ -149,10 +154,10 @@ def test_auto_takes_the_candidate_measured_fastest(file, monkeypatch, winner):
     seen = []
     monkeypatch.setattr(split, "_time", _timer_where(winner, seen))
     assert split.calibrated("gru", 64, 16) == winner
-    assert seen == ["off", "batch", "own"] * (1 + split.ROUNDS)         # a warm-up round, then alternating
+    assert seen == ["off", "batch", "own", "data"] * (1 + split.ROUNDS)  # a warm-up round, then alternating
     (entry,) = json.loads(file.read_text())["machines"][calibrate.cpu_model()].values()
     assert entry["choice"] == winner and entry["rounds"] == split.ROUNDS
-    assert entry["seconds"] == {c: 0.001 if c == winner else 0.002 for c in ("off", "batch", "own")}
+    assert entry["seconds"] == {c: 0.001 if c == winner else 0.002 for c in ("off", "batch", "own", "data")}
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to have a choice")
@@ -193,10 +198,12 @@ def test_training_under_auto_at_two_threads_equals_off(file, monkeypatch, winner
     seen, real = [], split.blocks
     monkeypatch.setattr(split, "blocks", lambda M, P: seen.append((M, P)) or real(M, P))
     with threadpool_limits(2, user_api="blas"):
-        off = train_step("off", monkeypatch)
+        dropout = 0.0 if winner == "data" else 0.2                     # data draws other masks (test_data_parallel)
+        off = train_step("off", monkeypatch, dropout=dropout)
         assert seen == []
-        auto = train_step(None, monkeypatch)
-        assert split.stack_strategy("lstm", 5, 10) == winner
+        auto = train_step(None, monkeypatch, dropout=dropout)
+        assert split.calibrated("lstm", 5, 10) == winner
+        assert split.stack_strategy("lstm", 5, 10) == (winner if winner != "data" else "off")   # all else tie
         split.use("off")
     assert_trains_alike(auto, off)
     assert len(seen) == (10 if winner == "own" else 0)      # forward: 2 products, loss_and_grads: 8 (all of them)

@@ -99,12 +99,12 @@ def test_parts_follow_the_strategy_the_threads_and_the_size(monkeypatch):
     assert split.parts(3, 128, "lstm") == [(0, 3)]              # fewer than 2 x MIN_ROWS_PER_PART rows
     monkeypatch.setenv("UNROLL_SPLIT", "auto")                 # auto: what the calibration chose
     for chosen, expected in (("batch", [(0, 25), (25, 50)]), ("off", [(0, 50)])):
-        monkeypatch.setattr(split, "calibrated", lambda cell, H, N, chosen=chosen: chosen)
+        monkeypatch.setattr(split, "calibrated", lambda cell, H, N, layers=False, chosen=chosen: chosen)
         assert split.parts(50, 128, "lstm") == expected and split.stack_strategy("lstm", 128, 50) == chosen
     monkeypatch.setattr(split, "max_parts", lambda: 1)         # a one-thread BLAS: never split
     assert split.parts(50, 128, "lstm") == [(0, 50)]
     monkeypatch.setenv("UNROLL_SPLIT", "hidden")
-    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch, own, got 'hidden'"):
+    with pytest.raises(ValueError, match="UNROLL_SPLIT must be one of auto, off, batch, own, data, got 'hidden'"):
         split.parts(50, 128, "lstm")
     with pytest.raises(ValueError, match="split strategy"):
         split.use("rows")

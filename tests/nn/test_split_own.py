@@ -201,12 +201,12 @@ def test_own_holds_numpys_blas_at_one_thread_until_another_strategy_is_chosen(mo
 
 def test_refused_strategies_are_one_line_naming_unroll_split(monkeypatch):
     monkeypatch.setenv("UNROLL_SPLIT", "hidden")
-    message = "UNROLL_SPLIT must be one of auto, off, batch, own, got 'hidden'"
+    message = "UNROLL_SPLIT must be one of auto, off, batch, own, data, got 'hidden'"
     with pytest.raises(ValueError, match=message):
         split.parts(50, 128, "lstm")
     with pytest.raises(ValueError, match=message):                    # a product asks too
         ops.linear_forward(np.ones((4, 3)), np.ones((3, 2)))
-    with pytest.raises(ValueError, match="split strategy must be one of auto, off, batch, own or None, got 'rows'"):
+    with pytest.raises(ValueError, match="split strategy must be one of auto, off, batch, own, data or None, got 'rows'"):
         split.use("rows")
 
 

@@ -240,7 +240,7 @@ def _arguments(p) -> None:
                                                               "(default 2)")
     p.add_argument("--seconds", type=float, default=None, help="seconds each process times (default 2)")
     p.add_argument("--calibrate", action="store_true",
-                   help="measure again which thread strategy (off, batch, own) auto runs for --configs at each of "
+                   help="measure again which thread strategy (off, batch, own, data) auto runs for --configs at each of "
                         "--threads on this CPU, rewrite the calibration file next to numba's cache (and --json), "
                         "and exit")
 

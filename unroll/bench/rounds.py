@@ -27,6 +27,7 @@ STRATEGY_ENV = {"step": {"UNROLL_KERNELS": "numba-step", "UNROLL_SPLIT": "off"},
                 "off": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "off"},
                 "batch": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "batch"},
                 "own": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "own"},   # no OpenBLAS threads: lever 13
+                "data": {"UNROLL_KERNELS": "numba", "UNROLL_SPLIT": "data"},  # a step's batch split once: lever 17
                 "auto": {}}                      # the default: whatever unroll chooses with nothing set
 TORCH_SIDE = Path(__file__).with_name("torch_side.py")
 

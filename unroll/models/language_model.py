@@ -33,6 +33,7 @@ import numpy as np
 
 from unroll import decode
 from unroll.nn import ops, regularize
+from unroll.nn.kernels import data_parallel, split
 from unroll.nn.cells import takes_row_gather     # cells whose forward takes a precomputed input projection xw
 from unroll.nn import network as N
 from unroll.nn.network import ModelConfig, initialise
@@ -109,20 +110,22 @@ class LanguageModel:
     # ------------------------------------------------------------------------------------------------
     # Forward and backward.
 
-    def forward(self, ids: np.ndarray, state=None, training: bool = True):
-        """ids: int (T, N) -> logits (T, N, V), final state, cache."""
+    def forward(self, ids: np.ndarray, state=None, training: bool = True, rng: np.random.Generator | None = None):
+        """ids: int (T, N) -> logits (T, N, V), final state, cache. rng draws the dropout masks (default: the
+        model's own; a split step's part has its own, kernels/data_parallel.py)."""
         ids = self._check_ids("x", ids)
+        rng = self.rng if rng is None else rng
         folded = self._folds(ids.size)
         if folded:                                   # xw_t = (E W_x + b)[x_t], layer 0's input projection
             W_x, b = self.params[self._layer0("W_x")], self.params[self._layer0("b")]
             xw0 = ops.RowGather(self.params["embed.W"] @ W_x + b, ids)   # gathered inside the loop where it can
-            hs, state, stack_cache = self.stack.forward(None, self._stack_params(), state, rng=self.rng,
+            hs, state, stack_cache = self.stack.forward(None, self._stack_params(), state, rng=rng,
                                                         training=training, xw0=xw0)
         else:
             emb = ops.embedding_forward(ids, self.params["embed.W"])
-            hs, state, stack_cache = self.stack.forward(emb, self._stack_params(), state, rng=self.rng,
+            hs, state, stack_cache = self.stack.forward(emb, self._stack_params(), state, rng=rng,
                                                         training=training)
-        hs_dropped, keep = regularize.dropout(hs, self.config.dropout, self.rng, training, self.config.locked_dropout)
+        hs_dropped, keep = regularize.dropout(hs, self.config.dropout, rng, training, self.config.locked_dropout)
         logits = ops.linear_forward(hs_dropped, self.params["out.W"], self.params["out.b"])
         return logits, state, LMCache(ids, stack_cache, hs_dropped, keep, folded)
 
@@ -148,10 +151,31 @@ class LanguageModel:
         x, y: int (T, N); state: the stack's state or None (zeros); mask: (T, N) loss weights or None
         returns loss (float, nats/token), grads (dict with the keys of params), state
         """
-        logits, state, cache = self.forward(x, state, training=True)
+        parts = self.step_parts(np.shape(x)[1] if np.ndim(x) == 2 else 0)
+        if parts:                                    # "data": each thread its rows, the whole step (lever 17)
+            return data_parallel.run(self._loss_and_grads, parts, np.asarray(x), np.asarray(y), state,
+                                     None if mask is None else np.asarray(mask), rng=self.draws_rng())
+        return self._loss_and_grads(x, y, state, mask)
+
+    def _loss_and_grads(self, x, y, state, mask, rng=None):
+        logits, state, cache = self.forward(x, state, training=True, rng=rng)
         loss, d_logits = ops.softmax_cross_entropy(logits, self._check_ids("y", y), mask, inplace=True)
         grads, _ = self.backward(d_logits, cache)
         return loss, grads, state
+
+    def step_parts(self, N: int) -> list[tuple[int, int]] | None:
+        """Row ranges when a training step of N rows splits across threads (strategy "data",
+        kernels/data_parallel.py), else None. Weight drop runs whole: its one mask per batch would be one
+        per part."""
+        if self.stack.weight_drop:
+            return None
+        return split.step_parts(self.stack.cell, self.stack.hidden_size, N)
+
+    def draws_rng(self) -> np.random.Generator | None:
+        """The model's generator when a training step draws from it (dropout, recurrent dropout, zoneout):
+        a split step seeds each part's generator from it (data_parallel.run); None when nothing is drawn."""
+        s = self.stack
+        return self.rng if self.config.dropout or s.dropout or s.recurrent_dropout or s.zoneout else None
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, state=None, mask=None):
         """Summed negative log-likelihood and token count (no dropout), and the final state."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from unroll.nn import ops
+from unroll.nn.kernels import data_parallel
 
 
 class TruncatedBPTT:
@@ -41,15 +42,23 @@ class TruncatedBPTT:
         self.state = None
         self.history = None   # (x, y) int arrays (h, N) of the last k2 - k1 steps, or None
 
-    def step(self, x: np.ndarray, y: np.ndarray):
-        """Take k1 (or fewer) new steps x, y (T, N); return (loss over those steps, grads)."""
+    def step(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator | None = None):
+        """Take k1 (or fewer) new steps x, y (T, N); return (loss over those steps, grads). rng: a split
+        step's part's generator for the dropout masks (default: the model's own)."""
+        parts = getattr(self.model, "step_parts", lambda N: None)(x.shape[1])
+        if parts:                                    # "data": each thread its rows (kernels/data_parallel.py)
+            loss, grads, carry = data_parallel.run(self._part_step, parts, x, y, self.carry(), rows=_carry_rows,
+                                                   join=_join_carries, rng=self.model.draws_rng())
+            self.set_carry(carry)
+            return loss, grads
         window_x, window_y = self._window(x, y)
         W = window_x.shape[0]
         keep = min(self.k2 - self.k1, W)
-        logits_a, state_mid, cache_a = self.model.forward(window_x[:W - keep], self.state, training=True)
+        drawn = {} if rng is None else {"rng": rng}
+        logits_a, state_mid, cache_a = self.model.forward(window_x[:W - keep], self.state, training=True, **drawn)
         segments = [(logits_a, cache_a)]
         if keep:
-            logits_b, _, cache_b = self.model.forward(window_x[W - keep:], state_mid, training=True)
+            logits_b, _, cache_b = self.model.forward(window_x[W - keep:], state_mid, training=True, **drawn)
             segments.append((logits_b, cache_b))
         logits = np.concatenate([s[0] for s in segments]) if keep else logits_a
         loss, d_new = ops.softmax_cross_entropy(logits[-len(x):], y)
@@ -59,6 +68,13 @@ class TruncatedBPTT:
         self.state = state_mid
         self.history = (window_x[W - keep:], window_y[W - keep:]) if keep else None
         return loss, grads
+
+    def _part_step(self, x, y, carry, _mask, rng=None):
+        """One part's step: a driver of its own over its rows (data_parallel.run)."""
+        driver = TruncatedBPTT(self.model, self.k1, self.k2)
+        driver.set_carry(carry)
+        loss, grads = driver.step(x, y, rng)
+        return loss, grads, driver.carry()
 
     def _window(self, x, y):
         if self.history is None:
@@ -85,3 +101,20 @@ class TruncatedBPTT:
         """Continue from ``carry()``'s value (None: start from zeros)."""
         self.state = None if carry is None else carry["state"]
         self.history = None if carry is None or carry["history"] is None else tuple(carry["history"])
+
+
+def _carry_rows(carry, r0: int, r1: int):
+    """Rows r0..r1 of a carry (``TruncatedBPTT.carry``): the state's rows and the history's columns."""
+    if carry is None:
+        return None
+    history = carry["history"]
+    return {"state": data_parallel.state_rows(carry["state"], r0, r1),
+            "history": None if history is None else tuple(h[:, r0:r1] for h in history)}
+
+
+def _join_carries(carries: list):
+    """The parts' carries joined back in row order."""
+    history = carries[0]["history"]
+    return {"state": data_parallel.join_states([c["state"] for c in carries]),
+            "history": None if history is None else tuple(np.concatenate([c["history"][i] for c in carries], axis=1)
+                                                          for i in range(len(history)))}

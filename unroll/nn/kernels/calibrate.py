@@ -1,20 +1,21 @@
 """The calibration file: which thread strategy won on this machine, remembered (like FFTW's wisdom).
 
 ``split.calibrated`` measures, at the first use of a (cell, H, batch N, threads, CPU model), which strategy
-(``off``, ``batch``, ``own``) runs a 2-layer stack, the products around its loops and an output layer
+(``off``, ``batch``, ``own``, ``data``) runs a 2-layer stack, the products around its loops and an output layer
 fastest (``split.measure``), and keeps the answer here: ``calibration.json`` next to numba's cache of the
 kernels (the folder numba writes them to; or the file ``UNROLL_CALIBRATION`` names), one entry per CPU
 model and key, so every later run reads it. ``unroll bench --calibrate`` measures again. The file::
 
-    {"format": 3, "machines": {CPU MODEL: {
+    {"format": 4, "machines": {CPU MODEL: {
         "blas": {"choice": "mkl", "ms": {"mkl": [0.15, 4.6], "openblas": [0.22, 5.7]}, "mkl_over_openblas": 0.75, ...},
         "lstm H=128 N=50 threads=2 blas=mkl":
-        {"choice": "own", "seconds": {"off": 0.030, "batch": 0.034, "own": 0.026}, "rounds": 5,
+        {"choice": "data", "seconds": {"off": 0.030, "batch": 0.034, "own": 0.026, "data": 0.024}, "rounds": 5,
          "date": "2026-12-07"}}}}
 
 (the numbers illustrative). Format 2 (#34): "own" is a candidate and the output layer is timed too. Format
 3 (lever 15): the "blas" entry, the race of ``mkl.py`` that chooses MKL or numpy's OpenBLAS for the
-one-thread products on this CPU, and each strategy's key names the BLAS it was measured with. A file of
+one-thread products on this CPU, and each strategy's key names the BLAS it was measured with. Format 4
+(lever 17): "data" is a candidate (a whole step's batch split once). A file of
 another format reads as empty, so its entries are measured again; the first save replaces it.
 """
 
@@ -24,7 +25,7 @@ import json
 import os
 from pathlib import Path
 
-FORMAT = 3
+FORMAT = 4
 BLAS_KEY = "blas"          # the entry of mkl.py's race: which BLAS runs the one-thread products here
 
 _memo: dict | None = None

@@ -8,7 +8,7 @@ nogil whole-layer kernels, each with a one-thread BLAS; the weight gradients tha
 the output layer) keep numpy's multi-threaded BLAS, except under "own" (below).
 
 Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | ``off`` | ``batch`` |
-``own``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
+``own`` | ``data``, read at every call, or ``use("off")`` ... / ``use(None)`` from code:
 
 - ``off``: one part, BLAS at its own thread count;
 - ``batch``: k = numpy's BLAS thread count parts (at least MIN_ROWS_PER_PART rows each);
@@ -18,7 +18,12 @@ Strategy: the environment variable ``UNROLL_SPLIT`` = ``auto`` (the default) | `
   linear layers of ``ops.py``, the cells' ``∂L/∂W_h``) runs as k blocks of its result, one per thread at one
   BLAS thread each. OpenBLAS's idle worker, which busy-waits ~0.1 s after every multi-threaded call, then
   never runs; k is the BLAS thread count the user allowed, read when ``own`` takes hold;
-- ``auto``: the candidate ("off", "batch", "own") the calibration measured fastest on this machine for
+- ``data``: the batch split once per training step, not per loop (lever 17, ``kernels/data_parallel.py``):
+  each thread runs its rows through the whole model (forward, loss, backward) at one BLAS thread, the
+  parts' gradients summed after; numpy's BLAS held at one thread as under "own". Inside a part every
+  strategy reads "off" (``in_part``). A model whose step cannot split (one that draws dropout masks, a
+  task other than the language model) and a stack run outside a step (evaluation) run as "own";
+- ``auto``: the candidate ("off", "batch", "own", "data") the calibration measured fastest on this machine for
   (cell, H, N, threads, CPU model), at first use, cached next to numba's cache (``calibrate.py``; ``unroll
   bench --calibrate`` redoes it); "off" for small layers and one thread. Each is timed on what it changes
   (``measure``): a 2-layer stack's loops and the products around them, and an output layer.
@@ -51,11 +56,12 @@ import numpy as np
 
 from unroll.nn.kernels import calibrate, mkl
 
-STRATEGIES = ("auto", "off", "batch", "own")
+STRATEGIES = ("auto", "off", "batch", "own", "data")
 MIN_ROWS_PER_PART = 8            # fewer rows than this per part (or block of a product): do not split
 MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (8.4 MFLOP) is not split
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
-CANDIDATES = ("off", "batch", "own")
+CANDIDATES = ("off", "batch", "own", "data")
+LAYER_STRATEGIES = ("off", "batch", "own")   # what a stack runs (data splits a whole step, not a stack)
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 OUTPUT = 65                      # calibration: the output layer's width (a character vocabulary; see measure)
 WARM_S = 0.15                    # calibration: untimed passes after each switch, at least this long (see measure)
@@ -66,17 +72,18 @@ _auto_choice: str | None = None  # auto: the calibration's choice for the stack 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _calibration_lock = threading.Lock()
+_part = threading.local()        # .active: this thread runs one part of a split (run)
 
 
 def use(strategy: str | None) -> None:
-    """Select the strategy from code ("auto", "off", "batch", "own"), or None to follow ``UNROLL_SPLIT``
-    again. Leaving "own" gives numpy's BLAS its thread count back now (the next call holds it again if
-    ``UNROLL_SPLIT`` says "own")."""
+    """Select the strategy from code ("auto", "off", "batch", "own", "data"), or None to follow
+    ``UNROLL_SPLIT`` again. Leaving "own" or "data" gives numpy's BLAS its thread count back now (the next
+    call holds it again if ``UNROLL_SPLIT`` says one of them)."""
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"split strategy must be one of {', '.join(STRATEGIES)} or None, got {strategy!r}")
     global _override, _auto_choice
     _override, _auto_choice = strategy, None
-    if strategy != "own":
+    if strategy not in ("own", "data"):
         _release()
 
 
@@ -101,12 +108,38 @@ def stack_strategy(cell: str, H: int, N: int) -> str:
     calibrate (``_too_small``: a sampled row, a small batch) runs "off" and leaves the process's choice as
     it is, so sampling between training steps does not release and retake "own"'s hold."""
     global _auto_choice
+    if in_part():
+        return "off"
     if strategy() == "auto":
         if _too_small(H, N):
             _resolve()
             return "off"
-        _auto_choice = calibrated(cell, H, N)
-    return _resolve()
+        _auto_choice = calibrated(cell, H, N, layers=True)
+    choice = _resolve()
+    return "own" if choice == "data" else choice
+
+
+def step_parts(cell: str, H: int, N: int) -> list[tuple[int, int]] | None:
+    """Row ranges for a training step that splits its batch across threads ("data": forced, or auto's
+    choice for the stack's key), taking the strategy's hold (BLAS at one thread); None when the step runs
+    whole (another strategy, inside a part, one thread allowed, fewer than two parts' rows)."""
+    global _auto_choice
+    if in_part() or max_parts() < 2 or N < 2 * MIN_ROWS_PER_PART:
+        return None
+    if strategy() == "auto":
+        if _too_small(H, N) or calibrated(cell, H, N) != "data":
+            return None
+        _auto_choice = "data"
+    return _step_ranges(N) if _resolve() == "data" else None
+
+
+def _step_ranges(N: int) -> list[tuple[int, int]]:
+    return _ranges(N, min(max_parts(), N // MIN_ROWS_PER_PART))
+
+
+def in_part() -> bool:
+    """True on a thread while it runs one part of a split (``run``): every strategy then reads "off"."""
+    return getattr(_part, "active", False)
 
 
 def _too_small(H: int, N: int) -> bool:
@@ -134,7 +167,7 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     M, K = a.shape
     P = b.shape[1]
     large = M * K * P >= MIN_PRODUCT
-    by, ranges = ("rows", [(0, M)]) if not large or _resolve() != "own" else blocks(M, P)
+    by, ranges = ("rows", [(0, M)]) if not large or _resolve() not in ("own", "data") else blocks(M, P)
     one = large and mkl.available() and (len(ranges) > 1 or _blas().threads() == 1)   # MKL's (lever 15)
     if len(ranges) == 1 and not one:
         out = a @ b
@@ -177,10 +210,12 @@ def _resolve() -> str:
     numpy's BLAS held at one thread while it is "own" (``blas.hold``) and given its thread count back once
     another strategy is chosen."""
     global _holding
+    if in_part():
+        return "off"
     choice = strategy()
     if choice == "auto":
         choice = _auto_choice or "auto"
-    if choice == "own":
+    if choice in ("own", "data"):
         _blas().hold()
         _holding = True
     elif _holding:
@@ -203,9 +238,10 @@ def _blas():
 # ----------------------------------------------------------------------------------------------------
 # auto: the strategy measured fastest on this machine (the file is calibrate.py's)
 
-def calibrated(cell: str, H: int, N: int) -> str:
+def calibrated(cell: str, H: int, N: int, layers: bool = False) -> str:
     """The strategy auto runs for a layer of ``cell`` with H units and N rows at numpy's BLAS threads now:
-    the cached one, or measured now (first use) and cached."""
+    the cached one, or measured now (first use) and cached; with ``layers`` the fastest a stack can run on
+    its own (``LAYER_STRATEGIES``: a stack outside a split step, where "data" won)."""
     threads = max_parts()
     if _too_small(H, N):
         return "off"
@@ -217,6 +253,9 @@ def calibrated(cell: str, H: int, N: int) -> str:
                            f"batch {N}, {threads} threads (first use only: cached in {calibrate.path()}) ...")
             entry = measure(cell, H, N)
             calibrate.save(cell, H, N, threads, mkl.name(), entry)
+        seconds = entry.get("seconds", {})
+        if layers and entry["choice"] not in LAYER_STRATEGIES:
+            return min(LAYER_STRATEGIES, key=lambda c: seconds.get(c, float("inf")))
         return entry["choice"]
 
 
@@ -272,13 +311,22 @@ def _time(layers, out, strategy, x, dy) -> float:
     layer ``out`` (W, b) under ``strategy``, timed after at least WARM_S seconds of untimed passes under it
     (and at least one; see ``measure``)."""
     use(strategy)
+    one = _parts_pass(layers, out, x, dy) if strategy == "data" else (lambda: _pass(layers, out, x, dy))
     start = time.perf_counter()
-    _pass(layers, out, x, dy)
+    one()
     while time.perf_counter() - start < WARM_S:
-        _pass(layers, out, x, dy)
+        one()
     t0 = time.perf_counter()
-    _pass(layers, out, x, dy)
+    one()
     return time.perf_counter() - t0
+
+
+def _parts_pass(layers, out, x, dy):
+    """"data"'s pass: ``_pass`` on each part's rows (contiguous copies, as a split step's parts make their
+    own arrays), the parts on threads (``run``)."""
+    ranges = _step_ranges(x.shape[1])
+    rows = [(np.ascontiguousarray(x[:, a:b]), np.ascontiguousarray(dy[:, a:b])) for a, b in ranges]
+    return lambda: run(lambda i, a, b: _pass(layers, out, *rows[i]), ranges)
 
 
 def _pass(layers, out, x, dy) -> None:
@@ -311,7 +359,7 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
         futures = [_executor(len(row_ranges) - 1).submit(_in_worker, task, i, r0, r1)
                    for i, (r0, r1) in enumerate(row_ranges) if i > 0]
         try:
-            first = task(0, *row_ranges[0])
+            first = _as_part(task, 0, *row_ranges[0])
         finally:
             rest = [f.result() for f in futures]           # wait for every part, even when part 0 raised
         return [first, *rest]
@@ -319,7 +367,16 @@ def run(task, row_ranges: list[tuple[int, int]]) -> list:
 
 def _in_worker(task, i, r0, r1):
     _blas().limit_this_thread()
-    return task(i, r0, r1)
+    return _as_part(task, i, r0, r1)
+
+
+def _as_part(task, i, r0, r1):
+    """``task(i, r0, r1)`` with ``in_part()`` true on this thread (nested splits run "off")."""
+    before, _part.active = in_part(), True
+    try:
+        return task(i, r0, r1)
+    finally:
+        _part.active = before
 
 
 def _forget_pool() -> None:
