@@ -106,7 +106,7 @@ def test_bench_rejects_a_malformed_config(capsys):
     assert main(["bench", "--threads", "2,0", "--quick", "--no-memory"]) == 2
     assert "--threads takes positive integers" in capsys.readouterr().err
     assert main(["bench", "--strategies", "off,hidden", "--quick", "--no-memory"]) == 2
-    assert "--strategies entries must be among step, off, batch, own, auto, got hidden" in capsys.readouterr().err
+    assert "--strategies entries must be among step, off, batch, own, data, auto, got hidden" in capsys.readouterr().err
 
 
 def test_diagnose_command_on_experiment_run_folders(tmp_path, capsys):

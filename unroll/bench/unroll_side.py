@@ -37,7 +37,8 @@ def main(spec: dict) -> dict:
         T, N = batches[0][0].shape
         result["tokens_per_s"] = result["steps"] * T * N / result["seconds"]
         from unroll.nn.kernels import split
-        result["strategy"] = split.stack_strategy(spec["cell"], spec["hidden"], N)   # what auto ran (calibrated)
+        result["strategy"] = ("data" if trainer.model.step_parts(N)                  # what auto ran (calibrated)
+                              else split.stack_strategy(spec["cell"], spec["hidden"], N))
     result.update(blas_kernel=_blas_kernel(), threads=threads_now(),
                   foreign=["torch"] if "torch" in sys.modules else [])
     return result
