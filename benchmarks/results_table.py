@@ -167,6 +167,10 @@ SOURCES = [
 NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+?)-[^-]+(?:-[^-]+)*$")
 
 
+def _natural(path: Path) -> list:
+    return [(1, int(part), "") if part.isdigit() else (0, 0, part) for part in re.split(r"(\d+)", path.name)]
+
+
 def provenance(path: Path, data, suffix: str, fallback: str | None, base: Path) -> tuple[str, str, str]:
     """(date, CPU, command) of one file: its own fields first, then its name, then the known command."""
     first = data[0] if isinstance(data, list) else data
@@ -181,8 +185,9 @@ def provenance(path: Path, data, suffix: str, fallback: str | None, base: Path) 
 
 
 def newest(root: Path, suffix: str) -> list[Path]:
-    """The newest file of a kind (one per seq2seq task)."""
-    found = sorted(root.glob("????-??-??-*" + suffix))
+    """The newest file of a kind (one per seq2seq task): the last in date order, then by the numbers in the
+    name compared as numbers (wave13 after wave7)."""
+    found = sorted(root.glob("????-??-??-*" + suffix), key=_natural)
     if "*" not in suffix:
         return found[-1:]
     by_what = {p.name.split(suffix.split("*")[0], 1)[1]: p for p in found}

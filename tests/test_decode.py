@@ -92,6 +92,38 @@ def test_step_logits_equal_the_forward_pass(cell):
     np.testing.assert_allclose(first, logits[0], rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_stepper_folds_layer_0_and_equals_step_logits(cell, monkeypatch):
+    """A decoding run's stepper gathers layer 0's x_t W_x + b from a table made once (E W_x + b) instead of
+    the product: the same logits and states as step_logits (float64, 1e-12), and the same samples."""
+    model = tiny_lm(cell, layers=2)
+    ids = np.random.default_rng(1).integers(0, 6, (7, 3))
+    step = model.stepper()
+    assert step != model.step_logits
+    products = []
+    real_step = model.stack.kind.load().step
+    monkeypatch.setattr(model.stack.kind.load(), "step",
+                        lambda x_t, *a, **k: products.append(x_t is None) or real_step(x_t, *a, **k))
+    folded = unfolded = None
+    for t in range(7):
+        got, folded = step(ids[t], folded)
+        expected, unfolded = model.step_logits(ids[t], unfolded)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+    assert products == [True, False, False, False] * 7          # layer 0 of the stepper: no x_t to multiply
+    monkeypatch.undo()
+    sampled, beam = list(model.sample([1, 4], 30, seed=3)), decode.beam_search(model, [1, 4], 5, 3)
+    monkeypatch.setattr(type(model), "stepper", lambda self: self.step_logits)   # as before the fold
+    assert list(model.sample([1, 4], 30, seed=3)) == sampled
+    assert decode.beam_search(model, [1, 4], 5, 3)[0] == beam[0]
+
+
+def test_a_cell_without_the_fold_steps_as_before():
+    model = LanguageModel(vocab_size=6, hidden_size=4, num_layers=1, cell="leaky", dtype=np.float64)
+    assert model.stepper() == model.step_logits
+    with pytest.raises(ValueError, match="xw0 .* needs a cell that takes one; 'leaky' does not"):
+        model.stack.step(None, model._stack_params(), None, xw0=np.zeros((1, 4)))
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_greedy_generation_is_argmax_of_a_fresh_forward_pass_at_every_step(cell):
     model = tiny_lm(cell, seed=2)

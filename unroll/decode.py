@@ -9,7 +9,8 @@ scored but not returned) or after ``max_len`` tokens.
 
 A model used here provides ``forward(ids (T, N), state, training=False) -> (logits, state, cache)`` to
 read a priming text in one pass, and ``step_logits(ids (N,), state) -> (logits (N, V), state)`` for one
-step at a time, the way ``unroll.models.LanguageModel`` does.
+step at a time, the way ``unroll.models.LanguageModel`` does; or, for one decoding run, ``stepper()``
+returning such a function (the language model's folds layer 0's input projection into a table once).
 
 Sampling with temperature τ draws from softmax(ŷ / τ): τ < 1 sharpens the distribution, τ > 1 flattens it,
 τ -> 0 approaches greedy. Top-k keeps only the k largest logits before drawing.
@@ -37,6 +38,13 @@ def next_token(logits: np.ndarray, temperature: float = 1.0, top_k: int | None =
     return int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(), side="right").clip(0, probs.size - 1))
 
 
+def stepper(model):
+    """The model's one-step function for a decoding run: ``model.stepper()`` where it has one, else
+    ``model.step_logits``."""
+    make = getattr(model, "stepper", None)
+    return make() if make is not None else model.step_logits
+
+
 def check_settings(length: int, temperature: float, top_k: int | None) -> None:
     """One-line errors for bad decoding settings, naming the option."""
     if not isinstance(length, (int, np.integer)) or length < 0:
@@ -57,10 +65,11 @@ def generate(model, prime_ids, length: int, temperature: float = 1.0, top_k: int
     rng = rng if rng is not None else np.random.default_rng()
     logits, state, _ = model.forward(prime, None, training=False)
     last = logits[-1, 0]
+    step = stepper(model)
     for _ in range(length):
         token = next_token(last, temperature, top_k, greedy, rng)
         yield token
-        step_logits, state = model.step_logits(np.array([token]), state)
+        step_logits, state = step(np.array([token]), state)
         last = step_logits[0]
 
 
@@ -79,6 +88,7 @@ def beam_search(model, prime_ids, length: int, beam_width: int = 5) -> tuple[lis
     logits, state, _ = model.forward(prime, None, training=False)
     logp = ops.log_softmax(logits[-1].astype(np.float64))          # (1, V)
     scores, beams = np.zeros(1), [[]]
+    step = stepper(model)
     for _ in range(length):
         total = scores[:, None] + logp                              # (B, V)
         best = np.argsort(total, axis=None)[::-1][:beam_width]
@@ -86,7 +96,7 @@ def beam_search(model, prime_ids, length: int, beam_width: int = 5) -> tuple[lis
         scores = total[rows, tokens]
         beams = [beams[r] + [int(t)] for r, t in zip(rows, tokens)]
         state = _select_state(state, rows)
-        step_logits, state = model.step_logits(tokens.astype(np.int64), state)
+        step_logits, state = step(tokens.astype(np.int64), state)
         logp = ops.log_softmax(step_logits.astype(np.float64))
     return beams[0], float(scores[0])
 

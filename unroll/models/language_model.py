@@ -195,6 +195,22 @@ class LanguageModel:
         out, state = self.stack.step(emb, self._stack_params(), state)
         return out @ self.params["out.W"] + self.params["out.b"], state
 
+    def stepper(self):
+        """``step_logits`` for one decoding run (decode.generate, beam_search): layer 0's input projection
+        folded into a table (E W_x + b, (V, G·H)) made once here, so each step gathers a row of it instead
+        of the product x_t W_x (forward's fold, lever 2; for a 2x512 LSTM one of the four (1, 512)·(512, 2048)
+        products a character). The table holds the parameters of now: a stepper is for one run, while the
+        parameters do not change. Cells without the fold (and bidirectional stacks): ``step_logits``."""
+        if not takes_row_gather(self.stack.cell) or self.stack.bidirectional:
+            return self.step_logits
+        table = self.params["embed.W"] @ self.params[self._layer0("W_x")] + self.params[self._layer0("b")]
+        W_out, b_out, stack_params = self.params["out.W"], self.params["out.b"], self._stack_params()
+
+        def step(token_ids: np.ndarray, state):
+            out, state = self.stack.step(None, stack_params, state, xw0=table[token_ids])
+            return out @ W_out + b_out, state
+        return step
+
     def generate(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
                  greedy: bool = False, seed: int | None = None) -> Iterator[int]:
         """Yield ``length`` token ids continuing ``prime_ids`` one at a time (for streaming output)."""

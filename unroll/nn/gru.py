@@ -181,10 +181,11 @@ def _mask_rows(m):
     return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
-def step(x_t: np.ndarray, params: dict, state: np.ndarray) -> np.ndarray:
-    """One timestep, for decoding: x_t (N, D), state (N, H) -> new state (N, H)."""
+def step(x_t: np.ndarray | None, params: dict, state: np.ndarray, xw: np.ndarray | None = None) -> np.ndarray:
+    """One timestep, for decoding: x_t (N, D), state (N, H) -> new state (N, H). xw: x_t W_x + b (N, 3H)
+    already made (a row of the folded embedding's table, as forward's xw), x_t then unused."""
     H = state.shape[1]
-    xw = x_t @ params["W_x"] + params["b"]
+    xw = x_t @ params["W_x"] + params["b"] if xw is None else xw
     hw = state @ params["W_h"]
     r = ops.sigmoid(xw[:, :H] + hw[:, :H])
     z = ops.sigmoid(xw[:, H:2 * H] + hw[:, H:2 * H])

@@ -191,11 +191,12 @@ def _mask_rows(m):
     return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
-def step(x_t: np.ndarray, params: dict, state: tuple) -> tuple:
-    """One timestep, for decoding: x_t (N, D), state (h, c) each (N, H) -> new state (h, c)."""
+def step(x_t: np.ndarray | None, params: dict, state: tuple, xw: np.ndarray | None = None) -> tuple:
+    """One timestep, for decoding: x_t (N, D), state (h, c) each (N, H) -> new state (h, c). xw: x_t W_x + b
+    (N, 4H) already made (a row of the folded embedding's table, as forward's xw), x_t then unused."""
     h, c = state
     H = h.shape[1]
-    a = x_t @ params["W_x"] + h @ params["W_h"] + params["b"]
+    a = x_t @ params["W_x"] + h @ params["W_h"] + params["b"] if xw is None else xw + h @ params["W_h"]
     i, f, o = ops.sigmoid(a[:, :H]), ops.sigmoid(a[:, H:2 * H]), ops.sigmoid(a[:, 3 * H:])
     c = f * c + i * np.tanh(a[:, 2 * H:3 * H])
     return o * np.tanh(c), c

@@ -153,10 +153,12 @@ def _mask_rows(m):
     return None if m is None else np.ascontiguousarray(m[:, :, 0])
 
 
-def step(x_t: np.ndarray, params: dict, state: np.ndarray, activation: str = "tanh") -> np.ndarray:
-    """One timestep, for decoding: x_t (N, D), state (N, H) -> new state (N, H)."""
+def step(x_t: np.ndarray | None, params: dict, state: np.ndarray, activation: str = "tanh",
+         xw: np.ndarray | None = None) -> np.ndarray:
+    """One timestep, for decoding: x_t (N, D), state (N, H) -> new state (N, H). xw: x_t W_x + b (N, H)
+    already made (a row of the folded embedding's table, as forward's xw), x_t then unused."""
     f, _ = ops.activation(activation)
-    return f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"])
+    return f(x_t @ params["W_x"] + state @ params["W_h"] + params["b"] if xw is None else xw + state @ params["W_h"])
 
 
 def _check_inputs(x, params, state0, xw=None):

@@ -247,28 +247,35 @@ class Stack:
             dy = ops.embedding_backward(dy, cache.gather.ids, cache.gather.table.shape[0])
         return dy, self._join_state(dstate0), {k: grads[k] for k in self.param_shapes()}
 
-    def step(self, x_t: np.ndarray, params: dict, state=None):
+    def step(self, x_t: np.ndarray | None, params: dict, state=None, xw0: np.ndarray | None = None):
         """One timestep through every layer (no dropout), for decoding; unidirectional stacks only.
 
-        x_t: (N, D), state: the state layout or None (zeros)
+        x_t: (N, D), state: the state layout or None (zeros); xw0: (N, G·H) layer 0's x_t W_x + b already
+        made (a row of the folded embedding's table, as forward's xw0; a cell with TAKES_ROW_GATHER), x_t
+        then None
         returns out_t: (N, H) the top layer's output, state: the new state
         """
         if self.bidirectional:
             raise ValueError("step needs a unidirectional stack: a bidirectional one reads the whole "
                              "sequence (use forward)")
         dtype = self._check_params(params)
-        checks.float_array("x_t", x_t, ("N", self.input_size), dtype)
-        N = x_t.shape[0]
+        module = self.kind.load()
+        if xw0 is None:
+            checks.float_array("x_t", x_t, ("N", self.input_size), dtype)
+        elif not getattr(module, "TAKES_ROW_GATHER", False):
+            raise ValueError(f"xw0 (a precomputed input projection) needs a cell that takes one; {self.cell!r} does not")
+        N = (x_t if xw0 is None else xw0).shape[0]
         states = self._split_state("state", state, N, dtype)
-        module, inp, new = self.kind.load(), x_t, []
+        inp, new = x_t, []
         for l in range(self.num_layers):
             s = states[l]
             if s is None:
                 s = np.zeros(self._row_shape(N), dtype)
                 s = s if self.kind.state_parts == 1 else (s, s.copy())
             cell_params = self._cell_params(params, l, 0)
-            s = module.step(inp, cell_params, s, **self.options) if not self.zoneout else \
-                regularize.zoneout_step(s, module.step(inp, cell_params, s), self.zoneout)   # evaluation's mean
+            given = {"xw": xw0} if l == 0 and xw0 is not None else {}
+            s = module.step(inp, cell_params, s, **self.options, **given) if not self.zoneout else \
+                regularize.zoneout_step(s, module.step(inp, cell_params, s, **given), self.zoneout)   # evaluation's mean
             new.append(s)
             inp = s[0] if self.kind.state_parts == 2 else (s[-1] if self.kind.window else s)   # the new h_t
             if hasattr(module, "output"):                          # a cell whose output is not its state
