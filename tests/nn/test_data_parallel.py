@@ -4,7 +4,7 @@ across threads once, each part running the whole model.
 Each part computes its rows with the same operations as the whole batch; the loss and the gradients are
 the parts' means weighted by their token counts, a sum in another order, so every comparison is float64 at
 1e-12 against the unsplit step ("off"), for every cell, with a mask, over truncated BPTT's carry (k2 = k1
-and k2 > k1), and through the trainer.
+and k2 > k1), and through the trainer; and the split step's gradients against centred differences.
 """
 
 from __future__ import annotations
@@ -194,3 +194,21 @@ def test_the_trainer_trains_alike_under_data_and_off(tmp_path, monkeypatch):
         finals[strategy] = RunFolder(out).load()[1].params
     for key, value in finals["off"].items():
         np.testing.assert_allclose(finals["data"][key], value, rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_split_steps_gradients_against_centred_differences(cell, parts_seen):
+    """The split step's own gradients (not only their agreement with "off"), with a mask whose parts hold
+    different token counts and a random initial state: every parameter against centred differences."""
+    from unroll.nn import gradcheck
+    split.use("data")
+    model, (x, y) = _model(cell), _batch(4)
+    rng = np.random.default_rng(6)
+    zero = model.zero_state(N)
+    state = tuple(rng.standard_normal(s.shape) for s in zero) if isinstance(zero, tuple) else rng.standard_normal(zero.shape)
+    mask = (rng.random((T, N)) < 0.7).astype(float)
+    mask[0] = 1.0
+    _, grads, _ = model.loss_and_grads(x, y, state, mask)
+    assert len(parts_seen) == 1
+    errors = gradcheck.check(lambda: model.loss_and_grads(x, y, state, mask)[0], model.params, grads, eps=1e-5)
+    assert max(errors.values()) < 1e-7, errors
