@@ -143,6 +143,17 @@ def test_dropout_draws_each_parts_masks_from_a_generator_seeded_by_the_models(re
     assert runs[0][0] != off[0] and abs(runs[0][0] - off[0]) < 0.2 * off[0]
 
 
+def test_auto_never_splits_a_model_that_draws(parts_seen, monkeypatch):
+    """auto's choice comes from a timing, which a fresh machine may measure otherwise: for a model with
+    dropout it must not change the masks, so auto runs it whole even where "data" won the calibration."""
+    monkeypatch.setattr(split, "calibrated", lambda cell, H, N, layers=False: "off" if layers else "data")
+    monkeypatch.setattr(split, "MIN_HIDDEN", 1)
+    assert _model(dropout=0.3).step_parts(N) is None
+    assert _model().step_parts(N) == [(0, 5), (5, 10)]
+    assert_trains_alike(_step(None, dropout=0.3), _step("off", dropout=0.3))
+    assert parts_seen == []
+
+
 def test_inside_a_part_every_strategy_reads_off():
     split.use("data")
     seen = []

@@ -166,8 +166,10 @@ class LanguageModel:
     def step_parts(self, N: int) -> list[tuple[int, int]] | None:
         """Row ranges when a training step of N rows splits across threads (strategy "data",
         kernels/data_parallel.py), else None. Weight drop runs whole: its one mask per batch would be one
-        per part."""
-        if self.stack.weight_drop:
+        per part. A model that draws masks (``draws_rng``) splits only where "data" is forced: its parts draw
+        other numbers than the whole batch would, and auto's choice, made by a timing, must not change what a
+        run computes beyond rounding (a fresh machine may calibrate differently)."""
+        if self.stack.weight_drop or (self.draws_rng() is not None and split.strategy() != "data"):
             return None
         return split.step_parts(self.stack.cell, self.stack.hidden_size, N)
 

@@ -18,7 +18,9 @@ to 1e-12). A model that draws random numbers in training (dropout masks) cannot 
 generator (they would draw in the order the threads run): ``run`` draws one seed per part from the
 model's generator, on this thread, and each part draws its masks from a generator of its own. The masks
 are then other numbers than "off"'s (the same distribution, row by row); a run is still reproducible from
-its seed, and resumes exactly (the model's generator is checkpointed), at the same strategy.
+its seed, and resumes exactly (the model's generator is checkpointed), at the same strategy. So such a model
+splits only where ``UNROLL_SPLIT=data`` is forced: auto's choice comes from a timing, which must not change
+what a run computes beyond rounding (``LanguageModel.step_parts``).
 
     parts = model.step_parts(N)                 # None: run whole
     loss, grads, state = data_parallel.run(step, parts, x, y, state, mask, rng=model.draws_rng())
