@@ -171,7 +171,8 @@ def main():
         result["parts"][part] = _median_pair([p.get(part, 0.0) for p in parts_cpu],
                                              [p.get(part, 0.0) for p in parts_wall])
         result["parts"][part]["faults"] = float(np.median([p.get(part, 0) for p in parts_faults]))
-    for name, loop, prods in (("forward", "loop forward", fwd), ("backward", "loop backward", bwd))[:2 * (not step_parts)]:
+    loops = () if step_parts else (("forward", "loop forward", fwd), ("backward", "loop backward", bwd))
+    for name, loop, prods in loops:
         result["parts"][f"  per-step products {name}"] = _median_pair([c for c, _ in prods], [w for _, w in prods])
         result["parts"][f"  elementwise {name}"] = {k: result["parts"][loop][k] -
                                                    result["parts"][f"  per-step products {name}"][k]

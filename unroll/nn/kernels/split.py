@@ -62,6 +62,7 @@ MIN_PRODUCT = 1 << 22            # own: a product of fewer multiply-adds (8.4 MF
 MIN_HIDDEN = 64                  # auto: smaller layers are not calibrated and run "off"
 CANDIDATES = ("off", "batch", "own", "data")
 LAYER_STRATEGIES = ("off", "batch", "own")   # what a stack runs (data splits a whole step, not a stack)
+HOLDING = ("own", "data")        # the strategies that hold numpy's BLAS at one thread and split every product
 ROUNDS, BUDGET_S, T, LAYERS = 5, 1.5, 50, 2     # calibration: at most 5 timed rounds, while they fit in 1.5 s
 OUTPUT = 65                      # calibration: the output layer's width (a character vocabulary; see measure)
 WARM_S = 0.15                    # calibration: untimed passes after each switch, at least this long (see measure)
@@ -83,7 +84,7 @@ def use(strategy: str | None) -> None:
         raise ValueError(f"split strategy must be one of {', '.join(STRATEGIES)} or None, got {strategy!r}")
     global _override, _auto_choice
     _override, _auto_choice = strategy, None
-    if strategy not in ("own", "data"):
+    if strategy not in HOLDING:
         _release()
 
 
@@ -167,7 +168,7 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     M, K = a.shape
     P = b.shape[1]
     large = M * K * P >= MIN_PRODUCT
-    by, ranges = ("rows", [(0, M)]) if not large or _resolve() not in ("own", "data") else blocks(M, P)
+    by, ranges = ("rows", [(0, M)]) if not large or _resolve() not in HOLDING else blocks(M, P)
     one = large and mkl.available() and (len(ranges) > 1 or _blas().threads() == 1)   # MKL's (lever 15)
     if len(ranges) == 1 and not one:
         out = a @ b
@@ -215,7 +216,7 @@ def _resolve() -> str:
     choice = strategy()
     if choice == "auto":
         choice = _auto_choice or "auto"
-    if choice in ("own", "data"):
+    if choice in HOLDING:
         _blas().hold()
         _holding = True
     elif _holding:
