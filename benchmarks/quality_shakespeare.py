@@ -33,9 +33,9 @@ def run_unroll(seconds: float, extra: list[str], keep: Path | None = None) -> di
         config = json.loads((out / "config.json").read_text())
         return {"side": "unroll", "train_command": " ".join(["unroll", "train", "--max-time", str(seconds), *extra]),
                 "valid_loss": record["valid_loss"], "step": record["step"], "wall_s": round(time.time() - start, 1),
-                "model": config["network"], "train": {"seq_len": config["bptt"]["seq_len"],
-                                                      **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer",
-                                                                                       "schedule", "min_lr")}},
+                "model": config["network"], "members": config.get("ensemble", {}).get("members", 1),
+                "train": {"seq_len": config["bptt"]["seq_len"],
+                          **{k: config["train"][k] for k in ("batch_size", "lr", "optimizer", "schedule", "min_lr")}},
                 **({"curve": validation_curve(out)} if keep else {})}
 
 

@@ -46,7 +46,7 @@ def test_compare_shows_the_settings_that_differ_groups_and_keeps_it_in_the_addre
     wait(driver, lambda d: len(shown(d, "#settings tr.setting")) > len(differ))
     assert "train.batch_size" in shown(driver, "#settings tr.setting")
     config = json.loads((runs / "lm-a" / "config.json").read_text())
-    assert len(shown(driver, "#settings tr.setting")) == 1 + sum(len(config[k]) for k in ("train", "network", "corpus", "bptt"))
+    assert len(shown(driver, "#settings tr.setting")) == 1 + sum(len(config[k]) for k in ("train", "network", "corpus", "bptt", "ensemble"))
     driver.find_element(By.ID, "allsettings").click()
     wait(driver, lambda d: shown(d, "#settings tr.setting") == differ)
     assert "valid_loss" in shown(driver, "#metrics tr.metric")

@@ -61,7 +61,8 @@ NETWORK = [["--cell", "gru"], ["--cell", "lstm"], ["--hidden", "4"], ["--layers"
            ["--depth", "3"], ["--cell", "deep_transition", "--depth", "3"],
            ["--cell", "deep_transition", "--shortcut"], ["--cell", "deep_output", "--depth", "2"]]
 DATA = {
-    "lm": [["--level", "word"], ["--min-count", "2"], ["--tokenizer", "space"], ["--valid-fraction", "0.3"]],
+    "lm": [["--level", "word"], ["--min-count", "2"], ["--tokenizer", "space"], ["--valid-fraction", "0.3"],
+           ["--members", "2"]],
     "classify-tokens": [["--level", "char"], ["--min-count", "2"], ["--tokenizer", "space"], ["--level", "char",
                         "--tokenizer", "space"], ["--readout", "mean"], ["--embedding-dropout", "0.1"],
                         ["--valid-fraction", "0.3"], ["--input-layer", "mlp"], ["--missing", "zero"], ["--members", "2"]],

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unroll.models import lm_ensemble
 from unroll.nn import ops
 
 QUANT_STEP = 2.0 / 255.0
@@ -57,7 +58,7 @@ def known_mask(vocab, text: str) -> np.ndarray:
 
 
 def collect(model, vocab, text: str, max_chars: int = 5000, top_k: int = 5) -> Activations:
-    """Run ``model`` (a LanguageModel) over the first ``max_chars`` characters of ``text``; see the module doc."""
+    """Run ``model`` (a LanguageModel; an ensemble's member 0) over the first ``max_chars`` characters of ``text``; see the module doc."""
     if getattr(vocab, "kind", None) != "char":
         raise ValueError("activations need a character-level model (this run's vocabulary is not characters)")
     if not isinstance(text, str) or not text:
@@ -69,6 +70,7 @@ def collect(model, vocab, text: str, max_chars: int = 5000, top_k: int = 5) -> A
     if not known.any():
         raise ValueError(f"text has no character in the model's vocabulary of {len(vocab)} characters")
     ids = vocab.encode("".join(ch for ch, k in zip(text, known) if k)).astype(np.int64)
+    model, _ = lm_ensemble.shown(model)                     # an ensemble's cells: its member 0's
     stack = model.stack
     if stack.bidirectional:
         raise ValueError("activations need a unidirectional model")

@@ -36,7 +36,11 @@ def cmd_export(args, runs) -> int:
     if not out.parent.is_dir():
         raise ValueError(f"--to {fmt} {out}: the folder {out.parent} does not exist")
     from unroll.models.language_model import LanguageModel
+    from unroll.models.lm_ensemble import LMEnsemble
     task, model, info = runs.load(args.run_dir)                  # after the checks of the command line
+    if isinstance(model, LMEnsemble):
+        raise ValueError(f"export writes one language model; {args.run_dir} holds an ensemble of "
+                         f"{len(model.members)} (--members {len(model.members)})")
     if not isinstance(model, LanguageModel):
         raise ValueError(f"export writes language models; {args.run_dir} holds a {info['task']!r} run")
     vocab = task.vocab

@@ -67,7 +67,11 @@ class Ensemble:
         for m in self.members[1:]:
             m.rng = self.rng
         self.dtype = self.members[0].dtype
-        self.config = {**self.members[0].config, "members": len(self.members)}
+        self.config = self._config()
+
+    def _config(self):
+        """The ensemble's ``config``: member 0's dict with "members": K (a classifier's)."""
+        return {**self.members[0].config, "members": len(self.members)}
 
     def member(self, k: int):
         """Member k, reading the ensemble's current parameter arrays under its own names."""

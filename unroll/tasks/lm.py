@@ -24,6 +24,7 @@ from unroll.config import BPTTConfig, CorpusConfig, ModelConfig, option
 from unroll.data import text as text_data
 from unroll.data.batching import StreamBatcher, eval_batches
 from unroll.data.vocab import VOCABS, drop_unknown, where_first
+from unroll.models import lm_ensemble
 from unroll.models.language_model import LanguageModel
 from unroll.tasks.base import Task
 from unroll.train import distributed
@@ -47,16 +48,33 @@ class CompleteOptions:
             raise ValueError(f"--temperature must be positive, got {self.temperature}")
 
 
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """--members K: a deep ensemble of K language models (unroll/models/lm_ensemble.py)."""
+
+    members: int = option(1, help="a deep ensemble of K language models trained side by side on the same batches, "
+                                  "each with its own initial weights, dropout masks and carried state: the loss is the "
+                                  "mean of their cross-entropies, the next-token distribution the mean of their "
+                                  "probabilities (unroll/models/lm_ensemble.py; docs/tune.md \"Long runs\"); "
+                                  "1: one model",
+                          metavar="K")
+
+    def __post_init__(self):
+        from unroll.tasks.labelled import check_settings
+        check_settings(self, "members")
+
+
 class LanguageModelTask(Task):
     name = "lm"
     page = "unroll.tasks.probes.lm"       # its page in unroll serve (tasks/probes/lm.py)
     help = "character- or word-level language model (the default)"
-    sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "network": ModelConfig}
+    sections = {"corpus": CorpusConfig, "bptt": BPTTConfig, "network": ModelConfig, "ensemble": EnsembleConfig}
+    optional_sections = ("ensemble",)     # runs written before --members have none (one model)
     train_defaults = {"default_schedule": "cosine"}   # docs/tune.md: the study of 2026-12-06 (with dropout 0.2)
     predict_options = CompleteOptions
 
     def __init__(self, settings: dict, prepared: dict | None = None):
-        super().__init__(settings, prepared)
+        super().__init__({"ensemble": EnsembleConfig(), **settings}, prepared)
         self._ids = None
         self._drivers = {}
 
@@ -117,18 +135,27 @@ class LanguageModelTask(Task):
     # ------------------------------------------------------------------------------------------------
     # Model and training.
 
-    def build_model(self, seed: int, dtype=np.float32) -> LanguageModel:
-        return LanguageModel.from_config(self.settings["network"], seed=seed, dtype=dtype)
+    def build_model(self, seed: int, dtype=np.float32):
+        """The language model, or with --members K > 1 the ensemble of K (unroll/models/lm_ensemble.py)."""
+        make = lambda s: LanguageModel.from_config(self.settings["network"], seed=s, dtype=dtype)  # noqa: E731
+        return lm_ensemble.build(make, self.settings["ensemble"].members, seed)
 
     def loss_and_grads(self, model, batch, state=None):
-        """Truncated BPTT(k1, k2) on one (x, y) batch; the carried state is {"state", "history"}."""
-        if id(model) not in self._drivers:
-            bptt = self.settings["bptt"]
-            self._drivers[id(model)] = TruncatedBPTT(model, bptt.seq_len, bptt.bptt)
-        driver = self._drivers[id(model)]
+        """Truncated BPTT(k1, k2) on one (x, y) batch; the carried state is {"state", "history"} (an
+        ensemble's: the list of its members')."""
+        if isinstance(model, lm_ensemble.LMEnsemble):
+            return model.loss_and_grads(batch, state, self._driver)
+        driver = self._driver(model)
         driver.set_carry(state)
         loss, grads = driver.step(*batch)
         return loss, grads, driver.carry()
+
+    def _driver(self, model) -> TruncatedBPTT:
+        """The model's truncated-BPTT driver (one per model: an ensemble's members each have theirs)."""
+        if id(model) not in self._drivers:
+            bptt = self.settings["bptt"]
+            self._drivers[id(model)] = TruncatedBPTT(model, bptt.seq_len, bptt.bptt)
+        return self._drivers[id(model)]
 
     def metrics(self, model, split: str) -> dict:
         """Nats per token over every token of the validation split (or of the file ``split``) once."""

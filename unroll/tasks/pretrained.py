@@ -25,6 +25,7 @@ import numpy as np
 
 from unroll.data.vocab import UNK
 from unroll.models.language_model import LanguageModel
+from unroll.models.lm_ensemble import LMEnsemble
 
 
 @dataclass
@@ -48,6 +49,9 @@ def read(loaded) -> Pretrained:
     folder; the runs floor loads it, see ``Task.init_from``), or a one-line error."""
     task, model, info = loaded
     where = loaded.folder.path if hasattr(loaded, "folder") else "?"
+    if isinstance(model, LMEnsemble):
+        raise ValueError(f"--init-from {where}: an ensemble of {len(model.members)} language models (--members "
+                         f"{len(model.members)}); fine-tuning starts from one: train it with --members 1")
     if not isinstance(model, LanguageModel):
         raise ValueError(f"--init-from {where}: a language-model run folder is needed, this one holds "
                          f"--task {info['task']}")
