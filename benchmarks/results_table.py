@@ -61,7 +61,8 @@ def shakespeare_long(data) -> list[tuple]:
     for u in (r for r in data if r["side"] == "unroll"):
         model, minutes = u.get("model", {}), round(float(u["train_command"].split("--max-time ")[1].split()[0]) / 60)
         dropout = f", dropout {model['dropout']:g}" if model.get("dropout") else ""
-        rows.append((f"Character LM, tiny Shakespeare, {minutes} min, {model.get('num_layers', 2)}×"
+        members = f"--members {u['members']}: {u['members']} × " if u.get("members", 1) > 1 else ""
+        rows.append((f"Character LM, tiny Shakespeare, {minutes} min, {members}{model.get('num_layers', 2)}×"
                      f"{model.get('hidden_size')} {model.get('cell', 'lstm').upper()}{dropout} (validation nats/char)",
                      f"{u['valid_loss']:.3f} ({u['step']:,} steps)", ""))
     return rows
