@@ -3,7 +3,7 @@
 (config.json without the "ensemble" section, and the format-2 fixture) loads as one model and resumes
 exactly; an ensemble's checkpoints name each member's parameters member{k}.*, carry each member's stream,
 and save, load and resume exactly; validation, eval and sample read the mean of the members' probabilities;
-serve's cells show member 0; export and --init-from refuse an ensemble in one line; a bad K is one line."""
+serve's cells, gates and unit rows show member 0 and say so; export and --init-from refuse an ensemble in one line; a bad K is one line."""
 
 import json
 import shutil
@@ -17,6 +17,9 @@ from unroll.cli import main
 from unroll.models import LanguageModel
 from unroll.models.lm_ensemble import LMEnsemble
 from unroll.runs import run
+from unroll.tasks.probes import Limits
+from unroll.tasks.probes.lm import cells, gates
+from unroll.tasks.probes.lm_inputs import unit_rows
 
 from tests import saved
 
@@ -96,6 +99,17 @@ def test_eval_sample_and_serve_read_the_ensemble(data, capsys):
     acts = activations.collect(model, task.vocab, "the dog")
     ref = activations.collect(model.member(0), task.vocab, "the dog")
     assert np.array_equal(acts.hidden, ref.hidden)
+    limits = Limits()
+    assert cells(task, model, {"text": "the dog"}, limits)["member"] == "member 0 of 2"
+    assert gates(task, model, {"text": "the dog"}, limits)["member"] == "member 0 of 2"
+    rows = unit_rows(task, model, {"texts": ["the dog"], "unit": 1}, limits)
+    assert rows["member"] == "member 0 of 2" and rows["rows"][0]["values"][1] == round(float(ref.hidden[0, 1, 1]), 6)
+    capsys.readouterr()
+    assert main(["visualize", "e", "--out", "v.html"]) == 0
+    assert "e is an ensemble (--members): showing its member 0 of 2\n" in capsys.readouterr().err
+    assert main([*SMALL, "--max-steps", "2", "--out", "one"]) == 0
+    one_task, one, _ = run.load(data / "one")
+    assert "member" not in cells(one_task, one, {"text": "the dog"}, limits)
 
 
 def test_export_and_init_from_refuse_an_ensemble_in_one_line(data, capsys):

@@ -10,12 +10,14 @@ a priming text continued by sampling, or the run's own validation text.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from unroll.analysis import activations, features, page
 from unroll.analysis import gates as gate_stats
+from unroll.models import lm_ensemble
 
 
 def load_char_lm(run_dir):
@@ -31,6 +33,9 @@ def load_char_lm(run_dir):
     vocab = task.vocab
     if getattr(vocab, "kind", None) != "char":
         raise ValueError(f"{run_dir} is a word-level model; visualize and inspect need a character-level one")
+    model, note = lm_ensemble.shown(model)
+    if note:
+        print(f"unroll: {run_dir} is an ensemble (--members): showing its {note}", file=sys.stderr)
     return model, vocab, task, info
 
 

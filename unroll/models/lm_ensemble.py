@@ -49,6 +49,12 @@ def shown(model):
     return model, None
 
 
+def member_note(model) -> dict:
+    """{"member": "member 0 of K"} for what a probe shows of an ensemble (its member 0's cells), else {}."""
+    note = shown(model)[1]
+    return {"member": note} if note else {}
+
+
 class LMEnsemble(Ensemble):
     """K language models trained as one: the loss is the mean of theirs, the probabilities the mean of theirs."""
 

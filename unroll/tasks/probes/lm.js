@@ -49,7 +49,7 @@
     }
     const f = featSel.selectedIndex;
     $("info").textContent = "layer " + Math.floor(current.index / D.H) + ", unit " + (current.index % D.H) + ", r with " +
-      D.features[f] + " = " + D.r[current.kind][f][current.index].toFixed(3);
+      D.features[f] + " = " + D.r[current.kind][f][current.index].toFixed(3) + (D.member ? " (" + D.member + " of the ensemble)" : "");
   }
   function fillUnits() {
     const r = D.r[current.kind][featSel.selectedIndex], order = [...r.keys()];
@@ -127,7 +127,7 @@
     const box = $("rowsbox");
     try {
       const r = await call("rows", {texts: lines("groupa"), unit: +$("runit").value, state: $("rstate").value || null});
-      $("rscale").textContent = "layer " + Math.floor(r.unit / r.hidden) + ", unit " + (r.unit % r.hidden) + "; colour scale \u00b1" + r.scale.toFixed(3);
+      $("rscale").textContent = "layer " + Math.floor(r.unit / r.hidden) + ", unit " + (r.unit % r.hidden) + "; colour scale \u00b1" + r.scale.toFixed(3) + (r.member ? " (" + r.member + " of the ensemble)" : "");
       box.innerHTML = "<table class='rows'>" + r.rows.map((row, k) => "<tr class='inputrow'><th>" + (k + 1) + "</th>" + [...row.text].map((ch, i) => {
         const v = row.values[i];
         return v === null ? "<td class='cell oov'>" + Chart.esc(ch) + "</td>" : "<td class='cell' title='" + v.toFixed(3) + "' style='background:" + colour(v / r.scale) + "'>" + Chart.esc(ch) + "</td>";

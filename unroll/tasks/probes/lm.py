@@ -9,6 +9,7 @@ import numpy as np
 from unroll.analysis import activations, features, page
 from unroll.analysis import gates as gate_stats
 from unroll.command import Page
+from unroll.models.lm_ensemble import member_note
 from unroll.tasks.lm import text_piece
 from unroll.tasks.probes import Limits, Refused, char_vocab, field_of, lm_inputs, text_field
 
@@ -66,15 +67,14 @@ def cells(task, model, body: dict, limits: Limits) -> dict:
     unit = found["units"][max(candidates, key=lambda u: r[u])]
     data = page.page_data(acts, vocab, found, unit, "cells", features.best_units(found, top=3))
     data["constant"] = found["constant"]
-    return data
+    return data | member_note(model)
 
 
 def gates(task, model, body: dict, limits: Limits) -> dict:
     """Gate saturation (``analysis.gates.saturation``) over the request's text."""
     vocab = char_vocab(task)
     text = text_field(body, "text", limits.text_chars)
-    return gate_stats.saturation(activations.collect(model, vocab, text, max_chars=limits.text_chars))
-
+    return gate_stats.saturation(activations.collect(model, vocab, text, max_chars=limits.text_chars)) | member_note(model)
 
 HINT = ("Type or paste text in the box above: the state, feature and unit lists, this text coloured by a unit, "
         "the units that follow a feature and the gate saturation all fill from the model's run over it.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from unroll.analysis import activations
+from unroll.models.lm_ensemble import member_note
 from unroll.tasks.probes import Limits, Refused, char_vocab, field_of
 
 TOP = 20
@@ -64,7 +65,7 @@ def unit_rows(task, model, body: dict, limits: Limits) -> dict:
         seq = iter(states[unit // H, :, unit % H].tolist())
         rows.append({"text": text, "values": [round(next(seq), 6) if k else None for k in known]})
     scale = max((abs(v) for r in rows for v in r["values"] if v is not None), default=1.0)
-    return {"rows": rows, "scale": scale or 1.0, "layers": L, "hidden": H, "unit": unit}
+    return {"rows": rows, "scale": scale or 1.0, "layers": L, "hidden": H, "unit": unit} | member_note(model)
 
 
 def find_units(task, model, body: dict, limits: Limits) -> dict:
