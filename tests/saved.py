@@ -42,3 +42,18 @@ def log(run_dir) -> list[dict]:
 def rates(run_dir) -> dict[int, float]:
     """{step: learning rate} of every metrics.jsonl line that logged one."""
     return {r["step"]: r["lr"] for r in log(run_dir) if "lr" in r}
+
+
+def final(run_dir) -> dict:
+    """model.safetensors of a run's latest checkpoint."""
+    return tensors(checkpoint_dir(run_dir) / "model.safetensors")
+
+
+def start(run_dir) -> dict:
+    """model.safetensors of a run's step-0 checkpoint (written twice: the latter)."""
+    return tensors(sorted((Path(run_dir) / "checkpoints").glob("step-00000000*"))[-1] / "model.safetensors")
+
+
+def same(a: dict, b: dict) -> bool:
+    """The same names holding equal arrays."""
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

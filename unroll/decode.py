@@ -73,6 +73,20 @@ def generate(model, prime_ids, length: int, temperature: float = 1.0, top_k: int
         last = step_logits[0]
 
 
+class Continues:
+    """``generate`` and ``sample`` for a model that ``generate`` drives (a language model, an ensemble of them)."""
+
+    def generate(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
+                 greedy: bool = False, seed: int | None = None) -> Iterator[int]:
+        """Yield ``length`` token ids continuing ``prime_ids`` one at a time (for streaming output)."""
+        return generate(self, prime_ids, length, temperature, top_k, greedy, np.random.default_rng(seed))
+
+    def sample(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
+               greedy: bool = False, seed: int | None = None) -> np.ndarray:
+        """Like ``generate`` but returns all ``length`` ids at once as an int array."""
+        return np.fromiter(self.generate(prime_ids, length, temperature, top_k, greedy, seed), dtype=np.int64)
+
+
 def beam_search(model, prime_ids, length: int, beam_width: int = 5) -> tuple[list[int], float]:
     """The most likely continuation of ``length`` ids among ``beam_width`` beams.
 

@@ -20,6 +20,7 @@ from unroll.tasks.probes.classify import classify as classify_call
 from unroll.tasks.probes.classify import unit_rows
 
 from tests import saved
+from tests.saved import final, same, start
 from tests.tasks.helpers import sentiment_lines
 
 FORMAT3 = Path(__file__).resolve().parents[1] / "fixtures" / "format3-classify"
@@ -33,19 +34,6 @@ def data(tmp_path, monkeypatch):
     (tmp_path / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(80)))
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def final(run_dir) -> dict:
-    return saved.tensors(saved.checkpoint_dir(run_dir) / "model.safetensors")
-
-
-def same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def start(run_dir) -> dict:
-    """model.safetensors of a run's step-0 checkpoint (written twice: the latter)."""
-    return saved.tensors(sorted((Path(run_dir) / "checkpoints").glob("step-00000000*"))[-1] / "model.safetensors")
 
 
 def test_the_default_is_three_members_and_members_1_is_one_classifier(data):
@@ -113,7 +101,7 @@ def test_init_from_starts_every_member(data):
                  "--embedding", "3", "--seq-len", "8", "--batch", "4", "--max-steps", "2", "--eval-every", "2",
                  "--quiet", "--out", "lm"]) == 0
     assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
-    start = saved.tensors(sorted((data / "c" / "checkpoints").glob("step-00000000*"))[-1] / "model.safetensors")
+    first = start(data / "c")
     task, _ = run.read_task(data / "c")
     lm_task, lm_model, _ = run.load(data / "lm", "best")
     lm_tokens, tokens = list(lm_task.vocab.tokens), task.prepared["vocab"]["tokens"]
@@ -122,9 +110,9 @@ def test_init_from_starts_every_member(data):
     for k in range(2):
         for i, t in enumerate(tokens):
             if t in lm_tokens:
-                assert np.array_equal(start[f"member{k}.embed.W"][i], lm_model.params["embed.W"][lm_tokens.index(t)])
-        assert all(np.array_equal(start[f"member{k}.{key}"], lm_model.params[key]) for key in stack)
-    assert not np.array_equal(start["member0.out.W"], start["member1.out.W"])
+                assert np.array_equal(first[f"member{k}.embed.W"][i], lm_model.params["embed.W"][lm_tokens.index(t)])
+        assert all(np.array_equal(first[f"member{k}.{key}"], lm_model.params[key]) for key in stack)
+    assert not np.array_equal(first["member0.out.W"], first["member1.out.W"])
 
 
 @pytest.mark.parametrize("argv, message", [

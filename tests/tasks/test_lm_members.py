@@ -22,6 +22,7 @@ from unroll.tasks.probes.lm import cells, gates
 from unroll.tasks.probes.lm_inputs import unit_rows
 
 from tests import saved
+from tests.saved import final, same, start
 
 FORMAT2 = Path(__file__).resolve().parents[1] / "fixtures" / "format2-lm"
 SMALL = ["train", "--data", "text.txt", "--hidden", "6", "--layers", "1", "--seq-len", "8", "--batch", "4",
@@ -34,18 +35,6 @@ def data(tmp_path, monkeypatch):
     (tmp_path / "text.txt").write_text(TEXT)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def final(run_dir) -> dict:
-    return saved.tensors(saved.checkpoint_dir(run_dir) / "model.safetensors")
-
-
-def same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def start(run_dir) -> dict:
-    return saved.tensors(sorted((Path(run_dir) / "checkpoints").glob("step-00000000*"))[-1] / "model.safetensors")
 
 
 def test_the_default_is_one_model_and_member_0_is_the_seeds_own(data):

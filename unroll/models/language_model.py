@@ -27,7 +27,7 @@ vocabularies take the general path. ``model.fold`` = "auto" (that rule) | True |
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class LMCache(NamedTuple):
     folded: bool = False         # True when the embedding was folded into layer 0 (see the module docstring)
 
 
-class LanguageModel:
+class LanguageModel(decode.Continues):
     """Embedding -> RNN/LSTM/GRU stack -> linear -> softmax, trained by (truncated) BPTT.
 
     Parameters
@@ -182,11 +182,7 @@ class LanguageModel:
     def evaluate(self, x: np.ndarray, y: np.ndarray, state=None, mask=None):
         """Summed negative log-likelihood and token count (no dropout), and the final state."""
         logits, state, _ = self.forward(x, state, training=False)
-        logp = ops.log_softmax(logits)
-        rows_t, rows_n = np.indices(y.shape)
-        nll = -logp[rows_t, rows_n, self._check_ids("y", y)]
-        weights = np.ones(y.shape) if mask is None else np.asarray(mask, dtype=float)
-        return float((nll * weights).sum()), float(weights.sum()), state
+        return (*summed_nll(ops.log_softmax(logits), self._check_ids("y", y), mask), state)
 
     # ------------------------------------------------------------------------------------------------
     # Generation.
@@ -213,16 +209,6 @@ class LanguageModel:
             return out @ W_out + b_out, state
         return step
 
-    def generate(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
-                 greedy: bool = False, seed: int | None = None) -> Iterator[int]:
-        """Yield ``length`` token ids continuing ``prime_ids`` one at a time (for streaming output)."""
-        return decode.generate(self, prime_ids, length, temperature, top_k, greedy, np.random.default_rng(seed))
-
-    def sample(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
-               greedy: bool = False, seed: int | None = None) -> np.ndarray:
-        """Like ``generate`` but returns all ``length`` ids at once as an int array."""
-        return np.fromiter(self.generate(prime_ids, length, temperature, top_k, greedy, seed), dtype=np.int64)
-
     # ------------------------------------------------------------------------------------------------
 
     def zero_state(self, N: int):
@@ -248,6 +234,13 @@ class LanguageModel:
         if ids.size and (ids.min() < 0 or ids.max() >= V):
             raise ValueError(f"{name} must hold token ids in [0, V) = [0, {V}), got [{ids.min()}, {ids.max()}]")
         return ids
+
+
+def summed_nll(logp: np.ndarray, y: np.ndarray, mask=None) -> tuple[float, float]:
+    """(Σ -log p(y) over the real tokens, their count): logp (T, N, V), y ids (T, N), mask (T, N) or None."""
+    rows_t, rows_n = np.indices(y.shape)
+    weights = np.ones(y.shape) if mask is None else np.asarray(mask, dtype=float)
+    return float((-logp[rows_t, rows_n, y] * weights).sum()), float(weights.sum())
 
 
 NAMED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "cell", "dropout", "embedding_size", "activation", "init_scale")

@@ -23,12 +23,11 @@ in checkpoints like any other (train/state.py), so a resumed run continues every
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
 from unroll import decode
 from unroll.models.ensemble import Ensemble, head, member_seed
+from unroll.models.language_model import summed_nll
 from unroll.nn import ops
 
 
@@ -55,8 +54,9 @@ def member_note(model) -> dict:
     return {"member": note} if note else {}
 
 
-class LMEnsemble(Ensemble):
-    """K language models trained as one: the loss is the mean of theirs, the probabilities the mean of theirs."""
+class LMEnsemble(Ensemble, decode.Continues):
+    """K language models trained as one: the loss is the mean of theirs, the probabilities the mean of theirs
+    (``generate`` and ``sample`` draw from that mean: decode.Continues over ``forward`` and ``stepper``)."""
 
     def _config(self):
         """Member 0's network (a ModelConfig: every member has the same one)."""
@@ -96,10 +96,7 @@ class LMEnsemble(Ensemble):
     def evaluate(self, x: np.ndarray, y: np.ndarray, state=None, mask=None):
         """Summed negative log-likelihood of y under the mean probabilities, token count, the final states."""
         logp, state, _ = self.forward(x, state)
-        rows_t, rows_n = np.indices(np.shape(y))
-        nll = -logp[rows_t, rows_n, self.members[0]._check_ids("y", y)]
-        weights = np.ones(nll.shape) if mask is None else np.asarray(mask, dtype=float)
-        return float((nll * weights).sum()), float(weights.sum()), state
+        return (*summed_nll(logp, self.members[0]._check_ids("y", y), mask), state)
 
     def stepper(self):
         """One decoding step for every member at once: token_ids (N,) -> (log p (N, V), the K states)."""
@@ -113,14 +110,6 @@ class LMEnsemble(Ensemble):
     def zero_state(self, N: int):
         return [self.member(k).zero_state(N) for k in range(len(self.members))]
 
-    def generate(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
-                 greedy: bool = False, seed: int | None = None) -> Iterator[int]:
-        """Yield ``length`` token ids continuing ``prime_ids``, drawn from the mean of the members' probabilities."""
-        return decode.generate(self, prime_ids, length, temperature, top_k, greedy, np.random.default_rng(seed))
-
-    def sample(self, prime_ids, length: int, temperature: float = 1.0, top_k: int | None = None,
-               greedy: bool = False, seed: int | None = None) -> np.ndarray:
-        return np.fromiter(self.generate(prime_ids, length, temperature, top_k, greedy, seed), dtype=np.int64)
 
 
 def _log_mean_exp(logps: list[np.ndarray]) -> np.ndarray:
