@@ -2,7 +2,8 @@
 members, --members 1 one classifier (unprefixed names; the default's member 0 starts from its weights); a
 run folder written before the flag (config.json without the key) loads as one classifier and resumes
 exactly; an ensemble's checkpoints name each member's parameters member{k}.* and save, load and resume exactly; validation, eval and predict
-read the mean of the members' probabilities; --init-from starts every member; serve's unit rows show
+read the mean of the members' probabilities; --init-from starts every member (an LM ensemble of K starts K
+members one to one, other counts refused); serve's unit rows show
 member 0 and say so; a bad K, or --members with a task that has no members, is one line naming it."""
 
 import json
@@ -95,11 +96,7 @@ def test_eval_predict_and_serve_read_the_members_mean(data, capsys):
 
 
 def test_init_from_starts_every_member(data):
-    text = "".join(f"the {w} film was {w} and the story is good\n" for w in ("good", "bad", "fine", "dull") * 20)
-    (data / "text.txt").write_text(text)
-    assert main(["train", "--data", "text.txt", "--level", "word", "--cell", "gru", "--hidden", "4", "--layers", "1",
-                 "--embedding", "3", "--seq-len", "8", "--batch", "4", "--max-steps", "2", "--eval-every", "2",
-                 "--quiet", "--out", "lm"]) == 0
+    lm_ensemble(data, 1)
     assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
     first = start(data / "c")
     task, _ = run.read_task(data / "c")
@@ -124,3 +121,42 @@ def test_a_bad_members_is_one_line_naming_it(data, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def lm_ensemble(data, members: int) -> None:
+    """A word-level GRU language model (--members K; 1: one model) shaped like SMALL's classifier, in lm/."""
+    text = "".join(f"the {w} film was {w} and the story is good\n" for w in ("good", "bad", "fine", "dull") * 20)
+    (data / "text.txt").write_text(text)
+    assert main(["train", "--data", "text.txt", "--level", "word", "--cell", "gru", "--hidden", "4", "--layers", "1",
+                 "--embedding", "3", "--seq-len", "8", "--batch", "4", "--max-steps", "2", "--eval-every", "2",
+                 "--members", str(members), "--quiet", "--out", "lm"]) == 0
+
+
+def test_an_lm_ensemble_starts_each_member_from_its_own_language_model(data):
+    lm_ensemble(data, 2)
+    assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
+    first = start(data / "c")
+    task, _ = run.read_task(data / "c")
+    lm_task, lm_model, _ = run.load(data / "lm", "best")
+    lm_tokens, tokens = list(lm_task.vocab.tokens), task.prepared["vocab"]["tokens"]
+    rows = [(i, lm_tokens.index(t)) for i, t in enumerate(tokens) if t in lm_tokens]
+    assert len(rows) > 5
+    for k in range(2):
+        theirs = {key[len(f"member{k}."):]: v for key, v in lm_model.params.items() if key.startswith(f"member{k}.")}
+        stack = [key for key in theirs if key.startswith("layer0.gru.")]
+        assert len(stack) == 4
+        for i, j in rows:
+            assert np.array_equal(first[f"member{k}.embed.W"][i], theirs["embed.W"][j])
+        assert all(np.array_equal(first[f"member{k}.{key}"], theirs[key]) for key in stack)
+    assert not np.array_equal(first["member0.layer0.gru.W_h"], first["member1.layer0.gru.W_h"])
+
+
+@pytest.mark.parametrize("flags, mine", [(["--members", "3"], "an ensemble of 3"), (["--members", "1"], "one model")])
+def test_an_lm_ensemble_of_another_count_is_refused_in_one_line(data, capsys, flags, mine):
+    lm_ensemble(data, 2)
+    capsys.readouterr()
+    assert main([*SMALL, *flags, "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 2
+    err = capsys.readouterr().err
+    assert (f"an ensemble of 2 language models (--members 2) starts the members of an ensemble of 2 one to one, "
+            f"this run is {mine}: give --members 2") in err and err.count("\n") == 1
+    assert not (data / "c").exists()

@@ -3,7 +3,7 @@
 (config.json without the "ensemble" section, and the format-2 fixture) loads as one model and resumes
 exactly; an ensemble's checkpoints name each member's parameters member{k}.*, carry each member's stream,
 and save, load and resume exactly; validation, eval and sample read the mean of the members' probabilities;
-serve's cells, gates and unit rows show member 0 and say so; export and --init-from refuse an ensemble in one line; a bad K is one line."""
+serve's cells, gates and unit rows show member 0 and say so; export refuses an ensemble in one line, and --init-from refuses it for a model of another count; a bad K is one line."""
 
 import json
 import shutil
@@ -101,7 +101,9 @@ def test_eval_sample_and_serve_read_the_ensemble(data, capsys):
     assert "member" not in cells(one_task, one, {"text": "the dog"}, limits)
 
 
-def test_export_and_init_from_refuse_an_ensemble_in_one_line(data, capsys):
+def test_export_refuses_an_ensemble_and_init_from_refuses_other_counts_in_one_line(data, capsys):
+    """An LM ensemble of K starts only a classifier of K members (tests/tasks/test_classify_members.py):
+    the classifier's default three members and a tagger (one model) are refused before any folder exists."""
     assert main([*SMALL, "--members", "2", "--max-steps", "2", "--out", "e"]) == 0
     capsys.readouterr()
     assert main(["export", "e", "--to", "onnx", "m.onnx"]) == 2
@@ -109,10 +111,17 @@ def test_export_and_init_from_refuse_an_ensemble_in_one_line(data, capsys):
     assert "holds an ensemble of 2 (--members 2)" in err and err.count("\n") == 1 and not (data / "m.onnx").exists()
     (data / "s.tsv").write_text("".join(f"{c}\tthe dog {w}\n" for c, w in (("pos", "sleeps"), ("neg", "jumps")) * 20))
     assert main(["train", "--task", "classify", "--data", "s.tsv", "--level", "char", "--hidden", "6",
-                 "--layers", "1", "--init-from", "e", "--max-steps", "1", "--out", "c"]) == 2
+                 "--embedding", "6", "--layers", "1", "--init-from", "e", "--max-steps", "1", "--out", "c"]) == 2
     err = capsys.readouterr().err
-    assert "an ensemble of 2 language models (--members 2)" in err and err.count("\n") == 1
-    assert not (data / "c").exists()
+    assert "an ensemble of 2 language models (--members 2)" in err and "this run is an ensemble of 3: give --members 2" in err
+    assert err.count("\n") == 1 and not (data / "c").exists()
+    assert main(["data", "segment", "text.txt", "--out", "seg.conll"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--task", "tag", "--data", "seg.conll", "--level", "char", "--cell", "gru",
+                 "--hidden", "6", "--embedding", "6", "--init-from", "e", "--max-steps", "1", "--quiet", "--out", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "this run is one model: a tagger is one model, or start from a language model of --members 1" in err
+    assert err.count("\n") == 1 and not (data / "t").exists()
 
 
 def test_a_bad_members_is_one_line_naming_it(data, capsys):

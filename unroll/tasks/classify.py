@@ -49,7 +49,8 @@ class ClassifyConfig:
     readout: str = option(DEFAULTS["readout"], help="last | mean | max over the real steps")
     embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
-                                              "model (vocabulary extended; unroll/tasks/pretrained.py)", metavar="RUN")
+                                              "model (vocabulary extended; an ensemble of K language models starts the K members "
+                                              "one to one; unroll/tasks/pretrained.py)", metavar="RUN")
     members: int = option(3, help="a deep ensemble of K classifiers trained side by side on the same batches, each "
                                   "with its own initial weights and dropout masks: the loss is the mean of their "
                                   "cross-entropies, the prediction the mean of their probabilities "
@@ -116,10 +117,11 @@ class ClassifyTask(Task):
         return self.prepared
 
     def warm_start(self, model) -> None:
-        """--init-from: the language model's embedding and stack start the classifier (each member of an ensemble)."""
+        """--init-from: the language model's embedding and stack start the classifier (each member of an ensemble;
+        member k from member k of an ensemble of language models)."""
         if self.cfg.init_from:
-            lm, tokens = pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"]
-            for head in ensemble.heads(model):
+            heads, tokens = ensemble.heads(model), self.prepared["vocab"]["tokens"]
+            for head, lm in zip(heads, pretrained.one_per_head(self.pretrained, heads)):
                 pretrained.copy_into(model.params, lm, tokens, embed_key=head + "embed.W", prefix=head)
 
     def init_from(self) -> str | None:

@@ -13,6 +13,11 @@ left to right; it keeps its own initialisation) and the output layer (the LM pre
 best checkpoint is read (its latest when it kept none), by the runs floor (``Task.init_from``). Refused, in one line: a run that is not a
 language model, another vocabulary level or tokenizer, another cell, hidden size, number of layers or
 embedding width, and a bidirectional stack of more than one layer (its upper layers read 2·H inputs).
+
+An ensemble of K language models (``--task lm --members K``, one vocabulary) starts a classifier of K
+members one to one: member k of the classifier from member k of the language models (``members``), so the
+members start as different as they were pretrained. One language model starts every member; other
+counts are refused, and so is an ensemble for a model that is not an ensemble of the same K.
 """
 
 from __future__ import annotations
@@ -44,21 +49,34 @@ class Pretrained:
     params: dict
 
 
-def read(loaded) -> Pretrained:
-    """The language model of a loaded run folder (``unroll.runs.load(RUN, "best")``: task, model, info,
-    folder; the runs floor loads it, see ``Task.init_from``), or a one-line error."""
+def members(loaded) -> list[Pretrained]:
+    """The language models of a loaded run folder (``unroll.runs.load(RUN, "best")``: task, model, info,
+    folder; the runs floor loads it, see ``Task.init_from``): [the model], or its K members (an LM ensemble),
+    each with its own parameters under its own names (``embed.W``, ``layer0.gru.W_x`` ...); else one line."""
     task, model, info = loaded
     where = loaded.folder.path if hasattr(loaded, "folder") else "?"
-    if isinstance(model, LMEnsemble):
-        raise ValueError(f"--init-from {where}: an ensemble of {len(model.members)} language models (--members "
-                         f"{len(model.members)}); fine-tuning starts from one: train it with --members 1")
-    if not isinstance(model, LanguageModel):
+    if not isinstance(model, (LanguageModel, LMEnsemble)):
         raise ValueError(f"--init-from {where}: a language-model run folder is needed, this one holds "
                          f"--task {info['task']}")
     m, vocab = task.settings["network"], task.vocab
-    return Pretrained(str(where), info["step"], task.settings["corpus"].level, getattr(vocab, "tokenizer", None),
-                      m.cell, m.hidden_size, m.num_layers, m.embedding_size or m.hidden_size, list(vocab.tokens),
-                      model.params)
+    models = [model.member(k) for k in range(len(model.members))] if isinstance(model, LMEnsemble) else [model]
+    return [Pretrained(str(where), info["step"], task.settings["corpus"].level, getattr(vocab, "tokenizer", None),
+                       m.cell, m.hidden_size, m.num_layers, m.embedding_size or m.hidden_size, list(vocab.tokens),
+                       dict(one.params)) for one in models]
+
+
+def one_per_head(loaded, heads: list[str], advice: str = "give --members {K}") -> list[Pretrained]:
+    """The language model that starts each of a model's ``heads`` (ensemble.heads): one LM starts them all,
+    K LMs start K members one to one; another count is a one-line error ending in ``advice``."""
+    lms = members(loaded)
+    if len(lms) == 1:
+        return lms * len(heads)
+    if len(lms) != len(heads) or heads == [""]:
+        mine = "one model" if heads == [""] else f"an ensemble of {len(heads)}"
+        raise ValueError(f"--init-from {lms[0].path}: an ensemble of {len(lms)} language models (--members "
+                         f"{len(lms)}) starts the members of an ensemble of {len(lms)} one to one, this run is "
+                         f"{mine}: {advice.format(K=len(lms))}, or start from a language model of --members 1")
+    return lms
 
 
 def check_fits(lm: Pretrained, level: str, tokenizer: str | None, cell: str, hidden_size: int, num_layers: int,
@@ -92,7 +110,7 @@ def prepare_vocab(loaded, token_lists, level, tokenizer, cell, hidden_size, num_
                   bidirectional, min_count=1):
     """A new run's (WordVocab, {"init_from": {run, step}}) from a language model, after checking the shapes."""
     from unroll.data.vocab import WordVocab
-    lm = read(loaded)
+    lm = members(loaded)[0]                     # the members share one vocabulary and shape
     check_fits(lm, level, tokenizer, cell, hidden_size, num_layers, embedding_size, bidirectional)
     vocab = WordVocab(extend_vocab(lm, token_lists, min_count), lm.tokenizer or tokenizer or "punct")
     return vocab, {"init_from": {"run": lm.path, "step": lm.step, "lm_tokens": len(lm.tokens)}}

@@ -103,7 +103,8 @@ class TagTask(Task):
 
     def warm_start(self, model) -> None:
         if self.cfg.init_from:
-            pretrained.copy_into(model.params, pretrained.read(self.pretrained), self.prepared["vocab"]["tokens"])
+            lm, = pretrained.one_per_head(self.pretrained, [""], advice="a tagger is one model")
+            pretrained.copy_into(model.params, lm, self.prepared["vocab"]["tokens"])
 
     def init_from(self) -> str | None:
         return self.cfg.init_from
