@@ -8,9 +8,10 @@ side by side on the same folds in the same run (accuracy after fixed training; n
   and nothing else but ``--max-steps`` (``--epochs`` passes over the training part); the best checkpoint
   by validation accuracy (10% of the training folds, held out by the task itself) scores the test fold.
 - **unroll, pretrained** (``--pretrain``; ULMFiT's recipe, Howard & Ruder 2018, with no outside corpus): a
-  word-level language model with the classifier's own shapes (its default network, read from `unroll train
-  --task classify`'s settings: cell, hidden size, layers, embedding) trained on the training folds' sentences
-  only (plus ``--extra-text`` files if given: lower-cased, split into words and punctuation), never the
+  word-level language model with the pretrained classifier's own shapes (read from `unroll train --task
+  classify`'s settings with the ``--finetune`` flags: cell, hidden size, layers, embedding, and its
+  ``--min-count`` and ``--members``: K language models side by side, member k starting classifier member k)
+  trained on the training folds' sentences only (plus ``--extra-text`` files if given: lower-cased, split into words and punctuation), never the
   held-out fold; then the same classifier command with ``--init-from`` it (the embedding and the stack's
   forward direction are copied, unroll/tasks/pretrained.py) and ``--finetune`` flags (default: gradual
   unfreezing, one group more every validation, and discriminative learning rates, layer decay 0.5:
@@ -91,12 +92,16 @@ def budget(steps: int, seconds: float | None) -> list[str]:
     return ["--max-time", f"{seconds:g}"] if seconds else ["--max-steps", str(steps)]
 
 
-def lm_shape() -> list[str]:
-    """The classifier's network as `unroll train --task classify` builds it by default, as language-model flags."""
+def lm_shape(finetune: list[str]) -> list[str]:
+    """The pretrained classifier as `unroll train --task classify FINETUNE` builds it, as language-model flags:
+    its network's shape, its --min-count (so the LM trains the <unk> row the classifier's rare words read) and
+    its --members (an LM ensemble of K starts the K members one to one, unroll/tasks/pretrained.py)."""
     from unroll.tune.spec import train_settings
-    net = train_settings("classify", [])[0]["network"]
+    sections = train_settings("classify", finetune)[0]
+    net, c = sections["network"], sections["classify"]
     return ["--cell", net.cell, "--hidden", str(net.hidden_size), "--layers", str(net.num_layers),
-            "--embedding", str(net.embedding_size or net.hidden_size)]
+            "--embedding", str(net.embedding_size or net.hidden_size), "--min-count", str(c.min_count),
+            "--members", str(c.members)]
 
 
 def valid_accuracy(folder, step: int) -> float:
@@ -131,8 +136,8 @@ def pretrain(out: Path, texts, extra_files, args) -> dict:
                 pieces.append(" ".join(words))
     text = out.parent / (out.name + ".txt")
     text.write_text("\n".join(pieces) + "\n", encoding="utf-8")
-    argv = ["train", "--data", str(text), "--level", "word", "--tokenizer", "space", *lm_shape(),
-            "--seq-len", "35", "--batch", "32", "--dropout", str(args.lm_dropout),
+    argv = ["train", "--data", str(text), "--level", "word", "--tokenizer", "space",
+            *lm_shape(shlex.split(args.finetune)), "--seq-len", "35", "--batch", "32", "--dropout", str(args.lm_dropout),
             *budget(args.lm_steps, args.lm_time), "--eval-every", "500", "--out", str(out), "--quiet"]
     if unroll(argv) != 0:
         raise SystemExit(f"unroll {' '.join(argv)} failed")
