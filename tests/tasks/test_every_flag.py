@@ -65,9 +65,11 @@ DATA = {
            ["--members", "2"]],
     "classify-tokens": [["--level", "char"], ["--min-count", "2"], ["--tokenizer", "space"], ["--level", "char",
                         "--tokenizer", "space"], ["--readout", "mean"], ["--embedding-dropout", "0.1"],
-                        ["--valid-fraction", "0.3"], ["--input-layer", "mlp"], ["--missing", "zero"], ["--members", "2"]],
+                        ["--valid-fraction", "0.3"], ["--input-layer", "mlp"], ["--missing", "zero"], ["--members", "2"],
+                        ["--adversarial", "0.5"]],
     "classify-vectors": [["--tokenizer", "space"], ["--min-count", "2"], ["--encoding", "latin-1"],
-                         ["--input-layer", "mlp"], ["--no-standardize"], ["--readout", "mean"], ["--members", "2"]],
+                         ["--input-layer", "mlp"], ["--no-standardize"], ["--readout", "mean"], ["--members", "2"],
+                         ["--adversarial", "0.5"]],
     "tag-tokens": [["--min-count", "2"], ["--input-layer", "mlp"]],     # --level: how predict splits a line
     "tag-vectors": [["--min-count", "2"], ["--input-layer", "mlp"], ["--no-standardize"]],
     "seq2seq-tokens": [["--no-reverse-source"], ["--level", "word"], ["--attention"], ["--conditioning", "init"],

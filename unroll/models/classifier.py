@@ -11,6 +11,9 @@ For sequence n with T_n real steps (mask (T, N) marks them)::
     z   = dropout(r) W_out + b_out                       logits                     (N, C)
     L   = mean_n -log softmax(z_n)[label_n]
 
+With ``adversarial`` ε > 0 (``--adversarial``, training only) the loss is J = L(e) + L(e + r), r = ε g_n/‖g_n‖
+per sequence from g = ∂L/∂e, held constant (unroll/nn/adversarial.py): two passes a step.
+
 Backward of the readouts: "last" puts dr into the two rows it read, "mean" spreads dr / T_n over the real
 steps, "max" routes each element of dr to the step that won it. Then the stack backpropagates through time.
 
@@ -27,6 +30,7 @@ import numpy as np
 from unroll.models import common
 from unroll.models.inputs import TokenInput
 from unroll.nn import network as N
+from unroll.nn import adversarial as adv
 from unroll.nn import ops, regularize
 from unroll.nn.stack import Stack
 
@@ -64,6 +68,7 @@ class SequenceClassifier:
     before the output layer), seed (initialisation and dropout), dtype (float32 to train, float64 to check),
     embedding_dropout (on the embedded tokens), weight_drop (DropConnect on W_h), locked_dropout (the embedding
     and between-layer dropouts keep one mask per sequence for every step; unroll/nn/regularize.py);
+    adversarial: ε of adversarial training on the embedded inputs (0: none; unroll/nn/adversarial.py);
     input_layer: a ``models.inputs`` layer in place of the embedding (``VectorInput`` for real vectors: then
     vocab_size is None and embedding_size unused); **variant: the other network settings (nn/network.py:
     alpha, skip_every, depth, init, forget_bias, embedding_init_scale ...). The defaults are ``--task classify``'s
@@ -75,7 +80,8 @@ class SequenceClassifier:
                  cell: str = _D["cell"], bidirectional: bool = _D["bidirectional"], readout: str = DEFAULTS["readout"],
                  dropout: float = _D["dropout"], seed: int = 0, dtype=np.float32,
                  embedding_dropout: float = DEFAULTS["embedding_dropout"], weight_drop: float = _D["weight_drop"],
-                 locked_dropout: bool = _D["locked_dropout"], input_layer=None, **variant):
+                 locked_dropout: bool = _D["locked_dropout"], input_layer=None, adversarial: float = 0.0,
+                 **variant):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -92,7 +98,7 @@ class SequenceClassifier:
                            embedding_size=E, num_layers=int(num_layers), cell=cell,
                            bidirectional=bool(bidirectional), readout=readout, dropout=float(dropout),
                            embedding_dropout=float(embedding_dropout), weight_drop=float(weight_drop),
-                           locked_dropout=bool(locked_dropout))
+                           locked_dropout=bool(locked_dropout), adversarial=adv.check_epsilon(adversarial))
         self.dtype = common.check_dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.stack = Stack.from_config(net, E)
@@ -110,39 +116,58 @@ class SequenceClassifier:
 
     # ------------------------------------------------------------------------------------------------
 
-    def forward(self, ids, mask=None, training: bool = True):
-        """ids int (T, N) (or vectors (T, N, D)), mask (T, N) or None -> logits (N, C), cache."""
+    def forward(self, ids, mask=None, training: bool = True, perturb=None):
+        """ids int (T, N) (or vectors (T, N, D)), mask (T, N) or None -> logits (N, C), cache.
+
+        perturb: r (T, N, E) added to the embedded inputs after their dropout (adversarial training), or None."""
         T, N = self.input.shape(ids)
         m = common.check_mask(mask, T, N, self.dtype)
         emb, ids = self.input.forward(self.params, ids)
         emb, emb_keep = regularize.dropout(emb, self.config["embedding_dropout"], self.rng, training,
                                            self.config["locked_dropout"])
+        if perturb is not None:
+            emb = emb + perturb                                              # e + r
         hs, _, stack_cache = self.stack.forward(emb, self._stack_params(), None, m, rng=self.rng, training=training)
         r, pick = self._readout(hs, m)
         r_dropped, keep = ops.dropout_forward(r, self.config["dropout"], self.rng, training)
         logits = ops.linear_forward(r_dropped, self.params["out.W"], self.params["out.b"])
         return logits, ClassifierCache(ids, m, emb_keep, stack_cache, hs, pick, r_dropped, keep)
 
-    def backward(self, d_logits: np.ndarray, cache: ClassifierCache) -> dict:
-        """d_logits (N, C) -> grads with the keys of params."""
+    def backward(self, d_logits: np.ndarray, cache: ClassifierCache, inputs: bool = False):
+        """d_logits (N, C) -> grads with the keys of params; inputs: (grads, ∂L/∂e (T, N, E)), e the embedded
+        inputs after dropout (where ``forward``'s perturb is added)."""
         d_r_dropped, dW, db = ops.linear_backward(d_logits, cache.r_dropped, self.params["out.W"])
         d_r = ops.dropout_backward(d_r_dropped, cache.keep)                  # r_dropped = dropout(r)
         d_hs = self._readout_backward(d_r, cache)                            # r = readout(y)
-        d_emb, _, grads = self.stack.backward(d_hs, cache.stack_cache)       # y = Stack(e)
-        d_emb = ops.dropout_backward(d_emb, cache.emb_keep)                  # e = dropout_e(E[x])
+        d_e, _, grads = self.stack.backward(d_hs, cache.stack_cache)         # y = Stack(e)
+        d_emb = ops.dropout_backward(d_e, cache.emb_keep)                    # e = dropout_e(E[x])
         grads.update(self.input.backward(self.params, d_emb, cache.ids))
         grads["out.W"], grads["out.b"] = dW, db
-        return {k: grads[k] for k in self.params}
+        grads = {k: grads[k] for k in self.params}
+        return (grads, d_e) if inputs else grads
 
-    def loss_and_grads(self, batch, state=None):
-        """batch: ClassifyBatch (ids (T, N), mask (T, N), labels (N,)) -> (mean NLL, grads, None)."""
+    def loss_and_grads(self, batch, state=None, perturb=None):
+        """batch: ClassifyBatch (ids (T, N), mask (T, N), labels (N,)) -> (mean NLL, grads, None); with
+        adversarial ε > 0: (J = L(e) + L(e + r), ∂J/∂θ, None), r from this batch's ∂L/∂e and held constant.
+        perturb: r to use for the second pass instead (centred-difference checks hold it fixed)."""
         ids, mask, labels = batch
-        logits, cache = self.forward(ids, mask, training=True)
         labels = common.check_ids("labels", labels, self.config["num_classes"], ndim=1)
+        epsilon = self.config["adversarial"]
+        loss, grads, d_e, m = self._pass(ids, mask, labels, None)
+        if epsilon == 0.0 and perturb is None:
+            return loss, grads, None
+        r = adv.direction(d_e, m, epsilon) if perturb is None else perturb
+        adv_loss, adv_grads, _, _ = self._pass(ids, mask, labels, r)        # L(e + r), r constant
+        return loss + adv_loss, {k: g + adv_grads[k] for k, g in grads.items()}, None
+
+    def _pass(self, ids, mask, labels, perturb):
+        """One forward and backward pass of the mean NLL -> (loss, grads, ∂L/∂e (T, N, E), mask (T, N))."""
+        logits, cache = self.forward(ids, mask, training=True, perturb=perturb)
         if labels.shape[0] != logits.shape[0]:
             raise ValueError(f"labels must have shape (N,) = ({logits.shape[0]},), got {labels.shape}")
         loss, d_logits = ops.softmax_cross_entropy(logits[None], labels[None])
-        return loss, self.backward(d_logits[0], cache), None
+        grads, d_e = self.backward(d_logits[0], cache, inputs=True)
+        return loss, grads, d_e, cache.mask
 
     def predict_proba(self, ids, mask=None) -> np.ndarray:
         """Class probabilities (N, C), no dropout."""

@@ -49,8 +49,13 @@ class ClassifyConfig:
     readout: str = option(DEFAULTS["readout"], help="last | mean | max over the real steps")
     embedding_dropout: float = option(DEFAULTS["embedding_dropout"], help="dropout on the embedded tokens")
     init_from: str | None = option(None, help="language-model run folder whose embedding and stack start this "
-                                              "model (vocabulary extended; an ensemble of K language models starts the K members "
-                                              "one to one; unroll/tasks/pretrained.py)", metavar="RUN")
+                                              "model (vocabulary extended; an ensemble of K language models "
+                                              "starts the K members one to one; unroll/tasks/pretrained.py)",
+                                   metavar="RUN")
+    adversarial: float = option(0.0, help="adversarial training on the embedded inputs (Miyato et al. 2017): each "
+                                          "step also trains on the batch moved ε along each sequence's loss "
+                                          "gradient (L2 norm ε); two passes a step; 0: off (unroll/nn/adversarial.py)",
+                                metavar="EPS")
     members: int = option(3, help="a deep ensemble of K classifiers trained side by side on the same batches, each "
                                   "with its own initial weights and dropout masks: the loss is the mean of their "
                                   "cross-entropies, the prediction the mean of their probabilities "
@@ -66,6 +71,8 @@ class ClassifyConfig:
             raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
         if not 0.0 <= self.embedding_dropout < 1.0:
             raise ValueError(f"--embedding-dropout must lie in [0, 1), got {self.embedding_dropout}")
+        if not self.adversarial >= 0.0:
+            raise ValueError(f"--adversarial must be a number >= 0 (the step ε; 0: off), got {self.adversarial}")
 
 
 def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tuple[str, str]]:
@@ -140,7 +147,8 @@ class ClassifyTask(Task):
         vocab_size, layer = self.inputs.model_input(n.hidden_size)
         make = lambda s: SequenceClassifier.from_config(n, vocab_size, len(self.prepared["labels"]),  # noqa: E731
                                                         readout=c.readout, seed=s, dtype=dtype,
-                                                        embedding_dropout=c.embedding_dropout, input_layer=layer)
+                                                        embedding_dropout=c.embedding_dropout, input_layer=layer,
+                                                        adversarial=c.adversarial)
         return ensemble.build(make, c.members, seed)
 
     def proba(self, model, seqs) -> np.ndarray:
