@@ -21,6 +21,10 @@ side by side on the same folds in the same run (accuracy after fixed training; n
     python benchmarks/sentiment.py ../shared/data/rt-polarity --pretrain --lm-time 600 --time 300 \\
         --json runs/sentiment.json        # all 10 folds, 15 minutes per fold for the pretrained model
 
+``--lm-from OUT`` reuses the language models of an earlier ``--pretrain`` run (its ``--out``) instead of
+training them again: classifier variants (``--finetune`` flags) on the same language models; each fold's
+row names the folder it read (``"lm": {"reused": ...}``).
+
 ``--time S`` trains each classifier for ``--max-time S`` (the issue's "300 s per fold") instead of
 ``--epochs``; ``--lm-time S`` the language model instead of ``--lm-steps``. ``--flags '...'`` adds
 settings to the from-scratch classifier's command (candidate defaults; docs/tune.md "Classification
@@ -146,6 +150,13 @@ def pretrain(out: Path, texts, extra_files, args) -> dict:
             "seconds": round(time.time() - start, 1), "command": "unroll " + shlex.join(argv)}
 
 
+def reused(lm: Path) -> dict:
+    """The fold's language model of an earlier --pretrain run (``--lm-from``): where it is and its best step."""
+    if not (lm / "config.json").exists():
+        raise SystemExit(f"--lm-from: {lm} holds no run folder (give the --out of a --pretrain run of this fold)")
+    return {"reused": str(lm), "lm_step": run.load(lm, "best").info["step"]}
+
+
 def run_fold(texts, labels, k, folds, args) -> dict:
     test_idx = folds[k]
     train_idx = np.setdiff1d(np.arange(len(texts)), test_idx)
@@ -164,13 +175,14 @@ def run_fold(texts, labels, k, folds, args) -> dict:
     if "scratch" in args.models:
         out["scratch"] = classify(work / "scratch", train_tsv, test_tsv, limit, shlex.split(args.flags))
     if "pretrained" in args.models:
-        out["lm"] = pretrain(work / "lm", [texts[i] for i in train_idx], args.extra_text, args)
+        lm = Path(args.lm_from) / f"fold{k}" / "lm" if args.lm_from else work / "lm"
+        out["lm"] = reused(lm) if args.lm_from else pretrain(lm, [texts[i] for i in train_idx], args.extra_text, args)
         out["pretrained"] = classify(work / "pretrained", train_tsv, test_tsv, limit,
-                                     ["--init-from", str(work / "lm"), *shlex.split(args.finetune)])
+                                     ["--init-from", str(lm), *shlex.split(args.finetune)])
     return out
 
 
-PER_RUN = ("out", "json", "combine")   # settings that differ between the parts of one figure by design
+PER_RUN = ("out", "json", "combine", "lm_from")   # settings that differ between the parts of one figure by design
 
 
 def means_of(rows: list[dict], models) -> dict:
@@ -219,6 +231,9 @@ def main(argv=None):
     p.add_argument("--flags", default="", help="flags added to the from-scratch classifier's command (experiments "
                                                "on the defaults: '--schedule cosine --lr 0.002')")
     p.add_argument("--extra-text", nargs="*", default=[], help="public-domain text for the language model")
+    p.add_argument("--lm-from", default=None, metavar="OUT",
+                   help="reuse the language models of an earlier --pretrain run (its --out: OUT/foldK/lm) instead "
+                        "of training them, so classifier variants are compared on the same language models")
     p.add_argument("--lm-steps", type=int, default=6000)
     p.add_argument("--lm-dropout", type=float, default=0.3)
     p.add_argument("--finetune", default="--unfreeze-every 1 --lr-layer-decay 0.5",
