@@ -11,9 +11,10 @@ side by side on the same folds in the same run (accuracy after fixed training; n
   word-level language model with the pretrained classifier's own shapes (read from `unroll train --task
   classify`'s settings with the ``--finetune`` flags: cell, hidden size, layers, embedding, and its
   ``--min-count`` and ``--members``: K language models side by side, member k starting classifier member k)
-  trained on the training folds' sentences only (plus ``--extra-text`` files if given: lower-cased, split into words and punctuation), never the
-  held-out fold; then the same classifier command with ``--init-from`` it (the embedding and the stack's
-  forward direction are copied, unroll/tasks/pretrained.py) and ``--finetune`` flags (default: gradual
+  trained on the training folds' sentences only (plus ``--extra-text`` files if given: lower-cased, split
+  into words and punctuation), never the held-out fold; then the same classifier command with
+  ``--init-from`` it (the embedding and the stack's forward direction are copied,
+  unroll/tasks/pretrained.py) and ``--finetune`` flags (default: gradual
   unfreezing, one group more every validation, and discriminative learning rates, layer decay 0.5:
   unroll/train/finetune.py).
 
@@ -141,7 +142,8 @@ def pretrain(out: Path, texts, extra_files, args) -> dict:
     text = out.parent / (out.name + ".txt")
     text.write_text("\n".join(pieces) + "\n", encoding="utf-8")
     argv = ["train", "--data", str(text), "--level", "word", "--tokenizer", "space",
-            *lm_shape(shlex.split(args.finetune)), "--seq-len", "35", "--batch", "32", "--dropout", str(args.lm_dropout),
+            *lm_shape(shlex.split(args.finetune)), "--seq-len", "35", "--batch", "32",
+            "--dropout", str(args.lm_dropout),
             *budget(args.lm_steps, args.lm_time), "--eval-every", "500", "--out", str(out), "--quiet"]
     if unroll(argv) != 0:
         raise SystemExit(f"unroll {' '.join(argv)} failed")
@@ -175,8 +177,12 @@ def run_fold(texts, labels, k, folds, args) -> dict:
     if "scratch" in args.models:
         out["scratch"] = classify(work / "scratch", train_tsv, test_tsv, limit, shlex.split(args.flags))
     if "pretrained" in args.models:
-        lm = Path(args.lm_from) / f"fold{k}" / "lm" if args.lm_from else work / "lm"
-        out["lm"] = reused(lm) if args.lm_from else pretrain(lm, [texts[i] for i in train_idx], args.extra_text, args)
+        if args.lm_from:
+            lm = Path(args.lm_from) / f"fold{k}" / "lm"
+            out["lm"] = reused(lm)
+        else:
+            lm = work / "lm"
+            out["lm"] = pretrain(lm, [texts[i] for i in train_idx], args.extra_text, args)
         out["pretrained"] = classify(work / "pretrained", train_tsv, test_tsv, limit,
                                      ["--init-from", str(lm), *shlex.split(args.finetune)])
     return out

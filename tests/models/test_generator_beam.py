@@ -49,9 +49,9 @@ def test_beam_one_is_greedy_and_wider_beams_are_never_worse(mode, cell):
 def test_predict_beam_through_the_cli(tmp_path, monkeypatch, capsys):
     from unroll.cli import main
     from unroll.runs import run
-    from tests.tasks.helpers import sentiment_lines
+    from tests.tasks.helpers import write_sentiment_tsv
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(80)))
+    write_sentiment_tsv(tmp_path / "s.tsv")
     assert main(["train", "--task", "generate", "--data", "s.tsv", "--hidden", "8", "--max-steps", "4",
                  "--quiet", "--out", "g"]) == 0
     (tmp_path / "in.txt").write_text("pos\nneg\n")

@@ -11,7 +11,7 @@ from unroll.cli import main
 from unroll.nn import gradcheck, stack
 from unroll.runs import run
 from tests.nn import toy_cell
-from tests.tasks.helpers import sentiment_lines
+from tests.tasks.helpers import write_sentiment_tsv
 
 
 @pytest.fixture()
@@ -40,7 +40,7 @@ def test_the_toy_cells_gradients_in_a_bidirectional_masked_stack_match_centred_d
 def test_a_registered_cell_trains_through_a_task_exactly_as_its_twin(task, extra, toy, tmp_path):
     data = tmp_path / "data.txt"
     if task == "classify":
-        data.write_text("".join(f"{label}\t{text}\n" for label, text in sentiment_lines(80)))
+        write_sentiment_tsv(data)
     else:
         data.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
     common = ["train", "--task", task, "--data", str(data), *extra, "--max-steps", "12", "--eval-every", "6",

@@ -26,6 +26,11 @@ def sentiment_lines(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return out
 
 
+def write_sentiment_tsv(path, n: int = 80) -> None:
+    """``sentiment_lines(n)`` as a label<TAB>text file, the classifier's --data."""
+    path.write_text("".join(f"{label}\t{text}\n" for label, text in sentiment_lines(n)))
+
+
 class Train:
     """The two TrainConfig fields a task's batches read."""
 

@@ -14,7 +14,7 @@ from unroll.runs import run
 
 from tests import saved
 from tests.saved import final, same
-from tests.tasks.helpers import sentiment_lines
+from tests.tasks.helpers import write_sentiment_tsv
 
 SMALL = ["train", "--task", "classify", "--data", "s.tsv", "--hidden", "4", "--embedding", "3", "--batch", "8",
          "--lr", "0.01", "--schedule", "constant", "--eval-every", "2", "--log-every", "1", "--quiet"]
@@ -22,7 +22,7 @@ SMALL = ["train", "--task", "classify", "--data", "s.tsv", "--hidden", "4", "--e
 
 @pytest.fixture()
 def data(tmp_path, monkeypatch):
-    (tmp_path / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(80)))
+    write_sentiment_tsv(tmp_path / "s.tsv")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -18,7 +18,7 @@ from unroll.runs import RunFolder
 from unroll.tune.spec import train_settings
 
 from tests import saved
-from tests.tasks.helpers import load_benchmark, sentiment_lines
+from tests.tasks.helpers import load_benchmark, sentiment_lines, write_sentiment_tsv
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT3 = ROOT / "tests" / "fixtures" / "format3-classify"
@@ -28,7 +28,7 @@ SMALL = ["--hidden", "4", "--embedding", "3", "--batch", "8", "--lr", "0.01", "-
 @pytest.fixture()
 def data(tmp_path) -> Path:
     path = tmp_path / "train.tsv"
-    path.write_text("".join(f"{label}\t{text}\n" for label, text in sentiment_lines(80)))
+    write_sentiment_tsv(path)
     return path
 
 

@@ -22,7 +22,7 @@ from unroll.tasks.probes.classify import unit_rows
 
 from tests import saved
 from tests.saved import final, same, start
-from tests.tasks.helpers import sentiment_lines
+from tests.tasks.helpers import write_sentiment_tsv
 
 FORMAT3 = Path(__file__).resolve().parents[1] / "fixtures" / "format3-classify"
 SMALL = ["train", "--task", "classify", "--data", "s.tsv", "--hidden", "4", "--embedding", "3", "--batch", "8",
@@ -32,7 +32,7 @@ TEXT = "the film was great"
 
 @pytest.fixture()
 def data(tmp_path, monkeypatch):
-    (tmp_path / "s.tsv").write_text("".join(f"{c}\t{t}\n" for c, t in sentiment_lines(80)))
+    write_sentiment_tsv(tmp_path / "s.tsv")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -98,17 +98,7 @@ def test_eval_predict_and_serve_read_the_members_mean(data, capsys):
 def test_init_from_starts_every_member(data):
     lm_ensemble(data, 1)
     assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
-    first = start(data / "c")
-    task, _ = run.read_task(data / "c")
-    lm_task, lm_model, _ = run.load(data / "lm", "best")
-    lm_tokens, tokens = list(lm_task.vocab.tokens), task.prepared["vocab"]["tokens"]
-    stack = [k for k in lm_model.params if k.startswith("layer0.gru.")]
-    assert stack
-    for k in range(2):
-        for i, t in enumerate(tokens):
-            if t in lm_tokens:
-                assert np.array_equal(first[f"member{k}.embed.W"][i], lm_model.params["embed.W"][lm_tokens.index(t)])
-        assert all(np.array_equal(first[f"member{k}.{key}"], lm_model.params[key]) for key in stack)
+    first = assert_members_start_from(data, lambda lm_params, k: lm_params)
     assert not np.array_equal(first["member0.out.W"], first["member1.out.W"])
 
 
@@ -132,9 +122,9 @@ def lm_ensemble(data, members: int) -> None:
                  "--members", str(members), "--quiet", "--out", "lm"]) == 0
 
 
-def test_an_lm_ensemble_starts_each_member_from_its_own_language_model(data):
-    lm_ensemble(data, 2)
-    assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
+def assert_members_start_from(data, source) -> dict:
+    """Run c's two members start with the embedding rows (by token) and GRU stack of ``source(lm_params, k)``,
+    the language model in lm/ that starts member k; returns c's starting weights."""
     first = start(data / "c")
     task, _ = run.read_task(data / "c")
     lm_task, lm_model, _ = run.load(data / "lm", "best")
@@ -142,12 +132,20 @@ def test_an_lm_ensemble_starts_each_member_from_its_own_language_model(data):
     rows = [(i, lm_tokens.index(t)) for i, t in enumerate(tokens) if t in lm_tokens]
     assert len(rows) > 5
     for k in range(2):
-        theirs = {key[len(f"member{k}."):]: v for key, v in lm_model.params.items() if key.startswith(f"member{k}.")}
+        theirs = source(lm_model.params, k)
         stack = [key for key in theirs if key.startswith("layer0.gru.")]
         assert len(stack) == 4
         for i, j in rows:
             assert np.array_equal(first[f"member{k}.embed.W"][i], theirs["embed.W"][j])
         assert all(np.array_equal(first[f"member{k}.{key}"], theirs[key]) for key in stack)
+    return first
+
+
+def test_an_lm_ensemble_starts_each_member_from_its_own_language_model(data):
+    lm_ensemble(data, 2)
+    assert main([*SMALL, "--members", "2", "--init-from", "lm", "--max-steps", "1", "--out", "c"]) == 0
+    first = assert_members_start_from(data, lambda lm_params, k: {
+        key[len(f"member{k}."):]: v for key, v in lm_params.items() if key.startswith(f"member{k}.")})
     assert not np.array_equal(first["member0.layer0.gru.W_h"], first["member1.layer0.gru.W_h"])
 
 

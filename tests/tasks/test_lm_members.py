@@ -3,7 +3,8 @@
 (config.json without the "ensemble" section, and the format-2 fixture) loads as one model and resumes
 exactly; an ensemble's checkpoints name each member's parameters member{k}.*, carry each member's stream,
 and save, load and resume exactly; validation, eval and sample read the mean of the members' probabilities;
-serve's cells, gates and unit rows show member 0 and say so; export refuses an ensemble in one line, and --init-from refuses it for a model of another count; a bad K is one line."""
+serve's cells, gates and unit rows show member 0 and say so; export refuses an ensemble in one line, and
+--init-from refuses it for a model of another count; a bad K is one line."""
 
 import json
 import shutil
@@ -113,12 +114,14 @@ def test_export_refuses_an_ensemble_and_init_from_refuses_other_counts_in_one_li
     assert main(["train", "--task", "classify", "--data", "s.tsv", "--level", "char", "--hidden", "6",
                  "--embedding", "6", "--layers", "1", "--init-from", "e", "--max-steps", "1", "--out", "c"]) == 2
     err = capsys.readouterr().err
-    assert "an ensemble of 2 language models (--members 2)" in err and "this run is an ensemble of 3: give --members 2" in err
+    assert "an ensemble of 2 language models (--members 2)" in err
+    assert "this run is an ensemble of 3: give --members 2" in err
     assert err.count("\n") == 1 and not (data / "c").exists()
     assert main(["data", "segment", "text.txt", "--out", "seg.conll"]) == 0
     capsys.readouterr()
     assert main(["train", "--task", "tag", "--data", "seg.conll", "--level", "char", "--cell", "gru",
-                 "--hidden", "6", "--embedding", "6", "--init-from", "e", "--max-steps", "1", "--quiet", "--out", "t"]) == 2
+                 "--hidden", "6", "--embedding", "6", "--init-from", "e", "--max-steps", "1", "--quiet",
+                 "--out", "t"]) == 2
     err = capsys.readouterr().err
     assert "this run is one model: a tagger is one model, or start from a language model of --members 1" in err
     assert err.count("\n") == 1 and not (data / "t").exists()

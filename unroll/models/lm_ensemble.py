@@ -14,8 +14,9 @@ dropout masks. For a batch (x, y) of T steps and N streams, V tokens::
 probabilities: validation nats/token (``evaluate``, the best checkpoint), ``unroll eval``, ``sample``,
 ``predict`` and serve's sampling; a temperature τ samples from softmax(log p / τ). The cell viewer, gate
 saturation and ``visualize`` show member 0 (``shown``); ``export`` reads one model and refuses an ensemble
-in one line; ``--init-from`` starts classifier member k from member k (tasks/pretrained.py). Seeds, parameter names (``member{k}.embed.W`` ...) and the one generator
-for every member's dropout masks are those of the classifiers' ensemble (models/ensemble.py).
+in one line; ``--init-from`` starts classifier member k from member k (tasks/pretrained.py). Seeds,
+parameter names (``member{k}.embed.W`` ...) and the one generator for every member's dropout masks are
+those of the classifiers' ensemble (models/ensemble.py).
 
 The carried state is a list of the K members' carries ({"state", "history"} of ``TruncatedBPTT``), saved
 in checkpoints like any other (train/state.py), so a resumed run continues every member's stream exactly.

@@ -19,10 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_epsilon(epsilon) -> float:
-    """ε as a float, or a one-line ValueError: a number ≥ 0 (0: no adversarial pass)."""
+def check_epsilon(epsilon, name: str = "the adversarial step ε") -> float:
+    """ε as a float, or a one-line ValueError naming ``name`` (a flag, where a user gave it): a number ≥ 0
+    (0: no adversarial pass)."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) or not epsilon >= 0:
-        raise ValueError(f"the adversarial step ε must be a number >= 0, got {epsilon!r}")
+        raise ValueError(f"{name} must be a number >= 0 (the step ε; 0: off), got {epsilon!r}")
     return float(epsilon)
 
 

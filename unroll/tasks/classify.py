@@ -27,6 +27,7 @@ from unroll.data import vectors as V
 from unroll.data.columns import read_class_files, read_tsv
 from unroll.models import ensemble
 from unroll.models.classifier import DEFAULTS, NETWORK, READOUTS, ClassifyBatch, SequenceClassifier
+from unroll.nn import adversarial as adv
 from unroll.tasks import labelled as L
 from unroll.tasks import pretrained
 from unroll.tasks import metrics as M
@@ -71,8 +72,7 @@ class ClassifyConfig:
             raise ValueError("--tokenizer applies to --level word, not to --level char (every character is a token)")
         if not 0.0 <= self.embedding_dropout < 1.0:
             raise ValueError(f"--embedding-dropout must lie in [0, 1), got {self.embedding_dropout}")
-        if not self.adversarial >= 0.0:
-            raise ValueError(f"--adversarial must be a number >= 0 (the step ε; 0: off), got {self.adversarial}")
+        adv.check_epsilon(self.adversarial, "--adversarial")
 
 
 def read_examples(spec: str, encoding: str, flag: str | None = None) -> list[tuple[str, str]]:
